@@ -1,0 +1,89 @@
+//! What both binaries share at their edge: the exit codes, how an error is printed, and
+//! small output helpers. Rules live in `ferry-core`; nothing here decides anything else.
+
+use std::process::ExitCode;
+
+use ferry_core::{Error, ErrorClass};
+
+/// The documented exit codes (README.md and ARCHITECTURE.md list them).
+pub mod code {
+    pub const OK: u8 = 0;
+    /// An unexpected internal failure.
+    pub const INTERNAL: u8 = 1;
+    /// The command line itself is wrong. clap exits with it before `run` is reached.
+    #[allow(dead_code)]
+    pub const USAGE: u8 = 2;
+    /// Input given by the user is malformed: catalog, key file, name, option value.
+    pub const INPUT: u8 = 3;
+    /// A download failed.
+    pub const NETWORK: u8 = 4;
+    /// Bytes did not match their SHA-256 or size.
+    pub const INTEGRITY: u8 = 5;
+    /// Signatures: bad, missing, untrusted, or disagreeing with the manifest.
+    pub const SIGNATURE: u8 = 6;
+    /// The bundle's container or manifest is unsafe or malformed.
+    pub const BUNDLE: u8 = 7;
+    /// A replayed, older, conflicting or expired bundle.
+    pub const ROLLBACK: u8 = 8;
+    /// The local disk, data directory or registry failed.
+    pub const LOCAL: u8 = 9;
+    /// Something asked for by name does not exist.
+    pub const NOT_FOUND: u8 = 10;
+    /// Another process holds the data or work directory.
+    pub const BUSY: u8 = 11;
+}
+
+pub fn exit_code(class: ErrorClass) -> u8 {
+    match class {
+        ErrorClass::Input => code::INPUT,
+        ErrorClass::Network => code::NETWORK,
+        ErrorClass::Integrity => code::INTEGRITY,
+        ErrorClass::Signature => code::SIGNATURE,
+        ErrorClass::Bundle => code::BUNDLE,
+        ErrorClass::Rollback => code::ROLLBACK,
+        ErrorClass::Local => code::LOCAL,
+        ErrorClass::NotFound => code::NOT_FOUND,
+        ErrorClass::Busy => code::BUSY,
+    }
+}
+
+/// Prints an error chain on stderr and returns its exit code.
+pub fn report(program: &str, error: &anyhow::Error) -> u8 {
+    let text = error.chain().map(|e| e.to_string()).collect::<Vec<_>>().join(": ");
+    eprintln!("{program}: error: {}", ferry_core::text::for_terminal(&text));
+    match error.downcast_ref::<Error>() {
+        Some(e) => exit_code(e.class()),
+        None => code::INTERNAL,
+    }
+}
+
+/// Runs a command body and turns its result into the process exit code.
+pub fn finish(program: &str, result: anyhow::Result<u8>) -> ExitCode {
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => ExitCode::from(report(program, &e)),
+    }
+}
+
+/// Prints one JSON Lines record on stdout.
+pub fn json_line<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(value)?);
+    Ok(())
+}
+
+/// A byte count for people: 1.5 MiB.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+/// Untrusted text made safe for the terminal.
+pub fn safe(text: &str) -> std::borrow::Cow<'_, str> {
+    ferry_core::text::for_terminal(text)
+}

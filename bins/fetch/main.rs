@@ -1,0 +1,300 @@
+//! `fetch`: the online side. Parses arguments, asks for passphrases, shows progress and
+//! formats output; every rule is in `ferry-core`.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use ferry_core::bundle::reader::Bundle;
+use ferry_core::catalog::Selection;
+use ferry_core::clock::Date;
+use ferry_core::keys;
+use ferry_core::minisign::SecretKey;
+use ferry_core::model::{Classification, Severity};
+use ferry_core::names::{Channel, UpdateId};
+use ferry_core::pack::{PackEvent, PackOptions};
+use ferry_core::source::{Location, Sources};
+use ferry_core::workdir::WorkDir;
+
+use common::{code, human_bytes, json_line, safe};
+
+const PROGRAM: &str = "fetch";
+
+/// Builds signed update bundles on a machine with internet access.
+#[derive(Parser)]
+#[command(name = "fetch", version, about, max_term_width = 100)]
+struct Cli {
+    /// Where fetch keeps its state (last sequence per channel).
+    #[arg(long, env = "FERRY_WORK_DIR", global = true, value_name = "DIR")]
+    work_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Signing keys (minisign format).
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Select updates from a catalog, download their files and write a signed bundle.
+    Pack(PackArgs),
+    /// Show what a bundle holds, without trusting it.
+    Inspect(InspectArgs),
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create a new key pair.
+    Gen(KeyGenArgs),
+}
+
+#[derive(Args)]
+struct KeyGenArgs {
+    /// Where to write the secret key (owner-only permissions).
+    #[arg(long, value_name = "FILE")]
+    secret_key: PathBuf,
+    /// Where to write the public key, for `ingest trust add` and `minisign -V -p`.
+    #[arg(long, value_name = "FILE")]
+    public_key: PathBuf,
+    /// Do not protect the secret key with a passphrase (as `minisign -G -W`).
+    #[arg(long)]
+    unencrypted: bool,
+    /// Read the passphrase from this file instead of FERRY_KEY_PASSWORD or the terminal.
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+    /// Replace existing key files.
+    #[arg(long)]
+    force: bool,
+}
+
+#[derive(Args)]
+struct PackArgs {
+    /// The catalog: a path, file:// or http(s):// URL.
+    #[arg(long, value_name = "LOCATION")]
+    catalog: String,
+    /// Secret key to sign with; repeat for several signatures.
+    #[arg(long = "key", value_name = "FILE", required = true)]
+    keys: Vec<PathBuf>,
+    /// Read the key passphrase from this file instead of FERRY_KEY_PASSWORD or the terminal.
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+    /// Directory to write the bundle into.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// The channel the bundle belongs to.
+    #[arg(long, default_value = "default")]
+    channel: Channel,
+    /// Take updates of this product (repeatable; letter case is ignored).
+    #[arg(long = "product", value_name = "NAME")]
+    products: Vec<String>,
+    /// Take updates of this classification (repeatable).
+    #[arg(long = "classification", value_name = "NAME")]
+    classifications: Vec<Classification>,
+    /// Take updates of this severity (repeatable).
+    #[arg(long = "severity", value_name = "NAME")]
+    severities: Vec<Severity>,
+    /// Take updates released on or after this date (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    since: Option<Date>,
+    /// Take the update with this id (repeatable).
+    #[arg(long = "id", value_name = "ID")]
+    ids: Vec<UpdateId>,
+    /// Use at least this sequence number.
+    #[arg(long, value_name = "N")]
+    min_sequence: Option<u64>,
+    /// The bundle expires this many days after its creation.
+    #[arg(long, value_name = "DAYS")]
+    expires_in_days: Option<u32>,
+    /// Carry the updates' metadata only, no files.
+    #[arg(long)]
+    metadata_only: bool,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct InspectArgs {
+    bundle: PathBuf,
+    /// Print as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    common::finish(PROGRAM, run(cli))
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Key(KeyCommand::Gen(args)) => key_gen(&args),
+        Command::Pack(args) => pack(&work_dir(cli.work_dir)?, &args),
+        Command::Inspect(args) => inspect(&args),
+    }
+}
+
+fn work_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    given
+        .or_else(|| dirs::data_local_dir().map(|d| d.join("ferry").join("fetch")))
+        .context("no work directory: give --work-dir or set FERRY_WORK_DIR")
+}
+
+/// A passphrase from a file, FERRY_KEY_PASSWORD, or the terminal, in that order.
+fn read_passphrase(file: Option<&Path>, prompt: &str, confirm: bool) -> Result<String, String> {
+    if let Some(file) = file {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        return Ok(text.trim_end_matches(['\r', '\n']).to_string());
+    }
+    if let Ok(p) = std::env::var("FERRY_KEY_PASSWORD") {
+        return Ok(p);
+    }
+    let no_terminal = |e: std::io::Error| {
+        format!("no passphrase given ({e}); set FERRY_KEY_PASSWORD, use --passphrase-file, or run in a terminal")
+    };
+    let first = rpassword::prompt_password(prompt).map_err(no_terminal)?;
+    if confirm {
+        let again = rpassword::prompt_password("Passphrase (again): ").map_err(no_terminal)?;
+        if again != first {
+            return Err("the passphrases differ".into());
+        }
+    }
+    Ok(first)
+}
+
+fn key_gen(args: &KeyGenArgs) -> anyhow::Result<u8> {
+    let key = SecretKey::generate()?;
+    let passphrase = if args.unencrypted {
+        None
+    } else {
+        let p = read_passphrase(args.passphrase_file.as_deref(), "Passphrase for the new key: ", true)
+            .map_err(ferry_core::Error::Invalid)?;
+        if p.is_empty() {
+            return Err(ferry_core::Error::Invalid(
+                "the passphrase is empty; use --unencrypted for a key without one".into(),
+            )
+            .into());
+        }
+        Some(p)
+    };
+    keys::write_key_pair(&args.secret_key, &args.public_key, &key, passphrase.as_deref(), args.force)?;
+    println!("key {} created", key.key_id);
+    println!(
+        "  secret key: {} ({})",
+        args.secret_key.display(),
+        if passphrase.is_some() { "passphrase-protected" } else { "NOT encrypted" }
+    );
+    println!("  public key: {}", args.public_key.display());
+    Ok(code::OK)
+}
+
+fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
+    let mut signing_keys = Vec::new();
+    for path in &args.keys {
+        let prompt = format!("Passphrase for {}: ", path.display());
+        signing_keys
+            .push(keys::read_secret_key(path, || read_passphrase(args.passphrase_file.as_deref(), &prompt, false))?);
+    }
+    let catalog = Location::parse(&args.catalog)?;
+    let selection = Selection {
+        ids: args.ids.clone(),
+        products: args.products.clone(),
+        classifications: args.classifications.clone(),
+        severities: args.severities.clone(),
+        released_since: args.since,
+    };
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let options = PackOptions {
+        catalog: &catalog,
+        selection: &selection,
+        channel: &args.channel,
+        keys: &signing_keys,
+        out_dir: args.out.clone(),
+        min_sequence: args.min_sequence,
+        valid_for: args.expires_in_days.map(|d| Duration::from_secs(u64::from(d) * 86_400)),
+        metadata_only: args.metadata_only,
+    };
+    let mut work = WorkDir::open(work_dir)?;
+    let sources = Sources::new()?;
+    let result = ferry_core::pack::pack(&mut work, &sources, &options, &mut |event| match event {
+        PackEvent::Selected { updates, files, bytes } => {
+            eprintln!("{PROGRAM}: selected {updates} updates, {files} files to carry ({})", human_bytes(bytes))
+        }
+        PackEvent::ClockBehind { kept } => {
+            eprintln!("{PROGRAM}: warning: the system clock is behind the last bundle; dating this one {kept}")
+        }
+        PackEvent::Downloading { index, total, url, size } => {
+            eprintln!("{PROGRAM}: [{index}/{total}] {} ({})", safe(url), human_bytes(size))
+        }
+    })?;
+    if args.json {
+        json_line(&result)?;
+    } else {
+        println!("bundle written: {}", result.path.display());
+        println!("  channel {} sequence {} (bundle {})", result.channel, result.sequence, result.bundle_id);
+        println!(
+            "  {} updates, {} files, {} of payloads",
+            result.updates,
+            result.payloads,
+            human_bytes(result.payload_bytes)
+        );
+        println!("  signed by {}", result.signers.join(", "));
+    }
+    Ok(code::OK)
+}
+
+fn inspect(args: &InspectArgs) -> anyhow::Result<u8> {
+    let bundle = Bundle::open(&args.bundle)?;
+    let m = &bundle.manifest;
+    if args.json {
+        let signatures: Vec<_> = bundle
+            .signatures
+            .iter()
+            .map(|(entry, s)| serde_json::json!({"entry": entry, "key_id": s.key_id.to_string(), "trusted_comment": s.trusted_comment}))
+            .collect();
+        json_line(&serde_json::json!({
+            "verified": false,
+            "path": args.bundle.display().to_string(),
+            "manifest_sha256": bundle.manifest_digest,
+            "layout": m.layout.digest(),
+            "signatures": signatures,
+            "manifest": m,
+        }))?;
+        return Ok(code::OK);
+    }
+    println!("UNVERIFIED: nothing below has been checked against trusted keys; use `ingest verify` for that.");
+    println!("bundle {}", args.bundle.display());
+    println!("  id {}  channel {}  sequence {}  kind {}", m.bundle_id, m.channel, m.sequence, m.kind);
+    println!("  created {}  expires {}", m.created, m.expires.map(|t| t.to_string()).unwrap_or_else(|| "never".into()));
+    println!("  volumes {}  layout {}", m.layout.volumes, m.layout.digest());
+    println!("  generator {}", safe(&m.generator));
+    println!("signatures ({}):", bundle.signatures.len());
+    for (_, s) in &bundle.signatures {
+        println!("  key {}  trusted comment: {}", s.key_id, safe(&s.trusted_comment));
+    }
+    println!("updates ({}):", m.updates.len());
+    for u in &m.updates {
+        let carried = u.files.iter().filter(|f| m.layout.payloads.iter().any(|p| p.sha256 == f.sha256)).count();
+        println!(
+            "  {}  rev {}  {}  {}  {}{}  [{} of {} files carried]",
+            safe(u.id.as_str()),
+            u.revision,
+            u.classification,
+            u.severity,
+            safe(&u.title),
+            if u.withdrawn { "  (WITHDRAWN)" } else { "" },
+            carried,
+            u.files.len()
+        );
+    }
+    println!("payloads ({}):", m.layout.payloads.len());
+    for p in &m.layout.payloads {
+        println!("  volume {}  {}  {}", p.volume, p.entry, human_bytes(p.size));
+    }
+    Ok(code::OK)
+}

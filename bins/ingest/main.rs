@@ -1,0 +1,387 @@
+//! `ingest`: the offline side. Parses arguments, formats output and chooses exit codes; every
+//! rule is in `ferry-core`.
+//!
+//! Architecture invariant: this binary never calls `ferry_core::net` or `Sources`, so its
+//! executable carries no HTTP client (tests/e2e/boundaries.rs checks its symbols).
+
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use ferry_core::datadir::DataDir;
+use ferry_core::ingest::ImportOutcome;
+use ferry_core::keys;
+use ferry_core::model::{Classification, Severity};
+use ferry_core::names::{Channel, KeyId, UpdateId};
+use ferry_core::registry::{ListFilter, UpdateSummary};
+
+use common::{code, human_bytes, json_line, safe};
+
+const PROGRAM: &str = "ingest";
+
+/// Verifies bundles and keeps the update list on the isolated management server.
+#[derive(Parser)]
+#[command(name = "ingest", version, about, max_term_width = 100)]
+struct Cli {
+    /// The data directory (registry and content store).
+    #[arg(long, env = "FERRY_DATA_DIR", global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Keys trusted to sign bundles, per channel.
+    #[command(subcommand)]
+    Trust(TrustCommand),
+    /// Check a bundle completely and change nothing.
+    Verify(VerifyArgs),
+    /// Verify bundles, store their files and register their updates.
+    Import(ImportArgs),
+    /// The update list.
+    List(ListArgs),
+    /// One update in full.
+    Show(ShowArgs),
+}
+
+#[derive(Subcommand)]
+enum TrustCommand {
+    /// Trust a public key (minisign format) for a channel.
+    Add(TrustAddArgs),
+    /// List trusted keys.
+    List(TrustListArgs),
+    /// Stop trusting a key.
+    Remove(TrustRemoveArgs),
+}
+
+#[derive(Args)]
+struct TrustAddArgs {
+    public_key: PathBuf,
+    #[arg(long, default_value = "default")]
+    channel: Channel,
+    /// Accept the demo key shipped in samples/ (anyone can sign with it).
+    #[arg(long)]
+    allow_demo_key: bool,
+}
+
+#[derive(Args)]
+struct TrustListArgs {
+    #[arg(long)]
+    channel: Option<Channel>,
+    /// One JSON object per line.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct TrustRemoveArgs {
+    key_id: KeyId,
+    #[arg(long, default_value = "default")]
+    channel: Channel,
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    bundle: PathBuf,
+    /// Print the result as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    #[arg(required = true)]
+    bundles: Vec<PathBuf>,
+    /// One JSON object per bundle.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct ListArgs {
+    /// Only this product (repeatable; letter case is ignored).
+    #[arg(long = "product", value_name = "NAME")]
+    products: Vec<String>,
+    #[arg(long = "classification", value_name = "NAME")]
+    classifications: Vec<Classification>,
+    #[arg(long = "severity", value_name = "NAME")]
+    severities: Vec<Severity>,
+    /// Only this approval status: undefined, approved or declined (repeatable).
+    #[arg(long = "status", value_name = "STATUS", value_parser = ["undefined", "approved", "declined"])]
+    statuses: Vec<String>,
+    /// Only updates whose files are all in the store.
+    #[arg(long, conflicts_with = "unavailable")]
+    available: bool,
+    /// Only updates still missing files.
+    #[arg(long)]
+    unavailable: bool,
+    /// JSON Lines: one object per update.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct ShowArgs {
+    id: UpdateId,
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    common::finish(PROGRAM, run(cli))
+}
+
+fn data_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    given
+        .or_else(|| dirs::data_local_dir().map(|d| d.join("ferry").join("ingest")))
+        .context("no data directory: give --data-dir or set FERRY_DATA_DIR")
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    let dir = data_dir(cli.data_dir)?;
+    match cli.command {
+        Command::Trust(TrustCommand::Add(args)) => {
+            let key = keys::read_public_key(&args.public_key)?;
+            if keys::is_demo_key(&key) {
+                if !args.allow_demo_key {
+                    return Err(ferry_core::Error::DemoKey { key_id: key.key_id }.into());
+                }
+                eprintln!("{PROGRAM}: warning: trusting the public demo key {}; anyone can sign with it", key.key_id);
+            }
+            let mut data = DataDir::open_exclusive(&dir)?;
+            if data.registry.add_trusted_key(&args.channel, &key)? {
+                println!("key {} is now trusted for channel {}", key.key_id, args.channel);
+            } else {
+                println!("key {} was already trusted for channel {}", key.key_id, args.channel);
+            }
+            Ok(code::OK)
+        }
+        Command::Trust(TrustCommand::List(args)) => {
+            let data = DataDir::open_shared(&dir)?;
+            for k in data.registry.trusted_keys(args.channel.as_ref())? {
+                if args.json {
+                    json_line(&k)?;
+                } else {
+                    println!("{}  channel {}  added {}", k.key_id, k.channel, k.added_at);
+                }
+            }
+            Ok(code::OK)
+        }
+        Command::Trust(TrustCommand::Remove(args)) => {
+            let mut data = DataDir::open_exclusive(&dir)?;
+            data.registry.remove_trusted_key(&args.channel, &args.key_id)?;
+            println!("key {} is no longer trusted for channel {}", args.key_id, args.channel);
+            Ok(code::OK)
+        }
+        Command::Verify(args) => {
+            let data = DataDir::open_shared(&dir)?;
+            let v = ferry_core::ingest::verify(&data, &args.bundle)?;
+            if args.json {
+                json_line(&v)?;
+            } else {
+                println!("verified: {}", args.bundle.display());
+                println!(
+                    "  channel {} sequence {} volume {}/{} (bundle {})",
+                    v.channel, v.sequence, v.volume, v.volumes, v.bundle_id
+                );
+                println!("  signed by {}", v.signers.join(", "));
+                println!(
+                    "  {} updates; {} payloads, {} checked against their SHA-256",
+                    v.updates,
+                    v.payloads_verified,
+                    human_bytes(v.bytes_verified)
+                );
+            }
+            Ok(code::OK)
+        }
+        Command::Import(args) => import(&dir, &args),
+        Command::List(args) => {
+            let data = DataDir::open_shared(&dir)?;
+            let filter = ListFilter {
+                products: args.products,
+                classifications: args.classifications,
+                severities: args.severities,
+                statuses: args.statuses,
+                available: if args.available {
+                    Some(true)
+                } else if args.unavailable {
+                    Some(false)
+                } else {
+                    None
+                },
+            };
+            let rows = data.registry.list(&filter)?;
+            if args.json {
+                for row in &rows {
+                    json_line(row)?;
+                }
+            } else {
+                print_table(&rows);
+            }
+            Ok(code::OK)
+        }
+        Command::Show(args) => {
+            let data = DataDir::open_shared(&dir)?;
+            let d = data.registry.show(&args.id)?;
+            if args.json {
+                json_line(&d)?;
+                return Ok(code::OK);
+            }
+            let s = &d.summary;
+            let m = &d.metadata;
+            println!("{}  revision {}", safe(&s.id), s.revision);
+            println!("  title          {}", safe(&s.title));
+            println!("  vendor         {}", safe(&s.vendor));
+            println!("  product        {} {}", safe(&s.product), safe(&s.version));
+            println!("  classification {}  severity {}", s.classification, s.severity);
+            if let Some(kb) = &s.kb {
+                println!("  kb             {}", safe(kb));
+            }
+            if !m.cves.is_empty() {
+                println!("  cves           {}", safe(&m.cves.join(", ")));
+            }
+            println!("  released       {}", s.release_date);
+            println!("  status         {} (set by {} at {})", s.status, s.status_set_by, s.status_set_at);
+            if let Some(actor) = &d.status_actor {
+                println!("                 {}", safe(actor));
+            }
+            println!(
+                "  available      {}{}",
+                if s.available { "yes" } else { "no" },
+                if s.withdrawn { " (withdrawn)" } else { "" }
+            );
+            println!("  origin         {} ({})", s.origin, safe(&d.origin_detail));
+            if !m.supersedes.is_empty() {
+                let ids: Vec<&str> = m.supersedes.iter().map(|i| i.as_str()).collect();
+                println!("  supersedes     {}", safe(&ids.join(", ")));
+            }
+            if !s.superseded_by.is_empty() {
+                println!("  superseded by  {}", safe(&s.superseded_by.join(", ")));
+            }
+            if let Some(eula) = &m.eula {
+                println!(
+                    "  eula           acceptance {}",
+                    if eula.acceptance_required { "required" } else { "not required" }
+                );
+            }
+            if let Some(install) = &m.install {
+                println!("  install        {} {}", safe(&install.command), safe(&install.arguments.join(" ")));
+                println!(
+                    "  exit codes     success {:?}  reboot {:?}  failure {:?} (any other code fails)",
+                    install.exit_codes.success, install.exit_codes.reboot, install.exit_codes.failure
+                );
+            }
+            println!("  files");
+            for f in &m.files {
+                let present = !d.missing_files.contains(&f.sha256.hex());
+                println!(
+                    "    {}  {}  {}  {}",
+                    if present { "present" } else { "MISSING" },
+                    safe(f.name.as_str()),
+                    human_bytes(f.size),
+                    f.sha256
+                );
+            }
+            Ok(code::OK)
+        }
+    }
+}
+
+fn import(dir: &std::path::Path, args: &ImportArgs) -> anyhow::Result<u8> {
+    let mut data = DataDir::open_exclusive(dir)?;
+    let mut status = code::OK;
+    for path in &args.bundles {
+        match ferry_core::ingest::import(&mut data, path) {
+            Ok(outcome) => {
+                if args.json {
+                    json_line(&outcome)?;
+                    continue;
+                }
+                match outcome {
+                    ImportOutcome::Accepted { verified: v, changes: c } => {
+                        println!(
+                            "imported: {} (channel {} sequence {} volume {}/{})",
+                            path.display(),
+                            v.channel,
+                            v.sequence,
+                            v.volume,
+                            v.volumes
+                        );
+                        println!("  signed by {}", v.signers.join(", "));
+                        println!(
+                            "  {} payloads verified ({}); {} files newly stored",
+                            v.payloads_verified,
+                            human_bytes(v.bytes_verified),
+                            c.files_stored
+                        );
+                        println!(
+                            "  updates: {} new, {} revised, {} unchanged, {} ignored",
+                            c.new.len(),
+                            c.revised.len(),
+                            c.unchanged.len(),
+                            c.ignored.len()
+                        );
+                        for id in &c.status_reset {
+                            println!("  {}: files changed in the new revision; approval reset to undefined", safe(id));
+                        }
+                        for id in &c.ignored {
+                            println!(
+                                "  {}: older or conflicting metadata ignored; the list keeps its revision",
+                                safe(id)
+                            );
+                        }
+                    }
+                    ImportOutcome::AlreadyImported { verified: v } => {
+                        println!(
+                            "already imported: {} (channel {} sequence {} volume {}/{}); nothing changed",
+                            path.display(),
+                            v.channel,
+                            v.sequence,
+                            v.volume,
+                            v.volumes
+                        );
+                    }
+                }
+            }
+            Err(e) => {
+                // Keep going with the other bundles, remember the failure.
+                let code = common::report(PROGRAM, &anyhow::Error::new(e));
+                if status == code::OK {
+                    status = code;
+                }
+            }
+        }
+    }
+    Ok(status)
+}
+
+fn print_table(rows: &[UpdateSummary]) {
+    if rows.is_empty() {
+        println!("no updates");
+        return;
+    }
+    println!(
+        "{:<10} {:<5} {:<11} {:<24} {:<16} {:<12} TITLE",
+        "STATUS", "AVAIL", "SEVERITY", "ID", "PRODUCT", "VERSION"
+    );
+    for r in rows {
+        println!(
+            "{:<10} {:<5} {:<11} {:<24} {:<16} {:<12} {}{}",
+            r.status,
+            if r.available { "yes" } else { "no" },
+            r.severity,
+            safe(&r.id),
+            safe(&r.product),
+            safe(&r.version),
+            safe(&r.title),
+            if r.superseded_by.is_empty() { "" } else { " (superseded)" }
+        );
+    }
+    println!("{} updates", rows.len());
+}

@@ -1,0 +1,111 @@
+//! Writes a bundle zip: stored entries only, streamed, memory flat whatever the file sizes.
+//!
+//! The zip grows in a temporary file beside its final name and is renamed into place only
+//! after the last byte is written and synced, so a failed pack leaves no bundle behind.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use tempfile::TempPath;
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, ZipWriter};
+
+use crate::bundle::HashingWriter;
+use crate::error::{Error, IoContext, Result};
+use crate::manifest::{MANIFEST_ENTRY, SIGNATURE_ENTRY_PREFIX, SIGNATURE_ENTRY_SUFFIX, file_entry_name};
+use crate::minisign::SignatureFile;
+use crate::names::Sha256;
+
+const COPY_BUFFER: usize = 256 * 1024;
+
+pub struct BundleWriter {
+    zip: ZipWriter<File>,
+    temp: TempPath,
+    final_path: PathBuf,
+}
+
+fn zip_error(path: &Path, e: zip::result::ZipError) -> Error {
+    Error::io(path, io::Error::other(e))
+}
+
+fn options(size: u64) -> SimpleFileOptions {
+    SimpleFileOptions::default()
+        .compression_method(CompressionMethod::Stored)
+        .unix_permissions(0o644)
+        .large_file(size >= 0xffff_ffff)
+}
+
+impl BundleWriter {
+    /// Starts a bundle that will be named `final_path` when finished. Refuses to replace an
+    /// existing file.
+    pub fn create(final_path: &Path) -> Result<BundleWriter> {
+        if final_path.exists() {
+            return Err(Error::AlreadyExists { what: format!("bundle {}", final_path.display()) });
+        }
+        let dir = final_path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let temp = tempfile::Builder::new().prefix(".ferry-partial-").suffix(".zip").tempfile_in(dir).at(dir)?;
+        let (file, temp) = temp.into_parts();
+        Ok(BundleWriter { zip: ZipWriter::new(file), temp, final_path: final_path.to_path_buf() })
+    }
+
+    /// Streams one payload from `source` into `files/sha256/<digest>`, checking on the way that
+    /// it has exactly `size` bytes and that digest. `what` names the source in refusals.
+    pub fn add_payload(&mut self, digest: &Sha256, size: u64, source: &mut dyn Read, what: &str) -> Result<()> {
+        let path = self.temp.to_path_buf();
+        self.zip.start_file(file_entry_name(digest), options(size)).map_err(|e| zip_error(&path, e))?;
+        let mut hashing = HashingWriter::new(&mut self.zip);
+        let mut buf = vec![0u8; COPY_BUFFER];
+        loop {
+            let n = match source.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::Download { url: what.to_string(), cause: e.to_string() }),
+            };
+            if hashing.written() + n as u64 > size {
+                // Stop at the first byte past the declared size.
+                return Err(Error::SizeMismatch {
+                    what: what.to_string(),
+                    expected: size,
+                    actual: hashing.written() + n as u64,
+                });
+            }
+            hashing.write_all(&buf[..n]).at(&path)?;
+        }
+        let written = hashing.written();
+        let (actual, _) = hashing.finish();
+        if written != size {
+            return Err(Error::SizeMismatch { what: what.to_string(), expected: size, actual: written });
+        }
+        if actual != *digest {
+            return Err(Error::DigestMismatch { what: what.to_string(), expected: *digest, actual });
+        }
+        Ok(())
+    }
+
+    /// Adds the manifest and its signatures, syncs, and renames the bundle into place.
+    pub fn finish(mut self, manifest: &[u8], signatures: &[SignatureFile]) -> Result<PathBuf> {
+        let path = self.temp.to_path_buf();
+        self.zip.start_file(MANIFEST_ENTRY, options(manifest.len() as u64)).map_err(|e| zip_error(&path, e))?;
+        self.zip.write_all(manifest).at(&path)?;
+        for sig in signatures {
+            let name = format!("{SIGNATURE_ENTRY_PREFIX}{}{SIGNATURE_ENTRY_SUFFIX}", sig.key_id);
+            let text = sig.to_file_string();
+            self.zip.start_file(name, options(text.len() as u64)).map_err(|e| zip_error(&path, e))?;
+            self.zip.write_all(text.as_bytes()).at(&path)?;
+        }
+        let file = self.zip.finish().map_err(|e| zip_error(&path, e))?;
+        // Temporary files are created owner-only; a bundle is meant to be read by others.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o644)).at(&path)?;
+        }
+        file.sync_all().at(&path)?;
+        drop(file);
+        self.temp.persist_noclobber(&self.final_path).map_err(|e| Error::io(&self.final_path, e.error))?;
+        crate::store::sync_parent(&self.final_path)?;
+        Ok(self.final_path)
+    }
+}

@@ -1,0 +1,139 @@
+//! Dates and times as they appear in catalogs and manifests.
+//!
+//! Release dates are calendar dates (`2024-01-09`); creation and expiry times are RFC 3339
+//! instants in UTC written with a `Z` and whole seconds, so they compare as strings and as
+//! times alike. Parsing accepts any RFC 3339 offset and normalises to UTC.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{OffsetDateTime, UtcOffset};
+
+use crate::error::Error;
+
+/// A calendar date, `YYYY-MM-DD`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Date(time::Date);
+
+impl FromStr for Date {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        time::Date::parse(s, format_description!("[year]-[month]-[day]")).map(Date).map_err(|e| Error::InvalidName {
+            kind: "date",
+            value: s.to_string(),
+            reason: format!("expected YYYY-MM-DD ({e})"),
+        })
+    }
+}
+
+impl TryFrom<String> for Date {
+    type Error = Error;
+    fn try_from(value: String) -> Result<Self, Error> {
+        value.parse()
+    }
+}
+
+impl From<Date> for String {
+    fn from(value: Date) -> String {
+        value.to_string()
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        write!(f, "{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+    }
+}
+
+/// An instant in UTC with whole seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Timestamp(OffsetDateTime);
+
+impl Timestamp {
+    pub fn now() -> Timestamp {
+        Timestamp::from_datetime(OffsetDateTime::now_utc())
+    }
+
+    fn from_datetime(t: OffsetDateTime) -> Timestamp {
+        let utc = t.to_offset(UtcOffset::UTC);
+        Timestamp(utc.replace_nanosecond(0).unwrap_or(utc))
+    }
+
+    pub fn unix_seconds(&self) -> i64 {
+        self.0.unix_timestamp()
+    }
+
+    pub fn from_unix_seconds(secs: i64) -> Option<Timestamp> {
+        OffsetDateTime::from_unix_timestamp(secs).ok().map(Timestamp)
+    }
+
+    /// The date part, for comparisons with release dates.
+    pub fn date(&self) -> Date {
+        Date(self.0.date())
+    }
+}
+
+impl FromStr for Timestamp {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        OffsetDateTime::parse(s, &Rfc3339).map(Timestamp::from_datetime).map_err(|e| Error::InvalidName {
+            kind: "time",
+            value: s.to_string(),
+            reason: format!("expected RFC 3339, such as 2024-01-09T18:00:00Z ({e})"),
+        })
+    }
+}
+
+impl TryFrom<String> for Timestamp {
+    type Error = Error;
+    fn try_from(value: String) -> Result<Self, Error> {
+        value.parse()
+    }
+}
+
+impl From<Timestamp> for String {
+    fn from(value: Timestamp) -> String {
+        value.to_string()
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = self.0;
+        write!(
+            f,
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_normalise_to_utc_seconds() {
+        let t: Timestamp = "2024-01-09T19:30:00.75+01:30".parse().unwrap();
+        assert_eq!(t.to_string(), "2024-01-09T18:00:00Z");
+        assert!("2024-01-09".parse::<Timestamp>().is_err());
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!("2024-11-30".parse::<Date>().unwrap().to_string(), "2024-11-30");
+        assert!("2024-13-01".parse::<Date>().is_err());
+        assert!("30.11.2024".parse::<Date>().is_err());
+    }
+}

@@ -1,0 +1,219 @@
+//! The one error type of the core crate.
+//!
+//! Every refusal has its own variant carrying the thing it names (file, entry, key, line), so
+//! that tests can assert the exact reason and the binaries can pick an exit code from
+//! [`Error::class`] without parsing messages. This module formats nothing for terminals and
+//! decides no exit codes: that is the binaries' job.
+
+use std::path::PathBuf;
+
+use crate::names::{KeyId, Sha256};
+
+/// The broad kind of a failure; the binaries map each to one documented exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Input that the user gave is malformed: a catalog, a key file, a name, an argument value.
+    Input,
+    /// A download failed (connection, HTTP status, timeout).
+    Network,
+    /// Bytes did not match their declared SHA-256 or size.
+    Integrity,
+    /// Signatures: bad, missing, untrusted, or a trusted comment that disagrees.
+    Signature,
+    /// The bundle's container or manifest is unsafe or malformed.
+    Bundle,
+    /// A replayed, older or conflicting bundle.
+    Rollback,
+    /// The local machine failed us: disk, data directory, registry.
+    Local,
+    /// Something asked for by name does not exist.
+    NotFound,
+    /// Another process holds the data directory.
+    Busy,
+}
+
+/// Why a bundle's zip container was refused before anything in it was trusted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContainerFault {
+    #[error("not a zip file: {0}")]
+    NotZip(String),
+    #[error("{0} bytes of unexpected data before the first entry")]
+    LeadingJunk(u64),
+    #[error("{0} bytes of unexpected data after the end-of-central-directory record")]
+    TrailingJunk(u64),
+    #[error("multi-disk archives are not supported")]
+    MultiDisk,
+    #[error("the end record counts {declared} entries but the central directory holds {found}")]
+    EntryCount { declared: u64, found: u64 },
+    #[error("malformed central directory: {0}")]
+    CentralDirectory(String),
+    #[error("entry {index}: name is not UTF-8")]
+    NameNotUtf8 { index: usize },
+    #[error("entry {name:?}: unsafe name ({reason})")]
+    UnsafeName { name: String, reason: &'static str },
+    #[error("entry {name:?} appears twice")]
+    DuplicateName { name: String },
+    #[error("entries {first:?} and {second:?} differ only in letter case")]
+    CaseTwins { first: String, second: String },
+    #[error("entry {name:?} is a symbolic link")]
+    Symlink { name: String },
+    #[error("entry {name:?} is a directory")]
+    Directory { name: String },
+    #[error("entry {name:?} is encrypted")]
+    Encrypted { name: String },
+    #[error("entry {name:?} uses a data descriptor")]
+    DataDescriptor { name: String },
+    #[error("entry {name:?} is compressed (method {method}); bundles hold stored entries only")]
+    Compressed { name: String, method: u16 },
+    #[error("entry {name:?}: local header disagrees with the central directory ({field})")]
+    HeaderMismatch { name: String, field: &'static str },
+    #[error("entry {name:?} overlaps another entry or the central directory")]
+    Overlap { name: String },
+    #[error("entry {name:?}: stored size {stored} differs from its uncompressed size {uncompressed}")]
+    SizeMismatch { name: String, stored: u64, uncompressed: u64 },
+    #[error("entry {name:?}: CRC-32 does not match its data")]
+    BadCrc { name: String },
+    #[error("too many entries ({0}; at most {1})")]
+    TooManyEntries(u64, u64),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+
+    #[error("{kind} {value:?} is not valid: {reason}")]
+    InvalidName { kind: &'static str, value: String, reason: String },
+
+    #[error("catalog {origin}: {location}: {message}")]
+    Catalog { origin: String, location: String, message: String },
+
+    #[error("selection matches no update in catalog {origin}")]
+    EmptySelection { origin: String },
+
+    #[error("key file {}: {reason}", path.display())]
+    KeyFile { path: PathBuf, reason: String },
+
+    #[error("secret key {}: wrong passphrase (the key checksum does not match)", path.display())]
+    WrongPassphrase { path: PathBuf },
+
+    #[error("{what} exists already (use --force to overwrite)")]
+    AlreadyExists { what: String },
+
+    #[error(
+        "key {key_id} is the public demo key shipped with ferry; anyone can sign with it (use --allow-demo-key only for demonstrations)"
+    )]
+    DemoKey { key_id: KeyId },
+
+    #[error("download {url}: {cause}")]
+    Download { url: String, cause: String },
+
+    #[error("{what}: size mismatch: expected {expected} bytes, got {actual}")]
+    SizeMismatch { what: String, expected: u64, actual: u64 },
+
+    #[error("{what}: SHA-256 mismatch: expected {expected}, got {actual}")]
+    DigestMismatch { what: String, expected: Sha256, actual: Sha256 },
+
+    #[error("bundle {}: {fault}", path.display())]
+    Container { path: PathBuf, fault: ContainerFault },
+
+    #[error("bundle {}: manifest: {reason}", path.display())]
+    Manifest { path: PathBuf, reason: String },
+
+    #[error("bundle {}: entries do not match the manifest: {reason}", path.display())]
+    Entries { path: PathBuf, reason: String },
+
+    #[error("bundle {}: signature {entry}: {reason}", path.display())]
+    SignatureFile { path: PathBuf, entry: String, reason: String },
+
+    #[error("bundle {}: signature by key {key_id} does not verify: the manifest was altered after signing", path.display())]
+    ManifestAltered { path: PathBuf, key_id: KeyId },
+
+    #[error("bundle {}: signature by key {key_id}: the trusted comment was altered after signing", path.display())]
+    TrustedCommentAltered { path: PathBuf, key_id: KeyId },
+
+    #[error("bundle {}: signature by key {key_id}: trusted comment says {field} {comment_value:?} but the manifest says {manifest_value:?}", path.display())]
+    TrustedCommentMismatch {
+        path: PathBuf,
+        key_id: KeyId,
+        field: &'static str,
+        comment_value: String,
+        manifest_value: String,
+    },
+
+    #[error("bundle {}: not signed by enough trusted keys for channel {channel:?}: {valid} valid of {threshold} required (signed by: {signers}; trusted: {trusted})", path.display())]
+    Untrusted { path: PathBuf, channel: String, valid: usize, threshold: usize, signers: String, trusted: String },
+
+    #[error("bundle {}: sequence {sequence} of channel {channel:?} is older than the highest accepted, {highest}: refused as a replay or rollback", path.display())]
+    Rollback { path: PathBuf, channel: String, sequence: u64, highest: u64 },
+
+    #[error("bundle {}: sequence {sequence} of channel {channel:?} was already accepted with other content (layout {accepted_layout}, this bundle {layout})", path.display())]
+    SequenceReused { path: PathBuf, channel: String, sequence: u64, accepted_layout: Sha256, layout: Sha256 },
+
+    #[error("bundle {}: delta relies on file {digest} which this server does not hold", path.display())]
+    MissingBase { path: PathBuf, digest: Sha256 },
+
+    #[error("bundle {}: expired at {expires} (judged against {now})", path.display())]
+    Expired { path: PathBuf, expires: String, now: String },
+
+    #[error("registry {}: {source}", path.display())]
+    Registry { path: PathBuf, source: rusqlite::Error },
+
+    #[error("registry {}: schema version {found} is newer than this ferry understands ({supported})", path.display())]
+    SchemaTooNew { path: PathBuf, found: i64, supported: i64 },
+
+    #[error("{what} {id:?} not found")]
+    NotFound { what: &'static str, id: String },
+
+    #[error("data directory {} is in use by another ingest (lock file {})", dir.display(), lock.display())]
+    Busy { dir: PathBuf, lock: PathBuf },
+
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Error {
+    pub fn class(&self) -> ErrorClass {
+        use Error::*;
+        match self {
+            Io { .. } | Registry { .. } | SchemaTooNew { .. } => ErrorClass::Local,
+            InvalidName { .. }
+            | Catalog { .. }
+            | EmptySelection { .. }
+            | KeyFile { .. }
+            | WrongPassphrase { .. }
+            | AlreadyExists { .. }
+            | DemoKey { .. }
+            | Invalid(_) => ErrorClass::Input,
+            Download { .. } => ErrorClass::Network,
+            SizeMismatch { .. } | DigestMismatch { .. } => ErrorClass::Integrity,
+            Container { .. } | Manifest { .. } | Entries { .. } => ErrorClass::Bundle,
+            SignatureFile { .. }
+            | ManifestAltered { .. }
+            | TrustedCommentAltered { .. }
+            | TrustedCommentMismatch { .. }
+            | Untrusted { .. } => ErrorClass::Signature,
+            Rollback { .. } | SequenceReused { .. } | MissingBase { .. } | Expired { .. } => ErrorClass::Rollback,
+            NotFound { .. } => ErrorClass::NotFound,
+            Busy { .. } => ErrorClass::Busy,
+        }
+    }
+
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io { path: path.into(), source }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Attaches a path to `std::io::Result`s.
+pub(crate) trait IoContext<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T> {
+        self.map_err(|e| Error::io(path, e))
+    }
+}

@@ -1,0 +1,237 @@
+//! Verifying and importing a bundle on the offline server, in the fixed order the invariants
+//! require: signature → structure and digests → rollback check → store → one registry
+//! transaction.
+//!
+//! Nothing is stored or registered before every check has passed. Payloads are copied into
+//! temporary files inside the store and hashed on the way, so what is verified is the copy,
+//! not the media (which may change after the check). A refused bundle leaves only an entry
+//! in the audit log.
+
+use std::io;
+use std::path::Path;
+
+use serde::Serialize;
+use tempfile::NamedTempFile;
+
+use crate::bundle::reader::Bundle;
+use crate::clock::Timestamp;
+use crate::datadir::DataDir;
+use crate::error::{Error, ErrorClass, Result};
+use crate::manifest::{BundleKind, Manifest};
+use crate::names::{KeyId, Sha256};
+use crate::registry::{AcceptedBundle, ChannelState, ImportChanges, ImportRecord};
+
+/// What verification established about one bundle volume.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verified {
+    pub path: String,
+    pub bundle_id: String,
+    pub channel: String,
+    pub sequence: u64,
+    pub kind: BundleKind,
+    pub created: Timestamp,
+    pub volume: u32,
+    pub volumes: u32,
+    pub layout: Sha256,
+    pub manifest_sha256: Sha256,
+    pub signers: Vec<String>,
+    pub updates: usize,
+    pub payloads_verified: usize,
+    pub bytes_verified: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum ImportOutcome {
+    Accepted {
+        verified: Verified,
+        changes: ImportChanges,
+    },
+    /// This volume of this bundle was accepted before; nothing changed.
+    AlreadyImported {
+        verified: Verified,
+    },
+}
+
+/// The rollback and replay rules: a bundle's identity is (channel, sequence, layout), and
+/// the manifest digest tells two different bundles with the same layout apart.
+pub fn judge_sequence(
+    manifest: &Manifest,
+    manifest_digest: &Sha256,
+    state: &ChannelState,
+    accepted: Option<&AcceptedBundle>,
+    path: &Path,
+) -> Result<()> {
+    match accepted {
+        Some(a) if a.manifest_digest == *manifest_digest => Ok(()),
+        Some(a) => Err(Error::SequenceReused {
+            path: path.to_path_buf(),
+            channel: manifest.channel.to_string(),
+            sequence: manifest.sequence,
+            accepted_layout: a.layout_digest,
+            layout: manifest.layout.digest(),
+        }),
+        None => match state.highest_sequence {
+            Some(highest) if manifest.sequence <= highest => Err(Error::Rollback {
+                path: path.to_path_buf(),
+                channel: manifest.channel.to_string(),
+                sequence: manifest.sequence,
+                highest,
+            }),
+            _ => Ok(()),
+        },
+    }
+}
+
+/// Expiry, judged against the later of the system clock and the latest time seen in an
+/// accepted bundle of the channel, since the offline server has no trusted clock.
+fn judge_expiry(manifest: &Manifest, state: &ChannelState, path: &Path) -> Result<()> {
+    let Some(expires) = manifest.expires else { return Ok(()) };
+    let now = Timestamp::now().max(state.latest_time.unwrap_or(Timestamp::now()));
+    if expires <= now {
+        return Err(Error::Expired { path: path.to_path_buf(), expires: expires.to_string(), now: now.to_string() });
+    }
+    Ok(())
+}
+
+/// A bundle that passed its signature and entry checks.
+struct Checked {
+    bundle: Bundle,
+    volume: u32,
+    signers: Vec<KeyId>,
+}
+
+fn check_signatures_and_entries(data: &DataDir, path: &Path) -> Result<Checked> {
+    let bundle = Bundle::open(path)?;
+    let (keys, threshold) = data.registry.trust_for(&bundle.manifest.channel)?;
+    let sig = bundle.check_signatures(&keys, threshold)?;
+    bundle.check_entries(sig.volume)?;
+    Ok(Checked { bundle, volume: sig.volume, signers: sig.signers })
+}
+
+fn verified(c: &Checked, payloads: usize, bytes: u64) -> Verified {
+    let m = &c.bundle.manifest;
+    Verified {
+        path: c.bundle.path().display().to_string(),
+        bundle_id: m.bundle_id.to_string(),
+        channel: m.channel.to_string(),
+        sequence: m.sequence,
+        kind: m.kind,
+        created: m.created,
+        volume: c.volume,
+        volumes: m.layout.volumes,
+        layout: m.layout.digest(),
+        manifest_sha256: c.bundle.manifest_digest,
+        signers: c.signers.iter().map(|k| k.to_string()).collect(),
+        updates: m.updates.len(),
+        payloads_verified: payloads,
+        bytes_verified: bytes,
+    }
+}
+
+/// Checks that every file a delta relies on is held here.
+fn check_delta_base(data: &DataDir, manifest: &Manifest, path: &Path) -> Result<()> {
+    if manifest.kind != BundleKind::Delta {
+        return Ok(());
+    }
+    for digest in &manifest.relies_on {
+        if !(data.registry.has_file(digest)? && data.store_holds(digest)) {
+            return Err(Error::MissingBase { path: path.to_path_buf(), digest: *digest });
+        }
+    }
+    Ok(())
+}
+
+fn rollback_checks(data: &DataDir, c: &Checked) -> Result<Option<AcceptedBundle>> {
+    let m = &c.bundle.manifest;
+    let path = c.bundle.path();
+    let state = data.registry.channel_state(&m.channel)?;
+    let accepted = data.registry.accepted_bundle(&m.channel, m.sequence)?;
+    judge_sequence(m, &c.bundle.manifest_digest, &state, accepted.as_ref(), path)?;
+    if accepted.is_none() {
+        judge_expiry(m, &state, path)?;
+    }
+    check_delta_base(data, m, path)?;
+    Ok(accepted)
+}
+
+/// Checks everything and changes nothing.
+pub fn verify(data: &DataDir, path: &Path) -> Result<Verified> {
+    let mut c = check_signatures_and_entries(data, path)?;
+    let payloads: Vec<_> = c.bundle.manifest.payloads_in(c.volume).cloned().collect();
+    let mut bytes = 0;
+    for p in &payloads {
+        c.bundle.read_payload(p, &mut io::sink())?;
+        bytes += p.size;
+    }
+    rollback_checks(data, &c)?;
+    Ok(verified(&c, payloads.len(), bytes))
+}
+
+/// Verifies, stores and registers one bundle volume. Refusals are logged in the audit log.
+pub fn import(data: &mut DataDir, path: &Path) -> Result<ImportOutcome> {
+    match import_checked(data, path) {
+        Err(e) if is_refusal(&e) => {
+            // The refusal is what the officer needs to see; a failure to log it is secondary.
+            let _ = data.registry.log_refusal(path, &e.to_string());
+            Err(e)
+        }
+        other => other,
+    }
+}
+
+/// Refusals of the bundle itself, as opposed to local failures.
+fn is_refusal(e: &Error) -> bool {
+    matches!(e.class(), ErrorClass::Bundle | ErrorClass::Signature | ErrorClass::Integrity | ErrorClass::Rollback)
+}
+
+fn import_checked(data: &mut DataDir, path: &Path) -> Result<ImportOutcome> {
+    let Some(store) = data.store() else {
+        return Err(Error::Invalid("the data directory was opened read-only".into()));
+    };
+    let mut c = check_signatures_and_entries(data, path)?;
+
+    // Digests: copy each payload into the store's temporary area, hashing on the way.
+    let payloads: Vec<_> = c.bundle.manifest.payloads_in(c.volume).cloned().collect();
+    let mut incoming: Vec<(Sha256, NamedTempFile)> = Vec::new();
+    let mut held: Vec<Sha256> = Vec::new();
+    let mut bytes = 0;
+    for p in &payloads {
+        if store.contains(&p.sha256) {
+            c.bundle.read_payload(p, &mut io::sink())?;
+            held.push(p.sha256);
+        } else {
+            let mut temp = store.temp_file()?;
+            c.bundle.read_payload(p, temp.as_file_mut())?;
+            incoming.push((p.sha256, temp));
+        }
+        bytes += p.size;
+    }
+
+    let accepted = rollback_checks(data, &c)?;
+    let verified = verified(&c, payloads.len(), bytes);
+    if accepted.as_ref().is_some_and(|a| a.volumes.contains(&c.volume)) {
+        return Ok(ImportOutcome::AlreadyImported { verified });
+    }
+
+    // Store, then register in one transaction that re-checks the rollback rules.
+    let mut stored = held;
+    for (digest, temp) in incoming {
+        store.commit(temp, &digest)?;
+        stored.push(digest);
+    }
+    let manifest = c.bundle.manifest.clone();
+    let digest = c.bundle.manifest_digest;
+    let record = ImportRecord {
+        manifest: &manifest,
+        manifest_digest: digest,
+        volume: c.volume,
+        signers: &c.signers,
+        stored: &stored,
+        source: path,
+    };
+    let changes = data
+        .registry
+        .record_import(&record, |state, accepted| judge_sequence(&manifest, &digest, state, accepted, path))?;
+    Ok(ImportOutcome::Accepted { verified, changes })
+}

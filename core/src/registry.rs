@@ -1,0 +1,806 @@
+//! The registry: ingest's SQLite database holding trust, channel state, accepted bundles,
+//! the update list and the audit log.
+//!
+//! Durability: WAL with `synchronous=FULL`, so a commit survives power loss. Schema changes are
+//! an append-only list of migrations tracked by `PRAGMA user_version`: never edit or remove
+//! one, only add. Everything a bundle changes is written in one transaction
+//! ([`Registry::record_import`]), which re-checks the rollback rules inside it.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use serde::Serialize;
+
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::manifest::Manifest;
+use crate::minisign::PublicKey;
+use crate::model::{Classification, Severity, Update};
+use crate::names::{Channel, KeyId, Sha256, UpdateId};
+
+/// Append-only. Each entry moves the schema from version `index` to `index + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE channels (
+    channel          TEXT PRIMARY KEY,
+    threshold        INTEGER NOT NULL DEFAULT 1 CHECK (threshold >= 1),
+    root_version     INTEGER NOT NULL DEFAULT 1,
+    highest_sequence INTEGER,
+    latest_time      TEXT
+);
+CREATE TABLE trusted_keys (
+    channel    TEXT NOT NULL REFERENCES channels(channel),
+    key_id     TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    added_at   TEXT NOT NULL,
+    PRIMARY KEY (channel, key_id)
+);
+CREATE TABLE bundles (
+    channel         TEXT NOT NULL,
+    sequence        INTEGER NOT NULL,
+    bundle_id       TEXT NOT NULL,
+    layout_digest   TEXT NOT NULL,
+    manifest_digest TEXT NOT NULL,
+    kind            TEXT NOT NULL,
+    created         TEXT NOT NULL,
+    volumes         INTEGER NOT NULL,
+    accepted_at     TEXT NOT NULL,
+    PRIMARY KEY (channel, sequence)
+);
+CREATE TABLE bundle_volumes (
+    channel     TEXT NOT NULL,
+    sequence    INTEGER NOT NULL,
+    volume      INTEGER NOT NULL,
+    signers     TEXT NOT NULL,
+    accepted_at TEXT NOT NULL,
+    PRIMARY KEY (channel, sequence, volume),
+    FOREIGN KEY (channel, sequence) REFERENCES bundles(channel, sequence)
+);
+CREATE TABLE updates (
+    id             TEXT PRIMARY KEY,
+    revision       INTEGER NOT NULL,
+    title          TEXT NOT NULL,
+    vendor         TEXT NOT NULL,
+    product        TEXT NOT NULL,
+    version        TEXT NOT NULL,
+    classification TEXT NOT NULL,
+    severity       TEXT NOT NULL,
+    kb             TEXT,
+    release_date   TEXT NOT NULL,
+    withdrawn      INTEGER NOT NULL DEFAULT 0,
+    metadata       TEXT NOT NULL,
+    origin         TEXT NOT NULL CHECK (origin IN ('bundle', 'manual', 'csv')),
+    origin_detail  TEXT NOT NULL,
+    status         TEXT NOT NULL DEFAULT 'undefined' CHECK (status IN ('undefined', 'approved', 'declined')),
+    status_set_by  TEXT NOT NULL DEFAULT 'system' CHECK (status_set_by IN ('system', 'person', 'rule', 'csv')),
+    status_actor   TEXT,
+    status_set_at  TEXT NOT NULL,
+    first_seen     TEXT NOT NULL,
+    updated_at     TEXT NOT NULL
+);
+CREATE INDEX updates_product ON updates(product COLLATE NOCASE);
+CREATE INDEX updates_classification ON updates(classification);
+CREATE INDEX updates_status ON updates(status);
+CREATE TABLE files (
+    sha256    TEXT PRIMARY KEY,
+    size      INTEGER NOT NULL,
+    present   INTEGER NOT NULL DEFAULT 0,
+    stored_at TEXT
+);
+CREATE TABLE update_files (
+    update_id    TEXT NOT NULL REFERENCES updates(id) ON DELETE CASCADE,
+    position     INTEGER NOT NULL,
+    name         TEXT NOT NULL,
+    sha256       TEXT NOT NULL REFERENCES files(sha256),
+    url          TEXT NOT NULL,
+    architecture TEXT,
+    language     TEXT,
+    PRIMARY KEY (update_id, position)
+);
+CREATE INDEX update_files_sha256 ON update_files(sha256);
+CREATE TABLE supersedence (
+    update_id  TEXT NOT NULL REFERENCES updates(id) ON DELETE CASCADE,
+    supersedes TEXT NOT NULL,
+    PRIMARY KEY (update_id, supersedes)
+);
+CREATE INDEX supersedence_supersedes ON supersedence(supersedes);
+CREATE TABLE audit_log (
+    seq       INTEGER PRIMARY KEY,
+    at        TEXT NOT NULL,
+    event     TEXT NOT NULL,
+    subject   TEXT NOT NULL,
+    detail    TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL
+);
+"#];
+
+/// The schema version this ferry writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+pub struct Registry {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// A trusted key as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrustedKey {
+    pub channel: String,
+    pub key_id: String,
+    pub public_key: String,
+    pub added_at: String,
+}
+
+/// What the registry remembers of a channel.
+#[derive(Debug, Clone, Default)]
+pub struct ChannelState {
+    pub highest_sequence: Option<u64>,
+    pub latest_time: Option<Timestamp>,
+}
+
+/// What the registry remembers of an accepted bundle.
+#[derive(Debug, Clone)]
+pub struct AcceptedBundle {
+    pub layout_digest: Sha256,
+    pub manifest_digest: Sha256,
+    pub volumes: Vec<u32>,
+}
+
+/// Everything one accepted bundle volume writes, in one transaction.
+pub struct ImportRecord<'a> {
+    pub manifest: &'a Manifest,
+    pub manifest_digest: Sha256,
+    pub volume: u32,
+    pub signers: &'a [KeyId],
+    /// Digests now present in the store thanks to this volume.
+    pub stored: &'a [Sha256],
+    pub source: &'a Path,
+}
+
+/// What an import changed in the update list.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportChanges {
+    pub new: Vec<String>,
+    pub revised: Vec<String>,
+    /// Revised updates whose files changed: their approval went back to undefined.
+    pub status_reset: Vec<String>,
+    pub unchanged: Vec<String>,
+    /// Metadata older than (or conflicting with) what the list holds; kept as it was.
+    pub ignored: Vec<String>,
+    pub files_stored: usize,
+}
+
+/// Which updates `list` shows. Unset criteria match everything.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub products: Vec<String>,
+    pub classifications: Vec<Classification>,
+    pub severities: Vec<Severity>,
+    pub statuses: Vec<String>,
+    pub available: Option<bool>,
+}
+
+/// One row of the update list, as `ingest list --json` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct UpdateSummary {
+    pub id: String,
+    pub revision: u32,
+    pub title: String,
+    pub vendor: String,
+    pub product: String,
+    pub version: String,
+    pub classification: String,
+    pub severity: String,
+    pub kb: Option<String>,
+    pub release_date: String,
+    pub withdrawn: bool,
+    pub origin: String,
+    pub status: String,
+    pub status_set_by: String,
+    pub status_set_at: String,
+    pub available: bool,
+    pub files: u32,
+    pub files_present: u32,
+    pub superseded_by: Vec<String>,
+}
+
+/// One update in full, as `ingest show` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpdateDetail {
+    #[serde(flatten)]
+    pub summary: UpdateSummary,
+    pub origin_detail: String,
+    pub status_actor: Option<String>,
+    pub first_seen: String,
+    pub updated_at: String,
+    pub metadata: Update,
+    /// Digests of this update's files that are not in the store yet.
+    pub missing_files: Vec<String>,
+}
+
+fn sql_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |source| Error::Registry { path: path.to_path_buf(), source }
+}
+
+const SUMMARY_COLUMNS: &str = "u.id, u.revision, u.title, u.vendor, u.product, u.version, u.classification, \
+     u.severity, u.kb, u.release_date, u.withdrawn, u.origin, u.status, u.status_set_by, u.status_set_at, \
+     (SELECT COUNT(*) FROM update_files uf WHERE uf.update_id = u.id), \
+     (SELECT COUNT(*) FROM update_files uf JOIN files f ON f.sha256 = uf.sha256 WHERE uf.update_id = u.id AND f.present = 1), \
+     (SELECT group_concat(s.update_id, ' ') FROM supersedence s WHERE s.supersedes = u.id)";
+
+fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<UpdateSummary> {
+    let withdrawn: bool = row.get(10)?;
+    let files: u32 = row.get(15)?;
+    let files_present: u32 = row.get(16)?;
+    let superseded_by: Option<String> = row.get(17)?;
+    let mut superseded_by: Vec<String> =
+        superseded_by.map(|s| s.split(' ').map(str::to_string).collect()).unwrap_or_default();
+    superseded_by.sort();
+    Ok(UpdateSummary {
+        id: row.get(0)?,
+        revision: row.get(1)?,
+        title: row.get(2)?,
+        vendor: row.get(3)?,
+        product: row.get(4)?,
+        version: row.get(5)?,
+        classification: row.get(6)?,
+        severity: row.get(7)?,
+        kb: row.get(8)?,
+        release_date: row.get(9)?,
+        withdrawn,
+        origin: row.get(11)?,
+        status: row.get(12)?,
+        status_set_by: row.get(13)?,
+        status_set_at: row.get(14)?,
+        available: !withdrawn && files > 0 && files == files_present,
+        files,
+        files_present,
+        superseded_by,
+    })
+}
+
+impl Registry {
+    /// Opens (creating if needed) the registry at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Registry> {
+        let e = sql_error(path);
+        let mut conn = Connection::open(path).map_err(&e)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(&e)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(&e)?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(&e)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(&e)?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(&e)?;
+        if version > SCHEMA_VERSION {
+            return Err(Error::SchemaTooNew { path: path.to_path_buf(), found: version, supported: SCHEMA_VERSION });
+        }
+        if version < SCHEMA_VERSION {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive).map_err(&e)?;
+            for (i, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+                tx.execute_batch(migration).map_err(&e)?;
+                tx.pragma_update(None, "user_version", i as i64 + 1).map_err(&e)?;
+            }
+            tx.commit().map_err(&e)?;
+        }
+        Ok(Registry { conn, path: path.to_path_buf() })
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
+        sql_error(&self.path)
+    }
+
+    pub fn schema_version(&self) -> Result<i64> {
+        self.conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(self.err())
+    }
+
+    // ----- trust -----
+
+    /// Adds a trusted key to a channel. Returns false if it was trusted already.
+    pub fn add_trusted_key(&mut self, channel: &Channel, key: &PublicKey) -> Result<bool> {
+        let now = Timestamp::now().to_string();
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_error(&self.path))?;
+        let e = sql_error(&self.path);
+        tx.execute("INSERT OR IGNORE INTO channels (channel) VALUES (?1)", [channel.as_str()]).map_err(&e)?;
+        let added = tx
+            .execute(
+                "INSERT OR IGNORE INTO trusted_keys (channel, key_id, public_key, added_at) VALUES (?1, ?2, ?3, ?4)",
+                params![channel.as_str(), key.key_id.to_string(), key.to_base64(), now],
+            )
+            .map_err(&e)?
+            == 1;
+        if added {
+            append_audit(
+                &tx,
+                &self.path,
+                "trust-added",
+                channel.as_str(),
+                &serde_json::json!({"key_id": key.key_id.to_string()}),
+            )?;
+        }
+        tx.commit().map_err(&e)?;
+        Ok(added)
+    }
+
+    pub fn remove_trusted_key(&mut self, channel: &Channel, key_id: &KeyId) -> Result<()> {
+        let e = sql_error(&self.path);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
+        let removed = tx
+            .execute(
+                "DELETE FROM trusted_keys WHERE channel = ?1 AND key_id = ?2",
+                params![channel.as_str(), key_id.to_string()],
+            )
+            .map_err(&e)?;
+        if removed == 0 {
+            return Err(Error::NotFound { what: "trusted key", id: format!("{key_id} in channel {channel}") });
+        }
+        append_audit(
+            &tx,
+            &self.path,
+            "trust-removed",
+            channel.as_str(),
+            &serde_json::json!({"key_id": key_id.to_string()}),
+        )?;
+        tx.commit().map_err(&e)
+    }
+
+    pub fn trusted_keys(&self, channel: Option<&Channel>) -> Result<Vec<TrustedKey>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT channel, key_id, public_key, added_at FROM trusted_keys \
+                 WHERE ?1 IS NULL OR channel = ?1 ORDER BY channel, added_at, key_id",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([channel.map(|c| c.as_str())], |r| {
+                Ok(TrustedKey { channel: r.get(0)?, key_id: r.get(1)?, public_key: r.get(2)?, added_at: r.get(3)? })
+            })
+            .map_err(self.err())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+    }
+
+    /// The keys trusted for `channel` and how many of them must sign.
+    pub fn trust_for(&self, channel: &Channel) -> Result<(Vec<PublicKey>, usize)> {
+        let threshold: Option<i64> = self
+            .conn
+            .query_row("SELECT threshold FROM channels WHERE channel = ?1", [channel.as_str()], |r| r.get(0))
+            .optional()
+            .map_err(self.err())?;
+        let mut keys = Vec::new();
+        for k in self.trusted_keys(Some(channel))? {
+            let key = PublicKey::parse(&k.public_key).map_err(|reason| {
+                Error::Invalid(format!(
+                    "registry {}: trusted key {} is damaged: {reason}",
+                    self.path.display(),
+                    k.key_id
+                ))
+            })?;
+            keys.push(key);
+        }
+        Ok((keys, threshold.unwrap_or(1).max(1) as usize))
+    }
+
+    // ----- channel state and accepted bundles -----
+
+    pub fn channel_state(&self, channel: &Channel) -> Result<ChannelState> {
+        channel_state(&self.conn, &self.path, channel)
+    }
+
+    pub fn accepted_bundle(&self, channel: &Channel, sequence: u64) -> Result<Option<AcceptedBundle>> {
+        accepted_bundle(&self.conn, &self.path, channel, sequence)
+    }
+
+    /// Digests the store holds according to the registry.
+    pub fn has_file(&self, digest: &Sha256) -> Result<bool> {
+        self.conn
+            .query_row("SELECT present FROM files WHERE sha256 = ?1", [digest.hex()], |r| r.get::<_, bool>(0))
+            .optional()
+            .map(|p| p.unwrap_or(false))
+            .map_err(self.err())
+    }
+
+    /// Writes everything an accepted bundle volume brings, in one transaction. `judge` is
+    /// called inside the transaction with the current channel state and accepted bundle, and
+    /// may refuse; nothing is written then.
+    pub fn record_import(
+        &mut self,
+        record: &ImportRecord<'_>,
+        judge: impl FnOnce(&ChannelState, Option<&AcceptedBundle>) -> Result<()>,
+    ) -> Result<ImportChanges> {
+        let path = self.path.clone();
+        let e = sql_error(&path);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
+        let m = record.manifest;
+        let state = channel_state(&tx, &path, &m.channel)?;
+        let accepted = accepted_bundle(&tx, &path, &m.channel, m.sequence)?;
+        judge(&state, accepted.as_ref())?;
+
+        let now = Timestamp::now().to_string();
+        let origin_detail = format!("bundle {} sequence {} of channel {}", m.bundle_id, m.sequence, m.channel);
+        let mut changes = ImportChanges::default();
+
+        for f in &m.files {
+            tx.execute(
+                "INSERT OR IGNORE INTO files (sha256, size) VALUES (?1, ?2)",
+                params![f.sha256.hex(), f.size as i64],
+            )
+            .map_err(&e)?;
+        }
+        for d in record.stored {
+            let n = tx
+                .execute(
+                    "UPDATE files SET present = 1, stored_at = ?2 WHERE sha256 = ?1 AND present = 0",
+                    params![d.hex(), now],
+                )
+                .map_err(&e)?;
+            changes.files_stored += n;
+        }
+        for update in &m.updates {
+            merge_update(&tx, &path, update, &origin_detail, &now, &mut changes)?;
+        }
+
+        if accepted.is_none() {
+            tx.execute(
+                "INSERT INTO bundles (channel, sequence, bundle_id, layout_digest, manifest_digest, kind, created, volumes, accepted_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    m.channel.as_str(),
+                    m.sequence as i64,
+                    m.bundle_id.as_str(),
+                    m.layout.digest().hex(),
+                    record.manifest_digest.hex(),
+                    m.kind.to_string(),
+                    m.created.to_string(),
+                    m.layout.volumes,
+                    now
+                ],
+            )
+            .map_err(&e)?;
+        }
+        let signers: Vec<String> = record.signers.iter().map(|k| k.to_string()).collect();
+        tx.execute(
+            "INSERT OR IGNORE INTO bundle_volumes (channel, sequence, volume, signers, accepted_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![m.channel.as_str(), m.sequence as i64, record.volume, signers.join(" "), now],
+        )
+        .map_err(&e)?;
+        let highest = state.highest_sequence.map_or(m.sequence, |h| h.max(m.sequence));
+        let latest = state.latest_time.map_or(m.created, |t| t.max(m.created));
+        tx.execute(
+            "INSERT INTO channels (channel, highest_sequence, latest_time) VALUES (?1, ?2, ?3) \
+             ON CONFLICT(channel) DO UPDATE SET highest_sequence = ?2, latest_time = ?3",
+            params![m.channel.as_str(), highest as i64, latest.to_string()],
+        )
+        .map_err(&e)?;
+        append_audit(
+            &tx,
+            &path,
+            "bundle-accepted",
+            &format!("{}#{}", m.channel, m.sequence),
+            &serde_json::json!({
+                "bundle_id": m.bundle_id.as_str(),
+                "volume": record.volume,
+                "volumes": m.layout.volumes,
+                "layout": m.layout.digest().hex(),
+                "manifest_sha256": record.manifest_digest.hex(),
+                "signers": signers,
+                "files_stored": record.stored.iter().map(|d| d.hex()).collect::<Vec<_>>(),
+                "source": record.source.display().to_string(),
+                "changes": &changes,
+            }),
+        )?;
+        tx.commit().map_err(&e)?;
+        Ok(changes)
+    }
+
+    /// Records a refused bundle in the audit log (the only trace a refusal leaves).
+    pub fn log_refusal(&mut self, source: &Path, reason: &str) -> Result<()> {
+        let e = sql_error(&self.path);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
+        append_audit(
+            &tx,
+            &self.path,
+            "bundle-refused",
+            &source.display().to_string(),
+            &serde_json::json!({"reason": reason}),
+        )?;
+        tx.commit().map_err(&e)
+    }
+
+    // ----- the update list -----
+
+    pub fn list(&self, filter: &ListFilter) -> Result<Vec<UpdateSummary>> {
+        let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM updates u WHERE 1 = 1");
+        let mut args: Vec<String> = Vec::new();
+        let mut any_of = |column: &str, values: Vec<String>, sql: &mut String| {
+            if values.is_empty() {
+                return;
+            }
+            let marks: Vec<String> = values
+                .into_iter()
+                .map(|v| {
+                    args.push(v);
+                    format!("?{}", args.len())
+                })
+                .collect();
+            sql.push_str(&format!(" AND {column} IN ({})", marks.join(", ")));
+        };
+        any_of("u.product COLLATE NOCASE", filter.products.clone(), &mut sql);
+        any_of("u.classification", filter.classifications.iter().map(|c| c.to_string()).collect(), &mut sql);
+        any_of("u.severity", filter.severities.iter().map(|c| c.to_string()).collect(), &mut sql);
+        any_of("u.status", filter.statuses.clone(), &mut sql);
+        sql.push_str(" ORDER BY u.release_date DESC, u.id");
+        let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), summary_from_row).map_err(self.err())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let row = row.map_err(self.err())?;
+            if filter.available.is_none_or(|a| a == row.available) {
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn show(&self, id: &UpdateId) -> Result<UpdateDetail> {
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS}, u.origin_detail, u.status_actor, u.first_seen, u.updated_at, u.metadata \
+             FROM updates u WHERE u.id = ?1"
+        );
+        let found = self
+            .conn
+            .query_row(&sql, [id.as_str()], |r| {
+                Ok((
+                    summary_from_row(r)?,
+                    r.get::<_, String>(18)?,
+                    r.get(19)?,
+                    r.get(20)?,
+                    r.get(21)?,
+                    r.get::<_, String>(22)?,
+                ))
+            })
+            .optional()
+            .map_err(self.err())?;
+        let Some((summary, origin_detail, status_actor, first_seen, updated_at, metadata)) = found else {
+            return Err(Error::NotFound { what: "update", id: id.to_string() });
+        };
+        let metadata: Update = serde_json::from_str(&metadata).map_err(|e| {
+            Error::Invalid(format!("registry {}: metadata of {id} is damaged: {e}", self.path.display()))
+        })?;
+        let mut missing = Vec::new();
+        for f in &metadata.files {
+            if !self.has_file(&f.sha256)? {
+                missing.push(f.sha256.hex());
+            }
+        }
+        Ok(UpdateDetail {
+            summary,
+            origin_detail,
+            status_actor,
+            first_seen,
+            updated_at,
+            metadata,
+            missing_files: missing,
+        })
+    }
+
+    /// Counts rows in the tables a refused bundle must leave untouched (for `verify` output
+    /// and tests): updates, files present, accepted bundles.
+    pub fn counts(&self) -> Result<(u64, u64, u64)> {
+        self.conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM updates), (SELECT COUNT(*) FROM files WHERE present = 1), (SELECT COUNT(*) FROM bundles)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(self.err())
+    }
+}
+
+fn channel_state(conn: &Connection, path: &Path, channel: &Channel) -> Result<ChannelState> {
+    let row: Option<(Option<i64>, Option<String>)> = conn
+        .query_row("SELECT highest_sequence, latest_time FROM channels WHERE channel = ?1", [channel.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()
+        .map_err(sql_error(path))?;
+    let Some((highest, latest)) = row else { return Ok(ChannelState::default()) };
+    Ok(ChannelState { highest_sequence: highest.map(|h| h as u64), latest_time: latest.and_then(|t| t.parse().ok()) })
+}
+
+fn accepted_bundle(conn: &Connection, path: &Path, channel: &Channel, sequence: u64) -> Result<Option<AcceptedBundle>> {
+    let e = sql_error(path);
+    let row: Option<(String, String)> = conn
+        .query_row(
+            "SELECT layout_digest, manifest_digest FROM bundles WHERE channel = ?1 AND sequence = ?2",
+            params![channel.as_str(), sequence as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(&e)?;
+    let Some((layout, manifest)) = row else { return Ok(None) };
+    let damaged =
+        |what: &str| Error::Invalid(format!("registry {}: {what} of {channel}#{sequence} is damaged", path.display()));
+    let mut stmt = conn
+        .prepare("SELECT volume FROM bundle_volumes WHERE channel = ?1 AND sequence = ?2 ORDER BY volume")
+        .map_err(&e)?;
+    let volumes = stmt
+        .query_map(params![channel.as_str(), sequence as i64], |r| r.get(0))
+        .map_err(&e)?
+        .collect::<rusqlite::Result<Vec<u32>>>()
+        .map_err(&e)?;
+    Ok(Some(AcceptedBundle {
+        layout_digest: layout.parse().map_err(|_| damaged("layout digest"))?,
+        manifest_digest: manifest.parse().map_err(|_| damaged("manifest digest"))?,
+        volumes,
+    }))
+}
+
+/// Merges one update's metadata from a bundle into the list. Revisions never go backwards;
+/// a new revision that changes any file digest sends the approval back to undefined.
+fn merge_update(
+    tx: &Transaction<'_>,
+    path: &Path,
+    update: &Update,
+    origin_detail: &str,
+    now: &str,
+    changes: &mut ImportChanges,
+) -> Result<()> {
+    let e = sql_error(path);
+    let metadata = serde_json::to_string(update).expect("an update always serialises");
+    let existing: Option<(u32, String)> = tx
+        .query_row("SELECT revision, metadata FROM updates WHERE id = ?1", [update.id.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()
+        .map_err(&e)?;
+    let id = update.id.to_string();
+    let columns = params![
+        id,
+        update.revision,
+        update.title,
+        update.vendor,
+        update.product,
+        update.version,
+        update.classification.to_string(),
+        update.severity.to_string(),
+        update.kb,
+        update.release_date.to_string(),
+        update.withdrawn,
+        metadata,
+        origin_detail,
+        now
+    ];
+    match existing {
+        None => {
+            tx.execute(
+                "INSERT INTO updates (id, revision, title, vendor, product, version, classification, severity, kb, \
+                 release_date, withdrawn, metadata, origin, origin_detail, status, status_set_by, status_set_at, first_seen, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'bundle', ?13, 'undefined', 'system', ?14, ?14, ?14)",
+                columns,
+            )
+            .map_err(&e)?;
+            changes.new.push(id);
+        }
+        Some((revision, old)) if update.revision > revision => {
+            let old: Option<Update> = serde_json::from_str(&old).ok();
+            let files_changed = old.is_none_or(|o| o.file_digests() != update.file_digests());
+            tx.execute(
+                "UPDATE updates SET revision = ?2, title = ?3, vendor = ?4, product = ?5, version = ?6, classification = ?7, \
+                 severity = ?8, kb = ?9, release_date = ?10, withdrawn = ?11, metadata = ?12, origin_detail = ?13, updated_at = ?14 \
+                 WHERE id = ?1",
+                columns,
+            )
+            .map_err(&e)?;
+            if files_changed {
+                tx.execute(
+                    "UPDATE updates SET status = 'undefined', status_set_by = 'system', status_actor = ?2, status_set_at = ?3 WHERE id = ?1",
+                    params![id, format!("revision {} changed the update's files", update.revision), now],
+                )
+                .map_err(&e)?;
+                append_audit(
+                    tx,
+                    path,
+                    "status-reset",
+                    &id,
+                    &serde_json::json!({
+                        "from_revision": revision,
+                        "to_revision": update.revision,
+                        "reason": "the new revision changes the update's file digests",
+                    }),
+                )?;
+                changes.status_reset.push(id.clone());
+            }
+            changes.revised.push(id);
+        }
+        Some((revision, old)) if update.revision == revision && old == metadata => {
+            changes.unchanged.push(id);
+            return Ok(());
+        }
+        Some(_) => {
+            changes.ignored.push(id);
+            return Ok(());
+        }
+    }
+    tx.execute("DELETE FROM update_files WHERE update_id = ?1", [update.id.as_str()]).map_err(&e)?;
+    for (i, f) in update.files.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO update_files (update_id, position, name, sha256, url, architecture, language) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![update.id.as_str(), i as i64, f.name.as_str(), f.sha256.hex(), f.url, f.architecture, f.language],
+        )
+        .map_err(&e)?;
+    }
+    tx.execute("DELETE FROM supersedence WHERE update_id = ?1", [update.id.as_str()]).map_err(&e)?;
+    let supersedes: BTreeSet<&UpdateId> = update.supersedes.iter().collect();
+    for s in supersedes {
+        tx.execute(
+            "INSERT INTO supersedence (update_id, supersedes) VALUES (?1, ?2)",
+            params![update.id.as_str(), s.as_str()],
+        )
+        .map_err(&e)?;
+    }
+    Ok(())
+}
+
+/// Appends one entry to the hash-chained audit log: each entry's hash covers the previous
+/// hash and the entry's own fields, so an edited or deleted entry breaks the chain.
+fn append_audit(
+    tx: &Transaction<'_>,
+    path: &Path,
+    event: &str,
+    subject: &str,
+    detail: &serde_json::Value,
+) -> Result<()> {
+    let e = sql_error(path);
+    let prev: String = tx
+        .query_row("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
+        .optional()
+        .map_err(&e)?
+        .unwrap_or_else(|| "0".repeat(64));
+    let at = Timestamp::now().to_string();
+    let detail = detail.to_string();
+    let hash = audit_hash(&prev, &at, event, subject, &detail);
+    tx.execute(
+        "INSERT INTO audit_log (at, event, subject, detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![at, event, subject, detail, prev, hash.hex()],
+    )
+    .map_err(&e)?;
+    Ok(())
+}
+
+fn audit_hash(prev: &str, at: &str, event: &str, subject: &str, detail: &str) -> Sha256 {
+    // Length-prefixed fields, so that no two different entries hash the same bytes.
+    let mut bytes = Vec::new();
+    for field in [prev, at, event, subject, detail] {
+        bytes.extend_from_slice(&(field.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(field.as_bytes());
+    }
+    Sha256::of(&bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrating_twice_is_a_no_op() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.sqlite");
+        let r = Registry::open(&path).unwrap();
+        assert_eq!(r.schema_version().unwrap(), SCHEMA_VERSION);
+        drop(r);
+        let r = Registry::open(&path).unwrap();
+        assert_eq!(r.schema_version().unwrap(), SCHEMA_VERSION);
+        let mode: String = r.conn.pragma_query_value(None, "journal_mode", |row| row.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+        let sync: i64 = r.conn.pragma_query_value(None, "synchronous", |row| row.get(0)).unwrap();
+        assert_eq!(sync, 2, "synchronous=FULL");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.sqlite");
+        drop(Registry::open(&path).unwrap());
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+        assert!(matches!(Registry::open(&path), Err(Error::SchemaTooNew { .. })));
+    }
+}

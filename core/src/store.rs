@@ -1,0 +1,113 @@
+//! The content store: update files named by their SHA-256 (`sha256/ab/abcdef…`).
+//!
+//! A file enters through a temporary file in `tmp/` on the same file system: written, synced,
+//! made read-only, renamed into place, and the directory synced, so a crash leaves either
+//! nothing or the whole file. Temporary files left by a crash are removed when the store is
+//! opened by the one process that holds the data directory's lock. The store knows nothing of
+//! updates; the registry records which digests it holds.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+
+use crate::error::{IoContext, Result};
+use crate::names::Sha256;
+
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store under `root` and removes leftover temporary files.
+    /// The caller must hold the data directory lock.
+    pub fn open(root: &Path) -> Result<Store> {
+        let store = Store { root: root.to_path_buf() };
+        fs::create_dir_all(store.root.join("sha256")).at(&store.root)?;
+        let tmp = store.tmp_dir();
+        fs::create_dir_all(&tmp).at(&tmp)?;
+        for entry in fs::read_dir(&tmp).at(&tmp)? {
+            let path = entry.at(&tmp)?.path();
+            if path.is_file() {
+                make_writable(&path)?;
+                fs::remove_file(&path).at(&path)?;
+            }
+        }
+        Ok(store)
+    }
+
+    fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// Where the file with `digest` lives (whether or not it is there).
+    pub fn path_of(&self, digest: &Sha256) -> PathBuf {
+        Store::path_in(&self.root, digest)
+    }
+
+    /// Where a store rooted at `root` keeps `digest`.
+    pub fn path_in(root: &Path, digest: &Sha256) -> PathBuf {
+        let hex = digest.hex();
+        root.join("sha256").join(&hex[..2]).join(hex)
+    }
+
+    pub fn contains(&self, digest: &Sha256) -> bool {
+        self.path_of(digest).is_file()
+    }
+
+    /// A new temporary file inside the store, removed when dropped unless committed.
+    pub fn temp_file(&self) -> Result<NamedTempFile> {
+        tempfile::Builder::new().prefix("incoming-").tempfile_in(self.tmp_dir()).at(self.tmp_dir())
+    }
+
+    /// Makes a fully written and verified temporary file the store's copy of `digest`.
+    pub fn commit(&self, temp: NamedTempFile, digest: &Sha256) -> Result<()> {
+        let target = self.path_of(digest);
+        temp.as_file().sync_all().at(temp.path())?;
+        let mut perms = temp.as_file().metadata().at(temp.path())?.permissions();
+        perms.set_readonly(true);
+        fs::set_permissions(temp.path(), perms).at(temp.path())?;
+        if target.is_file() {
+            // Already held (the same bytes, by the digest); the temporary copy is not needed.
+            let temp = temp.into_temp_path();
+            make_writable(&temp)?;
+            return temp.close().at(&target);
+        }
+        let dir = target.parent().expect("store paths have a parent");
+        fs::create_dir_all(dir).at(dir)?;
+        temp.persist(&target).map_err(|e| crate::error::Error::io(&target, e.error))?;
+        sync_dir(dir)?;
+        sync_dir(self.root.join("sha256").as_path())
+    }
+}
+
+/// Read-only files cannot be deleted on Windows; clear the flag first.
+fn make_writable(path: &Path) -> Result<()> {
+    let mut perms = fs::metadata(path).at(path)?.permissions();
+    if perms.readonly() {
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        fs::set_permissions(path, perms).at(path)?;
+    }
+    Ok(())
+}
+
+/// Makes a rename or creation in `dir` durable.
+#[cfg(unix)]
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    fs::File::open(dir).and_then(|d| d.sync_all()).at(dir)
+}
+
+/// Windows has no directory fsync; NTFS journals the rename itself.
+#[cfg(not(unix))]
+pub fn sync_dir(_dir: &Path) -> Result<()> {
+    Ok(())
+}
+
+/// Syncs the directory that holds `path`.
+pub fn sync_parent(path: &Path) -> Result<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) => sync_dir(dir),
+        None => sync_dir(Path::new(".")),
+    }
+}

@@ -1,0 +1,76 @@
+//! Making untrusted text safe to show on a terminal.
+//!
+//! Titles, file names and comments come from bundles and catalogs that nobody on the offline
+//! side wrote. Before they reach a terminal, escape sequences and other control characters are
+//! removed, so a hostile title cannot move the cursor, rewrite earlier lines or set the window
+//! title.
+
+use std::borrow::Cow;
+
+/// Removes ANSI escape sequences (CSI, OSC and two-byte escapes) and every other control
+/// character except tab.
+pub fn for_terminal(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(|c| c.is_control() && c != '\t') {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => match chars.next() {
+                // CSI: parameters and intermediates up to a final byte in @..~
+                Some('[') => {
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                // OSC, DCS, APC, PM, SOS: up to BEL or ESC \
+                Some(']' | 'P' | '_' | '^' | 'X') => {
+                    while let Some(c) = chars.next() {
+                        if c == '\u{7}' {
+                            break;
+                        }
+                        if c == '\u{1b}' && chars.peek() == Some(&'\\') {
+                            chars.next();
+                            break;
+                        }
+                    }
+                }
+                _ => {}
+            },
+            '\u{9b}' => {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            '\t' => out.push(c),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::for_terminal;
+
+    #[test]
+    fn strips_escape_sequences_and_controls() {
+        for (input, expected) in [
+            ("plain title", "plain title"),
+            ("\u{1b}[31mred\u{1b}[0m", "red"),
+            ("a\u{1b}]0;owned\u{7}b", "ab"),
+            ("a\u{1b}]8;;http://x\u{1b}\\link", "alink"),
+            ("line\rover\nwrite\u{8}", "lineoverwrite"),
+            ("x\u{9b}2Jy", "xy"),
+            ("tab\tkept", "tab\tkept"),
+        ] {
+            assert_eq!(for_terminal(input), expected, "{input:?}");
+        }
+    }
+}
