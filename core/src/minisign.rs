@@ -180,7 +180,8 @@ fn scrypt_keystream(passphrase: &str, salt: &[u8], opslimit: u64, memlimit: u64)
         return Err(format!("the key asks for {memlimit} bytes of scrypt memory; at most {MAX_MEMLIMIT} are allowed"));
     }
     let (log_n, r, p) = scrypt_params(opslimit, memlimit);
-    let params = scrypt::Params::new(log_n, r, p, 104).map_err(|e| format!("unusable scrypt parameters: {e}"))?;
+    let params = scrypt::Params::new(log_n, r, p, scrypt::Params::RECOMMENDED_LEN)
+        .map_err(|e| format!("unusable scrypt parameters: {e}"))?;
     let mut out = [0u8; 104];
     scrypt::scrypt(passphrase.as_bytes(), salt, &params, &mut out).map_err(|e| format!("scrypt failed: {e}"))?;
     Ok(out)

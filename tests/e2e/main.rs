@@ -1,1 +1,16 @@
+//! End-to-end tests: the real `fetch` and `ingest` binaries against real parts (a loopback
+//! HTTP server, SQLite files, zip files, the stock `minisign` and `unzip` tools). One module
+//! per property; fixtures are generated at test time and named after what they break.
 
+mod support;
+
+mod boundaries;
+mod bundle_contents;
+mod catalog_refusals;
+mod journey;
+mod keys;
+mod replay_and_rollback;
+mod samples;
+mod signature_refusals;
+mod tidy;
+mod transfer_integrity;

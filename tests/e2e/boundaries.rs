@@ -1,0 +1,35 @@
+//! Architecture invariants that a reviewer would otherwise have to remember.
+
+use object::{Object, ObjectSymbol, SymbolKind};
+
+use crate::support::*;
+
+/// Names of the code and data symbols of an executable (static and dynamic tables),
+/// mangled. File symbols (names of object files) are left out: they name what was offered
+/// to the linker, not what it kept.
+fn symbols(path: &str) -> Vec<String> {
+    let data = std::fs::read(path).unwrap();
+    let file = object::File::parse(&*data).unwrap();
+    file.symbols()
+        .chain(file.dynamic_symbols())
+        .filter(|s| s.kind() != SymbolKind::File)
+        .filter_map(|s| s.name().ok().map(str::to_string))
+        .collect()
+}
+
+/// The ingest binary runs on the isolated server: it must carry no HTTP client code. None of
+/// its symbols names one; the fetch binary, built from the same crates, does, which shows
+/// that the check can see one.
+#[test]
+fn ingest_carries_no_http_client() {
+    let clients = ["reqwest", "hyper", "rustls", "h2..proto", "tokio"];
+    let fetch = symbols(FETCH);
+    assert!(fetch.len() > 1000, "fetch has a symbol table");
+    assert!(fetch.iter().any(|s| s.contains("reqwest")), "the check cannot see the HTTP client in fetch");
+    let ingest = symbols(INGEST);
+    assert!(ingest.len() > 1000, "ingest has a symbol table");
+    for name in clients {
+        let found: Vec<&String> = ingest.iter().filter(|s| s.contains(name)).take(3).collect();
+        assert!(found.is_empty(), "the ingest binary links {name}: {found:?}");
+    }
+}

@@ -1,0 +1,75 @@
+//! Malformed catalogs are refused with the JSON path or line and column of the problem
+//! (exit code 3), before anything is downloaded or a sequence is used.
+
+use crate::support::*;
+
+fn refuse(s: &Scratch, fixture: &str, text: &str, parts: &[&str]) {
+    let path = s.path(fixture);
+    std::fs::write(&path, text).unwrap();
+    let (secret, _) = s.key("signer");
+    s.fetch(&[
+        "pack",
+        "--catalog",
+        path.to_str().unwrap(),
+        "--key",
+        secret.to_str().unwrap(),
+        "--out",
+        s.media().to_str().unwrap(),
+    ])
+    .refused(exit::INPUT, parts);
+    assert!(walk(&s.media()).is_empty());
+}
+
+fn valid() -> String {
+    catalog(&three_updates(), "files/").0
+}
+
+#[test]
+fn catalog_with_a_bad_digest() {
+    let s = Scratch::new();
+    let text = valid();
+    let digest = sha256_hex(&three_updates()[1].body);
+    let text = text.replace(&digest, "not-a-digest");
+    refuse(&s, "bad-digest-catalog.json", &text, &["updates[1].files[0].sha256 (line ", "64 hexadecimal digits"]);
+}
+
+#[test]
+fn catalog_that_is_not_json() {
+    let s = Scratch::new();
+    refuse(&s, "truncated-catalog.json", "{\"format\": 1, \"updates\": [", &["line 1, column 26", "EOF"]);
+}
+
+#[test]
+fn catalog_with_a_path_like_update_id() {
+    let s = Scratch::new();
+    let text = valid().replace("\"KB5034122\"", "\"../../etc/passwd\"");
+    refuse(&s, "path-like-id-catalog.json", &text, &["updates[0].id", "update id \"../../etc/passwd\" is not valid"]);
+}
+
+#[test]
+fn catalog_of_an_unknown_format() {
+    let s = Scratch::new();
+    let text = valid().replace("\"format\": 1", "\"format\": 7");
+    refuse(&s, "future-format-catalog.json", &text, &["format 7 is not supported"]);
+}
+
+#[test]
+fn selection_that_names_an_unknown_update() {
+    let s = Scratch::new();
+    let catalog = local_catalog(&s.path("feed"), &three_updates());
+    let (secret, _) = s.key("signer");
+    s.fetch(&[
+        "pack",
+        "--catalog",
+        catalog.to_str().unwrap(),
+        "--key",
+        secret.to_str().unwrap(),
+        "--out",
+        s.media().to_str().unwrap(),
+        "--id",
+        "KB9999999",
+    ])
+    .refused(exit::INPUT, &["has no update with id KB9999999"]);
+    let work = walk(&s.work_dir());
+    assert!(!work.contains(&"state.json".to_string()), "no sequence was used: {work:?}");
+}

@@ -1,0 +1,47 @@
+//! A bundle's identity is (channel, sequence, layout): the same bundle again is a no-op, an
+//! older sequence than the highest accepted is refused, and so is the same sequence with
+//! other content (exit code 8).
+
+use crate::support::*;
+
+#[test]
+fn replayed_older_bundle() {
+    let a = Accepted::new();
+    // Sequence 3 is accepted; the never-seen sequence 2 must not roll the channel back.
+    let third = a.s.pack(a.catalog.to_str().unwrap(), &a.secret, &["--id", "VideoLAN.VLC@3.0.21"]);
+    a.s.ingest(&["import", third.to_str().unwrap()]).ok();
+    a.refuse(&a.next, exit::ROLLBACK, &["sequence 2 of channel \"default\" is older than the highest accepted, 3"]);
+}
+
+#[test]
+fn equal_sequence_with_different_layout() {
+    let a = Accepted::new();
+    a.s.ingest(&["import", a.next.to_str().unwrap()]).ok();
+    // Another fetch machine, unaware of the first, also writes sequence 2 with other content.
+    let other = Scratch::new();
+    let out = a.s.path("other-media");
+    let run = std::process::Command::new(FETCH)
+        .arg("--work-dir")
+        .arg(other.work_dir())
+        .args(["pack", "--catalog", a.catalog.to_str().unwrap(), "--key", a.secret.to_str().unwrap()])
+        .args(["--out", out.to_str().unwrap(), "--min-sequence", "2", "--id", "7zip.7zip@24.09"])
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let conflicting = out.join("ferry-default-000002.zip");
+    a.refuse(
+        &conflicting,
+        exit::ROLLBACK,
+        &["sequence 2 of channel \"default\" was already accepted with other content"],
+    );
+}
+
+#[test]
+fn the_same_bundle_again_is_a_no_op() {
+    let a = Accepted::new();
+    a.s.ingest(&["import", a.next.to_str().unwrap()]).ok();
+    let before = a.s.state();
+    let out = a.s.ingest(&["import", a.next.to_str().unwrap()]).ok();
+    assert!(out.contains("already imported"), "{out}");
+    assert_eq!(a.s.state(), before);
+}

@@ -1,0 +1,94 @@
+//! Bundles whose signatures do not prove what they claim are refused with exit code 6 and
+//! change nothing.
+
+use crate::support::*;
+
+#[test]
+fn manifest_edited_after_signing() {
+    let a = Accepted::new();
+    let bundle = a.tampered("manifest-edited-after-signing.zip", |entries| {
+        let m = entry(entries, "manifest.json");
+        let text =
+            String::from_utf8(m.clone()).unwrap().replace("\"severity\": \"important\"", "\"severity\": \"low\"");
+        assert_ne!(text.as_bytes(), m.as_slice());
+        *m = text.into_bytes();
+    });
+    a.refuse(&bundle, exit::SIGNATURE, &["does not verify: the manifest was altered after signing"]);
+}
+
+#[test]
+fn trusted_comment_disagrees_with_manifest() {
+    let a = Accepted::new();
+    // A genuine signature by the trusted key whose trusted comment names another sequence,
+    // made with the stock minisign tool.
+    let entries = zip_entries(&a.next);
+    let manifest_path = a.s.path("manifest.json");
+    std::fs::write(&manifest_path, &entries.iter().find(|(n, _)| n == "manifest.json").unwrap().1).unwrap();
+    let (sig_name, sig) = entries.iter().find(|(n, _)| n.starts_with("signatures/")).unwrap();
+    let original = String::from_utf8(sig.clone()).unwrap();
+    let comment = original.lines().find_map(|l| l.strip_prefix("trusted comment: ")).unwrap();
+    let forged = comment.replace(" sequence=2 ", " sequence=99 ");
+    assert_ne!(forged, comment);
+    let sig_path = a.s.path("forged.minisig");
+    let out = tool("minisign")
+        .args(["-S", "-s"])
+        .arg(&a.secret)
+        .arg("-m")
+        .arg(&manifest_path)
+        .arg("-x")
+        .arg(&sig_path)
+        .args(["-t", &forged])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "minisign -S: {}", String::from_utf8_lossy(&out.stderr));
+    let forged_sig = std::fs::read(&sig_path).unwrap();
+    let bundle = a.tampered("trusted-comment-disagrees.zip", |entries| *entry(entries, sig_name) = forged_sig);
+    a.refuse(&bundle, exit::SIGNATURE, &["trusted comment says sequence \"99\" but the manifest says \"2\""]);
+}
+
+#[test]
+fn trusted_comment_edited_after_signing() {
+    let a = Accepted::new();
+    let bundle = a.tampered("trusted-comment-edited.zip", |entries| {
+        let (_, sig) = entries.iter_mut().find(|(n, _)| n.starts_with("signatures/")).unwrap();
+        *sig = String::from_utf8(sig.clone()).unwrap().replace(" sequence=2 ", " sequence=3 ").into_bytes();
+    });
+    a.refuse(&bundle, exit::SIGNATURE, &["the trusted comment was altered after signing"]);
+}
+
+#[test]
+fn signed_by_an_untrusted_key() {
+    let a = Accepted::new();
+    let (stranger, _) = a.s.key("stranger");
+    let bundle = a.s.pack(a.catalog.to_str().unwrap(), &stranger, &[]);
+    a.refuse(&bundle, exit::SIGNATURE, &["not signed by enough trusted keys", "0 valid of 1 required"]);
+}
+
+#[test]
+fn signature_removed() {
+    let a = Accepted::new();
+    let bundle = a.tampered("no-signature.zip", |entries| entries.retain(|(n, _)| !n.starts_with("signatures/")));
+    a.refuse(&bundle, exit::SIGNATURE, &["signed by: none"]);
+}
+
+#[test]
+fn demo_key_is_refused_unless_allowed() {
+    let s = Scratch::new();
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/samples/keys/demo.pub");
+    s.ingest(&["trust", "add", demo]).refused(exit::INPUT, &["public demo key"]);
+    assert_eq!(s.ingest(&["trust", "list", "--json"]).ok(), "");
+    let out = s.ingest(&["trust", "add", demo, "--allow-demo-key"]);
+    assert!(out.stderr.contains("warning"), "{}", out.stderr);
+    assert!(out.ok().contains("now trusted"));
+}
+
+#[test]
+fn trust_remove_stops_acceptance() {
+    let a = Accepted::new();
+    let key_id = a.s.ingest(&["trust", "list", "--json"]).ok();
+    let key_id: serde_json::Value = serde_json::from_str(key_id.trim()).unwrap();
+    a.s.ingest(&["trust", "remove", key_id["key_id"].as_str().unwrap()]).ok();
+    let stderr = a.s.ingest(&["import", a.next.to_str().unwrap()]).refused(exit::SIGNATURE, &["trusted: none"]);
+    assert!(stderr.contains("not signed by enough trusted keys"));
+    a.s.ingest(&["trust", "remove", "0000000000000000"]).refused(exit::NOT_FOUND, &["not found"]);
+}

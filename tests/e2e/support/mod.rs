@@ -1,0 +1,327 @@
+//! Shared parts of the end-to-end tests: a scratch directory per test, runners for the real
+//! binaries, generated catalogs and payloads, a loopback HTTP server, and the stock tools.
+
+pub mod http;
+pub mod rawzip;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use sha2::Digest;
+
+pub const FETCH: &str = env!("CARGO_BIN_EXE_fetch");
+pub const INGEST: &str = env!("CARGO_BIN_EXE_ingest");
+
+/// Documented exit codes (bins/common/mod.rs).
+pub mod exit {
+    pub const INPUT: i32 = 3;
+    pub const INTEGRITY: i32 = 5;
+    pub const SIGNATURE: i32 = 6;
+    pub const BUNDLE: i32 = 7;
+    pub const ROLLBACK: i32 = 8;
+    pub const NOT_FOUND: i32 = 10;
+    pub const BUSY: i32 = 11;
+}
+
+/// The result of running a binary, with its output as text.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts success and returns stdout.
+    #[track_caller]
+    pub fn ok(self) -> String {
+        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self.stdout
+    }
+
+    /// Asserts failure with `code` and a message on stderr containing every one of `parts`.
+    #[track_caller]
+    pub fn refused(self, code: i32, parts: &[&str]) -> String {
+        assert_eq!(self.code, code, "expected exit code {code}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        for part in parts {
+            assert!(self.stderr.contains(part), "stderr lacks {part:?}:\n{}", self.stderr);
+        }
+        assert!(!self.stderr.contains("panicked"), "a binary panicked:\n{}", self.stderr);
+        self.stderr
+    }
+}
+
+/// A test's own scratch directory with a fetch work directory and an ingest data directory.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        Scratch { dir: tempfile::Builder::new().prefix("ferry-e2e-").tempdir().unwrap() }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn work_dir(&self) -> PathBuf {
+        self.path("fetch-work")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.path("ingest-data")
+    }
+
+    pub fn media(&self) -> PathBuf {
+        self.path("media")
+    }
+
+    /// Runs `fetch` with this scratch's work directory.
+    pub fn fetch(&self, args: &[&str]) -> Run {
+        self.fetch_with_env(args, &[])
+    }
+
+    pub fn fetch_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(FETCH);
+        cmd.arg("--work-dir").arg(self.work_dir()).args(args).stdin(Stdio::null()).env_remove("FERRY_KEY_PASSWORD");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Run::from(cmd.output().unwrap())
+    }
+
+    /// Runs `ingest` with this scratch's data directory.
+    pub fn ingest(&self, args: &[&str]) -> Run {
+        Run::from(
+            Command::new(INGEST)
+                .arg("--data-dir")
+                .arg(self.data_dir())
+                .args(args)
+                .stdin(Stdio::null())
+                .output()
+                .unwrap(),
+        )
+    }
+
+    /// Generates an unencrypted key pair named `name`; returns (secret, public) paths.
+    pub fn key(&self, name: &str) -> (PathBuf, PathBuf) {
+        let (secret, public) = (self.path(&format!("{name}.key")), self.path(&format!("{name}.pub")));
+        self.fetch(&[
+            "key",
+            "gen",
+            "--unencrypted",
+            "--secret-key",
+            secret.to_str().unwrap(),
+            "--public-key",
+            public.to_str().unwrap(),
+        ])
+        .ok();
+        (secret, public)
+    }
+
+    /// Trusts `public` for the default channel.
+    pub fn trust(&self, public: &Path) {
+        self.ingest(&["trust", "add", public.to_str().unwrap()]).ok();
+    }
+
+    /// Packs `catalog` with `key` into the media directory and returns the bundle path.
+    pub fn pack(&self, catalog: &str, key: &Path, extra: &[&str]) -> PathBuf {
+        let media = self.media();
+        let mut args = vec![
+            "pack",
+            "--catalog",
+            catalog,
+            "--key",
+            key.to_str().unwrap(),
+            "--out",
+            media.to_str().unwrap(),
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let out = self.fetch(&args).ok();
+        let result: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        PathBuf::from(result["path"].as_str().unwrap())
+    }
+
+    /// Everything a refused bundle must leave unchanged: the update list, the trust store,
+    /// and the files in the content store.
+    pub fn state(&self) -> String {
+        let list = self.ingest(&["list", "--json"]).ok();
+        let trust = self.ingest(&["trust", "list", "--json"]).ok();
+        let mut stored: Vec<String> = walk(&self.data_dir().join("store").join("sha256"));
+        stored.sort();
+        format!("{list}\n{trust}\n{}", stored.join("\n"))
+    }
+}
+
+/// Every file below `dir`, relative to it.
+pub fn walk(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p).into_iter().map(|s| format!("{}/{s}", e.file_name().to_string_lossy())));
+            } else {
+                out.push(e.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    out
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A small generated update file: `size` bytes derived from `seed`.
+pub fn payload(seed: &str, size: usize) -> Vec<u8> {
+    let line = format!("ferry test payload {seed}\n");
+    line.bytes().cycle().take(size).collect()
+}
+
+/// One catalog update with one file, for generated catalogs.
+pub struct TestUpdate {
+    pub id: &'static str,
+    pub product: &'static str,
+    pub revision: u32,
+    pub file: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl TestUpdate {
+    pub fn new(id: &'static str, product: &'static str, file: &'static str, size: usize) -> TestUpdate {
+        TestUpdate { id, product, revision: 1, file, body: payload(id, size) }
+    }
+}
+
+/// A catalog whose file URLs are `base` + file name; also returns the served files.
+pub fn catalog(updates: &[TestUpdate], base: &str) -> (String, BTreeMap<String, Vec<u8>>) {
+    let mut files = BTreeMap::new();
+    let entries: Vec<serde_json::Value> = updates
+        .iter()
+        .map(|u| {
+            files.insert(u.file.to_string(), u.body.clone());
+            serde_json::json!({
+                "id": u.id, "revision": u.revision, "title": format!("{} update", u.product),
+                "vendor": "Test Vendor", "product": u.product, "version": "1.0",
+                "classification": "security-update", "severity": "important", "release_date": "2024-01-09",
+                "files": [{"name": u.file, "url": format!("{base}{}", u.file),
+                           "sha256": sha256_hex(&u.body), "size": u.body.len()}]
+            })
+        })
+        .collect();
+    let text = serde_json::to_string_pretty(&serde_json::json!({"format": 1, "updates": entries})).unwrap();
+    (text, files)
+}
+
+/// Writes a catalog and its files into `dir` (file URLs relative to the catalog).
+pub fn local_catalog(dir: &Path, updates: &[TestUpdate]) -> PathBuf {
+    std::fs::create_dir_all(dir.join("files")).unwrap();
+    let (text, files) = catalog(updates, "files/");
+    for (name, body) in files {
+        std::fs::write(dir.join("files").join(name), body).unwrap();
+    }
+    let path = dir.join("catalog.json");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The standard three-update catalog used by many tests.
+pub fn three_updates() -> Vec<TestUpdate> {
+    vec![
+        TestUpdate::new("KB5034122", "Windows 10", "windows10.0-kb5034122-x64.msu", 40_000),
+        TestUpdate::new("7zip.7zip@24.09", "7-Zip", "7z2409-x64.exe", 12_345),
+        TestUpdate::new("VideoLAN.VLC@3.0.21", "VLC media player", "vlc-3.0.21-win64.exe", 70_001),
+    ]
+}
+
+/// Runs a stock tool, failing the test with a clear message if it is not installed.
+pub fn tool(name: &str) -> Command {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|p| p.join(name).is_file()))
+        .unwrap_or(false);
+    assert!(found, "{name} is not installed; .ci/run installs it (apt-get install {name})");
+    Command::new(name)
+}
+
+/// Reads every entry of a zip as (name, bytes), in order.
+pub fn zip_entries(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    (0..archive.len())
+        .map(|i| {
+            let mut f = archive.by_index(i).unwrap();
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut f, &mut bytes).unwrap();
+            (f.name().unwrap().to_string(), bytes)
+        })
+        .collect()
+}
+
+/// Writes entries into a new zip with the `zip` crate (stored, CRC computed honestly).
+pub fn write_zip(path: &Path, entries: &[(String, Vec<u8>)]) {
+    let mut w = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
+    let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    for (name, bytes) in entries {
+        w.start_file(name.as_str(), options).unwrap();
+        std::io::Write::write_all(&mut w, bytes).unwrap();
+    }
+    w.finish().unwrap();
+}
+
+/// A server that has accepted sequence 1 (one update), and a signed sequence 2 (all three
+/// updates) not imported yet: the starting point of the refusal tests, so that "nothing
+/// changed" is checked against a non-empty list.
+pub struct Accepted {
+    pub s: Scratch,
+    pub secret: PathBuf,
+    pub catalog: PathBuf,
+    pub next: PathBuf,
+}
+
+impl Accepted {
+    pub fn new() -> Accepted {
+        let s = Scratch::new();
+        let catalog = local_catalog(&s.path("feed"), &three_updates());
+        let (secret, public) = s.key("signer");
+        s.trust(&public);
+        let first = s.pack(catalog.to_str().unwrap(), &secret, &["--id", "KB5034122"]);
+        s.ingest(&["import", first.to_str().unwrap()]).ok();
+        let next = s.pack(catalog.to_str().unwrap(), &secret, &[]);
+        Accepted { s, secret, catalog, next }
+    }
+
+    /// Writes a copy of the next bundle with its entries changed by `edit`.
+    pub fn tampered(&self, name: &str, edit: impl FnOnce(&mut Vec<(String, Vec<u8>)>)) -> PathBuf {
+        let mut entries = zip_entries(&self.next);
+        edit(&mut entries);
+        let path = self.s.path(name);
+        write_zip(&path, &entries);
+        path
+    }
+
+    /// Imports `bundle`, expecting a refusal, and checks that nothing changed.
+    #[track_caller]
+    pub fn refuse(&self, bundle: &Path, code: i32, parts: &[&str]) -> String {
+        let before = self.s.state();
+        let stderr = self.s.ingest(&["import", bundle.to_str().unwrap()]).refused(code, parts);
+        assert_eq!(self.s.state(), before, "a refused bundle changed the update list, trust or store");
+        let verify = self.s.ingest(&["verify", bundle.to_str().unwrap()]);
+        assert_eq!(verify.code, code, "verify and import disagree: {}", verify.stderr);
+        stderr
+    }
+}
+
+/// The entry of `entries` named `name`.
+pub fn entry<'a>(entries: &'a mut [(String, Vec<u8>)], name: &str) -> &'a mut Vec<u8> {
+    &mut entries.iter_mut().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no entry {name}")).1
+}
