@@ -108,7 +108,7 @@ struct PackArgs {
     #[arg(long, value_name = "N")]
     min_sequence: Option<u64>,
     /// The bundle expires this many days after its creation.
-    #[arg(long, value_name = "DAYS")]
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
     expires_in_days: Option<u32>,
     /// Carry the updates' metadata only, no files.
     #[arg(long)]

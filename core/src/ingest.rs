@@ -235,3 +235,64 @@ fn import_checked(data: &mut DataDir, path: &Path) -> Result<ImportOutcome> {
         .record_import(&record, |state, accepted| judge_sequence(&manifest, &digest, state, accepted, path))?;
     Ok(ImportOutcome::Accepted { verified, changes })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::Layout;
+    use crate::names::{BundleId, Channel};
+
+    fn manifest(sequence: u64, created: &str, expires: Option<&str>) -> Manifest {
+        Manifest {
+            format: 1,
+            bundle_id: BundleId::random().unwrap(),
+            channel: Channel::default_channel(),
+            sequence,
+            created: created.parse().unwrap(),
+            expires: expires.map(|e| e.parse().unwrap()),
+            kind: BundleKind::Full,
+            relies_on: vec![],
+            generator: String::new(),
+            updates: vec![],
+            files: vec![],
+            layout: Layout { volumes: 1, payloads: vec![] },
+        }
+    }
+
+    fn state(highest: Option<u64>, latest: Option<&str>) -> ChannelState {
+        ChannelState { highest_sequence: highest, latest_time: latest.map(|t| t.parse().unwrap()) }
+    }
+
+    #[test]
+    fn sequence_rules() {
+        let path = Path::new("b.zip");
+        let m = manifest(5, "2024-01-01T00:00:00Z", None);
+        let digest = Sha256([1; 32]);
+        let same = AcceptedBundle { layout_digest: m.layout.digest(), manifest_digest: digest, volumes: vec![1] };
+        let other = AcceptedBundle { manifest_digest: Sha256([2; 32]), ..same.clone() };
+        for (st, accepted, ok) in [
+            (state(None, None), None, true),
+            (state(Some(4), None), None, true),
+            (state(Some(5), None), Some(&same), true),
+            (state(Some(9), None), Some(&same), true),
+            (state(Some(5), None), Some(&other), false),
+            (state(Some(9), None), None, false),
+        ] {
+            let result = judge_sequence(&m, &digest, &st, accepted, path);
+            assert_eq!(result.is_ok(), ok, "highest {:?}, accepted {}", st.highest_sequence, accepted.is_some());
+        }
+    }
+
+    #[test]
+    fn expiry_uses_the_later_of_clock_and_latest_time_seen() {
+        let path = Path::new("b.zip");
+        let far = manifest(1, "2024-01-01T00:00:00Z", Some("2999-01-01T00:00:00Z"));
+        judge_expiry(&far, &state(None, None), path).unwrap();
+        // A bundle dated in the future was accepted: later bundles are judged against it.
+        let err = judge_expiry(&far, &state(None, Some("2999-06-01T00:00:00Z")), path).unwrap_err();
+        assert!(matches!(err, Error::Expired { .. }), "{err}");
+        let past = manifest(1, "2024-01-01T00:00:00Z", Some("2024-02-01T00:00:00Z"));
+        assert!(matches!(judge_expiry(&past, &state(None, None), path), Err(Error::Expired { .. })));
+        judge_expiry(&manifest(1, "2024-01-01T00:00:00Z", None), &state(None, None), path).unwrap();
+    }
+}

@@ -116,7 +116,7 @@ pub fn pack(
         Some(d) => Some(
             i64::try_from(d.as_secs())
                 .ok()
-                .and_then(|s| reservation.created.unix_seconds().checked_add(s.max(1)))
+                .and_then(|s| reservation.created.unix_seconds().checked_add(s))
                 .and_then(Timestamp::from_unix_seconds)
                 .ok_or_else(|| Error::Invalid(format!("a validity of {} seconds is too long", d.as_secs())))?,
         ),

@@ -10,6 +10,7 @@ mod catalog_refusals;
 mod journey;
 mod keys;
 mod replay_and_rollback;
+mod revisions;
 mod samples;
 mod signature_refusals;
 mod tidy;
