@@ -83,6 +83,18 @@ pub fn human_bytes(bytes: u64) -> String {
     if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
 
+/// The directory given by flag or environment, else `<local data dir>/ferry/<leaf>`.
+pub fn default_dir(
+    given: Option<std::path::PathBuf>,
+    leaf: &str,
+    flag: &str,
+    env: &str,
+) -> anyhow::Result<std::path::PathBuf> {
+    given
+        .or_else(|| dirs::data_local_dir().map(|d| d.join("ferry").join(leaf)))
+        .ok_or_else(|| anyhow::anyhow!("no directory for {leaf}: give {flag} or set {env}"))
+}
+
 /// Untrusted text made safe for the terminal.
 pub fn safe(text: &str) -> std::borrow::Cow<'_, str> {
     ferry_core::text::for_terminal(text)

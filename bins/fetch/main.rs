@@ -134,15 +134,11 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Key(KeyCommand::Gen(args)) => key_gen(&args),
-        Command::Pack(args) => pack(&work_dir(cli.work_dir)?, &args),
+        Command::Pack(args) => {
+            pack(&common::default_dir(cli.work_dir, "fetch", "--work-dir", "FERRY_WORK_DIR")?, &args)
+        }
         Command::Inspect(args) => inspect(&args),
     }
-}
-
-fn work_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    given
-        .or_else(|| dirs::data_local_dir().map(|d| d.join("ferry").join("fetch")))
-        .context("no work directory: give --work-dir or set FERRY_WORK_DIR")
 }
 
 /// A passphrase from a file, FERRY_KEY_PASSWORD, or the terminal, in that order.

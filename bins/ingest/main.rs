@@ -10,7 +10,6 @@ mod common;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use ferry_core::datadir::DataDir;
 use ferry_core::ingest::ImportOutcome;
@@ -137,14 +136,8 @@ fn main() -> ExitCode {
     common::finish(PROGRAM, run(cli))
 }
 
-fn data_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    given
-        .or_else(|| dirs::data_local_dir().map(|d| d.join("ferry").join("ingest")))
-        .context("no data directory: give --data-dir or set FERRY_DATA_DIR")
-}
-
 fn run(cli: Cli) -> anyhow::Result<u8> {
-    let dir = data_dir(cli.data_dir)?;
+    let dir = common::default_dir(cli.data_dir, "ingest", "--data-dir", "FERRY_DATA_DIR")?;
     match cli.command {
         Command::Trust(TrustCommand::Add(args)) => {
             let key = keys::read_public_key(&args.public_key)?;

@@ -30,18 +30,7 @@ impl FromStr for Date {
     }
 }
 
-impl TryFrom<String> for Date {
-    type Error = Error;
-    fn try_from(value: String) -> Result<Self, Error> {
-        value.parse()
-    }
-}
-
-impl From<Date> for String {
-    fn from(value: Date) -> String {
-        value.to_string()
-    }
-}
+crate::names::string_conversions!(Date);
 
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -90,18 +79,7 @@ impl FromStr for Timestamp {
     }
 }
 
-impl TryFrom<String> for Timestamp {
-    type Error = Error;
-    fn try_from(value: String) -> Result<Self, Error> {
-        value.parse()
-    }
-}
-
-impl From<Timestamp> for String {
-    fn from(value: Timestamp) -> String {
-        value.to_string()
-    }
-}
+crate::names::string_conversions!(Timestamp);
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

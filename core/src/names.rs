@@ -12,6 +12,26 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
+/// Gives a type with `FromStr<Err = Error>` and `Display` the string round trip that
+/// `#[serde(try_from = "String", into = "String")]` needs.
+macro_rules! string_conversions {
+    ($ty:ty) => {
+        impl TryFrom<String> for $ty {
+            type Error = $crate::error::Error;
+            fn try_from(value: String) -> Result<Self, $crate::error::Error> {
+                value.parse()
+            }
+        }
+
+        impl From<$ty> for String {
+            fn from(value: $ty) -> String {
+                value.to_string()
+            }
+        }
+    };
+}
+pub(crate) use string_conversions;
+
 fn invalid(kind: &'static str, value: &str, reason: impl Into<String>) -> Error {
     Error::InvalidName { kind, value: value.to_string(), reason: reason.into() }
 }
@@ -231,18 +251,7 @@ impl FromStr for Sha256 {
     }
 }
 
-impl TryFrom<String> for Sha256 {
-    type Error = Error;
-    fn try_from(value: String) -> Result<Self, Error> {
-        value.parse()
-    }
-}
-
-impl From<Sha256> for String {
-    fn from(value: Sha256) -> String {
-        value.hex()
-    }
-}
+string_conversions!(Sha256);
 
 /// A minisign key id: 8 bytes, shown as minisign shows it (the little-endian u64 in upper-case
 /// hex), so that ids printed by ferry and by `minisign` are the same string.

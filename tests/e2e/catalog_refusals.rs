@@ -7,16 +7,7 @@ fn refuse(s: &Scratch, fixture: &str, text: &str, parts: &[&str]) {
     let path = s.path(fixture);
     std::fs::write(&path, text).unwrap();
     let (secret, _) = s.key("signer");
-    s.fetch(&[
-        "pack",
-        "--catalog",
-        path.to_str().unwrap(),
-        "--key",
-        secret.to_str().unwrap(),
-        "--out",
-        s.media().to_str().unwrap(),
-    ])
-    .refused(exit::INPUT, parts);
+    s.pack_run(path.to_str().unwrap(), &secret, &[], &[]).refused(exit::INPUT, parts);
     assert!(walk(&s.media()).is_empty());
 }
 
@@ -58,18 +49,8 @@ fn selection_that_names_an_unknown_update() {
     let s = Scratch::new();
     let catalog = local_catalog(&s.path("feed"), &three_updates());
     let (secret, _) = s.key("signer");
-    s.fetch(&[
-        "pack",
-        "--catalog",
-        catalog.to_str().unwrap(),
-        "--key",
-        secret.to_str().unwrap(),
-        "--out",
-        s.media().to_str().unwrap(),
-        "--id",
-        "KB9999999",
-    ])
-    .refused(exit::INPUT, &["has no update with id KB9999999"]);
+    s.pack_run(catalog.to_str().unwrap(), &secret, &["--id", "KB9999999"], &[])
+        .refused(exit::INPUT, &["has no update with id KB9999999"]);
     let work = walk(&s.work_dir());
     assert!(!work.contains(&"state.json".to_string()), "no sequence was used: {work:?}");
 }

@@ -23,22 +23,9 @@ fn minisign(args: &[&str], input: &str) {
 
 fn pack_and_import(s: &Scratch, secret: &std::path::Path, public: &std::path::Path, env: &[(&str, &str)]) {
     let catalog = local_catalog(&s.path("feed"), &three_updates());
-    let media = s.media();
-    let out = s.fetch_with_env(
-        &[
-            "pack",
-            "--catalog",
-            catalog.to_str().unwrap(),
-            "--key",
-            secret.to_str().unwrap(),
-            "--out",
-            media.to_str().unwrap(),
-        ],
-        env,
-    );
-    out.ok();
+    s.pack_run(catalog.to_str().unwrap(), secret, &[], env).ok();
     s.ingest(&["trust", "add", public.to_str().unwrap()]).ok();
-    s.ingest(&["import", media.join("ferry-default-000001.zip").to_str().unwrap()]).ok();
+    s.ingest(&["import", s.media().join("ferry-default-000001.zip").to_str().unwrap()]).ok();
 }
 
 #[test]
@@ -55,29 +42,10 @@ fn passphrase_protected_minisign_key() {
     let (secret, public) = (s.path("m.key"), s.path("m.pub"));
     minisign(&["-G", "-p", public.to_str().unwrap(), "-s", secret.to_str().unwrap()], "correct horse\ncorrect horse\n");
     let catalog = local_catalog(&s.path("feed"), &three_updates());
-    s.fetch_with_env(
-        &[
-            "pack",
-            "--catalog",
-            catalog.to_str().unwrap(),
-            "--key",
-            secret.to_str().unwrap(),
-            "--out",
-            s.media().to_str().unwrap(),
-        ],
-        &[("FERRY_KEY_PASSWORD", "wrong horse")],
-    )
-    .refused(exit::INPUT, &["wrong passphrase"]);
-    s.fetch(&[
-        "pack",
-        "--catalog",
-        catalog.to_str().unwrap(),
-        "--key",
-        secret.to_str().unwrap(),
-        "--out",
-        s.media().to_str().unwrap(),
-    ])
-    .refused(exit::INPUT, &["the key is encrypted", "FERRY_KEY_PASSWORD"]);
+    s.pack_run(catalog.to_str().unwrap(), &secret, &[], &[("FERRY_KEY_PASSWORD", "wrong horse")])
+        .refused(exit::INPUT, &["wrong passphrase"]);
+    s.pack_run(catalog.to_str().unwrap(), &secret, &[], &[])
+        .refused(exit::INPUT, &["the key is encrypted", "FERRY_KEY_PASSWORD"]);
     assert!(walk(&s.media()).is_empty());
     pack_and_import(&s, &secret, &public, &[("FERRY_KEY_PASSWORD", "correct horse")]);
 }
@@ -88,18 +56,7 @@ fn fetch_key_is_usable_by_minisign() {
     let (secret, public) = (s.path("f.key"), s.path("f.pub"));
     let pass = s.path("passphrase");
     std::fs::write(&pass, "a long passphrase\n").unwrap();
-    let out = s
-        .fetch(&[
-            "key",
-            "gen",
-            "--secret-key",
-            secret.to_str().unwrap(),
-            "--public-key",
-            public.to_str().unwrap(),
-            "--passphrase-file",
-            pass.to_str().unwrap(),
-        ])
-        .ok();
+    let out = s.key_gen(&secret, &public, &["--passphrase-file", pass.to_str().unwrap()]).ok();
     assert!(out.contains("passphrase-protected"), "{out}");
     #[cfg(unix)]
     {
@@ -117,16 +74,7 @@ fn fetch_key_is_usable_by_minisign() {
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
 
     // Existing key files are not replaced without --force.
-    s.fetch(&[
-        "key",
-        "gen",
-        "--unencrypted",
-        "--secret-key",
-        secret.to_str().unwrap(),
-        "--public-key",
-        public.to_str().unwrap(),
-    ])
-    .refused(exit::INPUT, &["exists already"]);
+    s.key_gen(&secret, &public, &["--unencrypted"]).refused(exit::INPUT, &["exists already"]);
 }
 
 #[test]

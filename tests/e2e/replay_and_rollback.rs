@@ -19,16 +19,9 @@ fn equal_sequence_with_different_layout() {
     a.s.ingest(&["import", a.next.to_str().unwrap()]).ok();
     // Another fetch machine, unaware of the first, also writes sequence 2 with other content.
     let other = Scratch::new();
-    let out = a.s.path("other-media");
-    let run = std::process::Command::new(FETCH)
-        .arg("--work-dir")
-        .arg(other.work_dir())
-        .args(["pack", "--catalog", a.catalog.to_str().unwrap(), "--key", a.secret.to_str().unwrap()])
-        .args(["--out", out.to_str().unwrap(), "--min-sequence", "2", "--id", "7zip.7zip@24.09"])
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-    let conflicting = out.join("ferry-default-000002.zip");
+    let conflicting =
+        other.pack(a.catalog.to_str().unwrap(), &a.secret, &["--min-sequence", "2", "--id", "7zip.7zip@24.09"]);
+    assert!(conflicting.ends_with("ferry-default-000002.zip"));
     a.refuse(
         &conflicting,
         exit::ROLLBACK,

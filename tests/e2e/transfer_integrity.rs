@@ -52,16 +52,8 @@ fn download_with_wrong_bytes() {
     let server = serve(&updates, |files| *files.get_mut(victim).unwrap() = bad);
     let (secret, _) = s.key("signer");
     let url = server.url(victim);
-    s.fetch(&[
-        "pack",
-        "--catalog",
-        &server.url("catalog.json"),
-        "--key",
-        secret.to_str().unwrap(),
-        "--out",
-        s.media().to_str().unwrap(),
-    ])
-    .refused(exit::INTEGRITY, &[&format!("{url}: SHA-256 mismatch: expected {good}, got {bad_digest}")]);
+    s.pack_run(&server.url("catalog.json"), &secret, &[], &[])
+        .refused(exit::INTEGRITY, &[&format!("{url}: SHA-256 mismatch: expected {good}, got {bad_digest}")]);
     assert_no_bundle(&s);
 }
 
@@ -73,16 +65,8 @@ fn download_longer_than_declared() {
     let declared = updates[0].body.len();
     let server = serve(&updates, |files| files.get_mut(victim).unwrap().extend_from_slice(b"appended"));
     let (secret, _) = s.key("signer");
-    s.fetch(&[
-        "pack",
-        "--catalog",
-        &server.url("catalog.json"),
-        "--key",
-        secret.to_str().unwrap(),
-        "--out",
-        s.media().to_str().unwrap(),
-    ])
-    .refused(exit::INTEGRITY, &[&server.url(victim), &format!("size mismatch: expected {declared} bytes")]);
+    s.pack_run(&server.url("catalog.json"), &secret, &[], &[])
+        .refused(exit::INTEGRITY, &[&server.url(victim), &format!("size mismatch: expected {declared} bytes")]);
     assert_no_bundle(&s);
 }
 
@@ -95,16 +79,8 @@ fn download_not_found() {
         files.remove(victim);
     });
     let (secret, _) = s.key("signer");
-    s.fetch(&[
-        "pack",
-        "--catalog",
-        &server.url("catalog.json"),
-        "--key",
-        secret.to_str().unwrap(),
-        "--out",
-        s.media().to_str().unwrap(),
-    ])
-    .refused(4, &[&format!("download {}: HTTP 404 Not Found", server.url(victim))]);
+    s.pack_run(&server.url("catalog.json"), &secret, &[], &[])
+        .refused(4, &[&format!("download {}: HTTP 404 Not Found", server.url(victim))]);
     assert_no_bundle(&s);
 }
 

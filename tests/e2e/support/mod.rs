@@ -115,16 +115,7 @@ impl Scratch {
     /// Generates an unencrypted key pair named `name`; returns (secret, public) paths.
     pub fn key(&self, name: &str) -> (PathBuf, PathBuf) {
         let (secret, public) = (self.path(&format!("{name}.key")), self.path(&format!("{name}.pub")));
-        self.fetch(&[
-            "key",
-            "gen",
-            "--unencrypted",
-            "--secret-key",
-            secret.to_str().unwrap(),
-            "--public-key",
-            public.to_str().unwrap(),
-        ])
-        .ok();
+        self.key_gen(&secret, &public, &["--unencrypted"]).ok();
         (secret, public)
     }
 
@@ -133,23 +124,28 @@ impl Scratch {
         self.ingest(&["trust", "add", public.to_str().unwrap()]).ok();
     }
 
+    /// Runs `fetch pack` of `catalog`, signed with `key`, into the media directory.
+    pub fn pack_run(&self, catalog: &str, key: &Path, extra: &[&str], env: &[(&str, &str)]) -> Run {
+        let media = self.media();
+        let mut args =
+            vec!["pack", "--catalog", catalog, "--key", key.to_str().unwrap(), "--out", media.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        self.fetch_with_env(&args, env)
+    }
+
     /// Packs `catalog` with `key` into the media directory and returns the bundle path.
     pub fn pack(&self, catalog: &str, key: &Path, extra: &[&str]) -> PathBuf {
-        let media = self.media();
-        let mut args = vec![
-            "pack",
-            "--catalog",
-            catalog,
-            "--key",
-            key.to_str().unwrap(),
-            "--out",
-            media.to_str().unwrap(),
-            "--json",
-        ];
-        args.extend_from_slice(extra);
-        let out = self.fetch(&args).ok();
+        let out = self.pack_run(catalog, key, &[extra, &["--json"]].concat(), &[]).ok();
         let result: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
         PathBuf::from(result["path"].as_str().unwrap())
+    }
+
+    /// Runs `fetch key gen` for the two key paths.
+    pub fn key_gen(&self, secret: &Path, public: &Path, extra: &[&str]) -> Run {
+        let mut args =
+            vec!["key", "gen", "--secret-key", secret.to_str().unwrap(), "--public-key", public.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        self.fetch(&args)
     }
 
     /// Everything a refused bundle must leave unchanged: the update list, the trust store,
