@@ -5,10 +5,10 @@
 //! run, so two ingests never interleave, and only the lock holder cleans the store's leftover
 //! temporary files. Read-only commands (list, show, verify) open it shared and never wait.
 
-use std::fs::{self, File, TryLockError};
+use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{IoContext, Result};
 use crate::registry::Registry;
 use crate::store::Store;
 
@@ -27,16 +27,7 @@ pub struct DataDir {
 impl DataDir {
     /// Opens for changes, holding the lock until dropped.
     pub fn open_exclusive(root: &Path) -> Result<DataDir> {
-        fs::create_dir_all(root).at(root)?;
-        let lock_path = root.join(LOCK_FILE);
-        let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).at(&lock_path)?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                return Err(Error::Busy { dir: root.to_path_buf(), lock: lock_path });
-            }
-            Err(TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
-        }
+        let lock = crate::lock::acquire(root, LOCK_FILE)?;
         let store = Store::open(&root.join(STORE_DIR))?;
         let registry = Registry::open(&root.join(REGISTRY_FILE))?;
         Ok(DataDir { root: root.to_path_buf(), registry, store: Some(store), _lock: Some(lock) })

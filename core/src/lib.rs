@@ -12,6 +12,7 @@ pub mod datadir;
 pub mod error;
 pub mod ingest;
 pub mod keys;
+mod lock;
 pub mod manifest;
 pub mod minisign;
 pub mod model;

@@ -5,7 +5,7 @@
 //! a gap in the sequence but never reuse a number for different content.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, TryLockError};
+use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -47,14 +47,7 @@ pub struct Reservation {
 
 impl WorkDir {
     pub fn open(root: &Path) -> Result<WorkDir> {
-        fs::create_dir_all(root).at(root)?;
-        let lock_path = root.join(LOCK_FILE);
-        let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).at(&lock_path)?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => return Err(Error::Busy { dir: root.to_path_buf(), lock: lock_path }),
-            Err(TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
-        }
+        let lock = crate::lock::acquire(root, LOCK_FILE)?;
         let path = root.join(STATE_FILE);
         let state = match fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
