@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use ferry_core::bundle::reader::Bundle;
+use ferry_core::bundle::reader::SignedBundle;
 use ferry_core::catalog::Selection;
 use ferry_core::clock::Date;
 use ferry_core::keys;
@@ -245,7 +245,7 @@ fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
 }
 
 fn inspect(args: &InspectArgs) -> anyhow::Result<u8> {
-    let bundle = Bundle::open(&args.bundle)?;
+    let bundle = SignedBundle::open(&args.bundle)?.parse_unverified()?;
     let m = &bundle.manifest;
     if args.json {
         let signatures: Vec<_> = bundle

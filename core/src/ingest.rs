@@ -1,6 +1,6 @@
 //! Verifying and importing a bundle on the offline server, in the fixed order the invariants
-//! require: signature → structure and digests → rollback check → store → one registry
-//! transaction.
+//! require: container → signature → manifest, entries and digests → rollback check → store →
+//! one registry transaction.
 //!
 //! Nothing is stored or registered before every check has passed. Payloads are copied into
 //! temporary files inside the store and hashed on the way, so what is verified is the copy,
@@ -13,7 +13,7 @@ use std::path::Path;
 use serde::Serialize;
 use tempfile::NamedTempFile;
 
-use crate::bundle::reader::Bundle;
+use crate::bundle::reader::{Bundle, SignedBundle};
 use crate::clock::Timestamp;
 use crate::datadir::DataDir;
 use crate::error::{Error, ErrorClass, Result};
@@ -102,9 +102,7 @@ struct Checked {
 }
 
 fn check_signatures_and_entries(data: &DataDir, path: &Path) -> Result<Checked> {
-    let bundle = Bundle::open(path)?;
-    let (keys, threshold) = data.registry.trust_for(&bundle.manifest.channel)?;
-    let sig = bundle.check_signatures(&keys, threshold)?;
+    let (bundle, sig) = SignedBundle::open(path)?.authenticate(&data.registry.trust_store()?)?;
     bundle.check_entries(sig.volume)?;
     Ok(Checked { bundle, volume: sig.volume, signers: sig.signers })
 }

@@ -25,6 +25,7 @@ pub mod registry;
 pub mod source;
 pub mod store;
 pub mod text;
+pub mod trust;
 pub mod workdir;
 
 pub use error::{Error, ErrorClass, Result};

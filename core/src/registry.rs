@@ -6,7 +6,7 @@
 //! one, only add. Everything a bundle changes is written in one transaction
 //! ([`Registry::record_import`]), which re-checks the rollback rules inside it.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
@@ -18,6 +18,7 @@ use crate::manifest::Manifest;
 use crate::minisign::PublicKey;
 use crate::model::{Classification, Severity, Update};
 use crate::names::{Channel, KeyId, Sha256, UpdateId};
+use crate::trust::TrustStore;
 
 /// Append-only. Each entry moves the schema from version `index` to `index + 1`.
 const MIGRATIONS: &[&str] = &[r#"
@@ -358,25 +359,30 @@ impl Registry {
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
     }
 
-    /// The keys trusted for `channel` and how many of them must sign.
-    pub fn trust_for(&self, channel: &Channel) -> Result<(Vec<PublicKey>, usize)> {
-        let threshold: Option<i64> = self
-            .conn
-            .query_row("SELECT threshold FROM channels WHERE channel = ?1", [channel.as_str()], |r| r.get(0))
-            .optional()
-            .map_err(self.err())?;
+    /// Every trusted key with its channel, and each channel's threshold.
+    pub fn trust_store(&self) -> Result<TrustStore> {
         let mut keys = Vec::new();
-        for k in self.trusted_keys(Some(channel))? {
-            let key = PublicKey::parse(&k.public_key).map_err(|reason| {
+        for k in self.trusted_keys(None)? {
+            let damaged = |reason: String| {
                 Error::Invalid(format!(
                     "registry {}: trusted key {} is damaged: {reason}",
                     self.path.display(),
                     k.key_id
                 ))
-            })?;
-            keys.push(key);
+            };
+            let channel: Channel = k.channel.parse().map_err(|e: Error| damaged(e.to_string()))?;
+            keys.push((channel, PublicKey::parse(&k.public_key).map_err(damaged)?));
         }
-        Ok((keys, threshold.unwrap_or(1).max(1) as usize))
+        let mut stmt = self.conn.prepare("SELECT channel, threshold FROM channels").map_err(self.err())?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(self.err())?;
+        let mut thresholds = BTreeMap::new();
+        for row in rows {
+            let (channel, threshold) = row.map_err(self.err())?;
+            if let Ok(channel) = channel.parse::<Channel>() {
+                thresholds.insert(channel, threshold.max(1) as usize);
+            }
+        }
+        Ok(TrustStore::new(keys, thresholds))
     }
 
     // ----- channel state and accepted bundles -----

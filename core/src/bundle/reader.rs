@@ -1,10 +1,13 @@
-//! Opens a bundle as untrusted input and checks it step by step: container, manifest and
-//! signature files ([`Bundle::open`]), signatures against trusted keys
-//! ([`Bundle::check_signatures`]), the entry list against the manifest
-//! ([`Bundle::check_entries`]), and each payload's bytes ([`Bundle::read_payload`]).
+//! Opens a bundle as untrusted input and checks it step by step: the container and the raw
+//! manifest and signature files ([`SignedBundle::open`]); the signatures against the trust
+//! store, and only then the manifest's JSON ([`SignedBundle::authenticate`]); the entry list
+//! against the manifest ([`Bundle::check_entries`]); and each payload's bytes
+//! ([`Bundle::read_payload`]).
 //!
-//! Nothing here decides what is trusted or touches the store; `ingest` composes these steps
-//! in the fixed order the invariants require.
+//! On the offline side the manifest's JSON is parsed only after a trusted key's signature
+//! over its exact bytes has verified, so unauthenticated input never reaches the parser.
+//! `fetch inspect` parses without authenticating, and says so. Nothing here decides what is
+//! trusted or touches the store.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -17,15 +20,25 @@ use crate::manifest::{
     MANIFEST_ENTRY, MAX_MANIFEST_BYTES, Manifest, Payload, SIGNATURE_ENTRY_PREFIX, SIGNATURE_ENTRY_SUFFIX,
     TrustedComment,
 };
-use crate::minisign::{PublicKey, SignatureFile, VerifyFailure};
+use crate::minisign::{SignatureFile, VerifyFailure};
 use crate::names::{KeyId, Sha256};
+use crate::trust::TrustStore;
 
 /// Largest signature file read.
 const MAX_SIGNATURE_BYTES: u64 = 16 * 1024;
 /// Most signature entries one bundle may carry.
 const MAX_SIGNATURES: usize = 64;
 
-/// A bundle whose container is sound and whose manifest parses; nothing about it is trusted.
+/// A bundle whose container is sound, with its manifest bytes and parsed signature files.
+/// Nothing about it is trusted and the manifest is not parsed yet.
+pub struct SignedBundle {
+    container: Container,
+    manifest_bytes: Vec<u8>,
+    manifest_digest: Sha256,
+    signatures: Vec<(String, SignatureFile)>,
+}
+
+/// A bundle whose manifest has been parsed; authenticated or not, as its maker knows.
 pub struct Bundle {
     container: Container,
     pub manifest_bytes: Vec<u8>,
@@ -45,28 +58,26 @@ pub struct SignatureCheck {
     pub signers: Vec<KeyId>,
 }
 
-impl Bundle {
-    pub fn open(path: &Path) -> Result<Bundle> {
+impl SignedBundle {
+    pub fn open(path: &Path) -> Result<SignedBundle> {
         let mut container = Container::open(path)?;
         let manifest_bytes = container.read_small(MANIFEST_ENTRY, MAX_MANIFEST_BYTES)?.ok_or_else(|| {
             Error::Entries { path: path.to_path_buf(), reason: format!("{MANIFEST_ENTRY} is missing") }
         })?;
-        let manifest =
-            Manifest::parse(&manifest_bytes).map_err(|reason| Error::Manifest { path: path.to_path_buf(), reason })?;
-        let signature_entries: Vec<String> = container
+        let names: Vec<String> = container
             .entries()
             .iter()
             .filter(|e| e.name.starts_with(SIGNATURE_ENTRY_PREFIX))
             .map(|e| e.name.clone())
             .collect();
-        if signature_entries.len() > MAX_SIGNATURES {
+        if names.len() > MAX_SIGNATURES {
             return Err(Error::Entries {
                 path: path.to_path_buf(),
-                reason: format!("{} signature entries; at most {MAX_SIGNATURES}", signature_entries.len()),
+                reason: format!("{} signature entries; at most {MAX_SIGNATURES}", names.len()),
             });
         }
         let mut signatures = Vec::new();
-        for name in signature_entries {
+        for name in names {
             let sig_error =
                 |reason: String| Error::SignatureFile { path: path.to_path_buf(), entry: name.clone(), reason };
             let named_id = name
@@ -86,23 +97,48 @@ impl Bundle {
             signatures.push((name, sig));
         }
         let manifest_digest = Sha256::of(&manifest_bytes);
-        Ok(Bundle { container, manifest_bytes, manifest, manifest_digest, signatures })
+        Ok(SignedBundle { container, manifest_bytes, manifest_digest, signatures })
     }
 
     pub fn path(&self) -> &Path {
         self.container.path()
     }
 
-    /// Checks the signatures of trusted keys. Every signature by a trusted key must verify
-    /// and agree with the manifest; signatures by other keys are not counted. At least
-    /// `threshold` distinct trusted keys must have signed.
-    pub fn check_signatures(&self, trusted: &[PublicKey], threshold: usize) -> Result<SignatureCheck> {
+    fn parsed(self) -> Result<Bundle> {
+        let manifest = Manifest::parse(&self.manifest_bytes)
+            .map_err(|reason| Error::Manifest { path: self.container.path().to_path_buf(), reason })?;
+        Ok(Bundle {
+            container: self.container,
+            manifest_bytes: self.manifest_bytes,
+            manifest,
+            manifest_digest: self.manifest_digest,
+            signatures: self.signatures,
+        })
+    }
+
+    /// Parses the manifest without checking any signature: for showing a bundle to a person,
+    /// never for accepting it.
+    pub fn parse_unverified(self) -> Result<Bundle> {
+        self.parsed()
+    }
+
+    /// Checks the signatures against `trust`, then parses the manifest and checks that it
+    /// agrees with the signed trusted comments.
+    ///
+    /// A signature counts when its key is trusted for the channel its trusted comment names
+    /// and both its signatures verify; a signature by such a key that does not verify refuses
+    /// the bundle. Every counted signature must name the same bundle, and at least the
+    /// channel's threshold of distinct keys must have signed.
+    pub fn authenticate(self, trust: &TrustStore) -> Result<(Bundle, SignatureCheck)> {
         let path = self.path().to_path_buf();
-        let expected = self.manifest.trusted_comment(0);
-        let mut signers: Vec<KeyId> = Vec::new();
-        let mut volume = None;
+        let mut counted: Vec<(KeyId, TrustedComment)> = Vec::new();
+        let mut claimed_channel: Option<String> = None;
         for (entry, sig) in &self.signatures {
-            let Some(key) = trusted.iter().find(|k| k.key_id == sig.key_id) else { continue };
+            // The comment is read before it is authenticated only to find the channel whose
+            // key must verify it; a comment edited to name another channel fails there.
+            let Ok(claimed) = TrustedComment::parse(&sig.trusted_comment) else { continue };
+            claimed_channel.get_or_insert_with(|| claimed.channel.clone());
+            let Some(key) = trust.key(&claimed.channel, &sig.key_id) else { continue };
             match key.verify(&self.manifest_bytes, sig) {
                 Ok(()) => {}
                 Err(VerifyFailure::Message | VerifyFailure::KeyIdMismatch) => {
@@ -112,56 +148,70 @@ impl Bundle {
                     return Err(Error::TrustedCommentAltered { path, key_id: key.key_id });
                 }
             }
-            let comment = TrustedComment::parse(&sig.trusted_comment).map_err(|reason| Error::SignatureFile {
-                path: path.clone(),
-                entry: entry.clone(),
-                reason,
-            })?;
-            if let Some((field, comment_value, manifest_value)) = comment.disagreement(&expected) {
+            if claimed.volume == 0 || claimed.volume > claimed.volumes {
+                return Err(Error::SignatureFile {
+                    path,
+                    entry: entry.clone(),
+                    reason: format!("volume {}/{} does not exist", claimed.volume, claimed.volumes),
+                });
+            }
+            if let Some((_, first)) = counted.first()
+                && let Some((field, value, other)) = claimed.disagreement(first)
+            {
                 return Err(Error::TrustedCommentMismatch {
                     path,
                     key_id: key.key_id,
                     field,
-                    comment_value,
-                    manifest_value,
+                    comment_value: value,
+                    manifest_value: format!("{other} (as another signature says)"),
                 });
             }
-            if comment.volume == 0 || comment.volume > comment.volumes {
+            if let Some((_, first)) = counted.first()
+                && first.volume != claimed.volume
+            {
                 return Err(Error::TrustedCommentMismatch {
                     path,
                     key_id: key.key_id,
                     field: "volume",
-                    comment_value: format!("{}/{}", comment.volume, comment.volumes),
-                    manifest_value: format!("1 to {}", expected.volumes),
+                    comment_value: claimed.volume.to_string(),
+                    manifest_value: format!("{} (as another signature says)", first.volume),
                 });
             }
-            match volume {
-                Some(v) if v != comment.volume => {
-                    return Err(Error::TrustedCommentMismatch {
-                        path,
-                        key_id: key.key_id,
-                        field: "volume",
-                        comment_value: comment.volume.to_string(),
-                        manifest_value: format!("{v} (as another signature says)"),
-                    });
-                }
-                _ => volume = Some(comment.volume),
-            }
-            if !signers.contains(&key.key_id) {
-                signers.push(key.key_id);
+            if !counted.iter().any(|(k, _)| *k == key.key_id) {
+                counted.push((key.key_id, claimed));
             }
         }
-        match volume {
-            Some(volume) if signers.len() >= threshold.max(1) => Ok(SignatureCheck { volume, signers }),
-            _ => Err(Error::Untrusted {
+
+        let channel = counted.first().map(|(_, c)| c.channel.clone()).or(claimed_channel);
+        let channel_name = channel.clone().unwrap_or_else(|| "(none named)".into());
+        let threshold = trust.threshold(&channel_name);
+        if counted.is_empty() || counted.len() < threshold {
+            return Err(Error::Untrusted {
                 path,
-                channel: self.manifest.channel.to_string(),
-                valid: signers.len(),
-                threshold: threshold.max(1),
+                channel: channel_name.clone(),
+                valid: counted.len(),
+                threshold,
                 signers: list(self.signatures.iter().map(|(_, s)| s.key_id)),
-                trusted: list(trusted.iter().map(|k| k.key_id)),
-            }),
+                trusted: list(trust.key_ids(&channel_name).into_iter()),
+            });
         }
+
+        let (key_id, comment) = counted[0].clone();
+        let volume = comment.volume;
+        let signers = counted.into_iter().map(|(k, _)| k).collect();
+        let bundle = self.parsed()?;
+        if let Some((field, comment_value, manifest_value)) =
+            comment.disagreement(&bundle.manifest.trusted_comment(volume))
+        {
+            return Err(Error::TrustedCommentMismatch { path, key_id, field, comment_value, manifest_value });
+        }
+        Ok((bundle, SignatureCheck { volume, signers }))
+    }
+}
+
+impl Bundle {
+    pub fn path(&self) -> &Path {
+        self.container.path()
     }
 
     /// The zip must hold exactly the manifest, its signatures and this volume's payloads.
