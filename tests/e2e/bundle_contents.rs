@@ -5,13 +5,51 @@
 use crate::support::rawzip::{self, RawEntry};
 use crate::support::*;
 
+/// The next bundle's entries rebuilt byte by byte, changed by `edit`, then written by `build`.
+fn rebuilt(
+    a: &Accepted,
+    fixture: &str,
+    edit: impl FnOnce(&mut Vec<RawEntry>),
+    build: impl FnOnce(&[RawEntry]) -> Vec<u8>,
+) -> std::path::PathBuf {
+    let mut raw: Vec<RawEntry> = zip_entries(&a.next).into_iter().map(|(n, d)| RawEntry::file(n, d)).collect();
+    edit(&mut raw);
+    let path = a.s.path(fixture);
+    std::fs::write(&path, build(&raw)).unwrap();
+    path
+}
+
 /// The next bundle's entries rebuilt byte by byte, with `extra` appended.
 fn with_entry(a: &Accepted, fixture: &str, extra: RawEntry) -> std::path::PathBuf {
-    let mut raw: Vec<RawEntry> = zip_entries(&a.next).into_iter().map(|(n, d)| RawEntry::file(n, d)).collect();
-    raw.push(extra);
-    let path = a.s.path(fixture);
-    std::fs::write(&path, rawzip::build(&raw)).unwrap();
-    path
+    rebuilt(a, fixture, |raw| raw.push(extra), rawzip::build)
+}
+
+/// Refuses the next bundle rebuilt with its first payload entry changed by `edit`.
+fn check_payload_entry(fixture: &str, edit: impl FnOnce(&mut RawEntry), message: &str) {
+    let a = Accepted::new();
+    let bundle = rebuilt(
+        &a,
+        fixture,
+        |raw| edit(raw.iter_mut().find(|e| e.name.starts_with(b"files/")).unwrap()),
+        rawzip::build,
+    );
+    a.refuse(&bundle, exit::BUNDLE, &[message]);
+}
+
+/// Refuses the next bundle rebuilt byte by byte and then changed by `edit`.
+fn check_bytes(fixture: &str, edit: impl FnOnce(&mut Vec<u8>), message: &str) {
+    let a = Accepted::new();
+    let bundle = rebuilt(
+        &a,
+        fixture,
+        |_| {},
+        |raw| {
+            let mut bytes = rawzip::build(raw);
+            edit(&mut bytes);
+            bytes
+        },
+    );
+    a.refuse(&bundle, exit::BUNDLE, &[message]);
 }
 
 fn check(fixture: &str, extra: RawEntry, message: &str) {
@@ -95,6 +133,94 @@ fn not_a_zip_at_all() {
     let path = a.s.path("not-a-zip.zip");
     std::fs::write(&path, b"this is a text file, not a bundle\n").unwrap();
     a.refuse(&path, exit::BUNDLE, &["no end-of-central-directory record"]);
+}
+
+#[test]
+fn entry_is_encrypted() {
+    check_payload_entry("encrypted.zip", |e| e.flags |= 1, "is encrypted");
+}
+
+#[test]
+fn entry_uses_a_data_descriptor() {
+    check_payload_entry("data-descriptor.zip", |e| e.flags |= 8, "uses a data descriptor");
+}
+
+#[test]
+fn entry_is_compressed() {
+    check_payload_entry("deflated.zip", |e| e.method = 8, "is compressed (method 8)");
+}
+
+#[test]
+fn entry_is_a_directory() {
+    check_payload_entry("directory.zip", |e| e.external = 0o040755 << 16, "is a directory");
+}
+
+#[test]
+fn local_header_disagrees_with_central_directory() {
+    check_payload_entry(
+        "local-header-name-differs.zip",
+        |e| e.local_name = Some(b"files/something-else".to_vec()),
+        "local header disagrees with the central directory (name)",
+    );
+}
+
+#[test]
+fn payload_altered_with_stale_crc() {
+    let a = Accepted::new();
+    let entries = zip_entries(&a.next);
+    let (name, data) = entries.iter().find(|(n, _)| n.starts_with("files/")).unwrap().clone();
+    check_bytes(
+        "payload-altered-crc-stale.zip",
+        |bytes| {
+            let at = bytes.windows(data.len()).position(|w| w == data.as_slice()).unwrap();
+            bytes[at + 100] ^= 1;
+        },
+        &format!("entry {name:?}: CRC-32 does not match its data"),
+    );
+}
+
+#[test]
+fn junk_before_the_first_entry() {
+    let a = Accepted::new();
+    let bundle =
+        rebuilt(&a, "junk-before-offsets-adjusted.zip", |_| {}, |raw| rawzip::build_with_prefix(b"MZ junk", raw));
+    a.refuse(&bundle, exit::BUNDLE, &["7 bytes of unexpected data before the first entry"]);
+    check_bytes(
+        "junk-before-offsets-stale.zip",
+        |bytes| bytes.splice(0..0, b"#!/bin/sh\n".iter().copied()).for_each(drop),
+        "10 bytes of unexpected data before the first entry",
+    );
+}
+
+#[test]
+fn junk_after_the_end_record() {
+    check_bytes(
+        "junk-after.zip",
+        |bytes| bytes.extend_from_slice(b"trailing"),
+        "after the end-of-central-directory record",
+    );
+}
+
+#[test]
+fn two_zips_concatenated() {
+    let first = rawzip::build(&[RawEntry::file("innocent.txt", "nothing to see")]);
+    let len = first.len();
+    check_bytes(
+        "two-zips-concatenated.zip",
+        |bytes| bytes.splice(0..0, first).for_each(drop),
+        &format!("{len} bytes of unexpected data before the first entry"),
+    );
+}
+
+#[test]
+fn end_record_miscounts_entries() {
+    let a = Accepted::new();
+    let count = zip_entries(&a.next).len() as u16;
+    check_bytes(
+        "entry-count-wrong.zip",
+        |bytes| rawzip::set_entry_count(bytes, count + 1),
+        &format!("the end record counts {} entries but the central directory holds {count}", count + 1),
+    );
 }
 
 #[test]

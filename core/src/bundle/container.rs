@@ -246,20 +246,27 @@ impl Container {
             cd_offset = u64_at(&z, 48);
             cd_end = z_at;
         }
-        if cd_offset.checked_add(cd_size) != Some(cd_end) {
-            return Err(match cd_offset.checked_add(cd_size) {
-                Some(end) if end < cd_end => fault(
-                    path,
+        match cd_offset.checked_add(cd_size) {
+            Some(end) if end == cd_end => {}
+            Some(end) if end < cd_end => {
+                // Either bytes were put before the archive without adjusting its offsets (the
+                // central directory then sits exactly `shift` bytes later than recorded), or
+                // something sits between the central directory and the end record.
+                let shift = cd_end - end;
+                let moved = cd_size >= 4 && u32_at(&read_exact_at(file, path, cd_offset + shift, 4)?, 0) == CENTRAL_SIG;
+                let why = if moved {
+                    ContainerFault::LeadingJunk(shift)
+                } else {
                     ContainerFault::CentralDirectory(format!(
-                        "{} bytes of unexpected data between the central directory and the end record",
-                        cd_end - end
-                    )),
-                ),
-                _ => fault(
-                    path,
-                    ContainerFault::CentralDirectory("the central directory runs past its end record".into()),
-                ),
-            });
+                        "{shift} bytes of unexpected data between the central directory and the end record"
+                    ))
+                };
+                return Err(fault(path, why));
+            }
+            _ => {
+                let why = ContainerFault::CentralDirectory("the central directory runs past its end record".into());
+                return Err(fault(path, why));
+            }
         }
         Ok((cd_offset, cd_size, declared))
     }

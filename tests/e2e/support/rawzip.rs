@@ -6,8 +6,11 @@ pub struct RawEntry {
     pub name: Vec<u8>,
     pub data: Vec<u8>,
     pub flags: u16,
+    pub method: u16,
     pub made_by: u16,
     pub external: u32,
+    /// A different name for the local header than the central directory's.
+    pub local_name: Option<Vec<u8>>,
 }
 
 impl RawEntry {
@@ -17,8 +20,10 @@ impl RawEntry {
             name: name.as_ref().to_vec(),
             data: data.into(),
             flags: 0,
+            method: 0,
             made_by: 0x031e,
             external: 0o100644 << 16,
+            local_name: None,
         }
     }
 
@@ -29,30 +34,37 @@ impl RawEntry {
 }
 
 pub fn build(entries: &[RawEntry]) -> Vec<u8> {
-    let mut out = Vec::new();
+    build_with_prefix(&[], entries)
+}
+
+/// A zip that starts after `prefix`, with offsets that account for it (as self-extracting
+/// archives are built).
+pub fn build_with_prefix(prefix: &[u8], entries: &[RawEntry]) -> Vec<u8> {
+    let mut out = prefix.to_vec();
     let mut central = Vec::new();
     for e in entries {
         let offset = out.len() as u32;
+        let local_name = e.local_name.as_ref().unwrap_or(&e.name);
         let crc = crc32fast::hash(&e.data);
         let size = e.data.len() as u32;
         out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
         out.extend_from_slice(&20u16.to_le_bytes());
         out.extend_from_slice(&e.flags.to_le_bytes());
-        out.extend_from_slice(&0u16.to_le_bytes()); // stored
+        out.extend_from_slice(&e.method.to_le_bytes());
         out.extend_from_slice(&[0, 0, 0x21, 0]); // time, date (1980-01-01)
         out.extend_from_slice(&crc.to_le_bytes());
         out.extend_from_slice(&size.to_le_bytes());
         out.extend_from_slice(&size.to_le_bytes());
-        out.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
+        out.extend_from_slice(&(local_name.len() as u16).to_le_bytes());
         out.extend_from_slice(&0u16.to_le_bytes());
-        out.extend_from_slice(&e.name);
+        out.extend_from_slice(local_name);
         out.extend_from_slice(&e.data);
 
         central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
         central.extend_from_slice(&e.made_by.to_le_bytes());
         central.extend_from_slice(&20u16.to_le_bytes());
         central.extend_from_slice(&e.flags.to_le_bytes());
-        central.extend_from_slice(&0u16.to_le_bytes());
+        central.extend_from_slice(&e.method.to_le_bytes());
         central.extend_from_slice(&[0, 0, 0x21, 0]);
         central.extend_from_slice(&crc.to_le_bytes());
         central.extend_from_slice(&size.to_le_bytes());
@@ -73,4 +85,11 @@ pub fn build(entries: &[RawEntry]) -> Vec<u8> {
     out.extend_from_slice(&cd_offset.to_le_bytes());
     out.extend_from_slice(&0u16.to_le_bytes());
     out
+}
+
+/// Rewrites the entry counts of the end-of-central-directory record.
+pub fn set_entry_count(zip: &mut [u8], count: u16) {
+    let eocd = zip.len() - 22;
+    zip[eocd + 8..eocd + 10].copy_from_slice(&count.to_le_bytes());
+    zip[eocd + 10..eocd + 12].copy_from_slice(&count.to_le_bytes());
 }
