@@ -9,6 +9,7 @@ mod bundle_contents;
 mod catalog_refusals;
 mod journey;
 mod keys;
+mod manifest_refusals;
 mod replay_and_rollback;
 mod revisions;
 mod samples;

@@ -305,6 +305,40 @@ impl Accepted {
         path
     }
 
+    /// A copy of the next bundle whose manifest was changed by `edit` and signed again by the
+    /// trusted key with the stock minisign tool, under the original trusted comment: the
+    /// signature is genuine, so what is refused is the manifest itself.
+    pub fn resigned(&self, fixture: &str, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
+        let entries = zip_entries(&self.next);
+        let (sig_name, sig) = entries.iter().find(|(n, _)| n.starts_with("signatures/")).unwrap();
+        let comment = String::from_utf8(sig.clone()).unwrap();
+        let comment = comment.lines().find_map(|l| l.strip_prefix("trusted comment: ")).unwrap().to_string();
+        let mut manifest: serde_json::Value =
+            serde_json::from_slice(&entries.iter().find(|(n, _)| n == "manifest.json").unwrap().1).unwrap();
+        edit(&mut manifest);
+        let manifest = serde_json::to_vec_pretty(&manifest).unwrap();
+        let (manifest_path, sig_path) =
+            (self.s.path(&format!("{fixture}.json")), self.s.path(&format!("{fixture}.minisig")));
+        std::fs::write(&manifest_path, &manifest).unwrap();
+        let out = tool("minisign")
+            .args(["-S", "-s"])
+            .arg(&self.secret)
+            .arg("-m")
+            .arg(&manifest_path)
+            .arg("-x")
+            .arg(&sig_path)
+            .args(["-t", &comment])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "minisign -S: {}", String::from_utf8_lossy(&out.stderr));
+        let new_sig = std::fs::read(&sig_path).unwrap();
+        let sig_name = sig_name.clone();
+        self.tampered(fixture, |entries| {
+            *entry(entries, "manifest.json") = manifest;
+            *entry(entries, &sig_name) = new_sig;
+        })
+    }
+
     /// Imports `bundle`, expecting a refusal, and checks that nothing changed.
     #[track_caller]
     pub fn refuse(&self, bundle: &Path, code: i32, parts: &[&str]) -> String {

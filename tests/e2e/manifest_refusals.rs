@@ -1,0 +1,77 @@
+//! Manifests that are signed by a trusted key but break the format's rules are refused with
+//! exit code 7 and change nothing. Each fixture is re-signed with the stock minisign tool, so
+//! the signature is genuine and only the rule can refuse it.
+
+use crate::support::*;
+
+fn check(fixture: &str, edit: impl FnOnce(&mut serde_json::Value), message: &str) {
+    let a = Accepted::new();
+    let bundle = a.resigned(fixture, edit);
+    a.refuse(&bundle, exit::BUNDLE, &[message]);
+}
+
+#[test]
+fn unknown_format_version() {
+    check(
+        "format-2.zip",
+        |m| m["format"] = 2.into(),
+        "manifest: format 2 is not supported (this ferry reads format 1)",
+    );
+}
+
+#[test]
+fn update_listed_twice() {
+    check(
+        "update-listed-twice.zip",
+        |m| {
+            let first = m["updates"][0].clone();
+            m["updates"].as_array_mut().unwrap().push(first);
+        },
+        "manifest: updates[3].id: KB5034122 is listed twice",
+    );
+}
+
+#[test]
+fn update_file_listed_under_two_digests() {
+    check(
+        "update-file-two-digests.zip",
+        |m| {
+            let mut twin = m["updates"][1]["files"][0].clone();
+            twin["name"] = m["updates"][0]["files"][0]["name"].clone();
+            m["updates"][0]["files"].as_array_mut().unwrap().push(twin);
+        },
+        "updates[0].files[1].name: \"windows10.0-kb5034122-x64.msu\" is listed twice",
+    );
+}
+
+#[test]
+fn path_like_update_id() {
+    check(
+        "path-like-update-id.zip",
+        |m| m["updates"][0]["id"] = "../../etc/passwd".into(),
+        "updates[0].id: update id \"../../etc/passwd\" is not valid",
+    );
+}
+
+#[test]
+fn payload_not_described() {
+    check(
+        "payload-not-described.zip",
+        |m| {
+            let carried = m["layout"]["payloads"][0]["sha256"].clone();
+            m["files"].as_array_mut().unwrap().retain(|f| f["sha256"] != carried);
+            m["updates"].as_array_mut().unwrap().retain(|u| u["files"][0]["sha256"] != carried);
+        },
+        "is not a described file",
+    );
+}
+
+#[test]
+fn manifest_over_the_size_cap() {
+    let a = Accepted::new();
+    let bundle = a.tampered("manifest-over-cap.zip", |entries| {
+        let m = entry(entries, "manifest.json");
+        m.resize(64 * 1024 * 1024 + 1, b' ');
+    });
+    a.refuse(&bundle, exit::BUNDLE, &["entry \"manifest.json\" is 67108865 bytes; at most 67108864 are read"]);
+}
