@@ -3,12 +3,13 @@
 //!
 //! Commands that change anything open it exclusively: the lock file is held for the whole
 //! run, so two ingests never interleave, and only the lock holder cleans the store's leftover
-//! temporary files. Read-only commands (list, show, verify) open it shared and never wait.
+//! temporary files. Read-only commands (list, show, verify) open it shared, never wait, and
+//! never create it.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::error::{IoContext, Result};
+use crate::error::{Error, Result};
 use crate::registry::Registry;
 use crate::store::Store;
 
@@ -33,10 +34,15 @@ impl DataDir {
         Ok(DataDir { root: root.to_path_buf(), registry, store: Some(store), _lock: Some(lock) })
     }
 
-    /// Opens for reading; does not wait for, or block, a running import.
+    /// Opens for reading; does not wait for, or block, a running import, and creates nothing:
+    /// a data directory without a registry is refused, so a mistyped path is not mistaken
+    /// for an empty server.
     pub fn open_shared(root: &Path) -> Result<DataDir> {
-        fs::create_dir_all(root).at(root)?;
-        let registry = Registry::open(&root.join(REGISTRY_FILE))?;
+        let path = root.join(REGISTRY_FILE);
+        if !path.is_file() {
+            return Err(Error::NoRegistry { dir: root.to_path_buf() });
+        }
+        let registry = Registry::open(&path)?;
         Ok(DataDir { root: root.to_path_buf(), registry, store: None, _lock: None })
     }
 

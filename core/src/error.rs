@@ -162,6 +162,9 @@ pub enum Error {
     #[error("registry {}: schema version {found} is newer than this ferry understands ({supported})", path.display())]
     SchemaTooNew { path: PathBuf, found: i64, supported: i64 },
 
+    #[error("data directory {} holds no registry yet (trust a key with `ingest trust add` first, or check --data-dir)", dir.display())]
+    NoRegistry { dir: PathBuf },
+
     #[error("{what} {id:?} not found")]
     NotFound { what: &'static str, id: String },
 
@@ -194,7 +197,7 @@ impl Error {
             | TrustedCommentMismatch { .. }
             | Untrusted { .. } => ErrorClass::Signature,
             Rollback { .. } | SequenceReused { .. } | MissingBase { .. } | Expired { .. } => ErrorClass::Rollback,
-            NotFound { .. } => ErrorClass::NotFound,
+            NotFound { .. } | NoRegistry { .. } => ErrorClass::NotFound,
             Busy { .. } => ErrorClass::Busy,
         }
     }
