@@ -3,6 +3,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod progress;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,11 +14,13 @@ use clap::{Args, Parser, Subcommand};
 use ferry_core::bundle::reader::SignedBundle;
 use ferry_core::catalog::Selection;
 use ferry_core::clock::Date;
+use ferry_core::download::DownloadOptions;
 use ferry_core::keys;
 use ferry_core::minisign::SecretKey;
 use ferry_core::model::{Classification, Severity};
 use ferry_core::names::{Channel, UpdateId};
-use ferry_core::pack::{PackEvent, PackOptions};
+use ferry_core::net::NetOptions;
+use ferry_core::pack::PackOptions;
 use ferry_core::source::{Location, Sources};
 use ferry_core::workdir::WorkDir;
 
@@ -42,7 +45,7 @@ enum Command {
     #[command(subcommand)]
     Key(KeyCommand),
     /// Select updates from a catalog, download their files and write a signed bundle.
-    Pack(PackArgs),
+    Pack(Box<PackArgs>),
     /// Show what a bundle holds, without trusting it.
     Inspect(InspectArgs),
 }
@@ -113,9 +116,47 @@ struct PackArgs {
     /// Carry the updates' metadata only, no files.
     #[arg(long)]
     metadata_only: bool,
-    /// Print the result as one JSON object.
+    #[command(flatten)]
+    download: DownloadArgs,
+    /// JSON Lines on stdout: progress events, then the result as {"event": "bundle", …}.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Args)]
+struct DownloadArgs {
+    /// How many files to download at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    parallel: u16,
+    /// How many times to retry a download after a timeout, a reset connection or a server error.
+    #[arg(long, default_value_t = 5)]
+    retries: u32,
+    /// Seconds to wait before the first retry; the wait doubles with each further one.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    retry_delay: f64,
+    /// Seconds a connection or a stalled transfer may take before it counts as failed.
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    timeout: f64,
+    /// Extra CA certificates (PEM) to trust, for example a corporate TLS proxy's.
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
+}
+
+impl DownloadArgs {
+    fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
+        Duration::try_from_secs_f64(value)
+            .map_err(|_| ferry_core::Error::Invalid(format!("{flag} {value} is not a number of seconds")).into())
+    }
+
+    fn options(&self) -> anyhow::Result<(NetOptions, DownloadOptions)> {
+        let net = NetOptions { timeout: Self::seconds(self.timeout, "--timeout")?, ca_cert: self.ca_cert.clone() };
+        let download = DownloadOptions {
+            parallel: usize::from(self.parallel),
+            retries: self.retries,
+            retry_delay: Self::seconds(self.retry_delay, "--retry-delay")?,
+        };
+        Ok((net, download))
+    }
 }
 
 #[derive(Args)]
@@ -205,6 +246,7 @@ fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
         released_since: args.since,
     };
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let (net, download) = args.download.options()?;
     let options = PackOptions {
         catalog: &catalog,
         selection: &selection,
@@ -214,22 +256,16 @@ fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
         min_sequence: args.min_sequence,
         valid_for: args.expires_in_days.map(|d| Duration::from_secs(u64::from(d) * 86_400)),
         metadata_only: args.metadata_only,
+        download,
     };
     let mut work = WorkDir::open(work_dir)?;
-    let sources = Sources::new()?;
-    let result = ferry_core::pack::pack(&mut work, &sources, &options, &mut |event| match event {
-        PackEvent::Selected { updates, files, bytes } => {
-            eprintln!("{PROGRAM}: selected {updates} updates, {files} files to carry ({})", human_bytes(bytes))
-        }
-        PackEvent::ClockBehind { kept } => {
-            eprintln!("{PROGRAM}: warning: the system clock is behind the last bundle; dating this one {kept}")
-        }
-        PackEvent::Downloading { index, total, url, size } => {
-            eprintln!("{PROGRAM}: [{index}/{total}] {} ({})", safe(url), human_bytes(size))
-        }
-    })?;
+    let sources = Sources::new(&net)?;
+    let reporter = progress::Reporter::new(args.json);
+    let result = ferry_core::pack::pack(&mut work, &sources, &options, &|event| reporter.event(event))?;
     if args.json {
-        json_line(&result)?;
+        let mut value = serde_json::to_value(&result)?;
+        value["event"] = "bundle".into();
+        json_line(&value)?;
     } else {
         println!("bundle written: {}", result.path.display());
         println!("  channel {} sequence {} (bundle {})", result.channel, result.sequence, result.bundle_id);

@@ -6,9 +6,11 @@
 //! bundle container, sources, the store, the registry) sit around them. See ARCHITECTURE.md.
 
 pub mod bundle;
+pub mod cache;
 pub mod catalog;
 pub mod clock;
 pub mod datadir;
+pub mod download;
 pub mod error;
 pub mod ingest;
 pub mod keys;

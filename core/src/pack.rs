@@ -11,8 +11,10 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::bundle::writer::BundleWriter;
+use crate::cache::Cache;
 use crate::catalog::{Catalog, MAX_CATALOG_BYTES, Selection};
 use crate::clock::Timestamp;
+use crate::download::{self, DownloadOptions, Job, Progress};
 use crate::error::{Error, Result};
 use crate::manifest::{BUNDLE_FORMAT, BundleKind, DescribedFile, Layout, Manifest, Payload, file_entry_name};
 use crate::minisign::SecretKey;
@@ -32,14 +34,27 @@ pub struct PackOptions<'a> {
     pub valid_for: Option<std::time::Duration>,
     /// Carry the metadata only, no files (for review before a large download).
     pub metadata_only: bool,
+    pub download: DownloadOptions,
 }
 
 /// What `pack` reports as it goes, for the binary to show.
 #[derive(Debug, Clone)]
 pub enum PackEvent<'a> {
-    Selected { updates: usize, files: usize, bytes: u64 },
-    ClockBehind { kept: Timestamp },
-    Downloading { index: usize, total: usize, url: &'a str, size: u64 },
+    Selected {
+        updates: usize,
+        files: usize,
+        bytes: u64,
+    },
+    ClockBehind {
+        kept: Timestamp,
+    },
+    Download(Progress<'a>),
+    /// A file was written into the bundle; `done` of `total` are in.
+    Packed {
+        done: usize,
+        total: usize,
+        job: &'a Job,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -71,7 +86,7 @@ pub fn pack(
     work: &mut WorkDir,
     sources: &Sources,
     opts: &PackOptions<'_>,
-    progress: &mut dyn FnMut(PackEvent<'_>),
+    progress: &(dyn Fn(PackEvent<'_>) + Sync),
 ) -> Result<PackResult> {
     if opts.keys.is_empty() {
         return Err(Error::Invalid("at least one signing key is needed".into()));
@@ -102,10 +117,11 @@ pub fn pack(
     progress(PackEvent::Selected { updates: updates.len(), files: carry.len(), bytes: total_bytes });
 
     // Resolve every URL before reserving a sequence, so a bad reference costs nothing.
-    let mut sources_of = Vec::with_capacity(carry.len());
+    let mut jobs = Vec::with_capacity(carry.len());
     for (digest, (size, url)) in &carry {
-        sources_of.push((*digest, *size, opts.catalog.join(url)?));
+        jobs.push(Job { digest: *digest, size: *size, location: opts.catalog.join(url)? });
     }
+    let cache = Cache::open(&work.root().join("cache"))?;
 
     let reservation = work.reserve(opts.channel, opts.min_sequence)?;
     if reservation.clock_behind {
@@ -123,13 +139,14 @@ pub fn pack(
     };
     let final_path = opts.out_dir.join(bundle_file_name(opts.channel, reservation.sequence));
     let mut writer = BundleWriter::create(&final_path)?;
-    let total = sources_of.len();
-    for (i, (digest, size, location)) in sources_of.iter().enumerate() {
-        let shown = location.to_string();
-        progress(PackEvent::Downloading { index: i + 1, total, url: &shown, size: *size });
-        let mut reader = sources.open(location)?;
-        writer.add_payload(digest, *size, &mut reader, &shown)?;
-    }
+    let total = jobs.len();
+    let mut done = 0;
+    download::run(&jobs, sources, &cache, &opts.download, &|p| progress(PackEvent::Download(p)), |job, path| {
+        writer.add_file(&job.digest, job.size, path)?;
+        done += 1;
+        progress(PackEvent::Packed { done, total, job });
+        Ok(())
+    })?;
 
     let manifest = Manifest {
         format: BUNDLE_FORMAT,

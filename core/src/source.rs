@@ -74,44 +74,90 @@ impl fmt::Display for Location {
     }
 }
 
+/// A response body: the whole file, or the rest of it from the offset asked for.
+pub enum Body {
+    FromStart(Box<dyn Read + Send>),
+    FromOffset(Box<dyn Read + Send>),
+}
+
+/// Why opening a location failed, and what to do about it.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub cause: String,
+    /// Worth another attempt (timeouts, resets, 5xx).
+    pub retryable: bool,
+    /// The partial bytes kept so far are unusable; the next attempt starts from byte 0.
+    pub restart: bool,
+}
+
+impl Failure {
+    pub fn retry(cause: impl Into<String>) -> Failure {
+        Failure { cause: cause.into(), retryable: true, restart: false }
+    }
+    pub fn restart(cause: impl Into<String>) -> Failure {
+        Failure { cause: cause.into(), retryable: true, restart: true }
+    }
+    pub fn fatal(cause: impl Into<String>) -> Failure {
+        Failure { cause: cause.into(), retryable: false, restart: false }
+    }
+}
+
 /// Opens locations for reading. Holds the HTTP client, when there is one, so that its
-/// connections are reused across files.
+/// connections are reused across files and threads.
 pub struct Sources {
     #[cfg(feature = "net")]
     http: crate::net::HttpClient,
 }
 
 impl Sources {
-    pub fn new() -> Result<Sources> {
-        Ok(Sources {
-            #[cfg(feature = "net")]
-            http: crate::net::HttpClient::new()?,
-        })
+    #[cfg(feature = "net")]
+    pub fn new(options: &crate::net::NetOptions) -> Result<Sources> {
+        Ok(Sources { http: crate::net::HttpClient::new(options)? })
     }
 
-    /// Opens `location` for streaming. The reader yields the body as sent; callers cap and hash.
-    pub fn open(&self, location: &Location) -> Result<Box<dyn Read + Send>> {
+    #[cfg(not(feature = "net"))]
+    pub fn new() -> Result<Sources> {
+        Ok(Sources {})
+    }
+
+    /// Opens `location` for streaming from byte `offset` on.
+    pub fn open_at(&self, location: &Location, offset: u64) -> std::result::Result<Body, Failure> {
         match location {
-            Location::File(path) => Ok(Box::new(std::fs::File::open(path).at(path)?)),
-            #[cfg(feature = "net")]
-            Location::Http(url) => self.http.get(url),
-            #[cfg(not(feature = "net"))]
-            Location::Http(url) => {
-                Err(Error::Download { url: url.to_string(), cause: "this build of ferry has no HTTP client".into() })
+            Location::File(path) => {
+                let mut file =
+                    std::fs::File::open(path).map_err(|e| Failure::fatal(format!("{}: {e}", path.display())))?;
+                if offset == 0 {
+                    return Ok(Body::FromStart(Box::new(file)));
+                }
+                std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(offset))
+                    .map_err(|e| Failure::restart(format!("{}: {e}", path.display())))?;
+                Ok(Body::FromOffset(Box::new(file)))
             }
+            #[cfg(feature = "net")]
+            Location::Http(url) => self.http.get_from(url, offset),
+            #[cfg(not(feature = "net"))]
+            Location::Http(_) => Err(Failure::fatal("this build of ferry has no HTTP client")),
         }
     }
 
     /// Reads a whole small document (a catalog), refusing more than `cap` bytes.
     pub fn read_capped(&self, location: &Location, cap: u64) -> Result<Vec<u8>> {
+        let reader = match self.open_at(location, 0) {
+            Ok(Body::FromStart(r) | Body::FromOffset(r)) => r,
+            Err(f) => return Err(failure_error(location, f)),
+        };
         let mut bytes = Vec::new();
-        let reader = self.open(location)?;
         reader.take(cap + 1).read_to_end(&mut bytes).map_err(|e| read_error(location, e))?;
         if bytes.len() as u64 > cap {
             return Err(Error::Invalid(format!("{location} is larger than {cap} bytes")));
         }
         Ok(bytes)
     }
+}
+
+/// Names the location in a failure to open it.
+pub fn failure_error(location: &Location, f: Failure) -> Error {
+    Error::Download { url: location.to_string(), cause: f.cause }
 }
 
 /// Names the location in a read failure: a download for URLs, an I/O error for files.

@@ -82,7 +82,7 @@ impl Store {
 }
 
 /// Read-only files cannot be deleted on Windows; clear the flag first.
-fn make_writable(path: &Path) -> Result<()> {
+pub(crate) fn make_writable(path: &Path) -> Result<()> {
     let mut perms = fs::metadata(path).at(path)?.permissions();
     if perms.readonly() {
         #[allow(clippy::permissions_set_readonly_false)]

@@ -11,7 +11,6 @@ use tempfile::TempPath;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
-use crate::bundle::HashingWriter;
 use crate::error::{Error, IoContext, Result};
 use crate::manifest::{MANIFEST_ENTRY, SIGNATURE_ENTRY_PREFIX, SIGNATURE_ENTRY_SUFFIX, file_entry_name};
 use crate::minisign::SignatureFile;
@@ -49,37 +48,27 @@ impl BundleWriter {
         Ok(BundleWriter { zip: ZipWriter::new(file), temp, final_path: final_path.to_path_buf() })
     }
 
-    /// Streams one payload from `source` into `files/sha256/<digest>`, checking on the way that
-    /// it has exactly `size` bytes and that digest. `what` names the source in refusals.
-    pub fn add_payload(&mut self, digest: &Sha256, size: u64, source: &mut dyn Read, what: &str) -> Result<()> {
+    /// Copies a verified file (from fetch's cache) into `files/sha256/<digest>`. The file
+    /// must still have exactly `size` bytes.
+    pub fn add_file(&mut self, digest: &Sha256, size: u64, source: &Path) -> Result<()> {
         let path = self.temp.to_path_buf();
+        let file = File::open(source).at(source)?;
         self.zip.start_file(file_entry_name(digest), options(size)).map_err(|e| zip_error(&path, e))?;
-        let mut hashing = HashingWriter::new(&mut self.zip);
+        let mut limited = file.take(size + 1);
         let mut buf = vec![0u8; COPY_BUFFER];
+        let mut copied = 0u64;
         loop {
-            let n = match source.read(&mut buf) {
+            let n = match limited.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::Download { url: what.to_string(), cause: e.to_string() }),
+                Err(e) => return Err(Error::io(source, e)),
             };
-            if hashing.written() + n as u64 > size {
-                // Stop at the first byte past the declared size.
-                return Err(Error::SizeMismatch {
-                    what: what.to_string(),
-                    expected: size,
-                    actual: hashing.written() + n as u64,
-                });
-            }
-            hashing.write_all(&buf[..n]).at(&path)?;
+            self.zip.write_all(&buf[..n]).at(&path)?;
+            copied += n as u64;
         }
-        let written = hashing.written();
-        let (actual, _) = hashing.finish();
-        if written != size {
-            return Err(Error::SizeMismatch { what: what.to_string(), expected: size, actual: written });
-        }
-        if actual != *digest {
-            return Err(Error::DigestMismatch { what: what.to_string(), expected: *digest, actual });
+        if copied != size {
+            return Err(Error::SizeMismatch { what: source.display().to_string(), expected: size, actual: copied });
         }
         Ok(())
     }

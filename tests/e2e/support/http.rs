@@ -1,16 +1,69 @@
-//! A small HTTP/1.1 server on 127.0.0.1, started by a test, serving fixed files and recording
-//! every request path. Written on std's TcpListener so that tests control every byte it sends.
+//! A small HTTP/1.1 server on 127.0.0.1, started by a test, serving fixed files with `Range`
+//! support and injecting faults on request: dropped connections, error statuses, stalls.
+//! It records what it was asked and what it sent, so tests can assert on the traffic.
+//! Written on std's TcpListener so that tests control every byte it sends.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// What the server does wrong for one path; faults combine.
+#[derive(Debug, Clone, Default)]
+pub struct Fault {
+    /// For the first `drop_times` requests: send the headers and this many body bytes, then
+    /// close the connection.
+    pub drop_after: Option<usize>,
+    pub drop_times: usize,
+    /// For the first `status_times` requests: answer with this status and no body.
+    pub status: Option<u16>,
+    pub status_times: usize,
+    /// Send the headers, then wait this long before the body.
+    pub stall: Option<Duration>,
+    /// Answer range requests with the whole file (200), as servers without range support do.
+    pub ignore_range: bool,
+}
+
+impl Fault {
+    pub fn drop_after(after: usize, times: usize) -> Fault {
+        Fault { drop_after: Some(after), drop_times: times, ..Fault::default() }
+    }
+    pub fn status(code: u16, times: usize) -> Fault {
+        Fault { status: Some(code), status_times: times, ..Fault::default() }
+    }
+    pub fn stall(d: Duration) -> Fault {
+        Fault { stall: Some(d), ..Fault::default() }
+    }
+}
+
+/// What the server saw for one path.
+#[derive(Debug, Clone, Default)]
+pub struct PathStats {
+    pub requests: usize,
+    /// The `Range: bytes=N-` offsets asked for, in order.
+    pub ranges: Vec<u64>,
+    /// Body bytes sent, over all requests.
+    pub bytes_sent: usize,
+}
+
+#[derive(Default)]
+struct State {
+    files: BTreeMap<String, Vec<u8>>,
+    faults: BTreeMap<String, Fault>,
+    /// A pause before every body, so that parallel downloads overlap in time.
+    delay: Duration,
+    requests: Mutex<Vec<String>>,
+    stats: Mutex<BTreeMap<String, PathStats>>,
+    open: AtomicUsize,
+    max_open: AtomicUsize,
+}
 
 pub struct Server {
     addr: SocketAddr,
-    requests: Arc<Mutex<Vec<String>>>,
+    state: Arc<State>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -18,25 +71,34 @@ pub struct Server {
 impl Server {
     /// Serves `files` at `/<name>`; anything else is 404.
     pub fn start(files: BTreeMap<String, Vec<u8>>) -> Server {
+        Server::with_faults(files, BTreeMap::new(), Duration::ZERO)
+    }
+
+    /// Serves `files` with `faults` for some paths, pausing `delay` before every body.
+    pub fn with_faults(files: BTreeMap<String, Vec<u8>>, faults: BTreeMap<String, Fault>, delay: Duration) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
-        let requests = Arc::new(Mutex::new(Vec::new()));
+        let state = Arc::new(State { files, faults, delay, ..State::default() });
         let stop = Arc::new(AtomicBool::new(false));
-        let files = Arc::new(files);
         let thread = {
-            let (requests, stop) = (requests.clone(), stop.clone());
+            let (state, stop) = (state.clone(), stop.clone());
             std::thread::spawn(move || {
                 for stream in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
-                    let (files, requests) = (files.clone(), requests.clone());
-                    std::thread::spawn(move || serve(stream, &files, &requests));
+                    let state = state.clone();
+                    std::thread::spawn(move || {
+                        let now = state.open.fetch_add(1, Ordering::SeqCst) + 1;
+                        state.max_open.fetch_max(now, Ordering::SeqCst);
+                        serve(stream, &state);
+                        state.open.fetch_sub(1, Ordering::SeqCst);
+                    });
                 }
             })
         };
-        Server { addr, requests, stop, thread: Some(thread) }
+        Server { addr, state, stop, thread: Some(thread) }
     }
 
     /// The URL of `path` on this server (`path` without a leading slash).
@@ -44,33 +106,112 @@ impl Server {
         format!("http://{}/{path}", self.addr)
     }
 
+    /// Every request path, in arrival order.
     pub fn requests(&self) -> Vec<String> {
-        self.requests.lock().unwrap().clone()
+        self.state.requests.lock().unwrap().clone()
+    }
+
+    pub fn stats(&self, path: &str) -> PathStats {
+        self.state.stats.lock().unwrap().get(path).cloned().unwrap_or_default()
+    }
+
+    /// The most connections that were open at once.
+    pub fn max_open_connections(&self) -> usize {
+        self.state.max_open.load(Ordering::SeqCst)
     }
 }
 
-fn serve(mut stream: TcpStream, files: &BTreeMap<String, Vec<u8>>, requests: &Mutex<Vec<String>>) {
+fn read_head(stream: &mut TcpStream) -> Option<String> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
         match stream.read(&mut byte) {
             Ok(1) => head.push(byte[0]),
-            _ => return,
+            _ => return None,
         }
     }
-    let head = String::from_utf8_lossy(&head);
-    let path = head.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_string();
-    requests.lock().unwrap().push(path.clone());
-    let response = match files.get(&path) {
-        Some(body) => {
-            let mut r =
-                format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).into_bytes();
-            r.extend_from_slice(body);
-            r
+    Some(String::from_utf8_lossy(&head).into_owned())
+}
+
+fn serve(mut stream: TcpStream, state: &State) {
+    let Some(head) = read_head(&mut stream) else { return };
+    // Origin-form ("/path") or, through a proxy, absolute-form ("http://host/path").
+    let target = head.split_whitespace().nth(1).unwrap_or("/");
+    let path = match target.strip_prefix("http://") {
+        Some(rest) => rest.split_once('/').map_or("", |(_, p)| p),
+        None => target.trim_start_matches('/'),
+    }
+    .to_string();
+    let range: Option<u64> = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("range: bytes=").map(str::to_string))
+        .and_then(|r| r.trim().trim_end_matches('-').parse().ok());
+    state.requests.lock().unwrap().push(path.clone());
+    let nth = {
+        let mut stats = state.stats.lock().unwrap();
+        let s = stats.entry(path.clone()).or_default();
+        s.requests += 1;
+        if let Some(r) = range {
+            s.ranges.push(r);
         }
-        None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
+        s.requests
     };
-    let _ = stream.write_all(&response);
+    let Some(file) = state.files.get(&path) else {
+        let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        return;
+    };
+    let fault = state.faults.get(&path).cloned().unwrap_or_default();
+    if let Some(code) = fault.status
+        && nth <= fault.status_times
+    {
+        let _ = write!(stream, "HTTP/1.1 {code} Injected\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        return;
+    }
+    let from = if fault.ignore_range { 0 } else { range.unwrap_or(0) as usize };
+    if from > file.len() {
+        let _ = write!(
+            stream,
+            "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{}\r\nConnection: close\r\n\r\n",
+            file.len()
+        );
+        return;
+    }
+    let body = &file[from..];
+    let head = if from > 0 {
+        format!(
+            "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {from}-{}/{}\r\nConnection: close\r\n\r\n",
+            body.len(),
+            file.len() - 1,
+            file.len()
+        )
+    } else {
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+    };
+    if stream.write_all(head.as_bytes()).is_err() {
+        return;
+    }
+    std::thread::sleep(state.delay);
+    if let Some(d) = fault.stall {
+        std::thread::sleep(d);
+    }
+    let send = match fault.drop_after {
+        Some(after) if nth <= fault.drop_times => after.min(body.len()),
+        _ => body.len(),
+    };
+    let sent = stream.write(&body[..send]).unwrap_or(0);
+    let mut total = sent;
+    while total < send {
+        match stream.write(&body[total..send]) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => total += n,
+        }
+    }
+    state.stats.lock().unwrap().get_mut(&path).unwrap().bytes_sent += total;
+    let _ = stream.flush();
+    let _ = stream.shutdown(Shutdown::Both);
 }
 
 impl Drop for Server {

@@ -136,7 +136,8 @@ impl Scratch {
     /// Packs `catalog` with `key` into the media directory and returns the bundle path.
     pub fn pack(&self, catalog: &str, key: &Path, extra: &[&str]) -> PathBuf {
         let out = self.pack_run(catalog, key, &[extra, &["--json"]].concat(), &[]).ok();
-        let result: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        let result: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+        assert_eq!(result["event"], "bundle", "{out}");
         PathBuf::from(result["path"].as_str().unwrap())
     }
 

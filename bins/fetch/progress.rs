@@ -1,0 +1,151 @@
+//! How `fetch pack` shows its progress: a progress bar with bytes, rate and ETA when stderr
+//! is a terminal, plain log lines when it is not (timers, CI, pipes), and JSON Lines events on
+//! stdout with `--json`, for scripts.
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+use ferry_core::download::Progress;
+use ferry_core::pack::PackEvent;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::common::{human_bytes, safe};
+
+pub enum Reporter {
+    Bar(Mutex<Option<ProgressBar>>),
+    Lines,
+    Json,
+}
+
+impl Reporter {
+    pub fn new(json: bool) -> Reporter {
+        if json {
+            Reporter::Json
+        } else if std::io::stderr().is_terminal() {
+            Reporter::Bar(Mutex::new(None))
+        } else {
+            Reporter::Lines
+        }
+    }
+
+    /// Prints one line, above the bar when there is one.
+    fn line(&self, text: String) {
+        match self {
+            Reporter::Bar(bar) => match bar.lock().expect("bar lock").as_ref() {
+                Some(bar) => bar.println(text),
+                None => eprintln!("{text}"),
+            },
+            _ => eprintln!("{text}"),
+        }
+    }
+
+    pub fn event(&self, event: PackEvent<'_>) {
+        if let Reporter::Json = self {
+            if let Some(value) = json_event(&event) {
+                println!("{value}");
+            }
+            return;
+        }
+        match event {
+            PackEvent::Selected { updates, files, bytes } => {
+                self.line(format!(
+                    "fetch: selected {updates} updates, {files} files to carry ({})",
+                    human_bytes(bytes)
+                ));
+                if let Reporter::Bar(bar) = self {
+                    let pb = ProgressBar::new(bytes);
+                    pb.set_style(
+                        ProgressStyle::with_template(
+                            "{spinner} [{elapsed_precise}] [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+                        )
+                        .expect("a valid template")
+                        .progress_chars("=> "),
+                    );
+                    *bar.lock().expect("bar lock") = Some(pb);
+                }
+            }
+            PackEvent::ClockBehind { kept } => {
+                self.line(format!("fetch: warning: the system clock is behind the last bundle; dating this one {kept}"))
+            }
+            PackEvent::Download(p) => self.download(p),
+            PackEvent::Packed { done, total, .. } => {
+                if let Reporter::Bar(bar) = self
+                    && let Some(bar) = bar.lock().expect("bar lock").as_ref()
+                {
+                    bar.set_message(format!("{done}/{total} files packed"));
+                    if done == total {
+                        bar.finish_and_clear();
+                    }
+                }
+            }
+        }
+    }
+
+    fn download(&self, p: Progress<'_>) {
+        match p {
+            Progress::Cached { job } => {
+                self.advance(job.size);
+                if let Reporter::Lines = self {
+                    self.line(format!("fetch: from cache: {}", safe(&job.location.to_string())));
+                }
+            }
+            Progress::Started { job, from } => {
+                self.advance(from);
+                if let Reporter::Lines = self {
+                    let resume = if from > 0 { format!(", resuming at byte {from}") } else { String::new() };
+                    self.line(format!(
+                        "fetch: downloading {} ({}{resume})",
+                        safe(&job.location.to_string()),
+                        human_bytes(job.size)
+                    ));
+                }
+            }
+            Progress::Bytes { bytes, .. } => self.advance(bytes),
+            Progress::Retrying { job, attempt, of, delay, cause } => self.line(format!(
+                "fetch: {}: {}; retry {attempt} of {of} in {:.1} s",
+                safe(&job.location.to_string()),
+                safe(cause),
+                delay.as_secs_f64()
+            )),
+            Progress::Done { .. } => {}
+        }
+    }
+
+    fn advance(&self, bytes: u64) {
+        if let Reporter::Bar(bar) = self
+            && let Some(bar) = bar.lock().expect("bar lock").as_ref()
+        {
+            bar.inc(bytes);
+        }
+    }
+}
+
+fn json_event(event: &PackEvent<'_>) -> Option<serde_json::Value> {
+    Some(match event {
+        PackEvent::Selected { updates, files, bytes } => {
+            json!({"event": "selected", "updates": updates, "files": files, "bytes": bytes})
+        }
+        PackEvent::ClockBehind { kept } => json!({"event": "clock-behind", "created": kept}),
+        PackEvent::Packed { done, total, job } => {
+            json!({"event": "packed", "sha256": job.digest, "done": done, "total": total})
+        }
+        PackEvent::Download(p) => match p {
+            Progress::Cached { job } => {
+                json!({"event": "cached", "url": job.location.to_string(), "sha256": job.digest, "size": job.size})
+            }
+            Progress::Started { job, from } => json!({
+                "event": "download-started", "url": job.location.to_string(), "sha256": job.digest,
+                "size": job.size, "from": from
+            }),
+            Progress::Bytes { .. } => return None,
+            Progress::Retrying { job, attempt, of, delay, cause } => json!({
+                "event": "retrying", "url": job.location.to_string(), "attempt": attempt, "of": of,
+                "delay_ms": delay.as_millis() as u64, "cause": cause
+            }),
+            Progress::Done { job } => {
+                json!({"event": "downloaded", "url": job.location.to_string(), "sha256": job.digest, "size": job.size})
+            }
+        },
+    })
+}

@@ -1,0 +1,68 @@
+//! fetch's content-addressed download cache, inside the work directory:
+//! `cache/sha256/ab/abcdef…` holds complete, verified files (read-only), and
+//! `cache/partial/<hex>` holds downloads in progress, kept across runs so that an
+//! interrupted download resumes where it stopped.
+//!
+//! A file enters the cache only after its size and SHA-256 matched; a second run downloads
+//! nothing the cache holds, and a file shared by several updates is fetched once.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, IoContext, Result};
+use crate::names::Sha256;
+
+pub struct Cache {
+    root: PathBuf,
+}
+
+impl Cache {
+    pub fn open(root: &Path) -> Result<Cache> {
+        for dir in ["sha256", "partial"] {
+            let d = root.join(dir);
+            fs::create_dir_all(&d).at(&d)?;
+        }
+        Ok(Cache { root: root.to_path_buf() })
+    }
+
+    /// Where the complete file with `digest` lives.
+    pub fn path_of(&self, digest: &Sha256) -> PathBuf {
+        let hex = digest.hex();
+        self.root.join("sha256").join(&hex[..2]).join(hex)
+    }
+
+    /// Where a download of `digest` in progress lives.
+    pub fn partial_path(&self, digest: &Sha256) -> PathBuf {
+        self.root.join("partial").join(digest.hex())
+    }
+
+    /// Whether a complete file of `size` bytes is cached for `digest` (not re-hashed here).
+    pub fn holds(&self, digest: &Sha256, size: u64) -> bool {
+        fs::metadata(self.path_of(digest)).is_ok_and(|m| m.is_file() && m.len() == size)
+    }
+
+    /// Moves a verified partial download into the cache, read-only and durable.
+    pub fn commit(&self, digest: &Sha256) -> Result<PathBuf> {
+        let partial = self.partial_path(digest);
+        let target = self.path_of(digest);
+        let file = fs::File::open(&partial).at(&partial)?;
+        file.sync_all().at(&partial)?;
+        let mut perms = file.metadata().at(&partial)?.permissions();
+        perms.set_readonly(true);
+        fs::set_permissions(&partial, perms).at(&partial)?;
+        let dir = target.parent().expect("cache paths have a parent");
+        fs::create_dir_all(dir).at(dir)?;
+        fs::rename(&partial, &target).map_err(|e| Error::io(&target, e))?;
+        crate::store::sync_dir(dir)?;
+        Ok(target)
+    }
+
+    /// Removes a cached or partial file that turned out to be wrong.
+    pub fn discard(&self, path: &Path) -> Result<()> {
+        if !path.exists() {
+            return Ok(());
+        }
+        crate::store::make_writable(path)?;
+        fs::remove_file(path).at(path)
+    }
+}

@@ -1,0 +1,190 @@
+//! fetch on a flaky network: a loopback server started by each test injects faults, and the
+//! tests assert on the traffic it saw as well as on the bundle.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::support::http::{Fault, Server};
+use crate::support::*;
+
+/// Serves a catalog of `updates` at /catalog.json with `faults` keyed by file name.
+fn serve(updates: &[TestUpdate], faults: &[(&str, Fault)], delay: Duration) -> Server {
+    let (text, mut files) = catalog(updates, "");
+    files.insert("catalog.json".into(), text.into_bytes());
+    let faults: BTreeMap<String, Fault> = faults.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    Server::with_faults(files, faults, delay)
+}
+
+const FAST_RETRY: &[&str] = &["--retry-delay", "0.05"];
+
+fn big_update() -> Vec<TestUpdate> {
+    vec![TestUpdate::new("KB5034122", "Windows 10", "windows10.0-kb5034122-x64.msu", 1_000_000)]
+}
+
+#[test]
+fn a_dropped_connection_resumes_with_a_range_request() {
+    let s = Scratch::new();
+    let updates = big_update();
+    let file = updates[0].file;
+    let server = serve(&updates, &[(file, Fault::drop_after(400_000, 1))], Duration::ZERO);
+    let (secret, public) = s.key("signer");
+    let bundle = s.pack(&server.url("catalog.json"), &secret, FAST_RETRY);
+
+    let stats = server.stats(file);
+    assert_eq!(stats.requests, 2, "{stats:?}");
+    assert_eq!(stats.ranges, [400_000], "the second request resumes where the first broke off");
+    assert!(stats.bytes_sent < 1_200_000, "served {} bytes for a 1,000,000-byte file", stats.bytes_sent);
+    s.trust(&public);
+    s.ingest(&["import", bundle.to_str().unwrap()]).ok();
+    assert!(s.ingest(&["list", "--available", "--json"]).ok().contains("KB5034122"));
+}
+
+#[test]
+fn a_server_without_ranges_makes_fetch_start_over() {
+    let s = Scratch::new();
+    let updates = big_update();
+    let file = updates[0].file;
+    let fault = Fault { ignore_range: true, ..Fault::drop_after(300_000, 1) };
+    let server = serve(&updates, &[(file, fault)], Duration::ZERO);
+    let (secret, public) = s.key("signer");
+    let bundle = s.pack(&server.url("catalog.json"), &secret, FAST_RETRY);
+    let stats = server.stats(file);
+    assert_eq!(stats.requests, 2);
+    assert_eq!(stats.ranges, [300_000], "fetch asked for the rest");
+    assert_eq!(stats.bytes_sent, 1_300_000, "the server sent the whole file again");
+    s.trust(&public);
+    s.ingest(&["import", bundle.to_str().unwrap()]).ok();
+}
+
+#[test]
+fn several_files_download_at_once() {
+    let s = Scratch::new();
+    let updates = three_updates();
+    let server = serve(&updates, &[], Duration::from_millis(300));
+    let (secret, _) = s.key("signer");
+    s.pack(&server.url("catalog.json"), &secret, &["--parallel", "4"]);
+    assert!(
+        server.max_open_connections() >= 2,
+        "at most {} connection(s) were open at once",
+        server.max_open_connections()
+    );
+}
+
+#[test]
+fn server_errors_are_retried() {
+    let s = Scratch::new();
+    let updates = three_updates();
+    let file = updates[1].file;
+    let server = serve(&updates, &[(file, Fault::status(500, 2))], Duration::ZERO);
+    let (secret, _) = s.key("signer");
+    let out = s.pack_run(&server.url("catalog.json"), &secret, &["--json", "--retry-delay", "0.05"], &[]).ok();
+    assert_eq!(server.stats(file).requests, 3);
+    let retries: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["event"] == "retrying")
+        .collect();
+    assert_eq!(retries.len(), 2, "{out}");
+    assert_eq!(retries[0]["cause"], "HTTP 500 Internal Server Error");
+    assert_eq!(retries[1]["delay_ms"], 100, "the delay doubles");
+}
+
+#[test]
+fn client_errors_are_not_retried() {
+    let s = Scratch::new();
+    let updates = three_updates();
+    let file = updates[2].file;
+    let server = serve(&updates, &[(file, Fault::status(403, 99))], Duration::ZERO);
+    let (secret, _) = s.key("signer");
+    s.pack_run(&server.url("catalog.json"), &secret, FAST_RETRY, &[])
+        .refused(4, &[&format!("download {}: HTTP 403 Forbidden", server.url(file))]);
+    assert_eq!(server.stats(file).requests, 1);
+    assert!(walk(&s.media()).is_empty());
+}
+
+#[test]
+fn a_stalled_server_times_out() {
+    let s = Scratch::new();
+    let updates = three_updates();
+    let file = updates[0].file;
+    let server = serve(&updates, &[(file, Fault::stall(Duration::from_secs(5)))], Duration::ZERO);
+    let (secret, _) = s.key("signer");
+    let started = std::time::Instant::now();
+    s.pack_run(
+        &server.url("catalog.json"),
+        &secret,
+        &["--timeout", "0.5", "--retries", "1", "--retry-delay", "0.05"],
+        &[],
+    )
+    .refused(4, &[&format!("download {}", server.url(file)), "gave up after 2 attempts"]);
+    assert!(started.elapsed() < Duration::from_secs(4), "the timeout did not cut the stall short");
+    assert!(walk(&s.media()).is_empty());
+}
+
+#[test]
+fn a_warm_cache_downloads_nothing() {
+    let s = Scratch::new();
+    let updates = three_updates();
+    let server = serve(&updates, &[], Duration::ZERO);
+    let (secret, public) = s.key("signer");
+    s.pack(&server.url("catalog.json"), &secret, &[]);
+    let after_first = server.requests().len();
+    let second = s.pack(&server.url("catalog.json"), &secret, &[]);
+    let again: Vec<String> = server.requests()[after_first..].to_vec();
+    assert_eq!(again, ["catalog.json"], "the second pack fetched payloads again");
+    s.trust(&public);
+    s.ingest(&["import", second.to_str().unwrap()]).ok();
+}
+
+#[test]
+fn a_damaged_cache_entry_is_downloaded_again() {
+    let s = Scratch::new();
+    let updates = three_updates();
+    let server = serve(&updates, &[], Duration::ZERO);
+    let (secret, public) = s.key("signer");
+    s.pack(&server.url("catalog.json"), &secret, &[]);
+    let digest = sha256_hex(&updates[1].body);
+    let cached = s.work_dir().join("cache/sha256").join(&digest[..2]).join(&digest);
+    let mut perms = std::fs::metadata(&cached).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    std::fs::set_permissions(&cached, perms).unwrap();
+    let mut bytes = std::fs::read(&cached).unwrap();
+    bytes[5] ^= 1;
+    std::fs::write(&cached, bytes).unwrap();
+
+    let second = s.pack(&server.url("catalog.json"), &secret, &[]);
+    assert_eq!(server.stats(updates[1].file).requests, 2, "the damaged file was fetched again");
+    assert_eq!(server.stats(updates[0].file).requests, 1);
+    s.trust(&public);
+    s.ingest(&["import", second.to_str().unwrap()]).ok();
+}
+
+#[test]
+fn the_proxy_comes_from_the_environment() {
+    let s = Scratch::new();
+    let updates = three_updates();
+    let server = serve(&updates, &[], Duration::ZERO);
+    let proxy = server.url("");
+    let (secret, _) = s.key("signer");
+    // The catalog's host does not exist; only the proxy can answer.
+    s.pack_run(
+        "http://updates.example.invalid/catalog.json",
+        &secret,
+        &[],
+        &[("HTTP_PROXY", proxy.as_str()), ("http_proxy", proxy.as_str()), ("NO_PROXY", ""), ("no_proxy", "")],
+    )
+    .ok();
+    assert_eq!(server.requests().len(), 4, "{:?}", server.requests());
+}
+
+#[test]
+fn an_unusable_ca_file_is_refused() {
+    let s = Scratch::new();
+    let catalog = local_catalog(&s.path("feed"), &three_updates());
+    let ca = s.path("not-a-certificate.pem");
+    std::fs::write(&ca, "this is not PEM\n").unwrap();
+    let (secret, _) = s.key("signer");
+    s.pack_run(catalog.to_str().unwrap(), &secret, &["--ca-cert", ca.to_str().unwrap()], &[])
+        .refused(exit::INPUT, &["not-a-certificate.pem"]);
+}
