@@ -41,19 +41,20 @@ impl Cache {
         fs::metadata(self.path_of(digest)).is_ok_and(|m| m.is_file() && m.len() == size)
     }
 
-    /// Moves a verified partial download into the cache, read-only and durable.
+    /// Moves a verified partial download into the cache, read-only.
+    ///
+    /// Not synced to disk: every cache entry is hashed again before it is used, so one lost
+    /// or torn by a crash is simply downloaded again, and a hundred fsyncs per pack would
+    /// cost more than that risk.
     pub fn commit(&self, digest: &Sha256) -> Result<PathBuf> {
         let partial = self.partial_path(digest);
         let target = self.path_of(digest);
-        let file = fs::File::open(&partial).at(&partial)?;
-        file.sync_all().at(&partial)?;
-        let mut perms = file.metadata().at(&partial)?.permissions();
+        let mut perms = fs::metadata(&partial).at(&partial)?.permissions();
         perms.set_readonly(true);
         fs::set_permissions(&partial, perms).at(&partial)?;
         let dir = target.parent().expect("cache paths have a parent");
         fs::create_dir_all(dir).at(dir)?;
         fs::rename(&partial, &target).map_err(|e| Error::io(&target, e))?;
-        crate::store::sync_dir(dir)?;
         Ok(target)
     }
 

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): fetch pack downloading about 2 GiB (about 100 files of mixed sizes,
+# none over a quarter of the total) from a loopback nginx, timed with hyperfine (median of
+# $RUNS runs) and printed as ratios against baselines measured in the same run, on the same
+# files:
+#   (a) curl each file to disk, then sha256sum, then zip -0, one after the other
+#   (b) openssl dgst -sha256 over the files alone (a fast single-core SHA-256)
+# Also: one 1.5 GiB file alone against (b); a second pack with a warm cache; peak RSS from
+# GNU time.
+#
+# Usage: tests/bench/download-pack.sh     (RUNS=3 TOTAL_MIB=2048 BIG_MIB=1536 by default)
+# Needs: nginx, curl, zip, hyperfine, openssl, python3, GNU time.
+# Data is generated under $BENCH_DIR (default /var/tmp) and removed afterwards.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+runs="${RUNS:-3}"
+total_mib="${TOTAL_MIB:-2048}"
+big_mib="${BIG_MIB:-1536}"
+for tool in nginx curl zip hyperfine openssl python3 /usr/bin/time; do
+    command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install nginx curl zip hyperfine time)"; exit 2; }
+done
+
+cargo build --release --locked --quiet --manifest-path "$root/Cargo.toml" --bin fetch
+fetch="$root/target/release/fetch"
+
+work="$(mktemp -d "${BENCH_DIR:-/var/tmp}/ferry-bench.XXXXXX")"
+# Served files, curl's copies, zip -0's archive, fetch's cache and bundle: five copies at most.
+need_kib=$(( (total_mib > big_mib ? total_mib : big_mib) * 1024 * 6 ))
+free_kib=$(df -Pk "$work" | awk 'NR == 2 {print $4}')
+if (( free_kib < need_kib )); then
+    echo "not enough free space in $work: $((free_kib / 1024)) MiB free, $((need_kib / 1024)) MiB needed"
+    rmdir "$work"
+    exit 2
+fi
+nginx_pid=""
+cleanup() {
+    [[ -n "$nginx_pid" ]] && kill "$nginx_pid" 2>/dev/null || true
+    chmod -R u+w "$work" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+chmod 755 "$work"   # nginx's workers run as an unprivileged user
+"$fetch" key gen --unencrypted --secret-key "$work/bench.key" --public-key "$work/bench.pub" >/dev/null
+
+# A loopback nginx serving $work/www.
+mkdir -p "$work/www" "$work/nginx/logs"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$work/nginx/nginx.conf" <<CONF
+worker_processes 2;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/logs/error.log;
+events { worker_connections 64; }
+http {
+    access_log off;
+    sendfile on;
+    client_body_temp_path $work/nginx/body;
+    proxy_temp_path $work/nginx/proxy;
+    fastcgi_temp_path $work/nginx/fastcgi;
+    uwsgi_temp_path $work/nginx/uwsgi;
+    scgi_temp_path $work/nginx/scgi;
+    server { listen 127.0.0.1:$port; root $work/www; }
+}
+CONF
+nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" -g 'daemon off;' &
+nginx_pid=$!
+sleep 0.5
+
+median() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$1"; }
+peak_kib() { /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F: '/Maximum resident set size/ {gsub(/ /,"",$2); print $2}'; }
+ratio() { python3 -c 'import sys; print(f"{float(sys.argv[1])/float(sys.argv[2]):.2f}")' "$1" "$2"; }
+rate() { python3 -c 'import sys; print(f"{float(sys.argv[1])/float(sys.argv[2])/1048576:.0f} MiB/s")' "$1" "$2"; }
+
+# make_set NAME SIZES_MIB...: files in www/NAME and a catalog pointing at nginx.
+make_set() {
+    local name="$1"; shift
+    mkdir -p "$work/www/$name"
+    local i=0
+    for mib in "$@"; do
+        i=$((i + 1))
+        # A negative count would make head copy all of /dev/urandom but the last bytes.
+        [[ "$mib" =~ ^[0-9]+$ && "$mib" -gt 0 ]] || { echo "bad file size: $mib MiB"; exit 2; }
+        head -c "$((mib * 1048576))" /dev/urandom >"$work/www/$name/update-$i.msu"
+    done
+    python3 - "$work/www/$name" "http://127.0.0.1:$port/$name" <<'PY'
+import hashlib, json, os, sys
+d, base = sys.argv[1], sys.argv[2]
+ups = []
+for n in sorted(os.listdir(d)):
+    if not n.endswith(".msu"):
+        continue
+    h = hashlib.sha256()
+    with open(f"{d}/{n}", "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    ups.append({"id": n[:-4], "revision": 1, "title": n, "vendor": "Bench", "product": "Bench", "version": "1",
+                "classification": "update-rollup", "release_date": "2024-01-09",
+                "files": [{"name": n, "url": f"{base}/{n}", "sha256": h.hexdigest(), "size": os.path.getsize(f"{d}/{n}")}]})
+json.dump({"format": 1, "updates": ups}, open(f"{d}/catalog.json", "w"))
+PY
+}
+
+run_set() {
+    local name="$1" label="$2"
+    local dir="$work/run-$name"
+    mkdir -p "$dir"
+    local bytes; bytes=$(du -cb "$work/www/$name"/*.msu | tail -n 1 | cut -f1)
+    local files; files=$(ls "$work/www/$name"/*.msu | wc -l)
+    local url="http://127.0.0.1:$port/$name"
+    echo
+    echo "== $label: $files files, $((bytes / 1048576)) MiB, from a loopback nginx"
+
+    local list="$dir/urls.txt"
+    ls "$work/www/$name"/*.msu | xargs -n1 basename | sed "s|^|$url/|" >"$list"
+    local baseline_a="cd $dir/a && xargs -n1 curl -sSfO <$list && sha256sum *.msu >/dev/null && zip -0 -q $dir/a.zip *.msu"
+    local pack="$fetch --work-dir $dir/work pack --catalog $url/catalog.json --key $work/bench.key --out $dir/media"
+    local reset_pack="chmod -R u+w $dir/work $dir/media 2>/dev/null; rm -rf $dir/work $dir/media"
+    local reset_bundle="rm -rf $dir/media"
+
+    hyperfine --style none --runs "$runs" --export-json "$dir/b.json" "openssl dgst -sha256 $work/www/$name/*.msu" >/dev/null
+    hyperfine --style none --runs "$runs" --export-json "$dir/a.json" \
+        --prepare "rm -rf $dir/a $dir/a.zip; mkdir $dir/a" "$baseline_a" >/dev/null
+    hyperfine --style none --runs "$runs" --export-json "$dir/pack.json" --prepare "$reset_pack" "$pack" >/dev/null
+    hyperfine --style none --runs "$runs" --export-json "$dir/warm.json" --prepare "$reset_bundle" "$pack" >/dev/null
+    eval "$reset_pack"
+    local rss; rss=$(peak_kib $pack)
+
+    local ta tb tp tw
+    ta=$(median "$dir/a.json"); tb=$(median "$dir/b.json"); tp=$(median "$dir/pack.json"); tw=$(median "$dir/warm.json")
+    printf '  %-44s %8.3f s  %s\n' "(a) curl, then sha256sum, then zip -0" "$ta" "$(rate "$bytes" "$ta")"
+    printf '  %-44s %8.3f s  %s\n' "(b) openssl dgst -sha256" "$tb" "$(rate "$bytes" "$tb")"
+    printf '  %-44s %8.3f s  %s  peak RSS %s KiB\n' "fetch pack, cold cache" "$tp" "$(rate "$bytes" "$tp")" "$rss"
+    printf '  %-44s %8.3f s  %s\n' "fetch pack, warm cache" "$tw" "$(rate "$bytes" "$tw")"
+    echo "  ratios (throughput of fetch / throughput of baseline; higher is better):"
+    echo "    cold pack vs (a): $(ratio "$ta" "$tp")"
+    echo "    cold pack vs (b): $(ratio "$tb" "$tp")"
+    chmod -R u+w "$dir"; rm -rf "$dir"
+}
+
+echo "ferry download + pack benchmark, median of $runs runs ($(nproc) cores)"
+# 100 sizes in whole MiB, log-normally spread, each at least 1 and at most a quarter of the
+# total, summing exactly to the total.
+sizes=$(python3 - "$total_mib" <<'PY'
+import random, sys
+total = int(sys.argv[1]); n = 100; random.seed(7)
+cap = total // 4
+assert total >= n, "TOTAL_MIB must be at least 100"
+raw = [random.lognormvariate(0, 1.1) for _ in range(n)]
+sizes = [min(cap, max(1, int(r * total / sum(raw)))) for r in raw]
+i = 0
+while sum(sizes) != total:
+    step = 1 if sum(sizes) < total else -1
+    if 1 <= sizes[i % n] + step <= cap:
+        sizes[i % n] += step
+    i += 1
+assert sum(sizes) == total and all(1 <= x <= cap for x in sizes)
+print(" ".join(str(x) for x in sizes))
+PY
+)
+make_set mixed $sizes
+run_set mixed "mixed sizes"
+rm -rf "$work/www/mixed"
+make_set single "$big_mib"
+run_set single "one large file"
