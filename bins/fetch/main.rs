@@ -20,8 +20,9 @@ use ferry_core::minisign::SecretKey;
 use ferry_core::model::{Classification, Severity};
 use ferry_core::names::{Channel, UpdateId};
 use ferry_core::net::NetOptions;
-use ferry_core::pack::PackOptions;
+use ferry_core::pack::{PackOptions, PackOutcome, PlanOptions};
 use ferry_core::source::{Location, Sources};
+use ferry_core::state::ServerState;
 use ferry_core::workdir::WorkDir;
 
 use common::{code, human_bytes, json_line, safe};
@@ -46,6 +47,8 @@ enum Command {
     Key(KeyCommand),
     /// Select updates from a catalog, download their files and write a signed bundle.
     Pack(Box<PackArgs>),
+    /// Show what a pack would carry and its size, downloading nothing.
+    Plan(Box<PlanArgs>),
     /// Show what a bundle holds, without trusting it.
     Inspect(InspectArgs),
 }
@@ -75,20 +78,12 @@ struct KeyGenArgs {
     force: bool,
 }
 
+/// Which updates to take, and from where.
 #[derive(Args)]
-struct PackArgs {
+struct SelectionArgs {
     /// The catalog: a path, file:// or http(s):// URL.
     #[arg(long, value_name = "LOCATION")]
     catalog: String,
-    /// Secret key to sign with; repeat for several signatures.
-    #[arg(long = "key", value_name = "FILE", required = true)]
-    keys: Vec<PathBuf>,
-    /// Read the key passphrase from this file instead of FERRY_KEY_PASSWORD or the terminal.
-    #[arg(long, value_name = "FILE")]
-    passphrase_file: Option<PathBuf>,
-    /// Directory to write the bundle into.
-    #[arg(long, value_name = "DIR")]
-    out: PathBuf,
     /// The channel the bundle belongs to.
     #[arg(long, default_value = "default")]
     channel: Channel,
@@ -107,20 +102,84 @@ struct PackArgs {
     /// Take the update with this id (repeatable).
     #[arg(long = "id", value_name = "ID")]
     ids: Vec<UpdateId>,
+    /// The offline server's state file (`ingest state export`): build a delta with only what
+    /// it lacks. Its signature (FILE.minisig) is checked against --server-key.
+    #[arg(long, value_name = "FILE", requires = "server_key")]
+    state: Option<PathBuf>,
+    /// The offline server's public key (`ingest server-key export`).
+    #[arg(long, value_name = "FILE", requires = "state")]
+    server_key: Option<PathBuf>,
+    /// Carry the updates' metadata only, no files.
+    #[arg(long)]
+    metadata_only: bool,
+    #[command(flatten)]
+    net: NetArgs,
+}
+
+impl SelectionArgs {
+    fn selection(&self) -> Selection {
+        Selection {
+            ids: self.ids.clone(),
+            products: self.products.clone(),
+            classifications: self.classifications.clone(),
+            severities: self.severities.clone(),
+            released_since: self.since,
+        }
+    }
+
+    /// The verified state file, when one was given.
+    fn state(&self) -> anyhow::Result<Option<ServerState>> {
+        match (&self.state, &self.server_key) {
+            (Some(state), Some(key)) => Ok(Some(ServerState::read_verified(state, &keys::read_public_key(key)?)?)),
+            _ => Ok(None),
+        }
+    }
+}
+
+#[derive(Args)]
+struct PackArgs {
+    #[command(flatten)]
+    selection: SelectionArgs,
+    /// Secret key to sign with; repeat for several signatures.
+    #[arg(long = "key", value_name = "FILE", required = true)]
+    keys: Vec<PathBuf>,
+    /// Read the key passphrase from this file instead of FERRY_KEY_PASSWORD or the terminal.
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+    /// Directory to write the bundle into.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
     /// Use at least this sequence number.
     #[arg(long, value_name = "N")]
     min_sequence: Option<u64>,
     /// The bundle expires this many days after its creation.
     #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
     expires_in_days: Option<u32>,
-    /// Carry the updates' metadata only, no files.
-    #[arg(long)]
-    metadata_only: bool,
     #[command(flatten)]
     download: DownloadArgs,
     /// JSON Lines on stdout: progress events, then the result as {"event": "bundle", …}.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Args)]
+struct PlanArgs {
+    #[command(flatten)]
+    selection: SelectionArgs,
+    /// Print the plan as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// How fetch reaches the network.
+#[derive(Args)]
+struct NetArgs {
+    /// Seconds a connection or a stalled transfer may take before it counts as failed.
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    timeout: f64,
+    /// Extra CA certificates (PEM) to trust, for example a corporate TLS proxy's.
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -134,28 +193,27 @@ struct DownloadArgs {
     /// Seconds to wait before the first retry; the wait doubles with each further one.
     #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
     retry_delay: f64,
-    /// Seconds a connection or a stalled transfer may take before it counts as failed.
-    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
-    timeout: f64,
-    /// Extra CA certificates (PEM) to trust, for example a corporate TLS proxy's.
-    #[arg(long, value_name = "FILE")]
-    ca_cert: Option<PathBuf>,
+}
+
+fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| ferry_core::Error::Invalid(format!("{flag} {value} is not a number of seconds")).into())
+}
+
+impl NetArgs {
+    fn sources(&self) -> anyhow::Result<Sources> {
+        let net = NetOptions { timeout: seconds(self.timeout, "--timeout")?, ca_cert: self.ca_cert.clone() };
+        Ok(Sources::new(&net)?)
+    }
 }
 
 impl DownloadArgs {
-    fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
-        Duration::try_from_secs_f64(value)
-            .map_err(|_| ferry_core::Error::Invalid(format!("{flag} {value} is not a number of seconds")).into())
-    }
-
-    fn options(&self) -> anyhow::Result<(NetOptions, DownloadOptions)> {
-        let net = NetOptions { timeout: Self::seconds(self.timeout, "--timeout")?, ca_cert: self.ca_cert.clone() };
-        let download = DownloadOptions {
+    fn options(&self) -> anyhow::Result<DownloadOptions> {
+        Ok(DownloadOptions {
             parallel: usize::from(self.parallel),
             retries: self.retries,
-            retry_delay: Self::seconds(self.retry_delay, "--retry-delay")?,
-        };
-        Ok((net, download))
+            retry_delay: seconds(self.retry_delay, "--retry-delay")?,
+        })
     }
 }
 
@@ -178,6 +236,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Pack(args) => {
             pack(&common::default_dir(cli.work_dir, "fetch", "--work-dir", "FERRY_WORK_DIR")?, &args)
         }
+        Command::Plan(args) => plan(&args),
         Command::Inspect(args) => inspect(&args),
     }
 }
@@ -237,46 +296,117 @@ fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
         signing_keys
             .push(keys::read_secret_key(path, || read_passphrase(args.passphrase_file.as_deref(), &prompt, false))?);
     }
-    let catalog = Location::parse(&args.catalog)?;
-    let selection = Selection {
-        ids: args.ids.clone(),
-        products: args.products.clone(),
-        classifications: args.classifications.clone(),
-        severities: args.severities.clone(),
-        released_since: args.since,
-    };
+    let sel = &args.selection;
+    let catalog = Location::parse(&sel.catalog)?;
+    let selection = sel.selection();
+    let state = sel.state()?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
-    let (net, download) = args.download.options()?;
     let options = PackOptions {
-        catalog: &catalog,
-        selection: &selection,
-        channel: &args.channel,
+        plan: PlanOptions {
+            catalog: &catalog,
+            selection: &selection,
+            channel: &sel.channel,
+            state: state.as_ref(),
+            metadata_only: sel.metadata_only,
+        },
         keys: &signing_keys,
         out_dir: args.out.clone(),
         min_sequence: args.min_sequence,
         valid_for: args.expires_in_days.map(|d| Duration::from_secs(u64::from(d) * 86_400)),
-        metadata_only: args.metadata_only,
-        download,
+        download: args.download.options()?,
     };
     let mut work = WorkDir::open(work_dir)?;
-    let sources = Sources::new(&net)?;
+    let sources = sel.net.sources()?;
     let reporter = progress::Reporter::new(args.json);
-    let result = ferry_core::pack::pack(&mut work, &sources, &options, &|event| reporter.event(event))?;
+    let outcome = ferry_core::pack::pack(&mut work, &sources, &options, &|event| reporter.event(event))?;
+    let result = match outcome {
+        PackOutcome::NothingNew { up_to_date } => {
+            if args.json {
+                json_line(&serde_json::json!({"event": "nothing-new", "up_to_date": up_to_date}))?;
+            } else {
+                println!(
+                    "nothing new for the offline side: {up_to_date} selected updates are up to date; no bundle written"
+                );
+            }
+            return Ok(code::OK);
+        }
+        PackOutcome::Written(result) => result,
+    };
     if args.json {
         let mut value = serde_json::to_value(&result)?;
         value["event"] = "bundle".into();
         json_line(&value)?;
     } else {
         println!("bundle written: {}", result.path.display());
-        println!("  channel {} sequence {} (bundle {})", result.channel, result.sequence, result.bundle_id);
         println!(
-            "  {} updates, {} files, {} of payloads",
+            "  channel {} sequence {} ({} bundle {})",
+            result.channel, result.sequence, result.kind, result.bundle_id
+        );
+        println!(
+            "  {} updates, {} files, {} of payloads{}",
             result.updates,
             result.payloads,
-            human_bytes(result.payload_bytes)
+            human_bytes(result.payload_bytes),
+            if result.relies_on > 0 {
+                format!("; relies on {} files the offline side holds", result.relies_on)
+            } else {
+                String::new()
+            }
         );
         println!("  signed by {}", result.signers.join(", "));
     }
+    Ok(code::OK)
+}
+
+fn plan(args: &PlanArgs) -> anyhow::Result<u8> {
+    let sel = &args.selection;
+    let catalog = Location::parse(&sel.catalog)?;
+    let selection = sel.selection();
+    let state = sel.state()?;
+    let options = PlanOptions {
+        catalog: &catalog,
+        selection: &selection,
+        channel: &sel.channel,
+        state: state.as_ref(),
+        metadata_only: sel.metadata_only,
+    };
+    let plan = ferry_core::pack::plan(&sel.net.sources()?, &options)?;
+    if args.json {
+        json_line(&serde_json::json!({
+            "kind": plan.kind,
+            "updates": plan.entries,
+            "files": plan.jobs.len(),
+            "payload_bytes": plan.payload_bytes(),
+            "relies_on": plan.relies_on,
+            "up_to_date": plan.up_to_date,
+            "min_sequence": plan.min_sequence,
+        }))?;
+        return Ok(code::OK);
+    }
+    println!("{} bundle for channel {}", plan.kind, sel.channel);
+    for e in &plan.entries {
+        println!(
+            "  {:<8} {}  rev {}  {}",
+            format!("{:?}", e.reason).to_lowercase(),
+            safe(e.id.as_str()),
+            e.revision,
+            human_bytes(e.carried_bytes)
+        );
+    }
+    if plan.up_to_date > 0 {
+        println!("  ({} selected updates are up to date on the offline side)", plan.up_to_date);
+    }
+    println!(
+        "{} updates, {} files to download and carry, {}{}",
+        plan.entries.len(),
+        plan.jobs.len(),
+        human_bytes(plan.payload_bytes()),
+        if plan.relies_on.is_empty() {
+            String::new()
+        } else {
+            format!("; relies on {} held files", plan.relies_on.len())
+        }
+    );
     Ok(code::OK)
 }
 

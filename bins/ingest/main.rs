@@ -46,6 +46,30 @@ enum Command {
     List(ListArgs),
     /// One update in full.
     Show(ShowArgs),
+    /// The management server's own key pair (created on first use).
+    #[command(subcommand, name = "server-key")]
+    ServerKey(ServerKeyCommand),
+    /// The state file that lets fetch build a delta bundle.
+    #[command(subcommand)]
+    State(StateCommand),
+}
+
+#[derive(Subcommand)]
+enum ServerKeyCommand {
+    /// Write the server's public key (minisign format), for fetch and for branch offices.
+    Export(OutArgs),
+}
+
+#[derive(Subcommand)]
+enum StateCommand {
+    /// Write what this server holds as FILE, signed by the server key in FILE.minisig.
+    Export(OutArgs),
+}
+
+#[derive(Args)]
+struct OutArgs {
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
 }
 
 #[derive(Subcommand)]
@@ -194,6 +218,40 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(code::OK)
         }
         Command::Import(args) => import(&dir, &args),
+        Command::ServerKey(ServerKeyCommand::Export(args)) => {
+            let data = DataDir::open_exclusive(&dir)?;
+            let key = data.server_key()?.public_key();
+            keys::write_public_key(&args.out, &key)?;
+            println!("server key {} written to {}", key.key_id, args.out.display());
+            Ok(code::OK)
+        }
+        Command::State(StateCommand::Export(args)) => {
+            let data = DataDir::open_exclusive(&dir)?;
+            let key = data.server_key()?;
+            let state = data.registry.server_state(&key.public_key())?;
+            state.write_signed(&args.out, &key)?;
+            println!(
+                "state written to {} (signature {})",
+                args.out.display(),
+                ferry_core::state::signature_path(&args.out).display()
+            );
+            println!(
+                "  {} updates, {} files held, {} still needed; channels: {}",
+                state.updates.len(),
+                state.files.len(),
+                state.needs.len(),
+                state
+                    .channels
+                    .iter()
+                    .map(|(c, p)| format!(
+                        "{c} at sequence {}",
+                        p.highest_sequence.map_or("none".into(), |s| s.to_string())
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            Ok(code::OK)
+        }
         Command::List(args) => {
             let data = DataDir::open_shared(&dir)?;
             let filter = ListFilter {

@@ -10,12 +10,16 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::keys;
+use crate::minisign::SecretKey;
 use crate::registry::Registry;
 use crate::store::Store;
 
 pub const REGISTRY_FILE: &str = "registry.sqlite";
 pub const STORE_DIR: &str = "store";
 pub const LOCK_FILE: &str = "ingest.lock";
+pub const SERVER_KEY_FILE: &str = "server.key";
+pub const SERVER_PUBLIC_FILE: &str = "server.pub";
 
 pub struct DataDir {
     root: PathBuf,
@@ -44,6 +48,22 @@ impl DataDir {
         }
         let registry = Registry::open(&path)?;
         Ok(DataDir { root: root.to_path_buf(), registry, store: None, _lock: None })
+    }
+
+    /// The management server's own key pair, created on first use (`server.key`, not
+    /// encrypted because the server signs unattended, owner-only; `server.pub`). It signs
+    /// state files, and later the indexes of distribution points.
+    pub fn server_key(&self) -> Result<SecretKey> {
+        let secret = self.root.join(SERVER_KEY_FILE);
+        if secret.is_file() {
+            return keys::read_secret_key(&secret, || Err("the server key must not be encrypted".into()));
+        }
+        if self.store.is_none() {
+            return Err(Error::Invalid("the server key does not exist yet and this command may not create it".into()));
+        }
+        let key = SecretKey::generate()?;
+        keys::write_key_pair(&secret, &self.root.join(SERVER_PUBLIC_FILE), &key, None, false)?;
+        Ok(key)
     }
 
     pub fn root(&self) -> &Path {

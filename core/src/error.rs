@@ -156,6 +156,9 @@ pub enum Error {
     #[error("bundle {}: expired at {expires} (judged against {now})", path.display())]
     Expired { path: PathBuf, expires: String, now: String },
 
+    #[error("state file {}: {reason}", path.display())]
+    StateFile { path: PathBuf, reason: String },
+
     #[error("registry {}: {source}", path.display())]
     Registry { path: PathBuf, source: rusqlite::Error },
 
@@ -195,7 +198,8 @@ impl Error {
             | ManifestAltered { .. }
             | TrustedCommentAltered { .. }
             | TrustedCommentMismatch { .. }
-            | Untrusted { .. } => ErrorClass::Signature,
+            | Untrusted { .. }
+            | StateFile { .. } => ErrorClass::Signature,
             Rollback { .. } | SequenceReused { .. } | MissingBase { .. } | Expired { .. } => ErrorClass::Rollback,
             NotFound { .. } | NoRegistry { .. } => ErrorClass::NotFound,
             Busy { .. } => ErrorClass::Busy,

@@ -74,6 +74,11 @@ fn write_new(path: &Path, text: &str, private: bool, force: bool) -> Result<()> 
     file.sync_all().at(path)
 }
 
+/// Writes a public key file (replacing an existing one: public keys are not secret).
+pub fn write_public_key(path: &Path, key: &PublicKey) -> Result<()> {
+    write_new(path, &key.to_file_string(), false, true)
+}
+
 /// Writes a new key pair: the secret key (encrypted with `passphrase` unless `None`) with
 /// owner-only permissions, and the public key.
 pub fn write_key_pair(

@@ -25,6 +25,7 @@ pub mod pack;
 mod random;
 pub mod registry;
 pub mod source;
+pub mod state;
 pub mod store;
 pub mod text;
 pub mod trust;

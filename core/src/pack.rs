@@ -1,11 +1,13 @@
-//! `fetch pack`: catalog → selection → download → signed bundle.
+//! `fetch plan` and `fetch pack`: catalog → selection (→ delta against the offline state) →
+//! download → signed bundle.
 //!
-//! Each selected file is streamed from its source straight into the bundle, its size and
-//! SHA-256 checked on the way; a file shared by several updates is fetched once. The manifest
-//! is written and signed only after every payload matched, and the bundle appears under its
-//! final name only when complete.
+//! [`plan`] decides what a bundle carries without downloading anything: which updates'
+//! metadata, which files as payloads, and, for a delta, which files the offline side already
+//! holds. [`pack`] carries the plan out: files stream into fetch's cache with their size and
+//! SHA-256 checked, each is copied into the bundle as soon as it is complete, and the manifest
+//! is written and signed last. The bundle appears under its final name only when complete.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -19,22 +21,78 @@ use crate::error::{Error, Result};
 use crate::manifest::{BUNDLE_FORMAT, BundleKind, DescribedFile, Layout, Manifest, Payload, file_entry_name};
 use crate::minisign::SecretKey;
 use crate::model::Update;
-use crate::names::{BundleId, Channel, Sha256};
+use crate::names::{BundleId, Channel, Sha256, UpdateId};
 use crate::source::{Location, Sources};
+use crate::state::ServerState;
 use crate::workdir::WorkDir;
 
-pub struct PackOptions<'a> {
+/// What to plan a bundle from.
+pub struct PlanOptions<'a> {
     pub catalog: &'a Location,
     pub selection: &'a Selection,
     pub channel: &'a Channel,
+    /// The offline server's verified state: plan a delta against it.
+    pub state: Option<&'a ServerState>,
+    /// Carry the metadata only, no files (for review before a large download).
+    pub metadata_only: bool,
+}
+
+pub struct PackOptions<'a> {
+    pub plan: PlanOptions<'a>,
     pub keys: &'a [SecretKey],
     pub out_dir: PathBuf,
     pub min_sequence: Option<u64>,
     /// How long the bundle stays valid after its creation; ingest refuses it afterwards.
     pub valid_for: Option<std::time::Duration>,
-    /// Carry the metadata only, no files (for review before a large download).
-    pub metadata_only: bool,
     pub download: DownloadOptions,
+}
+
+/// Why an update is in a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    /// No state was given: a full bundle carries everything selected.
+    Selected,
+    /// The offline side does not know the update.
+    New,
+    /// The offline side holds an older revision.
+    Revised,
+    /// The offline side knows the update but lacks some of its files.
+    Needed,
+}
+
+/// One update in a plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedUpdate {
+    pub id: UpdateId,
+    pub revision: u32,
+    pub reason: Reason,
+    /// Bytes of this update's files that the bundle carries.
+    pub carried_bytes: u64,
+}
+
+/// What a bundle would carry.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub kind: BundleKind,
+    pub updates: Vec<Update>,
+    pub entries: Vec<PlannedUpdate>,
+    /// Every file the carried updates describe, with its size.
+    pub described: BTreeMap<Sha256, u64>,
+    /// The files to carry, each once.
+    pub jobs: Vec<Job>,
+    /// For a delta: described files the offline side holds already.
+    pub relies_on: Vec<Sha256>,
+    /// Selected updates left out because the offline side is up to date with them.
+    pub up_to_date: usize,
+    /// The lowest sequence the bundle may use (above the offline side's highest).
+    pub min_sequence: Option<u64>,
+}
+
+impl Plan {
+    pub fn payload_bytes(&self) -> u64 {
+        self.jobs.iter().map(|j| j.size).sum()
+    }
 }
 
 /// What `pack` reports as it goes, for the binary to show.
@@ -63,12 +121,25 @@ pub struct PackResult {
     pub bundle_id: String,
     pub channel: String,
     pub sequence: u64,
+    pub kind: BundleKind,
     pub created: Timestamp,
     pub updates: usize,
     pub payloads: usize,
     pub payload_bytes: u64,
+    pub relies_on: usize,
     pub layout: Sha256,
     pub signers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum PackOutcome {
+    Written(PackResult),
+    /// The offline side already holds everything selected; no bundle was written and no
+    /// sequence number was used.
+    NothingNew {
+        up_to_date: usize,
+    },
 }
 
 /// Reads and checks the catalog at `location`.
@@ -82,48 +153,90 @@ pub fn bundle_file_name(channel: &Channel, sequence: u64) -> String {
     format!("ferry-{channel}-{sequence:06}.zip")
 }
 
-pub fn pack(
-    work: &mut WorkDir,
-    sources: &Sources,
-    opts: &PackOptions<'_>,
-    progress: &(dyn Fn(PackEvent<'_>) + Sync),
-) -> Result<PackResult> {
-    if opts.keys.is_empty() {
-        return Err(Error::Invalid("at least one signing key is needed".into()));
-    }
+/// Decides what a bundle carries, downloading nothing.
+pub fn plan(sources: &Sources, opts: &PlanOptions<'_>) -> Result<Plan> {
     let catalog = load_catalog(sources, opts.catalog)?;
     let unknown = opts.selection.unknown_ids(&catalog);
     if !unknown.is_empty() {
         let names: Vec<String> = unknown.iter().map(|i| i.to_string()).collect();
         return Err(Error::Invalid(format!("catalog {} has no update with id {}", opts.catalog, names.join(", "))));
     }
-    let updates: Vec<Update> = catalog.select(opts.selection).into_iter().cloned().collect();
-    if updates.is_empty() {
+    let selected = catalog.select(opts.selection);
+    if selected.is_empty() {
         return Err(Error::EmptySelection { origin: opts.catalog.to_string() });
     }
+    let held: BTreeSet<Sha256> = opts.state.map(ServerState::held_files).unwrap_or_default();
 
-    // Described files, and the ones to carry (each digest once, from its first URL).
-    let mut described: BTreeMap<Sha256, u64> = BTreeMap::new();
-    let mut carry: BTreeMap<Sha256, (u64, String)> = BTreeMap::new();
-    for u in &updates {
+    let mut plan = Plan {
+        kind: if opts.state.is_some() { BundleKind::Delta } else { BundleKind::Full },
+        updates: Vec::new(),
+        entries: Vec::new(),
+        described: BTreeMap::new(),
+        jobs: Vec::new(),
+        relies_on: Vec::new(),
+        up_to_date: 0,
+        min_sequence: opts
+            .state
+            .and_then(|s| s.channels.get(opts.channel))
+            .and_then(|p| p.highest_sequence)
+            .map(|h| h + 1),
+    };
+    let mut carried: BTreeSet<Sha256> = BTreeSet::new();
+    let mut relied: BTreeSet<Sha256> = BTreeSet::new();
+    for u in selected {
+        let reason = match opts.state {
+            None => Reason::Selected,
+            Some(state) => match state.revision_of(&u.id) {
+                None => Reason::New,
+                Some(r) if u.revision > r => Reason::Revised,
+                Some(_) if state.needs.contains(&u.id) => Reason::Needed,
+                Some(_) => {
+                    plan.up_to_date += 1;
+                    continue;
+                }
+            },
+        };
+        let mut carried_bytes = 0;
         for f in &u.files {
-            described.insert(f.sha256, f.size);
-            if !u.withdrawn && !opts.metadata_only {
-                carry.entry(f.sha256).or_insert_with(|| (f.size, f.url.clone()));
+            plan.described.insert(f.sha256, f.size);
+            if held.contains(&f.sha256) {
+                relied.insert(f.sha256);
+            } else if !u.withdrawn && !opts.metadata_only {
+                carried_bytes += f.size;
+                if carried.insert(f.sha256) {
+                    plan.jobs.push(Job { digest: f.sha256, size: f.size, location: opts.catalog.join(&f.url)? });
+                }
             }
         }
+        plan.entries.push(PlannedUpdate { id: u.id.clone(), revision: u.revision, reason, carried_bytes });
+        plan.updates.push(u.clone());
     }
-    let total_bytes = carry.values().map(|(s, _)| s).sum();
-    progress(PackEvent::Selected { updates: updates.len(), files: carry.len(), bytes: total_bytes });
+    plan.relies_on = relied.into_iter().collect();
+    Ok(plan)
+}
 
-    // Resolve every URL before reserving a sequence, so a bad reference costs nothing.
-    let mut jobs = Vec::with_capacity(carry.len());
-    for (digest, (size, url)) in &carry {
-        jobs.push(Job { digest: *digest, size: *size, location: opts.catalog.join(url)? });
+pub fn pack(
+    work: &mut WorkDir,
+    sources: &Sources,
+    opts: &PackOptions<'_>,
+    progress: &(dyn Fn(PackEvent<'_>) + Sync),
+) -> Result<PackOutcome> {
+    if opts.keys.is_empty() {
+        return Err(Error::Invalid("at least one signing key is needed".into()));
     }
+    let plan = plan(sources, &opts.plan)?;
+    if plan.updates.is_empty() {
+        return Ok(PackOutcome::NothingNew { up_to_date: plan.up_to_date });
+    }
+    progress(PackEvent::Selected { updates: plan.updates.len(), files: plan.jobs.len(), bytes: plan.payload_bytes() });
     let cache = Cache::open(&work.root().join("cache"))?;
 
-    let reservation = work.reserve(opts.channel, opts.min_sequence)?;
+    let min_sequence = match (opts.min_sequence, plan.min_sequence) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    let channel = opts.plan.channel;
+    let reservation = work.reserve(channel, min_sequence)?;
     if reservation.clock_behind {
         progress(PackEvent::ClockBehind { kept: reservation.created });
     }
@@ -137,11 +250,11 @@ pub fn pack(
                 .ok_or_else(|| Error::Invalid(format!("a validity of {} seconds is too long", d.as_secs())))?,
         ),
     };
-    let final_path = opts.out_dir.join(bundle_file_name(opts.channel, reservation.sequence));
+    let final_path = opts.out_dir.join(bundle_file_name(channel, reservation.sequence));
     let mut writer = BundleWriter::create(&final_path)?;
-    let total = jobs.len();
+    let total = plan.jobs.len();
     let mut done = 0;
-    download::run(&jobs, sources, &cache, &opts.download, &|p| progress(PackEvent::Download(p)), |job, path| {
+    download::run(&plan.jobs, sources, &cache, &opts.download, &|p| progress(PackEvent::Download(p)), |job, path| {
         writer.add_file(&job.digest, job.size, path)?;
         done += 1;
         progress(PackEvent::Packed { done, total, job });
@@ -151,25 +264,21 @@ pub fn pack(
     let manifest = Manifest {
         format: BUNDLE_FORMAT,
         bundle_id: BundleId::random()?,
-        channel: opts.channel.clone(),
+        channel: channel.clone(),
         sequence: reservation.sequence,
         created: reservation.created,
         expires,
-        kind: BundleKind::Full,
-        relies_on: Vec::new(),
+        kind: plan.kind,
+        relies_on: plan.relies_on.clone(),
         generator: concat!("ferry fetch ", env!("CARGO_PKG_VERSION")).to_string(),
-        updates,
-        files: described.iter().map(|(sha256, size)| DescribedFile { sha256: *sha256, size: *size }).collect(),
+        updates: plan.updates.clone(),
+        files: plan.described.iter().map(|(sha256, size)| DescribedFile { sha256: *sha256, size: *size }).collect(),
         layout: Layout {
             volumes: 1,
-            payloads: carry
+            payloads: plan
+                .jobs
                 .iter()
-                .map(|(sha256, (size, _))| Payload {
-                    entry: file_entry_name(sha256),
-                    sha256: *sha256,
-                    size: *size,
-                    volume: 1,
-                })
+                .map(|j| Payload { entry: file_entry_name(&j.digest), sha256: j.digest, size: j.size, volume: 1 })
                 .collect(),
         },
     };
@@ -184,16 +293,18 @@ pub fn pack(
         signatures.push(key.sign(&bytes, &comment, &untrusted).map_err(Error::Invalid)?);
     }
     let path = writer.finish(&bytes, &signatures)?;
-    Ok(PackResult {
+    Ok(PackOutcome::Written(PackResult {
         path,
         bundle_id: manifest.bundle_id.to_string(),
         channel: manifest.channel.to_string(),
         sequence: manifest.sequence,
+        kind: manifest.kind,
         created: manifest.created,
         updates: manifest.updates.len(),
         payloads: manifest.layout.payloads.len(),
-        payload_bytes: total_bytes,
+        payload_bytes: plan.payload_bytes(),
+        relies_on: manifest.relies_on.len(),
         layout: manifest.layout.digest(),
         signers: opts.keys.iter().map(|k| k.key_id.to_string()).collect(),
-    })
+    }))
 }

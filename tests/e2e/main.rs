@@ -7,6 +7,7 @@ mod support;
 mod boundaries;
 mod bundle_contents;
 mod catalog_refusals;
+mod delta;
 mod downloads;
 mod journey;
 mod keys;
