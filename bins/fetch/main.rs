@@ -23,6 +23,7 @@ use ferry_core::net::NetOptions;
 use ferry_core::pack::{PackOptions, PackOutcome, PlanOptions};
 use ferry_core::source::{Location, Sources};
 use ferry_core::state::ServerState;
+use ferry_core::volumes;
 use ferry_core::workdir::WorkDir;
 
 use common::{code, human_bytes, json_line, safe};
@@ -155,6 +156,13 @@ struct PackArgs {
     /// The bundle expires this many days after its creation.
     #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
     expires_in_days: Option<u32>,
+    /// Split the bundle into volumes of at most this size: a medium's name (cd, dvd, dvd-dl,
+    /// bd25, bd50, usb-4g, usb-8g, usb-16g, usb-32g, usb-64g) or a number of bytes.
+    #[arg(long, value_name = "MEDIUM")]
+    media: Option<String>,
+    /// The largest file the target file system holds: fat32, iso9660, or a number of bytes.
+    #[arg(long, value_name = "FS")]
+    max_file_size: Option<String>,
     #[command(flatten)]
     download: DownloadArgs,
     /// JSON Lines on stdout: progress events, then the result as {"event": "bundle", …}.
@@ -313,6 +321,7 @@ fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
         out_dir: args.out.clone(),
         min_sequence: args.min_sequence,
         valid_for: args.expires_in_days.map(|d| Duration::from_secs(u64::from(d) * 86_400)),
+        volume_capacity: volume_capacity(args)?,
         download: args.download.options()?,
     };
     let mut work = WorkDir::open(work_dir)?;
@@ -337,13 +346,20 @@ fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
         value["event"] = "bundle".into();
         json_line(&value)?;
     } else {
-        println!("bundle written: {}", result.path.display());
+        if result.volumes.len() == 1 {
+            println!("bundle written: {}", result.path.display());
+        } else {
+            println!("bundle written in {} volumes:", result.volumes.len());
+            for v in &result.volumes {
+                println!("  {} ({})", v.path.display(), human_bytes(v.size));
+            }
+        }
         println!(
             "  channel {} sequence {} ({} bundle {})",
             result.channel, result.sequence, result.kind, result.bundle_id
         );
         println!(
-            "  {} updates, {} files, {} of payloads{}",
+            "  {} updates, {} payloads, {}{}",
             result.updates,
             result.payloads,
             human_bytes(result.payload_bytes),
@@ -356,6 +372,20 @@ fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
         println!("  signed by {}", result.signers.join(", "));
     }
     Ok(code::OK)
+}
+
+/// The most bytes one volume may have: the medium's capacity and the file system's largest file.
+fn volume_capacity(args: &PackArgs) -> anyhow::Result<Option<u64>> {
+    let media = args.media.as_deref().map(|m| volumes::parse_size(m, volumes::MEDIA, "--media")).transpose()?;
+    let fs = args
+        .max_file_size
+        .as_deref()
+        .map(|m| volumes::parse_size(m, volumes::FILE_SYSTEMS, "--max-file-size"))
+        .transpose()?;
+    Ok(match (media, fs) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
 }
 
 fn plan(args: &PlanArgs) -> anyhow::Result<u8> {

@@ -118,6 +118,8 @@ struct VerifyArgs {
 
 #[derive(Args)]
 struct ImportArgs {
+    /// Bundle files, volumes, or directories holding them (a disc, a stick). Volumes are
+    /// recognised by their signed manifests, not by their names, and may come in any order.
     #[arg(required = true)]
     bundles: Vec<PathBuf>,
     /// One JSON object per bundle.
@@ -347,7 +349,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
 fn import(dir: &std::path::Path, args: &ImportArgs) -> anyhow::Result<u8> {
     let mut data = DataDir::open_exclusive(dir)?;
     let mut status = code::OK;
-    for path in &args.bundles {
+    let paths = ferry_core::ingest::order_for_import(&args.bundles)?;
+    if paths.is_empty() {
+        return Err(ferry_core::Error::Invalid("no bundle found in the paths given".into()).into());
+    }
+    // The latest word on each volume set seen: which of its volumes are still missing.
+    let mut sets: std::collections::BTreeMap<(String, u64), Vec<u32>> = std::collections::BTreeMap::new();
+    for path in &paths {
         match ferry_core::ingest::import(&mut data, path) {
             Ok(outcome) => {
                 if args.json {
@@ -355,7 +363,10 @@ fn import(dir: &std::path::Path, args: &ImportArgs) -> anyhow::Result<u8> {
                     continue;
                 }
                 match outcome {
-                    ImportOutcome::Accepted { verified: v, changes: c } => {
+                    ImportOutcome::Accepted { verified: v, changes: c, missing_volumes } => {
+                        if v.volumes > 1 {
+                            sets.insert((v.channel.clone(), v.sequence), missing_volumes.clone());
+                        }
                         println!(
                             "imported: {} (channel {} sequence {} volume {}/{})",
                             path.display(),
@@ -409,7 +420,26 @@ fn import(dir: &std::path::Path, args: &ImportArgs) -> anyhow::Result<u8> {
             }
         }
     }
+    if !args.json {
+        report_sets(&sets);
+    }
     Ok(status)
+}
+
+fn report_sets(sets: &std::collections::BTreeMap<(String, u64), Vec<u32>>) {
+    for ((channel, sequence), missing) in sets {
+        if missing.is_empty() {
+            println!("channel {channel} sequence {sequence}: every volume has arrived");
+        } else {
+            let list: Vec<String> = missing.iter().map(|v| v.to_string()).collect();
+            println!(
+                "channel {channel} sequence {sequence}: volume{} {} still missing; updates with files in {} stay unavailable",
+                if missing.len() == 1 { "" } else { "s" },
+                list.join(", "),
+                if missing.len() == 1 { "it" } else { "them" }
+            );
+        }
+    }
 }
 
 fn print_table(rows: &[UpdateSummary]) {

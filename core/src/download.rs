@@ -127,7 +127,14 @@ pub fn run(
 }
 
 fn hash_file(path: &Path) -> io::Result<(Sha256, u64)> {
+    hash_range(path, 0, u64::MAX)
+}
+
+/// SHA-256 and length of at most `len` bytes of `path` from `offset` on.
+pub fn hash_range(path: &Path, offset: u64, len: u64) -> io::Result<(Sha256, u64)> {
     let mut file = File::open(path)?;
+    io::Seek::seek(&mut file, io::SeekFrom::Start(offset))?;
+    let mut file = file.take(len);
     let mut hasher = sha2::Sha256::new();
     let mut buf = vec![0u8; COPY_BUFFER];
     let mut total = 0;

@@ -13,13 +13,17 @@ use std::path::Path;
 use serde::Serialize;
 use tempfile::NamedTempFile;
 
+use std::collections::BTreeMap;
+
+use crate::bundle::HashingWriter;
 use crate::bundle::reader::{Bundle, SignedBundle};
 use crate::clock::Timestamp;
 use crate::datadir::DataDir;
-use crate::error::{Error, ErrorClass, Result};
-use crate::manifest::{BundleKind, Manifest};
+use crate::error::{Error, ErrorClass, IoContext, Result};
+use crate::manifest::{BundleKind, Manifest, Payload};
 use crate::names::{KeyId, Sha256};
 use crate::registry::{AcceptedBundle, ChannelState, ImportChanges, ImportRecord};
+use crate::store::Store;
 
 /// What verification established about one bundle volume.
 #[derive(Debug, Clone, Serialize)]
@@ -46,11 +50,12 @@ pub enum ImportOutcome {
     Accepted {
         verified: Verified,
         changes: ImportChanges,
+        /// Volumes of this set that have not been imported yet: its updates whose files
+        /// travel in them stay unavailable until they arrive.
+        missing_volumes: Vec<u32>,
     },
     /// This volume of this bundle was accepted before; nothing changed.
-    AlreadyImported {
-        verified: Verified,
-    },
+    AlreadyImported { verified: Verified },
 }
 
 /// The rollback and replay rules: a bundle's identity is (channel, sequence, layout), and
@@ -189,19 +194,30 @@ fn import_checked(data: &mut DataDir, path: &Path) -> Result<ImportOutcome> {
     };
     let mut c = check_signatures_and_entries(data, path)?;
 
-    // Digests: copy each payload into the store's temporary area, hashing on the way.
-    let payloads: Vec<_> = c.bundle.manifest.payloads_in(c.volume).cloned().collect();
+    // Digests: copy each payload into the store's temporary area, hashing on the way. What
+    // the store holds already is hashed all the same (the media must be sound), not copied.
+    let payloads: Vec<Payload> = c.bundle.manifest.payloads_in(c.volume).cloned().collect();
     let mut incoming: Vec<(Sha256, NamedTempFile)> = Vec::new();
+    let mut incoming_chunks: Vec<(Sha256, NamedTempFile)> = Vec::new();
     let mut held: Vec<Sha256> = Vec::new();
     let mut bytes = 0;
     for p in &payloads {
-        if store.contains(&p.sha256) {
+        let already = match &p.chunk_of {
+            None => store.contains(&p.sha256),
+            Some(chunk) => store.contains(&chunk.file) || store.holds_chunk(&p.sha256),
+        };
+        if already {
             c.bundle.read_payload(p, &mut io::sink())?;
-            held.push(p.sha256);
+            if p.chunk_of.is_none() {
+                held.push(p.sha256);
+            }
         } else {
             let mut temp = store.temp_file()?;
             c.bundle.read_payload(p, temp.as_file_mut())?;
-            incoming.push((p.sha256, temp));
+            match p.chunk_of {
+                None => incoming.push((p.sha256, temp)),
+                Some(_) => incoming_chunks.push((p.sha256, temp)),
+            }
         }
         bytes += p.size;
     }
@@ -218,6 +234,11 @@ fn import_checked(data: &mut DataDir, path: &Path) -> Result<ImportOutcome> {
         store.commit(temp, &digest)?;
         stored.push(digest);
     }
+    for (digest, temp) in incoming_chunks {
+        store.commit_chunk(temp, &digest)?;
+    }
+    let reassembled = reassemble(store, &c.bundle.manifest)?;
+    stored.extend(reassembled.iter().map(|(file, _)| *file));
     let manifest = c.bundle.manifest.clone();
     let digest = c.bundle.manifest_digest;
     let record = ImportRecord {
@@ -231,7 +252,95 @@ fn import_checked(data: &mut DataDir, path: &Path) -> Result<ImportOutcome> {
     let changes = data
         .registry
         .record_import(&record, |state, accepted| judge_sequence(&manifest, &digest, state, accepted, path))?;
-    Ok(ImportOutcome::Accepted { verified, changes })
+    // The files are whole and registered; their chunks are no longer needed.
+    let store = data.store().expect("opened exclusively above");
+    for chunk in reassembled.iter().flat_map(|(_, chunks)| chunks) {
+        store.remove_chunk(chunk)?;
+    }
+    let imported = data.registry.accepted_bundle(&manifest.channel, manifest.sequence)?.map(|a| a.volumes);
+    let missing_volumes =
+        (1..=manifest.layout.volumes).filter(|v| !imported.as_ref().is_some_and(|have| have.contains(v))).collect();
+    Ok(ImportOutcome::Accepted { verified, changes, missing_volumes })
+}
+
+/// Files of `manifest` that travel in chunks, are not yet whole in the store, and whose
+/// chunks have all arrived: joined in order while hashed, checked against the file's
+/// digest, and stored. Returns each file with the chunks it was made of.
+fn reassemble(store: &Store, manifest: &Manifest) -> Result<Vec<(Sha256, Vec<Sha256>)>> {
+    let mut chunked: BTreeMap<Sha256, Vec<(u64, Sha256)>> = BTreeMap::new();
+    for p in &manifest.layout.payloads {
+        if let Some(chunk) = &p.chunk_of {
+            chunked.entry(chunk.file).or_default().push((chunk.offset, p.sha256));
+        }
+    }
+    let mut done = Vec::new();
+    for (file, mut chunks) in chunked {
+        if store.contains(&file) || !chunks.iter().all(|(_, c)| store.holds_chunk(c)) {
+            continue;
+        }
+        chunks.sort_unstable();
+        let expected = manifest.files.iter().find(|f| f.sha256 == file).map_or(0, |f| f.size);
+        let mut temp = store.temp_file()?;
+        let mut hashing = HashingWriter::new(temp.as_file_mut());
+        for (_, chunk) in &chunks {
+            let path = store.chunk_path(chunk);
+            let mut part = std::fs::File::open(&path).at(&path)?;
+            io::copy(&mut part, &mut hashing).at(&path)?;
+        }
+        let written = hashing.written();
+        let (actual, _) = hashing.finish();
+        let what = format!("file {file} joined from {} chunks", chunks.len());
+        if written != expected {
+            return Err(Error::SizeMismatch { what, expected, actual: written });
+        }
+        if actual != file {
+            return Err(Error::DigestMismatch { what, expected: file, actual });
+        }
+        store.commit(temp, &file)?;
+        done.push((file, chunks.into_iter().map(|(_, c)| c).collect()));
+    }
+    Ok(done)
+}
+
+/// Expands directories into the zip files they hold (volumes can arrive as a folder from a
+/// disc or stick) and orders everything by channel, sequence and volume, as the signatures'
+/// trusted comments claim: older sets first, so that a newer one cannot make an older one
+/// look like a rollback. The claim only orders; every file is verified when imported, and a
+/// file that cannot be read sorts last, to be refused then with its reason.
+pub fn order_for_import(inputs: &[std::path::PathBuf]) -> Result<Vec<std::path::PathBuf>> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            for entry in walkdir::WalkDir::new(input).sort_by_file_name() {
+                let entry = entry.map_err(|e| Error::io(input, e.into()))?;
+                let is_zip = entry.path().extension().is_some_and(|x| x.eq_ignore_ascii_case("zip"));
+                if entry.file_type().is_file() && is_zip {
+                    files.push(entry.into_path());
+                }
+            }
+        } else {
+            files.push(input.clone());
+        }
+    }
+    let mut keyed: Vec<(Option<Position>, std::path::PathBuf)> =
+        files.into_iter().map(|f| (claimed_position(&f), f)).collect();
+    keyed.sort_by(|(a, fa), (b, fb)| match (a, b) {
+        (Some(a), Some(b)) => a.cmp(b).then(fa.cmp(fb)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => fa.cmp(fb),
+    });
+    Ok(keyed.into_iter().map(|(_, f)| f).collect())
+}
+
+/// (channel, sequence, volume) of a bundle.
+type Position = (String, u64, u32);
+
+/// Where a bundle's first signature claims it belongs, unverified.
+fn claimed_position(path: &Path) -> Option<Position> {
+    let bundle = SignedBundle::open(path).ok()?;
+    let comment = bundle.claimed_trusted_comment()?;
+    Some((comment.channel, comment.sequence, comment.volume))
 }
 
 #[cfg(test)]

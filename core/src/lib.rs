@@ -29,6 +29,7 @@ pub mod state;
 pub mod store;
 pub mod text;
 pub mod trust;
+pub mod volumes;
 pub mod workdir;
 
 pub use error::{Error, ErrorClass, Result};

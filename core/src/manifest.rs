@@ -21,6 +21,8 @@ pub const MANIFEST_ENTRY: &str = "manifest.json";
 pub const MAX_MANIFEST_BYTES: u64 = 64 << 20;
 /// Prefix of payload entries that carry whole files.
 pub const FILE_ENTRY_PREFIX: &str = "files/sha256/";
+/// Prefix of payload entries that carry a piece of a file too large for one volume.
+pub const CHUNK_ENTRY_PREFIX: &str = "chunks/sha256/";
 /// Prefix and suffix of signature entries: `signatures/<KEY ID>.minisig`.
 pub const SIGNATURE_ENTRY_PREFIX: &str = "signatures/";
 pub const SIGNATURE_ENTRY_SUFFIX: &str = ".minisig";
@@ -50,13 +52,24 @@ pub struct DescribedFile {
     pub size: u64,
 }
 
-/// A payload entry actually carried, and the volume it travels in.
+/// A payload entry actually carried, and the volume it travels in. A payload is either a
+/// whole described file (`files/sha256/<its digest>`) or one chunk of a described file too
+/// large for a volume (`chunks/sha256/<the chunk's digest>`, with `chunk_of`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Payload {
     pub entry: String,
     pub sha256: Sha256,
     pub size: u64,
     pub volume: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk_of: Option<ChunkOf>,
+}
+
+/// Where a chunk belongs: the described file it is part of, and its offset in that file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkOf {
+    pub file: Sha256,
+    pub offset: u64,
 }
 
 /// How the payloads are spread over the volumes of the set.
@@ -104,6 +117,10 @@ struct FormatProbe {
 
 pub fn file_entry_name(digest: &Sha256) -> String {
     format!("{FILE_ENTRY_PREFIX}{digest}")
+}
+
+pub fn chunk_entry_name(digest: &Sha256) -> String {
+    format!("{CHUNK_ENTRY_PREFIX}{digest}")
 }
 
 impl Manifest {
@@ -174,23 +191,19 @@ impl Manifest {
         if self.layout.volumes == 0 {
             return Err("layout.volumes: a set has at least one volume".into());
         }
-        let mut carried = BTreeSet::new();
+        let mut whole = BTreeSet::new();
+        let mut entries = BTreeSet::new();
+        let mut chunks: BTreeMap<Sha256, Vec<(u64, u64)>> = BTreeMap::new();
         for (i, p) in self.layout.payloads.iter().enumerate() {
-            if p.entry != file_entry_name(&p.sha256) {
+            let expected_entry = match &p.chunk_of {
+                None => file_entry_name(&p.sha256),
+                Some(_) => chunk_entry_name(&p.sha256),
+            };
+            if p.entry != expected_entry {
                 return Err(format!("layout.payloads[{i}].entry: {:?} is not named after its digest", p.entry));
             }
-            if !carried.insert(p.sha256) {
-                return Err(format!("layout.payloads[{i}]: {} is carried twice", p.sha256));
-            }
-            match described.get(&p.sha256) {
-                None => return Err(format!("layout.payloads[{i}]: {} is not a described file", p.sha256)),
-                Some(size) if *size != p.size => {
-                    return Err(format!(
-                        "layout.payloads[{i}]: size {} differs from the described size {size}",
-                        p.size
-                    ));
-                }
-                Some(_) => {}
+            if !entries.insert(p.entry.as_str()) {
+                return Err(format!("layout.payloads[{i}]: {} is carried twice", p.entry));
             }
             if p.volume == 0 || p.volume > self.layout.volumes {
                 return Err(format!(
@@ -198,8 +211,48 @@ impl Manifest {
                     p.volume, self.layout.volumes
                 ));
             }
-            if self.relies_on.contains(&p.sha256) {
-                return Err(format!("layout.payloads[{i}]: {} is both carried and relied on", p.sha256));
+            let file = p.chunk_of.as_ref().map_or(p.sha256, |c| c.file);
+            let Some(size) = described.get(&file) else {
+                return Err(format!("layout.payloads[{i}]: {file} is not a described file"));
+            };
+            match &p.chunk_of {
+                None if *size != p.size => {
+                    return Err(format!(
+                        "layout.payloads[{i}]: size {} differs from the described size {size}",
+                        p.size
+                    ));
+                }
+                None => {
+                    whole.insert(file);
+                }
+                Some(c) => {
+                    if p.size == 0 {
+                        return Err(format!("layout.payloads[{i}]: an empty chunk"));
+                    }
+                    chunks.entry(file).or_default().push((c.offset, p.size));
+                }
+            }
+            if self.relies_on.contains(&file) {
+                return Err(format!("layout.payloads[{i}]: {file} is both carried and relied on"));
+            }
+        }
+        for (file, mut pieces) in chunks {
+            if whole.contains(&file) {
+                return Err(format!("layout.payloads: {file} is carried both whole and in chunks"));
+            }
+            pieces.sort_unstable();
+            let mut next = 0u64;
+            for (offset, size) in pieces {
+                if offset != next {
+                    return Err(format!("layout.payloads: the chunks of {file} leave a gap or overlap at byte {next}"));
+                }
+                next = offset.checked_add(size).ok_or_else(|| format!("layout.payloads: chunk of {file} overflows"))?;
+            }
+            if next != described[&file] {
+                return Err(format!(
+                    "layout.payloads: the chunks of {file} cover {next} of its {} bytes",
+                    described[&file]
+                ));
             }
         }
         if let Some(expires) = self.expires

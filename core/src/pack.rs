@@ -17,13 +17,16 @@ use crate::cache::Cache;
 use crate::catalog::{Catalog, MAX_CATALOG_BYTES, Selection};
 use crate::clock::Timestamp;
 use crate::download::{self, DownloadOptions, Job, Progress};
-use crate::error::{Error, Result};
-use crate::manifest::{BUNDLE_FORMAT, BundleKind, DescribedFile, Layout, Manifest, Payload, file_entry_name};
+use crate::error::{Error, IoContext, Result};
+use crate::manifest::{
+    BUNDLE_FORMAT, BundleKind, ChunkOf, DescribedFile, Layout, Manifest, Payload, chunk_entry_name, file_entry_name,
+};
 use crate::minisign::SecretKey;
 use crate::model::Update;
 use crate::names::{BundleId, Channel, Sha256, UpdateId};
 use crate::source::{Location, Sources};
 use crate::state::ServerState;
+use crate::volumes::{self, ENTRY_OVERHEAD, Piece};
 use crate::workdir::WorkDir;
 
 /// What to plan a bundle from.
@@ -44,6 +47,9 @@ pub struct PackOptions<'a> {
     pub min_sequence: Option<u64>,
     /// How long the bundle stays valid after its creation; ingest refuses it afterwards.
     pub valid_for: Option<std::time::Duration>,
+    /// The most bytes one volume may have (the medium's capacity, and no more than the
+    /// largest file the target file system holds); `None` writes a single zip.
+    pub volume_capacity: Option<u64>,
     pub download: DownloadOptions,
 }
 
@@ -115,9 +121,18 @@ pub enum PackEvent<'a> {
     },
 }
 
+/// One volume file written.
+#[derive(Debug, Clone, Serialize)]
+pub struct VolumeFile {
+    pub path: PathBuf,
+    pub size: u64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct PackResult {
+    /// The first (or only) volume.
     pub path: PathBuf,
+    pub volumes: Vec<VolumeFile>,
     pub bundle_id: String,
     pub channel: String,
     pub sequence: u64,
@@ -134,7 +149,7 @@ pub struct PackResult {
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum PackOutcome {
-    Written(PackResult),
+    Written(Box<PackResult>),
     /// The offline side already holds everything selected; no bundle was written and no
     /// sequence number was used.
     NothingNew {
@@ -148,9 +163,44 @@ pub fn load_catalog(sources: &Sources, location: &Location) -> Result<Catalog> {
     Catalog::parse(&bytes, &location.to_string())
 }
 
-/// The bundle file name for a channel and sequence: people read it, ingest never does.
-pub fn bundle_file_name(channel: &Channel, sequence: u64) -> String {
-    format!("ferry-{channel}-{sequence:06}.zip")
+/// The file name of volume `volume` of `volumes`: people read it, ingest never does.
+pub fn bundle_file_name(channel: &Channel, sequence: u64, volume: u32, volumes: u32) -> String {
+    if volumes == 1 {
+        format!("ferry-{channel}-{sequence:06}.zip")
+    } else {
+        format!("ferry-{channel}-{sequence:06}-vol{volume}of{volumes}.zip")
+    }
+}
+
+/// Bytes every volume keeps for its manifest, signatures and the zip's own records, so that
+/// the rest can hold payloads: the manifest as it would be with `pieces` payloads (each at
+/// most 400 bytes of JSON), one signature entry per key, and 64 KiB to spare.
+fn volume_reserve(manifest_without_payloads: u64, pieces: usize, keys: usize) -> u64 {
+    manifest_without_payloads + 400 * pieces as u64 + 1024 * keys as u64 + 2 * ENTRY_OVERHEAD + 64 * 1024
+}
+
+/// Spreads the plan's files over volumes of `capacity` bytes.
+fn layout_pieces(plan: &Plan, capacity: Option<u64>, manifest_len: u64, keys: usize) -> Result<Vec<Piece>> {
+    let files: Vec<(Sha256, u64)> = plan.jobs.iter().map(|j| (j.digest, j.size)).collect();
+    let Some(capacity) = capacity else {
+        return Ok(files
+            .iter()
+            .map(|(file, size)| Piece { file: *file, offset: 0, size: *size, whole: true, volume: 1 })
+            .collect());
+    };
+    let budget = |pieces: usize| {
+        capacity.checked_sub(volume_reserve(manifest_len, pieces, keys)).filter(|b| *b > ENTRY_OVERHEAD).ok_or_else(
+            || {
+                Error::Invalid(format!(
+                    "a volume of {capacity} bytes cannot even hold the manifest ({manifest_len} bytes)"
+                ))
+            },
+        )
+    };
+    // The reserve depends on the number of pieces, which depends on the reserve: a first
+    // layout counts the pieces, the second reserves room for them (with 64 KiB to spare).
+    let first = volumes::assign(&files, budget(files.len())?)?;
+    volumes::assign(&files, budget(first.len())?)
 }
 
 /// Decides what a bundle carries, downloading nothing.
@@ -250,18 +300,7 @@ pub fn pack(
                 .ok_or_else(|| Error::Invalid(format!("a validity of {} seconds is too long", d.as_secs())))?,
         ),
     };
-    let final_path = opts.out_dir.join(bundle_file_name(channel, reservation.sequence));
-    let mut writer = BundleWriter::create(&final_path)?;
-    let total = plan.jobs.len();
-    let mut done = 0;
-    download::run(&plan.jobs, sources, &cache, &opts.download, &|p| progress(PackEvent::Download(p)), |job, path| {
-        writer.add_file(&job.digest, job.size, path)?;
-        done += 1;
-        progress(PackEvent::Packed { done, total, job });
-        Ok(())
-    })?;
-
-    let manifest = Manifest {
+    let draft = Manifest {
         format: BUNDLE_FORMAT,
         bundle_id: BundleId::random()?,
         channel: channel.clone(),
@@ -273,28 +312,79 @@ pub fn pack(
         generator: concat!("ferry fetch ", env!("CARGO_PKG_VERSION")).to_string(),
         updates: plan.updates.clone(),
         files: plan.described.iter().map(|(sha256, size)| DescribedFile { sha256: *sha256, size: *size }).collect(),
-        layout: Layout {
-            volumes: 1,
-            payloads: plan
-                .jobs
-                .iter()
-                .map(|j| Payload { entry: file_entry_name(&j.digest), sha256: j.digest, size: j.size, volume: 1 })
-                .collect(),
-        },
+        layout: Layout { volumes: 1, payloads: Vec::new() },
     };
+    let pieces = layout_pieces(&plan, opts.volume_capacity, draft.to_json().len() as u64, opts.keys.len())?;
+    let volumes = volumes::volume_count(&pieces);
+    let mut writers = Vec::with_capacity(volumes as usize);
+    for k in 1..=volumes {
+        writers.push(BundleWriter::create(&opts.out_dir.join(bundle_file_name(
+            channel,
+            reservation.sequence,
+            k,
+            volumes,
+        )))?);
+    }
+
+    // Each file goes into its volume (or, cut into chunks, into several) as soon as it is
+    // complete; a chunk is hashed first, since its entry is named by its digest.
+    let total = plan.jobs.len();
+    let mut done = 0;
+    let mut payloads: Vec<Payload> = Vec::with_capacity(pieces.len());
+    download::run(&plan.jobs, sources, &cache, &opts.download, &|p| progress(PackEvent::Download(p)), |job, path| {
+        for piece in pieces.iter().filter(|p| p.file == job.digest) {
+            let writer = &mut writers[piece.volume as usize - 1];
+            if piece.whole {
+                writer.add_entry(&file_entry_name(&job.digest), path, 0, job.size)?;
+                payloads.push(Payload {
+                    entry: file_entry_name(&job.digest),
+                    sha256: job.digest,
+                    size: job.size,
+                    volume: piece.volume,
+                    chunk_of: None,
+                });
+            } else {
+                let (digest, _) = download::hash_range(path, piece.offset, piece.size).at(path)?;
+                writer.add_entry(&chunk_entry_name(&digest), path, piece.offset, piece.size)?;
+                payloads.push(Payload {
+                    entry: chunk_entry_name(&digest),
+                    sha256: digest,
+                    size: piece.size,
+                    volume: piece.volume,
+                    chunk_of: Some(ChunkOf { file: job.digest, offset: piece.offset }),
+                });
+            }
+        }
+        done += 1;
+        progress(PackEvent::Packed { done, total, job });
+        Ok(())
+    })?;
+
+    payloads.sort_by(|a, b| (a.volume, &a.entry).cmp(&(b.volume, &b.entry)));
+    let manifest = Manifest { layout: Layout { volumes, payloads }, ..draft };
     manifest
         .check()
         .map_err(|reason| Error::Invalid(format!("internal: the manifest written would be refused: {reason}")))?;
     let bytes = manifest.to_json();
-    let comment = manifest.trusted_comment(1).to_string();
-    let mut signatures = Vec::new();
-    for key in opts.keys {
-        let untrusted = format!("ferry bundle signature by key {}", key.key_id);
-        signatures.push(key.sign(&bytes, &comment, &untrusted).map_err(Error::Invalid)?);
+    let mut sealed = Vec::with_capacity(writers.len());
+    for (k, writer) in (1..=volumes).zip(writers) {
+        let comment = manifest.trusted_comment(k).to_string();
+        let mut signatures = Vec::new();
+        for key in opts.keys {
+            let untrusted = format!("ferry bundle signature by key {}", key.key_id);
+            signatures.push(key.sign(&bytes, &comment, &untrusted).map_err(Error::Invalid)?);
+        }
+        sealed.push(writer.seal(&bytes, &signatures, opts.volume_capacity)?);
     }
-    let path = writer.finish(&bytes, &signatures)?;
-    Ok(PackOutcome::Written(PackResult {
-        path,
+    // Only now does any volume get its name: a failure above leaves none behind.
+    let mut files = Vec::with_capacity(sealed.len());
+    for s in sealed {
+        let (path, size) = s.persist()?;
+        files.push(VolumeFile { path, size });
+    }
+    Ok(PackOutcome::Written(Box::new(PackResult {
+        path: files[0].path.clone(),
+        volumes: files,
         bundle_id: manifest.bundle_id.to_string(),
         channel: manifest.channel.to_string(),
         sequence: manifest.sequence,
@@ -306,5 +396,5 @@ pub fn pack(
         relies_on: manifest.relies_on.len(),
         layout: manifest.layout.digest(),
         signers: opts.keys.iter().map(|k| k.key_id.to_string()).collect(),
-    }))
+    })))
 }

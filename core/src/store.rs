@@ -24,6 +24,7 @@ impl Store {
     pub fn open(root: &Path) -> Result<Store> {
         let store = Store { root: root.to_path_buf() };
         fs::create_dir_all(store.root.join("sha256")).at(&store.root)?;
+        fs::create_dir_all(store.root.join("chunks")).at(&store.root)?;
         let tmp = store.tmp_dir();
         fs::create_dir_all(&tmp).at(&tmp)?;
         for entry in fs::read_dir(&tmp).at(&tmp)? {
@@ -55,6 +56,30 @@ impl Store {
         self.path_of(digest).is_file()
     }
 
+    /// Where a chunk of a file that arrives in pieces waits for the others.
+    pub fn chunk_path(&self, digest: &Sha256) -> PathBuf {
+        self.root.join("chunks").join(digest.hex())
+    }
+
+    pub fn holds_chunk(&self, digest: &Sha256) -> bool {
+        self.chunk_path(digest).is_file()
+    }
+
+    /// Makes a verified chunk durable until its file can be reassembled.
+    pub fn commit_chunk(&self, temp: NamedTempFile, digest: &Sha256) -> Result<()> {
+        self.persist(temp, &self.chunk_path(digest))
+    }
+
+    /// Removes a chunk whose file is now whole in the store.
+    pub fn remove_chunk(&self, digest: &Sha256) -> Result<()> {
+        let path = self.chunk_path(digest);
+        if path.exists() {
+            make_writable(&path)?;
+            fs::remove_file(&path).at(&path)?;
+        }
+        Ok(())
+    }
+
     /// A new temporary file inside the store, removed when dropped unless committed.
     pub fn temp_file(&self) -> Result<NamedTempFile> {
         tempfile::Builder::new().prefix("incoming-").tempfile_in(self.tmp_dir()).at(self.tmp_dir())
@@ -62,7 +87,14 @@ impl Store {
 
     /// Makes a fully written and verified temporary file the store's copy of `digest`.
     pub fn commit(&self, temp: NamedTempFile, digest: &Sha256) -> Result<()> {
-        let target = self.path_of(digest);
+        self.persist(temp, &self.path_of(digest))?;
+        sync_dir(self.root.join("sha256").as_path())
+    }
+
+    /// Syncs `temp`, makes it read-only and renames it to `target` (unless that exists
+    /// already: the same bytes, by the digest), then syncs the directory.
+    fn persist(&self, temp: NamedTempFile, target: &Path) -> Result<()> {
+        let target = target.to_path_buf();
         temp.as_file().sync_all().at(temp.path())?;
         let mut perms = temp.as_file().metadata().at(temp.path())?.permissions();
         perms.set_readonly(true);
@@ -76,8 +108,7 @@ impl Store {
         let dir = target.parent().expect("store paths have a parent");
         fs::create_dir_all(dir).at(dir)?;
         temp.persist(&target).map_err(|e| crate::error::Error::io(&target, e.error))?;
-        sync_dir(dir)?;
-        sync_dir(self.root.join("sha256").as_path())
+        sync_dir(dir)
     }
 }
 

@@ -18,3 +18,4 @@ mod samples;
 mod signature_refusals;
 mod tidy;
 mod transfer_integrity;
+mod volumes;

@@ -104,6 +104,12 @@ impl SignedBundle {
         self.container.path()
     }
 
+    /// The first signature's trusted comment, unverified: where the bundle claims to belong,
+    /// for ordering a pile of bundles before each is verified.
+    pub fn claimed_trusted_comment(&self) -> Option<TrustedComment> {
+        self.signatures.iter().find_map(|(_, s)| TrustedComment::parse(&s.trusted_comment).ok())
+    }
+
     fn parsed(self) -> Result<Bundle> {
         let manifest = Manifest::parse(&self.manifest_bytes)
             .map_err(|reason| Error::Manifest { path: self.container.path().to_path_buf(), reason })?;

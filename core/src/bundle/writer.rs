@@ -4,7 +4,7 @@
 //! after the last byte is written and synced, so a failed pack leaves no bundle behind.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use tempfile::TempPath;
@@ -12,9 +12,8 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
 use crate::error::{Error, IoContext, Result};
-use crate::manifest::{MANIFEST_ENTRY, SIGNATURE_ENTRY_PREFIX, SIGNATURE_ENTRY_SUFFIX, file_entry_name};
+use crate::manifest::{MANIFEST_ENTRY, SIGNATURE_ENTRY_PREFIX, SIGNATURE_ENTRY_SUFFIX};
 use crate::minisign::SignatureFile;
-use crate::names::Sha256;
 
 const COPY_BUFFER: usize = 256 * 1024;
 
@@ -48,13 +47,14 @@ impl BundleWriter {
         Ok(BundleWriter { zip: ZipWriter::new(file), temp, final_path: final_path.to_path_buf() })
     }
 
-    /// Copies a verified file (from fetch's cache) into `files/sha256/<digest>`. The file
-    /// must still have exactly `size` bytes.
-    pub fn add_file(&mut self, digest: &Sha256, size: u64, source: &Path) -> Result<()> {
+    /// Copies `size` bytes at `offset` of a verified file (from fetch's cache) into the
+    /// entry `name`: a whole file, or one chunk of it.
+    pub fn add_entry(&mut self, name: &str, source: &Path, offset: u64, size: u64) -> Result<()> {
         let path = self.temp.to_path_buf();
-        let file = File::open(source).at(source)?;
-        self.zip.start_file(file_entry_name(digest), options(size)).map_err(|e| zip_error(&path, e))?;
-        let mut limited = file.take(size + 1);
+        let mut file = File::open(source).at(source)?;
+        file.seek(SeekFrom::Start(offset)).at(source)?;
+        self.zip.start_file(name, options(size)).map_err(|e| zip_error(&path, e))?;
+        let mut limited = file.take(size);
         let mut buf = vec![0u8; COPY_BUFFER];
         let mut copied = 0u64;
         loop {
@@ -73,8 +73,10 @@ impl BundleWriter {
         Ok(())
     }
 
-    /// Adds the manifest and its signatures, syncs, and renames the bundle into place.
-    pub fn finish(mut self, manifest: &[u8], signatures: &[SignatureFile]) -> Result<PathBuf> {
+    /// Adds the manifest and its signatures and syncs the bundle, still under its temporary
+    /// name; refuses it if it grew past `max_size`. [`Sealed::persist`] gives it its name, so
+    /// that all volumes of a set can be sealed before any of them appears.
+    pub fn seal(mut self, manifest: &[u8], signatures: &[SignatureFile], max_size: Option<u64>) -> Result<Sealed> {
         let path = self.temp.to_path_buf();
         self.zip.start_file(MANIFEST_ENTRY, options(manifest.len() as u64)).map_err(|e| zip_error(&path, e))?;
         self.zip.write_all(manifest).at(&path)?;
@@ -92,9 +94,35 @@ impl BundleWriter {
             file.set_permissions(std::fs::Permissions::from_mode(0o644)).at(&path)?;
         }
         file.sync_all().at(&path)?;
-        drop(file);
+        let size = file.metadata().at(&path)?.len();
+        if let Some(max) = max_size
+            && size > max
+        {
+            return Err(Error::Invalid(format!(
+                "internal: volume {} came to {size} bytes, over its {max}-byte capacity",
+                self.final_path.display()
+            )));
+        }
+        Ok(Sealed { temp: self.temp, final_path: self.final_path, size })
+    }
+
+    /// Seals and persists a single bundle. Returns its path and size.
+    pub fn finish(self, manifest: &[u8], signatures: &[SignatureFile]) -> Result<(PathBuf, u64)> {
+        self.seal(manifest, signatures, None)?.persist()
+    }
+}
+
+/// A complete, synced bundle waiting for its final name.
+pub struct Sealed {
+    temp: TempPath,
+    final_path: PathBuf,
+    size: u64,
+}
+
+impl Sealed {
+    pub fn persist(self) -> Result<(PathBuf, u64)> {
         self.temp.persist_noclobber(&self.final_path).map_err(|e| Error::io(&self.final_path, e.error))?;
         crate::store::sync_parent(&self.final_path)?;
-        Ok(self.final_path)
+        Ok((self.final_path, self.size))
     }
 }

@@ -1,0 +1,136 @@
+//! Bundles split into volumes that fit the courier's media: each volume a complete, signed
+//! zip, recognised by its manifest rather than its name, importable alone, in any order; a
+//! file too large for one volume travels in chunks and is joined on import.
+
+use crate::support::*;
+
+/// A catalog whose VLC file (70,001 bytes) is too large for one 120,000-byte volume.
+fn split_pack(s: &Scratch) -> (Vec<std::path::PathBuf>, std::path::PathBuf) {
+    let catalog = local_catalog(&s.path("feed"), &three_updates());
+    let (secret, public) = s.key("signer");
+    let out = s.pack_run(catalog.to_str().unwrap(), &secret, &["--json", "--media", "120000"], &[]).ok();
+    let result: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let volumes: Vec<std::path::PathBuf> = result["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            assert!(v["size"].as_u64().unwrap() <= 120_000, "a volume is larger than the medium: {v}");
+            std::path::PathBuf::from(v["path"].as_str().unwrap())
+        })
+        .collect();
+    (volumes, public)
+}
+
+fn available(s: &Scratch, id: &str) -> bool {
+    let shown: serde_json::Value = serde_json::from_str(s.ingest(&["show", "--json", id]).ok().trim()).unwrap();
+    shown["available"].as_bool().unwrap()
+}
+
+#[test]
+fn volumes_arrive_out_of_order_and_a_chunked_file_is_joined() {
+    let s = Scratch::new();
+    let (volumes, public) = split_pack(&s);
+    assert_eq!(volumes.len(), 3, "{volumes:?}");
+    // Which volumes carry VLC's chunks (the test needs one chunked across two volumes).
+    let vlc = sha256_hex(&three_updates()[2].body);
+    let carrying: Vec<usize> = volumes
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| {
+            let manifest: serde_json::Value =
+                serde_json::from_slice(&zip_entries(v).into_iter().find(|(n, _)| n == "manifest.json").unwrap().1)
+                    .unwrap();
+            let k = manifest["layout"]["payloads"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["chunk_of"]["file"] == vlc.as_str())
+                .map(|p| p["volume"].as_u64().unwrap())
+                .collect::<Vec<_>>();
+            assert_eq!(k.len(), 2, "VLC travels in two chunks");
+            zip_entries(v).iter().any(|(n, _)| n.starts_with("chunks/"))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(carrying.len(), 2, "two volumes carry a chunk");
+
+    // Disc file systems and data diodes rename files: ingest must not care.
+    let renamed: Vec<std::path::PathBuf> = volumes
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let to = s.path(&format!("disc-{}.zip", ["c", "a", "b"][i]));
+            std::fs::copy(v, &to).unwrap();
+            to
+        })
+        .collect();
+
+    s.trust(&public);
+    for v in &renamed {
+        s.ingest(&["verify", v.to_str().unwrap()]).ok();
+    }
+    // Reverse order, the middle volume held back.
+    let out = s.ingest(&["import", renamed[2].to_str().unwrap()]).ok();
+    assert!(out.contains("still missing"), "{out}");
+    let out = s.ingest(&["import", renamed[0].to_str().unwrap()]).ok();
+    assert!(out.contains("volume 2 still missing"), "{out}");
+    let before = s.ingest(&["list", "--available", "--json"]).ok().lines().count();
+    assert!(before < 3, "an update whose file travels in the missing volume is not available yet");
+    let middle_has_vlc_chunk = carrying.contains(&1);
+    assert_eq!(available(&s, "VideoLAN.VLC@3.0.21"), !middle_has_vlc_chunk);
+    let state = s.path("state.json");
+    s.ingest(&["state", "export", "--out", state.to_str().unwrap()]).ok();
+    let exported: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert_eq!(exported["incomplete_sets"][0]["missing_volumes"], serde_json::json!([2]));
+
+    let out = s.ingest(&["import", renamed[1].to_str().unwrap()]).ok();
+    assert!(out.contains("every volume has arrived"), "{out}");
+    for id in ["KB5034122", "7zip.7zip@24.09", "VideoLAN.VLC@3.0.21"] {
+        assert!(available(&s, id), "{id} is not available");
+    }
+    let digest = vlc;
+    let stored = s.data_dir().join("store/sha256").join(&digest[..2]).join(&digest);
+    assert_eq!(std::fs::read(stored).unwrap(), three_updates()[2].body, "the joined file is the original");
+    assert!(walk(&s.data_dir().join("store/chunks")).is_empty(), "chunks are removed once joined");
+}
+
+#[test]
+fn a_directory_of_volumes_imports_in_one_go() {
+    let s = Scratch::new();
+    let (volumes, public) = split_pack(&s);
+    s.trust(&public);
+    let out = s.ingest(&["import", s.media().to_str().unwrap()]).ok();
+    assert_eq!(out.matches("imported:").count(), volumes.len(), "{out}");
+    assert!(out.contains("every volume has arrived"), "{out}");
+    assert_eq!(s.ingest(&["list", "--available", "--json"]).ok().lines().count(), 3);
+}
+
+#[test]
+fn each_volume_verifies_with_stock_minisign() {
+    let s = Scratch::new();
+    let (volumes, public) = split_pack(&s);
+    for (k, v) in volumes.iter().enumerate() {
+        let entries = zip_entries(v);
+        let manifest = s.path(&format!("m{k}.json"));
+        std::fs::write(&manifest, &entries.iter().find(|(n, _)| n == "manifest.json").unwrap().1).unwrap();
+        let sig = s.path(&format!("m{k}.json.minisig"));
+        std::fs::write(&sig, &entries.iter().find(|(n, _)| n.starts_with("signatures/")).unwrap().1).unwrap();
+        let out = tool("minisign").arg("-V").arg("-p").arg(&public).arg("-m").arg(&manifest).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}");
+        assert!(stdout.contains(&format!(" volume={}/3 ", k + 1)), "{stdout}");
+    }
+}
+
+#[test]
+fn a_medium_too_small_for_the_manifest_is_refused() {
+    let s = Scratch::new();
+    let catalog = local_catalog(&s.path("feed"), &three_updates());
+    let (secret, _) = s.key("signer");
+    s.pack_run(catalog.to_str().unwrap(), &secret, &["--media", "5000"], &[])
+        .refused(exit::INPUT, &["a volume of 5000 bytes cannot even hold the manifest"]);
+    assert!(walk(&s.media()).is_empty());
+    s.pack_run(catalog.to_str().unwrap(), &secret, &["--media", "floppy"], &[])
+        .refused(exit::INPUT, &["--media \"floppy\" is neither a number of bytes nor one of"]);
+}
