@@ -68,6 +68,10 @@ impl Reporter {
             PackEvent::ClockBehind { kept } => {
                 self.line(format!("fetch: warning: the system clock is behind the last bundle; dating this one {kept}"))
             }
+            PackEvent::FileSystemLimit { file_system, limit } => self.line(format!(
+                "fetch: warning: the target is a {file_system} file system, which holds no file over {limit} bytes; \
+                 the bundle is split into volumes under that size (as with --max-file-size)"
+            )),
             PackEvent::Download(p) => self.download(p),
             PackEvent::Packed { done, total, .. } => {
                 if let Reporter::Bar(bar) = self
@@ -127,6 +131,9 @@ fn json_event(event: &PackEvent<'_>) -> Option<serde_json::Value> {
             json!({"event": "selected", "updates": updates, "files": files, "bytes": bytes})
         }
         PackEvent::ClockBehind { kept } => json!({"event": "clock-behind", "created": kept}),
+        PackEvent::FileSystemLimit { file_system, limit } => {
+            json!({"event": "file-system-limit", "file_system": file_system, "limit": limit})
+        }
         PackEvent::Packed { done, total, job } => {
             json!({"event": "packed", "sha256": job.digest, "done": done, "total": total})
         }

@@ -112,6 +112,11 @@ pub enum PackEvent<'a> {
     ClockBehind {
         kept: Timestamp,
     },
+    /// The target file system holds no file larger than `limit`; volumes are kept under it.
+    FileSystemLimit {
+        file_system: &'static str,
+        limit: u64,
+    },
     Download(Progress<'a>),
     /// A file was written into the bundle; `done` of `total` are in.
     Packed {
@@ -314,7 +319,13 @@ pub fn pack(
         files: plan.described.iter().map(|(sha256, size)| DescribedFile { sha256: *sha256, size: *size }).collect(),
         layout: Layout { volumes: 1, payloads: Vec::new() },
     };
-    let pieces = layout_pieces(&plan, opts.volume_capacity, draft.to_json().len() as u64, opts.keys.len())?;
+    let fs_limit = volumes::file_system_limit(&opts.out_dir);
+    let (capacity, lowered) =
+        volumes::effective_capacity(opts.volume_capacity, fs_limit.map(|(_, l)| l), plan.payload_bytes());
+    if let (true, Some((file_system, limit))) = (lowered, fs_limit) {
+        progress(PackEvent::FileSystemLimit { file_system, limit });
+    }
+    let pieces = layout_pieces(&plan, capacity, draft.to_json().len() as u64, opts.keys.len())?;
     let volumes = volumes::volume_count(&pieces);
     let mut writers = Vec::with_capacity(volumes as usize);
     for k in 1..=volumes {
@@ -374,7 +385,7 @@ pub fn pack(
             let untrusted = format!("ferry bundle signature by key {}", key.key_id);
             signatures.push(key.sign(&bytes, &comment, &untrusted).map_err(Error::Invalid)?);
         }
-        sealed.push(writer.seal(&bytes, &signatures, opts.volume_capacity)?);
+        sealed.push(writer.seal(&bytes, &signatures, capacity)?);
     }
     // Only now does any volume get its name: a failure above leaves none behind.
     let mut files = Vec::with_capacity(sealed.len());

@@ -27,6 +27,36 @@ pub const MEDIA: &[(&str, u64)] = &[
 /// Largest file of a few file systems, in bytes.
 pub const FILE_SYSTEMS: &[(&str, u64)] = &[("fat32", 4_294_967_295), ("iso9660", 4_294_967_295)];
 
+/// The largest file of FAT file systems (FAT32; FAT12 and FAT16 are smaller still, but are
+/// not found on media large enough to matter).
+pub const FAT_MAX_FILE: u64 = 4_294_967_295;
+
+/// The name and largest file of the file system holding `dir`, when that limit is one a
+/// bundle can reach (FAT, as on most USB sticks). `None` when unknown or unlimited.
+#[cfg(target_os = "linux")]
+pub fn file_system_limit(dir: &std::path::Path) -> Option<(&'static str, u64)> {
+    const MSDOS_SUPER_MAGIC: u64 = 0x4d44;
+    let stat = rustix::fs::statfs(dir).ok()?;
+    #[allow(clippy::unnecessary_cast)]
+    let kind = stat.f_type as u64;
+    (kind == MSDOS_SUPER_MAGIC).then_some(("FAT", FAT_MAX_FILE))
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn file_system_limit(_dir: &std::path::Path) -> Option<(&'static str, u64)> {
+    None
+}
+
+/// The volume capacity to use: the one asked for, lowered to what the target file system
+/// holds. Returns whether the file system's limit lowered it (the user should be told).
+pub fn effective_capacity(requested: Option<u64>, fs_limit: Option<u64>, total: u64) -> (Option<u64>, bool) {
+    match (requested, fs_limit) {
+        (Some(r), Some(l)) if l < r => (Some(l), true),
+        (None, Some(l)) if total > l => (Some(l), true),
+        (r, _) => (r, false),
+    }
+}
+
 /// Bytes a payload entry costs beyond its data: local header, central-directory record,
 /// an entry name of 78 bytes in both, and zip64 extra fields.
 pub const ENTRY_OVERHEAD: u64 = 320;
@@ -115,6 +145,21 @@ mod tests {
         assert_eq!(parse_size("1_000_000", MEDIA, "medium").unwrap(), 1_000_000);
         assert!(parse_size("floppy", MEDIA, "medium").is_err());
         assert!(parse_size("0", MEDIA, "medium").is_err());
+    }
+
+    #[test]
+    fn a_small_file_system_lowers_the_capacity() {
+        assert_eq!(effective_capacity(None, None, 10 << 30), (None, false));
+        assert_eq!(effective_capacity(None, Some(FAT_MAX_FILE), 1 << 30), (None, false));
+        assert_eq!(effective_capacity(None, Some(FAT_MAX_FILE), 5 << 30), (Some(FAT_MAX_FILE), true));
+        assert_eq!(effective_capacity(Some(8 << 30), Some(FAT_MAX_FILE), 1), (Some(FAT_MAX_FILE), true));
+        assert_eq!(effective_capacity(Some(1 << 30), Some(FAT_MAX_FILE), 9 << 30), (Some(1 << 30), false));
+    }
+
+    #[test]
+    fn the_test_machine_file_system_is_not_mistaken_for_fat() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(file_system_limit(dir.path()), None);
     }
 
     #[test]
