@@ -47,6 +47,8 @@ pub struct PathStats {
     pub ranges: Vec<u64>,
     /// Body bytes sent, over all requests.
     pub bytes_sent: usize,
+    /// The User-Agent header of each request.
+    pub user_agents: Vec<String>,
 }
 
 #[derive(Default)]
@@ -146,11 +148,18 @@ fn serve(mut stream: TcpStream, state: &State) {
         .lines()
         .find_map(|l| l.to_ascii_lowercase().strip_prefix("range: bytes=").map(str::to_string))
         .and_then(|r| r.trim().trim_end_matches('-').parse().ok());
+    let user_agent = head
+        .lines()
+        .find_map(|l| {
+            l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case("user-agent")).map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_default();
     state.requests.lock().unwrap().push(path.clone());
     let nth = {
         let mut stats = state.stats.lock().unwrap();
         let s = stats.entry(path.clone()).or_default();
         s.requests += 1;
+        s.user_agents.push(user_agent);
         if let Some(r) = range {
             s.ranges.push(r);
         }
