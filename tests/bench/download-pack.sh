@@ -35,9 +35,12 @@ if (( free_kib < need_kib )); then
 fi
 nginx_pid=""
 cleanup() {
-    [[ -n "$nginx_pid" ]] && kill "$nginx_pid" 2>/dev/null || true
-    chmod -R u+w "$work" 2>/dev/null
-    rm -rf "$work"
+    if [[ -n "$nginx_pid" ]]; then
+        kill "$nginx_pid" 2>/dev/null || true
+        wait "$nginx_pid" 2>/dev/null || true
+    fi
+    chmod -R u+w "$work" 2>/dev/null || true
+    rm -rf "$work" || true
 }
 trap cleanup EXIT
 chmod 755 "$work"   # nginx's workers run as an unprivileged user
@@ -124,6 +127,9 @@ run_set() {
     hyperfine --style none --runs "$runs" --export-json "$dir/warm.json" --prepare "$reset_bundle" "$pack" >/dev/null
     eval "$reset_pack"
     local rss; rss=$(peak_kib $pack)
+    eval "$reset_pack"
+    local rss_vol; rss_vol=$(peak_kib $pack --media 1073741824)
+    local nvol; nvol=$(ls "$dir/media" | wc -l)
 
     local ta tb tp tw
     ta=$(median "$dir/a.json"); tb=$(median "$dir/b.json"); tp=$(median "$dir/pack.json"); tw=$(median "$dir/warm.json")
@@ -131,6 +137,7 @@ run_set() {
     printf '  %-44s %8.3f s  %s\n' "(b) openssl dgst -sha256" "$tb" "$(rate "$bytes" "$tb")"
     printf '  %-44s %8.3f s  %s  peak RSS %s KiB\n' "fetch pack, cold cache" "$tp" "$(rate "$bytes" "$tp")" "$rss"
     printf '  %-44s %8.3f s  %s\n' "fetch pack, warm cache" "$tw" "$(rate "$bytes" "$tw")"
+    printf '  %-44s peak RSS %s KiB (%s volumes)\n' "fetch pack --media 1 GiB, cold cache" "$rss_vol" "$nvol"
     echo "  ratios (throughput of fetch / throughput of baseline; higher is better):"
     echo "    cold pack vs (a): $(ratio "$ta" "$tp")"
     echo "    cold pack vs (b): $(ratio "$tb" "$tp")"

@@ -24,7 +24,7 @@ fetch="$root/target/release/fetch"
 ingest="$root/target/release/ingest"
 
 work="$(mktemp -d "${BENCH_DIR:-/var/tmp}/ferry-bench.XXXXXX")"
-trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'chmod -R u+w "$work" 2>/dev/null || true; rm -rf "$work" || true' EXIT
 "$fetch" key gen --unencrypted --secret-key "$work/bench.key" --public-key "$work/bench.pub" >/dev/null
 
 median() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$1"; }
