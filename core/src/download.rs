@@ -165,7 +165,7 @@ impl Worker<'_> {
         let url = job.location.to_string();
         let mut attempt = 0;
         loop {
-            match self.attempt(job)? {
+            match self.attempt(job, stop)? {
                 Attempt::Done(path) => {
                     (self.progress)(Progress::Done { job });
                     return Ok(path);
@@ -195,7 +195,7 @@ impl Worker<'_> {
 
     /// One transfer: resume the partial file if the source allows it, stream the rest while
     /// hashing, and check size and digest. Errors are final; `Again` is worth a retry.
-    fn attempt(&self, job: &Job) -> Result<Attempt> {
+    fn attempt(&self, job: &Job, stop: &AtomicBool) -> Result<Attempt> {
         let url = job.location.to_string();
         let partial = self.cache.partial_path(&job.digest);
         let have = std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
@@ -222,6 +222,11 @@ impl Worker<'_> {
         (self.progress)(Progress::Started { job, from: written });
         let mut buf = vec![0u8; COPY_BUFFER];
         loop {
+            if stop.load(Ordering::SeqCst) {
+                // Another file failed and the pack is over; keep the partial bytes for next time.
+                file.flush().at(&partial)?;
+                return Err(Error::Invalid("stopped because another file failed".into()));
+            }
             let n = match reader.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => n,

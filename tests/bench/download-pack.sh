@@ -69,10 +69,8 @@ nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" -g 'daemon off;' &
 nginx_pid=$!
 sleep 0.5
 
-median() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$1"; }
-peak_kib() { /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F: '/Maximum resident set size/ {gsub(/ /,"",$2); print $2}'; }
-ratio() { python3 -c 'import sys; print(f"{float(sys.argv[1])/float(sys.argv[2]):.2f}")' "$1" "$2"; }
-rate() { python3 -c 'import sys; print(f"{float(sys.argv[1])/float(sys.argv[2])/1048576:.0f} MiB/s")' "$1" "$2"; }
+# shellcheck source=tests/bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # make_set NAME SIZES_MIB...: files in www/NAME and a catalog pointing at nginx.
 make_set() {

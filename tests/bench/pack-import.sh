@@ -27,10 +27,8 @@ work="$(mktemp -d "${BENCH_DIR:-/var/tmp}/ferry-bench.XXXXXX")"
 trap 'chmod -R u+w "$work" 2>/dev/null || true; rm -rf "$work" || true' EXIT
 "$fetch" key gen --unencrypted --secret-key "$work/bench.key" --public-key "$work/bench.pub" >/dev/null
 
-median() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"][0]["median"])' "$1"; }
-peak_kib() { /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F: '/Maximum resident set size/ {gsub(/ /,"",$2); print $2}'; }
-ratio() { python3 -c 'import sys; print(f"{float(sys.argv[1])/float(sys.argv[2]):.2f}")' "$1" "$2"; }
-rate() { python3 -c 'import sys; print(f"{float(sys.argv[1])/float(sys.argv[2])/1048576:.0f} MiB/s")' "$1" "$2"; }
+# shellcheck source=tests/bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 run_shape() {
     local name="$1" count="$2"
