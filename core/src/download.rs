@@ -250,6 +250,11 @@ impl Worker<'_> {
             (self.progress)(Progress::Bytes { job, bytes: n as u64 });
         }
         drop(file);
+        if written < job.size && matches!(job.location, Location::File(_)) {
+            // A local file that is shorter than the catalog says will not grow by waiting.
+            self.cache.discard(&partial)?;
+            return Err(Error::SizeMismatch { what: url, expected: job.size, actual: written });
+        }
         if written < job.size {
             return Ok(Attempt::Again {
                 cause: format!("the connection closed after {written} of {} bytes", job.size),

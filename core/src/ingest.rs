@@ -208,8 +208,11 @@ fn import_checked(data: &mut DataDir, path: &Path) -> Result<ImportOutcome> {
         };
         if already {
             c.bundle.read_payload(p, &mut io::sink())?;
-            if p.chunk_of.is_none() {
-                held.push(p.sha256);
+            // A chunk of a file already whole in the store (joined by an import that did not
+            // get to register it) still tells the registry that the file is present.
+            let file = p.chunk_of.as_ref().map_or(p.sha256, |chunk| chunk.file);
+            if store.contains(&file) && !held.contains(&file) {
+                held.push(file);
             }
         } else {
             let mut temp = store.temp_file()?;

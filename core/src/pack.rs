@@ -286,6 +286,31 @@ pub fn pack(
     progress(PackEvent::Selected { updates: plan.updates.len(), files: plan.jobs.len(), bytes: plan.payload_bytes() });
     let cache = Cache::open(&work.root().join("cache"))?;
 
+    // Lay the volumes out before a sequence is used, so that media too small for the bundle
+    // cost nothing. The draft's sequence and times are placeholders of the widest form; only
+    // its length matters here.
+    let draft = Manifest {
+        format: BUNDLE_FORMAT,
+        bundle_id: BundleId::random()?,
+        channel: opts.plan.channel.clone(),
+        sequence: u64::MAX,
+        created: Timestamp::now(),
+        expires: opts.valid_for.map(|_| Timestamp::now()),
+        kind: plan.kind,
+        relies_on: plan.relies_on.clone(),
+        generator: concat!("ferry fetch ", env!("CARGO_PKG_VERSION")).to_string(),
+        updates: plan.updates.clone(),
+        files: plan.described.iter().map(|(sha256, size)| DescribedFile { sha256: *sha256, size: *size }).collect(),
+        layout: Layout { volumes: 1, payloads: Vec::new() },
+    };
+    let fs_limit = volumes::file_system_limit(&opts.out_dir);
+    let (capacity, lowered) =
+        volumes::effective_capacity(opts.volume_capacity, fs_limit.map(|(_, l)| l), plan.payload_bytes());
+    if let (true, Some((file_system, limit))) = (lowered, fs_limit) {
+        progress(PackEvent::FileSystemLimit { file_system, limit });
+    }
+    let pieces = layout_pieces(&plan, capacity, draft.to_json().len() as u64, opts.keys.len())?;
+
     let min_sequence = match (opts.min_sequence, plan.min_sequence) {
         (Some(a), Some(b)) => Some(a.max(b)),
         (a, b) => a.or(b),
@@ -305,27 +330,7 @@ pub fn pack(
                 .ok_or_else(|| Error::Invalid(format!("a validity of {} seconds is too long", d.as_secs())))?,
         ),
     };
-    let draft = Manifest {
-        format: BUNDLE_FORMAT,
-        bundle_id: BundleId::random()?,
-        channel: channel.clone(),
-        sequence: reservation.sequence,
-        created: reservation.created,
-        expires,
-        kind: plan.kind,
-        relies_on: plan.relies_on.clone(),
-        generator: concat!("ferry fetch ", env!("CARGO_PKG_VERSION")).to_string(),
-        updates: plan.updates.clone(),
-        files: plan.described.iter().map(|(sha256, size)| DescribedFile { sha256: *sha256, size: *size }).collect(),
-        layout: Layout { volumes: 1, payloads: Vec::new() },
-    };
-    let fs_limit = volumes::file_system_limit(&opts.out_dir);
-    let (capacity, lowered) =
-        volumes::effective_capacity(opts.volume_capacity, fs_limit.map(|(_, l)| l), plan.payload_bytes());
-    if let (true, Some((file_system, limit))) = (lowered, fs_limit) {
-        progress(PackEvent::FileSystemLimit { file_system, limit });
-    }
-    let pieces = layout_pieces(&plan, capacity, draft.to_json().len() as u64, opts.keys.len())?;
+    let draft = Manifest { sequence: reservation.sequence, created: reservation.created, expires, ..draft };
     let volumes = volumes::volume_count(&pieces);
     let mut writers = Vec::with_capacity(volumes as usize);
     for k in 1..=volumes {

@@ -85,6 +85,22 @@ fn download_not_found() {
 }
 
 #[test]
+fn a_local_file_shorter_than_the_catalog_says() {
+    let s = Scratch::new();
+    let updates = three_updates();
+    let catalog = local_catalog(&s.path("feed"), &updates);
+    std::fs::write(s.path("feed/files").join(updates[0].file), &updates[0].body[..100]).unwrap();
+    let (secret, _) = s.key("signer");
+    let started = std::time::Instant::now();
+    s.pack_run(catalog.to_str().unwrap(), &secret, &[], &[]).refused(
+        exit::INTEGRITY,
+        &[updates[0].file, &format!("size mismatch: expected {} bytes, got 100", updates[0].body.len())],
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "a local file is not retried");
+    assert_no_bundle(&s);
+}
+
+#[test]
 fn a_second_ingest_is_told_the_data_directory_is_busy() {
     let a = Accepted::new();
     let lock = std::fs::File::options().write(true).open(a.s.data_dir().join("ingest.lock")).unwrap();

@@ -131,6 +131,29 @@ fn a_medium_too_small_for_the_manifest_is_refused() {
     s.pack_run(catalog.to_str().unwrap(), &secret, &["--media", "5000"], &[])
         .refused(exit::INPUT, &["a volume of 5000 bytes cannot even hold the manifest"]);
     assert!(walk(&s.media()).is_empty());
+    assert!(!s.work_dir().join("state.json").exists(), "no sequence was used");
     s.pack_run(catalog.to_str().unwrap(), &secret, &["--media", "floppy"], &[])
         .refused(exit::INPUT, &["--media \"floppy\" is neither a number of bytes nor one of"]);
+}
+
+/// An import that joined a file but stopped before its registry transaction leaves the file
+/// in the store and the volume unaccepted; importing that volume again must register the
+/// file as present.
+#[test]
+fn a_joined_file_left_by_an_interrupted_import_is_registered_on_the_next() {
+    let s = Scratch::new();
+    let (volumes, public) = split_pack(&s);
+    s.trust(&public);
+    let vlc = three_updates()[2].body.clone();
+    let digest = sha256_hex(&vlc);
+    let chunk_volumes: Vec<&std::path::PathBuf> =
+        volumes.iter().filter(|v| zip_entries(v).iter().any(|(n, _)| n.starts_with("chunks/"))).collect();
+    s.ingest(&["import", chunk_volumes[0].to_str().unwrap()]).ok();
+    // What the interrupted import of the second chunk's volume left behind: the joined file.
+    let stored = s.data_dir().join("store/sha256").join(&digest[..2]).join(&digest);
+    std::fs::create_dir_all(stored.parent().unwrap()).unwrap();
+    std::fs::write(&stored, &vlc).unwrap();
+    assert!(!available(&s, "VideoLAN.VLC@3.0.21"));
+    s.ingest(&["import", chunk_volumes[1].to_str().unwrap()]).ok();
+    assert!(available(&s, "VideoLAN.VLC@3.0.21"), "the joined file was not registered");
 }
