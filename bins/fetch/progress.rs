@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use ferry_core::download::Progress;
 use ferry_core::pack::PackEvent;
+use ferry_core::source::Location;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -73,7 +74,11 @@ impl Reporter {
                  the bundle is split into volumes under that size (as with --max-file-size)"
             )),
             PackEvent::Download(p) => self.download(p),
-            PackEvent::Packed { done, total, .. } => {
+            PackEvent::Packed { done, total, job } => {
+                if matches!(job.location, Location::File(_)) {
+                    // Local files are read once, while they are packed.
+                    self.advance(job.size);
+                }
                 if let Reporter::Bar(bar) = self
                     && let Some(bar) = bar.lock().expect("bar lock").as_ref()
                 {
@@ -98,8 +103,9 @@ impl Reporter {
                 self.advance(from);
                 if let Reporter::Lines = self {
                     let resume = if from > 0 { format!(", resuming at byte {from}") } else { String::new() };
+                    let verb = if matches!(job.location, Location::File(_)) { "reading" } else { "downloading" };
                     self.line(format!(
-                        "fetch: downloading {} ({}{resume})",
+                        "fetch: {verb} {} ({}{resume})",
                         safe(&job.location.to_string()),
                         human_bytes(job.size)
                     ));

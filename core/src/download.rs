@@ -26,6 +26,15 @@ const COPY_BUFFER: usize = 256 * 1024;
 /// The longest pause between two attempts.
 const MAX_DELAY: Duration = Duration::from_secs(30);
 
+/// A file ready to be packed.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    pub path: PathBuf,
+    /// Its size and SHA-256 were checked. A local source is not: it is read once, and hashed
+    /// while it is copied into the bundle, so that the bytes checked are the bytes packed.
+    pub verified: bool,
+}
+
 /// One file to have in the cache.
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -81,23 +90,23 @@ struct Worker<'a> {
     progress: &'a (dyn Fn(Progress<'_>) + Sync),
 }
 
-/// Brings every job's file into the cache and calls `ready` with each one as it completes.
-/// Stops at the first failure (of a download or of `ready`) and returns it; files finished
-/// until then stay in the cache.
+/// Brings every job's file into the cache (local files stay where they are) and calls
+/// `ready` with each one as it completes. Stops at the first failure (of a download or of
+/// `ready`) and returns it; files finished until then stay in the cache.
 pub fn run(
     jobs: &[Job],
     sources: &Sources,
     cache: &Cache,
     options: &DownloadOptions,
     progress: &(dyn Fn(Progress<'_>) + Sync),
-    mut ready: impl FnMut(&Job, &Path) -> Result<()>,
+    mut ready: impl FnMut(&Job, &Ready) -> Result<()>,
 ) -> Result<()> {
     let queue = Mutex::new((0..jobs.len()).collect::<VecDeque<usize>>());
     let stop = AtomicBool::new(false);
     let workers = options.parallel.clamp(1, jobs.len().max(1));
     let worker = Worker { sources, cache, progress };
     std::thread::scope(|scope| {
-        let (sender, receiver) = mpsc::channel::<(usize, Result<PathBuf>)>();
+        let (sender, receiver) = mpsc::channel::<(usize, Result<Ready>)>();
         for _ in 0..workers {
             let sender = sender.clone();
             let (queue, stop, worker) = (&queue, &stop, &worker);
@@ -117,7 +126,7 @@ pub fn run(
             if first_error.is_some() {
                 continue;
             }
-            if let Err(e) = result.and_then(|path| ready(&jobs[i], &path)) {
+            if let Err(e) = result.and_then(|r| ready(&jobs[i], &r)) {
                 stop.store(true, Ordering::SeqCst);
                 first_error = Some(e);
             }
@@ -150,14 +159,20 @@ pub fn hash_range(path: &Path, offset: u64, len: u64) -> io::Result<(Sha256, u64
 }
 
 impl Worker<'_> {
-    fn fetch(&self, job: &Job, options: &DownloadOptions, stop: &AtomicBool) -> Result<PathBuf> {
+    fn fetch(&self, job: &Job, options: &DownloadOptions, stop: &AtomicBool) -> Result<Ready> {
+        if let Location::File(path) = &job.location {
+            // Already on a local disk: copying it into the cache first would only write it
+            // twice. The bundle writer hashes it as it copies it.
+            (self.progress)(Progress::Started { job, from: 0 });
+            return Ok(Ready { path: path.clone(), verified: false });
+        }
         let cached = self.cache.path_of(&job.digest);
         if self.cache.holds(&job.digest, job.size) {
             // Re-hash what an earlier run left: the disk may have changed since.
             match hash_file(&cached) {
                 Ok((digest, size)) if digest == job.digest && size == job.size => {
                     (self.progress)(Progress::Cached { job });
-                    return Ok(cached);
+                    return Ok(Ready { path: cached, verified: true });
                 }
                 _ => self.cache.discard(&cached)?,
             }
@@ -168,7 +183,7 @@ impl Worker<'_> {
             match self.attempt(job, stop)? {
                 Attempt::Done(path) => {
                     (self.progress)(Progress::Done { job });
-                    return Ok(path);
+                    return Ok(Ready { path, verified: true });
                 }
                 Attempt::Again { cause, restart } => {
                     if restart {
@@ -250,11 +265,6 @@ impl Worker<'_> {
             (self.progress)(Progress::Bytes { job, bytes: n as u64 });
         }
         drop(file);
-        if written < job.size && matches!(job.location, Location::File(_)) {
-            // A local file that is shorter than the catalog says will not grow by waiting.
-            self.cache.discard(&partial)?;
-            return Err(Error::SizeMismatch { what: url, expected: job.size, actual: written });
-        }
         if written < job.size {
             return Ok(Attempt::Again {
                 cause: format!("the connection closed after {written} of {} bytes", job.size),

@@ -347,11 +347,25 @@ pub fn pack(
     let total = plan.jobs.len();
     let mut done = 0;
     let mut payloads: Vec<Payload> = Vec::with_capacity(pieces.len());
-    download::run(&plan.jobs, sources, &cache, &opts.download, &|p| progress(PackEvent::Download(p)), |job, path| {
+    download::run(&plan.jobs, sources, &cache, &opts.download, &|p| progress(PackEvent::Download(p)), |job, ready| {
+        let path = ready.path.as_path();
+        let chunked = pieces.iter().any(|p| p.file == job.digest && !p.whole);
+        if chunked && !ready.verified {
+            // Chunk entries are named by the chunk's digest, so the file is read before it
+            // is copied: check it whole first.
+            let (actual, size) = download::hash_range(path, 0, u64::MAX).at(path)?;
+            if size != job.size {
+                return Err(Error::SizeMismatch { what: path.display().to_string(), expected: job.size, actual: size });
+            }
+            if actual != job.digest {
+                return Err(Error::DigestMismatch { what: path.display().to_string(), expected: job.digest, actual });
+            }
+        }
         for piece in pieces.iter().filter(|p| p.file == job.digest) {
             let writer = &mut writers[piece.volume as usize - 1];
             if piece.whole {
-                writer.add_entry(&file_entry_name(&job.digest), path, 0, job.size)?;
+                let check = (!ready.verified).then_some(&job.digest);
+                writer.add_entry(&file_entry_name(&job.digest), path, 0, job.size, check)?;
                 payloads.push(Payload {
                     entry: file_entry_name(&job.digest),
                     sha256: job.digest,
@@ -361,7 +375,7 @@ pub fn pack(
                 });
             } else {
                 let (digest, _) = download::hash_range(path, piece.offset, piece.size).at(path)?;
-                writer.add_entry(&chunk_entry_name(&digest), path, piece.offset, piece.size)?;
+                writer.add_entry(&chunk_entry_name(&digest), path, piece.offset, piece.size, None)?;
                 payloads.push(Payload {
                     entry: chunk_entry_name(&digest),
                     sha256: digest,

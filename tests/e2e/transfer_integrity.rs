@@ -101,6 +101,36 @@ fn a_local_file_shorter_than_the_catalog_says() {
 }
 
 #[test]
+fn a_local_file_with_other_bytes_or_longer_than_declared() {
+    let s = Scratch::new();
+    let updates = three_updates();
+    let catalog = local_catalog(&s.path("feed"), &updates);
+    let (secret, _) = s.key("signer");
+    let victim = s.path("feed/files").join(updates[1].file);
+    let mut bytes = updates[1].body.clone();
+    bytes[9] ^= 1;
+    std::fs::write(&victim, &bytes).unwrap();
+    s.pack_run(catalog.to_str().unwrap(), &secret, &[], &[]).refused(
+        exit::INTEGRITY,
+        &[&format!(
+            "{}: SHA-256 mismatch: expected {}, got {}",
+            victim.display(),
+            sha256_hex(&updates[1].body),
+            sha256_hex(&bytes)
+        )],
+    );
+    assert_no_bundle(&s);
+    let mut longer = updates[1].body.clone();
+    longer.push(b'!');
+    std::fs::write(&victim, &longer).unwrap();
+    s.pack_run(catalog.to_str().unwrap(), &secret, &[], &[]).refused(
+        exit::INTEGRITY,
+        &[&format!("{}: size mismatch: expected {} bytes, got {}", victim.display(), longer.len() - 1, longer.len())],
+    );
+    assert_no_bundle(&s);
+}
+
+#[test]
 fn a_second_ingest_is_told_the_data_directory_is_busy() {
     let a = Accepted::new();
     let lock = std::fs::File::options().write(true).open(a.s.data_dir().join("ingest.lock")).unwrap();

@@ -14,6 +14,7 @@ use zip::{CompressionMethod, ZipWriter};
 use crate::error::{Error, IoContext, Result};
 use crate::manifest::{MANIFEST_ENTRY, SIGNATURE_ENTRY_PREFIX, SIGNATURE_ENTRY_SUFFIX};
 use crate::minisign::SignatureFile;
+use crate::names::Sha256;
 
 const COPY_BUFFER: usize = 256 * 1024;
 
@@ -47,13 +48,24 @@ impl BundleWriter {
         Ok(BundleWriter { zip: ZipWriter::new(file), temp, final_path: final_path.to_path_buf() })
     }
 
-    /// Copies `size` bytes at `offset` of a verified file (from fetch's cache) into the
-    /// entry `name`: a whole file, or one chunk of it.
-    pub fn add_entry(&mut self, name: &str, source: &Path, offset: u64, size: u64) -> Result<()> {
+    /// Copies `size` bytes at `offset` of `source` into the entry `name`: a whole file, or
+    /// one chunk of it. With `expected` (for whole files that were not verified before), the
+    /// source must be exactly `size` bytes long and the bytes, hashed as they are copied,
+    /// must have that SHA-256.
+    pub fn add_entry(
+        &mut self,
+        name: &str,
+        source: &Path,
+        offset: u64,
+        size: u64,
+        expected: Option<&Sha256>,
+    ) -> Result<()> {
         let path = self.temp.to_path_buf();
         let mut file = File::open(source).at(source)?;
         file.seek(SeekFrom::Start(offset)).at(source)?;
         self.zip.start_file(name, options(size)).map_err(|e| zip_error(&path, e))?;
+        let mut hasher = expected.map(|_| <sha2::Sha256 as sha2::Digest>::new());
+        let whole_length = file.metadata().at(source)?.len();
         let mut limited = file.take(size);
         let mut buf = vec![0u8; COPY_BUFFER];
         let mut copied = 0u64;
@@ -65,10 +77,27 @@ impl BundleWriter {
                 Err(e) => return Err(Error::io(source, e)),
             };
             self.zip.write_all(&buf[..n]).at(&path)?;
+            if let Some(h) = hasher.as_mut() {
+                sha2::Digest::update(h, &buf[..n]);
+            }
             copied += n as u64;
         }
         if copied != size {
             return Err(Error::SizeMismatch { what: source.display().to_string(), expected: size, actual: copied });
+        }
+        if offset == 0 && expected.is_some() && whole_length != size {
+            // An unverified whole file must be exactly as long as declared, not longer.
+            return Err(Error::SizeMismatch {
+                what: source.display().to_string(),
+                expected: size,
+                actual: whole_length,
+            });
+        }
+        if let (Some(h), Some(expected)) = (hasher, expected) {
+            let actual = Sha256(sha2::Digest::finalize(h).into());
+            if actual != *expected {
+                return Err(Error::DigestMismatch { what: source.display().to_string(), expected: *expected, actual });
+            }
         }
         Ok(())
     }
