@@ -17,5 +17,6 @@ mod revisions;
 mod samples;
 mod signature_refusals;
 mod tidy;
+mod tls;
 mod transfer_integrity;
 mod volumes;

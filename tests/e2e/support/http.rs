@@ -1,6 +1,7 @@
 //! A small HTTP/1.1 server on 127.0.0.1, started by a test, serving fixed files with `Range`
 //! support and injecting faults on request: dropped connections, error statuses, stalls.
 //! It records what it was asked and what it sent, so tests can assert on the traffic.
+//! With [`Server::start_tls`] it speaks HTTPS (rustls) with a certificate the test made.
 //! Written on std's TcpListener so that tests control every byte it sends.
 
 use std::collections::BTreeMap;
@@ -65,6 +66,7 @@ struct State {
 
 pub struct Server {
     addr: SocketAddr,
+    scheme: &'static str,
     state: Arc<State>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
@@ -76,36 +78,66 @@ impl Server {
         Server::with_faults(files, BTreeMap::new(), Duration::ZERO)
     }
 
+    /// Serves `files` over HTTPS with this certificate chain and key.
+    pub fn start_tls(files: BTreeMap<String, Vec<u8>>, tls: Arc<rustls::ServerConfig>) -> Server {
+        Server::listen(files, BTreeMap::new(), Duration::ZERO, Some(tls))
+    }
+
     /// Serves `files` with `faults` for some paths, pausing `delay` before every body.
     pub fn with_faults(files: BTreeMap<String, Vec<u8>>, faults: BTreeMap<String, Fault>, delay: Duration) -> Server {
+        Server::listen(files, faults, delay, None)
+    }
+
+    fn listen(
+        files: BTreeMap<String, Vec<u8>>,
+        faults: BTreeMap<String, Fault>,
+        delay: Duration,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(State { files, faults, delay, ..State::default() });
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (state, stop) = (state.clone(), stop.clone());
+            let (state, stop, tls) = (state.clone(), stop.clone(), tls.clone());
             std::thread::spawn(move || {
                 for stream in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
-                    let state = state.clone();
+                    let (state, tls) = (state.clone(), tls.clone());
                     std::thread::spawn(move || {
                         let now = state.open.fetch_add(1, Ordering::SeqCst) + 1;
                         state.max_open.fetch_max(now, Ordering::SeqCst);
-                        serve(stream, &state);
+                        match tls {
+                            None => {
+                                let mut stream = stream;
+                                serve(&mut stream, &state);
+                                let _ = stream.shutdown(Shutdown::Both);
+                            }
+                            Some(config) => {
+                                if let Ok(conn) = rustls::ServerConnection::new(config) {
+                                    let mut tls = rustls::StreamOwned::new(conn, stream);
+                                    serve(&mut tls, &state);
+                                    tls.conn.send_close_notify();
+                                    let _ = tls.flush();
+                                }
+                            }
+                        }
                         state.open.fetch_sub(1, Ordering::SeqCst);
                     });
                 }
             })
         };
-        Server { addr, state, stop, thread: Some(thread) }
+        Server { addr, scheme: if tls.is_some() { "https" } else { "http" }, state, stop, thread: Some(thread) }
     }
 
     /// The URL of `path` on this server (`path` without a leading slash).
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}/{path}", self.addr)
+        let host =
+            if self.scheme == "https" { format!("localhost:{}", self.addr.port()) } else { self.addr.to_string() };
+        format!("{}://{host}/{path}", self.scheme)
     }
 
     /// Every request path, in arrival order.
@@ -123,7 +155,7 @@ impl Server {
     }
 }
 
-fn read_head(stream: &mut TcpStream) -> Option<String> {
+fn read_head(stream: &mut impl Read) -> Option<String> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") && head.len() < 16 * 1024 {
@@ -135,8 +167,8 @@ fn read_head(stream: &mut TcpStream) -> Option<String> {
     Some(String::from_utf8_lossy(&head).into_owned())
 }
 
-fn serve(mut stream: TcpStream, state: &State) {
-    let Some(head) = read_head(&mut stream) else { return };
+fn serve(stream: &mut (impl Read + Write), state: &State) {
+    let Some(head) = read_head(stream) else { return };
     // Origin-form ("/path") or, through a proxy, absolute-form ("http://host/path").
     let target = head.split_whitespace().nth(1).unwrap_or("/");
     let path = match target.strip_prefix("http://") {
@@ -220,7 +252,6 @@ fn serve(mut stream: TcpStream, state: &State) {
     }
     state.stats.lock().unwrap().get_mut(&path).unwrap().bytes_sent += total;
     let _ = stream.flush();
-    let _ = stream.shutdown(Shutdown::Both);
 }
 
 impl Drop for Server {
