@@ -74,6 +74,9 @@ impl Reporter {
                  the bundle is split into volumes under that size (as with --max-file-size)"
             )),
             PackEvent::Download(p) => self.download(p),
+            PackEvent::Sealing { volume, volumes } => {
+                self.line(format!("fetch: signing and syncing volume {volume} of {volumes}"))
+            }
             PackEvent::Packed { done, total, job } => {
                 if matches!(job.location, Location::File(_)) {
                     // Local files are read once, while they are packed.
@@ -143,6 +146,7 @@ fn json_event(event: &PackEvent<'_>) -> Option<serde_json::Value> {
         PackEvent::Packed { done, total, job } => {
             json!({"event": "packed", "sha256": job.digest, "done": done, "total": total})
         }
+        PackEvent::Sealing { volume, volumes } => json!({"event": "sealing", "volume": volume, "volumes": volumes}),
         PackEvent::Download(p) => match p {
             Progress::Cached { job } => {
                 json!({"event": "cached", "url": job.location.to_string(), "sha256": job.digest, "size": job.size})

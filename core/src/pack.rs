@@ -124,6 +124,11 @@ pub enum PackEvent<'a> {
         total: usize,
         job: &'a Job,
     },
+    /// Volume `volume` of `volumes` gets its manifest and signatures and is synced to disk.
+    Sealing {
+        volume: u32,
+        volumes: u32,
+    },
 }
 
 /// One volume file written.
@@ -398,6 +403,7 @@ pub fn pack(
     let bytes = manifest.to_json();
     let mut sealed = Vec::with_capacity(writers.len());
     for (k, writer) in (1..=volumes).zip(writers) {
+        progress(PackEvent::Sealing { volume: k, volumes });
         let comment = manifest.trusted_comment(k).to_string();
         let mut signatures = Vec::new();
         for key in opts.keys {

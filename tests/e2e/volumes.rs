@@ -10,6 +10,8 @@ fn split_pack(s: &Scratch) -> (Vec<std::path::PathBuf>, std::path::PathBuf) {
     let (secret, public) = s.key("signer");
     let out = s.pack_run(catalog.to_str().unwrap(), &secret, &["--json", "--media", "120000"], &[]).ok();
     let result: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let sealing = out.lines().filter(|l| l.contains("\"event\":\"sealing\"")).count();
+    assert_eq!(sealing, result["volumes"].as_array().unwrap().len(), "one sealing event per volume:\n{out}");
     let volumes: Vec<std::path::PathBuf> = result["volumes"]
         .as_array()
         .unwrap()
