@@ -273,3 +273,121 @@ fn list(ids: impl Iterator<Item = KeyId>) -> String {
     let v: Vec<String> = ids.map(|k| k.to_string()).collect();
     if v.is_empty() { "none".into() } else { v.join(", ") }
 }
+
+#[cfg(test)]
+mod hostile_bytes {
+    //! No bytes make the reader panic: a valid bundle, damaged at random places (bit flips,
+    //! overwritten bytes, a cut), goes through every check `ingest verify` makes, and each
+    //! must end in a value or an error.
+
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::bundle::writer::BundleWriter;
+    use crate::clock::Timestamp;
+    use crate::manifest::{BundleKind, DescribedFile, Layout, file_entry_name};
+    use crate::minisign::SecretKey;
+    use crate::model::Update;
+    use crate::names::{BundleId, Channel};
+
+    /// A signed two-update bundle, as bytes, and a trust store that accepts it.
+    fn sample() -> (Vec<u8>, TrustStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SecretKey::generate().unwrap();
+        let bodies: Vec<Vec<u8>> = vec![b"first update file".repeat(40), b"second".repeat(7)];
+        let mut updates = Vec::new();
+        let mut payloads = Vec::new();
+        let mut writer = BundleWriter::create(&dir.path().join("b.zip")).unwrap();
+        for (i, body) in bodies.iter().enumerate() {
+            let digest = Sha256::of(body);
+            let path = dir.path().join(format!("f{i}"));
+            std::fs::write(&path, body).unwrap();
+            writer.add_entry(&file_entry_name(&digest), &path, 0, body.len() as u64, Some(&digest)).unwrap();
+            updates.push(
+                serde_json::from_value::<Update>(serde_json::json!({
+                    "id": format!("U{i}"), "revision": 1, "title": "t", "vendor": "v", "product": "p",
+                    "version": "1", "classification": "application", "release_date": "2024-01-09",
+                    "files": [{"name": format!("f{i}.exe"), "url": "x", "sha256": digest, "size": body.len()}]
+                }))
+                .unwrap(),
+            );
+            payloads.push(Payload {
+                entry: file_entry_name(&digest),
+                sha256: digest,
+                size: body.len() as u64,
+                volume: 1,
+                chunk_of: None,
+            });
+        }
+        let manifest = Manifest {
+            format: 1,
+            bundle_id: BundleId::random().unwrap(),
+            channel: Channel::default_channel(),
+            sequence: 1,
+            created: Timestamp::now(),
+            expires: None,
+            kind: BundleKind::Full,
+            relies_on: vec![],
+            generator: String::new(),
+            files: payloads.iter().map(|p| DescribedFile { sha256: p.sha256, size: p.size }).collect(),
+            updates,
+            layout: Layout { volumes: 1, payloads },
+        };
+        let bytes = manifest.to_json();
+        let sig = key.sign(&bytes, &manifest.trusted_comment(1).to_string(), "test").unwrap();
+        let (path, _) = writer.finish(&bytes, &[sig]).unwrap();
+        let trust = TrustStore::new(vec![(Channel::default_channel(), key.public_key())], BTreeMap::new());
+        (std::fs::read(path).unwrap(), trust)
+    }
+
+    /// Every check of `ingest verify`, in its order.
+    fn verify(path: &Path, trust: &TrustStore) -> Result<()> {
+        let (mut bundle, sig) = SignedBundle::open(path)?.authenticate(trust)?;
+        bundle.check_entries(sig.volume)?;
+        let payloads: Vec<Payload> = bundle.manifest.payloads_in(sig.volume).cloned().collect();
+        for p in &payloads {
+            bundle.read_payload(p, &mut std::io::sink())?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_sample_is_accepted() {
+        let (bytes, trust) = sample();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.zip");
+        std::fs::write(&path, bytes).unwrap();
+        verify(&path, &trust).unwrap();
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn damaged_bundles_are_refused_without_panicking(
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..6),
+            cut in proptest::option::of(any::<prop::sample::Index>()),
+        ) {
+            let (mut bytes, trust) = sample();
+            for (at, value) in edits {
+                let i = at.index(bytes.len());
+                bytes[i] = value;
+            }
+            if let Some(cut) = cut {
+                let keep = cut.index(bytes.len());
+                bytes.truncate(keep);
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("b.zip");
+            std::fs::write(&path, &bytes).unwrap();
+            let _ = verify(&path, &trust);
+        }
+
+        #[test]
+        fn arbitrary_manifests_are_refused_without_panicking(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = Manifest::parse(&bytes);
+        }
+    }
+}
