@@ -2,10 +2,12 @@
 //! is a terminal, plain log lines when it is not (timers, CI, pipes), and JSON Lines events on
 //! stdout with `--json`, for scripts.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Mutex;
 
-use ferry_core::download::Progress;
+use ferry_core::download::{Job, Progress};
+use ferry_core::names::Sha256;
 use ferry_core::pack::PackEvent;
 use ferry_core::source::Location;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -14,17 +16,21 @@ use serde_json::json;
 use crate::common::{human_bytes, safe};
 
 pub enum Reporter {
-    Bar(Mutex<Option<ProgressBar>>),
+    Bar(Mutex<Option<ProgressBar>>, Counted),
     Lines,
     Json,
 }
+
+/// Bytes the bar has counted for each file, so that a transfer resumed in the same run is
+/// not counted twice and one that starts over takes its bytes back.
+type Counted = Mutex<HashMap<Sha256, u64>>;
 
 impl Reporter {
     pub fn new(json: bool) -> Reporter {
         if json {
             Reporter::Json
         } else if std::io::stderr().is_terminal() {
-            Reporter::Bar(Mutex::new(None))
+            Reporter::Bar(Mutex::new(None), Mutex::new(HashMap::new()))
         } else {
             Reporter::Lines
         }
@@ -33,7 +39,7 @@ impl Reporter {
     /// Prints one line, above the bar when there is one.
     fn line(&self, text: String) {
         match self {
-            Reporter::Bar(bar) => match bar.lock().expect("bar lock").as_ref() {
+            Reporter::Bar(bar, _) => match bar.lock().expect("bar lock").as_ref() {
                 Some(bar) => bar.println(text),
                 None => eprintln!("{text}"),
             },
@@ -54,7 +60,7 @@ impl Reporter {
                     "fetch: selected {updates} updates, {files} files to carry ({})",
                     human_bytes(bytes)
                 ));
-                if let Reporter::Bar(bar) = self {
+                if let Reporter::Bar(bar, _) = self {
                     let pb = ProgressBar::new(bytes);
                     pb.set_style(
                         ProgressStyle::with_template(
@@ -80,9 +86,9 @@ impl Reporter {
             PackEvent::Packed { done, total, job } => {
                 if matches!(job.location, Location::File(_)) {
                     // Local files are read once, while they are packed.
-                    self.advance(job.size);
+                    self.set(job, job.size);
                 }
-                if let Reporter::Bar(bar) = self
+                if let Reporter::Bar(bar, _) = self
                     && let Some(bar) = bar.lock().expect("bar lock").as_ref()
                 {
                     bar.set_message(format!("{done}/{total} files packed"));
@@ -97,13 +103,13 @@ impl Reporter {
     fn download(&self, p: Progress<'_>) {
         match p {
             Progress::Cached { job } => {
-                self.advance(job.size);
+                self.set(job, job.size);
                 if let Reporter::Lines = self {
                     self.line(format!("fetch: from cache: {}", safe(&job.location.to_string())));
                 }
             }
             Progress::Started { job, from } => {
-                self.advance(from);
+                self.set(job, from);
                 if let Reporter::Lines = self {
                     let resume = if from > 0 { format!(", resuming at byte {from}") } else { String::new() };
                     let verb = if matches!(job.location, Location::File(_)) { "reading" } else { "downloading" };
@@ -114,7 +120,10 @@ impl Reporter {
                     ));
                 }
             }
-            Progress::Bytes { bytes, .. } => self.advance(bytes),
+            Progress::Bytes { job, bytes } => {
+                let counted = self.counted(job);
+                self.set(job, counted + bytes);
+            }
             Progress::Retrying { job, attempt, of, delay, cause } => self.line(format!(
                 "fetch: {}: {}; retry {attempt} of {of} in {:.1} s",
                 safe(&job.location.to_string()),
@@ -125,11 +134,24 @@ impl Reporter {
         }
     }
 
-    fn advance(&self, bytes: u64) {
-        if let Reporter::Bar(bar) = self
+    fn counted(&self, job: &Job) -> u64 {
+        match self {
+            Reporter::Bar(_, counted) => counted.lock().expect("counted lock").get(&job.digest).copied().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// Records that `bytes` of `job` are in, moving the bar by the difference.
+    fn set(&self, job: &Job, bytes: u64) {
+        if let Reporter::Bar(bar, counted) = self
             && let Some(bar) = bar.lock().expect("bar lock").as_ref()
         {
-            bar.inc(bytes);
+            let before = counted.lock().expect("counted lock").insert(job.digest, bytes).unwrap_or(0);
+            if bytes >= before {
+                bar.inc(bytes - before);
+            } else {
+                bar.dec(before - bytes);
+            }
         }
     }
 }
@@ -165,4 +187,39 @@ fn json_event(event: &PackEvent<'_>) -> Option<serde_json::Value> {
             }
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(size: u64) -> Job {
+        Job {
+            digest: Sha256([7; 32]),
+            size,
+            location: Location::parse("http://127.0.0.1/update.msu").expect("a valid URL"),
+        }
+    }
+
+    #[test]
+    fn the_bar_counts_resumed_and_restarted_transfers_once() {
+        let job = job(100);
+        let reporter = Reporter::Bar(Mutex::new(Some(ProgressBar::hidden())), Mutex::new(HashMap::new()));
+        let position = || match &reporter {
+            Reporter::Bar(bar, _) => bar.lock().unwrap().as_ref().unwrap().position(),
+            _ => unreachable!(),
+        };
+        reporter.download(Progress::Started { job: &job, from: 0 });
+        reporter.download(Progress::Bytes { job: &job, bytes: 40 });
+        assert_eq!(position(), 40);
+        // The connection broke; the next attempt resumes at byte 40.
+        reporter.download(Progress::Started { job: &job, from: 40 });
+        assert_eq!(position(), 40, "a resume is not counted twice");
+        reporter.download(Progress::Bytes { job: &job, bytes: 20 });
+        // The server ignored the range: the transfer starts over.
+        reporter.download(Progress::Started { job: &job, from: 0 });
+        assert_eq!(position(), 0, "a restart takes its bytes back");
+        reporter.download(Progress::Bytes { job: &job, bytes: 100 });
+        assert_eq!(position(), 100);
+    }
 }
