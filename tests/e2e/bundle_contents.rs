@@ -81,6 +81,23 @@ fn entry_name_has_a_nul() {
 }
 
 #[test]
+fn entry_name_is_not_utf8() {
+    check("name-not-utf8.zip", RawEntry::file([b'f', 0xff, 0xfe], "x"), "name is not UTF-8");
+}
+
+#[test]
+fn archive_claims_several_disks() {
+    check_bytes(
+        "multi-disk.zip",
+        |bytes| {
+            let eocd = bytes.len() - 22;
+            bytes[eocd + 4] = 1; // number of this disk
+        },
+        "multi-disk archives are not supported",
+    );
+}
+
+#[test]
 fn entry_is_a_symlink() {
     check("symlink.zip", RawEntry::symlink("files/link", "/etc/passwd"), "entry \"files/link\" is a symbolic link");
 }

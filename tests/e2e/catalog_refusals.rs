@@ -54,3 +54,13 @@ fn selection_that_names_an_unknown_update() {
     let work = walk(&s.work_dir());
     assert!(!work.contains(&"state.json".to_string()), "no sequence was used: {work:?}");
 }
+
+#[test]
+fn selection_that_matches_nothing() {
+    let s = Scratch::new();
+    let catalog = local_catalog(&s.path("feed"), &three_updates());
+    let (secret, _) = s.key("signer");
+    s.pack_run(catalog.to_str().unwrap(), &secret, &["--product", "Lotus Notes"], &[])
+        .refused(exit::INPUT, &["selection matches no update in catalog"]);
+    assert!(!s.work_dir().join("state.json").exists(), "no sequence was used");
+}

@@ -71,3 +71,23 @@ fn trust_remove_stops_acceptance() {
     assert!(stderr.contains("not signed by enough trusted keys"));
     a.s.ingest(&["trust", "remove", "0000000000000000"]).refused(exit::NOT_FOUND, &["not found"]);
 }
+
+#[test]
+fn signature_entry_named_for_another_key() {
+    let a = Accepted::new();
+    let bundle = a.tampered("signature-misnamed.zip", |entries| {
+        let (name, _) = entries.iter_mut().find(|(n, _)| n.starts_with("signatures/")).unwrap();
+        *name = "signatures/0000000000000001.minisig".into();
+    });
+    a.refuse(&bundle, exit::SIGNATURE, &["the entry is named for key 0000000000000001 but the signature is by key"]);
+}
+
+#[test]
+fn signature_entry_that_is_not_a_signature() {
+    let a = Accepted::new();
+    let bundle = a.tampered("signature-garbage.zip", |entries| {
+        let (_, sig) = entries.iter_mut().find(|(n, _)| n.starts_with("signatures/")).unwrap();
+        *sig = b"this is not a minisign signature\n".to_vec();
+    });
+    a.refuse(&bundle, exit::SIGNATURE, &["expected 4 lines, found 1"]);
+}
