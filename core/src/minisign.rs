@@ -219,11 +219,6 @@ impl SecretKey {
         PublicKey { key_id: self.key_id, key: self.signing.verifying_key() }
     }
 
-    /// Whether the key file is passphrase-protected, without decrypting it.
-    pub fn is_encrypted(text: &str) -> Result<bool, SecretKeyError> {
-        Ok(&Self::raw(text)?[2..4] == b"Sc")
-    }
-
     fn raw(text: &str) -> Result<Vec<u8>, SecretKeyError> {
         let lines = lines(text.trim_start_matches('\u{feff}'));
         let [comment, b64] = lines.as_slice() else {

@@ -673,18 +673,6 @@ impl Registry {
         }
         Ok(state)
     }
-
-    /// Counts rows in the tables a refused bundle must leave untouched (for `verify` output
-    /// and tests): updates, files present, accepted bundles.
-    pub fn counts(&self) -> Result<(u64, u64, u64)> {
-        self.conn
-            .query_row(
-                "SELECT (SELECT COUNT(*) FROM updates), (SELECT COUNT(*) FROM files WHERE present = 1), (SELECT COUNT(*) FROM bundles)",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .map_err(self.err())
-    }
 }
 
 fn channel_state(conn: &Connection, path: &Path, channel: &Channel) -> Result<ChannelState> {

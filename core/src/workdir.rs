@@ -62,11 +62,6 @@ impl WorkDir {
         &self.root
     }
 
-    /// The highest sequence written for `channel`, if any.
-    pub fn last_sequence(&self, channel: &Channel) -> Option<u64> {
-        self.state.channels.get(channel).map(|r| r.sequence)
-    }
-
     /// Reserves the next sequence for `channel`: above every one written from this work
     /// directory and at least `min_sequence`; dated no earlier than the last bundle.
     pub fn reserve(&mut self, channel: &Channel, min_sequence: Option<u64>) -> Result<Reservation> {

@@ -29,7 +29,7 @@ fn trusted_comment_disagrees_with_manifest() {
 fn trusted_comment_edited_after_signing() {
     let a = Accepted::new();
     let bundle = a.tampered("trusted-comment-edited.zip", |entries| {
-        let (_, sig) = entries.iter_mut().find(|(n, _)| n.starts_with("signatures/")).unwrap();
+        let (_, sig) = signature_entry(entries);
         *sig = String::from_utf8(sig.clone()).unwrap().replace(" sequence=2 ", " sequence=3 ").into_bytes();
     });
     a.refuse(&bundle, exit::SIGNATURE, &["the trusted comment was altered after signing"]);
@@ -76,7 +76,7 @@ fn trust_remove_stops_acceptance() {
 fn signature_entry_named_for_another_key() {
     let a = Accepted::new();
     let bundle = a.tampered("signature-misnamed.zip", |entries| {
-        let (name, _) = entries.iter_mut().find(|(n, _)| n.starts_with("signatures/")).unwrap();
+        let (name, _) = signature_entry(entries);
         *name = "signatures/0000000000000001.minisig".into();
     });
     a.refuse(&bundle, exit::SIGNATURE, &["the entry is named for key 0000000000000001 but the signature is by key"]);
@@ -86,7 +86,7 @@ fn signature_entry_named_for_another_key() {
 fn signature_entry_that_is_not_a_signature() {
     let a = Accepted::new();
     let bundle = a.tampered("signature-garbage.zip", |entries| {
-        let (_, sig) = entries.iter_mut().find(|(n, _)| n.starts_with("signatures/")).unwrap();
+        let (_, sig) = signature_entry(entries);
         *sig = b"this is not a minisign signature\n".to_vec();
     });
     a.refuse(&bundle, exit::SIGNATURE, &["expected 4 lines, found 1"]);

@@ -352,6 +352,11 @@ impl Accepted {
     }
 }
 
+/// The first signature entry of `entries`: (name, bytes).
+pub fn signature_entry(entries: &mut [(String, Vec<u8>)]) -> &mut (String, Vec<u8>) {
+    entries.iter_mut().find(|(n, _)| n.starts_with("signatures/")).expect("a signature entry")
+}
+
 /// The entry of `entries` named `name`.
 pub fn entry<'a>(entries: &'a mut [(String, Vec<u8>)], name: &str) -> &'a mut Vec<u8> {
     &mut entries.iter_mut().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no entry {name}")).1
