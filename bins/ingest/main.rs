@@ -52,6 +52,34 @@ enum Command {
     /// The state file that lets fetch build a delta bundle.
     #[command(subcommand)]
     State(StateCommand),
+    /// The append-only, hash-chained log of every accepted and refused bundle and trust change.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Prove the audit log's hash chain intact; prints the number of entries and the head hash.
+    Verify(AuditVerifyArgs),
+    /// Print the audit log, oldest first.
+    List(JsonArgs),
+}
+
+#[derive(Args)]
+struct AuditVerifyArgs {
+    /// A head hash recorded earlier (in a receipt or on paper): the log must still hold that
+    /// entry, which proves no later entry was cut off the end.
+    #[arg(long, value_name = "HASH")]
+    head: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct JsonArgs {
+    /// One JSON object per line.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -80,6 +108,16 @@ enum TrustCommand {
     List(TrustListArgs),
     /// Stop trusting a key.
     Remove(TrustRemoveArgs),
+    /// How many distinct trusted keys must sign each bundle of a channel (k of n).
+    Threshold(TrustThresholdArgs),
+}
+
+#[derive(Args)]
+struct TrustThresholdArgs {
+    /// At least 1 and at most the number of keys the channel trusts.
+    threshold: usize,
+    #[arg(long, default_value = "default")]
+    channel: Channel,
 }
 
 #[derive(Args)]
@@ -181,8 +219,24 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(code::OK)
         }
+        Command::Trust(TrustCommand::Threshold(args)) => {
+            let mut data = DataDir::open_exclusive(&dir)?;
+            data.registry.set_threshold(&args.channel, args.threshold)?;
+            println!(
+                "channel {}: bundles now need signatures by {} distinct trusted keys",
+                args.channel, args.threshold
+            );
+            Ok(code::OK)
+        }
         Command::Trust(TrustCommand::List(args)) => {
             let data = DataDir::open_shared(&dir)?;
+            if !args.json {
+                for (channel, keys, threshold) in data.registry.channel_policies()? {
+                    if args.channel.as_ref().is_none_or(|c| c.as_str() == channel) {
+                        println!("channel {channel}: {threshold} of {keys} trusted keys must sign");
+                    }
+                }
+            }
             for k in data.registry.trusted_keys(args.channel.as_ref())? {
                 if args.json {
                     json_line(&k)?;
@@ -252,6 +306,38 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
+            Ok(code::OK)
+        }
+        Command::Audit(AuditCommand::Verify(args)) => {
+            let data = DataDir::open_shared(&dir)?;
+            let report = data.registry.verify_audit(args.head.as_deref())?;
+            if args.json {
+                json_line(&report)?;
+            } else {
+                println!("audit log intact: {} entries", report.entries);
+                if let Some(head) = &report.head {
+                    println!("  head {head}");
+                }
+            }
+            Ok(code::OK)
+        }
+        Command::Audit(AuditCommand::List(args)) => {
+            let data = DataDir::open_shared(&dir)?;
+            data.registry.audit_entries(|entry| {
+                if args.json {
+                    json_line(&entry).map_err(|e| ferry_core::Error::Invalid(e.to_string()))
+                } else {
+                    println!(
+                        "{:>6}  {}  {:<18} {}  {}",
+                        entry.seq,
+                        entry.at,
+                        entry.event,
+                        safe(&entry.subject),
+                        safe(&entry.detail.to_string())
+                    );
+                    Ok(())
+                }
+            })?;
             Ok(code::OK)
         }
         Command::List(args) => {

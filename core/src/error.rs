@@ -174,6 +174,10 @@ pub enum Error {
     #[error("data directory {} is in use by another ingest (lock file {})", dir.display(), lock.display())]
     Busy { dir: PathBuf, lock: PathBuf },
 
+    #[error("audit log in {}: entry {seq}: {reason}", path.display())]
+    AuditBroken { path: PathBuf, seq: i64, reason: String },
+    #[error("channel {channel:?}: {reason}")]
+    TrustPolicy { channel: String, reason: String },
     #[error("{0}")]
     Invalid(String),
 }
@@ -190,9 +194,10 @@ impl Error {
             | WrongPassphrase { .. }
             | AlreadyExists { .. }
             | DemoKey { .. }
+            | TrustPolicy { .. }
             | Invalid(_) => ErrorClass::Input,
             Download { .. } => ErrorClass::Network,
-            SizeMismatch { .. } | DigestMismatch { .. } => ErrorClass::Integrity,
+            SizeMismatch { .. } | DigestMismatch { .. } | AuditBroken { .. } => ErrorClass::Integrity,
             Container { .. } | Manifest { .. } | Entries { .. } => ErrorClass::Bundle,
             SignatureFile { .. }
             | ManifestAltered { .. }

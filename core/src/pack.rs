@@ -284,6 +284,12 @@ pub fn pack(
     if opts.keys.is_empty() {
         return Err(Error::Invalid("at least one signing key is needed".into()));
     }
+    for (i, key) in opts.keys.iter().enumerate() {
+        if opts.keys[..i].iter().any(|k| k.key_id == key.key_id) {
+            // Ingest counts each key once; a second signature would only mislead a reader.
+            return Err(Error::Invalid(format!("signing key {} given twice", key.key_id)));
+        }
+    }
     let plan = plan(sources, &opts.plan)?;
     if plan.updates.is_empty() {
         return Ok(PackOutcome::NothingNew { up_to_date: plan.up_to_date });

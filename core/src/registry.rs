@@ -132,6 +132,8 @@ pub struct TrustedKey {
     pub key_id: String,
     pub public_key: String,
     pub added_at: String,
+    /// The channel's threshold: how many distinct trusted keys must sign its bundles.
+    pub threshold: usize,
 }
 
 /// What the registry remembers of a channel.
@@ -306,6 +308,22 @@ impl Registry {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(sql_error(&self.path))?;
         let e = sql_error(&self.path);
         tx.execute("INSERT OR IGNORE INTO channels (channel) VALUES (?1)", [channel.as_str()]).map_err(&e)?;
+        let existing: Option<String> = tx
+            .query_row(
+                "SELECT public_key FROM trusted_keys WHERE channel = ?1 AND key_id = ?2",
+                params![channel.as_str(), key.key_id.to_string()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(&e)?;
+        if existing.is_some_and(|k| k != key.to_base64()) {
+            // Signatures name their key by id: two keys with one id would make it ambiguous
+            // which key a signature counts for.
+            return Err(Error::TrustPolicy {
+                channel: channel.to_string(),
+                reason: format!("another key with id {} is trusted already; remove it first", key.key_id),
+            });
+        }
         let added = tx
             .execute(
                 "INSERT OR IGNORE INTO trusted_keys (channel, key_id, public_key, added_at) VALUES (?1, ?2, ?3, ?4)",
@@ -326,9 +344,21 @@ impl Registry {
         Ok(added)
     }
 
+    /// Removes a trusted key, unless that would leave the channel fewer keys than its
+    /// threshold (no bundle could be accepted then).
     pub fn remove_trusted_key(&mut self, channel: &Channel, key_id: &KeyId) -> Result<()> {
         let e = sql_error(&self.path);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
+        let (keys, threshold) = channel_policy(&tx, &self.path, channel)?;
+        if keys > 0 && keys - 1 < threshold && keys - 1 > 0 {
+            return Err(Error::TrustPolicy {
+                channel: channel.to_string(),
+                reason: format!(
+                    "removing key {key_id} would leave {} keys for a threshold of {threshold}; lower the threshold first (`ingest trust threshold`)",
+                    keys - 1
+                ),
+            });
+        }
         let removed = tx
             .execute(
                 "DELETE FROM trusted_keys WHERE channel = ?1 AND key_id = ?2",
@@ -348,17 +378,68 @@ impl Registry {
         tx.commit().map_err(&e)
     }
 
+    /// Sets how many distinct trusted keys must sign each bundle of `channel`: at least 1 and
+    /// at most the number of keys trusted for it.
+    pub fn set_threshold(&mut self, channel: &Channel, threshold: usize) -> Result<()> {
+        let e = sql_error(&self.path);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
+        let (keys, old) = channel_policy(&tx, &self.path, channel)?;
+        if threshold == 0 || threshold > keys {
+            return Err(Error::TrustPolicy {
+                channel: channel.to_string(),
+                reason: format!(
+                    "a threshold of {threshold} is impossible with {keys} trusted keys (at least 1, at most {keys})"
+                ),
+            });
+        }
+        tx.execute(
+            "UPDATE channels SET threshold = ?2 WHERE channel = ?1",
+            params![channel.as_str(), threshold as i64],
+        )
+        .map_err(&e)?;
+        append_audit(
+            &tx,
+            &self.path,
+            "trust-threshold",
+            channel.as_str(),
+            &serde_json::json!({"threshold": threshold, "previous": old, "keys": keys}),
+        )?;
+        tx.commit().map_err(&e)
+    }
+
+    /// Each channel that has trusted keys: (channel, keys, threshold).
+    pub fn channel_policies(&self) -> Result<Vec<(String, usize, usize)>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT c.channel, COUNT(k.key_id), c.threshold FROM channels c \
+                 JOIN trusted_keys k ON k.channel = c.channel GROUP BY c.channel ORDER BY c.channel",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as usize, r.get::<_, i64>(2)? as usize)))
+            .map_err(self.err())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+    }
+
     pub fn trusted_keys(&self, channel: Option<&Channel>) -> Result<Vec<TrustedKey>> {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT channel, key_id, public_key, added_at FROM trusted_keys \
-                 WHERE ?1 IS NULL OR channel = ?1 ORDER BY channel, added_at, key_id",
+                "SELECT k.channel, k.key_id, k.public_key, k.added_at, c.threshold \
+                 FROM trusted_keys k JOIN channels c ON c.channel = k.channel \
+                 WHERE ?1 IS NULL OR k.channel = ?1 ORDER BY k.channel, k.added_at, k.key_id",
             )
             .map_err(self.err())?;
         let rows = stmt
             .query_map([channel.map(|c| c.as_str())], |r| {
-                Ok(TrustedKey { channel: r.get(0)?, key_id: r.get(1)?, public_key: r.get(2)?, added_at: r.get(3)? })
+                Ok(TrustedKey {
+                    channel: r.get(0)?,
+                    key_id: r.get(1)?,
+                    public_key: r.get(2)?,
+                    added_at: r.get(3)?,
+                    threshold: r.get::<_, i64>(4)?.max(1) as usize,
+                })
             })
             .map_err(self.err())?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
@@ -675,6 +756,19 @@ impl Registry {
     }
 }
 
+/// How many keys a channel trusts and its threshold (0 keys and 1 for an unknown channel).
+fn channel_policy(conn: &Connection, path: &Path, channel: &Channel) -> Result<(usize, usize)> {
+    let e = sql_error(path);
+    let keys: i64 = conn
+        .query_row("SELECT COUNT(*) FROM trusted_keys WHERE channel = ?1", [channel.as_str()], |r| r.get(0))
+        .map_err(&e)?;
+    let threshold: Option<i64> = conn
+        .query_row("SELECT threshold FROM channels WHERE channel = ?1", [channel.as_str()], |r| r.get(0))
+        .optional()
+        .map_err(&e)?;
+    Ok((keys as usize, threshold.unwrap_or(1).max(1) as usize))
+}
+
 fn channel_state(conn: &Connection, path: &Path, channel: &Channel) -> Result<ChannelState> {
     let row: Option<(Option<i64>, Option<String>)> = conn
         .query_row("SELECT highest_sequence, latest_time FROM channels WHERE channel = ?1", [channel.as_str()], |r| {
@@ -822,6 +916,106 @@ fn merge_update(
 
 /// Appends one entry to the hash-chained audit log: each entry's hash covers the previous
 /// hash and the entry's own fields, so an edited or deleted entry breaks the chain.
+/// One entry of the audit log.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub at: String,
+    pub event: String,
+    pub subject: String,
+    pub detail: serde_json::Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// What `audit verify` proved.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditReport {
+    pub entries: u64,
+    /// The hash of the last entry: keep it (a receipt does) to prove later that no entry
+    /// after it was removed.
+    pub head: Option<String>,
+}
+
+impl Registry {
+    /// Calls `each` for every audit log entry, oldest first.
+    pub fn audit_entries(&self, mut each: impl FnMut(AuditEntry) -> Result<()>) -> Result<()> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, at, event, subject, detail, prev_hash, hash FROM audit_log ORDER BY seq")
+            .map_err(self.err())?;
+        let mut rows = stmt.query([]).map_err(self.err())?;
+        while let Some(r) = rows.next().map_err(self.err())? {
+            let detail: String = r.get(4).map_err(self.err())?;
+            each(AuditEntry {
+                seq: r.get(0).map_err(self.err())?,
+                at: r.get(1).map_err(self.err())?,
+                event: r.get(2).map_err(self.err())?,
+                subject: r.get(3).map_err(self.err())?,
+                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
+                prev_hash: r.get(5).map_err(self.err())?,
+                hash: r.get(6).map_err(self.err())?,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Recomputes the audit log's hash chain: every entry must hash to its recorded hash and
+    /// name the previous entry's hash, with no gap in the numbering. With `head`, the chain
+    /// must also still hold the entry with that hash (taken from a receipt), so that
+    /// removing the latest entries shows too.
+    pub fn verify_audit(&self, head: Option<&str>) -> Result<AuditReport> {
+        let broken = |seq: i64, reason: String| Error::AuditBroken { path: self.path.clone(), seq, reason };
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, at, event, subject, detail, prev_hash, hash FROM audit_log ORDER BY seq")
+            .map_err(self.err())?;
+        let mut rows = stmt.query([]).map_err(self.err())?;
+        let mut prev = "0".repeat(64);
+        let mut expected_seq = None;
+        let mut entries = 0;
+        let mut head_seen = head.is_none();
+        while let Some(r) = rows.next().map_err(self.err())? {
+            let seq: i64 = r.get(0).map_err(self.err())?;
+            let fields: [String; 6] = [1, 2, 3, 4, 5, 6].map(|i| r.get::<_, String>(i).unwrap_or_default());
+            let [at, event, subject, detail, prev_hash, hash] = &fields;
+            if let Some(want) = expected_seq
+                && seq != want
+            {
+                return Err(broken(seq, format!("entries {want} to {} are missing", seq - 1)));
+            }
+            if *prev_hash != prev {
+                return Err(broken(
+                    seq,
+                    "it does not follow the entry before it (an entry was removed or changed)".into(),
+                ));
+            }
+            if audit_hash(prev_hash, at, event, subject, detail).hex() != *hash {
+                return Err(broken(seq, "its content does not match its hash (the entry was edited)".into()));
+            }
+            head_seen |= head == Some(hash.as_str());
+            prev = hash.clone();
+            expected_seq = Some(seq + 1);
+            entries += 1;
+        }
+        if !head_seen {
+            return Err(broken(
+                expected_seq.unwrap_or(1),
+                format!("no entry has hash {}: entries after it were removed", head.unwrap_or_default()),
+            ));
+        }
+        Ok(AuditReport { entries, head: (entries > 0).then_some(prev) })
+    }
+
+    /// The hash of the latest audit entry.
+    pub fn audit_head(&self) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
+            .optional()
+            .map_err(self.err())
+    }
+}
+
 fn append_audit(
     tx: &Transaction<'_>,
     path: &Path,

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod audit;
 mod boundaries;
 mod bundle_contents;
 mod catalog_refusals;
@@ -16,6 +17,7 @@ mod replay_and_rollback;
 mod revisions;
 mod samples;
 mod signature_refusals;
+mod thresholds;
 mod tidy;
 mod tls;
 mod transfer_integrity;
