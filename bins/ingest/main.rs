@@ -52,6 +52,9 @@ enum Command {
     /// The state file that lets fetch build a delta bundle.
     #[command(subcommand)]
     State(StateCommand),
+    /// Prove that registry and store agree: every registered file present with its digest and
+    /// read-only, every stored file known; --repair puts right what can be.
+    Check(CheckArgs),
     /// The append-only, hash-chained log of every accepted and refused bundle and trust change.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -63,6 +66,18 @@ enum AuditCommand {
     Verify(AuditVerifyArgs),
     /// Print the audit log, oldest first.
     List(JsonArgs),
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// Register files the store holds but the registry lost, mark missing or damaged files
+    /// absent (fetch is then asked for them again), move damaged and unknown files to
+    /// quarantine/, make writable files read-only again. Logged in the audit log.
+    #[arg(long)]
+    repair: bool,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -306,6 +321,37 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     .collect::<Vec<_>>()
                     .join(", ")
             );
+            Ok(code::OK)
+        }
+        Command::Check(args) => {
+            let mut data = DataDir::open_exclusive(&dir)?;
+            let report = ferry_core::check::check(&mut data, args.repair)?;
+            if args.json {
+                json_line(&report)?;
+            } else {
+                println!("checked {} stored files ({})", report.files_checked, human_bytes(report.bytes_checked));
+                for finding in &report.findings {
+                    let state = match (report.repaired, finding.repairable()) {
+                        (true, true) => "repaired",
+                        (_, false) => "NOT REPAIRABLE",
+                        (false, true) => "found",
+                    };
+                    println!("  {state}: {}", safe(&finding.to_string()));
+                }
+                if let Some(q) = &report.quarantine {
+                    println!("  moved aside to {}", q.display());
+                }
+                match (report.findings.len(), report.outstanding()) {
+                    (0, _) => println!("clean: the registry and the store agree"),
+                    (_, 0) => println!("repaired; run `ingest check` again to confirm"),
+                    (_, n) if args.repair => println!("{n} problems remain"),
+                    (_, n) => println!("{n} problems; `ingest check --repair` puts right what can be"),
+                }
+            }
+            if report.outstanding() > 0 {
+                eprintln!("{PROGRAM}: check: {} problems outstanding", report.outstanding());
+                return Ok(code::INTEGRITY);
+            }
             Ok(code::OK)
         }
         Command::Audit(AuditCommand::Verify(args)) => {

@@ -227,9 +227,13 @@ fn import_checked(data: &mut DataDir, path: &Path) -> Result<ImportOutcome> {
 
     let accepted = rollback_checks(data, &c)?;
     let verified = verified(&c, payloads.len(), bytes);
-    if accepted.as_ref().is_some_and(|a| a.volumes.contains(&c.volume)) {
+    let brings_files = !incoming.is_empty() || !incoming_chunks.is_empty();
+    if accepted.as_ref().is_some_and(|a| a.volumes.contains(&c.volume)) && !brings_files {
         return Ok(ImportOutcome::AlreadyImported { verified });
     }
+    // An accepted volume imported again that brings files the store lacks (lost, or moved to
+    // quarantine by `ingest check --repair`) restores them: its signature and digests were
+    // checked just now, like any other.
 
     // Store, then register in one transaction that re-checks the rollback rules.
     let mut stored = held;

@@ -8,6 +8,7 @@
 pub mod bundle;
 pub mod cache;
 pub mod catalog;
+pub mod check;
 pub mod clock;
 pub mod datadir;
 pub mod download;

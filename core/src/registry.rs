@@ -916,6 +916,58 @@ fn merge_update(
 
 /// Appends one entry to the hash-chained audit log: each entry's hash covers the previous
 /// hash and the entry's own fields, so an edited or deleted entry breaks the chain.
+/// A file the registry describes, as `ingest check` compares it with the store.
+#[derive(Debug, Clone)]
+pub struct FileRow {
+    pub sha256: Sha256,
+    pub size: u64,
+    pub present: bool,
+}
+
+impl Registry {
+    /// Every file the registry describes, by digest.
+    pub fn file_rows(&self) -> Result<BTreeMap<Sha256, FileRow>> {
+        let mut stmt = self.conn.prepare("SELECT sha256, size, present FROM files").map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, bool>(2)?)))
+            .map_err(self.err())?;
+        let mut files = BTreeMap::new();
+        for row in rows {
+            let (hex, size, present) = row.map_err(self.err())?;
+            let sha256: Sha256 = hex.parse().map_err(|_| {
+                Error::Invalid(format!("registry {}: file row {hex:?} is not a SHA-256", self.path.display()))
+            })?;
+            files.insert(sha256, FileRow { sha256, size: size as u64, present });
+        }
+        Ok(files)
+    }
+
+    /// SQLite's own consistency check of the registry file: "ok", or what is wrong.
+    pub fn integrity_check(&self) -> Result<String> {
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check").map_err(self.err())?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(self.err())?;
+        let lines = rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())?;
+        Ok(lines.join("; "))
+    }
+
+    /// Records what `ingest check --repair` did, in one transaction: files now known to be in
+    /// the store, files no longer there, and the repair in the audit log.
+    pub fn record_repair(&mut self, present: &[Sha256], absent: &[Sha256], detail: &serde_json::Value) -> Result<()> {
+        let e = sql_error(&self.path);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
+        let now = Timestamp::now().to_string();
+        for d in present {
+            tx.execute("UPDATE files SET present = 1, stored_at = ?2 WHERE sha256 = ?1", params![d.hex(), now])
+                .map_err(&e)?;
+        }
+        for d in absent {
+            tx.execute("UPDATE files SET present = 0, stored_at = NULL WHERE sha256 = ?1", [d.hex()]).map_err(&e)?;
+        }
+        append_audit(&tx, &self.path, "check-repair", "store", detail)?;
+        tx.commit().map_err(&e)
+    }
+}
+
 /// One entry of the audit log.
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditEntry {

@@ -37,6 +37,10 @@ impl Store {
         Ok(store)
     }
 
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     fn tmp_dir(&self) -> PathBuf {
         self.root.join("tmp")
     }

@@ -8,6 +8,7 @@ mod audit;
 mod boundaries;
 mod bundle_contents;
 mod catalog_refusals;
+mod check;
 mod delta;
 mod downloads;
 mod journey;

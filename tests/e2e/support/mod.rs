@@ -57,6 +57,18 @@ impl Run {
         assert!(!self.stderr.contains("panicked"), "a binary panicked:\n{}", self.stderr);
         self.stderr
     }
+
+    /// Asserts failure with `code` and a report on stdout containing every one of `parts`
+    /// (for commands whose findings are their output, such as `ingest check`).
+    #[track_caller]
+    pub fn refused_on_stdout(self, code: i32, parts: &[&str]) -> String {
+        assert_eq!(self.code, code, "expected exit code {code}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        for part in parts {
+            assert!(self.stdout.contains(part), "stdout lacks {part:?}:\n{}", self.stdout);
+        }
+        assert!(!self.stderr.contains("panicked"), "a binary panicked:\n{}", self.stderr);
+        self.stdout
+    }
 }
 
 /// A test's own scratch directory with a fetch work directory and an ingest data directory.
