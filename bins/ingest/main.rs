@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use ferry_core::datadir::DataDir;
-use ferry_core::ingest::ImportOutcome;
+use ferry_core::ingest::{ImportOptions, ImportOutcome, Receipt, ReceiptEntry, ReceiptResult, TimeJudgement};
 use ferry_core::keys;
 use ferry_core::model::{Classification, Severity};
 use ferry_core::names::{Channel, KeyId, UpdateId};
@@ -125,6 +125,15 @@ enum TrustCommand {
     Remove(TrustRemoveArgs),
     /// How many distinct trusted keys must sign each bundle of a channel (k of n).
     Threshold(TrustThresholdArgs),
+    /// Forget the latest bundle time of a channel, against which expiry is judged, after a
+    /// bundle dated in the future made fresh ones look expired (logged).
+    ClockReset(ChannelArgs),
+}
+
+#[derive(Args)]
+struct ChannelArgs {
+    #[arg(long, default_value = "default")]
+    channel: Channel,
 }
 
 #[derive(Args)]
@@ -164,6 +173,9 @@ struct TrustRemoveArgs {
 #[derive(Args)]
 struct VerifyArgs {
     bundle: PathBuf,
+    /// Do not refuse a bundle past its expiry (see import --allow-expired).
+    #[arg(long)]
+    allow_expired: bool,
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
@@ -178,6 +190,14 @@ struct ImportArgs {
     /// One JSON object per bundle.
     #[arg(long)]
     json: bool,
+    /// Write a JSON receipt of every check made (keys, each file's digest and size, volume,
+    /// time judgement, timings, the audit log's head), accepted or refused, for the records.
+    #[arg(long, value_name = "FILE")]
+    receipt: Option<PathBuf>,
+    /// Accept bundles past their expiry, for example after a long courier delay. Each such
+    /// acceptance is recorded in the audit log and the receipt.
+    #[arg(long)]
+    allow_expired: bool,
 }
 
 #[derive(Args)]
@@ -243,6 +263,18 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             );
             Ok(code::OK)
         }
+        Command::Trust(TrustCommand::ClockReset(args)) => {
+            let mut data = DataDir::open_exclusive(&dir)?;
+            match data.registry.reset_clock(&args.channel)? {
+                Some(t) => println!(
+                    "channel {}: forgot the latest bundle time {t}; expiry is now judged against the system clock ({})",
+                    args.channel,
+                    ferry_core::clock::Timestamp::now()
+                ),
+                None => println!("channel {}: no bundle time was recorded; nothing to forget", args.channel),
+            }
+            Ok(code::OK)
+        }
         Command::Trust(TrustCommand::List(args)) => {
             let data = DataDir::open_shared(&dir)?;
             if !args.json {
@@ -269,7 +301,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Verify(args) => {
             let data = DataDir::open_shared(&dir)?;
-            let v = ferry_core::ingest::verify(&data, &args.bundle)?;
+            let opts = ImportOptions { allow_expired: args.allow_expired };
+            let v = ferry_core::ingest::verify(&data, &args.bundle, opts)?;
+            warn_time(&v.time);
             if args.json {
                 json_line(&v)?;
             } else {
@@ -485,65 +519,27 @@ fn import(dir: &std::path::Path, args: &ImportArgs) -> anyhow::Result<u8> {
     if paths.is_empty() {
         return Err(ferry_core::Error::Invalid("no bundle found in the paths given".into()).into());
     }
+    let opts = ImportOptions { allow_expired: args.allow_expired };
+    let mut receipt = Receipt::new(&data);
     // The latest word on each volume set seen: which of its volumes are still missing.
     let mut sets: std::collections::BTreeMap<(String, u64), Vec<u32>> = std::collections::BTreeMap::new();
     for path in &paths {
-        match ferry_core::ingest::import(&mut data, path) {
+        match ferry_core::ingest::import(&mut data, path, opts) {
             Ok(outcome) => {
                 if args.json {
                     json_line(&outcome)?;
-                    continue;
+                } else {
+                    print_outcome(path, &outcome, &mut sets);
                 }
-                match outcome {
-                    ImportOutcome::Accepted { verified: v, changes: c, missing_volumes } => {
-                        if v.volumes > 1 {
-                            sets.insert((v.channel.clone(), v.sequence), missing_volumes.clone());
-                        }
-                        println!(
-                            "imported: {} (channel {} sequence {} volume {}/{})",
-                            path.display(),
-                            v.channel,
-                            v.sequence,
-                            v.volume,
-                            v.volumes
-                        );
-                        println!("  signed by {}", v.signers.join(", "));
-                        println!(
-                            "  {} payloads verified ({}); {} files newly stored",
-                            v.payloads_verified,
-                            human_bytes(v.bytes_verified),
-                            c.files_stored
-                        );
-                        println!(
-                            "  updates: {} new, {} revised, {} unchanged, {} ignored",
-                            c.new.len(),
-                            c.revised.len(),
-                            c.unchanged.len(),
-                            c.ignored.len()
-                        );
-                        for id in &c.status_reset {
-                            println!("  {}: files changed in the new revision; approval reset to undefined", safe(id));
-                        }
-                        for id in &c.ignored {
-                            println!(
-                                "  {}: older or conflicting metadata ignored; the list keeps its revision",
-                                safe(id)
-                            );
-                        }
-                    }
-                    ImportOutcome::AlreadyImported { verified: v } => {
-                        println!(
-                            "already imported: {} (channel {} sequence {} volume {}/{}); nothing changed",
-                            path.display(),
-                            v.channel,
-                            v.sequence,
-                            v.volume,
-                            v.volumes
-                        );
-                    }
-                }
+                receipt.bundles.push(ReceiptEntry {
+                    path: path.display().to_string(),
+                    result: ReceiptResult::Done(Box::new(outcome)),
+                });
             }
             Err(e) => {
+                receipt
+                    .bundles
+                    .push(ReceiptEntry { path: path.display().to_string(), result: ReceiptResult::refused(&e) });
                 // Keep going with the other bundles, remember the failure.
                 let code = common::report(PROGRAM, &anyhow::Error::new(e));
                 if status == code::OK {
@@ -555,7 +551,83 @@ fn import(dir: &std::path::Path, args: &ImportArgs) -> anyhow::Result<u8> {
     if !args.json {
         report_sets(&sets);
     }
+    if let Some(out) = &args.receipt {
+        receipt.write(&data, out)?;
+        if !args.json {
+            println!("receipt written to {}", out.display());
+        }
+    }
     Ok(status)
+}
+
+fn print_outcome(
+    path: &std::path::Path,
+    outcome: &ImportOutcome,
+    sets: &mut std::collections::BTreeMap<(String, u64), Vec<u32>>,
+) {
+    match outcome {
+        ImportOutcome::Accepted { verified: v, changes: c, missing_volumes, .. } => {
+            if v.volumes > 1 {
+                sets.insert((v.channel.clone(), v.sequence), missing_volumes.clone());
+            }
+            println!(
+                "imported: {} (channel {} sequence {} volume {}/{})",
+                path.display(),
+                v.channel,
+                v.sequence,
+                v.volume,
+                v.volumes
+            );
+            warn_time(&v.time);
+            println!("  signed by {}", v.signers.join(", "));
+            println!(
+                "  {} payloads verified ({}); {} files newly stored",
+                v.payloads_verified,
+                human_bytes(v.bytes_verified),
+                c.files_stored
+            );
+            println!(
+                "  updates: {} new, {} revised, {} unchanged, {} ignored",
+                c.new.len(),
+                c.revised.len(),
+                c.unchanged.len(),
+                c.ignored.len()
+            );
+            for id in &c.status_reset {
+                println!("  {}: files changed in the new revision; approval reset to undefined", safe(id));
+            }
+            for id in &c.ignored {
+                println!("  {}: older or conflicting metadata ignored; the list keeps its revision", safe(id));
+            }
+        }
+        ImportOutcome::AlreadyImported { verified: v } => {
+            println!(
+                "already imported: {} (channel {} sequence {} volume {}/{}); nothing changed",
+                path.display(),
+                v.channel,
+                v.sequence,
+                v.volume,
+                v.volumes
+            );
+        }
+    }
+}
+
+/// Says on stderr when the time judgement needs a person's attention.
+fn warn_time(t: &TimeJudgement) {
+    if t.clock_behind {
+        eprintln!(
+            "{PROGRAM}: warning: the system clock ({}) is earlier than the latest accepted bundle ({}); expiry was judged against the latter. If the clock went backwards, set it right; if a bundle was dated in the future, `ingest trust clock-reset` recovers.",
+            t.system_clock,
+            t.latest_seen.map(|l| l.to_string()).unwrap_or_default()
+        );
+    }
+    if t.expiry_relaxed {
+        eprintln!(
+            "{PROGRAM}: warning: accepted past its expiry ({}) because of --allow-expired; recorded in the audit log",
+            t.expires.map(|e| e.to_string()).unwrap_or_default()
+        );
+    }
 }
 
 fn report_sets(sets: &std::collections::BTreeMap<(String, u64), Vec<u32>>) {

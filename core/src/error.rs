@@ -153,7 +153,7 @@ pub enum Error {
     #[error("bundle {}: delta relies on file {digest} which this server does not hold", path.display())]
     MissingBase { path: PathBuf, digest: Sha256 },
 
-    #[error("bundle {}: expired at {expires} (judged against {now})", path.display())]
+    #[error("bundle {}: expired at {expires} (judged against {now}, the later of the system clock and the latest accepted bundle; `ingest trust clock-reset` if that bundle was dated in the future, --allow-expired to accept it anyway, logged)", path.display())]
     Expired { path: PathBuf, expires: String, now: String },
 
     #[error("state file {}: {reason}", path.display())]

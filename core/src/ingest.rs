@@ -42,6 +42,57 @@ pub struct Verified {
     pub updates: usize,
     pub payloads_verified: usize,
     pub bytes_verified: u64,
+    /// Each payload of this volume: digest and size as checked on the copy.
+    pub payloads: Vec<PayloadCheck>,
+    /// How the bundle's freshness was judged.
+    pub time: TimeJudgement,
+}
+
+/// One payload as verified.
+#[derive(Debug, Clone, Serialize)]
+pub struct PayloadCheck {
+    pub entry: String,
+    pub sha256: Sha256,
+    pub size: u64,
+    pub volume: u32,
+    /// For a chunk: the file it is part of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chunk_of: Option<Sha256>,
+    /// `copied` into the store's temporary area, or `held` already (checked, not copied).
+    pub action: &'static str,
+}
+
+/// Freshness without a trusted clock: the bundle's expiry is judged against the later of the
+/// system clock and the latest creation time of an accepted bundle of its channel.
+#[derive(Debug, Clone, Serialize)]
+pub struct TimeJudgement {
+    pub system_clock: Timestamp,
+    pub latest_seen: Option<Timestamp>,
+    pub judged_against: Timestamp,
+    /// The system clock is earlier than a bundle already accepted: it went backwards, or
+    /// that bundle was dated in the future (`ingest trust clock-reset` recovers from that).
+    pub clock_behind: bool,
+    pub expires: Option<Timestamp>,
+    /// The bundle had expired and was accepted because the operator relaxed enforcement.
+    pub expiry_relaxed: bool,
+}
+
+/// How an import or verification may deviate from the defaults.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ImportOptions {
+    /// Accept a bundle past its expiry (logged in the audit log and the receipt).
+    pub allow_expired: bool,
+}
+
+/// Time spent in each step of one import, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Timings {
+    /// Container, signatures, and copying every payload while hashing it.
+    pub verify_ms: u64,
+    /// Making the copies durable in the store.
+    pub store_ms: u64,
+    /// The registry transaction.
+    pub register_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -53,9 +104,74 @@ pub enum ImportOutcome {
         /// Volumes of this set that have not been imported yet: its updates whose files
         /// travel in them stay unavailable until they arrive.
         missing_volumes: Vec<u32>,
+        timings: Timings,
+        /// The audit log's head after this import: keep it to prove later that the log was
+        /// not cut short (`ingest audit verify --head`).
+        audit_head: Option<String>,
     },
     /// This volume of this bundle was accepted before; nothing changed.
     AlreadyImported { verified: Verified },
+}
+
+/// What `ingest import --receipt` writes: every check made on every bundle of one run, for
+/// the officer's files.
+#[derive(Debug, Serialize)]
+pub struct Receipt {
+    pub format: u32,
+    pub generator: String,
+    pub data_dir: String,
+    pub started: Timestamp,
+    pub finished: Timestamp,
+    pub bundles: Vec<ReceiptEntry>,
+    /// The audit log's head when the run ended (`ingest audit verify --head`).
+    pub audit_head: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReceiptEntry {
+    pub path: String,
+    #[serde(flatten)]
+    pub result: ReceiptResult,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum ReceiptResult {
+    Done(Box<ImportOutcome>),
+    Refused { outcome: &'static str, class: String, reason: String },
+}
+
+impl ReceiptResult {
+    pub fn refused(e: &Error) -> ReceiptResult {
+        ReceiptResult::Refused {
+            outcome: "refused",
+            class: format!("{:?}", e.class()).to_lowercase(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+impl Receipt {
+    pub fn new(data: &DataDir) -> Receipt {
+        Receipt {
+            format: 1,
+            generator: concat!("ferry ingest ", env!("CARGO_PKG_VERSION")).to_string(),
+            data_dir: data.root().display().to_string(),
+            started: Timestamp::now(),
+            finished: Timestamp::now(),
+            bundles: Vec::new(),
+            audit_head: None,
+        }
+    }
+
+    /// Completes the receipt and writes it as `path`, whole or not at all.
+    pub fn write(mut self, data: &DataDir, path: &Path) -> Result<()> {
+        self.finished = Timestamp::now();
+        self.audit_head = data.registry.audit_head()?;
+        let mut bytes = serde_json::to_vec_pretty(&self).expect("a receipt serializes");
+        bytes.push(b'\n');
+        crate::state::write_atomically(path, &bytes)
+    }
 }
 
 /// The rollback and replay rules: a bundle's identity is (channel, sequence, layout), and
@@ -90,13 +206,25 @@ pub fn judge_sequence(
 
 /// Expiry, judged against the later of the system clock and the latest time seen in an
 /// accepted bundle of the channel, since the offline server has no trusted clock.
-fn judge_expiry(manifest: &Manifest, state: &ChannelState, path: &Path) -> Result<()> {
-    let Some(expires) = manifest.expires else { return Ok(()) };
-    let now = Timestamp::now().max(state.latest_time.unwrap_or(Timestamp::now()));
-    if expires <= now {
-        return Err(Error::Expired { path: path.to_path_buf(), expires: expires.to_string(), now: now.to_string() });
+fn judge_expiry(manifest: &Manifest, state: &ChannelState, path: &Path, opts: ImportOptions) -> Result<TimeJudgement> {
+    let system_clock = Timestamp::now();
+    let judged_against = state.latest_time.map_or(system_clock, |t| t.max(system_clock));
+    let expired = manifest.expires.is_some_and(|e| e <= judged_against);
+    if expired && !opts.allow_expired {
+        return Err(Error::Expired {
+            path: path.to_path_buf(),
+            expires: manifest.expires.map(|e| e.to_string()).unwrap_or_default(),
+            now: judged_against.to_string(),
+        });
     }
-    Ok(())
+    Ok(TimeJudgement {
+        system_clock,
+        latest_seen: state.latest_time,
+        judged_against,
+        clock_behind: state.latest_time.is_some_and(|t| t > system_clock),
+        expires: manifest.expires,
+        expiry_relaxed: expired,
+    })
 }
 
 /// A bundle that passed its signature and entry checks.
@@ -112,8 +240,9 @@ fn check_signatures_and_entries(data: &DataDir, path: &Path) -> Result<Checked> 
     Ok(Checked { bundle, volume: sig.volume, signers: sig.signers })
 }
 
-fn verified(c: &Checked, payloads: usize, bytes: u64) -> Verified {
+fn verified(c: &Checked, payloads: Vec<PayloadCheck>, time: TimeJudgement) -> Verified {
     let m = &c.bundle.manifest;
+    let bytes = payloads.iter().map(|p| p.size).sum();
     Verified {
         path: c.bundle.path().display().to_string(),
         bundle_id: m.bundle_id.to_string(),
@@ -127,8 +256,21 @@ fn verified(c: &Checked, payloads: usize, bytes: u64) -> Verified {
         manifest_sha256: c.bundle.manifest_digest,
         signers: c.signers.iter().map(|k| k.to_string()).collect(),
         updates: m.updates.len(),
-        payloads_verified: payloads,
+        payloads_verified: payloads.len(),
         bytes_verified: bytes,
+        payloads,
+        time,
+    }
+}
+
+fn payload_check(p: &Payload, action: &'static str) -> PayloadCheck {
+    PayloadCheck {
+        entry: p.entry.clone(),
+        sha256: p.sha256,
+        size: p.size,
+        volume: p.volume,
+        chunk_of: p.chunk_of.as_ref().map(|c| c.file),
+        action,
     }
 }
 
@@ -145,35 +287,40 @@ fn check_delta_base(data: &DataDir, manifest: &Manifest, path: &Path) -> Result<
     Ok(())
 }
 
-fn rollback_checks(data: &DataDir, c: &Checked) -> Result<Option<AcceptedBundle>> {
+fn rollback_checks(
+    data: &DataDir,
+    c: &Checked,
+    opts: ImportOptions,
+) -> Result<(Option<AcceptedBundle>, TimeJudgement)> {
     let m = &c.bundle.manifest;
     let path = c.bundle.path();
     let state = data.registry.channel_state(&m.channel)?;
     let accepted = data.registry.accepted_bundle(&m.channel, m.sequence)?;
     judge_sequence(m, &c.bundle.manifest_digest, &state, accepted.as_ref(), path)?;
-    if accepted.is_none() {
-        judge_expiry(m, &state, path)?;
-    }
+    // A further volume of an accepted set was judged fresh when the set was admitted.
+    let fresh = if accepted.is_none() { opts } else { ImportOptions { allow_expired: true } };
+    let mut time = judge_expiry(m, &state, path, fresh)?;
+    time.expiry_relaxed &= accepted.is_none();
     check_delta_base(data, m, path)?;
-    Ok(accepted)
+    Ok((accepted, time))
 }
 
 /// Checks everything and changes nothing.
-pub fn verify(data: &DataDir, path: &Path) -> Result<Verified> {
+pub fn verify(data: &DataDir, path: &Path, opts: ImportOptions) -> Result<Verified> {
     let mut c = check_signatures_and_entries(data, path)?;
     let payloads: Vec<_> = c.bundle.manifest.payloads_in(c.volume).cloned().collect();
-    let mut bytes = 0;
+    let mut checks = Vec::with_capacity(payloads.len());
     for p in &payloads {
         c.bundle.read_payload(p, &mut io::sink())?;
-        bytes += p.size;
+        checks.push(payload_check(p, "verified"));
     }
-    rollback_checks(data, &c)?;
-    Ok(verified(&c, payloads.len(), bytes))
+    let (_, time) = rollback_checks(data, &c, opts)?;
+    Ok(verified(&c, checks, time))
 }
 
 /// Verifies, stores and registers one bundle volume. Refusals are logged in the audit log.
-pub fn import(data: &mut DataDir, path: &Path) -> Result<ImportOutcome> {
-    match import_checked(data, path) {
+pub fn import(data: &mut DataDir, path: &Path, opts: ImportOptions) -> Result<ImportOutcome> {
+    match import_checked(data, path, opts) {
         Err(e) if is_refusal(&e) => {
             // The refusal is what the officer needs to see; a failure to log it is secondary.
             let _ = data.registry.log_refusal(path, &e.to_string());
@@ -188,10 +335,11 @@ fn is_refusal(e: &Error) -> bool {
     matches!(e.class(), ErrorClass::Bundle | ErrorClass::Signature | ErrorClass::Integrity | ErrorClass::Rollback)
 }
 
-fn import_checked(data: &mut DataDir, path: &Path) -> Result<ImportOutcome> {
+fn import_checked(data: &mut DataDir, path: &Path, opts: ImportOptions) -> Result<ImportOutcome> {
     let Some(store) = data.store() else {
         return Err(Error::Invalid("the data directory was opened read-only".into()));
     };
+    let started = std::time::Instant::now();
     let mut c = check_signatures_and_entries(data, path)?;
 
     // Digests: copy each payload into the store's temporary area, hashing on the way. What
@@ -200,7 +348,7 @@ fn import_checked(data: &mut DataDir, path: &Path) -> Result<ImportOutcome> {
     let mut incoming: Vec<(Sha256, NamedTempFile)> = Vec::new();
     let mut incoming_chunks: Vec<(Sha256, NamedTempFile)> = Vec::new();
     let mut held: Vec<Sha256> = Vec::new();
-    let mut bytes = 0;
+    let mut checks = Vec::with_capacity(payloads.len());
     for p in &payloads {
         let already = match &p.chunk_of {
             None => store.contains(&p.sha256),
@@ -214,6 +362,7 @@ fn import_checked(data: &mut DataDir, path: &Path) -> Result<ImportOutcome> {
             if store.contains(&file) && !held.contains(&file) {
                 held.push(file);
             }
+            checks.push(payload_check(p, "held"));
         } else {
             let mut temp = store.temp_file()?;
             c.bundle.read_payload(p, temp.as_file_mut())?;
@@ -221,12 +370,12 @@ fn import_checked(data: &mut DataDir, path: &Path) -> Result<ImportOutcome> {
                 None => incoming.push((p.sha256, temp)),
                 Some(_) => incoming_chunks.push((p.sha256, temp)),
             }
+            checks.push(payload_check(p, "copied"));
         }
-        bytes += p.size;
     }
 
-    let accepted = rollback_checks(data, &c)?;
-    let verified = verified(&c, payloads.len(), bytes);
+    let (accepted, time) = rollback_checks(data, &c, opts)?;
+    let verified = verified(&c, checks, time);
     let brings_files = !incoming.is_empty() || !incoming_chunks.is_empty();
     if accepted.as_ref().is_some_and(|a| a.volumes.contains(&c.volume)) && !brings_files {
         return Ok(ImportOutcome::AlreadyImported { verified });
@@ -236,6 +385,8 @@ fn import_checked(data: &mut DataDir, path: &Path) -> Result<ImportOutcome> {
     // checked just now, like any other.
 
     // Store, then register in one transaction that re-checks the rollback rules.
+    let verify_ms = started.elapsed().as_millis() as u64;
+    let stored_at = std::time::Instant::now();
     let mut stored = held;
     for (digest, temp) in incoming {
         store.commit(temp, &digest)?;
@@ -246,9 +397,12 @@ fn import_checked(data: &mut DataDir, path: &Path) -> Result<ImportOutcome> {
     }
     let reassembled = reassemble(store, &c.bundle.manifest)?;
     stored.extend(reassembled.iter().map(|(file, _)| *file));
+    let store_ms = stored_at.elapsed().as_millis() as u64;
+    let registered_at = std::time::Instant::now();
     let manifest = c.bundle.manifest.clone();
     let digest = c.bundle.manifest_digest;
     let record = ImportRecord {
+        time: &verified.time,
         manifest: &manifest,
         manifest_digest: digest,
         volume: c.volume,
@@ -267,7 +421,9 @@ fn import_checked(data: &mut DataDir, path: &Path) -> Result<ImportOutcome> {
     let imported = data.registry.accepted_bundle(&manifest.channel, manifest.sequence)?.map(|a| a.volumes);
     let missing_volumes =
         (1..=manifest.layout.volumes).filter(|v| !imported.as_ref().is_some_and(|have| have.contains(v))).collect();
-    Ok(ImportOutcome::Accepted { verified, changes, missing_volumes })
+    let timings = Timings { verify_ms, store_ms, register_ms: registered_at.elapsed().as_millis() as u64 };
+    let audit_head = data.registry.audit_head()?;
+    Ok(ImportOutcome::Accepted { verified, changes, missing_volumes, timings, audit_head })
 }
 
 /// Files of `manifest` that travel in chunks, are not yet whole in the store, and whose
@@ -400,13 +556,19 @@ mod tests {
     #[test]
     fn expiry_uses_the_later_of_clock_and_latest_time_seen() {
         let path = Path::new("b.zip");
+        let strict = ImportOptions::default();
         let far = manifest(1, "2024-01-01T00:00:00Z", Some("2999-01-01T00:00:00Z"));
-        judge_expiry(&far, &state(None, None), path).unwrap();
+        let time = judge_expiry(&far, &state(None, None), path, strict).unwrap();
+        assert!(!time.clock_behind && !time.expiry_relaxed);
         // A bundle dated in the future was accepted: later bundles are judged against it.
-        let err = judge_expiry(&far, &state(None, Some("2999-06-01T00:00:00Z")), path).unwrap_err();
+        let future = state(None, Some("2999-06-01T00:00:00Z"));
+        let err = judge_expiry(&far, &future, path, strict).unwrap_err();
         assert!(matches!(err, Error::Expired { .. }), "{err}");
+        let relaxed = judge_expiry(&far, &future, path, ImportOptions { allow_expired: true }).unwrap();
+        assert!(relaxed.clock_behind && relaxed.expiry_relaxed);
+        assert_eq!(relaxed.judged_against.to_string(), "2999-06-01T00:00:00Z");
         let past = manifest(1, "2024-01-01T00:00:00Z", Some("2024-02-01T00:00:00Z"));
-        assert!(matches!(judge_expiry(&past, &state(None, None), path), Err(Error::Expired { .. })));
-        judge_expiry(&manifest(1, "2024-01-01T00:00:00Z", None), &state(None, None), path).unwrap();
+        assert!(matches!(judge_expiry(&past, &state(None, None), path, strict), Err(Error::Expired { .. })));
+        judge_expiry(&manifest(1, "2024-01-01T00:00:00Z", None), &state(None, None), path, strict).unwrap();
     }
 }

@@ -160,6 +160,8 @@ pub struct ImportRecord<'a> {
     /// Digests now present in the store thanks to this volume.
     pub stored: &'a [Sha256],
     pub source: &'a Path,
+    /// How freshness was judged; a relaxed expiry is recorded in the audit log.
+    pub time: &'a crate::ingest::TimeJudgement,
 }
 
 /// What an import changed in the update list.
@@ -407,6 +409,28 @@ impl Registry {
         tx.commit().map_err(&e)
     }
 
+    /// Forgets the latest bundle time of `channel`, which expiry is judged against, after a
+    /// bundle dated in the future made fresh bundles look expired. Logged with the time
+    /// forgotten. Returns it.
+    pub fn reset_clock(&mut self, channel: &Channel) -> Result<Option<Timestamp>> {
+        let e = sql_error(&self.path);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
+        let state = channel_state(&tx, &self.path, channel)?;
+        tx.execute("UPDATE channels SET latest_time = NULL WHERE channel = ?1", [channel.as_str()]).map_err(&e)?;
+        append_audit(
+            &tx,
+            &self.path,
+            "clock-reset",
+            channel.as_str(),
+            &serde_json::json!({
+                "forgotten_latest_time": state.latest_time.map(|t| t.to_string()),
+                "system_clock": Timestamp::now().to_string(),
+            }),
+        )?;
+        tx.commit().map_err(&e)?;
+        Ok(state.latest_time)
+    }
+
     /// Each channel that has trusted keys: (channel, keys, threshold).
     pub fn channel_policies(&self) -> Result<Vec<(String, usize, usize)>> {
         let mut stmt = self
@@ -576,6 +600,7 @@ impl Registry {
                 "signers": signers,
                 "files_stored": record.stored.iter().map(|d| d.hex()).collect::<Vec<_>>(),
                 "source": record.source.display().to_string(),
+                "time": record.time,
                 "changes": &changes,
             }),
         )?;

@@ -149,9 +149,10 @@ impl ServerState {
     }
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `bytes` as `path` whole or not at all: a temporary file beside it, synced, renamed.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut temp = tempfile::Builder::new().prefix(".ferry-state-").tempfile_in(dir).at(dir)?;
+    let mut temp = tempfile::Builder::new().prefix(".ferry-").tempfile_in(dir).at(dir)?;
     std::io::Write::write_all(&mut temp, bytes).at(temp.path())?;
     temp.as_file().sync_all().at(temp.path())?;
     #[cfg(unix)]

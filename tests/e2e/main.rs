@@ -11,6 +11,7 @@ mod catalog_refusals;
 mod check;
 mod delta;
 mod downloads;
+mod freshness;
 mod journey;
 mod keys;
 mod manifest_refusals;
