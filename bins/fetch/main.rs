@@ -21,6 +21,7 @@ use ferry_core::model::{Classification, Severity};
 use ferry_core::names::{Channel, UpdateId};
 use ferry_core::net::NetOptions;
 use ferry_core::pack::{PackOptions, PackOutcome, PlanOptions};
+use ferry_core::rotation::Statement;
 use ferry_core::source::{Location, Sources};
 use ferry_core::state::ServerState;
 use ferry_core::volumes;
@@ -58,6 +59,36 @@ enum Command {
 enum KeyCommand {
     /// Create a new key pair.
     Gen(KeyGenArgs),
+    /// Write a signed statement that replaces the keys a channel trusts (rotation, or
+    /// revocation by leaving a key out); carry it with `fetch pack --rotation DIR`.
+    Rotate(KeyRotateArgs),
+}
+
+#[derive(Args)]
+struct KeyRotateArgs {
+    /// The channel whose keys change.
+    #[arg(long, default_value = "default")]
+    channel: Channel,
+    /// The trust version this creates: the channel's current version plus one (a channel
+    /// starts at 1; `ingest trust list` shows it).
+    #[arg(long, value_name = "N")]
+    version: u32,
+    /// A public key trusted after the rotation; repeat for each. Keys left out are revoked.
+    #[arg(long = "trust", value_name = "FILE", required = true)]
+    trust: Vec<PathBuf>,
+    /// How many distinct keys of the new set must sign each bundle.
+    #[arg(long, default_value_t = 1)]
+    threshold: usize,
+    /// Secret key to sign the statement with: enough of the keys trusted now, and every key
+    /// being added. Repeat for each; or run again on the same --out to add signatures.
+    #[arg(long = "sign-with", value_name = "FILE", required = true)]
+    sign_with: Vec<PathBuf>,
+    /// Read key passphrases from this file instead of FERRY_KEY_PASSWORD or the terminal.
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+    /// The rotation directory to write (rotation.json and rotation-signatures/).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
 }
 
 #[derive(Args)]
@@ -144,6 +175,10 @@ struct PackArgs {
     /// Secret key to sign with; repeat for several signatures.
     #[arg(long = "key", value_name = "FILE", required = true)]
     keys: Vec<PathBuf>,
+    /// A rotation directory from `fetch key rotate` to carry in the bundle: ingest applies
+    /// it before checking the bundle's own signatures.
+    #[arg(long, value_name = "DIR")]
+    rotation: Option<PathBuf>,
     /// Read the key passphrase from this file instead of FERRY_KEY_PASSWORD or the terminal.
     #[arg(long, value_name = "FILE")]
     passphrase_file: Option<PathBuf>,
@@ -241,6 +276,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Key(KeyCommand::Gen(args)) => key_gen(&args),
+        Command::Key(KeyCommand::Rotate(args)) => key_rotate(&args),
         Command::Pack(args) => {
             pack(&common::default_dir(cli.work_dir, "fetch", "--work-dir", "FERRY_WORK_DIR")?, &args)
         }
@@ -297,7 +333,47 @@ fn key_gen(args: &KeyGenArgs) -> anyhow::Result<u8> {
     Ok(code::OK)
 }
 
+fn key_rotate(args: &KeyRotateArgs) -> anyhow::Result<u8> {
+    let keys = args.trust.iter().map(|p| keys::read_public_key(p)).collect::<Result<Vec<_>, _>>()?;
+    let statement = Statement::new(args.channel.clone(), args.version, args.threshold, &keys)
+        .map_err(ferry_core::Error::Invalid)?;
+    // An existing statement in --out is signed again, so several officers can sign in turn.
+    let statement = match ferry_core::rotation::read_dir(&args.out) {
+        Ok(existing) => Statement::parse(&existing.bytes).map_err(ferry_core::Error::Invalid).and_then(|s| {
+            if (&s.channel, s.version, s.threshold, &s.keys)
+                == (&statement.channel, statement.version, statement.threshold, &statement.keys)
+            {
+                Ok(s)
+            } else {
+                Err(ferry_core::Error::AlreadyExists {
+                    what: format!("a different rotation statement in {}", args.out.display()),
+                })
+            }
+        })?,
+        Err(_) => statement,
+    };
+    let mut signing = Vec::new();
+    for path in &args.sign_with {
+        let prompt = format!("Passphrase for {}: ", path.display());
+        signing.push(keys::read_secret_key(path, || read_passphrase(args.passphrase_file.as_deref(), &prompt, false))?);
+    }
+    let signed = statement.sign(&signing.iter().collect::<Vec<_>>()).map_err(ferry_core::Error::Invalid)?;
+    ferry_core::rotation::write_dir(&args.out, &signed)?;
+    println!(
+        "rotation statement for channel {} version {} written to {}",
+        statement.channel,
+        statement.version,
+        args.out.display()
+    );
+    let ids: Vec<String> = keys.iter().map(|k| k.key_id.to_string()).collect();
+    println!("  trusted after it: {} ({} of them must sign)", ids.join(", "), statement.threshold);
+    let by: Vec<String> = signing.iter().map(|k| k.key_id.to_string()).collect();
+    println!("  signed now by: {}", by.join(", "));
+    Ok(code::OK)
+}
+
 fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
+    let rotation = args.rotation.as_deref().map(ferry_core::rotation::read_dir).transpose()?;
     let mut signing_keys = Vec::new();
     for path in &args.keys {
         let prompt = format!("Passphrase for {}: ", path.display());
@@ -323,6 +399,7 @@ fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
         valid_for: args.expires_in_days.map(|d| Duration::from_secs(u64::from(d) * 86_400)),
         volume_capacity: volume_capacity(args)?,
         download: args.download.options()?,
+        rotation: rotation.as_ref(),
     };
     let mut work = WorkDir::open(work_dir)?;
     let sources = sel.net.sources()?;

@@ -278,9 +278,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Trust(TrustCommand::List(args)) => {
             let data = DataDir::open_shared(&dir)?;
             if !args.json {
-                for (channel, keys, threshold) in data.registry.channel_policies()? {
+                for (channel, keys, threshold, version) in data.registry.channel_policies()? {
                     if args.channel.as_ref().is_none_or(|c| c.as_str() == channel) {
-                        println!("channel {channel}: {threshold} of {keys} trusted keys must sign");
+                        println!(
+                            "channel {channel}: {threshold} of {keys} trusted keys must sign (trust version {version})"
+                        );
                     }
                 }
             }

@@ -141,6 +141,8 @@ pub enum Error {
         manifest_value: String,
     },
 
+    #[error("bundle {}: key rotation statement refused: {reason}", path.display())]
+    Rotation { path: PathBuf, reason: String },
     #[error("bundle {}: not signed by enough trusted keys for channel {channel:?}: {valid} valid of {threshold} required (signed by: {signers}; trusted: {trusted})", path.display())]
     Untrusted { path: PathBuf, channel: String, valid: usize, threshold: usize, signers: String, trusted: String },
 
@@ -204,6 +206,7 @@ impl Error {
             | TrustedCommentAltered { .. }
             | TrustedCommentMismatch { .. }
             | Untrusted { .. }
+            | Rotation { .. }
             | StateFile { .. } => ErrorClass::Signature,
             Rollback { .. } | SequenceReused { .. } | MissingBase { .. } | Expired { .. } => ErrorClass::Rollback,
             NotFound { .. } | NoRegistry { .. } => ErrorClass::NotFound,

@@ -39,6 +39,9 @@ pub struct Verified {
     pub layout: Sha256,
     pub manifest_sha256: Sha256,
     pub signers: Vec<String>,
+    /// The trust version a key rotation statement carried by this bundle creates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<u32>,
     pub updates: usize,
     pub payloads_verified: usize,
     pub bytes_verified: u64,
@@ -232,12 +235,13 @@ struct Checked {
     bundle: Bundle,
     volume: u32,
     signers: Vec<KeyId>,
+    rotation: Option<crate::rotation::Statement>,
 }
 
 fn check_signatures_and_entries(data: &DataDir, path: &Path) -> Result<Checked> {
     let (bundle, sig) = SignedBundle::open(path)?.authenticate(&data.registry.trust_store()?)?;
     bundle.check_entries(sig.volume)?;
-    Ok(Checked { bundle, volume: sig.volume, signers: sig.signers })
+    Ok(Checked { bundle, volume: sig.volume, signers: sig.signers, rotation: sig.rotation })
 }
 
 fn verified(c: &Checked, payloads: Vec<PayloadCheck>, time: TimeJudgement) -> Verified {
@@ -255,6 +259,7 @@ fn verified(c: &Checked, payloads: Vec<PayloadCheck>, time: TimeJudgement) -> Ve
         layout: m.layout.digest(),
         manifest_sha256: c.bundle.manifest_digest,
         signers: c.signers.iter().map(|k| k.to_string()).collect(),
+        rotation: c.rotation.as_ref().map(|r| r.version),
         updates: m.updates.len(),
         payloads_verified: payloads.len(),
         bytes_verified: bytes,
@@ -376,7 +381,7 @@ fn import_checked(data: &mut DataDir, path: &Path, opts: ImportOptions) -> Resul
 
     let (accepted, time) = rollback_checks(data, &c, opts)?;
     let verified = verified(&c, checks, time);
-    let brings_files = !incoming.is_empty() || !incoming_chunks.is_empty();
+    let brings_files = !incoming.is_empty() || !incoming_chunks.is_empty() || c.rotation.is_some();
     if accepted.as_ref().is_some_and(|a| a.volumes.contains(&c.volume)) && !brings_files {
         return Ok(ImportOutcome::AlreadyImported { verified });
     }
@@ -403,6 +408,7 @@ fn import_checked(data: &mut DataDir, path: &Path, opts: ImportOptions) -> Resul
     let digest = c.bundle.manifest_digest;
     let record = ImportRecord {
         time: &verified.time,
+        rotation: c.rotation.as_ref(),
         manifest: &manifest,
         manifest_digest: digest,
         volume: c.volume,

@@ -25,6 +25,7 @@ pub mod net;
 pub mod pack;
 mod random;
 pub mod registry;
+pub mod rotation;
 pub mod source;
 pub mod state;
 pub mod store;

@@ -24,6 +24,7 @@ use crate::manifest::{
 use crate::minisign::SecretKey;
 use crate::model::Update;
 use crate::names::{BundleId, Channel, Sha256, UpdateId};
+use crate::rotation::{ROTATION_ENTRY, SignedStatement, signature_entry};
 use crate::source::{Location, Sources};
 use crate::state::ServerState;
 use crate::volumes::{self, ENTRY_OVERHEAD, Piece};
@@ -51,6 +52,8 @@ pub struct PackOptions<'a> {
     /// largest file the target file system holds); `None` writes a single zip.
     pub volume_capacity: Option<u64>,
     pub download: DownloadOptions,
+    /// A signed key rotation statement to carry in every volume.
+    pub rotation: Option<&'a SignedStatement>,
 }
 
 /// Why an update is in a plan.
@@ -320,7 +323,26 @@ pub fn pack(
     if let (true, Some((file_system, limit))) = (lowered, fs_limit) {
         progress(PackEvent::FileSystemLimit { file_system, limit });
     }
-    let pieces = layout_pieces(&plan, capacity, draft.to_json().len() as u64, opts.keys.len())?;
+    if let Some(r) = opts.rotation {
+        let statement = crate::rotation::Statement::parse(&r.bytes).map_err(Error::Invalid)?;
+        if statement.channel != *opts.plan.channel {
+            return Err(Error::Invalid(format!(
+                "the rotation statement is for channel {}, the bundle for channel {}",
+                statement.channel, opts.plan.channel
+            )));
+        }
+    }
+    let rotation_entries: Vec<(String, Vec<u8>)> = opts
+        .rotation
+        .map(|r| {
+            let mut entries = vec![(ROTATION_ENTRY.to_string(), r.bytes.clone())];
+            entries.extend(r.signatures.iter().map(|s| (signature_entry(&s.key_id), s.to_file_string().into_bytes())));
+            entries
+        })
+        .unwrap_or_default();
+    let rotation_bytes: u64 =
+        rotation_entries.iter().map(|(n, b)| (n.len() + b.len()) as u64 + 2 * ENTRY_OVERHEAD).sum();
+    let pieces = layout_pieces(&plan, capacity, draft.to_json().len() as u64 + rotation_bytes, opts.keys.len())?;
 
     let min_sequence = match (opts.min_sequence, plan.min_sequence) {
         (Some(a), Some(b)) => Some(a.max(b)),
@@ -415,6 +437,10 @@ pub fn pack(
         for key in opts.keys {
             let untrusted = format!("ferry bundle signature by key {}", key.key_id);
             signatures.push(key.sign(&bytes, &comment, &untrusted).map_err(Error::Invalid)?);
+        }
+        let mut writer = writer;
+        for (name, entry) in &rotation_entries {
+            writer.add_bytes(name, entry)?;
         }
         sealed.push(writer.seal(&bytes, &signatures, capacity)?);
     }

@@ -18,6 +18,7 @@ use crate::manifest::Manifest;
 use crate::minisign::PublicKey;
 use crate::model::{Classification, Severity, Update};
 use crate::names::{Channel, KeyId, Sha256, UpdateId};
+use crate::rotation::Statement;
 use crate::state::{ChannelPosition, HeldUpdate, IncompleteSet, ServerState};
 use crate::trust::TrustStore;
 
@@ -162,6 +163,8 @@ pub struct ImportRecord<'a> {
     pub source: &'a Path,
     /// How freshness was judged; a relaxed expiry is recorded in the audit log.
     pub time: &'a crate::ingest::TimeJudgement,
+    /// A key rotation statement the bundle carried, verified: it replaces the channel's keys.
+    pub rotation: Option<&'a Statement>,
 }
 
 /// What an import changed in the update list.
@@ -431,17 +434,24 @@ impl Registry {
         Ok(state.latest_time)
     }
 
-    /// Each channel that has trusted keys: (channel, keys, threshold).
-    pub fn channel_policies(&self) -> Result<Vec<(String, usize, usize)>> {
+    /// Each channel that has trusted keys: (channel, keys, threshold, trust version).
+    pub fn channel_policies(&self) -> Result<Vec<(String, usize, usize, u32)>> {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT c.channel, COUNT(k.key_id), c.threshold FROM channels c \
+                "SELECT c.channel, COUNT(k.key_id), c.threshold, c.root_version FROM channels c \
                  JOIN trusted_keys k ON k.channel = c.channel GROUP BY c.channel ORDER BY c.channel",
             )
             .map_err(self.err())?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as usize, r.get::<_, i64>(2)? as usize)))
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)? as usize,
+                    r.get::<_, i64>(2)? as usize,
+                    r.get::<_, i64>(3)? as u32,
+                ))
+            })
             .map_err(self.err())?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
     }
@@ -483,16 +493,21 @@ impl Registry {
             let channel: Channel = k.channel.parse().map_err(|e: Error| damaged(e.to_string()))?;
             keys.push((channel, PublicKey::parse(&k.public_key).map_err(damaged)?));
         }
-        let mut stmt = self.conn.prepare("SELECT channel, threshold FROM channels").map_err(self.err())?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(self.err())?;
+        let mut stmt =
+            self.conn.prepare("SELECT channel, threshold, root_version FROM channels").map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))
+            .map_err(self.err())?;
         let mut thresholds = BTreeMap::new();
+        let mut versions = BTreeMap::new();
         for row in rows {
-            let (channel, threshold) = row.map_err(self.err())?;
+            let (channel, threshold, version) = row.map_err(self.err())?;
             if let Ok(channel) = channel.parse::<Channel>() {
-                thresholds.insert(channel, threshold.max(1) as usize);
+                thresholds.insert(channel.clone(), threshold.max(1) as usize);
+                versions.insert(channel, version.max(1) as u32);
             }
         }
-        Ok(TrustStore::new(keys, thresholds))
+        Ok(TrustStore::new(keys, thresholds).with_versions(versions))
     }
 
     // ----- channel state and accepted bundles -----
@@ -530,6 +545,9 @@ impl Registry {
         let accepted = accepted_bundle(&tx, &path, &m.channel, m.sequence)?;
         judge(&state, accepted.as_ref())?;
 
+        if let Some(statement) = record.rotation {
+            apply_rotation(&tx, &path, statement, &m.bundle_id.to_string())?;
+        }
         let now = Timestamp::now().to_string();
         let origin_detail = format!("bundle {} sequence {} of channel {}", m.bundle_id, m.sequence, m.channel);
         let mut changes = ImportChanges::default();
@@ -779,6 +797,62 @@ impl Registry {
         }
         Ok(state)
     }
+}
+
+/// Replaces a channel's trusted keys, threshold and trust version with a verified rotation
+/// statement's, provided the channel is still at the version the statement follows.
+fn apply_rotation(tx: &Transaction<'_>, path: &Path, statement: &Statement, bundle_id: &str) -> Result<()> {
+    let e = sql_error(path);
+    let channel = statement.channel.as_str();
+    let keys = statement.public_keys().map_err(Error::Invalid)?;
+    tx.execute("INSERT OR IGNORE INTO channels (channel) VALUES (?1)", [channel]).map_err(&e)?;
+    let version: i64 =
+        tx.query_row("SELECT root_version FROM channels WHERE channel = ?1", [channel], |r| r.get(0)).map_err(&e)?;
+    if version + 1 != i64::from(statement.version) {
+        return Err(Error::Invalid(format!(
+            "registry {}: channel {channel} is at trust version {version}, not {}",
+            path.display(),
+            statement.version - 1
+        )));
+    }
+    let mut old: Vec<String> = Vec::new();
+    {
+        let mut stmt = tx.prepare("SELECT key_id FROM trusted_keys WHERE channel = ?1").map_err(&e)?;
+        let rows = stmt.query_map([channel], |r| r.get::<_, String>(0)).map_err(&e)?;
+        for row in rows {
+            old.push(row.map_err(&e)?);
+        }
+    }
+    let now = Timestamp::now().to_string();
+    tx.execute("DELETE FROM trusted_keys WHERE channel = ?1", [channel]).map_err(&e)?;
+    for k in &keys {
+        tx.execute(
+            "INSERT INTO trusted_keys (channel, key_id, public_key, added_at) VALUES (?1, ?2, ?3, ?4)",
+            params![channel, k.key_id.to_string(), k.to_base64(), now],
+        )
+        .map_err(&e)?;
+    }
+    tx.execute(
+        "UPDATE channels SET threshold = ?2, root_version = ?3 WHERE channel = ?1",
+        params![channel, statement.threshold as i64, i64::from(statement.version)],
+    )
+    .map_err(&e)?;
+    let new: Vec<String> = keys.iter().map(|k| k.key_id.to_string()).collect();
+    append_audit(
+        tx,
+        path,
+        "trust-rotated",
+        channel,
+        &serde_json::json!({
+            "version": statement.version,
+            "threshold": statement.threshold,
+            "keys": new,
+            "added": new.iter().filter(|k| !old.contains(k)).collect::<Vec<_>>(),
+            "removed": old.iter().filter(|k| !new.contains(k)).collect::<Vec<_>>(),
+            "statement_created": statement.created.to_string(),
+            "carried_by": bundle_id,
+        }),
+    )
 }
 
 /// How many keys a channel trusts and its threshold (0 keys and 1 for an unknown channel).

@@ -7,16 +7,46 @@ use std::collections::BTreeMap;
 
 use crate::minisign::PublicKey;
 use crate::names::{Channel, KeyId};
+use crate::rotation::Statement;
 
 #[derive(Debug, Clone, Default)]
 pub struct TrustStore {
     keys: Vec<(Channel, PublicKey)>,
     thresholds: BTreeMap<Channel, usize>,
+    /// Each channel's trust version, raised by every rotation statement (1 when absent).
+    versions: BTreeMap<Channel, u32>,
 }
 
 impl TrustStore {
     pub fn new(keys: Vec<(Channel, PublicKey)>, thresholds: BTreeMap<Channel, usize>) -> TrustStore {
-        TrustStore { keys, thresholds }
+        TrustStore { keys, thresholds, versions: BTreeMap::new() }
+    }
+
+    pub fn with_versions(self, versions: BTreeMap<Channel, u32>) -> TrustStore {
+        TrustStore { versions, ..self }
+    }
+
+    /// The channel's trust version: 1 until a rotation statement raises it.
+    pub fn version(&self, channel: &str) -> u32 {
+        self.versions.iter().find(|(c, _)| c.as_str() == channel).map_or(1, |(_, v)| *v)
+    }
+
+    /// The keys trusted for `channel`.
+    pub fn keys_of(&self, channel: &str) -> Vec<&PublicKey> {
+        self.keys.iter().filter(|(c, _)| c.as_str() == channel).map(|(_, k)| k).collect()
+    }
+
+    /// The trust store as it is after `statement`: the channel's keys, threshold and version
+    /// replaced by the statement's.
+    pub fn rotated(&self, statement: &Statement) -> Result<TrustStore, String> {
+        let channel = &statement.channel;
+        let mut keys: Vec<(Channel, PublicKey)> = self.keys.iter().filter(|(c, _)| c != channel).cloned().collect();
+        keys.extend(statement.public_keys()?.into_iter().map(|k| (channel.clone(), k)));
+        let mut thresholds = self.thresholds.clone();
+        thresholds.insert(channel.clone(), statement.threshold);
+        let mut versions = self.versions.clone();
+        versions.insert(channel.clone(), statement.version);
+        Ok(TrustStore { keys, thresholds, versions })
     }
 
     /// The key with `key_id` trusted for the channel named `channel`, if any.

@@ -17,6 +17,7 @@ mod keys;
 mod manifest_refusals;
 mod replay_and_rollback;
 mod revisions;
+mod rotation;
 mod samples;
 mod signature_refusals;
 mod thresholds;

@@ -19,7 +19,7 @@ fn two_of_two() -> (Scratch, String, std::path::PathBuf, std::path::PathBuf) {
 fn too_few_valid_signatures() {
     let (s, catalog, a, b) = two_of_two();
     let listed = s.ingest(&["trust", "list"]).ok();
-    assert!(listed.contains("channel default: 2 of 2 trusted keys must sign"), "{listed}");
+    assert!(listed.contains("channel default: 2 of 2 trusted keys must sign (trust version 1)"), "{listed}");
 
     let one = s.pack(&catalog, &a, &["--id", "KB5034122"]);
     let before = s.state();

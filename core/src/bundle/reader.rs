@@ -22,6 +22,10 @@ use crate::manifest::{
 };
 use crate::minisign::{SignatureFile, VerifyFailure};
 use crate::names::{KeyId, Sha256};
+use crate::rotation::{
+    self, MAX_ROTATION_BYTES, ROTATION_ENTRY, ROTATION_SIGNATURE_PREFIX, ROTATION_SIGNATURE_SUFFIX, SignedStatement,
+    Statement, Verdict,
+};
 use crate::trust::TrustStore;
 
 /// Largest signature file read.
@@ -36,6 +40,8 @@ pub struct SignedBundle {
     manifest_bytes: Vec<u8>,
     manifest_digest: Sha256,
     signatures: Vec<(String, SignatureFile)>,
+    /// A key rotation statement the bundle carries, with its entry names.
+    rotation: Option<(SignedStatement, Vec<String>)>,
 }
 
 /// A bundle whose manifest has been parsed; authenticated or not, as its maker knows.
@@ -47,6 +53,8 @@ pub struct Bundle {
     pub manifest_digest: Sha256,
     /// (entry name, signature), in entry order.
     pub signatures: Vec<(String, SignatureFile)>,
+    /// Entry names of the key rotation statement and its signatures, if carried.
+    rotation_entries: Vec<String>,
 }
 
 /// What the signature check established.
@@ -56,6 +64,43 @@ pub struct SignatureCheck {
     pub volume: u32,
     /// The trusted keys whose signatures verified, each once.
     pub signers: Vec<KeyId>,
+    /// A rotation statement the bundle carried and that was verified and applied (in
+    /// memory) before its manifest's signatures were checked; the caller records it.
+    pub rotation: Option<Statement>,
+}
+
+/// Reads the signature files named `<prefix><KEY ID><suffix>`, each under a size cap; the
+/// name must match the key id inside.
+fn read_signatures(container: &mut Container, prefix: &str, suffix: &str) -> Result<Vec<(String, SignatureFile)>> {
+    let path = container.path().to_path_buf();
+    let names: Vec<String> =
+        container.entries().iter().filter(|e| e.name.starts_with(prefix)).map(|e| e.name.clone()).collect();
+    if names.len() > MAX_SIGNATURES {
+        return Err(Error::Entries {
+            path,
+            reason: format!("{} signature entries under {prefix}; at most {MAX_SIGNATURES}", names.len()),
+        });
+    }
+    let mut signatures = Vec::new();
+    for name in names {
+        let sig_error = |reason: String| Error::SignatureFile { path: path.clone(), entry: name.clone(), reason };
+        let named_id = name
+            .strip_prefix(prefix)
+            .and_then(|n| n.strip_suffix(suffix))
+            .and_then(|id| id.parse::<KeyId>().ok().filter(|k| k.to_string() == id))
+            .ok_or_else(|| sig_error(format!("not named {prefix}<KEY ID>{suffix}")))?;
+        let bytes = container.read_small(&name, MAX_SIGNATURE_BYTES)?.expect("listed entry");
+        let text = String::from_utf8(bytes).map_err(|_| sig_error("not UTF-8 text".into()))?;
+        let sig = SignatureFile::parse(&text).map_err(sig_error)?;
+        if sig.key_id != named_id {
+            return Err(sig_error(format!(
+                "the entry is named for key {named_id} but the signature is by key {}",
+                sig.key_id
+            )));
+        }
+        signatures.push((name, sig));
+    }
+    Ok(signatures)
 }
 
 impl SignedBundle {
@@ -64,40 +109,18 @@ impl SignedBundle {
         let manifest_bytes = container.read_small(MANIFEST_ENTRY, MAX_MANIFEST_BYTES)?.ok_or_else(|| {
             Error::Entries { path: path.to_path_buf(), reason: format!("{MANIFEST_ENTRY} is missing") }
         })?;
-        let names: Vec<String> = container
-            .entries()
-            .iter()
-            .filter(|e| e.name.starts_with(SIGNATURE_ENTRY_PREFIX))
-            .map(|e| e.name.clone())
-            .collect();
-        if names.len() > MAX_SIGNATURES {
-            return Err(Error::Entries {
-                path: path.to_path_buf(),
-                reason: format!("{} signature entries; at most {MAX_SIGNATURES}", names.len()),
-            });
-        }
-        let mut signatures = Vec::new();
-        for name in names {
-            let sig_error =
-                |reason: String| Error::SignatureFile { path: path.to_path_buf(), entry: name.clone(), reason };
-            let named_id = name
-                .strip_prefix(SIGNATURE_ENTRY_PREFIX)
-                .and_then(|n| n.strip_suffix(SIGNATURE_ENTRY_SUFFIX))
-                .and_then(|id| id.parse::<KeyId>().ok().filter(|k| k.to_string() == id))
-                .ok_or_else(|| sig_error("not named signatures/<KEY ID>.minisig".into()))?;
-            let bytes = container.read_small(&name, MAX_SIGNATURE_BYTES)?.expect("listed entry");
-            let text = String::from_utf8(bytes).map_err(|_| sig_error("not UTF-8 text".into()))?;
-            let sig = SignatureFile::parse(&text).map_err(sig_error)?;
-            if sig.key_id != named_id {
-                return Err(sig_error(format!(
-                    "the entry is named for key {named_id} but the signature is by key {}",
-                    sig.key_id
-                )));
+        let signatures = read_signatures(&mut container, SIGNATURE_ENTRY_PREFIX, SIGNATURE_ENTRY_SUFFIX)?;
+        let rotation = match container.read_small(ROTATION_ENTRY, MAX_ROTATION_BYTES)? {
+            None => None,
+            Some(bytes) => {
+                let sigs = read_signatures(&mut container, ROTATION_SIGNATURE_PREFIX, ROTATION_SIGNATURE_SUFFIX)?;
+                let mut names: Vec<String> = sigs.iter().map(|(n, _)| n.clone()).collect();
+                names.push(ROTATION_ENTRY.to_string());
+                Some((SignedStatement { bytes, signatures: sigs.into_iter().map(|(_, s)| s).collect() }, names))
             }
-            signatures.push((name, sig));
-        }
+        };
         let manifest_digest = Sha256::of(&manifest_bytes);
-        Ok(SignedBundle { container, manifest_bytes, manifest_digest, signatures })
+        Ok(SignedBundle { container, manifest_bytes, manifest_digest, signatures, rotation })
     }
 
     pub fn path(&self) -> &Path {
@@ -119,6 +142,7 @@ impl SignedBundle {
             manifest,
             manifest_digest: self.manifest_digest,
             signatures: self.signatures,
+            rotation_entries: self.rotation.map(|(_, names)| names).unwrap_or_default(),
         })
     }
 
@@ -135,8 +159,26 @@ impl SignedBundle {
     /// and both its signatures verify; a signature by such a key that does not verify refuses
     /// the bundle. Every counted signature must name the same bundle, and at least the
     /// channel's threshold of distinct keys must have signed.
+    ///
+    /// A key rotation statement the bundle carries is judged first, against `trust`; if it
+    /// is new and sound, the manifest's signatures are checked against the trust it creates.
     pub fn authenticate(self, trust: &TrustStore) -> Result<(Bundle, SignatureCheck)> {
         let path = self.path().to_path_buf();
+        let mut rotation = None;
+        let rotated;
+        let trust = match &self.rotation {
+            None => trust,
+            Some((signed, _)) => match rotation::judge(signed, trust) {
+                Ok(Verdict::AlreadyApplied) => trust,
+                Ok(Verdict::Apply(statement)) => {
+                    rotated =
+                        trust.rotated(&statement).map_err(|reason| Error::Rotation { path: path.clone(), reason })?;
+                    rotation = Some(statement);
+                    &rotated
+                }
+                Err(reason) => return Err(Error::Rotation { path, reason }),
+            },
+        };
         let mut counted: Vec<(KeyId, TrustedComment)> = Vec::new();
         let mut claimed_channel: Option<String> = None;
         for (entry, sig) in &self.signatures {
@@ -211,7 +253,7 @@ impl SignedBundle {
         {
             return Err(Error::TrustedCommentMismatch { path, key_id, field, comment_value, manifest_value });
         }
-        Ok((bundle, SignatureCheck { volume, signers }))
+        Ok((bundle, SignatureCheck { volume, signers, rotation }))
     }
 }
 
@@ -228,6 +270,7 @@ impl Bundle {
         let mut expected: BTreeSet<&str> = payloads.iter().map(|p| p.entry.as_str()).collect();
         expected.insert(MANIFEST_ENTRY);
         expected.extend(self.signatures.iter().map(|(name, _)| name.as_str()));
+        expected.extend(self.rotation_entries.iter().map(String::as_str));
         if let Some(extra) = self.container.entries().iter().find(|e| !expected.contains(e.name.as_str())) {
             return Err(refuse(format!("entry {:?} is not listed in the manifest", extra.name)));
         }

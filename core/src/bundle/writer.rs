@@ -105,6 +105,13 @@ impl BundleWriter {
     /// Adds the manifest and its signatures and syncs the bundle, still under its temporary
     /// name; refuses it if it grew past `max_size`. [`Sealed::persist`] gives it its name, so
     /// that all volumes of a set can be sealed before any of them appears.
+    /// Adds a small entry from memory (a rotation statement and its signatures).
+    pub fn add_bytes(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.temp.to_path_buf();
+        self.zip.start_file(name, options(bytes.len() as u64)).map_err(|e| zip_error(&path, e))?;
+        self.zip.write_all(bytes).at(&path)
+    }
+
     pub fn seal(mut self, manifest: &[u8], signatures: &[SignatureFile], max_size: Option<u64>) -> Result<Sealed> {
         let path = self.temp.to_path_buf();
         self.zip.start_file(MANIFEST_ENTRY, options(manifest.len() as u64)).map_err(|e| zip_error(&path, e))?;
