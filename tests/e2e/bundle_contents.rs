@@ -73,6 +73,7 @@ fn entry_name_has_a_backslash() {
 fn entry_name_is_absolute() {
     check("absolute.zip", RawEntry::file("/x", "x"), "unsafe name (absolute path)");
     check("drive-letter.zip", RawEntry::file("C:/x", "x"), "unsafe name (absolute path with a drive letter)");
+    check("drive-letter-backslash.zip", RawEntry::file("C:\\x", "x"), "unsafe name (contains a backslash)");
 }
 
 #[test]
@@ -255,4 +256,131 @@ fn inspect_strips_terminal_control_sequences() {
     assert!(out.starts_with("UNVERIFIED"), "{out}");
     assert!(out.contains("Windows update"), "{out}");
     assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "control characters reached the terminal: {out:?}");
+}
+
+/// Entries whose bytes lie inside another entry's data: `outer` carries, as its data, a
+/// complete local entry for each of `inner`, and each inner central record points at its copy
+/// inside `outer` (the shape of the non-recursive "quoted overlap" zip bomb).
+fn quoted_overlap(outer: &str, inner: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut nested = Vec::new();
+    let mut inner_offsets = Vec::new();
+    for (name, data) in inner {
+        inner_offsets.push(nested.len());
+        let alone = rawzip::build(&[RawEntry::file(*name, data.to_vec())]);
+        let cd = rawzip::central_records(&alone)[0];
+        nested.extend_from_slice(&alone[..cd]);
+    }
+    let mut entries = vec![RawEntry::file(outer, nested)];
+    entries.extend(inner.iter().map(|(name, data)| RawEntry::file(*name, data.to_vec())));
+    let mut bytes = rawzip::build(&entries);
+    let records = rawzip::central_records(&bytes);
+    let outer_data = 30 + outer.len();
+    for (record, offset) in records[1..].iter().zip(inner_offsets) {
+        bytes[record + 42..record + 46].copy_from_slice(&((outer_data + offset) as u32).to_le_bytes());
+    }
+    bytes
+}
+
+#[test]
+fn entries_overlap() {
+    let a = Accepted::new();
+    let path = a.s.path("overlapping-entries.zip");
+    std::fs::write(&path, quoted_overlap("files/outer", &[("files/inner", b"hidden inside")])).unwrap();
+    a.refuse(&path, exit::BUNDLE, &["overlaps another entry or the central directory"]);
+}
+
+#[test]
+fn declared_size_smaller_than_the_data() {
+    // Both headers agree on a size 100 bytes short of the data that follows.
+    let a = Accepted::new();
+    let entries = zip_entries(&a.next);
+    let (name, data) = entries.iter().find(|(n, _)| n.starts_with("files/")).unwrap().clone();
+    check_bytes(
+        "declared-size-smaller-than-data.zip",
+        |bytes| {
+            let short = ((data.len() - 100) as u32).to_le_bytes();
+            let records = rawzip::central_records(bytes);
+            let record = *records
+                .iter()
+                .find(|&&r| {
+                    let len = u16::from_le_bytes(bytes[r + 28..r + 30].try_into().unwrap()) as usize;
+                    &bytes[r + 46..r + 46 + len] == name.as_bytes()
+                })
+                .unwrap();
+            let local = u32::from_le_bytes(bytes[record + 42..record + 46].try_into().unwrap()) as usize;
+            for (at, fields) in [(record + 20, 2), (local + 18, 2)] {
+                for i in 0..fields {
+                    bytes[at + 4 * i..at + 4 * i + 4].copy_from_slice(&short);
+                }
+            }
+        },
+        "100 bytes of unexpected data before entry",
+    );
+}
+
+/// A raw deflate stream (one fixed-Huffman block) that inflates to `len` zero bytes: a zero
+/// literal, then matches of 258 bytes at distance 1; 13 bits per 258 bytes.
+fn deflated_zeros(len: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let (mut acc, mut bits) = (0u64, 0u32);
+    let mut put = |value: u64, count: u32, out: &mut Vec<u8>| {
+        acc |= value << bits;
+        bits += count;
+        while bits >= 8 {
+            out.push(acc as u8);
+            acc >>= 8;
+            bits -= 8;
+        }
+    };
+    // Huffman codes are sent most significant bit first: reverse them into the stream.
+    let code = |c: u64, n: u32| (0..n).fold(0u64, |r, i| r | (((c >> i) & 1) << (n - 1 - i)));
+    put(0b011, 3, &mut out); // final block, fixed Huffman
+    put(code(0b0011_0000, 8), 8, &mut out); // literal 0
+    let mut written = 1;
+    while written + 258 <= len {
+        put(code(0b1100_0101, 8), 8, &mut out); // length 258 (code 285)
+        put(0, 5, &mut out); // distance 1 (code 0)
+        written += 258;
+    }
+    while written < len {
+        put(code(0b0011_0000, 8), 8, &mut out);
+        written += 1;
+    }
+    put(0, 7, &mut out); // end of block (code 256)
+    put(0, 7, &mut out); // flush
+    out
+}
+
+#[test]
+fn zip_bomb_compressed() {
+    // A deflated entry that inflates to 256 MiB of zeros from under 2 MiB: refused before
+    // anything is inflated, because bundles hold stored entries only.
+    let a = Accepted::new();
+    let expanded = 256 << 20;
+    let mut bomb = RawEntry::file("files/bomb", deflated_zeros(expanded));
+    bomb.method = 8;
+    let mut bytes = rawzip::build(&[bomb]);
+    let crc = crc32fast::hash(&vec![0u8; expanded]).to_le_bytes();
+    let size = (expanded as u32).to_le_bytes();
+    let record = rawzip::central_records(&bytes)[0];
+    bytes[14..18].copy_from_slice(&crc);
+    bytes[22..26].copy_from_slice(&size);
+    bytes[record + 16..record + 20].copy_from_slice(&crc);
+    bytes[record + 24..record + 28].copy_from_slice(&size);
+    assert!(bytes.len() < 2 << 20, "the bomb is small on the media: {} bytes", bytes.len());
+    let path = a.s.path("zip-bomb-deflated.zip");
+    std::fs::write(&path, &bytes).unwrap();
+    a.refuse(&path, exit::BUNDLE, &["is compressed (method 8)"]);
+}
+
+#[test]
+fn zip_bomb_overlapping() {
+    // Many names for the same bytes: each inner entry lies inside the outer one.
+    let a = Accepted::new();
+    let kernel = vec![0u8; 64 << 10];
+    let names: Vec<String> = (0..50).map(|i| format!("files/copy-{i}")).collect();
+    let inner: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), kernel.as_slice())).collect();
+    let path = a.s.path("zip-bomb-overlapping.zip");
+    std::fs::write(&path, quoted_overlap("files/outer", &inner)).unwrap();
+    a.refuse(&path, exit::BUNDLE, &["overlaps another entry"]);
 }

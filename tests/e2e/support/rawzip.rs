@@ -93,3 +93,19 @@ pub fn set_entry_count(zip: &mut [u8], count: u16) {
     zip[eocd + 8..eocd + 10].copy_from_slice(&count.to_le_bytes());
     zip[eocd + 10..eocd + 12].copy_from_slice(&count.to_le_bytes());
 }
+
+/// Byte offsets of the central directory records of a zip built by [`build`], in order.
+pub fn central_records(zip: &[u8]) -> Vec<usize> {
+    let eocd = zip.len() - 22;
+    let cd_offset = u32::from_le_bytes(zip[eocd + 16..eocd + 20].try_into().unwrap()) as usize;
+    let mut at = cd_offset;
+    let mut records = Vec::new();
+    while at < eocd {
+        records.push(at);
+        let name = u16::from_le_bytes(zip[at + 28..at + 30].try_into().unwrap()) as usize;
+        let extra = u16::from_le_bytes(zip[at + 30..at + 32].try_into().unwrap()) as usize;
+        let comment = u16::from_le_bytes(zip[at + 32..at + 34].try_into().unwrap()) as usize;
+        at += 46 + name + extra + comment;
+    }
+    records
+}
