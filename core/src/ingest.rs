@@ -352,7 +352,7 @@ fn import_checked(data: &mut DataDir, path: &Path, opts: ImportOptions) -> Resul
     let payloads: Vec<Payload> = c.bundle.manifest.payloads_in(c.volume).cloned().collect();
     let mut incoming: Vec<(Sha256, NamedTempFile)> = Vec::new();
     let mut incoming_chunks: Vec<(Sha256, NamedTempFile)> = Vec::new();
-    let mut held: Vec<Sha256> = Vec::new();
+    let mut held: std::collections::BTreeSet<Sha256> = std::collections::BTreeSet::new();
     let mut checks = Vec::with_capacity(payloads.len());
     for p in &payloads {
         let already = match &p.chunk_of {
@@ -364,8 +364,8 @@ fn import_checked(data: &mut DataDir, path: &Path, opts: ImportOptions) -> Resul
             // A chunk of a file already whole in the store (joined by an import that did not
             // get to register it) still tells the registry that the file is present.
             let file = p.chunk_of.as_ref().map_or(p.sha256, |chunk| chunk.file);
-            if store.contains(&file) && !held.contains(&file) {
-                held.push(file);
+            if store.contains(&file) {
+                held.insert(file);
             }
             checks.push(payload_check(p, "held"));
         } else {
@@ -392,7 +392,7 @@ fn import_checked(data: &mut DataDir, path: &Path, opts: ImportOptions) -> Resul
     // Store, then register in one transaction that re-checks the rollback rules.
     let verify_ms = started.elapsed().as_millis() as u64;
     let stored_at = std::time::Instant::now();
-    let mut stored = held;
+    let mut stored: Vec<Sha256> = held.into_iter().collect();
     for (digest, temp) in incoming {
         store.commit(temp, &digest)?;
         stored.push(digest);

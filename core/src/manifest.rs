@@ -191,6 +191,7 @@ impl Manifest {
         if self.layout.volumes == 0 {
             return Err("layout.volumes: a set has at least one volume".into());
         }
+        let relied: BTreeSet<&Sha256> = self.relies_on.iter().collect();
         let mut whole = BTreeSet::new();
         let mut entries = BTreeSet::new();
         let mut chunks: BTreeMap<Sha256, Vec<(u64, u64)>> = BTreeMap::new();
@@ -232,7 +233,7 @@ impl Manifest {
                     chunks.entry(file).or_default().push((c.offset, p.size));
                 }
             }
-            if self.relies_on.contains(&file) {
+            if relied.contains(&file) {
                 return Err(format!("layout.payloads[{i}]: {file} is both carried and relied on"));
             }
         }

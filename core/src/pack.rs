@@ -379,10 +379,15 @@ pub fn pack(
     // complete; a chunk is hashed first, since its entry is named by its digest.
     let total = plan.jobs.len();
     let mut done = 0;
+    let mut pieces_of: BTreeMap<Sha256, Vec<&Piece>> = BTreeMap::new();
+    for piece in &pieces {
+        pieces_of.entry(piece.file).or_default().push(piece);
+    }
     let mut payloads: Vec<Payload> = Vec::with_capacity(pieces.len());
     download::run(&plan.jobs, sources, &cache, &opts.download, &|p| progress(PackEvent::Download(p)), |job, ready| {
         let path = ready.path.as_path();
-        let chunked = pieces.iter().any(|p| p.file == job.digest && !p.whole);
+        let mine = pieces_of.get(&job.digest).map_or(&[][..], Vec::as_slice);
+        let chunked = mine.iter().any(|p| !p.whole);
         if chunked && !ready.verified {
             // Chunk entries are named by the chunk's digest, so the file is read before it
             // is copied: check it whole first.
@@ -394,7 +399,7 @@ pub fn pack(
                 return Err(Error::DigestMismatch { what: path.display().to_string(), expected: job.digest, actual });
             }
         }
-        for piece in pieces.iter().filter(|p| p.file == job.digest) {
+        for piece in mine {
             let writer = &mut writers[piece.volume as usize - 1];
             if piece.whole {
                 let check = (!ready.verified).then_some(&job.digest);

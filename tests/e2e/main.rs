@@ -14,6 +14,7 @@ mod downloads;
 mod freshness;
 mod journey;
 mod keys;
+mod large_archives;
 mod manifest_refusals;
 mod replay_and_rollback;
 mod revisions;
