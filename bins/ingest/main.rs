@@ -231,6 +231,7 @@ struct ShowArgs {
 }
 
 fn main() -> ExitCode {
+    ferry_core::failpoints_setup();
     let cli = Cli::parse();
     common::finish(PROGRAM, run(cli))
 }
@@ -522,6 +523,7 @@ fn import(dir: &std::path::Path, args: &ImportArgs) -> anyhow::Result<u8> {
         return Err(ferry_core::Error::Invalid("no bundle found in the paths given".into()).into());
     }
     let opts = ImportOptions { allow_expired: args.allow_expired };
+    eprintln!("{PROGRAM}: importing {} bundle file(s) into {}", paths.len(), dir.display());
     let mut receipt = Receipt::new(&data);
     // The latest word on each volume set seen: which of its volumes are still missing.
     let mut sets: std::collections::BTreeMap<(String, u64), Vec<u32>> = std::collections::BTreeMap::new();

@@ -35,6 +35,8 @@ impl DataDir {
         let lock = crate::lock::acquire(root, LOCK_FILE)?;
         let store = Store::open(&root.join(STORE_DIR))?;
         let registry = Registry::open(&root.join(REGISTRY_FILE))?;
+        // Finish or undo what a crash interrupted: see `store`.
+        store.recover(|digest| registry.has_file(digest))?;
         Ok(DataDir { root: root.to_path_buf(), registry, store: Some(store), _lock: Some(lock) })
     }
 

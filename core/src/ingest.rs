@@ -379,6 +379,7 @@ fn import_checked(data: &mut DataDir, path: &Path, opts: ImportOptions) -> Resul
         }
     }
 
+    crate::failpoint!("ingest.copied");
     let (accepted, time) = rollback_checks(data, &c, opts)?;
     let verified = verified(&c, checks, time);
     let brings_files = !incoming.is_empty() || !incoming_chunks.is_empty() || c.rotation.is_some();
@@ -401,6 +402,7 @@ fn import_checked(data: &mut DataDir, path: &Path, opts: ImportOptions) -> Resul
         store.commit_chunk(temp, &digest)?;
     }
     let reassembled = reassemble(store, &c.bundle.manifest)?;
+    crate::failpoint!("ingest.before-register");
     stored.extend(reassembled.iter().map(|(file, _)| *file));
     let store_ms = stored_at.elapsed().as_millis() as u64;
     let registered_at = std::time::Instant::now();
@@ -419,8 +421,11 @@ fn import_checked(data: &mut DataDir, path: &Path, opts: ImportOptions) -> Resul
     let changes = data
         .registry
         .record_import(&record, |state, accepted| judge_sequence(&manifest, &digest, state, accepted, path))?;
-    // The files are whole and registered; their chunks are no longer needed.
+    // Registered: now the files take their place in the store, and their chunks go.
     let store = data.store().expect("opened exclusively above");
+    crate::failpoint!("ingest.before-publish");
+    store.publish(&stored)?;
+    crate::failpoint!("ingest.before-chunk-removal");
     for chunk in reassembled.iter().flat_map(|(_, chunks)| chunks) {
         store.remove_chunk(chunk)?;
     }

@@ -35,3 +35,34 @@ pub mod volumes;
 pub mod workdir;
 
 pub use error::{Error, ErrorClass, Result};
+
+/// A crash point for the fault-injection tests. Built with the `failpoints` feature and named
+/// in the FAILPOINTS environment variable (`name=return`, or `n*off->return` for the n+1-th
+/// pass), it aborts the process on the spot, as a power cut would: no destructor runs, no
+/// temporary file is cleaned. Without the feature it is nothing.
+#[macro_export]
+macro_rules! failpoint {
+    ($name:literal) => {
+        #[cfg(feature = "failpoints")]
+        if fail::eval($name, |_| ()).is_some() {
+            std::process::abort();
+        }
+    };
+}
+
+/// A fault point that makes the read it guards fail, as a medium pulled out mid-read would.
+#[macro_export]
+macro_rules! failpoint_io {
+    ($name:literal) => {
+        #[cfg(feature = "failpoints")]
+        if fail::eval($name, |_| ()).is_some() {
+            return Err(std::io::Error::other("injected read error: the medium was removed"));
+        }
+    };
+}
+
+/// Reads the FAILPOINTS configuration; a no-op without the `failpoints` feature.
+pub fn failpoints_setup() {
+    #[cfg(feature = "failpoints")]
+    std::mem::forget(fail::FailScenario::setup());
+}

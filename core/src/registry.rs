@@ -622,6 +622,7 @@ impl Registry {
                 "changes": &changes,
             }),
         )?;
+        crate::failpoint!("registry.before-commit");
         tx.commit().map_err(&e)?;
         Ok(changes)
     }

@@ -1,9 +1,13 @@
 //! The content store: update files named by their SHA-256 (`sha256/ab/abcdef…`).
 //!
-//! A file enters through a temporary file in `tmp/` on the same file system: written, synced,
-//! made read-only, renamed into place, and the directory synced, so a crash leaves either
-//! nothing or the whole file. Temporary files left by a crash are removed when the store is
-//! opened by the one process that holds the data directory's lock. The store knows nothing of
+//! A file enters in three steps, each durable before the next: a temporary file in `tmp/`
+//! (written while hashed, synced, made read-only), renamed into `pending/<hex>` (directory
+//! synced) once verified, and moved into `sha256/` only after the registry transaction that
+//! records it has committed. So a crash leaves, at worst: temporary files (deleted at the
+//! next start), pending files the registry does not record (deleted: the import did not
+//! happen), or pending files it does record (moved into place: the import happened). The
+//! recovery runs when the one process that holds the data directory's lock opens the store,
+//! and `sha256/` never holds a file the registry does not know. The store knows nothing of
 //! updates; the registry records which digests it holds.
 
 use std::fs;
@@ -25,6 +29,7 @@ impl Store {
         let store = Store { root: root.to_path_buf() };
         fs::create_dir_all(store.root.join("sha256")).at(&store.root)?;
         fs::create_dir_all(store.root.join("chunks")).at(&store.root)?;
+        fs::create_dir_all(store.pending_dir()).at(&store.root)?;
         let tmp = store.tmp_dir();
         fs::create_dir_all(&tmp).at(&tmp)?;
         for entry in fs::read_dir(&tmp).at(&tmp)? {
@@ -39,6 +44,67 @@ impl Store {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    fn pending_dir(&self) -> PathBuf {
+        self.root.join("pending")
+    }
+
+    /// Finishes or undoes what a crash interrupted: each pending file the registry records as
+    /// present (`registered`) is moved into place; the others are deleted. Returns how many
+    /// were moved and deleted. Only for the lock holder.
+    pub fn recover(&self, registered: impl Fn(&Sha256) -> Result<bool>) -> Result<(usize, usize)> {
+        let dir = self.pending_dir();
+        let (mut moved, mut deleted) = (0, 0);
+        for entry in fs::read_dir(&dir).at(&dir)? {
+            let path = entry.at(&dir)?.path();
+            let digest = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.parse::<Sha256>().ok());
+            match digest {
+                Some(d) if registered(&d)? => {
+                    self.publish(&[d])?;
+                    moved += 1;
+                }
+                _ => {
+                    make_writable(&path)?;
+                    fs::remove_file(&path).at(&path)?;
+                    deleted += 1;
+                }
+            }
+        }
+        if deleted > 0 {
+            sync_dir(&dir)?;
+        }
+        Ok((moved, deleted))
+    }
+
+    /// Moves committed files from `pending/` into `sha256/`, after the registry transaction
+    /// that records them has committed.
+    pub fn publish(&self, digests: &[Sha256]) -> Result<()> {
+        let mut dirs = std::collections::BTreeSet::new();
+        for digest in digests {
+            let from = self.pending_dir().join(digest.hex());
+            if !from.exists() {
+                continue; // held already, or moved by an earlier run
+            }
+            crate::failpoint!("store.publish");
+            let target = self.path_of(digest);
+            let dir = target.parent().expect("store paths have a parent").to_path_buf();
+            fs::create_dir_all(&dir).at(&dir)?;
+            if target.is_file() {
+                make_writable(&from)?;
+                fs::remove_file(&from).at(&from)?;
+            } else {
+                fs::rename(&from, &target).at(&from)?;
+            }
+            dirs.insert(dir);
+        }
+        for dir in &dirs {
+            sync_dir(dir)?;
+        }
+        if !dirs.is_empty() {
+            sync_dir(&self.pending_dir())?;
+        }
+        Ok(())
     }
 
     fn tmp_dir(&self) -> PathBuf {
@@ -89,10 +155,15 @@ impl Store {
         tempfile::Builder::new().prefix("incoming-").tempfile_in(self.tmp_dir()).at(self.tmp_dir())
     }
 
-    /// Makes a fully written and verified temporary file the store's copy of `digest`.
+    /// Makes a fully written and verified temporary file durable as pending: it becomes the
+    /// store's copy of `digest` when [`Store::publish`] moves it, after the registry commit.
     pub fn commit(&self, temp: NamedTempFile, digest: &Sha256) -> Result<()> {
-        self.persist(temp, &self.path_of(digest))?;
-        sync_dir(self.root.join("sha256").as_path())
+        if self.contains(digest) {
+            let temp = temp.into_temp_path();
+            make_writable(&temp)?;
+            return temp.close().at(self.path_of(digest));
+        }
+        self.persist(temp, &self.pending_dir().join(digest.hex()))
     }
 
     /// Syncs `temp`, makes it read-only and renames it to `target` (unless that exists
@@ -100,6 +171,7 @@ impl Store {
     fn persist(&self, temp: NamedTempFile, target: &Path) -> Result<()> {
         let target = target.to_path_buf();
         temp.as_file().sync_all().at(temp.path())?;
+        crate::failpoint!("store.before-rename");
         let mut perms = temp.as_file().metadata().at(temp.path())?.permissions();
         perms.set_readonly(true);
         fs::set_permissions(temp.path(), perms).at(temp.path())?;
@@ -112,6 +184,7 @@ impl Store {
         let dir = target.parent().expect("store paths have a parent");
         fs::create_dir_all(dir).at(dir)?;
         temp.persist(&target).map_err(|e| crate::error::Error::io(&target, e.error))?;
+        crate::failpoint!("store.after-rename");
         sync_dir(dir)
     }
 }

@@ -9,6 +9,7 @@ mod boundaries;
 mod bundle_contents;
 mod catalog_refusals;
 mod check;
+mod crash;
 mod delta;
 mod downloads;
 mod freshness;

@@ -489,7 +489,7 @@ impl Container {
         let mut buf = vec![0u8; 256 * 1024];
         while remaining > 0 {
             let want = remaining.min(buf.len() as u64) as usize;
-            let n = self.file.read(&mut buf[..want]).at(&path)?;
+            let n = read_some(&mut self.file, &mut buf[..want]).at(&path)?;
             if n == 0 {
                 return Err(Error::io(
                     &path,
@@ -497,7 +497,8 @@ impl Container {
                 ));
             }
             crc.update(&buf[..n]);
-            out.write_all(&buf[..n]).map_err(|e| Error::io(&path, e))?;
+            // A failed write is the destination's fault (a full disk), not the bundle's.
+            out.write_all(&buf[..n]).map_err(|e| Error::io(format!("the copy of entry {:?}", entry.name), e))?;
             remaining -= n as u64;
         }
         if crc.finalize() != entry.crc32 {
@@ -505,6 +506,12 @@ impl Container {
         }
         Ok(())
     }
+}
+
+/// One read from the bundle (where the fault-injection tests pull the medium out).
+fn read_some(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    crate::failpoint_io!("bundle.read");
+    file.read(buf)
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ pub mod exit {
     pub const SIGNATURE: i32 = 6;
     pub const BUNDLE: i32 = 7;
     pub const ROLLBACK: i32 = 8;
+    pub const LOCAL: i32 = 9;
     pub const NOT_FOUND: i32 = 10;
     pub const BUSY: i32 = 11;
 }
@@ -32,7 +33,7 @@ pub struct Run {
 }
 
 impl Run {
-    fn from(output: Output) -> Run {
+    pub fn from(output: Output) -> Run {
         Run {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
