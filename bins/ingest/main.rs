@@ -517,13 +517,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
 
 fn import(dir: &std::path::Path, args: &ImportArgs) -> anyhow::Result<u8> {
     let mut data = DataDir::open_exclusive(dir)?;
+    eprintln!("{PROGRAM}: importing into {} (the data directory is locked until done)", dir.display());
     let mut status = code::OK;
     let paths = ferry_core::ingest::order_for_import(&args.bundles)?;
     if paths.is_empty() {
         return Err(ferry_core::Error::Invalid("no bundle found in the paths given".into()).into());
     }
     let opts = ImportOptions { allow_expired: args.allow_expired };
-    eprintln!("{PROGRAM}: importing {} bundle file(s) into {}", paths.len(), dir.display());
     let mut receipt = Receipt::new(&data);
     // The latest word on each volume set seen: which of its volumes are still missing.
     let mut sets: std::collections::BTreeMap<(String, u64), Vec<u32>> = std::collections::BTreeMap::new();
