@@ -51,24 +51,25 @@ impl Run {
     /// Asserts failure with `code` and a message on stderr containing every one of `parts`.
     #[track_caller]
     pub fn refused(self, code: i32, parts: &[&str]) -> String {
-        assert_eq!(self.code, code, "expected exit code {code}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
-        for part in parts {
-            assert!(self.stderr.contains(part), "stderr lacks {part:?}:\n{}", self.stderr);
-        }
-        assert!(!self.stderr.contains("panicked"), "a binary panicked:\n{}", self.stderr);
-        self.stderr
+        self.failed(code, parts, false)
     }
 
     /// Asserts failure with `code` and a report on stdout containing every one of `parts`
     /// (for commands whose findings are their output, such as `ingest check`).
     #[track_caller]
     pub fn refused_on_stdout(self, code: i32, parts: &[&str]) -> String {
+        self.failed(code, parts, true)
+    }
+
+    #[track_caller]
+    fn failed(self, code: i32, parts: &[&str], on_stdout: bool) -> String {
         assert_eq!(self.code, code, "expected exit code {code}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        let (name, text) = if on_stdout { ("stdout", &self.stdout) } else { ("stderr", &self.stderr) };
         for part in parts {
-            assert!(self.stdout.contains(part), "stdout lacks {part:?}:\n{}", self.stdout);
+            assert!(text.contains(part), "{name} lacks {part:?}:\n{text}");
         }
         assert!(!self.stderr.contains("panicked"), "a binary panicked:\n{}", self.stderr);
-        self.stdout
+        if on_stdout { self.stdout } else { self.stderr }
     }
 }
 
