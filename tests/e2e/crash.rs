@@ -219,6 +219,7 @@ fn kill_9_at_random_moments() {
         }
         f.recovers(&dir, &format!("kill -9 after {at} µs (run {run})"));
     }
+    eprintln!("kill -9 test: {in_lock} of {runs} kills inside the lock, {before} before it, {finished} after the end");
     assert!(
         in_lock * 100 >= runs * 80,
         "only {in_lock} of {runs} kills landed while the import held its lock ({before} landed before it \
