@@ -49,9 +49,7 @@ impl Cache {
     pub fn commit(&self, digest: &Sha256) -> Result<PathBuf> {
         let partial = self.partial_path(digest);
         let target = self.path_of(digest);
-        let mut perms = fs::metadata(&partial).at(&partial)?.permissions();
-        perms.set_readonly(true);
-        fs::set_permissions(&partial, perms).at(&partial)?;
+        crate::store::make_readonly(&partial)?;
         let dir = target.parent().expect("cache paths have a parent");
         fs::create_dir_all(dir).at(dir)?;
         fs::rename(&partial, &target).map_err(|e| Error::io(&target, e))?;

@@ -27,7 +27,7 @@ use crate::download::hash_range;
 use crate::error::{Error, IoContext, Result};
 use crate::names::Sha256;
 use crate::registry::FileRow;
-use crate::store::{Store, make_writable, sync_dir};
+use crate::store::{Store, make_readonly, make_writable, sync_dir};
 
 /// Where repairs move files that must not stay in the store, under the data directory.
 pub const QUARANTINE_DIR: &str = "quarantine";
@@ -245,12 +245,7 @@ fn apply_repairs(data: &mut DataDir, report: &mut CheckReport) -> Result<()> {
                 moved.push(quarantine_file(store, &quarantine, &store.path_of(sha256))?);
                 absent.push(*sha256);
             }
-            Finding::Writable { sha256 } => {
-                let path = store.path_of(sha256);
-                let mut perms = fs::metadata(&path).at(&path)?.permissions();
-                perms.set_readonly(true);
-                fs::set_permissions(&path, perms).at(&path)?;
-            }
+            Finding::Writable { sha256 } => make_readonly(&store.path_of(sha256))?,
             Finding::NotRegistered { sha256 } => present.push(*sha256),
             Finding::Unknown { path } | Finding::DamagedChunk { path } => {
                 moved.push(quarantine_file(store, &quarantine, path)?)

@@ -173,7 +173,7 @@ impl Receipt {
         self.audit_head = data.registry.audit_head()?;
         let mut bytes = serde_json::to_vec_pretty(&self).expect("a receipt serializes");
         bytes.push(b'\n');
-        crate::state::write_atomically(path, &bytes)
+        crate::store::write_atomically(path, &bytes)
     }
 }
 

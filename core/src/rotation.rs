@@ -161,13 +161,13 @@ pub fn write_dir(dir: &std::path::Path, signed: &SignedStatement) -> crate::Resu
         }
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            crate::state::write_atomically(&statement, &signed.bytes)?;
+            crate::store::write_atomically(&statement, &signed.bytes)?;
         }
         Err(e) => return Err(crate::Error::io(&statement, e)),
     }
     for sig in &signed.signatures {
         let path = dir.join(signature_entry(&sig.key_id));
-        crate::state::write_atomically(&path, sig.to_file_string().as_bytes())?;
+        crate::store::write_atomically(&path, sig.to_file_string().as_bytes())?;
     }
     Ok(())
 }

@@ -93,8 +93,8 @@ impl ServerState {
         let sig = key
             .sign(&bytes, &self.trusted_comment(), &format!("ferry state file signed by server key {}", key.key_id))
             .map_err(Error::Invalid)?;
-        write_atomically(path, &bytes)?;
-        write_atomically(&signature_path(path), sig.to_file_string().as_bytes())
+        crate::store::write_atomically(path, &bytes)?;
+        crate::store::write_atomically(&signature_path(path), sig.to_file_string().as_bytes())
     }
 
     /// Reads a state file and checks its signature against the server's public key.
@@ -149,17 +149,3 @@ impl ServerState {
     }
 }
 
-/// Writes `bytes` as `path` whole or not at all: a temporary file beside it, synced, renamed.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut temp = tempfile::Builder::new().prefix(".ferry-").tempfile_in(dir).at(dir)?;
-    std::io::Write::write_all(&mut temp, bytes).at(temp.path())?;
-    temp.as_file().sync_all().at(temp.path())?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).at(temp.path())?;
-    }
-    temp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    crate::store::sync_parent(path)
-}

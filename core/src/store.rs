@@ -172,9 +172,7 @@ impl Store {
         let target = target.to_path_buf();
         temp.as_file().sync_all().at(temp.path())?;
         crate::failpoint!("store.before-rename");
-        let mut perms = temp.as_file().metadata().at(temp.path())?.permissions();
-        perms.set_readonly(true);
-        fs::set_permissions(temp.path(), perms).at(temp.path())?;
+        make_readonly(temp.path())?;
         if target.is_file() {
             // Already held (the same bytes, by the digest); the temporary copy is not needed.
             let temp = temp.into_temp_path();
@@ -187,6 +185,13 @@ impl Store {
         crate::failpoint!("store.after-rename");
         sync_dir(dir)
     }
+}
+
+/// Marks a file read-only: stored and cached files are never changed in place.
+pub(crate) fn make_readonly(path: &Path) -> Result<()> {
+    let mut perms = fs::metadata(path).at(path)?.permissions();
+    perms.set_readonly(true);
+    fs::set_permissions(path, perms).at(path)
 }
 
 /// Read-only files cannot be deleted on Windows; clear the flag first.
@@ -218,4 +223,19 @@ pub fn sync_parent(path: &Path) -> Result<()> {
         Some(dir) => sync_dir(dir),
         None => sync_dir(Path::new(".")),
     }
+}
+
+/// Writes `bytes` as `path` whole or not at all: a temporary file beside it, synced, renamed.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut temp = tempfile::Builder::new().prefix(".ferry-").tempfile_in(dir).at(dir)?;
+    std::io::Write::write_all(&mut temp, bytes).at(temp.path())?;
+    temp.as_file().sync_all().at(temp.path())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).at(temp.path())?;
+    }
+    temp.persist(path).map_err(|e| crate::error::Error::io(path, e.error))?;
+    sync_parent(path)
 }
