@@ -1090,26 +1090,31 @@ pub struct AuditReport {
 }
 
 impl Registry {
-    /// Calls `each` for every audit log entry, oldest first.
-    pub fn audit_entries(&self, mut each: impl FnMut(AuditEntry) -> Result<()>) -> Result<()> {
+    /// Calls `each` with every audit log row as stored (seq and the six text columns, in the
+    /// order the hash covers them), oldest first.
+    fn audit_rows(&self, mut each: impl FnMut(i64, [String; 6]) -> Result<()>) -> Result<()> {
         let mut stmt = self
             .conn
             .prepare("SELECT seq, at, event, subject, detail, prev_hash, hash FROM audit_log ORDER BY seq")
             .map_err(self.err())?;
         let mut rows = stmt.query([]).map_err(self.err())?;
         while let Some(r) = rows.next().map_err(self.err())? {
-            let detail: String = r.get(4).map_err(self.err())?;
-            each(AuditEntry {
-                seq: r.get(0).map_err(self.err())?,
-                at: r.get(1).map_err(self.err())?,
-                event: r.get(2).map_err(self.err())?,
-                subject: r.get(3).map_err(self.err())?,
-                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail)),
-                prev_hash: r.get(5).map_err(self.err())?,
-                hash: r.get(6).map_err(self.err())?,
-            })?;
+            let seq: i64 = r.get(0).map_err(self.err())?;
+            let mut fields: [String; 6] = Default::default();
+            for (i, field) in fields.iter_mut().enumerate() {
+                *field = r.get(i + 1).map_err(self.err())?;
+            }
+            each(seq, fields)?;
         }
         Ok(())
+    }
+
+    /// Calls `each` for every audit log entry, oldest first.
+    pub fn audit_entries(&self, mut each: impl FnMut(AuditEntry) -> Result<()>) -> Result<()> {
+        self.audit_rows(|seq, [at, event, subject, detail, prev_hash, hash]| {
+            let detail = serde_json::from_str(&detail).unwrap_or(serde_json::Value::String(detail));
+            each(AuditEntry { seq, at, event, subject, detail, prev_hash, hash })
+        })
     }
 
     /// Recomputes the audit log's hash chain: every entry must hash to its recorded hash and
@@ -1118,38 +1123,31 @@ impl Registry {
     /// removing the latest entries shows too.
     pub fn verify_audit(&self, head: Option<&str>) -> Result<AuditReport> {
         let broken = |seq: i64, reason: String| Error::AuditBroken { path: self.path.clone(), seq, reason };
-        let mut stmt = self
-            .conn
-            .prepare("SELECT seq, at, event, subject, detail, prev_hash, hash FROM audit_log ORDER BY seq")
-            .map_err(self.err())?;
-        let mut rows = stmt.query([]).map_err(self.err())?;
         let mut prev = "0".repeat(64);
         let mut expected_seq = None;
         let mut entries = 0;
         let mut head_seen = head.is_none();
-        while let Some(r) = rows.next().map_err(self.err())? {
-            let seq: i64 = r.get(0).map_err(self.err())?;
-            let fields: [String; 6] = [1, 2, 3, 4, 5, 6].map(|i| r.get::<_, String>(i).unwrap_or_default());
-            let [at, event, subject, detail, prev_hash, hash] = &fields;
+        self.audit_rows(|seq, [at, event, subject, detail, prev_hash, hash]| {
             if let Some(want) = expected_seq
                 && seq != want
             {
                 return Err(broken(seq, format!("entries {want} to {} are missing", seq - 1)));
             }
-            if *prev_hash != prev {
+            if prev_hash != prev {
                 return Err(broken(
                     seq,
                     "it does not follow the entry before it (an entry was removed or changed)".into(),
                 ));
             }
-            if audit_hash(prev_hash, at, event, subject, detail).hex() != *hash {
+            if audit_hash(&prev_hash, &at, &event, &subject, &detail).hex() != hash {
                 return Err(broken(seq, "its content does not match its hash (the entry was edited)".into()));
             }
             head_seen |= head == Some(hash.as_str());
-            prev = hash.clone();
+            prev = hash;
             expected_seq = Some(seq + 1);
             entries += 1;
-        }
+            Ok(())
+        })?;
         if !head_seen {
             return Err(broken(
                 expected_seq.unwrap_or(1),
@@ -1161,10 +1159,7 @@ impl Registry {
 
     /// The hash of the latest audit entry.
     pub fn audit_head(&self) -> Result<Option<String>> {
-        self.conn
-            .query_row("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
-            .optional()
-            .map_err(self.err())
+        audit_head(&self.conn, &self.path)
     }
 }
 
@@ -1176,11 +1171,7 @@ fn append_audit(
     detail: &serde_json::Value,
 ) -> Result<()> {
     let e = sql_error(path);
-    let prev: String = tx
-        .query_row("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
-        .optional()
-        .map_err(&e)?
-        .unwrap_or_else(|| "0".repeat(64));
+    let prev = audit_head(tx, path)?.unwrap_or_else(|| "0".repeat(64));
     let at = Timestamp::now().to_string();
     let detail = detail.to_string();
     let hash = audit_hash(&prev, &at, event, subject, &detail);
@@ -1190,6 +1181,13 @@ fn append_audit(
     )
     .map_err(&e)?;
     Ok(())
+}
+
+/// The hash of the latest audit entry, which the next one chains to.
+fn audit_head(conn: &Connection, path: &Path) -> Result<Option<String>> {
+    conn.query_row("SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| r.get(0))
+        .optional()
+        .map_err(sql_error(path))
 }
 
 fn audit_hash(prev: &str, at: &str, event: &str, subject: &str, detail: &str) -> Sha256 {

@@ -148,4 +148,3 @@ impl ServerState {
         self.files.iter().copied().collect()
     }
 }
-

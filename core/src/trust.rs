@@ -61,6 +61,6 @@ impl TrustStore {
 
     /// Key ids trusted for `channel`, for messages.
     pub fn key_ids(&self, channel: &str) -> Vec<KeyId> {
-        self.keys.iter().filter(|(c, _)| c.as_str() == channel).map(|(_, k)| k.key_id).collect()
+        self.keys_of(channel).into_iter().map(|k| k.key_id).collect()
     }
 }
