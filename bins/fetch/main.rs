@@ -338,20 +338,7 @@ fn key_rotate(args: &KeyRotateArgs) -> anyhow::Result<u8> {
     let statement = Statement::new(args.channel.clone(), args.version, args.threshold, &keys)
         .map_err(ferry_core::Error::Invalid)?;
     // An existing statement in --out is signed again, so several officers can sign in turn.
-    let statement = match ferry_core::rotation::read_dir(&args.out) {
-        Ok(existing) => Statement::parse(&existing.bytes).map_err(ferry_core::Error::Invalid).and_then(|s| {
-            if (&s.channel, s.version, s.threshold, &s.keys)
-                == (&statement.channel, statement.version, statement.threshold, &statement.keys)
-            {
-                Ok(s)
-            } else {
-                Err(ferry_core::Error::AlreadyExists {
-                    what: format!("a different rotation statement in {}", args.out.display()),
-                })
-            }
-        })?,
-        Err(_) => statement,
-    };
+    let statement = ferry_core::rotation::statement_to_sign(&args.out, statement)?;
     let mut signing = Vec::new();
     for path in &args.sign_with {
         let prompt = format!("Passphrase for {}: ", path.display());

@@ -382,7 +382,7 @@ fn import_checked(data: &mut DataDir, path: &Path, opts: ImportOptions) -> Resul
     crate::failpoint!("ingest.copied");
     let (accepted, time) = rollback_checks(data, &c, opts)?;
     let verified = verified(&c, checks, time);
-    let brings_files = !incoming.is_empty() || !incoming_chunks.is_empty() || c.rotation.is_some();
+    let brings_files = !incoming.is_empty() || !incoming_chunks.is_empty();
     if accepted.as_ref().is_some_and(|a| a.volumes.contains(&c.volume)) && !brings_files {
         return Ok(ImportOutcome::AlreadyImported { verified });
     }

@@ -172,6 +172,23 @@ pub fn write_dir(dir: &std::path::Path, signed: &SignedStatement) -> crate::Resu
     Ok(())
 }
 
+/// The statement to sign into `dir`: `proposed` when the directory holds none yet, or the
+/// one already there (with its creation time) when it says the same, so that officers can
+/// sign in turn. A different statement there is refused.
+pub fn statement_to_sign(dir: &std::path::Path, proposed: Statement) -> crate::Result<Statement> {
+    if !dir.join(ROTATION_ENTRY).exists() {
+        return Ok(proposed);
+    }
+    let existing = Statement::parse(&read_dir(dir)?.bytes).map_err(crate::Error::Invalid)?;
+    let same = |s: &Statement| (s.channel.clone(), s.version, s.threshold, s.keys.clone());
+    if same(&existing) != same(&proposed) {
+        return Err(crate::Error::AlreadyExists {
+            what: format!("a different rotation statement in {}", dir.display()),
+        });
+    }
+    Ok(existing)
+}
+
 /// Reads a rotation directory written by [`write_dir`].
 pub fn read_dir(dir: &std::path::Path) -> crate::Result<SignedStatement> {
     use crate::error::IoContext;
