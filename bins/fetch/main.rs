@@ -384,7 +384,7 @@ fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
         out_dir: args.out.clone(),
         min_sequence: args.min_sequence,
         valid_for: args.expires_in_days.map(|d| Duration::from_secs(u64::from(d) * 86_400)),
-        volume_capacity: volume_capacity(args)?,
+        volume_capacity: volumes::requested_capacity(args.media.as_deref(), args.max_file_size.as_deref())?,
         download: args.download.options()?,
         rotation: rotation.as_ref(),
     };
@@ -439,19 +439,6 @@ fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
 }
 
 /// The most bytes one volume may have: the medium's capacity and the file system's largest file.
-fn volume_capacity(args: &PackArgs) -> anyhow::Result<Option<u64>> {
-    let media = args.media.as_deref().map(|m| volumes::parse_size(m, volumes::MEDIA, "--media")).transpose()?;
-    let fs = args
-        .max_file_size
-        .as_deref()
-        .map(|m| volumes::parse_size(m, volumes::FILE_SYSTEMS, "--max-file-size"))
-        .transpose()?;
-    Ok(match (media, fs) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    })
-}
-
 fn plan(args: &PlanArgs) -> anyhow::Result<u8> {
     let sel = &args.selection;
     let catalog = Location::parse(&sel.catalog)?;

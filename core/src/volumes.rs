@@ -61,6 +61,17 @@ pub fn effective_capacity(requested: Option<u64>, fs_limit: Option<u64>, total: 
 /// an entry name of 78 bytes in both, and zip64 extra fields.
 pub const ENTRY_OVERHEAD: u64 = 320;
 
+/// The capacity of one volume from `--media` (a medium's name or bytes) and
+/// `--max-file-size` (a file system's name or bytes): the smaller of the two given.
+pub fn requested_capacity(media: Option<&str>, max_file_size: Option<&str>) -> Result<Option<u64>> {
+    let media = media.map(|m| parse_size(m, MEDIA, "--media")).transpose()?;
+    let fs = max_file_size.map(|m| parse_size(m, FILE_SYSTEMS, "--max-file-size")).transpose()?;
+    Ok(match (media, fs) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    })
+}
+
 /// Parses a size given by name (from `names`) or in bytes.
 pub fn parse_size(text: &str, names: &[(&str, u64)], what: &str) -> Result<u64> {
     if let Some((_, bytes)) = names.iter().find(|(n, _)| n.eq_ignore_ascii_case(text)) {
