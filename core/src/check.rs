@@ -21,9 +21,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Serialize;
 
+use crate::bundle::hash_range;
 use crate::clock::Timestamp;
 use crate::datadir::DataDir;
-use crate::download::hash_range;
 use crate::error::{Error, IoContext, Result};
 use crate::names::Sha256;
 use crate::registry::FileRow;

@@ -136,26 +136,7 @@ pub fn run(
 }
 
 fn hash_file(path: &Path) -> io::Result<(Sha256, u64)> {
-    hash_range(path, 0, u64::MAX)
-}
-
-/// SHA-256 and length of at most `len` bytes of `path` from `offset` on.
-pub fn hash_range(path: &Path, offset: u64, len: u64) -> io::Result<(Sha256, u64)> {
-    let mut file = File::open(path)?;
-    io::Seek::seek(&mut file, io::SeekFrom::Start(offset))?;
-    let mut file = file.take(len);
-    let mut hasher = sha2::Sha256::new();
-    let mut buf = vec![0u8; COPY_BUFFER];
-    let mut total = 0;
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        total += n as u64;
-    }
-    Ok((Sha256(hasher.finalize().into()), total))
+    crate::bundle::hash_range(path, 0, u64::MAX)
 }
 
 impl Worker<'_> {

@@ -391,7 +391,7 @@ pub fn pack(
         if chunked && !ready.verified {
             // Chunk entries are named by the chunk's digest, so the file is read before it
             // is copied: check it whole first.
-            let (actual, size) = download::hash_range(path, 0, u64::MAX).at(path)?;
+            let (actual, size) = crate::bundle::hash_range(path, 0, u64::MAX).at(path)?;
             if size != job.size {
                 return Err(Error::SizeMismatch { what: path.display().to_string(), expected: job.size, actual: size });
             }
@@ -412,7 +412,7 @@ pub fn pack(
                     chunk_of: None,
                 });
             } else {
-                let (digest, _) = download::hash_range(path, piece.offset, piece.size).at(path)?;
+                let (digest, _) = crate::bundle::hash_range(path, piece.offset, piece.size).at(path)?;
                 writer.add_entry(&chunk_entry_name(&digest), path, piece.offset, piece.size, None)?;
                 payloads.push(Payload {
                     entry: chunk_entry_name(&digest),

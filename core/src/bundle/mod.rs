@@ -6,12 +6,16 @@
 //!   manifest and its signatures; the bundle appears under its final name only when complete.
 //! - [`reader`] opens a bundle, parses its manifest and signatures, checks them against
 //!   trusted keys and the entry list, and streams payloads out while hashing.
+//!
+//! [`HashingWriter`] and [`hash_range`] hash what is copied or read, for both sides.
 
 pub mod container;
 pub mod reader;
 pub mod writer;
 
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::Path;
 
 use sha2::Digest;
 
@@ -50,4 +54,26 @@ impl<W: Write> Write for HashingWriter<W> {
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
     }
+}
+
+/// SHA-256 and length of at most `len` bytes of `path` from `offset` on: a whole file, or one
+/// chunk of it.
+pub fn hash_range(path: &Path, offset: u64, len: u64) -> io::Result<(Sha256, u64)> {
+    let mut file = File::open(path)?;
+    io::Seek::seek(&mut file, io::SeekFrom::Start(offset))?;
+    let mut file = file.take(len);
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
+    Ok((Sha256(hasher.finalize().into()), total))
 }
