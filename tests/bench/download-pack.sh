@@ -28,15 +28,12 @@ done
 cargo build --release --locked --quiet --manifest-path "$root/Cargo.toml" --bin fetch
 fetch="$root/target/release/fetch"
 
+# shellcheck source=tests/bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 work="$(mktemp -d "${BENCH_DIR:-/var/tmp}/ferry-bench.XXXXXX")"
 # Served files, curl's copies, zip -0's archive, fetch's cache and bundle: five copies at most.
 need_kib=$(( (total_mib > big_mib ? total_mib : big_mib) * 1024 * 6 ))
-free_kib=$(df -Pk "$work" | awk 'NR == 2 {print $4}')
-if (( free_kib < need_kib )); then
-    echo "not enough free space in $work: $((free_kib / 1024)) MiB free, $((need_kib / 1024)) MiB needed"
-    rmdir "$work"
-    exit 2
-fi
+require_free_kib "$work" "$need_kib"
 nginx_pid=""
 cleanup() {
     if [[ -n "$nginx_pid" ]]; then
@@ -73,8 +70,6 @@ nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" -g 'daemon off;' &
 nginx_pid=$!
 sleep 0.5
 
-# shellcheck source=tests/bench/lib.sh
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # make_set NAME SIZES_MIB...: files in www/NAME and a catalog pointing at nginx.
 make_set() {

@@ -8,3 +8,14 @@ peak_kib() { /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F: '/Maximum resident 
 ratio() { python3 -c 'import sys; print(f"{float(sys.argv[1])/float(sys.argv[2]):.2f}")' "$1" "$2"; }
 # Bytes per second as MiB/s.
 rate() { python3 -c 'import sys; print(f"{float(sys.argv[1])/float(sys.argv[2])/1048576:.0f} MiB/s")' "$1" "$2"; }
+# Leaves (removing the empty directory DIR) unless DIR's file system has NEED_KIB free: a
+# benchmark that fills the disk takes the machine down with it.
+require_free_kib() {
+    local dir="$1" need_kib="$2" free_kib
+    free_kib=$(df -Pk "$dir" | awk 'NR == 2 {print $4}')
+    if (( free_kib < need_kib )); then
+        echo "not enough free space in $dir: $((free_kib / 1024)) MiB free, $((need_kib / 1024)) MiB needed"
+        rmdir "$dir"
+        exit 2
+    fi
+}

@@ -16,14 +16,11 @@ cargo build --release --locked --quiet --manifest-path "$root/Cargo.toml" --bin 
 fetch="$root/target/release/fetch"
 ingest="$root/target/release/ingest"
 
+# shellcheck source=tests/bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 work="$(mktemp -d "${BENCH_DIR:-/var/tmp}/ferry-zip64.XXXXXX")"
 need_kib=$(( size_mib * 1024 * 3 + 1048576 ))   # the file, the bundle, the stored copy
-free_kib=$(df -Pk "$work" | awk 'NR == 2 {print $4}')
-if (( free_kib < need_kib )); then
-    echo "not enough free space in $work: $((free_kib / 1024)) MiB free, $((need_kib / 1024)) MiB needed"
-    rmdir "$work"
-    exit 2
-fi
+require_free_kib "$work" "$need_kib"
 cleanup() { chmod -R u+w "$work" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
