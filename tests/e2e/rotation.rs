@@ -176,3 +176,47 @@ fn stock_minisign_verifies_a_rotation_statement() {
     assert!(out.status.success(), "minisign -V: {}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("ferry-rotation v1 channel=default version=2"));
 }
+
+#[test]
+fn officers_sign_in_turn_into_one_rotation_directory() {
+    let r = Rotating::new();
+    // The old key's holder signs first, the new key's holder later, into the same directory.
+    let (dir, run) = r.rotate("rotation-in-turn", "2", &[&r.new_pub], &[&r.old]);
+    run.ok();
+    let (_, run) = r.rotate("rotation-in-turn", "2", &[&r.new_pub], &[&r.new]);
+    run.ok();
+    let bundle = r.pack_with(&r.new, &dir);
+    r.s.ingest(&["import", bundle.to_str().unwrap()]).ok();
+    assert_eq!(r.trusted_ids(), [key_id(&r.new_pub)]);
+}
+
+#[test]
+fn rotation_directory_holds_another_statement() {
+    let r = Rotating::new();
+    r.rotate("rotation-dir-taken", "2", &[&r.new_pub], &[&r.old]).1.ok();
+    let (_, run) = r.rotate("rotation-dir-taken", "2", &[&r.old_pub], &[&r.old]);
+    run.refused(exit::INPUT, &["a different rotation statement in"]);
+}
+
+#[test]
+fn rotation_for_another_channel() {
+    let r = Rotating::new();
+    let dir = r.s.path("rotation-other-channel");
+    r.s.fetch(&[
+        "key",
+        "rotate",
+        "--channel",
+        "servers",
+        "--version",
+        "2",
+        "--trust",
+        r.new_pub.to_str().unwrap(),
+        "--sign-with",
+        r.old.to_str().unwrap(),
+        "--out",
+        dir.to_str().unwrap(),
+    ])
+    .ok();
+    r.s.pack_run(&r.catalog, &r.new, &["--rotation", dir.to_str().unwrap()], &[])
+        .refused(exit::INPUT, &["the rotation statement is for channel servers, the bundle for channel default"]);
+}
