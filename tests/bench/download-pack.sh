@@ -148,25 +148,7 @@ run_set() {
 }
 
 echo "ferry download + pack benchmark, median of $runs runs ($(nproc) cores)"
-# 100 sizes in whole MiB, log-normally spread, each at least 1 and at most a quarter of the
-# total, summing exactly to the total.
-sizes=$(python3 - "$total_mib" <<'PY'
-import random, sys
-total = int(sys.argv[1]); n = 100; random.seed(7)
-cap = total // 4
-assert total >= n, "TOTAL_MIB must be at least 100"
-raw = [random.lognormvariate(0, 1.1) for _ in range(n)]
-sizes = [min(cap, max(1, int(r * total / sum(raw)))) for r in raw]
-i = 0
-while sum(sizes) != total:
-    step = 1 if sum(sizes) < total else -1
-    if 1 <= sizes[i % n] + step <= cap:
-        sizes[i % n] += step
-    i += 1
-assert sum(sizes) == total and all(1 <= x <= cap for x in sizes)
-print(" ".join(str(x) for x in sizes))
-PY
-)
+sizes=$(mixed_sizes_mib "$total_mib")
 make_set mixed $sizes
 run_set mixed "mixed sizes"
 rm -rf "$work/www/mixed"

@@ -19,3 +19,23 @@ require_free_kib() {
         exit 2
     fi
 }
+# 100 sizes in whole MiB for a total of $1 MiB, log-normally spread, each at least 1 and at
+# most a quarter of the total, summing exactly to the total (the same list every run).
+mixed_sizes_mib() {
+    python3 - "$1" <<'PY'
+import random, sys
+total = int(sys.argv[1]); n = 100; random.seed(7)
+cap = total // 4
+assert total >= n, "the total must be at least 100 MiB"
+raw = [random.lognormvariate(0, 1.1) for _ in range(n)]
+sizes = [min(cap, max(1, int(r * total / sum(raw)))) for r in raw]
+i = 0
+while sum(sizes) != total:
+    step = 1 if sum(sizes) < total else -1
+    if 1 <= sizes[i % n] + step <= cap:
+        sizes[i % n] += step
+    i += 1
+assert sum(sizes) == total and all(1 <= x <= cap for x in sizes)
+print(" ".join(str(x) for x in sizes))
+PY
+}
