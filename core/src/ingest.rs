@@ -11,7 +11,9 @@ use std::io;
 use std::path::Path;
 
 use serde::Serialize;
-use tempfile::NamedTempFile;
+use tempfile::TempPath;
+
+use crate::bundle::copy::BlockSink;
 
 use std::collections::BTreeMap;
 
@@ -312,13 +314,10 @@ fn rollback_checks(
 
 /// Checks everything and changes nothing.
 pub fn verify(data: &DataDir, path: &Path, opts: ImportOptions) -> Result<Verified> {
-    let mut c = check_signatures_and_entries(data, path)?;
+    let c = check_signatures_and_entries(data, path)?;
     let payloads: Vec<_> = c.bundle.manifest.payloads_in(c.volume).cloned().collect();
-    let mut checks = Vec::with_capacity(payloads.len());
-    for p in &payloads {
-        c.bundle.read_payload(p, &mut io::sink())?;
-        checks.push(payload_check(p, "verified"));
-    }
+    c.bundle.check_payloads(&payloads)?;
+    let checks = payloads.iter().map(|p| payload_check(p, "verified")).collect();
     let (_, time) = rollback_checks(data, &c, opts)?;
     Ok(verified(&c, checks, time))
 }
@@ -345,37 +344,41 @@ fn import_checked(data: &mut DataDir, path: &Path, opts: ImportOptions) -> Resul
         return Err(Error::Invalid("the data directory was opened read-only".into()));
     };
     let started = std::time::Instant::now();
-    let mut c = check_signatures_and_entries(data, path)?;
+    let c = check_signatures_and_entries(data, path)?;
 
-    // Digests: copy each payload into the store's temporary area, hashing on the way. What
-    // the store holds already is hashed all the same (the media must be sound), not copied.
+    // Digests: copy each payload into the store's temporary area, hashing on the way, on
+    // every core. What the store holds already is hashed all the same (the media must be
+    // sound), not copied.
     let payloads: Vec<Payload> = c.bundle.manifest.payloads_in(c.volume).cloned().collect();
-    let mut incoming: Vec<(Sha256, NamedTempFile)> = Vec::new();
-    let mut incoming_chunks: Vec<(Sha256, NamedTempFile)> = Vec::new();
-    let mut held: std::collections::BTreeSet<Sha256> = std::collections::BTreeSet::new();
-    let mut checks = Vec::with_capacity(payloads.len());
-    for p in &payloads {
+    let copies = c.bundle.copy_payloads(&payloads, |p| {
         let already = match &p.chunk_of {
             None => store.contains(&p.sha256),
             Some(chunk) => store.contains(&chunk.file) || store.holds_chunk(&p.sha256),
         };
-        if already {
-            c.bundle.read_payload(p, &mut io::sink())?;
-            // A chunk of a file already whole in the store (joined by an import that did not
-            // get to register it) still tells the registry that the file is present.
-            let file = p.chunk_of.as_ref().map_or(p.sha256, |chunk| chunk.file);
-            if store.contains(&file) {
-                held.insert(file);
+        if already { Ok(None) } else { store.incoming().map(Some) }
+    })?;
+    let mut incoming: Vec<(Sha256, TempPath)> = Vec::new();
+    let mut incoming_chunks: Vec<(Sha256, TempPath)> = Vec::new();
+    let mut held: std::collections::BTreeSet<Sha256> = std::collections::BTreeSet::new();
+    let mut checks = Vec::with_capacity(payloads.len());
+    for (p, copy) in payloads.iter().zip(copies) {
+        match copy {
+            None => {
+                // A chunk of a file already whole in the store (joined by an import that did
+                // not get to register it) still tells the registry that the file is present.
+                let file = p.chunk_of.as_ref().map_or(p.sha256, |chunk| chunk.file);
+                if store.contains(&file) {
+                    held.insert(file);
+                }
+                checks.push(payload_check(p, "held"));
             }
-            checks.push(payload_check(p, "held"));
-        } else {
-            let mut temp = store.temp_file()?;
-            c.bundle.read_payload(p, temp.as_file_mut())?;
-            match p.chunk_of {
-                None => incoming.push((p.sha256, temp)),
-                Some(_) => incoming_chunks.push((p.sha256, temp)),
+            Some(temp) => {
+                match p.chunk_of {
+                    None => incoming.push((p.sha256, temp)),
+                    Some(_) => incoming_chunks.push((p.sha256, temp)),
+                }
+                checks.push(payload_check(p, "copied"));
             }
-            checks.push(payload_check(p, "copied"));
         }
     }
 
@@ -454,15 +457,15 @@ fn reassemble(store: &Store, manifest: &Manifest) -> Result<Vec<(Sha256, Vec<Sha
         }
         chunks.sort_unstable();
         let expected = manifest.files.iter().find(|f| f.sha256 == file).map_or(0, |f| f.size);
-        let mut temp = store.temp_file()?;
-        let mut hashing = HashingWriter::new(temp.as_file_mut());
+        let mut hashing = HashingWriter::new(store.incoming()?);
         for (_, chunk) in &chunks {
             let path = store.chunk_path(chunk);
             let mut part = std::fs::File::open(&path).at(&path)?;
             io::copy(&mut part, &mut hashing).at(&path)?;
         }
         let written = hashing.written();
-        let (actual, _) = hashing.finish();
+        let (actual, joined) = hashing.finish();
+        let temp = joined.finish().at(store.root())?;
         let what = format!("file {file} joined from {} chunks", chunks.len());
         if written != expected {
             return Err(Error::SizeMismatch { what, expected, actual: written });

@@ -1,7 +1,7 @@
 //! The content store: update files named by their SHA-256 (`sha256/ab/abcdef…`).
 //!
 //! A file enters in three steps, each durable before the next: a temporary file in `tmp/`
-//! (written while hashed, synced, made read-only), renamed into `pending/<hex>` (directory
+//! ([`Incoming`]: written while hashed, synced, made read-only), renamed into `pending/<hex>` (directory
 //! synced) once verified, and moved into `sha256/` only after the registry transaction that
 //! records it has committed. So a crash leaves, at worst: temporary files (deleted at the
 //! next start), pending files the registry does not record (deleted: the import did not
@@ -13,7 +13,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use tempfile::NamedTempFile;
+use tempfile::{NamedTempFile, TempPath};
+
+use crate::bundle::copy::{ALIGN, BlockSink};
 
 use crate::error::{IoContext, Result};
 use crate::names::Sha256;
@@ -136,7 +138,7 @@ impl Store {
     }
 
     /// Makes a verified chunk durable until its file can be reassembled.
-    pub fn commit_chunk(&self, temp: NamedTempFile, digest: &Sha256) -> Result<()> {
+    pub fn commit_chunk(&self, temp: TempPath, digest: &Sha256) -> Result<()> {
         self.persist(temp, &self.chunk_path(digest))
     }
 
@@ -151,39 +153,136 @@ impl Store {
     }
 
     /// A new temporary file inside the store, removed when dropped unless committed.
-    pub fn temp_file(&self) -> Result<NamedTempFile> {
-        tempfile::Builder::new().prefix("incoming-").tempfile_in(self.tmp_dir()).at(self.tmp_dir())
+    pub fn incoming(&self) -> Result<Incoming> {
+        let temp = tempfile::Builder::new().prefix("incoming-").tempfile_in(self.tmp_dir()).at(self.tmp_dir())?;
+        Ok(Incoming::new(temp))
     }
 
-    /// Makes a fully written and verified temporary file durable as pending: it becomes the
+    /// Makes a written, synced and verified temporary file durable as pending: it becomes the
     /// store's copy of `digest` when [`Store::publish`] moves it, after the registry commit.
-    pub fn commit(&self, temp: NamedTempFile, digest: &Sha256) -> Result<()> {
+    pub fn commit(&self, temp: TempPath, digest: &Sha256) -> Result<()> {
         if self.contains(digest) {
-            let temp = temp.into_temp_path();
             make_writable(&temp)?;
             return temp.close().at(self.path_of(digest));
         }
         self.persist(temp, &self.pending_dir().join(digest.hex()))
     }
 
-    /// Syncs `temp`, makes it read-only and renames it to `target` (unless that exists
-    /// already: the same bytes, by the digest), then syncs the directory.
-    fn persist(&self, temp: NamedTempFile, target: &Path) -> Result<()> {
-        let target = target.to_path_buf();
-        temp.as_file().sync_all().at(temp.path())?;
+    /// Renames the synced, read-only `temp` to `target` (unless that exists already: the same
+    /// bytes, by the digest), then syncs the directory.
+    fn persist(&self, temp: TempPath, target: &Path) -> Result<()> {
         crate::failpoint!("store.before-rename");
-        make_readonly(temp.path())?;
         if target.is_file() {
             // Already held (the same bytes, by the digest); the temporary copy is not needed.
-            let temp = temp.into_temp_path();
             make_writable(&temp)?;
-            return temp.close().at(&target);
+            return temp.close().at(target);
         }
         let dir = target.parent().expect("store paths have a parent");
         fs::create_dir_all(dir).at(dir)?;
-        temp.persist(&target).map_err(|e| crate::error::Error::io(&target, e.error))?;
+        temp.persist(target).map_err(|e| crate::error::Error::io(target, e.error))?;
         crate::failpoint!("store.after-rename");
         sync_dir(dir)
+    }
+}
+
+/// A file entering the store, written block by block and then synced and made read-only by
+/// [`BlockSink::finish`], which closes it: however many files an import brings, only those
+/// being written are open.
+///
+/// On Linux the blocks go to the disk with direct I/O where the file system allows it: from
+/// the block straight to the disk, with no second copy into the page cache and little left
+/// for the sync to write. A file system that refuses it (tmpfs, some network file systems)
+/// gets ordinary writes; so does a last block that is not a whole number of 4 KiB.
+pub struct Incoming {
+    temp: NamedTempFile,
+    direct: Option<fs::File>,
+    written: u64,
+}
+
+impl Incoming {
+    fn new(temp: NamedTempFile) -> Incoming {
+        let direct = open_direct(temp.path());
+        Incoming { temp, direct, written: 0 }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn open_direct(path: &Path) -> Option<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let direct = rustix::fs::OFlags::DIRECT.bits() as i32;
+    fs::OpenOptions::new().write(true).custom_flags(direct).open(path).ok()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_direct(_: &Path) -> Option<fs::File> {
+    None
+}
+
+#[cfg(unix)]
+fn write_all_at(file: &fs::File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, bytes, offset)
+}
+
+#[cfg(windows)]
+fn write_all_at(file: &fs::File, mut bytes: &[u8], mut offset: u64) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        match std::os::windows::fs::FileExt::seek_write(file, bytes, offset) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                bytes = &bytes[n..];
+                offset += n as u64;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+impl BlockSink for Incoming {
+    type Done = TempPath;
+
+    fn write_block(&mut self, block: &[u8]) -> std::io::Result<()> {
+        let mut direct_len = 0;
+        if let Some(direct) = &self.direct {
+            let aligned = (block.as_ptr() as usize).is_multiple_of(ALIGN) && self.written.is_multiple_of(ALIGN as u64);
+            direct_len = if aligned { block.len() / ALIGN * ALIGN } else { 0 };
+            if direct_len > 0 {
+                match write_all_at(direct, &block[..direct_len], self.written) {
+                    Ok(()) => {}
+                    // Refused by the file system after all: ordinary writes from here on,
+                    // starting again at this block (positional writes, so nothing doubles).
+                    Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                        self.direct = None;
+                        direct_len = 0;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        write_all_at(self.temp.as_file(), &block[direct_len..], self.written + direct_len as u64)?;
+        self.written += block.len() as u64;
+        Ok(())
+    }
+
+    fn finish(self) -> std::io::Result<TempPath> {
+        drop(self.direct);
+        self.temp.as_file().sync_all()?;
+        let mut perms = self.temp.as_file().metadata()?.permissions();
+        perms.set_readonly(true);
+        self.temp.as_file().set_permissions(perms)?;
+        Ok(self.temp.into_temp_path())
+    }
+}
+
+impl std::io::Write for Incoming {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_block(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -3,6 +3,8 @@
 //! which needs about 14 GiB of disk and two minutes (run there: fetch pack, unzip -l,
 //! ingest verify, import and check of a 4.5 GiB file).
 
+use std::process::Command;
+
 use crate::support::*;
 
 #[test]
@@ -38,4 +40,46 @@ fn zip64_with_more_than_65535_entries_is_accepted() {
     let out = s.ingest(&["verify", bundle.to_str().unwrap(), "--json"]).ok();
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(v["payloads_verified"], FILES, "every entry was read and checked");
+}
+
+/// A bundle of more files than the process may hold open at once is imported: the copies
+/// are closed once written and synced, and only the ones being written are open.
+#[test]
+fn more_files_than_open_file_handles_are_imported() {
+    const FILES: usize = 300;
+    const OPEN_FILES: u32 = 64;
+    let s = Scratch::new();
+    let feed = s.path("feed");
+    std::fs::create_dir_all(feed.join("files")).unwrap();
+    let mut updates = Vec::with_capacity(FILES);
+    for i in 0..FILES {
+        let name = format!("update-{i:03}.cab");
+        let body = payload(&name, 1000 + i * 37);
+        std::fs::write(feed.join("files").join(&name), &body).unwrap();
+        updates.push(serde_json::json!({
+            "id": format!("KB{:07}", 5000000 + i), "revision": 1, "title": name, "vendor": "Test Vendor",
+            "product": "Windows 11", "version": "1.0", "classification": "update-rollup",
+            "release_date": "2024-01-09",
+            "files": [{"name": name, "url": format!("files/{name}"), "sha256": sha256_hex(&body), "size": body.len()}]}));
+    }
+    let catalog = serde_json::json!({"format": 1, "updates": updates});
+    std::fs::write(feed.join("catalog.json"), serde_json::to_vec(&catalog).unwrap()).unwrap();
+    let (secret, public) = s.key("signer");
+    s.trust(&public);
+    let bundle = s.pack(feed.join("catalog.json").to_str().unwrap(), &secret, &[]);
+
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -n {OPEN_FILES} && exec \"$0\" \"$@\""))
+        .arg(INGEST)
+        .arg("--data-dir")
+        .arg(s.data_dir())
+        .args(["import", bundle.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    let out = Run::from(out).ok();
+    assert!(out.contains("\"accepted\""), "{out}");
+    let listed = s.ingest(&["list", "--json"]).ok();
+    assert_eq!(listed.lines().count(), FILES, "every update is registered");
+    s.ingest(&["check"]).ok();
 }

@@ -466,52 +466,83 @@ impl Container {
     }
 
     /// Reads a small entry whole, refusing it if it is larger than `cap`.
-    pub fn read_small(&mut self, name: &str, cap: u64) -> Result<Option<Vec<u8>>> {
-        let Some(entry) = self.entry(name).cloned() else { return Ok(None) };
+    pub fn read_small(&self, name: &str, cap: u64) -> Result<Option<Vec<u8>>> {
+        let Some(entry) = self.entry(name) else { return Ok(None) };
         if entry.size > cap {
             return Err(Error::Manifest {
                 path: self.path.clone(),
                 reason: format!("entry {name:?} is {} bytes; at most {cap} are read", entry.size),
             });
         }
-        let mut bytes = Vec::with_capacity(entry.size as usize);
-        self.copy_entry(&entry, &mut bytes)?;
+        let mut bytes = vec![0u8; entry.size as usize];
+        let mut reader = self.reader(entry);
+        reader.fill(&mut bytes)?;
+        reader.finish()?;
         Ok(Some(bytes))
     }
 
-    /// Streams an entry's data into `out`, checking its CRC-32. Returns nothing on success;
-    /// on a bad CRC, `out` has received bytes that must be discarded.
-    pub fn copy_entry(&mut self, entry: &Entry, out: &mut dyn io::Write) -> Result<()> {
-        let path = self.path.clone();
-        self.file.seek(SeekFrom::Start(entry.data_start)).at(&path)?;
-        let mut remaining = entry.size;
-        let mut crc = crc32fast::Hasher::new();
-        let mut buf = vec![0u8; 256 * 1024];
-        while remaining > 0 {
-            let want = remaining.min(buf.len() as u64) as usize;
-            let n = read_some(&mut self.file, &mut buf[..want]).at(&path)?;
+    /// Reads one entry's data from its start. Several readers may run at once on different
+    /// threads: each reads at its own offsets and leaves the file position alone.
+    pub fn reader<'a>(&'a self, entry: &'a Entry) -> EntryReader<'a> {
+        EntryReader { container: self, entry, done: 0, crc: crc32fast::Hasher::new() }
+    }
+}
+
+/// One entry's data, read in order with positional reads and checked against its CRC-32.
+pub struct EntryReader<'a> {
+    container: &'a Container,
+    entry: &'a Entry,
+    done: u64,
+    crc: crc32fast::Hasher,
+}
+
+impl EntryReader<'_> {
+    /// Fills `buf` with the entry's next bytes: all of it, unless the entry ends first.
+    /// Returns how many bytes it holds, 0 once the entry is read whole.
+    pub fn fill(&mut self, buf: &mut [u8]) -> Result<usize> {
+        let path = &self.container.path;
+        let want = (self.entry.size - self.done).min(buf.len() as u64) as usize;
+        let mut got = 0;
+        while got < want {
+            let at = self.entry.data_start + self.done + got as u64;
+            let n = read_some_at(&self.container.file, &mut buf[got..want], at).at(path)?;
             if n == 0 {
-                return Err(Error::io(
-                    &path,
-                    io::Error::new(io::ErrorKind::UnexpectedEof, format!("entry {:?} is cut short", entry.name)),
-                ));
+                let cut = format!("entry {:?} is cut short", self.entry.name);
+                return Err(Error::io(path, io::Error::new(io::ErrorKind::UnexpectedEof, cut)));
             }
-            crc.update(&buf[..n]);
-            // A failed write is the destination's fault (a full disk), not the bundle's.
-            out.write_all(&buf[..n]).map_err(|e| Error::io(format!("the copy of entry {:?}", entry.name), e))?;
-            remaining -= n as u64;
+            got += n;
         }
-        if crc.finalize() != entry.crc32 {
-            return Err(fault(&path, ContainerFault::BadCrc { name: entry.name.clone() }));
+        self.crc.update(&buf[..got]);
+        self.done += got as u64;
+        Ok(got)
+    }
+
+    /// After the last [`EntryReader::fill`]: refuses the entry unless it was read whole and
+    /// its CRC-32 matches. Bytes already handed out must then be discarded.
+    pub fn finish(self) -> Result<()> {
+        if self.done != self.entry.size {
+            return Err(Error::Invalid(format!("entry {:?} was not read to its end", self.entry.name)));
+        }
+        if self.crc.finalize() != self.entry.crc32 {
+            return Err(fault(&self.container.path, ContainerFault::BadCrc { name: self.entry.name.clone() }));
         }
         Ok(())
     }
 }
 
-/// One read from the bundle (where the fault-injection tests pull the medium out).
-fn read_some(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    crate::failpoint_io!("bundle.read");
-    file.read(buf)
+/// One positional read from the bundle (where the fault-injection tests pull the medium out).
+fn read_some_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    loop {
+        crate::failpoint_io!("bundle.read");
+        #[cfg(unix)]
+        let read = std::os::unix::fs::FileExt::read_at(file, buf, offset);
+        #[cfg(windows)]
+        let read = std::os::windows::fs::FileExt::seek_read(file, buf, offset);
+        match read {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
 }
 
 #[cfg(test)]

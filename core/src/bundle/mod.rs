@@ -5,11 +5,13 @@
 //! - [`writer`] streams payloads into a new zip, hashing them on the way, then adds the
 //!   manifest and its signatures; the bundle appears under its final name only when complete.
 //! - [`reader`] opens a bundle, parses its manifest and signatures, checks them against
-//!   trusted keys and the entry list, and streams payloads out while hashing.
+//!   trusted keys and the entry list.
+//! - [`copy`] reads the payloads out on every core, hashing each block as it is written.
 //!
 //! [`HashingWriter`] and [`hash_range`] hash what is copied or read, for both sides.
 
 pub mod container;
+pub mod copy;
 pub mod reader;
 pub mod writer;
 
