@@ -13,6 +13,7 @@ mod crash;
 mod delta;
 mod downloads;
 mod freshness;
+mod hostile_property;
 mod journey;
 mod keys;
 mod large_archives;

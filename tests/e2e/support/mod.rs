@@ -325,16 +325,22 @@ impl Accepted {
     /// signature is genuine, so what is refused is the manifest itself.
     pub fn resigned(&self, fixture: &str, edit: impl FnOnce(&mut serde_json::Value)) -> PathBuf {
         let entries = zip_entries(&self.next);
-        let (sig_name, sig) = entries.iter().find(|(n, _)| n.starts_with("signatures/")).unwrap();
-        let comment = String::from_utf8(sig.clone()).unwrap();
-        let comment = comment.lines().find_map(|l| l.strip_prefix("trusted comment: ")).unwrap().to_string();
         let mut manifest: serde_json::Value =
             serde_json::from_slice(&entries.iter().find(|(n, _)| n == "manifest.json").unwrap().1).unwrap();
         edit(&mut manifest);
-        let manifest = serde_json::to_vec_pretty(&manifest).unwrap();
+        self.resigned_bytes(fixture, &serde_json::to_vec_pretty(&manifest).unwrap())
+    }
+
+    /// A copy of the next bundle whose manifest is `manifest`, signed by the trusted key as
+    /// [`Accepted::resigned`] does.
+    pub fn resigned_bytes(&self, fixture: &str, manifest: &[u8]) -> PathBuf {
+        let entries = zip_entries(&self.next);
+        let (sig_name, sig) = entries.iter().find(|(n, _)| n.starts_with("signatures/")).unwrap();
+        let comment = String::from_utf8(sig.clone()).unwrap();
+        let comment = comment.lines().find_map(|l| l.strip_prefix("trusted comment: ")).unwrap().to_string();
         let (manifest_path, sig_path) =
             (self.s.path(&format!("{fixture}.json")), self.s.path(&format!("{fixture}.minisig")));
-        std::fs::write(&manifest_path, &manifest).unwrap();
+        std::fs::write(&manifest_path, manifest).unwrap();
         let out = tool("minisign")
             .args(["-S", "-s"])
             .arg(&self.secret)
@@ -349,7 +355,7 @@ impl Accepted {
         let new_sig = std::fs::read(&sig_path).unwrap();
         let sig_name = sig_name.clone();
         self.tampered(fixture, |entries| {
-            *entry(entries, "manifest.json") = manifest;
+            *entry(entries, "manifest.json") = manifest.to_vec();
             *entry(entries, &sig_name) = new_sig;
         })
     }
