@@ -237,7 +237,7 @@ struct Checked {
     bundle: Bundle,
     volume: u32,
     signers: Vec<KeyId>,
-    rotation: Option<crate::rotation::Statement>,
+    rotation: Option<crate::rotation::Rotation>,
 }
 
 fn check_signatures_and_entries(data: &DataDir, path: &Path) -> Result<Checked> {
@@ -261,7 +261,7 @@ fn verified(c: &Checked, payloads: Vec<PayloadCheck>, time: TimeJudgement) -> Ve
         layout: m.layout.digest(),
         manifest_sha256: c.bundle.manifest_digest,
         signers: c.signers.iter().map(|k| k.to_string()).collect(),
-        rotation: c.rotation.as_ref().map(|r| r.version),
+        rotation: c.rotation.as_ref().map(|r| r.statement.version),
         updates: m.updates.len(),
         payloads_verified: payloads.len(),
         bytes_verified: bytes,

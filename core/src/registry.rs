@@ -18,12 +18,13 @@ use crate::manifest::Manifest;
 use crate::minisign::PublicKey;
 use crate::model::{Classification, Severity, Update};
 use crate::names::{Channel, KeyId, Sha256, UpdateId};
-use crate::rotation::Statement;
+use crate::rotation::Rotation;
 use crate::state::{ChannelPosition, HeldUpdate, IncompleteSet, ServerState};
 use crate::trust::TrustStore;
 
 /// Append-only. Each entry moves the schema from version `index` to `index + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE channels (
     channel          TEXT PRIMARY KEY,
     threshold        INTEGER NOT NULL DEFAULT 1 CHECK (threshold >= 1),
@@ -116,7 +117,18 @@ CREATE TABLE audit_log (
     prev_hash TEXT NOT NULL,
     hash      TEXT NOT NULL
 );
-"#];
+"#,
+    r#"
+CREATE TABLE rotations (
+    channel          TEXT NOT NULL,
+    version          INTEGER NOT NULL,
+    statement_sha256 TEXT NOT NULL,
+    applied_at       TEXT NOT NULL,
+    carried_by       TEXT NOT NULL,
+    PRIMARY KEY (channel, version)
+);
+"#,
+];
 
 /// The schema version this ferry writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -164,7 +176,7 @@ pub struct ImportRecord<'a> {
     /// How freshness was judged; a relaxed expiry is recorded in the audit log.
     pub time: &'a crate::ingest::TimeJudgement,
     /// A key rotation statement the bundle carried, verified: it replaces the channel's keys.
-    pub rotation: Option<&'a Statement>,
+    pub rotation: Option<&'a Rotation>,
 }
 
 /// What an import changed in the update list.
@@ -507,7 +519,21 @@ impl Registry {
                 versions.insert(channel, version.max(1) as u32);
             }
         }
-        Ok(TrustStore::new(keys, thresholds).with_versions(versions))
+        let mut stmt =
+            self.conn.prepare("SELECT channel, version, statement_sha256 FROM rotations").map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)))
+            .map_err(self.err())?;
+        let mut applied = BTreeMap::new();
+        for row in rows {
+            let (channel, version, digest) = row.map_err(self.err())?;
+            if let (Ok(channel), Ok(version), Ok(digest)) =
+                (channel.parse::<Channel>(), u32::try_from(version), digest.parse::<Sha256>())
+            {
+                applied.insert((channel, version), digest);
+            }
+        }
+        Ok(TrustStore::new(keys, thresholds).with_versions(versions).with_applied(applied))
     }
 
     // ----- channel state and accepted bundles -----
@@ -545,8 +571,8 @@ impl Registry {
         let accepted = accepted_bundle(&tx, &path, &m.channel, m.sequence)?;
         judge(&state, accepted.as_ref())?;
 
-        if let Some(statement) = record.rotation {
-            apply_rotation(&tx, &path, statement, &m.bundle_id.to_string())?;
+        if let Some(rotation) = record.rotation {
+            apply_rotation(&tx, &path, rotation, &m.bundle_id.to_string())?;
         }
         let now = Timestamp::now().to_string();
         let origin_detail = format!("bundle {} sequence {} of channel {}", m.bundle_id, m.sequence, m.channel);
@@ -802,8 +828,9 @@ impl Registry {
 
 /// Replaces a channel's trusted keys, threshold and trust version with a verified rotation
 /// statement's, provided the channel is still at the version the statement follows.
-fn apply_rotation(tx: &Transaction<'_>, path: &Path, statement: &Statement, bundle_id: &str) -> Result<()> {
+fn apply_rotation(tx: &Transaction<'_>, path: &Path, rotation: &Rotation, bundle_id: &str) -> Result<()> {
     let e = sql_error(path);
+    let statement = &rotation.statement;
     let channel = statement.channel.as_str();
     let keys = statement.public_keys().map_err(Error::Invalid)?;
     tx.execute("INSERT OR IGNORE INTO channels (channel) VALUES (?1)", [channel]).map_err(&e)?;
@@ -838,6 +865,11 @@ fn apply_rotation(tx: &Transaction<'_>, path: &Path, statement: &Statement, bund
         params![channel, statement.threshold as i64, i64::from(statement.version)],
     )
     .map_err(&e)?;
+    tx.execute(
+        "INSERT INTO rotations (channel, version, statement_sha256, applied_at, carried_by) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![channel, i64::from(statement.version), rotation.sha256.hex(), now, bundle_id],
+    )
+    .map_err(&e)?;
     let new: Vec<String> = keys.iter().map(|k| k.key_id.to_string()).collect();
     append_audit(
         tx,
@@ -851,6 +883,7 @@ fn apply_rotation(tx: &Transaction<'_>, path: &Path, statement: &Statement, bund
             "added": new.iter().filter(|k| !old.contains(k)).collect::<Vec<_>>(),
             "removed": old.iter().filter(|k| !new.contains(k)).collect::<Vec<_>>(),
             "statement_created": statement.created.to_string(),
+            "statement_sha256": rotation.sha256.hex(),
             "carried_by": bundle_id,
         }),
     )

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::minisign::{PublicKey, SecretKey, SignatureFile, VerifyFailure};
-use crate::names::{Channel, KeyId};
+use crate::names::{Channel, KeyId, Sha256};
 use crate::trust::TrustStore;
 
 pub const ROTATION_ENTRY: &str = "rotation.json";
@@ -54,9 +54,18 @@ pub struct SignedStatement {
 #[derive(Debug, Clone)]
 pub enum Verdict {
     /// The statement is new: apply it.
-    Apply(Statement),
-    /// The trust store already is what the statement says.
+    Apply(Rotation),
+    /// The trust store already is what the statement says, or the statement is one applied
+    /// before (a later volume of an older set carries it again): nothing to do.
     AlreadyApplied,
+}
+
+/// A statement that verified and is to be applied, with the SHA-256 of its exact bytes: the
+/// registry records it, so that the same statement carried again later is recognised.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    pub statement: Statement,
+    pub sha256: Sha256,
 }
 
 impl Statement {
@@ -255,6 +264,10 @@ pub fn judge(signed: &SignedStatement, trust: &TrustStore) -> Result<Verdict, St
         ));
     }
     if version <= current_version {
+        // Applied before, byte for byte (it verified then): old news, whatever the keys are now.
+        if trust.applied(&channel, version) == Some(Sha256::of(&signed.bytes)) {
+            return Ok(Verdict::AlreadyApplied);
+        }
         // Already applied if it names exactly the keys trusted now and they signed it.
         let statement = Statement::parse(&signed.bytes)?;
         let keys = statement.public_keys()?;
@@ -294,7 +307,7 @@ pub fn judge(signed: &SignedStatement, trust: &TrustStore) -> Result<Verdict, St
             missing.key_id
         ));
     }
-    Ok(Verdict::Apply(statement))
+    Ok(Verdict::Apply(Rotation { statement, sha256: Sha256::of(&signed.bytes) }))
 }
 
 #[cfg(test)]
@@ -314,7 +327,9 @@ mod tests {
         let trust = trust_of(&[&a, &b], 2);
         let to_c = Statement::new(Channel::default_channel(), 2, 1, &[c.public_key()]).unwrap();
 
-        assert!(matches!(judge(&to_c.sign(&[&a, &b, &c]).unwrap(), &trust), Ok(Verdict::Apply(_))));
+        let Ok(Verdict::Apply(applied)) = judge(&to_c.sign(&[&a, &b, &c]).unwrap(), &trust) else {
+            panic!("a sound statement is applied")
+        };
         let err = judge(&to_c.sign(&[&a, &c]).unwrap(), &trust).unwrap_err();
         assert!(err.contains("signed by 1 of the 2 keys"), "{err}");
         let err = judge(&to_c.sign(&[&a, &b]).unwrap(), &trust).unwrap_err();
@@ -327,7 +342,7 @@ mod tests {
         assert!(judge(&skip.sign(&[&a, &b, &c]).unwrap(), &trust).unwrap_err().contains("skipped"));
 
         // Applied: the same statement again changes nothing.
-        let rotated = trust.rotated(&to_c).unwrap();
+        let rotated = trust.rotated(&applied).unwrap();
         assert!(matches!(judge(&to_c.sign(&[&a, &b, &c]).unwrap(), &rotated), Ok(Verdict::AlreadyApplied)));
         assert_eq!(rotated.version("default"), 2);
         assert!(rotated.key("default", &a.key_id).is_none() && rotated.key("default", &c.key_id).is_some());

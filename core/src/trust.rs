@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use crate::minisign::PublicKey;
-use crate::names::{Channel, KeyId};
-use crate::rotation::Statement;
+use crate::names::{Channel, KeyId, Sha256};
+use crate::rotation::Rotation;
 
 #[derive(Debug, Clone, Default)]
 pub struct TrustStore {
@@ -15,15 +15,26 @@ pub struct TrustStore {
     thresholds: BTreeMap<Channel, usize>,
     /// Each channel's trust version, raised by every rotation statement (1 when absent).
     versions: BTreeMap<Channel, u32>,
+    /// The SHA-256 of each rotation statement applied, by channel and the version it made.
+    applied: BTreeMap<(Channel, u32), Sha256>,
 }
 
 impl TrustStore {
     pub fn new(keys: Vec<(Channel, PublicKey)>, thresholds: BTreeMap<Channel, usize>) -> TrustStore {
-        TrustStore { keys, thresholds, versions: BTreeMap::new() }
+        TrustStore { keys, thresholds, versions: BTreeMap::new(), applied: BTreeMap::new() }
     }
 
     pub fn with_versions(self, versions: BTreeMap<Channel, u32>) -> TrustStore {
         TrustStore { versions, ..self }
+    }
+
+    pub fn with_applied(self, applied: BTreeMap<(Channel, u32), Sha256>) -> TrustStore {
+        TrustStore { applied, ..self }
+    }
+
+    /// The SHA-256 of the rotation statement that made `channel`'s trust version `version`.
+    pub fn applied(&self, channel: &str, version: u32) -> Option<Sha256> {
+        self.applied.iter().find(|((c, v), _)| c.as_str() == channel && *v == version).map(|(_, d)| *d)
     }
 
     /// The channel's trust version: 1 until a rotation statement raises it.
@@ -36,9 +47,10 @@ impl TrustStore {
         self.keys.iter().filter(|(c, _)| c.as_str() == channel).map(|(_, k)| k).collect()
     }
 
-    /// The trust store as it is after `statement`: the channel's keys, threshold and version
+    /// The trust store as it is after `rotation`: the channel's keys, threshold and version
     /// replaced by the statement's.
-    pub fn rotated(&self, statement: &Statement) -> Result<TrustStore, String> {
+    pub fn rotated(&self, rotation: &Rotation) -> Result<TrustStore, String> {
+        let statement = &rotation.statement;
         let channel = &statement.channel;
         let mut keys: Vec<(Channel, PublicKey)> = self.keys.iter().filter(|(c, _)| c != channel).cloned().collect();
         keys.extend(statement.public_keys()?.into_iter().map(|k| (channel.clone(), k)));
@@ -46,7 +58,9 @@ impl TrustStore {
         thresholds.insert(channel.clone(), statement.threshold);
         let mut versions = self.versions.clone();
         versions.insert(channel.clone(), statement.version);
-        Ok(TrustStore { keys, thresholds, versions })
+        let mut applied = self.applied.clone();
+        applied.insert((channel.clone(), statement.version), rotation.sha256);
+        Ok(TrustStore { keys, thresholds, versions, applied })
     }
 
     /// The key with `key_id` trusted for the channel named `channel`, if any.

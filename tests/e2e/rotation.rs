@@ -220,3 +220,45 @@ fn rotation_for_another_channel() {
     r.s.pack_run(&r.catalog, &r.new, &["--rotation", dir.to_str().unwrap()], &[])
         .refused(exit::INPUT, &["the rotation statement is for channel servers, the bundle for channel default"]);
 }
+
+/// A later volume of an older set carries the rotation statement its set was made with. Once
+/// the channel has rotated again, that statement is old news: recognised byte for byte as the
+/// one applied before, it changes nothing, and the volume is judged by the keys trusted now.
+#[test]
+fn a_late_volume_carrying_an_earlier_rotation_is_accepted() {
+    let r = Rotating::new();
+    let (third, third_pub) = r.s.key("third");
+    // Version 2 adds the new key and keeps the old one; a set of three volumes carries it.
+    let (v2, run) = r.rotate("rotation-v2", "2", &[&r.old_pub, &r.new_pub], &[&r.old, &r.new]);
+    run.ok();
+    let out =
+        r.s.pack_run(&r.catalog, &r.old, &["--json", "--media", "120000", "--rotation", v2.to_str().unwrap()], &[])
+            .ok();
+    let result: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let volumes: Vec<String> =
+        result["volumes"].as_array().unwrap().iter().map(|v| v["path"].as_str().unwrap().to_string()).collect();
+    assert!(volumes.len() >= 2, "{out}");
+    r.s.ingest(&["import", &volumes[0]]).ok();
+    assert!(r.s.ingest(&["trust", "list"]).ok().contains("(trust version 2)"));
+
+    // Version 3 adds a third key, carried by a newer bundle, imported before the late volume.
+    let (v3, run) = r.rotate("rotation-v3", "3", &[&r.old_pub, &r.new_pub, &third_pub], &[&r.old, &third]);
+    run.ok();
+    let newer = r.s.pack(&r.catalog, &r.old, &["--rotation", v3.to_str().unwrap()]);
+    r.s.ingest(&["import", newer.to_str().unwrap()]).ok();
+    assert!(r.s.ingest(&["trust", "list"]).ok().contains("(trust version 3)"));
+
+    let out = r.s.ingest(&["import", &volumes[1], "--json"]).ok();
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["outcome"], "accepted", "{out}");
+    assert_eq!(v["verified"]["rotation"], serde_json::Value::Null, "nothing was rotated: {out}");
+    assert!(r.s.ingest(&["trust", "list"]).ok().contains("(trust version 3)"), "the trust version stays");
+    assert_eq!(r.trusted_ids().len(), 3);
+
+    // A statement for an earlier version that was never applied is still refused.
+    let (other_v2, run) = r.rotate("other-v2", "2", &[&r.old_pub], &[&r.old]);
+    run.ok();
+    let stale = r.s.pack(&r.catalog, &r.old, &["--rotation", other_v2.to_str().unwrap()]);
+    r.s.ingest(&["import", stale.to_str().unwrap()])
+        .refused(exit::SIGNATURE, &["is at trust version 3; a statement for version 2 cannot change it"]);
+}

@@ -22,8 +22,8 @@ use crate::manifest::{
 use crate::minisign::{SignatureFile, VerifyFailure};
 use crate::names::{KeyId, Sha256};
 use crate::rotation::{
-    self, MAX_ROTATION_BYTES, ROTATION_ENTRY, ROTATION_SIGNATURE_PREFIX, ROTATION_SIGNATURE_SUFFIX, SignedStatement,
-    Statement, Verdict,
+    self, MAX_ROTATION_BYTES, ROTATION_ENTRY, ROTATION_SIGNATURE_PREFIX, ROTATION_SIGNATURE_SUFFIX, Rotation,
+    SignedStatement, Verdict,
 };
 use crate::trust::TrustStore;
 
@@ -65,7 +65,7 @@ pub struct SignatureCheck {
     pub signers: Vec<KeyId>,
     /// A rotation statement the bundle carried and that was verified and applied (in
     /// memory) before its manifest's signatures were checked; the caller records it.
-    pub rotation: Option<Statement>,
+    pub rotation: Option<Rotation>,
 }
 
 /// Reads the signature files named `<prefix><KEY ID><suffix>`, each under a size cap; the
@@ -169,10 +169,10 @@ impl SignedBundle {
             None => trust,
             Some((signed, _)) => match rotation::judge(signed, trust) {
                 Ok(Verdict::AlreadyApplied) => trust,
-                Ok(Verdict::Apply(statement)) => {
+                Ok(Verdict::Apply(applied)) => {
                     rotated =
-                        trust.rotated(&statement).map_err(|reason| Error::Rotation { path: path.clone(), reason })?;
-                    rotation = Some(statement);
+                        trust.rotated(&applied).map_err(|reason| Error::Rotation { path: path.clone(), reason })?;
+                    rotation = Some(applied);
                     &rotated
                 }
                 Err(reason) => return Err(Error::Rotation { path, reason }),
