@@ -7,10 +7,12 @@
 #[path = "../common/mod.rs"]
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use ferry_core::approval::{Actor, Status};
+use ferry_core::clock::Date;
 use ferry_core::datadir::DataDir;
 use ferry_core::ingest::{ImportOptions, ImportOutcome, Receipt, ReceiptEntry, ReceiptResult, TimeJudgement};
 use ferry_core::keys;
@@ -58,6 +60,97 @@ enum Command {
     /// The append-only, hash-chained log of every accepted and refused bundle and trust change.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Approve updates (by id, or all that a filter matches) for distribution.
+    Approve(StatusArgs),
+    /// Decline updates: they are never distributed.
+    Decline(StatusArgs),
+    /// Put updates back to undefined, for the approval rules to decide again.
+    Reset(StatusArgs),
+    /// Licences that must be accepted before an update can be approved.
+    #[command(subcommand)]
+    Eula(EulaCommand),
+}
+
+#[derive(Subcommand)]
+enum EulaCommand {
+    /// Show an update's licence and whether it was accepted.
+    Show(ShowArgs),
+    /// Accept an update's licence, in the wording it has now (recorded with your name).
+    Accept(EulaAcceptArgs),
+}
+
+#[derive(Args)]
+struct EulaAcceptArgs {
+    id: UpdateId,
+    /// Who accepts (recorded in the audit log); the login name by default.
+    #[arg(long, value_name = "NAME")]
+    by: Option<String>,
+}
+
+/// Which updates a list or a status change concerns.
+#[derive(Args)]
+struct FilterArgs {
+    /// Only this product (repeatable; letter case is ignored).
+    #[arg(long = "product", value_name = "NAME")]
+    products: Vec<String>,
+    #[arg(long = "classification", value_name = "NAME")]
+    classifications: Vec<Classification>,
+    #[arg(long = "severity", value_name = "NAME")]
+    severities: Vec<Severity>,
+    /// Only this approval status: undefined, approved or declined (repeatable).
+    #[arg(long = "status", value_name = "STATUS", value_parser = ["undefined", "approved", "declined"])]
+    statuses: Vec<String>,
+    /// Only this KB number (repeatable), as KB5034122 or 5034122.
+    #[arg(long = "kb", value_name = "KB")]
+    kbs: Vec<String>,
+    /// Only updates released on or before this date (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    released_before: Option<Date>,
+    /// Only updates released on or after this date (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    released_after: Option<Date>,
+}
+
+impl FilterArgs {
+    fn is_empty(&self) -> bool {
+        self.products.is_empty()
+            && self.classifications.is_empty()
+            && self.severities.is_empty()
+            && self.statuses.is_empty()
+            && self.kbs.is_empty()
+            && self.released_before.is_none()
+            && self.released_after.is_none()
+    }
+
+    fn into_filter(self, available: Option<bool>) -> ListFilter {
+        ListFilter {
+            products: self.products,
+            classifications: self.classifications,
+            severities: self.severities,
+            statuses: self.statuses,
+            kbs: self.kbs,
+            released_before: self.released_before,
+            released_after: self.released_after,
+            available,
+        }
+    }
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    /// Update ids; or give a filter, or --all.
+    ids: Vec<UpdateId>,
+    #[command(flatten)]
+    filter: FilterArgs,
+    /// Every update in the list.
+    #[arg(long, conflicts_with = "ids")]
+    all: bool,
+    /// Who decides (recorded in the audit log); the login name by default.
+    #[arg(long, value_name = "NAME")]
+    by: Option<String>,
+    /// One JSON object: what changed, what was skipped and why.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -202,16 +295,8 @@ struct ImportArgs {
 
 #[derive(Args)]
 struct ListArgs {
-    /// Only this product (repeatable; letter case is ignored).
-    #[arg(long = "product", value_name = "NAME")]
-    products: Vec<String>,
-    #[arg(long = "classification", value_name = "NAME")]
-    classifications: Vec<Classification>,
-    #[arg(long = "severity", value_name = "NAME")]
-    severities: Vec<Severity>,
-    /// Only this approval status: undefined, approved or declined (repeatable).
-    #[arg(long = "status", value_name = "STATUS", value_parser = ["undefined", "approved", "declined"])]
-    statuses: Vec<String>,
+    #[command(flatten)]
+    filter: FilterArgs,
     /// Only updates whose files are all in the store.
     #[arg(long, conflicts_with = "unavailable")]
     available: bool,
@@ -425,20 +510,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::List(args) => {
             let data = DataDir::open_shared(&dir)?;
-            let filter = ListFilter {
-                products: args.products,
-                classifications: args.classifications,
-                severities: args.severities,
-                statuses: args.statuses,
-                available: if args.available {
-                    Some(true)
-                } else if args.unavailable {
-                    Some(false)
-                } else {
-                    None
-                },
+            let available = if args.available {
+                Some(true)
+            } else if args.unavailable {
+                Some(false)
+            } else {
+                None
             };
-            let rows = data.registry.list(&filter)?;
+            let rows = data.registry.list(&args.filter.into_filter(available))?;
             if args.json {
                 for row in &rows {
                     json_line(row)?;
@@ -446,6 +525,43 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             } else {
                 print_table(&rows);
             }
+            Ok(code::OK)
+        }
+        Command::Approve(args) => set_status(&dir, args, Status::Approved),
+        Command::Decline(args) => set_status(&dir, args, Status::Declined),
+        Command::Reset(args) => set_status(&dir, args, Status::Undefined),
+        Command::Eula(EulaCommand::Show(args)) => {
+            let data = DataDir::open_shared(&dir)?;
+            let view = data.registry.eula(&args.id)?;
+            if args.json {
+                json_line(&view)?;
+                return Ok(code::OK);
+            }
+            println!("{}  {}", safe(&view.id), safe(&view.title));
+            let required =
+                if view.eula.acceptance_required { "must be accepted before approval" } else { "for information" };
+            println!("  licence        {required}");
+            if let Some(reference) = &view.eula.reference {
+                println!("  reference      {}", safe(reference));
+            }
+            match &view.accepted {
+                Some(a) => println!("  accepted       by {} at {}", safe(&a.by), a.at),
+                None => println!("  accepted       no"),
+            }
+            if let Some(text) = &view.eula.text {
+                println!();
+                for line in text.lines() {
+                    println!("  {}", safe(line));
+                }
+            }
+            Ok(code::OK)
+        }
+        Command::Eula(EulaCommand::Accept(args)) => {
+            let actor = Actor::from_cli(args.by.as_deref())?;
+            let mut data = DataDir::open_exclusive(&dir)?;
+            let view = data.registry.accept_eula(&args.id, &actor)?;
+            let a = view.accepted.as_ref().expect("recorded just now");
+            println!("licence of {} accepted by {} at {}", safe(&view.id), safe(&a.by), a.at);
             Ok(code::OK)
         }
         Command::Show(args) => {
@@ -673,4 +789,35 @@ fn print_table(rows: &[UpdateSummary]) {
         );
     }
     println!("{} updates", rows.len());
+}
+
+/// approve, decline and reset: ids, a filter, or --all; never nothing by accident.
+fn set_status(dir: &Path, args: StatusArgs, to: Status) -> anyhow::Result<u8> {
+    if args.ids.is_empty() && args.filter.is_empty() && !args.all {
+        eprintln!("ingest: name the updates, give a filter (see --help), or --all");
+        return Ok(code::USAGE);
+    }
+    if !args.ids.is_empty() && !args.filter.is_empty() {
+        eprintln!("ingest: give update ids or a filter, not both");
+        return Ok(code::USAGE);
+    }
+    let actor = Actor::from_cli(args.by.as_deref())?;
+    let mut data = DataDir::open_exclusive(dir)?;
+    let change = data.registry.set_status(&args.ids, &args.filter.into_filter(None), to, &actor)?;
+    if args.json {
+        json_line(&change)?;
+        return Ok(code::OK);
+    }
+    let n = change.changed.len();
+    println!("{to}: {n} update{} (by {})", if n == 1 { "" } else { "s" }, safe(actor.as_str()));
+    for c in &change.changed {
+        println!("  {}  {} -> {}", safe(&c.id), c.from, c.to);
+    }
+    if !change.unchanged.is_empty() {
+        println!("already {to}: {}", safe(&change.unchanged.join(", ")));
+    }
+    for s in &change.skipped {
+        println!("skipped {}: {}", safe(&s.id), safe(&s.reason));
+    }
+    Ok(code::OK)
 }

@@ -5,6 +5,7 @@
 //! selection, the manifest, minisign formats) take values and return values; I/O parts (the
 //! bundle container, sources, the store, the registry) sit around them. See ARCHITECTURE.md.
 
+pub mod approval;
 pub mod bundle;
 pub mod cache;
 pub mod catalog;

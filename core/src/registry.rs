@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
-use crate::clock::Timestamp;
+use crate::approval::{self, Actor, Candidate, Changed, Skipped, Status, StatusChange};
+use crate::clock::{Date, Timestamp};
 use crate::error::{Error, Result};
 use crate::manifest::Manifest;
 use crate::minisign::PublicKey;
@@ -128,6 +129,15 @@ CREATE TABLE rotations (
     PRIMARY KEY (channel, version)
 );
 "#,
+    r#"
+CREATE TABLE eula_acceptances (
+    update_id   TEXT NOT NULL,
+    eula_sha256 TEXT NOT NULL,
+    accepted_by TEXT NOT NULL,
+    accepted_at TEXT NOT NULL,
+    PRIMARY KEY (update_id, eula_sha256)
+);
+"#,
 ];
 
 /// The schema version this ferry writes.
@@ -199,7 +209,67 @@ pub struct ListFilter {
     pub classifications: Vec<Classification>,
     pub severities: Vec<Severity>,
     pub statuses: Vec<String>,
+    /// KB numbers, as "KB5034122" or "5034122".
+    pub kbs: Vec<String>,
+    /// Released on or before this date.
+    pub released_before: Option<Date>,
+    /// Released on or after this date.
+    pub released_after: Option<Date>,
     pub available: Option<bool>,
+}
+
+impl ListFilter {
+    /// The SQL condition (on `updates u`) and its arguments; availability is judged apart.
+    fn condition(&self) -> (String, Vec<String>) {
+        let mut sql = String::from("1 = 1");
+        let mut args: Vec<String> = Vec::new();
+        let mut any_of = |column: &str, values: Vec<String>, sql: &mut String| {
+            if values.is_empty() {
+                return;
+            }
+            let marks: Vec<String> = values
+                .into_iter()
+                .map(|v| {
+                    args.push(v);
+                    format!("?{}", args.len())
+                })
+                .collect();
+            sql.push_str(&format!(" AND {column} IN ({})", marks.join(", ")));
+        };
+        any_of("u.product COLLATE NOCASE", self.products.clone(), &mut sql);
+        any_of("u.classification", self.classifications.iter().map(|c| c.to_string()).collect(), &mut sql);
+        any_of("u.severity", self.severities.iter().map(|c| c.to_string()).collect(), &mut sql);
+        any_of("u.status", self.statuses.clone(), &mut sql);
+        let kbs =
+            self.kbs.iter().map(|k| format!("KB{}", k.trim_start_matches(['K', 'k']).trim_start_matches(['B', 'b'])));
+        any_of("u.kb", kbs.collect(), &mut sql);
+        if let Some(d) = self.released_before {
+            args.push(d.to_string());
+            sql.push_str(&format!(" AND u.release_date <= ?{}", args.len()));
+        }
+        if let Some(d) = self.released_after {
+            args.push(d.to_string());
+            sql.push_str(&format!(" AND u.release_date >= ?{}", args.len()));
+        }
+        (sql, args)
+    }
+}
+
+/// An update's licence, as `ingest eula show` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EulaView {
+    pub id: String,
+    pub title: String,
+    pub eula: crate::model::Eula,
+    /// What identifies this wording: an acceptance is for one wording.
+    pub sha256: Sha256,
+    pub accepted: Option<EulaAcceptance>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EulaAcceptance {
+    pub by: String,
+    pub at: String,
 }
 
 /// One row of the update list, as `ingest list --json` prints it.
@@ -670,26 +740,9 @@ impl Registry {
     // ----- the update list -----
 
     pub fn list(&self, filter: &ListFilter) -> Result<Vec<UpdateSummary>> {
-        let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM updates u WHERE 1 = 1");
-        let mut args: Vec<String> = Vec::new();
-        let mut any_of = |column: &str, values: Vec<String>, sql: &mut String| {
-            if values.is_empty() {
-                return;
-            }
-            let marks: Vec<String> = values
-                .into_iter()
-                .map(|v| {
-                    args.push(v);
-                    format!("?{}", args.len())
-                })
-                .collect();
-            sql.push_str(&format!(" AND {column} IN ({})", marks.join(", ")));
-        };
-        any_of("u.product COLLATE NOCASE", filter.products.clone(), &mut sql);
-        any_of("u.classification", filter.classifications.iter().map(|c| c.to_string()).collect(), &mut sql);
-        any_of("u.severity", filter.severities.iter().map(|c| c.to_string()).collect(), &mut sql);
-        any_of("u.status", filter.statuses.clone(), &mut sql);
-        sql.push_str(" ORDER BY u.release_date DESC, u.id");
+        let (condition, args) = filter.condition();
+        let sql =
+            format!("SELECT {SUMMARY_COLUMNS} FROM updates u WHERE {condition} ORDER BY u.release_date DESC, u.id");
         let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
         let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), summary_from_row).map_err(self.err())?;
         let mut out = Vec::new();
@@ -700,6 +753,161 @@ impl Registry {
             }
         }
         Ok(out)
+    }
+
+    // ----- approval -----
+
+    /// Gives `to` to the updates named by `ids`, or else to those `filter` matches, in one
+    /// transaction with one audit entry naming `actor`. An update that cannot take the
+    /// status (approving a withdrawn update, or one whose licence is not accepted) refuses
+    /// the whole command when named by id, and is skipped and reported when matched by a
+    /// filter. Reset (to undefined) hands the update back to the rules.
+    pub fn set_status(
+        &mut self,
+        ids: &[UpdateId],
+        filter: &ListFilter,
+        to: Status,
+        actor: &Actor,
+    ) -> Result<StatusChange> {
+        let e = sql_error(&self.path);
+        let path = self.path.clone();
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
+        let mut selected: Vec<(String, String, bool, String)> = Vec::new();
+        {
+            let columns = "u.id, u.status, u.withdrawn, u.metadata";
+            let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0, r.get(3)?));
+            if ids.is_empty() {
+                let (condition, args) = filter.condition();
+                let sql = format!("SELECT {columns} FROM updates u WHERE {condition} ORDER BY u.id");
+                let mut stmt = tx.prepare(&sql).map_err(&e)?;
+                let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), row).map_err(&e)?;
+                for r in rows {
+                    selected.push(r.map_err(&e)?);
+                }
+            } else {
+                let sql = format!("SELECT {columns} FROM updates u WHERE u.id = ?1");
+                for id in ids {
+                    match tx.query_row(&sql, [id.as_str()], row).optional().map_err(&e)? {
+                        Some(found) => selected.push(found),
+                        None => return Err(Error::NotFound { what: "update", id: id.to_string() }),
+                    }
+                }
+            }
+        }
+        let mut change =
+            StatusChange { status: to, actor: actor.clone(), changed: vec![], unchanged: vec![], skipped: vec![] };
+        let mut refusals = Vec::new();
+        for (id, from, withdrawn, metadata) in selected {
+            let update: Option<Update> = serde_json::from_str(&metadata).ok();
+            let eula = update.as_ref().and_then(|u| u.eula.as_ref());
+            let accepted_eula = match eula {
+                Some(licence) => {
+                    let digest = approval::eula_digest(licence);
+                    let accepted = tx
+                        .query_row(
+                            "SELECT 1 FROM eula_acceptances WHERE update_id = ?1 AND eula_sha256 = ?2",
+                            params![id, digest.hex()],
+                            |_| Ok(()),
+                        )
+                        .optional()
+                        .map_err(&e)?;
+                    accepted.map(|()| digest)
+                }
+                None => None,
+            };
+            if let Some(reason) = approval::hindrance(to, &Candidate { id: &id, withdrawn, eula, accepted_eula }) {
+                if ids.is_empty() {
+                    change.skipped.push(Skipped { id, reason });
+                } else {
+                    refusals.push(format!("{id}: {reason}"));
+                }
+                continue;
+            }
+            if from == to.as_str() && to != Status::Undefined {
+                change.unchanged.push(id);
+                continue;
+            }
+            change.changed.push(Changed { id, from, to });
+        }
+        if !refusals.is_empty() {
+            return Err(Error::Invalid(format!("nothing was changed: cannot set {to}: {}", refusals.join("; "))));
+        }
+        let now = Timestamp::now().to_string();
+        // A person's decision holds against the rules; a reset hands the update back to them.
+        let set_by = if to == Status::Undefined { "system" } else { "person" };
+        for c in &change.changed {
+            tx.execute(
+                "UPDATE updates SET status = ?2, status_set_by = ?3, status_actor = ?4, status_set_at = ?5 WHERE id = ?1",
+                params![c.id, to.as_str(), set_by, actor.as_str(), now],
+            )
+            .map_err(&e)?;
+        }
+        if !change.changed.is_empty() {
+            let ids: Vec<&str> = change.changed.iter().map(|c| c.id.as_str()).collect();
+            append_audit(
+                &tx,
+                &path,
+                "status-set",
+                to.as_str(),
+                &serde_json::json!({"by": actor.as_str(), "updates": ids}),
+            )?;
+        }
+        tx.commit().map_err(&e)?;
+        Ok(change)
+    }
+
+    /// The licence of update `id`: its wording, and who accepted it when.
+    pub fn eula(&self, id: &UpdateId) -> Result<EulaView> {
+        let metadata: Option<String> = self
+            .conn
+            .query_row("SELECT metadata FROM updates WHERE id = ?1", [id.as_str()], |r| r.get(0))
+            .optional()
+            .map_err(self.err())?;
+        let Some(metadata) = metadata else {
+            return Err(Error::NotFound { what: "update", id: id.to_string() });
+        };
+        let update: Update = serde_json::from_str(&metadata).map_err(|e| {
+            Error::Invalid(format!("registry {}: metadata of {id} is damaged: {e}", self.path.display()))
+        })?;
+        let Some(eula) = update.eula else {
+            return Err(Error::NotFound { what: "licence of update", id: id.to_string() });
+        };
+        let digest = approval::eula_digest(&eula);
+        let accepted = self
+            .conn
+            .query_row(
+                "SELECT accepted_by, accepted_at FROM eula_acceptances WHERE update_id = ?1 AND eula_sha256 = ?2",
+                params![id.as_str(), digest.hex()],
+                |r| Ok(EulaAcceptance { by: r.get(0)?, at: r.get(1)? }),
+            )
+            .optional()
+            .map_err(self.err())?;
+        Ok(EulaView { id: id.to_string(), title: update.title, eula, sha256: digest, accepted })
+    }
+
+    /// Records that `actor` accepted the licence of update `id`, in the wording it has now.
+    pub fn accept_eula(&mut self, id: &UpdateId, actor: &Actor) -> Result<EulaView> {
+        let view = self.eula(id)?;
+        if view.accepted.is_some() {
+            return Ok(view);
+        }
+        let e = sql_error(&self.path);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
+        let now = Timestamp::now().to_string();
+        tx.execute(
+            "INSERT INTO eula_acceptances (update_id, eula_sha256, accepted_by, accepted_at) VALUES (?1, ?2, ?3, ?4)",
+            params![id.as_str(), view.sha256.hex(), actor.as_str(), now],
+        )
+        .map_err(&e)?;
+        append_audit(
+            &tx,
+            &self.path,
+            "eula-accepted",
+            id.as_str(),
+            &serde_json::json!({"by": actor.as_str(), "eula_sha256": view.sha256.hex()}),
+        )?;
+        tx.commit().map_err(&e)?;
+        self.eula(id)
     }
 
     pub fn show(&self, id: &UpdateId) -> Result<UpdateDetail> {

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod approvals;
 mod audit;
 mod boundaries;
 mod bundle_contents;
