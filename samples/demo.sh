@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole ferry journey on the shipped samples, with no network:
 #   fetch pack → fetch inspect → (minisign -V, if installed) → ingest trust add →
-#   ingest verify → ingest import → ingest list → ingest show → ingest import again.
+#   ingest verify → ingest import → ingest list → ingest approve (a licence accepted
+#   first) → ingest show → ingest import again.
 #
 # Uses the demo key in samples/keys/, which ingest accepts only with --allow-demo-key.
 # Everything is written under $FERRY_DEMO_DIR (default: a new temporary directory).
@@ -53,6 +54,9 @@ step "$ingest" trust add "$samples/keys/demo.pub" --allow-demo-key
 step "$ingest" verify "$bundle"
 step "$ingest" import "$bundle"
 step "$ingest" list
+step "$ingest" approve --severity important --severity critical --by demo-admin
+step "$ingest" eula accept KB5002519 --by demo-admin
+step "$ingest" approve KB5002519 --by demo-admin
 step "$ingest" show KB5034122
 step "$ingest" import "$bundle"
 
