@@ -74,30 +74,8 @@ sleep 0.5
 # make_set NAME SIZES_MIB...: files in www/NAME and a catalog pointing at nginx.
 make_set() {
     local name="$1"; shift
-    mkdir -p "$work/www/$name"
-    local i=0
-    for mib in "$@"; do
-        i=$((i + 1))
-        # A negative count would make head copy all of /dev/urandom but the last bytes.
-        [[ "$mib" =~ ^[0-9]+$ && "$mib" -gt 0 ]] || { echo "bad file size: $mib MiB"; exit 2; }
-        head -c "$((mib * 1048576))" /dev/urandom >"$work/www/$name/update-$i.msu"
-    done
-    python3 - "$work/www/$name" "http://127.0.0.1:$port/$name" <<'PY'
-import hashlib, json, os, sys
-d, base = sys.argv[1], sys.argv[2]
-ups = []
-for n in sorted(os.listdir(d)):
-    if not n.endswith(".msu"):
-        continue
-    h = hashlib.sha256()
-    with open(f"{d}/{n}", "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    ups.append({"id": n[:-4], "revision": 1, "title": n, "vendor": "Bench", "product": "Bench", "version": "1",
-                "classification": "update-rollup", "release_date": "2024-01-09",
-                "files": [{"name": n, "url": f"{base}/{n}", "sha256": h.hexdigest(), "size": os.path.getsize(f"{d}/{n}")}]})
-json.dump({"format": 1, "updates": ups}, open(f"{d}/catalog.json", "w"))
-PY
+    make_payloads "$work/www/$name" "$@"
+    write_catalog "$work/www/$name" "http://127.0.0.1:$port/$name" "$work/www/$name/catalog.json"
 }
 
 run_set() {

@@ -39,3 +39,34 @@ assert sum(sizes) == total and all(1 <= x <= cap for x in sizes)
 print(" ".join(str(x) for x in sizes))
 PY
 }
+# make_payloads DIR SIZE_MIB...: random files DIR/update-N.msu, one per size.
+make_payloads() {
+    local dir="$1" i=0 mib; shift
+    mkdir -p "$dir"
+    for mib in "$@"; do
+        i=$((i + 1))
+        # A negative count would make head copy all of /dev/urandom but the last bytes.
+        [[ "$mib" =~ ^[0-9]+$ && "$mib" -gt 0 ]] || { echo "bad file size: $mib MiB"; exit 2; }
+        head -c "$((mib * 1048576))" /dev/urandom >"$dir/update-$i.msu"
+    done
+}
+# write_catalog DIR BASE OUT: a catalog at OUT with one update per DIR/*.msu, its file's URL
+# being BASE/name.
+write_catalog() {
+    python3 - "$1" "$2" "$3" <<'PY'
+import hashlib, json, os, sys
+d, base, out = sys.argv[1], sys.argv[2], sys.argv[3]
+ups = []
+for n in sorted(os.listdir(d)):
+    if not n.endswith(".msu"):
+        continue
+    h = hashlib.sha256()
+    with open(f"{d}/{n}", "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    ups.append({"id": n[:-4], "revision": 1, "title": n, "vendor": "Bench", "product": "Bench", "version": "1",
+                "classification": "update-rollup", "release_date": "2024-01-09",
+                "files": [{"name": n, "url": f"{base}/{n}", "sha256": h.hexdigest(), "size": os.path.getsize(f"{d}/{n}")}]})
+json.dump({"format": 1, "updates": ups}, open(out, "w"))
+PY
+}

@@ -44,30 +44,12 @@ trap 'chmod -R u+w "$work" 2>/dev/null || true; rm -rf "$work" || true' EXIT
 # run_shape NAME TITLE SIZE_MIB...: one payload per size.
 run_shape() {
     local name="$1" title="$2"; shift 2
-    local dir="$work/$name" i=0 mib bytes=0
-    mkdir -p "$dir/payloads"
-    for mib in "$@"; do
-        i=$((i + 1))
-        head -c "$((mib * 1048576))" /dev/urandom >"$dir/payloads/update-$i.msu"
-        bytes=$((bytes + mib * 1048576))
-    done
+    local dir="$work/$name" mib bytes=0
+    for mib in "$@"; do bytes=$((bytes + mib * 1048576)); done
     echo
     echo "== $title: $# file(s), $((bytes / 1048576)) MiB"
-    python3 - "$dir" <<'PY'
-import hashlib, json, os, sys
-d = sys.argv[1]
-ups = []
-for n in sorted(os.listdir(f"{d}/payloads")):
-    h = hashlib.sha256()
-    with open(f"{d}/payloads/{n}", "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    ups.append({"id": n.replace(".msu", ""), "revision": 1, "title": n, "vendor": "Bench", "product": "Bench",
-                "version": "1", "classification": "update-rollup", "release_date": "2024-01-09",
-                "files": [{"name": n, "url": f"payloads/{n}", "sha256": h.hexdigest(),
-                           "size": os.path.getsize(f"{d}/payloads/{n}")}]})
-json.dump({"format": 1, "updates": ups}, open(f"{d}/catalog.json", "w"))
-PY
+    make_payloads "$dir/payloads" "$@"
+    write_catalog "$dir/payloads" payloads "$dir/catalog.json"
     local pack_cmd="$fetch --work-dir $dir/work pack --catalog $dir/catalog.json --key $work/bench.key --out $dir/media"
     local import_cmd="$ingest --data-dir $dir/data import $dir/media/ferry-default-000001.zip"
     local reset_pack="rm -rf $dir/work $dir/media"
