@@ -557,7 +557,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(code::OK)
         }
         Command::Eula(EulaCommand::Accept(args)) => {
-            let actor = Actor::from_cli(args.by.as_deref())?;
+            let actor = actor(args.by.as_deref())?;
             let mut data = DataDir::open_exclusive(&dir)?;
             let view = data.registry.accept_eula(&args.id, &actor)?;
             let a = view.accepted.as_ref().expect("recorded just now");
@@ -791,6 +791,16 @@ fn print_table(rows: &[UpdateSummary]) {
     println!("{} updates", rows.len());
 }
 
+/// Who is acting: the name given with --by, else the login name. The audit log must say who
+/// acted, so an unknown name is refused rather than recorded.
+fn actor(given: Option<&str>) -> ferry_core::Result<Actor> {
+    let login = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).ok();
+    match given.or(login.as_deref()) {
+        Some(name) => name.parse(),
+        None => Err(ferry_core::Error::Invalid("who is acting is unknown: give --by NAME".into())),
+    }
+}
+
 /// approve, decline and reset: ids, a filter, or --all; never nothing by accident.
 fn set_status(dir: &Path, args: StatusArgs, to: Status) -> anyhow::Result<u8> {
     if args.ids.is_empty() && args.filter.is_empty() && !args.all {
@@ -801,7 +811,7 @@ fn set_status(dir: &Path, args: StatusArgs, to: Status) -> anyhow::Result<u8> {
         eprintln!("ingest: give update ids or a filter, not both");
         return Ok(code::USAGE);
     }
-    let actor = Actor::from_cli(args.by.as_deref())?;
+    let actor = actor(args.by.as_deref())?;
     let mut data = DataDir::open_exclusive(dir)?;
     let change = data.registry.set_status(&args.ids, &args.filter.into_filter(None), to, &actor)?;
     if args.json {

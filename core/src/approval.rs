@@ -59,16 +59,6 @@ pub struct Actor(String);
 const MAX_ACTOR: usize = 64;
 
 impl Actor {
-    /// `given` (from `--by`), else the login name from the environment. The audit log must
-    /// say who acted, so an empty name is refused rather than recorded.
-    pub fn from_cli(given: Option<&str>) -> Result<Actor> {
-        let login = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).ok();
-        match given.or(login.as_deref()) {
-            Some(name) => name.parse(),
-            None => Err(Error::Invalid("who is acting is unknown: give --by NAME".into())),
-        }
-    }
-
     pub fn as_str(&self) -> &str {
         &self.0
     }
