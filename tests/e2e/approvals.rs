@@ -159,3 +159,20 @@ fn no_selection() {
     s.ingest(&["decline", "--all", "--by", "alice"]).ok();
     assert_eq!(ids_with(&s, "declined").len(), 5);
 }
+
+#[test]
+fn actor_unknown() {
+    let s = server();
+    let before = s.state();
+    // No --by and no login name in the environment: the audit log could not say who acted.
+    let out = std::process::Command::new(INGEST)
+        .arg("--data-dir")
+        .arg(s.data_dir())
+        .args(["approve", "KB5034122"])
+        .env_remove("USER")
+        .env_remove("USERNAME")
+        .output()
+        .unwrap();
+    Run::from(out).refused(exit::INPUT, &["who is acting is unknown: give --by NAME"]);
+    assert_eq!(s.state(), before);
+}
