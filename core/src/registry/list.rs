@@ -1,0 +1,380 @@
+//! The update list: what `list` and `show` print, and the approval decisions a person takes
+//! on it (status and licence acceptance).
+
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+
+use super::{Registry, append_audit, sql_error};
+use crate::approval::{self, Actor, Candidate, Changed, Skipped, Status, StatusChange};
+use crate::clock::{Date, Timestamp};
+use crate::error::{Error, Result};
+use crate::model::{Classification, Severity, Update};
+use crate::names::{Sha256, UpdateId};
+
+/// Which updates `list` shows. Unset criteria match everything.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub products: Vec<String>,
+    pub classifications: Vec<Classification>,
+    pub severities: Vec<Severity>,
+    pub statuses: Vec<String>,
+    /// KB numbers, as "KB5034122" or "5034122".
+    pub kbs: Vec<String>,
+    /// Released on or before this date.
+    pub released_before: Option<Date>,
+    /// Released on or after this date.
+    pub released_after: Option<Date>,
+    pub available: Option<bool>,
+}
+
+impl ListFilter {
+    /// The SQL condition (on `updates u`) and its arguments; availability is judged apart.
+    fn condition(&self) -> (String, Vec<String>) {
+        let mut sql = String::from("1 = 1");
+        let mut args: Vec<String> = Vec::new();
+        let mut any_of = |column: &str, values: Vec<String>, sql: &mut String| {
+            if values.is_empty() {
+                return;
+            }
+            let marks: Vec<String> = values
+                .into_iter()
+                .map(|v| {
+                    args.push(v);
+                    format!("?{}", args.len())
+                })
+                .collect();
+            sql.push_str(&format!(" AND {column} IN ({})", marks.join(", ")));
+        };
+        any_of("u.product COLLATE NOCASE", self.products.clone(), &mut sql);
+        any_of("u.classification", self.classifications.iter().map(|c| c.to_string()).collect(), &mut sql);
+        any_of("u.severity", self.severities.iter().map(|c| c.to_string()).collect(), &mut sql);
+        any_of("u.status", self.statuses.clone(), &mut sql);
+        let kbs =
+            self.kbs.iter().map(|k| format!("KB{}", k.trim_start_matches(['K', 'k']).trim_start_matches(['B', 'b'])));
+        any_of("u.kb", kbs.collect(), &mut sql);
+        if let Some(d) = self.released_before {
+            args.push(d.to_string());
+            sql.push_str(&format!(" AND u.release_date <= ?{}", args.len()));
+        }
+        if let Some(d) = self.released_after {
+            args.push(d.to_string());
+            sql.push_str(&format!(" AND u.release_date >= ?{}", args.len()));
+        }
+        (sql, args)
+    }
+}
+
+/// An update's licence, as `ingest eula show` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EulaView {
+    pub id: String,
+    pub title: String,
+    pub eula: crate::model::Eula,
+    /// What identifies this wording: an acceptance is for one wording.
+    pub sha256: Sha256,
+    pub accepted: Option<EulaAcceptance>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EulaAcceptance {
+    pub by: String,
+    pub at: String,
+}
+
+/// One row of the update list, as `ingest list --json` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct UpdateSummary {
+    pub id: String,
+    pub revision: u32,
+    pub title: String,
+    pub vendor: String,
+    pub product: String,
+    pub version: String,
+    pub classification: String,
+    pub severity: String,
+    pub kb: Option<String>,
+    pub release_date: String,
+    pub withdrawn: bool,
+    pub origin: String,
+    pub status: String,
+    pub status_set_by: String,
+    /// Shown by `show`; left out of `list --json`, so that two servers holding the same
+    /// content print the same list whenever they received it.
+    #[serde(skip)]
+    pub status_set_at: String,
+    pub available: bool,
+    pub files: u32,
+    pub files_present: u32,
+    pub superseded_by: Vec<String>,
+}
+
+/// One update in full, as `ingest show` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpdateDetail {
+    #[serde(flatten)]
+    pub summary: UpdateSummary,
+    pub origin_detail: String,
+    pub status_set_at: String,
+    pub status_actor: Option<String>,
+    pub first_seen: String,
+    pub updated_at: String,
+    pub metadata: Update,
+    /// Digests of this update's files that are not in the store yet.
+    pub missing_files: Vec<String>,
+}
+
+const SUMMARY_COLUMNS: &str = "u.id, u.revision, u.title, u.vendor, u.product, u.version, u.classification, \
+     u.severity, u.kb, u.release_date, u.withdrawn, u.origin, u.status, u.status_set_by, u.status_set_at, \
+     (SELECT COUNT(*) FROM update_files uf WHERE uf.update_id = u.id), \
+     (SELECT COUNT(*) FROM update_files uf JOIN files f ON f.sha256 = uf.sha256 WHERE uf.update_id = u.id AND f.present = 1), \
+     (SELECT group_concat(s.update_id, ' ') FROM supersedence s WHERE s.supersedes = u.id)";
+
+fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<UpdateSummary> {
+    let withdrawn: bool = row.get(10)?;
+    let files: u32 = row.get(15)?;
+    let files_present: u32 = row.get(16)?;
+    let superseded_by: Option<String> = row.get(17)?;
+    let mut superseded_by: Vec<String> =
+        superseded_by.map(|s| s.split(' ').map(str::to_string).collect()).unwrap_or_default();
+    superseded_by.sort();
+    Ok(UpdateSummary {
+        id: row.get(0)?,
+        revision: row.get(1)?,
+        title: row.get(2)?,
+        vendor: row.get(3)?,
+        product: row.get(4)?,
+        version: row.get(5)?,
+        classification: row.get(6)?,
+        severity: row.get(7)?,
+        kb: row.get(8)?,
+        release_date: row.get(9)?,
+        withdrawn,
+        origin: row.get(11)?,
+        status: row.get(12)?,
+        status_set_by: row.get(13)?,
+        status_set_at: row.get(14)?,
+        available: !withdrawn && files > 0 && files == files_present,
+        files,
+        files_present,
+        superseded_by,
+    })
+}
+
+impl Registry {
+    // ----- the update list -----
+
+    pub fn list(&self, filter: &ListFilter) -> Result<Vec<UpdateSummary>> {
+        let (condition, args) = filter.condition();
+        let sql =
+            format!("SELECT {SUMMARY_COLUMNS} FROM updates u WHERE {condition} ORDER BY u.release_date DESC, u.id");
+        let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), summary_from_row).map_err(self.err())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let row = row.map_err(self.err())?;
+            if filter.available.is_none_or(|a| a == row.available) {
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
+    // ----- approval -----
+
+    /// Gives `to` to the updates named by `ids`, or else to those `filter` matches, in one
+    /// transaction with one audit entry naming `actor`. An update that cannot take the
+    /// status (approving a withdrawn update, or one whose licence is not accepted) refuses
+    /// the whole command when named by id, and is skipped and reported when matched by a
+    /// filter. Reset (to undefined) hands the update back to the rules.
+    pub fn set_status(
+        &mut self,
+        ids: &[UpdateId],
+        filter: &ListFilter,
+        to: Status,
+        actor: &Actor,
+    ) -> Result<StatusChange> {
+        let e = sql_error(&self.path);
+        let path = self.path.clone();
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
+        let mut selected: Vec<(String, String, bool, String)> = Vec::new();
+        {
+            let columns = "u.id, u.status, u.withdrawn, u.metadata";
+            let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0, r.get(3)?));
+            if ids.is_empty() {
+                let (condition, args) = filter.condition();
+                let sql = format!("SELECT {columns} FROM updates u WHERE {condition} ORDER BY u.id");
+                let mut stmt = tx.prepare(&sql).map_err(&e)?;
+                let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), row).map_err(&e)?;
+                for r in rows {
+                    selected.push(r.map_err(&e)?);
+                }
+            } else {
+                let sql = format!("SELECT {columns} FROM updates u WHERE u.id = ?1");
+                for id in ids {
+                    match tx.query_row(&sql, [id.as_str()], row).optional().map_err(&e)? {
+                        Some(found) => selected.push(found),
+                        None => return Err(Error::NotFound { what: "update", id: id.to_string() }),
+                    }
+                }
+            }
+        }
+        let mut change =
+            StatusChange { status: to, actor: actor.clone(), changed: vec![], unchanged: vec![], skipped: vec![] };
+        let mut refusals = Vec::new();
+        for (id, from, withdrawn, metadata) in selected {
+            let update: Option<Update> = serde_json::from_str(&metadata).ok();
+            let eula = update.as_ref().and_then(|u| u.eula.as_ref());
+            let accepted_eula = match eula {
+                Some(licence) => {
+                    let digest = approval::eula_digest(licence);
+                    let accepted = tx
+                        .query_row(
+                            "SELECT 1 FROM eula_acceptances WHERE update_id = ?1 AND eula_sha256 = ?2",
+                            params![id, digest.hex()],
+                            |_| Ok(()),
+                        )
+                        .optional()
+                        .map_err(&e)?;
+                    accepted.map(|()| digest)
+                }
+                None => None,
+            };
+            if let Some(reason) = approval::hindrance(to, &Candidate { id: &id, withdrawn, eula, accepted_eula }) {
+                if ids.is_empty() {
+                    change.skipped.push(Skipped { id, reason });
+                } else {
+                    refusals.push(format!("{id}: {reason}"));
+                }
+                continue;
+            }
+            if from == to.as_str() && to != Status::Undefined {
+                change.unchanged.push(id);
+                continue;
+            }
+            change.changed.push(Changed { id, from, to });
+        }
+        if !refusals.is_empty() {
+            return Err(Error::Invalid(format!("nothing was changed: cannot set {to}: {}", refusals.join("; "))));
+        }
+        let now = Timestamp::now().to_string();
+        // A person's decision holds against the rules; a reset hands the update back to them.
+        let set_by = if to == Status::Undefined { "system" } else { "person" };
+        for c in &change.changed {
+            tx.execute(
+                "UPDATE updates SET status = ?2, status_set_by = ?3, status_actor = ?4, status_set_at = ?5 WHERE id = ?1",
+                params![c.id, to.as_str(), set_by, actor.as_str(), now],
+            )
+            .map_err(&e)?;
+        }
+        if !change.changed.is_empty() {
+            let ids: Vec<&str> = change.changed.iter().map(|c| c.id.as_str()).collect();
+            append_audit(
+                &tx,
+                &path,
+                "status-set",
+                to.as_str(),
+                &serde_json::json!({"by": actor.as_str(), "updates": ids}),
+            )?;
+        }
+        tx.commit().map_err(&e)?;
+        Ok(change)
+    }
+
+    /// The licence of update `id`: its wording, and who accepted it when.
+    pub fn eula(&self, id: &UpdateId) -> Result<EulaView> {
+        let metadata: Option<String> = self
+            .conn
+            .query_row("SELECT metadata FROM updates WHERE id = ?1", [id.as_str()], |r| r.get(0))
+            .optional()
+            .map_err(self.err())?;
+        let Some(metadata) = metadata else {
+            return Err(Error::NotFound { what: "update", id: id.to_string() });
+        };
+        let update: Update = serde_json::from_str(&metadata).map_err(|e| {
+            Error::Invalid(format!("registry {}: metadata of {id} is damaged: {e}", self.path.display()))
+        })?;
+        let Some(eula) = update.eula else {
+            return Err(Error::NotFound { what: "licence of update", id: id.to_string() });
+        };
+        let digest = approval::eula_digest(&eula);
+        let accepted = self
+            .conn
+            .query_row(
+                "SELECT accepted_by, accepted_at FROM eula_acceptances WHERE update_id = ?1 AND eula_sha256 = ?2",
+                params![id.as_str(), digest.hex()],
+                |r| Ok(EulaAcceptance { by: r.get(0)?, at: r.get(1)? }),
+            )
+            .optional()
+            .map_err(self.err())?;
+        Ok(EulaView { id: id.to_string(), title: update.title, eula, sha256: digest, accepted })
+    }
+
+    /// Records that `actor` accepted the licence of update `id`, in the wording it has now.
+    pub fn accept_eula(&mut self, id: &UpdateId, actor: &Actor) -> Result<EulaView> {
+        let view = self.eula(id)?;
+        if view.accepted.is_some() {
+            return Ok(view);
+        }
+        let e = sql_error(&self.path);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
+        let now = Timestamp::now().to_string();
+        tx.execute(
+            "INSERT INTO eula_acceptances (update_id, eula_sha256, accepted_by, accepted_at) VALUES (?1, ?2, ?3, ?4)",
+            params![id.as_str(), view.sha256.hex(), actor.as_str(), now],
+        )
+        .map_err(&e)?;
+        append_audit(
+            &tx,
+            &self.path,
+            "eula-accepted",
+            id.as_str(),
+            &serde_json::json!({"by": actor.as_str(), "eula_sha256": view.sha256.hex()}),
+        )?;
+        tx.commit().map_err(&e)?;
+        self.eula(id)
+    }
+
+    pub fn show(&self, id: &UpdateId) -> Result<UpdateDetail> {
+        let sql = format!(
+            "SELECT {SUMMARY_COLUMNS}, u.origin_detail, u.status_actor, u.first_seen, u.updated_at, u.metadata \
+             FROM updates u WHERE u.id = ?1"
+        );
+        let found = self
+            .conn
+            .query_row(&sql, [id.as_str()], |r| {
+                Ok((
+                    summary_from_row(r)?,
+                    r.get::<_, String>(18)?,
+                    r.get(19)?,
+                    r.get(20)?,
+                    r.get(21)?,
+                    r.get::<_, String>(22)?,
+                ))
+            })
+            .optional()
+            .map_err(self.err())?;
+        let Some((summary, origin_detail, status_actor, first_seen, updated_at, metadata)) = found else {
+            return Err(Error::NotFound { what: "update", id: id.to_string() });
+        };
+        let metadata: Update = serde_json::from_str(&metadata).map_err(|e| {
+            Error::Invalid(format!("registry {}: metadata of {id} is damaged: {e}", self.path.display()))
+        })?;
+        let mut missing = Vec::new();
+        for f in &metadata.files {
+            if !self.has_file(&f.sha256)? {
+                missing.push(f.sha256.hex());
+            }
+        }
+        let status_set_at = summary.status_set_at.clone();
+        Ok(UpdateDetail {
+            summary,
+            origin_detail,
+            status_set_at,
+            status_actor,
+            first_seen,
+            updated_at,
+            metadata,
+            missing_files: missing,
+        })
+    }
+}
