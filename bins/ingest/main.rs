@@ -6,6 +6,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod groups;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,7 +18,7 @@ use ferry_core::datadir::DataDir;
 use ferry_core::ingest::{ImportOptions, ImportOutcome, Receipt, ReceiptEntry, ReceiptResult, TimeJudgement};
 use ferry_core::keys;
 use ferry_core::model::{Classification, Severity};
-use ferry_core::names::{Channel, KeyId, UpdateId};
+use ferry_core::names::{Channel, GroupName, KeyId, UpdateId};
 use ferry_core::registry::{ListFilter, UpdateSummary};
 
 use common::{code, human_bytes, json_line, safe};
@@ -69,6 +70,9 @@ enum Command {
     /// Licences that must be accepted before an update can be approved.
     #[command(subcommand)]
     Eula(EulaCommand),
+    /// Update groups: named sets of updates for rules, reports and distribution points.
+    #[command(subcommand)]
+    Group(groups::GroupCommand),
 }
 
 #[derive(Subcommand)]
@@ -109,6 +113,9 @@ struct FilterArgs {
     /// Only updates released on or after this date (YYYY-MM-DD).
     #[arg(long, value_name = "DATE")]
     released_after: Option<Date>,
+    /// Only members of this update group (repeatable).
+    #[arg(long = "group", value_name = "GROUP")]
+    groups: Vec<GroupName>,
 }
 
 impl FilterArgs {
@@ -120,6 +127,7 @@ impl FilterArgs {
             && self.kbs.is_empty()
             && self.released_before.is_none()
             && self.released_after.is_none()
+            && self.groups.is_empty()
     }
 
     fn into_filter(self, available: Option<bool>) -> ListFilter {
@@ -131,13 +139,15 @@ impl FilterArgs {
             kbs: self.kbs,
             released_before: self.released_before,
             released_after: self.released_after,
+            groups: self.groups,
             available,
         }
     }
 }
 
+/// The updates a command acts on: ids, or a filter, or --all; never nothing by accident.
 #[derive(Args)]
-struct StatusArgs {
+struct Selection {
     /// Update ids; or give a filter, or --all.
     ids: Vec<UpdateId>,
     #[command(flatten)]
@@ -145,6 +155,25 @@ struct StatusArgs {
     /// Every update in the list.
     #[arg(long, conflicts_with = "ids")]
     all: bool,
+}
+
+impl Selection {
+    /// The ids and the filter, or the usage error to print.
+    fn resolve(self) -> Result<(Vec<UpdateId>, ListFilter), &'static str> {
+        if self.ids.is_empty() && self.filter.is_empty() && !self.all {
+            return Err("name the updates, give a filter (see --help), or --all");
+        }
+        if !self.ids.is_empty() && !self.filter.is_empty() {
+            return Err("give update ids or a filter, not both");
+        }
+        Ok((self.ids, self.filter.into_filter(None)))
+    }
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    selection: Selection,
     /// Who decides (recorded in the audit log); the login name by default.
     #[arg(long, value_name = "NAME")]
     by: Option<String>,
@@ -530,6 +559,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Approve(args) => set_status(&dir, args, Status::Approved),
         Command::Decline(args) => set_status(&dir, args, Status::Declined),
         Command::Reset(args) => set_status(&dir, args, Status::Undefined),
+        Command::Group(command) => groups::run(&dir, command),
         Command::Eula(EulaCommand::Show(args)) => {
             let data = DataDir::open_shared(&dir)?;
             let view = data.registry.eula(&args.id)?;
@@ -791,6 +821,11 @@ fn print_table(rows: &[UpdateSummary]) {
     println!("{} updates", rows.len());
 }
 
+fn usage_error(message: &str) -> u8 {
+    eprintln!("{PROGRAM}: {message}");
+    code::USAGE
+}
+
 /// Who is acting: the name given with --by, else the login name. The audit log must say who
 /// acted, so an unknown name is refused rather than recorded.
 fn actor(given: Option<&str>) -> ferry_core::Result<Actor> {
@@ -801,19 +836,15 @@ fn actor(given: Option<&str>) -> ferry_core::Result<Actor> {
     }
 }
 
-/// approve, decline and reset: ids, a filter, or --all; never nothing by accident.
+/// approve, decline and reset.
 fn set_status(dir: &Path, args: StatusArgs, to: Status) -> anyhow::Result<u8> {
-    if args.ids.is_empty() && args.filter.is_empty() && !args.all {
-        eprintln!("ingest: name the updates, give a filter (see --help), or --all");
-        return Ok(code::USAGE);
-    }
-    if !args.ids.is_empty() && !args.filter.is_empty() {
-        eprintln!("ingest: give update ids or a filter, not both");
-        return Ok(code::USAGE);
-    }
+    let (ids, filter) = match args.selection.resolve() {
+        Ok(selected) => selected,
+        Err(usage) => return Ok(usage_error(usage)),
+    };
     let actor = actor(args.by.as_deref())?;
     let mut data = DataDir::open_exclusive(dir)?;
-    let change = data.registry.set_status(&args.ids, &args.filter.into_filter(None), to, &actor)?;
+    let change = data.registry.set_status(&ids, &filter, to, &actor)?;
     if args.json {
         json_line(&change)?;
         return Ok(code::OK);

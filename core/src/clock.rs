@@ -32,6 +32,13 @@ impl FromStr for Date {
 
 crate::names::string_conversions!(Date);
 
+impl Date {
+    /// Whole days from `earlier` to `self` (negative if `earlier` is later).
+    pub fn days_since(self, earlier: Date) -> i64 {
+        (self.0 - earlier.0).whole_days()
+    }
+}
+
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = self.0;

@@ -122,6 +122,17 @@ fn check_channel(value: &str) -> Result<(), String> {
     )
 }
 
+/// Names people give to update groups and approval rules.
+fn check_label(value: &str) -> Result<(), String> {
+    check_grammar(
+        value,
+        64,
+        |b| b.is_ascii_alphanumeric(),
+        |b| b.is_ascii_alphanumeric() || b"._-".contains(&b),
+        "[A-Za-z0-9][A-Za-z0-9._-]{0,63}",
+    )
+}
+
 /// A file name as shown to people and used when publishing: one path component, printable,
 /// never "." or "..". The store never uses it; it names files by digest.
 fn check_file_name(value: &str) -> Result<(), String> {
@@ -176,6 +187,19 @@ string_name!(
     BundleId,
     "bundle id",
     check_bundle_id
+);
+
+string_name!(
+    /// An update group's name (`tested-on-servers`): `[A-Za-z0-9][A-Za-z0-9._-]{0,63}`.
+    GroupName,
+    "group name",
+    check_label
+);
+string_name!(
+    /// An approval rule's name (`approve-security-after-7-days`), same grammar as a group's.
+    RuleName,
+    "rule name",
+    check_label
 );
 
 impl Channel {

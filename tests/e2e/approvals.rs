@@ -3,58 +3,14 @@
 
 use crate::support::*;
 
-/// A server that imported the three standard updates plus one whose licence must be
-/// accepted (its text carrying a terminal escape sequence, as untrusted text may) and one
-/// the vendor withdrew.
-fn server() -> Scratch {
-    let s = Scratch::new();
-    let dir = s.path("feed");
-    let mut updates = three_updates();
-    updates.push(TestUpdate::new("KB5099999", "SQL Server 2022", "sqlserver2022-kb5099999-x64.exe", 9_000));
-    let catalog = local_catalog(&dir, &updates);
-    let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&catalog).unwrap()).unwrap();
-    let list = doc["updates"].as_array_mut().unwrap();
-    list[0]["kb"] = "KB5034122".into();
-    list[3]["eula"] = serde_json::json!({
-        "acceptance_required": true,
-        "text": "LICENCE TERMS\n\u{1b}[2Jinstall on servers you own\n"
-    });
-    let mut withdrawn = list[0].clone();
-    withdrawn["id"] = "KB5011111".into();
-    withdrawn["kb"] = "KB5011111".into();
-    withdrawn["withdrawn"] = true.into();
-    withdrawn["files"] = serde_json::json!([]);
-    list.push(withdrawn);
-    std::fs::write(&catalog, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
-    let (secret, public) = s.key("signer");
-    s.trust(&public);
-    let bundle = s.pack(catalog.to_str().unwrap(), &secret, &[]);
-    s.ingest(&["import", bundle.to_str().unwrap()]).ok();
-    s
-}
-
-fn status(s: &Scratch, id: &str) -> serde_json::Value {
-    serde_json::from_str(s.ingest(&["show", id, "--json"]).ok().trim()).unwrap()
-}
-
-fn ids_with(s: &Scratch, status: &str) -> Vec<String> {
-    let out = s.ingest(&["list", "--status", status, "--json"]).ok();
-    let mut ids: Vec<String> = out
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_str().unwrap().to_string())
-        .collect();
-    ids.sort();
-    ids
-}
-
 #[test]
 fn approve_by_id_records_who_and_when() {
-    let s = server();
+    let s = update_list_server();
     assert_eq!(ids_with(&s, "undefined").len(), 5, "every update arrives undefined");
     let out = s.ingest(&["approve", "KB5034122", "--by", "alice"]).ok();
     assert!(out.contains("approved: 1 update (by alice)"), "{out}");
     assert!(out.contains("KB5034122  undefined -> approved"), "{out}");
-    let shown = status(&s, "KB5034122");
+    let shown = update_json(&s, "KB5034122");
     assert_eq!(shown["status"], "approved");
     assert_eq!(shown["status_set_by"], "person");
     assert_eq!(shown["status_actor"], "alice");
@@ -74,7 +30,7 @@ fn approve_by_id_records_who_and_when() {
 
 #[test]
 fn approve_decline_and_reset_by_filter() {
-    let s = server();
+    let s = update_list_server();
     s.ingest(&["approve", "--product", "vlc media player", "--by", "alice"]).ok();
     assert_eq!(ids_with(&s, "approved"), ["VideoLAN.VLC@3.0.21"]);
     let out = s.ingest(&["decline", "--kb", "5034122", "--by", "bob", "--json"]).ok();
@@ -85,7 +41,7 @@ fn approve_decline_and_reset_by_filter() {
 
     // A reset hands the update back to the rules: undefined, set by the system.
     s.ingest(&["reset", "KB5034122", "--by", "bob"]).ok();
-    let shown = status(&s, "KB5034122");
+    let shown = update_json(&s, "KB5034122");
     assert_eq!((shown["status"].as_str(), shown["status_set_by"].as_str()), (Some("undefined"), Some("system")));
 
     // Released-before and -after select by date (every test update is dated 2024-01-09).
@@ -97,7 +53,7 @@ fn approve_decline_and_reset_by_filter() {
 
 #[test]
 fn licence_not_accepted() {
-    let s = server();
+    let s = update_list_server();
     let before = s.state();
     // Named by id, the update refuses the whole command, the other named update included.
     s.ingest(&["approve", "KB5034122", "KB5099999", "--by", "alice"]).refused(
@@ -116,30 +72,30 @@ fn licence_not_accepted() {
     assert!(!shown.contains('\u{1b}'), "the licence's escape sequence reached the terminal: {shown:?}");
     let out = s.ingest(&["eula", "accept", "KB5099999", "--by", "carol"]).ok();
     assert!(out.contains("licence of KB5099999 accepted by carol"), "{out}");
-    let shown: serde_json::Value =
+    let licence: serde_json::Value =
         serde_json::from_str(s.ingest(&["eula", "show", "KB5099999", "--json"]).ok().trim()).unwrap();
-    assert_eq!(shown["accepted"]["by"], "carol");
+    assert_eq!(licence["accepted"]["by"], "carol");
 
     s.ingest(&["approve", "KB5099999", "--by", "alice"]).ok();
-    assert_eq!(status(&s, "KB5099999")["status"], "approved");
+    assert_eq!(update_json(&s, "KB5099999")["status"], "approved");
     let audit = s.ingest(&["audit", "list"]).ok();
     assert!(audit.contains("eula-accepted") && audit.contains("carol"), "{audit}");
 }
 
 #[test]
 fn withdrawn_update_approved() {
-    let s = server();
+    let s = update_list_server();
     let before = s.state();
     s.ingest(&["approve", "KB5011111", "--by", "alice"])
         .refused(exit::INPUT, &["KB5011111: withdrawn by its vendor; it can only be declined"]);
     assert_eq!(s.state(), before);
     s.ingest(&["decline", "KB5011111", "--by", "alice"]).ok();
-    assert_eq!(status(&s, "KB5011111")["status"], "declined");
+    assert_eq!(update_json(&s, "KB5011111")["status"], "declined");
 }
 
 #[test]
 fn unknown_update_id() {
-    let s = server();
+    let s = update_list_server();
     let before = s.state();
     s.ingest(&["approve", "KB5034122", "KB1234567", "--by", "alice"])
         .refused(exit::NOT_FOUND, &["update \"KB1234567\" not found"]);
@@ -148,9 +104,9 @@ fn unknown_update_id() {
 
 #[test]
 fn no_selection() {
-    let s = server();
+    let s = update_list_server();
     let before = s.state();
-    s.ingest(&["approve", "--by", "alice"]).refused(2, &["name the updates, give a filter"]);
+    s.ingest(&["approve", "--by", "alice"]).refused(exit::USAGE, &["name the updates, give a filter"]);
     s.ingest(&["decline", "KB5034122", "--product", "Windows 10", "--by", "alice"])
         .refused(2, &["give update ids or a filter, not both"]);
     s.ingest(&["approve", "--all", "--by", "\u{7}"]).refused(exit::INPUT, &["is not a name to record"]);
@@ -162,7 +118,7 @@ fn no_selection() {
 
 #[test]
 fn actor_unknown() {
-    let s = server();
+    let s = update_list_server();
     let before = s.state();
     // No --by and no login name in the environment: the audit log could not say who acted.
     let out = std::process::Command::new(INGEST)

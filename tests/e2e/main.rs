@@ -14,6 +14,7 @@ mod crash;
 mod delta;
 mod downloads;
 mod freshness;
+mod groups;
 mod hostile_property;
 mod journey;
 mod keys;

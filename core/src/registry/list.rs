@@ -1,7 +1,7 @@
 //! The update list: what `list` and `show` print, and the approval decisions a person takes
 //! on it (status and licence acceptance).
 
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::{Registry, append_audit, sql_error};
@@ -9,7 +9,7 @@ use crate::approval::{self, Actor, Candidate, Changed, Skipped, Status, StatusCh
 use crate::clock::{Date, Timestamp};
 use crate::error::{Error, Result};
 use crate::model::{Classification, Severity, Update};
-use crate::names::{Sha256, UpdateId};
+use crate::names::{GroupName, Sha256, UpdateId};
 
 /// Which updates `list` shows. Unset criteria match everything.
 #[derive(Debug, Clone, Default)]
@@ -24,6 +24,8 @@ pub struct ListFilter {
     pub released_before: Option<Date>,
     /// Released on or after this date.
     pub released_after: Option<Date>,
+    /// Members of any of these update groups.
+    pub groups: Vec<GroupName>,
     pub available: Option<bool>,
 }
 
@@ -52,6 +54,20 @@ impl ListFilter {
         let kbs =
             self.kbs.iter().map(|k| format!("KB{}", k.trim_start_matches(['K', 'k']).trim_start_matches(['B', 'b'])));
         any_of("u.kb", kbs.collect(), &mut sql);
+        if !self.groups.is_empty() {
+            let marks: Vec<String> = self
+                .groups
+                .iter()
+                .map(|g| {
+                    args.push(g.to_string());
+                    format!("?{}", args.len())
+                })
+                .collect();
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM group_members gm WHERE gm.update_id = u.id AND gm.group_name IN ({}))",
+                marks.join(", ")
+            ));
+        }
         if let Some(d) = self.released_before {
             args.push(d.to_string());
             sql.push_str(&format!(" AND u.release_date <= ?{}", args.len()));
@@ -62,6 +78,41 @@ impl ListFilter {
         }
         (sql, args)
     }
+}
+
+/// The rows (`columns` of `updates u`) of the updates named by `ids`, each of which must
+/// exist, or else of those `filter` matches; a group the filter names must exist.
+pub(super) fn select<T>(
+    conn: &Connection,
+    path: &std::path::Path,
+    ids: &[UpdateId],
+    filter: &ListFilter,
+    columns: &str,
+    row: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    let e = sql_error(path);
+    let mut selected = Vec::new();
+    if ids.is_empty() {
+        for group in &filter.groups {
+            super::groups::require_group(conn, path, group)?;
+        }
+        let (condition, args) = filter.condition();
+        let sql = format!("SELECT {columns} FROM updates u WHERE {condition} ORDER BY u.id");
+        let mut stmt = conn.prepare(&sql).map_err(&e)?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), row).map_err(&e)?;
+        for r in rows {
+            selected.push(r.map_err(&e)?);
+        }
+    } else {
+        let sql = format!("SELECT {columns} FROM updates u WHERE u.id = ?1");
+        for id in ids {
+            match conn.query_row(&sql, [id.as_str()], &row).optional().map_err(&e)? {
+                Some(found) => selected.push(found),
+                None => return Err(Error::NotFound { what: "update", id: id.to_string() }),
+            }
+        }
+    }
+    Ok(selected)
 }
 
 /// An update's licence, as `ingest eula show` prints it.
@@ -106,6 +157,8 @@ pub struct UpdateSummary {
     pub files: u32,
     pub files_present: u32,
     pub superseded_by: Vec<String>,
+    /// The update groups it belongs to.
+    pub groups: Vec<String>,
 }
 
 /// One update in full, as `ingest show` prints it.
@@ -127,16 +180,23 @@ const SUMMARY_COLUMNS: &str = "u.id, u.revision, u.title, u.vendor, u.product, u
      u.severity, u.kb, u.release_date, u.withdrawn, u.origin, u.status, u.status_set_by, u.status_set_at, \
      (SELECT COUNT(*) FROM update_files uf WHERE uf.update_id = u.id), \
      (SELECT COUNT(*) FROM update_files uf JOIN files f ON f.sha256 = uf.sha256 WHERE uf.update_id = u.id AND f.present = 1), \
-     (SELECT group_concat(s.update_id, ' ') FROM supersedence s WHERE s.supersedes = u.id)";
+     (SELECT group_concat(s.update_id, ' ') FROM supersedence s WHERE s.supersedes = u.id), \
+     (SELECT group_concat(gm.group_name, ' ') FROM group_members gm WHERE gm.update_id = u.id)";
+
+/// The column after [`SUMMARY_COLUMNS`].
+const AFTER_SUMMARY: usize = 19;
+
+/// Splits a `group_concat(…, ' ')` of names into a sorted list.
+fn words(joined: Option<String>) -> Vec<String> {
+    let mut words: Vec<String> = joined.map(|s| s.split(' ').map(str::to_string).collect()).unwrap_or_default();
+    words.sort();
+    words
+}
 
 fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<UpdateSummary> {
     let withdrawn: bool = row.get(10)?;
     let files: u32 = row.get(15)?;
     let files_present: u32 = row.get(16)?;
-    let superseded_by: Option<String> = row.get(17)?;
-    let mut superseded_by: Vec<String> =
-        superseded_by.map(|s| s.split(' ').map(str::to_string).collect()).unwrap_or_default();
-    superseded_by.sort();
     Ok(UpdateSummary {
         id: row.get(0)?,
         revision: row.get(1)?,
@@ -156,7 +216,8 @@ fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<UpdateSummary> 
         available: !withdrawn && files > 0 && files == files_present,
         files,
         files_present,
-        superseded_by,
+        superseded_by: words(row.get(17)?),
+        groups: words(row.get(18)?),
     })
 }
 
@@ -164,6 +225,9 @@ impl Registry {
     // ----- the update list -----
 
     pub fn list(&self, filter: &ListFilter) -> Result<Vec<UpdateSummary>> {
+        for group in &filter.groups {
+            super::groups::require_group(&self.conn, &self.path, group)?;
+        }
         let (condition, args) = filter.condition();
         let sql =
             format!("SELECT {SUMMARY_COLUMNS} FROM updates u WHERE {condition} ORDER BY u.release_date DESC, u.id");
@@ -196,28 +260,10 @@ impl Registry {
         let e = sql_error(&self.path);
         let path = self.path.clone();
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
-        let mut selected: Vec<(String, String, bool, String)> = Vec::new();
-        {
-            let columns = "u.id, u.status, u.withdrawn, u.metadata";
-            let row = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0, r.get(3)?));
-            if ids.is_empty() {
-                let (condition, args) = filter.condition();
-                let sql = format!("SELECT {columns} FROM updates u WHERE {condition} ORDER BY u.id");
-                let mut stmt = tx.prepare(&sql).map_err(&e)?;
-                let rows = stmt.query_map(rusqlite::params_from_iter(args.iter()), row).map_err(&e)?;
-                for r in rows {
-                    selected.push(r.map_err(&e)?);
-                }
-            } else {
-                let sql = format!("SELECT {columns} FROM updates u WHERE u.id = ?1");
-                for id in ids {
-                    match tx.query_row(&sql, [id.as_str()], row).optional().map_err(&e)? {
-                        Some(found) => selected.push(found),
-                        None => return Err(Error::NotFound { what: "update", id: id.to_string() }),
-                    }
-                }
-            }
-        }
+        let selected: Vec<(String, String, bool, String)> =
+            select(&tx, &path, ids, filter, "u.id, u.status, u.withdrawn, u.metadata", |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0, r.get(3)?))
+            })?;
         let mut change =
             StatusChange { status: to, actor: actor.clone(), changed: vec![], unchanged: vec![], skipped: vec![] };
         let mut refusals = Vec::new();
@@ -344,11 +390,11 @@ impl Registry {
             .query_row(&sql, [id.as_str()], |r| {
                 Ok((
                     summary_from_row(r)?,
-                    r.get::<_, String>(18)?,
-                    r.get(19)?,
-                    r.get(20)?,
-                    r.get(21)?,
-                    r.get::<_, String>(22)?,
+                    r.get::<_, String>(AFTER_SUMMARY)?,
+                    r.get(AFTER_SUMMARY + 1)?,
+                    r.get(AFTER_SUMMARY + 2)?,
+                    r.get(AFTER_SUMMARY + 3)?,
+                    r.get::<_, String>(AFTER_SUMMARY + 4)?,
                 ))
             })
             .optional()

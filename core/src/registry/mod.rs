@@ -22,8 +22,10 @@ use crate::rotation::Rotation;
 use crate::state::{ChannelPosition, HeldUpdate, IncompleteSet, ServerState};
 use crate::trust::TrustStore;
 
+mod groups;
 mod list;
 
+pub use groups::{GroupSummary, Membership};
 pub use list::{EulaAcceptance, EulaView, ListFilter, UpdateDetail, UpdateSummary};
 
 /// Append-only. Each entry moves the schema from version `index` to `index + 1`.
@@ -140,6 +142,22 @@ CREATE TABLE eula_acceptances (
     accepted_at TEXT NOT NULL,
     PRIMARY KEY (update_id, eula_sha256)
 );
+"#,
+    r#"
+CREATE TABLE update_groups (
+    name        TEXT PRIMARY KEY COLLATE NOCASE,
+    description TEXT NOT NULL,
+    created_by  TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
+CREATE TABLE group_members (
+    group_name TEXT NOT NULL COLLATE NOCASE REFERENCES update_groups(name) ON DELETE CASCADE,
+    update_id  TEXT NOT NULL REFERENCES updates(id) ON DELETE CASCADE,
+    added_by   TEXT NOT NULL,
+    added_at   TEXT NOT NULL,
+    PRIMARY KEY (group_name, update_id)
+);
+CREATE INDEX group_members_update ON group_members(update_id);
 "#,
 ];
 

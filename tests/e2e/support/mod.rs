@@ -15,6 +15,7 @@ pub const INGEST: &str = env!("CARGO_BIN_EXE_ingest");
 
 /// Documented exit codes (bins/common/mod.rs).
 pub mod exit {
+    pub const USAGE: i32 = 2;
     pub const INPUT: i32 = 3;
     pub const INTEGRITY: i32 = 5;
     pub const SIGNATURE: i32 = 6;
@@ -380,4 +381,55 @@ pub fn signature_entry(entries: &mut [(String, Vec<u8>)]) -> &mut (String, Vec<u
 /// The entry of `entries` named `name`.
 pub fn entry<'a>(entries: &'a mut [(String, Vec<u8>)], name: &str) -> &'a mut Vec<u8> {
     &mut entries.iter_mut().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no entry {name}")).1
+}
+
+// ----- a server with an update list -----
+
+/// A server that imported the three standard updates plus one whose licence must be
+/// accepted (its text carrying a terminal escape sequence, as untrusted text may) and one
+/// the vendor withdrew.
+pub fn update_list_server() -> Scratch {
+    let s = Scratch::new();
+    let dir = s.path("feed");
+    let mut updates = three_updates();
+    updates.push(TestUpdate::new("KB5099999", "SQL Server 2022", "sqlserver2022-kb5099999-x64.exe", 9_000));
+    let catalog = local_catalog(&dir, &updates);
+    let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&catalog).unwrap()).unwrap();
+    let list = doc["updates"].as_array_mut().unwrap();
+    list[0]["kb"] = "KB5034122".into();
+    list[3]["eula"] = serde_json::json!({
+        "acceptance_required": true,
+        "text": "LICENCE TERMS\n\u{1b}[2Jinstall on servers you own\n"
+    });
+    let mut withdrawn = list[0].clone();
+    withdrawn["id"] = "KB5011111".into();
+    withdrawn["kb"] = "KB5011111".into();
+    withdrawn["withdrawn"] = true.into();
+    withdrawn["files"] = serde_json::json!([]);
+    list.push(withdrawn);
+    std::fs::write(&catalog, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    let (secret, public) = s.key("signer");
+    s.trust(&public);
+    let bundle = s.pack(catalog.to_str().unwrap(), &secret, &[]);
+    s.ingest(&["import", bundle.to_str().unwrap()]).ok();
+    s
+}
+
+pub fn update_json(s: &Scratch, id: &str) -> serde_json::Value {
+    serde_json::from_str(s.ingest(&["show", id, "--json"]).ok().trim()).unwrap()
+}
+
+/// The sorted ids of the updates `ingest list` shows with `filter`.
+pub fn listed(s: &Scratch, filter: &[&str]) -> Vec<String> {
+    let out = s.ingest(&[&["list", "--json"], filter].concat()).ok();
+    let mut ids: Vec<String> = out
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+pub fn ids_with(s: &Scratch, status: &str) -> Vec<String> {
+    listed(s, &["--status", status])
 }

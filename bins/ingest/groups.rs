@@ -1,0 +1,165 @@
+//! `ingest group`: update groups.
+
+use std::path::Path;
+
+use clap::{Args, Subcommand};
+use ferry_core::datadir::DataDir;
+use ferry_core::names::GroupName;
+use ferry_core::registry::{ListFilter, Membership};
+
+use crate::common::{code, json_line, safe};
+use crate::{Selection, actor, print_table, usage_error};
+
+#[derive(Subcommand)]
+pub enum GroupCommand {
+    /// Create an empty group.
+    Create(CreateArgs),
+    /// Delete a group; its updates stay in the list.
+    Delete(NameArgs),
+    /// Add updates (by id, by filter, or --all) to a group.
+    Add(MembersArgs),
+    /// Remove updates (by id, by filter, or --all) from a group.
+    Remove(MembersArgs),
+    /// Every group with its number of members, approved and available.
+    List(ListArgs),
+    /// A group and its members.
+    Show(ShowArgs),
+}
+
+#[derive(Args)]
+pub struct CreateArgs {
+    name: GroupName,
+    /// What the group is for, shown by `group list`.
+    #[arg(long, default_value = "")]
+    description: String,
+    /// Who acts (recorded in the audit log); the login name by default.
+    #[arg(long, value_name = "NAME")]
+    by: Option<String>,
+}
+
+#[derive(Args)]
+pub struct NameArgs {
+    name: GroupName,
+    #[arg(long, value_name = "NAME")]
+    by: Option<String>,
+}
+
+#[derive(Args)]
+pub struct MembersArgs {
+    group: GroupName,
+    #[command(flatten)]
+    selection: Selection,
+    #[arg(long, value_name = "NAME")]
+    by: Option<String>,
+    /// One JSON object: what changed.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    /// One JSON object per group.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct ShowArgs {
+    name: GroupName,
+    /// The group as one JSON object, then one per member.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(dir: &Path, command: GroupCommand) -> anyhow::Result<u8> {
+    match command {
+        GroupCommand::Create(args) => {
+            let actor = actor(args.by.as_deref())?;
+            let mut data = DataDir::open_exclusive(dir)?;
+            let group = data.registry.create_group(&args.name, &args.description, &actor)?;
+            println!("update group {} created", safe(&group.name));
+        }
+        GroupCommand::Delete(args) => {
+            let actor = actor(args.by.as_deref())?;
+            let mut data = DataDir::open_exclusive(dir)?;
+            let group = data.registry.delete_group(&args.name, &actor)?;
+            println!(
+                "update group {} deleted ({} members; the updates stay in the list)",
+                safe(&group.name),
+                group.members
+            );
+        }
+        GroupCommand::Add(args) => return members(dir, args, true),
+        GroupCommand::Remove(args) => return members(dir, args, false),
+        GroupCommand::List(args) => {
+            let data = DataDir::open_shared(dir)?;
+            let groups = data.registry.groups()?;
+            if args.json {
+                for g in &groups {
+                    json_line(g)?;
+                }
+            } else if groups.is_empty() {
+                println!("no update groups (create one with `ingest group create NAME`)");
+            } else {
+                println!("{:<24} {:>7} {:>8} {:>9}  DESCRIPTION", "GROUP", "MEMBERS", "APPROVED", "AVAILABLE");
+                for g in &groups {
+                    println!(
+                        "{:<24} {:>7} {:>8} {:>9}  {}",
+                        safe(&g.name),
+                        g.members,
+                        g.approved,
+                        g.available,
+                        safe(&g.description)
+                    );
+                }
+            }
+        }
+        GroupCommand::Show(args) => {
+            let data = DataDir::open_shared(dir)?;
+            let group = data.registry.group(&args.name)?;
+            let filter = ListFilter { groups: vec![args.name], ..ListFilter::default() };
+            let members = data.registry.list(&filter)?;
+            if args.json {
+                json_line(&group)?;
+                for m in &members {
+                    json_line(m)?;
+                }
+            } else {
+                println!("{}  {}", safe(&group.name), safe(&group.description));
+                println!("  created by {} at {}", safe(&group.created_by), group.created_at);
+                println!("  {} members, {} approved, {} available", group.members, group.approved, group.available);
+                println!();
+                print_table(&members);
+            }
+        }
+    }
+    Ok(code::OK)
+}
+
+fn members(dir: &Path, args: MembersArgs, add: bool) -> anyhow::Result<u8> {
+    let (ids, filter) = match args.selection.resolve() {
+        Ok(selected) => selected,
+        Err(usage) => return Ok(usage_error(usage)),
+    };
+    let actor = actor(args.by.as_deref())?;
+    let mut data = DataDir::open_exclusive(dir)?;
+    let change: Membership = if add {
+        data.registry.add_to_group(&args.group, &ids, &filter, &actor)?
+    } else {
+        data.registry.remove_from_group(&args.group, &ids, &filter, &actor)?
+    };
+    if args.json {
+        json_line(&change)?;
+        return Ok(code::OK);
+    }
+    let (done, already) = if add { ("added to", "already in") } else { ("removed from", "not in") };
+    let n = change.changed.len();
+    println!("{n} update{} {done} {}", if n == 1 { "" } else { "s" }, safe(&change.group));
+    for id in &change.changed {
+        println!("  {}", safe(id));
+    }
+    if !change.unchanged.is_empty() {
+        println!("{already} {}: {}", safe(&change.group), safe(&change.unchanged.join(", ")));
+    }
+    Ok(code::OK)
+}
