@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod groups;
+mod rules;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -73,6 +74,13 @@ enum Command {
     /// Update groups: named sets of updates for rules, reports and distribution points.
     #[command(subcommand)]
     Group(groups::GroupCommand),
+    /// Approval rules: standing decisions that every refresh applies (never overriding a
+    /// person's decision; a matching decline rule wins over approve rules).
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
+    /// Re-mark superseded updates and apply the approval rules now (every import ends with
+    /// one; run daily so that rules counting days apply without new bundles).
+    Refresh(rules::RefreshArgs),
 }
 
 #[derive(Subcommand)]
@@ -116,6 +124,12 @@ struct FilterArgs {
     /// Only members of this update group (repeatable).
     #[arg(long = "group", value_name = "GROUP")]
     groups: Vec<GroupName>,
+    /// Only updates superseded by an update present on this server.
+    #[arg(long, conflicts_with = "not_superseded")]
+    superseded: bool,
+    /// Only updates not superseded by an update present on this server.
+    #[arg(long)]
+    not_superseded: bool,
 }
 
 impl FilterArgs {
@@ -128,6 +142,8 @@ impl FilterArgs {
             && self.released_before.is_none()
             && self.released_after.is_none()
             && self.groups.is_empty()
+            && !self.superseded
+            && !self.not_superseded
     }
 
     fn into_filter(self, available: Option<bool>) -> ListFilter {
@@ -140,6 +156,7 @@ impl FilterArgs {
             released_before: self.released_before,
             released_after: self.released_after,
             groups: self.groups,
+            superseded: (self.superseded || self.not_superseded).then_some(self.superseded),
             available,
         }
     }
@@ -560,6 +577,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Decline(args) => set_status(&dir, args, Status::Declined),
         Command::Reset(args) => set_status(&dir, args, Status::Undefined),
         Command::Group(command) => groups::run(&dir, command),
+        Command::Rules(command) => rules::run(&dir, command),
+        Command::Refresh(args) => rules::refresh(&dir, args),
         Command::Eula(EulaCommand::Show(args)) => {
             let data = DataDir::open_shared(&dir)?;
             let view = data.registry.eula(&args.id)?;
@@ -629,8 +648,16 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 let ids: Vec<&str> = m.supersedes.iter().map(|i| i.as_str()).collect();
                 println!("  supersedes     {}", safe(&ids.join(", ")));
             }
-            if !s.superseded_by.is_empty() {
-                println!("  superseded by  {}", safe(&s.superseded_by.join(", ")));
+            if let Some(since) = &d.superseded_since {
+                println!("  superseded     since {since}, by an update present on this server");
+            }
+            for link in &d.supersedence_chain {
+                let state = match (link.known, link.present) {
+                    (_, true) => "present",
+                    (true, false) => "not present",
+                    (false, _) => "not in the list",
+                };
+                println!("  superseded by  {} <- {} ({state})", safe(&link.id), safe(&link.by));
             }
             if let Some(eula) = &m.eula {
                 println!(
@@ -673,9 +700,11 @@ fn import(dir: &std::path::Path, args: &ImportArgs) -> anyhow::Result<u8> {
     let mut receipt = Receipt::new(&data);
     // The latest word on each volume set seen: which of its volumes are still missing.
     let mut sets: std::collections::BTreeMap<(String, u64), Vec<u32>> = std::collections::BTreeMap::new();
+    let mut accepted = false;
     for path in &paths {
         match ferry_core::ingest::import(&mut data, path, opts) {
             Ok(outcome) => {
+                accepted |= matches!(outcome, ImportOutcome::Accepted { .. });
                 if args.json {
                     json_line(&outcome)?;
                 } else {
@@ -700,6 +729,13 @@ fn import(dir: &std::path::Path, args: &ImportArgs) -> anyhow::Result<u8> {
     }
     if !args.json {
         report_sets(&sets);
+    }
+    if accepted {
+        let report = ferry_core::ingest::refresh(&mut data)?;
+        if !args.json && report.changed_anything() {
+            println!("refreshed the update list:");
+            rules::print_refresh(&report, "");
+        }
     }
     if let Some(out) = &args.receipt {
         receipt.write(&data, out)?;
@@ -815,7 +851,7 @@ fn print_table(rows: &[UpdateSummary]) {
             safe(&r.product),
             safe(&r.version),
             safe(&r.title),
-            if r.superseded_by.is_empty() { "" } else { " (superseded)" }
+            if r.superseded { " (superseded)" } else { "" }
         );
     }
     println!("{} updates", rows.len());

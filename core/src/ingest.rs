@@ -479,6 +479,13 @@ fn reassemble(store: &Store, manifest: &Manifest) -> Result<Vec<(Sha256, Vec<Sha
     Ok(done)
 }
 
+/// Re-marks supersedence and applies the approval rules as of today. Every import that
+/// accepted something ends with one; `ingest refresh` runs one on its own (rules such as
+/// "seven days after arrival" need one a day even when nothing arrives).
+pub fn refresh(data: &mut DataDir) -> Result<crate::registry::RefreshReport> {
+    data.registry.refresh(Timestamp::now().date(), None, true)
+}
+
 /// Expands directories into the zip files they hold (volumes can arrive as a folder from a
 /// disc or stick) and orders everything by channel, sequence and volume, as the signatures'
 /// trusted comments claim: older sets first, so that a newer one cannot make an older one

@@ -27,6 +27,7 @@ pub mod pack;
 mod random;
 pub mod registry;
 pub mod rotation;
+pub mod rules;
 pub mod source;
 pub mod state;
 pub mod store;

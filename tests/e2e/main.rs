@@ -23,6 +23,7 @@ mod manifest_refusals;
 mod replay_and_rollback;
 mod revisions;
 mod rotation;
+mod rules;
 mod samples;
 mod signature_refusals;
 mod thresholds;

@@ -98,9 +98,18 @@ impl Registry {
         self.group(name)
     }
 
-    /// Deletes an update group (its updates stay in the list).
+    /// Deletes an update group (its updates stay in the list). A group that an approval rule
+    /// uses is kept: the rule would silently stop matching.
     pub fn delete_group(&mut self, name: &GroupName, actor: &Actor) -> Result<GroupSummary> {
         let group = self.group(name)?;
+        let users = self.rules_using_group(&group.name)?;
+        if !users.is_empty() {
+            return Err(Error::Invalid(format!(
+                "update group {:?} is used by approval rule {}; remove the rule first",
+                group.name,
+                users.join(", ")
+            )));
+        }
         let e = sql_error(&self.path);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
         tx.execute("DELETE FROM update_groups WHERE name = ?1", [group.name.as_str()]).map_err(&e)?;

@@ -26,6 +26,8 @@ pub struct ListFilter {
     pub released_after: Option<Date>,
     /// Members of any of these update groups.
     pub groups: Vec<GroupName>,
+    /// Superseded (true) or not (false) by an update present on this server.
+    pub superseded: Option<bool>,
     pub available: Option<bool>,
 }
 
@@ -67,6 +69,13 @@ impl ListFilter {
                 " AND EXISTS (SELECT 1 FROM group_members gm WHERE gm.update_id = u.id AND gm.group_name IN ({}))",
                 marks.join(", ")
             ));
+        }
+        if let Some(superseded) = self.superseded {
+            sql.push_str(if superseded {
+                " AND u.superseded_since IS NOT NULL"
+            } else {
+                " AND u.superseded_since IS NULL"
+            });
         }
         if let Some(d) = self.released_before {
             args.push(d.to_string());
@@ -115,6 +124,38 @@ pub(super) fn select<T>(
     Ok(selected)
 }
 
+/// Why update `id` (with its withdrawn flag and stored metadata) cannot take status `to`:
+/// withdrawn by its vendor, or a licence not accepted in its current wording.
+pub(super) fn hindrance(
+    conn: &Connection,
+    path: &std::path::Path,
+    id: &str,
+    withdrawn: bool,
+    metadata: &str,
+    to: Status,
+) -> Result<Option<String>> {
+    if to != Status::Approved {
+        return Ok(None);
+    }
+    let update: Option<Update> = serde_json::from_str(metadata).ok();
+    let eula = update.as_ref().and_then(|u| u.eula.as_ref());
+    let accepted_eula = match eula {
+        Some(licence) => {
+            let digest = approval::eula_digest(licence);
+            conn.query_row(
+                "SELECT 1 FROM eula_acceptances WHERE update_id = ?1 AND eula_sha256 = ?2",
+                params![id, digest.hex()],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(sql_error(path))?
+            .map(|()| digest)
+        }
+        None => None,
+    };
+    Ok(approval::hindrance(to, &Candidate { id, withdrawn, eula, accepted_eula }))
+}
+
 /// An update's licence, as `ingest eula show` prints it.
 #[derive(Debug, Clone, Serialize)]
 pub struct EulaView {
@@ -157,6 +198,12 @@ pub struct UpdateSummary {
     pub files: u32,
     pub files_present: u32,
     pub superseded_by: Vec<String>,
+    /// Whether an update that is present on this server (every file in the store, not
+    /// withdrawn) supersedes it; marked by each refresh.
+    pub superseded: bool,
+    /// Since when; shown by `show` (left out of `list --json` like `status_set_at`).
+    #[serde(skip)]
+    pub superseded_since: Option<String>,
     /// The update groups it belongs to.
     pub groups: Vec<String>,
 }
@@ -174,17 +221,35 @@ pub struct UpdateDetail {
     pub metadata: Update,
     /// Digests of this update's files that are not in the store yet.
     pub missing_files: Vec<String>,
+    pub superseded_since: Option<String>,
+    /// What supersedes this update, what supersedes that, and so on, nearest first.
+    pub supersedence_chain: Vec<ChainLink>,
 }
+
+/// One step of a supersedence chain: `id` is superseded by `by`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainLink {
+    pub id: String,
+    pub by: String,
+    /// Whether the list knows `by` at all ...
+    pub known: bool,
+    /// ... and whether it is present (every file in the store, not withdrawn).
+    pub present: bool,
+}
+
+/// Longest supersedence chain followed; a longer one (or a cycle) is cut there.
+const MAX_CHAIN: usize = 256;
 
 const SUMMARY_COLUMNS: &str = "u.id, u.revision, u.title, u.vendor, u.product, u.version, u.classification, \
      u.severity, u.kb, u.release_date, u.withdrawn, u.origin, u.status, u.status_set_by, u.status_set_at, \
      (SELECT COUNT(*) FROM update_files uf WHERE uf.update_id = u.id), \
      (SELECT COUNT(*) FROM update_files uf JOIN files f ON f.sha256 = uf.sha256 WHERE uf.update_id = u.id AND f.present = 1), \
      (SELECT group_concat(s.update_id, ' ') FROM supersedence s WHERE s.supersedes = u.id), \
-     (SELECT group_concat(gm.group_name, ' ') FROM group_members gm WHERE gm.update_id = u.id)";
+     (SELECT group_concat(gm.group_name, ' ') FROM group_members gm WHERE gm.update_id = u.id), \
+     u.superseded_since";
 
 /// The column after [`SUMMARY_COLUMNS`].
-const AFTER_SUMMARY: usize = 19;
+const AFTER_SUMMARY: usize = 20;
 
 /// Splits a `group_concat(…, ' ')` of names into a sorted list.
 fn words(joined: Option<String>) -> Vec<String> {
@@ -194,6 +259,7 @@ fn words(joined: Option<String>) -> Vec<String> {
 }
 
 fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<UpdateSummary> {
+    let superseded_since: Option<String> = row.get(19)?;
     let withdrawn: bool = row.get(10)?;
     let files: u32 = row.get(15)?;
     let files_present: u32 = row.get(16)?;
@@ -218,6 +284,8 @@ fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<UpdateSummary> 
         files_present,
         superseded_by: words(row.get(17)?),
         groups: words(row.get(18)?),
+        superseded: superseded_since.is_some(),
+        superseded_since,
     })
 }
 
@@ -268,24 +336,7 @@ impl Registry {
             StatusChange { status: to, actor: actor.clone(), changed: vec![], unchanged: vec![], skipped: vec![] };
         let mut refusals = Vec::new();
         for (id, from, withdrawn, metadata) in selected {
-            let update: Option<Update> = serde_json::from_str(&metadata).ok();
-            let eula = update.as_ref().and_then(|u| u.eula.as_ref());
-            let accepted_eula = match eula {
-                Some(licence) => {
-                    let digest = approval::eula_digest(licence);
-                    let accepted = tx
-                        .query_row(
-                            "SELECT 1 FROM eula_acceptances WHERE update_id = ?1 AND eula_sha256 = ?2",
-                            params![id, digest.hex()],
-                            |_| Ok(()),
-                        )
-                        .optional()
-                        .map_err(&e)?;
-                    accepted.map(|()| digest)
-                }
-                None => None,
-            };
-            if let Some(reason) = approval::hindrance(to, &Candidate { id: &id, withdrawn, eula, accepted_eula }) {
+            if let Some(reason) = hindrance(&tx, &path, &id, withdrawn, &metadata, to)? {
                 if ids.is_empty() {
                     change.skipped.push(Skipped { id, reason });
                 } else {
@@ -412,7 +463,11 @@ impl Registry {
             }
         }
         let status_set_at = summary.status_set_at.clone();
+        let superseded_since = summary.superseded_since.clone();
+        let supersedence_chain = self.supersedence_chain(id)?;
         Ok(UpdateDetail {
+            superseded_since,
+            supersedence_chain,
             summary,
             origin_detail,
             status_set_at,
@@ -422,5 +477,40 @@ impl Registry {
             metadata,
             missing_files: missing,
         })
+    }
+
+    /// Follows "superseded by" from update `id`, breadth first, each update once.
+    fn supersedence_chain(&self, id: &UpdateId) -> Result<Vec<ChainLink>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT s.update_id, n.id IS NOT NULL, \
+                 n.id IS NOT NULL AND n.withdrawn = 0 \
+                 AND EXISTS (SELECT 1 FROM update_files x WHERE x.update_id = n.id) \
+                 AND NOT EXISTS (SELECT 1 FROM update_files x JOIN files f ON f.sha256 = x.sha256 \
+                                 WHERE x.update_id = n.id AND f.present = 0) \
+                 FROM supersedence s LEFT JOIN updates n ON n.id = s.update_id \
+                 WHERE s.supersedes = ?1 ORDER BY s.update_id",
+            )
+            .map_err(self.err())?;
+        let mut chain = Vec::new();
+        let mut seen = std::collections::BTreeSet::from([id.to_string()]);
+        let mut queue = std::collections::VecDeque::from([id.to_string()]);
+        while let Some(current) = queue.pop_front() {
+            let rows = stmt
+                .query_map([&current], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(self.err())?;
+            for row in rows {
+                let (by, known, present) = row.map_err(self.err())?;
+                if chain.len() == MAX_CHAIN {
+                    return Ok(chain);
+                }
+                chain.push(ChainLink { id: current.clone(), by: by.clone(), known, present });
+                if seen.insert(by.clone()) {
+                    queue.push_back(by);
+                }
+            }
+        }
+        Ok(chain)
     }
 }

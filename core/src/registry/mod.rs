@@ -24,9 +24,11 @@ use crate::trust::TrustStore;
 
 mod groups;
 mod list;
+mod rules;
 
 pub use groups::{GroupSummary, Membership};
-pub use list::{EulaAcceptance, EulaView, ListFilter, UpdateDetail, UpdateSummary};
+pub use list::{ChainLink, EulaAcceptance, EulaView, ListFilter, UpdateDetail, UpdateSummary};
+pub use rules::{GroupAddition, Held, RefreshReport, RuleDecision, StoredRule, Superseded};
 
 /// Append-only. Each entry moves the schema from version `index` to `index + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -158,6 +160,22 @@ CREATE TABLE group_members (
     PRIMARY KEY (group_name, update_id)
 );
 CREATE INDEX group_members_update ON group_members(update_id);
+"#,
+    r#"
+ALTER TABLE updates ADD COLUMN superseded_since TEXT;
+CREATE INDEX updates_superseded ON updates(superseded_since);
+CREATE TABLE rules (
+    name       TEXT PRIMARY KEY COLLATE NOCASE,
+    definition TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE rule_group_additions (
+    rule      TEXT NOT NULL COLLATE NOCASE,
+    update_id TEXT NOT NULL REFERENCES updates(id) ON DELETE CASCADE,
+    added_at  TEXT NOT NULL,
+    PRIMARY KEY (rule, update_id)
+);
 "#,
 ];
 

@@ -114,7 +114,8 @@ impl Scratch {
         Run::from(cmd.output().unwrap())
     }
 
-    /// Runs `ingest` with this scratch's data directory.
+    /// Runs `ingest` with this scratch's data directory, logged in as "tester" (a CI job may
+    /// have no login name; `approvals::actor_unknown` tests that case).
     pub fn ingest(&self, args: &[&str]) -> Run {
         Run::from(
             Command::new(INGEST)
@@ -122,6 +123,8 @@ impl Scratch {
                 .arg(self.data_dir())
                 .args(args)
                 .stdin(Stdio::null())
+                .env("USER", "tester")
+                .env_remove("USERNAME")
                 .output()
                 .unwrap(),
         )

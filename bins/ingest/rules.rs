@@ -1,0 +1,239 @@
+//! `ingest rules` and `ingest refresh`: standing approval decisions and applying them.
+
+use std::path::Path;
+
+use clap::{Args, Subcommand};
+use ferry_core::clock::{Date, Timestamp};
+use ferry_core::datadir::DataDir;
+use ferry_core::model::{Classification, Severity};
+use ferry_core::names::{GroupName, RuleName};
+use ferry_core::registry::RefreshReport;
+use ferry_core::rules::{Action, Conditions, Rule};
+
+use crate::common::{code, json_line, safe};
+use crate::{actor, usage_error};
+
+#[derive(Subcommand)]
+pub enum RulesCommand {
+    /// Every rule, as a sentence.
+    List(ListArgs),
+    /// Add a rule; it applies from the next refresh (every import ends with one).
+    Add(AddArgs),
+    /// Remove a rule; what it decided stays as it is.
+    Remove(RemoveArgs),
+    /// Show what a rule would change, without changing anything: a stored rule by name, a
+    /// rule described by the same options as `add`, or (with neither) all rules together.
+    Test(TestArgs),
+}
+
+/// What a rule does, and when.
+#[derive(Args)]
+pub struct RuleSpec {
+    /// Approve what the rule matches.
+    #[arg(long, conflicts_with_all = ["decline", "add_to_group"])]
+    approve: bool,
+    /// Decline what the rule matches; a matching decline rule wins over any approve rule.
+    #[arg(long, conflicts_with = "add_to_group")]
+    decline: bool,
+    /// Add what the rule matches to this group, once (a person may take it out again).
+    #[arg(long, value_name = "GROUP")]
+    add_to_group: Option<GroupName>,
+    /// Only this product (repeatable; letter case is ignored).
+    #[arg(long = "product", value_name = "NAME")]
+    products: Vec<String>,
+    #[arg(long = "classification", value_name = "NAME")]
+    classifications: Vec<Classification>,
+    #[arg(long = "severity", value_name = "NAME")]
+    severities: Vec<Severity>,
+    /// Only members of this group.
+    #[arg(long, value_name = "GROUP")]
+    group: Option<GroupName>,
+    /// ... that have been in it at least N days (the test-group pattern).
+    #[arg(long, value_name = "N", requires = "group")]
+    days_in_group: Option<u32>,
+    /// Only updates that arrived on this server at least N days ago.
+    #[arg(long, value_name = "N")]
+    days_since_arrival: Option<u32>,
+    /// Only updates the vendor released at least N days ago.
+    #[arg(long, value_name = "N")]
+    days_since_release: Option<u32>,
+    /// Only updates superseded by an update present on this server.
+    #[arg(long, conflicts_with = "not_superseded")]
+    superseded: bool,
+    /// Only updates not superseded by an update present on this server.
+    #[arg(long)]
+    not_superseded: bool,
+}
+
+impl RuleSpec {
+    fn action(&self) -> Option<Action> {
+        if self.approve {
+            Some(Action::Approve)
+        } else if self.decline {
+            Some(Action::Decline)
+        } else {
+            self.add_to_group.clone().map(|group| Action::AddToGroup { group })
+        }
+    }
+
+    fn conditions(&self) -> Conditions {
+        Conditions {
+            products: self.products.clone(),
+            classifications: self.classifications.clone(),
+            severities: self.severities.clone(),
+            group: self.group.clone(),
+            days_in_group: self.days_in_group,
+            days_since_arrival: self.days_since_arrival,
+            days_since_release: self.days_since_release,
+            superseded: (self.superseded || self.not_superseded).then_some(self.superseded),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.action().is_none() && self.conditions().is_empty()
+    }
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    /// One JSON object per rule.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct AddArgs {
+    name: RuleName,
+    #[command(flatten)]
+    spec: RuleSpec,
+    /// Who adds it (recorded in the audit log); the login name by default.
+    #[arg(long, value_name = "NAME")]
+    by: Option<String>,
+}
+
+#[derive(Args)]
+pub struct RemoveArgs {
+    name: RuleName,
+    #[arg(long, value_name = "NAME")]
+    by: Option<String>,
+}
+
+#[derive(Args)]
+pub struct TestArgs {
+    /// A stored rule; leave out to test the rule the options describe, or all rules.
+    name: Option<RuleName>,
+    #[command(flatten)]
+    spec: RuleSpec,
+    /// Judge as of this day (YYYY-MM-DD) instead of today: "what will be approved next week".
+    #[arg(long, value_name = "DATE")]
+    at: Option<Date>,
+    /// One JSON object: what would change.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct RefreshArgs {
+    /// One JSON object: what changed.
+    #[arg(long)]
+    json: bool,
+}
+
+const NO_ACTION: &str = "say what the rule does: --approve, --decline or --add-to-group GROUP";
+
+pub fn run(dir: &Path, command: RulesCommand) -> anyhow::Result<u8> {
+    match command {
+        RulesCommand::List(args) => {
+            let data = DataDir::open_shared(dir)?;
+            let rules = data.registry.rules()?;
+            if args.json {
+                for r in &rules {
+                    json_line(r)?;
+                }
+            } else if rules.is_empty() {
+                println!("no approval rules (add one with `ingest rules add NAME --approve ...`)");
+            } else {
+                for r in &rules {
+                    println!("{}: {}", safe(r.rule.name.as_str()), safe(&r.reads));
+                    println!("    added by {} at {}", safe(&r.created_by), r.created_at);
+                }
+            }
+        }
+        RulesCommand::Add(args) => {
+            let Some(action) = args.spec.action() else { return Ok(usage_error(NO_ACTION)) };
+            let rule = Rule::new(args.name, action, args.spec.conditions())?;
+            let actor = actor(args.by.as_deref())?;
+            let mut data = DataDir::open_exclusive(dir)?;
+            let stored = data.registry.add_rule(&rule, &actor)?;
+            println!("rule {} added: {}", safe(stored.rule.name.as_str()), safe(&stored.reads));
+            println!("it applies from the next refresh (`ingest refresh`, or the next import)");
+        }
+        RulesCommand::Remove(args) => {
+            let actor = actor(args.by.as_deref())?;
+            let mut data = DataDir::open_exclusive(dir)?;
+            let stored = data.registry.remove_rule(&args.name, &actor)?;
+            println!("rule {} removed; what it decided stays as it is", safe(stored.rule.name.as_str()));
+        }
+        RulesCommand::Test(args) => {
+            if args.name.is_some() && !args.spec.is_empty() {
+                return Ok(usage_error("name a stored rule or describe one, not both"));
+            }
+            let mut data = DataDir::open_exclusive(dir)?;
+            let rule = match (&args.name, args.spec.is_empty()) {
+                (Some(name), _) => Some(data.registry.rule(name)?.rule),
+                (None, true) => None,
+                (None, false) => {
+                    let Some(action) = args.spec.action() else { return Ok(usage_error(NO_ACTION)) };
+                    Some(Rule::new("tested".parse()?, action, args.spec.conditions())?)
+                }
+            };
+            let day = args.at.unwrap_or_else(|| Timestamp::now().date());
+            let report = data.registry.refresh(day, rule.as_ref(), false)?;
+            if args.json {
+                json_line(&report)?;
+            } else {
+                match &rule {
+                    Some(r) => println!("testing: {} (nothing is changed)", safe(&r.to_string())),
+                    None => println!("testing every rule as of {day} (nothing is changed)"),
+                }
+                print_refresh(&report, "would be");
+            }
+        }
+    }
+    Ok(code::OK)
+}
+
+pub fn refresh(dir: &Path, args: RefreshArgs) -> anyhow::Result<u8> {
+    let mut data = DataDir::open_exclusive(dir)?;
+    let report = ferry_core::ingest::refresh(&mut data)?;
+    if args.json {
+        json_line(&report)?;
+    } else {
+        println!("refreshed the update list as of {}", report.day);
+        print_refresh(&report, "");
+    }
+    Ok(code::OK)
+}
+
+/// What a refresh changed, one line per change; `mood` is "" for done, "would be" for a test.
+pub fn print_refresh(report: &RefreshReport, mood: &str) {
+    let verb = |done: &str| if mood.is_empty() { done.to_string() } else { format!("{mood} {done}") };
+    for s in &report.newly_superseded {
+        println!("  {}: {} (by {})", safe(&s.id), verb("superseded"), safe(&s.by.join(", ")));
+    }
+    for id in &report.no_longer_superseded {
+        println!("  {}: {} (what superseded it is gone or withdrawn)", safe(id), verb("no longer superseded"));
+    }
+    for a in &report.group_additions {
+        println!("  {}: {} to group {} by rule {}", safe(&a.id), verb("added"), safe(&a.group), safe(&a.rule));
+    }
+    for d in &report.decisions {
+        println!("  {}: {} -> {} by rule {}", safe(&d.id), d.from, d.to, safe(&d.rule));
+    }
+    for h in &report.held {
+        println!("  {}: rule {} cannot approve it yet: {}", safe(&h.id), safe(&h.rule), safe(&h.reason));
+    }
+    if !report.changed_anything() {
+        println!("  nothing {}", verb("changed").trim_start_matches("would be "));
+    }
+}
