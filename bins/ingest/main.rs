@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod groups;
+mod register;
 mod rules;
 
 use std::path::{Path, PathBuf};
@@ -78,6 +79,9 @@ enum Command {
     /// person's decision; a matching decline rule wins over approve rules).
     #[command(subcommand)]
     Rules(rules::RulesCommand),
+    /// Register update files downloaded by hand: attach them to the updates that list them,
+    /// or make them a new manual update.
+    Register(register::RegisterArgs),
     /// Re-mark superseded updates and apply the approval rules now (every import ends with
     /// one; run daily so that rules counting days apply without new bundles).
     Refresh(rules::RefreshArgs),
@@ -579,6 +583,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Group(command) => groups::run(&dir, command),
         Command::Rules(command) => rules::run(&dir, command),
         Command::Refresh(args) => rules::refresh(&dir, args),
+        Command::Register(args) => register::run(&dir, args),
         Command::Eula(EulaCommand::Show(args)) => {
             let data = DataDir::open_shared(&dir)?;
             let view = data.registry.eula(&args.id)?;

@@ -25,6 +25,7 @@ pub mod names;
 pub mod net;
 pub mod pack;
 mod random;
+pub mod register;
 pub mod registry;
 pub mod rotation;
 pub mod rules;

@@ -20,6 +20,7 @@ mod journey;
 mod keys;
 mod large_archives;
 mod manifest_refusals;
+mod register;
 mod replay_and_rollback;
 mod revisions;
 mod rotation;

@@ -24,10 +24,12 @@ use crate::trust::TrustStore;
 
 mod groups;
 mod list;
+mod manual;
 mod rules;
 
 pub use groups::{GroupSummary, Membership};
 pub use list::{ChainLink, EulaAcceptance, EulaView, ListFilter, UpdateDetail, UpdateSummary};
+pub use manual::{KnownFile, ManualRecord};
 pub use rules::{GroupAddition, Held, RefreshReport, RuleDecision, StoredRule, Superseded};
 
 /// Append-only. Each entry moves the schema from version `index` to `index + 1`.
@@ -555,7 +557,7 @@ impl Registry {
             changes.files_stored += n;
         }
         for update in &m.updates {
-            merge_update(&tx, &path, update, &origin_detail, &now, &mut changes)?;
+            merge_update(&tx, &path, update, "bundle", &origin_detail, &now, &mut changes)?;
         }
 
         if accepted.is_none() {
@@ -828,6 +830,7 @@ fn merge_update(
     tx: &Transaction<'_>,
     path: &Path,
     update: &Update,
+    origin: &str,
     origin_detail: &str,
     now: &str,
     changes: &mut ImportChanges,
@@ -855,14 +858,15 @@ fn merge_update(
         update.withdrawn,
         metadata,
         origin_detail,
-        now
+        now,
+        origin
     ];
     match existing {
         None => {
             tx.execute(
                 "INSERT INTO updates (id, revision, title, vendor, product, version, classification, severity, kb, \
                  release_date, withdrawn, metadata, origin, origin_detail, status, status_set_by, status_set_at, first_seen, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 'bundle', ?13, 'undefined', 'system', ?14, ?14, ?14)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?15, ?13, 'undefined', 'system', ?14, ?14, ?14)",
                 columns,
             )
             .map_err(&e)?;
@@ -873,7 +877,7 @@ fn merge_update(
             let files_changed = old.is_none_or(|o| o.file_digests() != update.file_digests());
             tx.execute(
                 "UPDATE updates SET revision = ?2, title = ?3, vendor = ?4, product = ?5, version = ?6, classification = ?7, \
-                 severity = ?8, kb = ?9, release_date = ?10, withdrawn = ?11, metadata = ?12, origin_detail = ?13, updated_at = ?14 \
+                 severity = ?8, kb = ?9, release_date = ?10, withdrawn = ?11, metadata = ?12, origin_detail = ?13, updated_at = ?14, origin = ?15 \
                  WHERE id = ?1",
                 columns,
             )

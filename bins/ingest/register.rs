@@ -1,0 +1,89 @@
+//! `ingest register`: files downloaded by hand.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use ferry_core::clock::Date;
+use ferry_core::datadir::DataDir;
+use ferry_core::model::{Classification, Severity};
+use ferry_core::names::UpdateId;
+use ferry_core::register::Details;
+
+use crate::common::{code, human_bytes, json_line, safe};
+use crate::{actor, rules};
+
+#[derive(Args)]
+pub struct RegisterArgs {
+    /// The files. Each is checked against the update list: a known digest attaches it to its
+    /// update; a known name with another digest is refused; the rest form one new manual update.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Attach the files to this update; each must be one of its files.
+    #[arg(long, value_name = "ID")]
+    update: Option<UpdateId>,
+    /// For a new manual update: its title (the first file's name by default).
+    #[arg(long)]
+    title: Option<String>,
+    /// For a new manual update: the product (required for one).
+    #[arg(long)]
+    product: Option<String>,
+    /// For a new manual update: the classification (required for one).
+    #[arg(long)]
+    classification: Option<Classification>,
+    #[arg(long)]
+    severity: Option<Severity>,
+    /// KB number, as KB5034122 or 5034122.
+    #[arg(long)]
+    kb: Option<String>,
+    #[arg(long)]
+    vendor: Option<String>,
+    #[arg(long)]
+    version: Option<String>,
+    /// Release date, YYYY-MM-DD (today by default).
+    #[arg(long, value_name = "DATE")]
+    released: Option<Date>,
+    /// Who registers (recorded in the audit log); the login name by default.
+    #[arg(long, value_name = "NAME")]
+    by: Option<String>,
+    /// One JSON object: each file and the updates it belongs to.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(dir: &Path, args: RegisterArgs) -> anyhow::Result<u8> {
+    let actor = actor(args.by.as_deref())?;
+    let details = Details {
+        title: args.title,
+        vendor: args.vendor,
+        product: args.product,
+        version: args.version,
+        kb: args.kb,
+        classification: args.classification,
+        severity: args.severity,
+        release_date: args.released,
+    };
+    let mut data = DataDir::open_exclusive(dir)?;
+    let done = ferry_core::register::register(&mut data, &args.files, args.update.as_ref(), &details, &actor)?;
+    if args.json {
+        json_line(&done)?;
+        return Ok(code::OK);
+    }
+    for f in &done.files {
+        println!(
+            "registered: {} ({}, SHA-256 {}){}",
+            safe(&f.path),
+            human_bytes(f.size),
+            f.sha256,
+            if f.newly_stored { "" } else { "; the store held it already" }
+        );
+        println!("  file {} of {}", safe(&f.name), safe(&f.updates.join(", ")));
+    }
+    if let Some(id) = &done.new_update {
+        println!("new manual update {} (origin manual); approve it like any other", safe(id));
+    }
+    if done.refresh.changed_anything() {
+        println!("refreshed the update list:");
+        rules::print_refresh(&done.refresh, "");
+    }
+    Ok(code::OK)
+}
