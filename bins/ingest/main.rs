@@ -6,6 +6,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod exchange;
 mod groups;
 mod register;
 mod rules;
@@ -82,6 +83,16 @@ enum Command {
     /// Register update files downloaded by hand: attach them to the updates that list them,
     /// or make them a new manual update.
     Register(register::RegisterArgs),
+    /// Write the update list (statuses, groups, manual registrations) as CSV for another
+    /// management server or a spreadsheet.
+    ExportList(exchange::ExportArgs),
+    /// Merge an update list written by export-list: every row is checked first; revisions
+    /// never go down; a status wins only if a person set it later; files never come by CSV.
+    ImportList(exchange::ImportArgs),
+    /// Write the update groups and their members as CSV.
+    ExportGroups(exchange::ExportArgs),
+    /// Merge update groups written by export-groups.
+    ImportGroups(exchange::ImportArgs),
     /// Re-mark superseded updates and apply the approval rules now (every import ends with
     /// one; run daily so that rules counting days apply without new bundles).
     Refresh(rules::RefreshArgs),
@@ -584,6 +595,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Rules(command) => rules::run(&dir, command),
         Command::Refresh(args) => rules::refresh(&dir, args),
         Command::Register(args) => register::run(&dir, args),
+        Command::ExportList(args) => exchange::export_list(&dir, args),
+        Command::ImportList(args) => exchange::import_list(&dir, args),
+        Command::ExportGroups(args) => exchange::export_groups(&dir, args),
+        Command::ImportGroups(args) => exchange::import_groups(&dir, args),
         Command::Eula(EulaCommand::Show(args)) => {
             let data = DataDir::open_shared(&dir)?;
             let view = data.registry.eula(&args.id)?;

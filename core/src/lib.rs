@@ -14,6 +14,7 @@ pub mod clock;
 pub mod datadir;
 pub mod download;
 pub mod error;
+pub mod exchange;
 pub mod ingest;
 pub mod keys;
 mod lock;

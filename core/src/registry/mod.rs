@@ -22,11 +22,13 @@ use crate::rotation::Rotation;
 use crate::state::{ChannelPosition, HeldUpdate, IncompleteSet, ServerState};
 use crate::trust::TrustStore;
 
+mod exchange;
 mod groups;
 mod list;
 mod manual;
 mod rules;
 
+pub use exchange::{GroupMerge, ListMerge};
 pub use groups::{GroupSummary, Membership};
 pub use list::{ChainLink, EulaAcceptance, EulaView, ListFilter, UpdateDetail, UpdateSummary};
 pub use manual::{KnownFile, ManualRecord};

@@ -1,0 +1,278 @@
+//! The registry's side of CSV exchange: the rows an export writes, and the merge of an
+//! imported list or set of groups in one transaction.
+
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+
+use super::{ImportChanges, Registry, append_audit, merge_update, sql_error};
+use crate::approval::{Skipped, Status, eula_digest};
+use crate::clock::Timestamp;
+use crate::error::Result;
+use crate::exchange::{ExportRow, GroupRow, ListRow};
+use crate::model::Update;
+
+/// What an imported list changed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ListMerge {
+    #[serde(flatten)]
+    pub updates: ImportChanges,
+    /// Updates whose status a person set on the other server later than anyone here.
+    pub statuses_taken: Vec<String>,
+    /// Statuses the CSV gives that this server cannot take (a licence not accepted here,
+    /// a withdrawn update approved).
+    pub statuses_refused: Vec<Skipped>,
+    pub groups_created: Vec<String>,
+    pub memberships_added: usize,
+    /// Updates of the CSV still missing files here: they need a bundle or `ingest register`.
+    pub unavailable: Vec<String>,
+    /// Files the list now describes that the store does not hold.
+    pub files_missing: usize,
+}
+
+/// What imported groups changed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GroupMerge {
+    pub groups_created: Vec<String>,
+    pub memberships_added: usize,
+    /// Members named by the CSV that this list does not hold, as "group: id".
+    pub unknown_members: Vec<String>,
+}
+
+/// Whether update `u` is available: not withdrawn, with files, every one in the store.
+const AVAILABLE: &str = "(u.withdrawn = 0 AND EXISTS (SELECT 1 FROM update_files x WHERE x.update_id = u.id) \
+     AND NOT EXISTS (SELECT 1 FROM update_files x JOIN files f ON f.sha256 = x.sha256 \
+                     WHERE x.update_id = u.id AND f.present = 0))";
+
+impl Registry {
+    /// Calls `each` with every update as exported, by id.
+    pub fn export_list(&self, mut each: impl FnMut(&ExportRow) -> Result<()>) -> Result<()> {
+        let sql = format!(
+            "SELECT u.id, u.revision, u.title, u.vendor, u.product, u.version, u.classification, u.severity, u.kb, \
+             u.release_date, u.withdrawn, u.origin, {AVAILABLE}, u.status, u.status_set_by, u.status_actor, \
+             u.status_set_at, (SELECT group_concat(gm.group_name, ' ') FROM group_members gm WHERE gm.update_id = u.id), \
+             u.metadata FROM updates u ORDER BY u.id"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
+        let mut rows = stmt.query([]).map_err(self.err())?;
+        let e = self.err();
+        while let Some(r) = rows.next().map_err(&e)? {
+            let groups: Option<String> = r.get(17).map_err(&e)?;
+            let mut groups: Vec<String> =
+                groups.map(|g| g.split(' ').map(str::to_string).collect()).unwrap_or_default();
+            groups.sort();
+            let mut row = ExportRow {
+                id: r.get(0).map_err(&e)?,
+                revision: r.get(1).map_err(&e)?,
+                title: r.get(2).map_err(&e)?,
+                vendor: r.get(3).map_err(&e)?,
+                product: r.get(4).map_err(&e)?,
+                version: r.get(5).map_err(&e)?,
+                classification: r.get(6).map_err(&e)?,
+                severity: r.get(7).map_err(&e)?,
+                kb: r.get(8).map_err(&e)?,
+                release_date: r.get(9).map_err(&e)?,
+                withdrawn: r.get(10).map_err(&e)?,
+                origin: r.get(11).map_err(&e)?,
+                available: r.get(12).map_err(&e)?,
+                status: r.get(13).map_err(&e)?,
+                status_set_by: r.get(14).map_err(&e)?,
+                status_actor: r.get(15).map_err(&e)?,
+                status_set_at: r.get(16).map_err(&e)?,
+                eula_accepted: None,
+                groups,
+                metadata: r.get(18).map_err(&e)?,
+            };
+            // Only updates with a licence need their metadata read.
+            if row.metadata.contains("\"eula\"")
+                && let Ok(update) = serde_json::from_str::<Update>(&row.metadata)
+                && let Some(eula) = &update.eula
+            {
+                row.eula_accepted = self
+                    .conn
+                    .query_row(
+                        "SELECT accepted_by, accepted_at FROM eula_acceptances WHERE update_id = ?1 AND eula_sha256 = ?2",
+                        params![row.id, eula_digest(eula).hex()],
+                        |a| Ok((a.get(0)?, a.get(1)?)),
+                    )
+                    .optional()
+                    .map_err(&e)?;
+            }
+            each(&row)?;
+        }
+        Ok(())
+    }
+
+    /// Merges an update list from another server, in one transaction with one audit entry:
+    /// a revision never goes down; a status from the CSV wins only if a person set it later
+    /// than the status here was set; group memberships are added; files are never taken
+    /// from a CSV, and those the store lacks are counted.
+    pub fn import_list(&mut self, rows: &[ListRow], source: &str) -> Result<ListMerge> {
+        let path = self.path.clone();
+        let e = sql_error(&path);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
+        let now = Timestamp::now().to_string();
+        let detail = format!("CSV import from {source}");
+        let mut merge = ListMerge::default();
+        for row in rows {
+            let id = row.metadata.id.as_str();
+            for f in &row.metadata.files {
+                tx.prepare_cached("INSERT OR IGNORE INTO files (sha256, size) VALUES (?1, ?2)")
+                    .and_then(|mut s| s.execute(params![f.sha256.hex(), f.size as i64]))
+                    .map_err(&e)?;
+            }
+            let local: Option<String> = tx
+                .query_row("SELECT status_set_at FROM updates WHERE id = ?1", [id], |r| r.get(0))
+                .optional()
+                .map_err(&e)?;
+            let before = merge.updates.new.len();
+            merge_update(&tx, &path, &row.metadata, &row.origin, &detail, &now, &mut merge.updates)?;
+            let is_new = merge.updates.new.len() > before;
+            if let Some((by, at)) = &row.eula_accepted
+                && let Some(eula) = &row.metadata.eula
+            {
+                tx.execute(
+                    "INSERT OR IGNORE INTO eula_acceptances (update_id, eula_sha256, accepted_by, accepted_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![id, eula_digest(eula).hex(), by, at.to_string()],
+                )
+                .map_err(&e)?;
+            }
+            let later_by_a_person = row.status_set_by == "person"
+                && local.as_deref().and_then(|l| l.parse::<Timestamp>().ok()).is_none_or(|l| row.status_set_at > l);
+            if is_new || later_by_a_person {
+                let (withdrawn, metadata): (bool, String) = tx
+                    .query_row("SELECT withdrawn, metadata FROM updates WHERE id = ?1", [id], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })
+                    .map_err(&e)?;
+                if let Some(reason) = super::list::hindrance(&tx, &path, id, withdrawn, &metadata, row.status)? {
+                    merge.statuses_refused.push(Skipped { id: id.to_string(), reason });
+                } else {
+                    tx.execute(
+                        "UPDATE updates SET status = ?2, status_set_by = ?3, status_actor = ?4, status_set_at = ?5 WHERE id = ?1",
+                        params![id, row.status.as_str(), row.status_set_by, row.status_actor, row.status_set_at.to_string()],
+                    )
+                    .map_err(&e)?;
+                    if !is_new && row.status != Status::Undefined {
+                        merge.statuses_taken.push(id.to_string());
+                    }
+                }
+            }
+            for group in &row.groups {
+                let created = tx
+                    .execute(
+                        "INSERT OR IGNORE INTO update_groups (name, description, created_by, created_at) VALUES (?1, '', ?2, ?3)",
+                        params![group.as_str(), format!("CSV import from {source}"), now],
+                    )
+                    .map_err(&e)?;
+                if created > 0 {
+                    merge.groups_created.push(group.to_string());
+                }
+                merge.memberships_added += tx
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO group_members (group_name, update_id, added_by, added_at) VALUES (?1, ?2, 'csv', ?3)",
+                    )
+                    .and_then(|mut s| s.execute(params![group.as_str(), id, now]))
+                    .map_err(&e)?;
+            }
+            let available: bool = tx
+                .query_row(&format!("SELECT {AVAILABLE} FROM updates u WHERE u.id = ?1"), [id], |r| r.get(0))
+                .map_err(&e)?;
+            if !available && !row.metadata.withdrawn {
+                merge.unavailable.push(id.to_string());
+            }
+        }
+        merge.files_missing = tx
+            .query_row("SELECT COUNT(*) FROM files WHERE present = 0", [], |r| r.get::<_, i64>(0))
+            .map_err(&e)? as usize;
+        append_audit(
+            &tx,
+            &path,
+            "list-imported",
+            source,
+            &serde_json::json!({
+                "rows": rows.len(),
+                "new": merge.updates.new.len(),
+                "revised": merge.updates.revised.len(),
+                "ignored": merge.updates.ignored,
+                "statuses_taken": merge.statuses_taken,
+                "statuses_refused": merge.statuses_refused,
+                "groups_created": merge.groups_created,
+                "memberships_added": merge.memberships_added,
+            }),
+        )?;
+        tx.commit().map_err(&e)?;
+        Ok(merge)
+    }
+
+    /// Every update group with its members, by name.
+    pub fn export_groups(&self) -> Result<Vec<GroupRow>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT g.name, g.description, g.created_by, g.created_at, \
+                 (SELECT group_concat(m.update_id, ' ') FROM group_members m WHERE m.group_name = g.name) \
+                 FROM update_groups g ORDER BY g.name",
+            )
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            })
+            .map_err(self.err())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, description, created_by, created_at, members) = row.map_err(self.err())?;
+            let mut members: Vec<String> =
+                members.map(|m| m.split(' ').map(str::to_string).collect()).unwrap_or_default();
+            members.sort();
+            let (Ok(name), Ok(created_at)) = (name.parse(), created_at.parse()) else { continue };
+            out.push(GroupRow { name, description, created_by, created_at, members });
+        }
+        Ok(out)
+    }
+
+    /// Merges update groups from another server in one transaction: missing groups are
+    /// created as they were there, members this list holds are added (none removed).
+    pub fn import_groups(&mut self, rows: &[GroupRow], source: &str) -> Result<GroupMerge> {
+        let path = self.path.clone();
+        let e = sql_error(&path);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
+        let now = Timestamp::now().to_string();
+        let mut merge = GroupMerge::default();
+        for g in rows {
+            let created = tx
+                .execute(
+                    "INSERT OR IGNORE INTO update_groups (name, description, created_by, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![g.name.as_str(), g.description, g.created_by, g.created_at.to_string()],
+                )
+                .map_err(&e)?;
+            if created > 0 {
+                merge.groups_created.push(g.name.to_string());
+            }
+            for id in &g.members {
+                let known: bool = tx
+                    .query_row("SELECT EXISTS (SELECT 1 FROM updates WHERE id = ?1)", [id], |r| r.get(0))
+                    .map_err(&e)?;
+                if !known {
+                    merge.unknown_members.push(format!("{}: {id}", g.name));
+                    continue;
+                }
+                merge.memberships_added += tx
+                    .execute(
+                        "INSERT OR IGNORE INTO group_members (group_name, update_id, added_by, added_at) VALUES (?1, ?2, 'csv', ?3)",
+                        params![g.name.as_str(), id, now],
+                    )
+                    .map_err(&e)?;
+            }
+        }
+        append_audit(&tx, &path, "groups-imported", source, &serde_json::to_value(&merge).expect("serialises"))?;
+        tx.commit().map_err(&e)?;
+        Ok(merge)
+    }
+}

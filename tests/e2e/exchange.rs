@@ -1,0 +1,217 @@
+//! CSV exchange between management servers: a list exported from one server and imported
+//! into a fresh one is the same list; merging keeps revisions and later decisions; bad rows
+//! are named by line and change nothing; cells a spreadsheet would run are neutralised.
+
+use crate::support::*;
+
+/// A second management server trusting the same signer, with an empty list.
+fn fresh_server(a: &Scratch) -> Scratch {
+    let b = Scratch::new();
+    b.trust(&a.path("signer.pub"));
+    b
+}
+
+fn export(s: &Scratch, what: &str) -> std::path::PathBuf {
+    let out = s.path(&format!("exchange/{what}.csv"));
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    s.ingest(&[&format!("export-{what}"), "--out", out.to_str().unwrap()]).ok();
+    out
+}
+
+/// `ingest list --json` with the fields a fresh server cannot share (it lacks the files)
+/// taken out.
+fn list_without_files(s: &Scratch) -> Vec<serde_json::Value> {
+    s.ingest(&["list", "--json"])
+        .ok()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let o = v.as_object_mut().unwrap();
+            o.remove("available");
+            o.remove("files_present");
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn a_list_exported_and_imported_into_a_fresh_server_is_the_same_list() {
+    let a = update_list_server();
+    a.ingest(&["approve", "KB5034122", "--by", "alice"]).ok();
+    a.ingest(&["decline", "7zip.7zip@24.09", "--by", "@bob"]).ok();
+    a.ingest(&["eula", "accept", "KB5099999", "--by", "carol"]).ok();
+    a.ingest(&["approve", "KB5099999", "--by", "carol"]).ok();
+    a.ingest(&["group", "create", "servers", "--description", "=SUM(A1) pilot machines"]).ok();
+    a.ingest(&["group", "add", "servers", "KB5034122", "VideoLAN.VLC@3.0.21"]).ok();
+    a.ingest(&["rules", "add", "approve-vlc", "--approve", "--product", "VLC media player"]).ok();
+    a.ingest(&["refresh"]).ok();
+    let by_hand = a.path("by-hand/hotfix.msu");
+    std::fs::create_dir_all(by_hand.parent().unwrap()).unwrap();
+    std::fs::write(&by_hand, payload("hotfix", 5_000)).unwrap();
+    a.ingest(&[
+        "register",
+        by_hand.to_str().unwrap(),
+        "--product",
+        "Windows 10",
+        "--classification",
+        "critical-update",
+    ])
+    .ok();
+    let (list, groups) = (export(&a, "list"), export(&a, "groups"));
+    let text = std::fs::read_to_string(&list).unwrap();
+    assert!(text.starts_with("id,revision,title,"), "{text}");
+    assert!(text.contains(",'@bob,"), "a leading @ is neutralised: {text}");
+    assert!(std::fs::read_to_string(&groups).unwrap().contains(",'=SUM(A1) pilot machines,"));
+
+    let b = fresh_server(&a);
+    b.ingest(&["import-groups", groups.to_str().unwrap()]).ok();
+    let out = b.ingest(&["import-list", list.to_str().unwrap()]).ok();
+    assert!(out.contains("imported 6 rows") && out.contains("6 new"), "{out}");
+    assert!(out.contains("5 updates lack files here"), "the withdrawn one needs none: {out}");
+    assert_eq!(list_without_files(&b), list_without_files(&a));
+    let group: serde_json::Value = serde_json::from_str(b.ingest(&["group", "list", "--json"]).ok().trim()).unwrap();
+    assert_eq!(group["description"], "=SUM(A1) pilot machines", "restored on import");
+    assert_eq!(group["members"], 2);
+    let licence: serde_json::Value =
+        serde_json::from_str(b.ingest(&["eula", "show", "KB5099999", "--json"]).ok().trim()).unwrap();
+    assert_eq!(licence["accepted"]["by"], "carol");
+    assert!(b.ingest(&["audit", "list"]).ok().contains("list-imported"));
+
+    // The files come later by hand: the manual update becomes available on B too.
+    b.ingest(&["register", by_hand.to_str().unwrap()]).ok();
+    let manual = listed(&b, &["--available"]);
+    assert_eq!(manual.len(), 1, "{manual:?}");
+    assert!(manual[0].starts_with("manual-"));
+
+    // Exported again, B's list is A's, apart from whether files are held.
+    let again = export(&b, "list");
+    assert_eq!(
+        std::fs::read_to_string(&again).unwrap().lines().count(),
+        std::fs::read_to_string(&list).unwrap().lines().count()
+    );
+}
+
+#[test]
+fn merging_keeps_revisions_and_the_later_decision() {
+    let a = update_list_server();
+    a.ingest(&["approve", "KB5034122", "VideoLAN.VLC@3.0.21", "--by", "alice"]).ok();
+    let first = export(&a, "list");
+    let b = fresh_server(&a);
+    b.ingest(&["import-list", first.to_str().unwrap()]).ok();
+    assert_eq!(update_json(&b, "KB5034122")["status_actor"], "alice");
+
+    // Later on B, a person declines KB5034122; later still on A, a person declines VLC.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    b.ingest(&["decline", "KB5034122", "--by", "bernard"]).ok();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    a.ingest(&["decline", "VideoLAN.VLC@3.0.21", "--by", "alice"]).ok();
+    let second = export(&a, "list");
+    let out = b.ingest(&["import-list", second.to_str().unwrap(), "--json"]).ok();
+    let merge: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(merge["statuses_taken"], serde_json::json!(["VideoLAN.VLC@3.0.21"]), "{merge}");
+    assert_eq!(update_json(&b, "KB5034122")["status_actor"], "bernard", "B's later decision holds");
+    assert_eq!(update_json(&b, "VideoLAN.VLC@3.0.21")["status"], "declined");
+
+    // A revision never goes down: B gets revision 2 by bundle, A's CSV still says 1.
+    let dir = b.path("feed-r2");
+    let mut updates = three_updates();
+    updates[1].revision = 2;
+    let catalog = local_catalog(&dir, &updates[1..2]);
+    b.ingest(&["import", b.pack(catalog.to_str().unwrap(), &a.path("signer.key"), &[]).to_str().unwrap()]).ok();
+    let merge: serde_json::Value =
+        serde_json::from_str(b.ingest(&["import-list", second.to_str().unwrap(), "--json"]).ok().trim()).unwrap();
+    assert_eq!(merge["ignored"], serde_json::json!(["7zip.7zip@24.09"]), "{merge}");
+    assert_eq!(update_json(&b, "7zip.7zip@24.09")["revision"], 2);
+}
+
+/// The list of `a` as CSV, with `edit` applied to each data line (given its line number).
+fn edited_list(a: &Scratch, edit: impl Fn(usize, String) -> String) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(export(a, "list")).unwrap();
+    let mut lines: Vec<String> = text.split("\r\n").map(str::to_string).collect();
+    for (i, line) in lines.iter_mut().enumerate().skip(1) {
+        if !line.is_empty() {
+            *line = edit(i + 1, std::mem::take(line));
+        }
+    }
+    let path = a.path("exchange/edited.csv");
+    std::fs::write(&path, lines.join("\r\n")).unwrap();
+    path
+}
+
+/// Sets cell `column` (0-based, before the metadata cell, which alone holds commas).
+fn with_cell(line: &str, column: usize, value: &str) -> String {
+    let mut cells: Vec<&str> = line.splitn(21, ',').collect();
+    cells[column] = value;
+    cells.join(",")
+}
+
+#[test]
+fn csv_rows_with_bad_cells() {
+    let a = update_list_server();
+    // Line 2 gets a status that does not exist, line 4 a damaged metadata cell.
+    let path = edited_list(&a, |line, text| match line {
+        2 => with_cell(&text, 13, "maybe"),
+        4 => text.replacen("{\"\"id\"\"", "{\"\"id\"\" oops", 1),
+        _ => text,
+    });
+    let b = fresh_server(&a);
+    let before = b.state();
+    let out = b.ingest(&["import-list", path.to_str().unwrap()]).refused(
+        exit::INPUT,
+        &["2 bad rows; nothing was imported", "line 2: \"maybe\" is not a status", "line 4: metadata:"],
+    );
+    assert!(!out.contains("panicked"));
+    assert_eq!(b.state(), before);
+
+    let out = b.ingest(&["import-list", path.to_str().unwrap(), "--skip-invalid"]).ok();
+    assert!(
+        out.contains("imported 3 rows") && out.contains("skipped line 2") && out.contains("skipped line 4"),
+        "{out}"
+    );
+    assert_eq!(listed(&b, &[]).len(), 3);
+}
+
+#[test]
+fn csv_with_a_wrong_header() {
+    let a = update_list_server();
+    let path = a.path("exchange/wrong.csv");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, "id,status\r\nKB5034122,approved\r\n").unwrap();
+    let before = a.state();
+    a.ingest(&["import-list", path.to_str().unwrap()])
+        .refused(exit::INPUT, &["line 1: the header must be exactly: id,revision"]);
+    a.ingest(&["import-groups", path.to_str().unwrap()])
+        .refused(exit::INPUT, &["line 1: the header must be exactly: name,"]);
+    assert_eq!(a.state(), before);
+}
+
+#[test]
+fn csv_row_whose_id_disagrees_with_its_metadata() {
+    let a = update_list_server();
+    let path =
+        edited_list(
+            &a,
+            |_, text| {
+                if text.starts_with("7zip.7zip@24.09,") { with_cell(&text, 0, "7zip.7zip@99") } else { text }
+            },
+        );
+    let b = fresh_server(&a);
+    b.ingest(&["import-list", path.to_str().unwrap()])
+        .refused(exit::INPUT, &["line 2: id \"7zip.7zip@99\" differs from the metadata's id \"7zip.7zip@24.09\""]);
+    assert!(listed(&b, &[]).is_empty());
+}
+
+#[test]
+fn csv_approval_of_a_licence_not_accepted() {
+    let a = update_list_server();
+    a.ingest(&["eula", "accept", "KB5099999", "--by", "carol"]).ok();
+    a.ingest(&["approve", "KB5099999", "--by", "carol"]).ok();
+    // The acceptance is cut out of the file: the approval cannot be taken.
+    let path = edited_list(&a, |_, text| {
+        if text.starts_with("KB5099999,") { with_cell(&with_cell(&text, 17, ""), 18, "") } else { text }
+    });
+    let b = fresh_server(&a);
+    let out = b.ingest(&["import-list", path.to_str().unwrap()]).ok();
+    assert!(out.contains("KB5099999: status not taken: its licence must be accepted first"), "{out}");
+    assert_eq!(update_json(&b, "KB5099999")["status"], "undefined");
+}
