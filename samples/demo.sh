@@ -2,7 +2,8 @@
 # The whole ferry journey on the shipped samples, with no network:
 #   fetch pack → fetch inspect → (minisign -V, if installed) → ingest trust add →
 #   ingest verify → ingest import → ingest list → ingest approve (a licence accepted
-#   first) → ingest show → ingest import again.
+#   first) → update group and approval rules → ingest refresh → a file registered by
+#   hand → ingest show → CSV export → ingest import again.
 #
 # Uses the demo key in samples/keys/, which ingest accepts only with --allow-demo-key.
 # Everything is written under $FERRY_DEMO_DIR (default: a new temporary directory).
@@ -57,8 +58,21 @@ step "$ingest" list
 step "$ingest" approve --severity important --severity critical --by demo-admin
 step "$ingest" eula accept KB5002519 --by demo-admin
 step "$ingest" approve KB5002519 --by demo-admin
-step "$ingest" show KB5034122
+step "$ingest" group create pilot --description "first wave: IT department" --by demo-admin
+step "$ingest" rules add pilot-7zip --add-to-group pilot --product 7-Zip --by demo-admin
+step "$ingest" rules add after-pilot --approve --group pilot --days-in-group 7 --by demo-admin
+step "$ingest" rules add decline-superseded --decline --superseded --by demo-admin
+step "$ingest" refresh
+step "$ingest" rules test after-pilot --at "$(date -u -d '+7 days' +%Y-%m-%d)"
+hotfix="$demo/downloaded-by-hand/windows10.0-kb5050000-x64.msu"
+mkdir -p "$(dirname "$hotfix")"
+printf 'an urgent fix downloaded by hand\n' >"$hotfix"
+step "$ingest" register "$hotfix" --product "Windows 10" --classification security-update \
+    --kb KB5050000 --title "Urgent fix for Windows 10" --by demo-admin
+step "$ingest" list
+step "$ingest" show 7zip.7zip@24.08
+step "$ingest" export-list --out "$demo/update-list.csv"
 step "$ingest" import "$bundle"
 
 echo
-echo "done: the update list is in $FERRY_DATA_DIR, the bundle in $media"
+echo "done: the update list is in $FERRY_DATA_DIR (as CSV in $demo/update-list.csv), the bundle in $media"

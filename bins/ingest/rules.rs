@@ -21,8 +21,9 @@ pub enum RulesCommand {
     Add(AddArgs),
     /// Remove a rule; what it decided stays as it is.
     Remove(RemoveArgs),
-    /// Show what a rule would change, without changing anything: a stored rule by name, a
-    /// rule described by the same options as `add`, or (with neither) all rules together.
+    /// Show what a rule would change among the stored ones, without changing anything: a
+    /// stored rule by name, a rule described by the same options as `add`, or (with
+    /// neither) all rules together.
     Test(TestArgs),
 }
 
@@ -234,6 +235,6 @@ pub fn print_refresh(report: &RefreshReport, mood: &str) {
         println!("  {}: rule {} cannot approve it yet: {}", safe(&h.id), safe(&h.rule), safe(&h.reason));
     }
     if !report.changed_anything() {
-        println!("  nothing {}", verb("changed").trim_start_matches("would be "));
+        println!("  {}", if mood.is_empty() { "nothing changed" } else { "nothing would change" });
     }
 }

@@ -114,6 +114,14 @@ fn decline_superseded_wins_and_a_person_is_never_overruled() {
     assert!(out.contains("KB5034122: approved -> declined by rule decline-superseded"), "{out}");
     assert!(out.contains("KB5034441: undefined -> approved by rule approve-security"), "{out}");
 
+    // Tested alone, a rule is judged among the others: the decline rule still wins.
+    s.ingest(&["reset", "KB5034122", "--by", "alice"]).ok();
+    let r = report(&s, &["rules", "test", "approve-security"]);
+    assert!(!ids(&r["decisions"], "id").contains(&"KB5034122".to_string()), "{r}");
+    let r = report(&s, &["rules", "test", "decline-superseded"]);
+    assert_eq!(ids(&r["decisions"], "id"), ["KB5034122"], "{r}");
+    s.ingest(&["refresh"]).ok();
+
     // A reset hands the update back to the rules; a person's decline holds.
     s.ingest(&["decline", "KB5034441", "--by", "alice"]).ok();
     let r = report(&s, &["refresh"]);

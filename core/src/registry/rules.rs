@@ -176,9 +176,11 @@ impl Registry {
     }
 
     /// Re-marks supersedence and applies the approval rules as of `day`, in one transaction
-    /// with one audit entry. With `only`, just that rule is applied (the others are ignored).
-    /// With `commit` false nothing is written: the report says what would change.
-    pub fn refresh(&mut self, day: Date, only: Option<&Rule>, commit: bool) -> Result<RefreshReport> {
+    /// with one audit entry. With `tested`, that rule joins the stored ones (replacing one
+    /// of its name) and the report keeps only its own decisions, so that it is judged as it
+    /// would act among the others. With `commit` false nothing is written: the report says
+    /// what would change.
+    pub fn refresh(&mut self, day: Date, tested: Option<&Rule>, commit: bool) -> Result<RefreshReport> {
         let path = self.path.clone();
         let e = sql_error(&path);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
@@ -186,21 +188,27 @@ impl Registry {
         let mut report = RefreshReport { day: day.to_string(), ..RefreshReport::default() };
         mark_supersedence(&tx, &path, &now, &mut report)?;
 
-        let rules: Vec<Rule> = match only {
-            Some(rule) => vec![rule.clone()],
-            None => {
-                let mut stmt = tx.prepare("SELECT name, definition FROM rules ORDER BY name").map_err(&e)?;
-                let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(&e)?;
-                let mut rules = Vec::new();
-                for row in rows {
-                    let (name, definition) = row.map_err(&e)?;
-                    rules.push(parse_rule(&path, &name, &definition)?);
-                }
-                rules
+        let mut rules: Vec<Rule> = Vec::new();
+        {
+            let mut stmt = tx.prepare("SELECT name, definition FROM rules ORDER BY name").map_err(&e)?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(&e)?;
+            for row in rows {
+                let (name, definition) = row.map_err(&e)?;
+                rules.push(parse_rule(&path, &name, &definition)?);
             }
-        };
+        }
+        if let Some(tested) = tested {
+            rules.retain(|r| !r.name.as_str().eq_ignore_ascii_case(tested.name.as_str()));
+            rules.push(tested.clone());
+        }
         if !rules.is_empty() {
             apply_rules(&tx, &path, &rules, day, &now, &mut report)?;
+        }
+        if let Some(tested) = tested {
+            let own = |rule: &str| rule.eq_ignore_ascii_case(tested.name.as_str());
+            report.decisions.retain(|d| own(&d.rule));
+            report.group_additions.retain(|a| own(&a.rule));
+            report.held.retain(|h| own(&h.rule));
         }
         if commit && report.changed_anything() {
             append_audit(
