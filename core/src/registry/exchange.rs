@@ -4,7 +4,7 @@
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
-use super::{ImportChanges, Registry, append_audit, merge_update, sql_error};
+use super::{ImportChanges, Registry, append_audit, available_sql, merge_update, sql_error};
 use crate::approval::{Skipped, Status, eula_digest};
 use crate::clock::Timestamp;
 use crate::error::Result;
@@ -38,19 +38,15 @@ pub struct GroupMerge {
     pub unknown_members: Vec<String>,
 }
 
-/// Whether update `u` is available: not withdrawn, with files, every one in the store.
-const AVAILABLE: &str = "(u.withdrawn = 0 AND EXISTS (SELECT 1 FROM update_files x WHERE x.update_id = u.id) \
-     AND NOT EXISTS (SELECT 1 FROM update_files x JOIN files f ON f.sha256 = x.sha256 \
-                     WHERE x.update_id = u.id AND f.present = 0))";
-
 impl Registry {
     /// Calls `each` with every update as exported, by id.
     pub fn export_list(&self, mut each: impl FnMut(&ExportRow) -> Result<()>) -> Result<()> {
         let sql = format!(
             "SELECT u.id, u.revision, u.title, u.vendor, u.product, u.version, u.classification, u.severity, u.kb, \
-             u.release_date, u.withdrawn, u.origin, {AVAILABLE}, u.status, u.status_set_by, u.status_actor, \
+             u.release_date, u.withdrawn, u.origin, {available}, u.status, u.status_set_by, u.status_actor, \
              u.status_set_at, (SELECT group_concat(gm.group_name, ' ') FROM group_members gm WHERE gm.update_id = u.id), \
-             u.metadata FROM updates u ORDER BY u.id"
+             u.metadata FROM updates u ORDER BY u.id",
+            available = available_sql("u")
         );
         let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
         let mut rows = stmt.query([]).map_err(self.err())?;
@@ -175,7 +171,7 @@ impl Registry {
                     .map_err(&e)?;
             }
             let available: bool = tx
-                .query_row(&format!("SELECT {AVAILABLE} FROM updates u WHERE u.id = ?1"), [id], |r| r.get(0))
+                .query_row(&format!("SELECT {} FROM updates u WHERE u.id = ?1", available_sql("u")), [id], |r| r.get(0))
                 .map_err(&e)?;
             if !available && !row.metadata.withdrawn {
                 merge.unavailable.push(id.to_string());

@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::list::{ListFilter, select};
-use super::{Registry, append_audit, sql_error};
+use super::{Registry, append_audit, available_sql, sql_error};
 use crate::approval::Actor;
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
@@ -46,15 +46,18 @@ pub(super) fn require_group(conn: &Connection, path: &Path, name: &GroupName) ->
         .ok_or_else(|| Error::NotFound { what: "update group", id: name.to_string() })
 }
 
-const GROUP_COLUMNS: &str = "g.name, g.description, g.created_by, g.created_at, \
-     (SELECT COUNT(*) FROM group_members m WHERE m.group_name = g.name), \
-     (SELECT COUNT(*) FROM group_members m JOIN updates u ON u.id = m.update_id \
-        WHERE m.group_name = g.name AND u.status = 'approved'), \
-     (SELECT COUNT(*) FROM group_members m JOIN updates u ON u.id = m.update_id \
-        WHERE m.group_name = g.name AND u.withdrawn = 0 \
-        AND EXISTS (SELECT 1 FROM update_files uf WHERE uf.update_id = u.id) \
-        AND NOT EXISTS (SELECT 1 FROM update_files uf JOIN files f ON f.sha256 = uf.sha256 \
-                        WHERE uf.update_id = u.id AND f.present = 0))";
+/// A group's columns and counts, on `update_groups g`.
+fn group_columns() -> String {
+    format!(
+        "g.name, g.description, g.created_by, g.created_at, \
+         (SELECT COUNT(*) FROM group_members m WHERE m.group_name = g.name), \
+         (SELECT COUNT(*) FROM group_members m JOIN updates u ON u.id = m.update_id \
+            WHERE m.group_name = g.name AND u.status = 'approved'), \
+         (SELECT COUNT(*) FROM group_members m JOIN updates u ON u.id = m.update_id \
+            WHERE m.group_name = g.name AND {})",
+        available_sql("u")
+    )
+}
 
 fn group_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<GroupSummary> {
     Ok(GroupSummary {
@@ -125,14 +128,14 @@ impl Registry {
     }
 
     pub fn groups(&self) -> Result<Vec<GroupSummary>> {
-        let sql = format!("SELECT {GROUP_COLUMNS} FROM update_groups g ORDER BY g.name");
+        let sql = format!("SELECT {} FROM update_groups g ORDER BY g.name", group_columns());
         let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
         let rows = stmt.query_map([], group_from_row).map_err(self.err())?;
         rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
     }
 
     pub fn group(&self, name: &GroupName) -> Result<GroupSummary> {
-        let sql = format!("SELECT {GROUP_COLUMNS} FROM update_groups g WHERE g.name = ?1");
+        let sql = format!("SELECT {} FROM update_groups g WHERE g.name = ?1", group_columns());
         self.conn
             .query_row(&sql, [name.as_str()], group_from_row)
             .optional()

@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
-use super::{Registry, append_audit, sql_error};
+use super::{Registry, append_audit, available_sql, sql_error};
 use crate::approval::{self, Actor, Candidate, Changed, Skipped, Status, StatusChange};
 use crate::clock::{Date, Timestamp};
 use crate::error::{Error, Result};
@@ -483,15 +483,12 @@ impl Registry {
     fn supersedence_chain(&self, id: &UpdateId) -> Result<Vec<ChainLink>> {
         let mut stmt = self
             .conn
-            .prepare_cached(
-                "SELECT s.update_id, n.id IS NOT NULL, \
-                 n.id IS NOT NULL AND n.withdrawn = 0 \
-                 AND EXISTS (SELECT 1 FROM update_files x WHERE x.update_id = n.id) \
-                 AND NOT EXISTS (SELECT 1 FROM update_files x JOIN files f ON f.sha256 = x.sha256 \
-                                 WHERE x.update_id = n.id AND f.present = 0) \
+            .prepare_cached(&format!(
+                "SELECT s.update_id, n.id IS NOT NULL, n.id IS NOT NULL AND {} \
                  FROM supersedence s LEFT JOIN updates n ON n.id = s.update_id \
                  WHERE s.supersedes = ?1 ORDER BY s.update_id",
-            )
+                available_sql("n")
+            ))
             .map_err(self.err())?;
         let mut chain = Vec::new();
         let mut seen = std::collections::BTreeSet::from([id.to_string()]);

@@ -245,6 +245,16 @@ pub struct ImportChanges {
     pub files_stored: usize,
 }
 
+/// Availability in SQL: update `alias` is not withdrawn, lists files, and every one is in
+/// the store (the rule `UpdateSummary::available` states for a listed row).
+fn available_sql(alias: &str) -> String {
+    format!(
+        "({alias}.withdrawn = 0 AND EXISTS (SELECT 1 FROM update_files x WHERE x.update_id = {alias}.id) \
+         AND NOT EXISTS (SELECT 1 FROM update_files x JOIN files f ON f.sha256 = x.sha256 \
+                         WHERE x.update_id = {alias}.id AND f.present = 0))"
+    )
+}
+
 fn sql_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
     move |source| Error::Registry { path: path.to_path_buf(), source }
 }

@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::groups::require_group;
-use super::{Registry, append_audit, sql_error};
+use super::{Registry, append_audit, available_sql, sql_error};
 use crate::approval::{Actor, Status};
 use crate::clock::{Date, Timestamp};
 use crate::error::{Error, Result};
@@ -81,11 +81,13 @@ impl RefreshReport {
 
 /// The updates `u` that an update present on this server (not withdrawn, every file in the
 /// store) declares it supersedes.
-const SUPERSEDED_BY_PRESENT: &str = "EXISTS (SELECT 1 FROM supersedence s JOIN updates n ON n.id = s.update_id \
-     WHERE s.supersedes = u.id AND n.id <> u.id AND n.withdrawn = 0 \
-     AND EXISTS (SELECT 1 FROM update_files x WHERE x.update_id = n.id) \
-     AND NOT EXISTS (SELECT 1 FROM update_files x JOIN files f ON f.sha256 = x.sha256 \
-                     WHERE x.update_id = n.id AND f.present = 0))";
+fn superseded_by_present() -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM supersedence s JOIN updates n ON n.id = s.update_id \
+         WHERE s.supersedes = u.id AND n.id <> u.id AND {})",
+        available_sql("n")
+    )
+}
 
 fn parse_rule(path: &std::path::Path, name: &str, definition: &str) -> Result<Rule> {
     serde_json::from_str(definition)
@@ -244,10 +246,12 @@ fn mark_supersedence(
         rows.collect::<rusqlite::Result<Vec<String>>>().map_err(&e)
     };
     let newly = ids(&format!(
-        "SELECT u.id FROM updates u WHERE u.superseded_since IS NULL AND {SUPERSEDED_BY_PRESENT} ORDER BY u.id"
+        "SELECT u.id FROM updates u WHERE u.superseded_since IS NULL AND {} ORDER BY u.id",
+        superseded_by_present()
     ))?;
     let cleared = ids(&format!(
-        "SELECT u.id FROM updates u WHERE u.superseded_since IS NOT NULL AND NOT {SUPERSEDED_BY_PRESENT} ORDER BY u.id"
+        "SELECT u.id FROM updates u WHERE u.superseded_since IS NOT NULL AND NOT {} ORDER BY u.id",
+        superseded_by_present()
     ))?;
     for id in newly {
         tx.execute("UPDATE updates SET superseded_since = ?2 WHERE id = ?1", params![id, now]).map_err(&e)?;
