@@ -4,6 +4,7 @@
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
+use super::list::{eula_acceptance, hindrance_of, words};
 use super::{ImportChanges, Registry, append_audit, available_sql, merge_update, sql_error};
 use crate::approval::{Skipped, Status, eula_digest};
 use crate::clock::Timestamp;
@@ -52,10 +53,7 @@ impl Registry {
         let mut rows = stmt.query([]).map_err(self.err())?;
         let e = self.err();
         while let Some(r) = rows.next().map_err(&e)? {
-            let groups: Option<String> = r.get(17).map_err(&e)?;
-            let mut groups: Vec<String> =
-                groups.map(|g| g.split(' ').map(str::to_string).collect()).unwrap_or_default();
-            groups.sort();
+            let groups = words(r.get(17).map_err(&e)?);
             let mut row = ExportRow {
                 id: r.get(0).map_err(&e)?,
                 revision: r.get(1).map_err(&e)?,
@@ -83,15 +81,8 @@ impl Registry {
                 && let Ok(update) = serde_json::from_str::<Update>(&row.metadata)
                 && let Some(eula) = &update.eula
             {
-                row.eula_accepted = self
-                    .conn
-                    .query_row(
-                        "SELECT accepted_by, accepted_at FROM eula_acceptances WHERE update_id = ?1 AND eula_sha256 = ?2",
-                        params![row.id, eula_digest(eula).hex()],
-                        |a| Ok((a.get(0)?, a.get(1)?)),
-                    )
-                    .optional()
-                    .map_err(&e)?;
+                row.eula_accepted =
+                    eula_acceptance(&self.conn, &self.path, &row.id, &eula_digest(eula))?.map(|a| (a.by, a.at));
             }
             each(&row)?;
         }
@@ -135,12 +126,7 @@ impl Registry {
             let later_by_a_person = row.status_set_by == "person"
                 && local.as_deref().and_then(|l| l.parse::<Timestamp>().ok()).is_none_or(|l| row.status_set_at > l);
             if is_new || later_by_a_person {
-                let (withdrawn, metadata): (bool, String) = tx
-                    .query_row("SELECT withdrawn, metadata FROM updates WHERE id = ?1", [id], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })
-                    .map_err(&e)?;
-                if let Some(reason) = super::list::hindrance(&tx, &path, id, withdrawn, &metadata, row.status)? {
+                if let Some(reason) = hindrance_of(&tx, &path, id, row.status)? {
                     merge.statuses_refused.push(Skipped { id: id.to_string(), reason });
                 } else {
                     tx.execute(
@@ -224,9 +210,7 @@ impl Registry {
         let mut out = Vec::new();
         for row in rows {
             let (name, description, created_by, created_at, members) = row.map_err(self.err())?;
-            let mut members: Vec<String> =
-                members.map(|m| m.split(' ').map(str::to_string).collect()).unwrap_or_default();
-            members.sort();
+            let members = words(members);
             let (Ok(name), Ok(created_at)) = (name.parse(), created_at.parse()) else { continue };
             out.push(GroupRow { name, description, created_by, created_at, members });
         }

@@ -124,6 +124,22 @@ pub(super) fn select<T>(
     Ok(selected)
 }
 
+/// Who accepted the licence of update `id` in the wording whose digest is `eula`, and when.
+pub(super) fn eula_acceptance(
+    conn: &Connection,
+    path: &std::path::Path,
+    id: &str,
+    eula: &Sha256,
+) -> Result<Option<EulaAcceptance>> {
+    conn.prepare_cached(
+        "SELECT accepted_by, accepted_at FROM eula_acceptances WHERE update_id = ?1 AND eula_sha256 = ?2",
+    )
+    .and_then(|mut s| {
+        s.query_row(params![id, eula.hex()], |r| Ok(EulaAcceptance { by: r.get(0)?, at: r.get(1)? })).optional()
+    })
+    .map_err(sql_error(path))
+}
+
 /// Why update `id` (with its withdrawn flag and stored metadata) cannot take status `to`:
 /// withdrawn by its vendor, or a licence not accepted in its current wording.
 pub(super) fn hindrance(
@@ -142,18 +158,19 @@ pub(super) fn hindrance(
     let accepted_eula = match eula {
         Some(licence) => {
             let digest = approval::eula_digest(licence);
-            conn.query_row(
-                "SELECT 1 FROM eula_acceptances WHERE update_id = ?1 AND eula_sha256 = ?2",
-                params![id, digest.hex()],
-                |_| Ok(()),
-            )
-            .optional()
-            .map_err(sql_error(path))?
-            .map(|()| digest)
+            eula_acceptance(conn, path, id, &digest)?.map(|_| digest)
         }
         None => None,
     };
     Ok(approval::hindrance(to, &Candidate { id, withdrawn, eula, accepted_eula }))
+}
+
+/// [`hindrance`] for update `id` as the registry holds it.
+pub(super) fn hindrance_of(conn: &Connection, path: &std::path::Path, id: &str, to: Status) -> Result<Option<String>> {
+    let (withdrawn, metadata): (bool, String) = conn
+        .query_row("SELECT withdrawn, metadata FROM updates WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(sql_error(path))?;
+    hindrance(conn, path, id, withdrawn, &metadata, to)
 }
 
 /// An update's licence, as `ingest eula show` prints it.
@@ -252,7 +269,7 @@ const SUMMARY_COLUMNS: &str = "u.id, u.revision, u.title, u.vendor, u.product, u
 const AFTER_SUMMARY: usize = 20;
 
 /// Splits a `group_concat(…, ' ')` of names into a sorted list.
-fn words(joined: Option<String>) -> Vec<String> {
+pub(super) fn words(joined: Option<String>) -> Vec<String> {
     let mut words: Vec<String> = joined.map(|s| s.split(' ').map(str::to_string).collect()).unwrap_or_default();
     words.sort();
     words
@@ -394,15 +411,7 @@ impl Registry {
             return Err(Error::NotFound { what: "licence of update", id: id.to_string() });
         };
         let digest = approval::eula_digest(&eula);
-        let accepted = self
-            .conn
-            .query_row(
-                "SELECT accepted_by, accepted_at FROM eula_acceptances WHERE update_id = ?1 AND eula_sha256 = ?2",
-                params![id.as_str(), digest.hex()],
-                |r| Ok(EulaAcceptance { by: r.get(0)?, at: r.get(1)? }),
-            )
-            .optional()
-            .map_err(self.err())?;
+        let accepted = eula_acceptance(&self.conn, &self.path, id.as_str(), &digest)?;
         Ok(EulaView { id: id.to_string(), title: update.title, eula, sha256: digest, accepted })
     }
 

@@ -371,7 +371,7 @@ fn apply_rules(
     drop(stmt);
 
     for (id, to, from, rule) in approvals {
-        if let Some(reason) = hindrance(tx, path, &id, to)? {
+        if let Some(reason) = super::list::hindrance_of(tx, path, &id, to)? {
             report.held.push(Held { id, rule, reason });
             continue;
         }
@@ -383,12 +383,4 @@ fn apply_rules(
         report.decisions.push(RuleDecision { id, rule, from, to: to.to_string() });
     }
     Ok(())
-}
-
-/// Why update `id` cannot take status `to` (a withdrawn update, a licence not accepted).
-fn hindrance(tx: &Transaction<'_>, path: &std::path::Path, id: &str, to: Status) -> Result<Option<String>> {
-    let (withdrawn, metadata): (bool, String) = tx
-        .query_row("SELECT withdrawn, metadata FROM updates WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .map_err(sql_error(path))?;
-    super::list::hindrance(tx, path, id, withdrawn, &metadata, to)
 }
