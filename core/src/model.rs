@@ -257,6 +257,12 @@ impl Update {
     }
 }
 
+/// A KB number as the list stores it, `KB5034122`, from what a person types (`5034122`,
+/// `kb5034122`, `KB5034122`).
+pub fn normalise_kb(typed: &str) -> String {
+    format!("KB{}", typed.trim_start_matches(['K', 'k']).trim_start_matches(['B', 'b']))
+}
+
 fn is_cve_id(s: &str) -> bool {
     let Some(rest) = s.strip_prefix("CVE-") else { return false };
     let Some((year, number)) = rest.split_once('-') else { return false };

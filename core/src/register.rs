@@ -234,7 +234,7 @@ fn new_manual_update(copies: &[Copied], unknown: &[usize], d: &Details) -> Resul
         version: d.version.clone().unwrap_or_else(|| "unspecified".into()),
         classification,
         severity: d.severity.unwrap_or(Severity::Unspecified),
-        kb: d.kb.as_ref().map(|kb| format!("KB{}", kb.trim_start_matches(['K', 'k']).trim_start_matches(['B', 'b']))),
+        kb: d.kb.as_deref().map(crate::model::normalise_kb),
         cves: vec![],
         release_date: d.release_date.unwrap_or_else(|| Timestamp::now().date()),
         supersedes: vec![],

@@ -53,9 +53,7 @@ impl ListFilter {
         any_of("u.classification", self.classifications.iter().map(|c| c.to_string()).collect(), &mut sql);
         any_of("u.severity", self.severities.iter().map(|c| c.to_string()).collect(), &mut sql);
         any_of("u.status", self.statuses.clone(), &mut sql);
-        let kbs =
-            self.kbs.iter().map(|k| format!("KB{}", k.trim_start_matches(['K', 'k']).trim_start_matches(['B', 'b'])));
-        any_of("u.kb", kbs.collect(), &mut sql);
+        any_of("u.kb", self.kbs.iter().map(|k| crate::model::normalise_kb(k)).collect(), &mut sql);
         if !self.groups.is_empty() {
             let marks: Vec<String> = self
                 .groups
