@@ -720,11 +720,9 @@ fn import(dir: &std::path::Path, args: &ImportArgs) -> anyhow::Result<u8> {
     let mut receipt = Receipt::new(&data);
     // The latest word on each volume set seen: which of its volumes are still missing.
     let mut sets: std::collections::BTreeMap<(String, u64), Vec<u32>> = std::collections::BTreeMap::new();
-    let mut accepted = false;
-    for path in &paths {
-        match ferry_core::ingest::import(&mut data, path, opts) {
+    let refresh = ferry_core::ingest::import_all(&mut data, &paths, opts, |path, result| -> anyhow::Result<()> {
+        match result {
             Ok(outcome) => {
-                accepted |= matches!(outcome, ImportOutcome::Accepted { .. });
                 if args.json {
                     json_line(&outcome)?;
                 } else {
@@ -746,13 +744,11 @@ fn import(dir: &std::path::Path, args: &ImportArgs) -> anyhow::Result<u8> {
                 }
             }
         }
-    }
+        Ok(())
+    })?;
     if !args.json {
         report_sets(&sets);
-    }
-    if accepted {
-        let report = ferry_core::ingest::refresh(&mut data)?;
-        if !args.json && report.changed_anything() {
+        if let Some(report) = refresh.filter(|r| r.changed_anything()) {
             println!("refreshed the update list:");
             rules::print_refresh(&report, "");
         }

@@ -479,6 +479,24 @@ fn reassemble(store: &Store, manifest: &Manifest) -> Result<Vec<(Sha256, Vec<Sha
     Ok(done)
 }
 
+/// Imports each of `paths` in turn, handing each outcome to `each`; a refused bundle does
+/// not stop the others. If any volume was accepted, ends with a [`refresh`], whose report
+/// is returned.
+pub fn import_all<E: From<Error>>(
+    data: &mut DataDir,
+    paths: &[std::path::PathBuf],
+    opts: ImportOptions,
+    mut each: impl FnMut(&Path, Result<ImportOutcome>) -> std::result::Result<(), E>,
+) -> std::result::Result<Option<crate::registry::RefreshReport>, E> {
+    let mut accepted = false;
+    for path in paths {
+        let result = import(data, path, opts);
+        accepted |= matches!(result, Ok(ImportOutcome::Accepted { .. }));
+        each(path, result)?;
+    }
+    if accepted { Ok(Some(refresh(data)?)) } else { Ok(None) }
+}
+
 /// Re-marks supersedence and applies the approval rules as of today. Every import that
 /// accepted something ends with one; `ingest refresh` runs one on its own (rules such as
 /// "seven days after arrival" need one a day even when nothing arrives).
