@@ -114,9 +114,9 @@ struct EulaAcceptArgs {
     by: Option<String>,
 }
 
-/// Which updates a list or a status change concerns.
-#[derive(Args)]
-struct FilterArgs {
+/// What an update is: the options a filter and a rule share.
+#[derive(Args, Clone)]
+struct KindArgs {
     /// Only this product (repeatable; letter case is ignored).
     #[arg(long = "product", value_name = "NAME")]
     products: Vec<String>,
@@ -124,6 +124,19 @@ struct FilterArgs {
     classifications: Vec<Classification>,
     #[arg(long = "severity", value_name = "NAME")]
     severities: Vec<Severity>,
+}
+
+impl KindArgs {
+    fn is_empty(&self) -> bool {
+        self.products.is_empty() && self.classifications.is_empty() && self.severities.is_empty()
+    }
+}
+
+/// Which updates a list or a status change concerns.
+#[derive(Args)]
+struct FilterArgs {
+    #[command(flatten)]
+    kind: KindArgs,
     /// Only this approval status: undefined, approved or declined (repeatable).
     #[arg(long = "status", value_name = "STATUS", value_parser = ["undefined", "approved", "declined"])]
     statuses: Vec<String>,
@@ -149,9 +162,7 @@ struct FilterArgs {
 
 impl FilterArgs {
     fn is_empty(&self) -> bool {
-        self.products.is_empty()
-            && self.classifications.is_empty()
-            && self.severities.is_empty()
+        self.kind.is_empty()
             && self.statuses.is_empty()
             && self.kbs.is_empty()
             && self.released_before.is_none()
@@ -163,9 +174,9 @@ impl FilterArgs {
 
     fn into_filter(self, available: Option<bool>) -> ListFilter {
         ListFilter {
-            products: self.products,
-            classifications: self.classifications,
-            severities: self.severities,
+            products: self.kind.products,
+            classifications: self.kind.classifications,
+            severities: self.kind.severities,
             statuses: self.statuses,
             kbs: self.kbs,
             released_before: self.released_before,

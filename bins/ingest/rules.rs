@@ -5,13 +5,12 @@ use std::path::Path;
 use clap::{Args, Subcommand};
 use ferry_core::clock::{Date, Timestamp};
 use ferry_core::datadir::DataDir;
-use ferry_core::model::{Classification, Severity};
 use ferry_core::names::{GroupName, RuleName};
 use ferry_core::registry::RefreshReport;
 use ferry_core::rules::{Action, Conditions, Rule};
 
 use crate::common::{code, json_line, safe};
-use crate::{actor, usage_error};
+use crate::{KindArgs, actor, usage_error};
 
 #[derive(Subcommand)]
 pub enum RulesCommand {
@@ -39,13 +38,8 @@ pub struct RuleSpec {
     /// Add what the rule matches to this group, once (a person may take it out again).
     #[arg(long, value_name = "GROUP")]
     add_to_group: Option<GroupName>,
-    /// Only this product (repeatable; letter case is ignored).
-    #[arg(long = "product", value_name = "NAME")]
-    products: Vec<String>,
-    #[arg(long = "classification", value_name = "NAME")]
-    classifications: Vec<Classification>,
-    #[arg(long = "severity", value_name = "NAME")]
-    severities: Vec<Severity>,
+    #[command(flatten)]
+    kind: KindArgs,
     /// Only members of this group.
     #[arg(long, value_name = "GROUP")]
     group: Option<GroupName>,
@@ -79,9 +73,9 @@ impl RuleSpec {
 
     fn conditions(&self) -> Conditions {
         Conditions {
-            products: self.products.clone(),
-            classifications: self.classifications.clone(),
-            severities: self.severities.clone(),
+            products: self.kind.products.clone(),
+            classifications: self.kind.classifications.clone(),
+            severities: self.kind.severities.clone(),
             group: self.group.clone(),
             days_in_group: self.days_in_group,
             days_since_arrival: self.days_since_arrival,
