@@ -215,3 +215,36 @@ fn csv_approval_of_a_licence_not_accepted() {
     assert!(out.contains("KB5099999: status not taken: its licence must be accepted first"), "{out}");
     assert_eq!(update_json(&b, "KB5099999")["status"], "undefined");
 }
+
+#[test]
+fn csv_update_listed_twice() {
+    let a = update_list_server();
+    let path = edited_list(&a, |_, text| text);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let first = text.split("\r\n").nth(1).unwrap().to_string();
+    std::fs::write(&path, format!("{text}{first}\r\n")).unwrap();
+    let b = fresh_server(&a);
+    b.ingest(&["import-list", path.to_str().unwrap()])
+        .refused(exit::INPUT, &["line 7: update 7zip.7zip@24.09 is listed on line 2 already"]);
+    assert!(listed(&b, &[]).is_empty());
+}
+
+#[test]
+fn csv_row_with_missing_cells() {
+    let a = update_list_server();
+    let path = edited_list(&a, |line, text| if line == 3 { "KB5034122,1,title only".into() } else { text });
+    let b = fresh_server(&a);
+    b.ingest(&["import-list", path.to_str().unwrap()]).refused(exit::INPUT, &["line 3: 3 cells, expected 21"]);
+    assert!(listed(&b, &[]).is_empty());
+}
+
+#[test]
+fn csv_person_status_without_actor() {
+    let a = update_list_server();
+    a.ingest(&["approve", "KB5034122", "--by", "alice"]).ok();
+    let path = edited_list(&a, |_, text| if text.starts_with("KB5034122,") { with_cell(&text, 15, "") } else { text });
+    let b = fresh_server(&a);
+    b.ingest(&["import-list", path.to_str().unwrap()])
+        .refused(exit::INPUT, &["status_set_by is person but status_actor names nobody"]);
+    assert!(listed(&b, &[]).is_empty());
+}

@@ -95,3 +95,15 @@ fn group_member_unknown() {
     assert_eq!(s.state(), before);
     s.ingest(&["group", "add", "pilot", "--by", "alice"]).refused(exit::USAGE, &["name the updates"]);
 }
+
+#[test]
+fn group_description_with_control_characters() {
+    let s = update_list_server();
+    let before = s.state();
+    s.ingest(&["group", "create", "pilot", "--description", "pilot\u{1b}[2J"]).refused(
+        exit::INPUT,
+        &["group pilot: the description must be at most 200 characters, without control characters"],
+    );
+    assert_eq!(s.state(), before);
+    assert!(s.ingest(&["group", "list", "--json"]).ok().is_empty());
+}

@@ -170,3 +170,34 @@ fn fetch_does_not_ship_a_file_registered_by_hand() {
     s.ingest(&["import", bundle.to_str().unwrap()]).ok();
     assert_eq!(update_json(&s, "KB5050000")["available"], true);
 }
+
+#[test]
+fn same_file_given_twice() {
+    let s = update_list_server();
+    let file = urgent(&s);
+    let twin = s.path("by-hand/copy-of-kb5050000.msu");
+    std::fs::copy(&file, &twin).unwrap();
+    let (before, files) = (s.state(), store_files(&s));
+    s.ingest(&[
+        "register",
+        file.to_str().unwrap(),
+        twin.to_str().unwrap(),
+        "--product",
+        "X",
+        "--classification",
+        "application",
+    ])
+    .refused(exit::INPUT, &["are the same file (SHA-256"]);
+    assert_eq!((s.state(), store_files(&s)), (before, files));
+}
+
+#[test]
+fn registered_path_is_a_directory() {
+    let s = update_list_server();
+    let dir = s.path("by-hand/folder.msu");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (before, files) = (s.state(), store_files(&s));
+    s.ingest(&["register", dir.to_str().unwrap(), "--product", "X", "--classification", "application"])
+        .refused(exit::INPUT, &["folder.msu: not a regular file"]);
+    assert_eq!((s.state(), store_files(&s)), (before, files));
+}
