@@ -50,7 +50,7 @@ fn print_skipped(skipped: &[BadRow]) {
 
 pub fn import_list(dir: &Path, args: ImportArgs) -> anyhow::Result<u8> {
     let mut data = DataDir::open_exclusive(dir)?;
-    let done = ferry_core::exchange::import_list(&mut data, &args.file, args.skip_invalid)?;
+    let done = ferry_core::exchange::import_list(&mut data, &args.file, args.skip_invalid, &crate::who())?;
     if args.json {
         json_line(&done)?;
         return Ok(code::OK);
@@ -85,6 +85,7 @@ pub fn import_list(dir: &Path, args: ImportArgs) -> anyhow::Result<u8> {
         println!("refreshed the update list:");
         rules::print_refresh(&done.refresh, "");
     }
+    crate::report::print_pointer(done.report);
     Ok(code::OK)
 }
 

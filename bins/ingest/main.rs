@@ -9,6 +9,7 @@ mod common;
 mod exchange;
 mod groups;
 mod register;
+mod report;
 mod rules;
 
 use std::path::{Path, PathBuf};
@@ -96,6 +97,10 @@ enum Command {
     /// Re-mark superseded updates and apply the approval rules now (every import ends with
     /// one; run daily so that rules counting days apply without new bundles).
     Refresh(rules::RefreshArgs),
+    /// A change report: what an import, registration, CSV import or refresh changed (new,
+    /// revised, superseded, rule decisions, files arrived, volumes awaited), as text, JSON or
+    /// a self-contained HTML page.
+    Report(report::ReportArgs),
 }
 
 #[derive(Subcommand)]
@@ -605,6 +610,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Group(command) => groups::run(&dir, command),
         Command::Rules(command) => rules::run(&dir, command),
         Command::Refresh(args) => rules::refresh(&dir, args),
+        Command::Report(args) => report::run(&dir, args),
         Command::Register(args) => register::run(&dir, args),
         Command::ExportList(args) => exchange::export_list(&dir, args),
         Command::ImportList(args) => exchange::import_list(&dir, args),
@@ -731,38 +737,44 @@ fn import(dir: &std::path::Path, args: &ImportArgs) -> anyhow::Result<u8> {
     let mut receipt = Receipt::new(&data);
     // The latest word on each volume set seen: which of its volumes are still missing.
     let mut sets: std::collections::BTreeMap<(String, u64), Vec<u32>> = std::collections::BTreeMap::new();
-    let refresh = ferry_core::ingest::import_all(&mut data, &paths, opts, |path, result| -> anyhow::Result<()> {
-        match result {
-            Ok(outcome) => {
-                if args.json {
-                    json_line(&outcome)?;
-                } else {
-                    print_outcome(path, &outcome, &mut sets);
+    let by = who();
+    let imported =
+        ferry_core::ingest::import_all(&mut data, &paths, opts, &by, |path, result| -> anyhow::Result<()> {
+            match result {
+                Ok(outcome) => {
+                    if args.json {
+                        json_line(&outcome)?;
+                    } else {
+                        print_outcome(path, &outcome, &mut sets);
+                    }
+                    receipt.bundles.push(ReceiptEntry {
+                        path: path.display().to_string(),
+                        result: ReceiptResult::Done(Box::new(outcome)),
+                    });
                 }
-                receipt.bundles.push(ReceiptEntry {
-                    path: path.display().to_string(),
-                    result: ReceiptResult::Done(Box::new(outcome)),
-                });
-            }
-            Err(e) => {
-                receipt
-                    .bundles
-                    .push(ReceiptEntry { path: path.display().to_string(), result: ReceiptResult::refused(&e) });
-                // Keep going with the other bundles, remember the failure.
-                let code = common::report(PROGRAM, &anyhow::Error::new(e));
-                if status == code::OK {
-                    status = code;
+                Err(e) => {
+                    receipt
+                        .bundles
+                        .push(ReceiptEntry { path: path.display().to_string(), result: ReceiptResult::refused(&e) });
+                    // Keep going with the other bundles, remember the failure.
+                    let code = common::report(PROGRAM, &anyhow::Error::new(e));
+                    if status == code::OK {
+                        status = code;
+                    }
                 }
             }
-        }
-        Ok(())
-    })?;
-    if !args.json {
+            Ok(())
+        })?;
+    if args.json {
+        let r = &imported.report;
+        json_line(&serde_json::json!({"report": r.id, "headline": r.headline(), "refresh": imported.refresh}))?;
+    } else {
         report_sets(&sets);
-        if let Some(report) = refresh.filter(|r| r.changed_anything()) {
+        if let Some(refresh) = imported.refresh.filter(|r| r.changed_anything()) {
             println!("refreshed the update list:");
-            rules::print_refresh(&report, "");
+            rules::print_refresh(&refresh, "");
         }
+        report::print_pointer(imported.report.id);
     }
     if let Some(out) = &args.receipt {
         receipt.write(&data, out)?;
@@ -887,6 +899,11 @@ fn print_table(rows: &[UpdateSummary]) {
 fn usage_error(message: &str) -> u8 {
     eprintln!("{PROGRAM}: {message}");
     code::USAGE
+}
+
+/// Who runs a command that takes no --by, for its change report: the login name, if known.
+fn who() -> String {
+    actor(None).map_or_else(|_| "unknown".to_string(), |a| a.as_str().to_string())
 }
 
 /// Who is acting: the name given with --by, else the login name. The audit log must say who

@@ -85,5 +85,6 @@ pub fn run(dir: &Path, args: RegisterArgs) -> anyhow::Result<u8> {
         println!("refreshed the update list:");
         rules::print_refresh(&done.refresh, "");
     }
+    crate::report::print_pointer(done.report);
     Ok(code::OK)
 }

@@ -200,12 +200,15 @@ pub fn run(dir: &Path, command: RulesCommand) -> anyhow::Result<u8> {
 
 pub fn refresh(dir: &Path, args: RefreshArgs) -> anyhow::Result<u8> {
     let mut data = DataDir::open_exclusive(dir)?;
-    let report = ferry_core::ingest::refresh(&mut data)?;
+    let (refreshed, report) = ferry_core::ingest::refresh_reported(&mut data, &crate::who())?;
     if args.json {
-        json_line(&report)?;
+        let mut shown = serde_json::to_value(&refreshed)?;
+        shown["report"] = report.id.into();
+        json_line(&shown)?;
     } else {
-        println!("refreshed the update list as of {}", report.day);
-        print_refresh(&report, "");
+        println!("refreshed the update list as of {}", refreshed.day);
+        print_refresh(&refreshed, "");
+        crate::report::print_pointer(report.id);
     }
     Ok(code::OK)
 }

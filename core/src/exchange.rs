@@ -425,6 +425,8 @@ pub struct ListImport {
     #[serde(flatten)]
     pub merge: ListMerge,
     pub refresh: RefreshReport,
+    /// The number of the change report stored (`ingest report ID`).
+    pub report: u64,
 }
 
 /// What `import-groups` did.
@@ -442,7 +444,7 @@ fn open_csv(path: &std::path::Path) -> Result<std::io::BufReader<std::fs::File>>
 
 /// Reads the CSV at `path` whole, checks every row, and merges the list in one
 /// transaction, then refreshes. Bad rows refuse the whole file unless `skip_invalid`.
-pub fn import_list(data: &mut DataDir, path: &std::path::Path, skip_invalid: bool) -> Result<ListImport> {
+pub fn import_list(data: &mut DataDir, path: &std::path::Path, skip_invalid: bool, by: &str) -> Result<ListImport> {
     let what = path.display().to_string();
     let (rows, bad) = read_list(open_csv(path)?, &what)?;
     if !bad.is_empty() && !skip_invalid {
@@ -450,7 +452,11 @@ pub fn import_list(data: &mut DataDir, path: &std::path::Path, skip_invalid: boo
     }
     let merge = data.registry.import_list(&rows, &what)?;
     let refresh = crate::ingest::refresh(data)?;
-    Ok(ListImport { rows: rows.len(), skipped: bad, merge, refresh })
+    let mut done = ListImport { rows: rows.len(), skipped: bad, merge, refresh, report: 0 };
+    let mut report = crate::report::ReportBuilder::new(crate::report::ReportKind::ImportList, by);
+    report.list_import(path, &done);
+    done.report = report.store(&mut data.registry)?.id;
+    Ok(done)
 }
 
 /// Reads update groups from the CSV at `path` and merges them in one transaction.

@@ -25,6 +25,7 @@ use crate::error::{Error, ErrorClass, IoContext, Result};
 use crate::manifest::{BundleKind, Manifest, Payload};
 use crate::names::{KeyId, Sha256};
 use crate::registry::{AcceptedBundle, ChannelState, ImportChanges, ImportRecord};
+use crate::report::{ChangeReport, ReportBuilder, ReportKind};
 use crate::store::Store;
 
 /// What verification established about one bundle volume.
@@ -102,6 +103,10 @@ pub struct Timings {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per bundle volume imported; never in a collection that size matters for"
+)]
 pub enum ImportOutcome {
     Accepted {
         verified: Verified,
@@ -480,21 +485,38 @@ fn reassemble(store: &Store, manifest: &Manifest) -> Result<Vec<(Sha256, Vec<Sha
 }
 
 /// Imports each of `paths` in turn, handing each outcome to `each`; a refused bundle does
-/// not stop the others. If any volume was accepted, ends with a [`refresh`], whose report
-/// is returned.
+/// not stop the others. If any volume was accepted, ends with a [`refresh`]. Stores one
+/// change report of the whole run, made by `by`, even when every bundle was refused or had
+/// been imported before (the report says so).
 pub fn import_all<E: From<Error>>(
     data: &mut DataDir,
     paths: &[std::path::PathBuf],
     opts: ImportOptions,
+    by: &str,
     mut each: impl FnMut(&Path, Result<ImportOutcome>) -> std::result::Result<(), E>,
-) -> std::result::Result<Option<crate::registry::RefreshReport>, E> {
+) -> std::result::Result<Imported, E> {
+    let mut report = ReportBuilder::new(ReportKind::Import, by);
     let mut accepted = false;
     for path in paths {
         let result = import(data, path, opts);
         accepted |= matches!(result, Ok(ImportOutcome::Accepted { .. }));
+        report.import(path, &result);
         each(path, result)?;
     }
-    if accepted { Ok(Some(refresh(data)?)) } else { Ok(None) }
+    let refresh = if accepted { Some(refresh(data)?) } else { None };
+    if let Some(r) = &refresh {
+        report.refresh(r);
+    }
+    let report = report.store(&mut data.registry)?;
+    Ok(Imported { refresh, report })
+}
+
+/// What [`import_all`] did beyond each bundle: the refresh that followed, and the change
+/// report it stored.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    pub refresh: Option<crate::registry::RefreshReport>,
+    pub report: ChangeReport,
 }
 
 /// Re-marks supersedence and applies the approval rules as of today. Every import that
@@ -502,6 +524,14 @@ pub fn import_all<E: From<Error>>(
 /// "seven days after arrival" need one a day even when nothing arrives).
 pub fn refresh(data: &mut DataDir) -> Result<crate::registry::RefreshReport> {
     data.registry.refresh(Timestamp::now().date(), None, true)
+}
+
+/// `ingest refresh`: a refresh on its own, with its change report stored.
+pub fn refresh_reported(data: &mut DataDir, by: &str) -> Result<(crate::registry::RefreshReport, ChangeReport)> {
+    let refreshed = refresh(data)?;
+    let mut report = ReportBuilder::new(ReportKind::Refresh, by);
+    report.refresh(&refreshed);
+    Ok((refreshed, report.store(&mut data.registry)?))
 }
 
 /// Expands directories into the zip files they hold (volumes can arrive as a folder from a

@@ -28,6 +28,7 @@ pub mod pack;
 mod random;
 pub mod register;
 pub mod registry;
+pub mod report;
 pub mod rotation;
 pub mod rules;
 pub mod source;

@@ -28,6 +28,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::model::{Applicability, Classification, Severity, Update, UpdateFile};
 use crate::names::{FileName, Sha256, UpdateId};
 use crate::registry::{KnownFile, ManualRecord, RefreshReport};
+use crate::report::{ReportBuilder, ReportKind};
 
 /// What the administrator says about a new manual update.
 #[derive(Debug, Clone, Default)]
@@ -61,6 +62,8 @@ pub struct Registration {
     /// The manual update created for files the list did not know.
     pub new_update: Option<String>,
     pub refresh: RefreshReport,
+    /// The number of the change report stored (`ingest report ID`).
+    pub report: u64,
 }
 
 /// A file copied into the store's temporary area, hashed on the way.
@@ -180,7 +183,11 @@ pub fn register(
             newly_stored: newly.contains(&c.sha256),
         });
     }
-    Ok(Registration { files, new_update: new_update.map(|u| u.id.to_string()), refresh })
+    let mut done = Registration { files, new_update: new_update.map(|u| u.id.to_string()), refresh, report: 0 };
+    let mut report = ReportBuilder::new(ReportKind::Register, actor.as_str());
+    report.registration(&done);
+    done.report = report.store(&mut data.registry)?.id;
+    Ok(done)
 }
 
 fn mismatch(c: &Copied, k: &KnownFile) -> Error {

@@ -325,7 +325,7 @@ pub fn sync_parent(path: &Path) -> Result<()> {
 }
 
 /// Writes `bytes` as `path` whole or not at all: a temporary file beside it, synced, renamed.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomically_with(path, |out| std::io::Write::write_all(out, bytes).at(path))
 }
 

@@ -1,4 +1,4 @@
-//! Making untrusted text safe to show on a terminal.
+//! Making untrusted text safe to show on a terminal, and sizes readable.
 //!
 //! Titles, file names and comments come from bundles and catalogs that nobody on the offline
 //! side wrote. Before they reach a terminal, escape sequences and other control characters are
@@ -53,6 +53,18 @@ pub fn for_terminal(text: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// A byte count for people: 1.5 MiB (powers of 1024).
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit]) }
 }
 
 #[cfg(test)]

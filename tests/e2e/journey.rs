@@ -66,7 +66,8 @@ fn catalog_over_http_to_update_list() {
     assert!(verified.contains("3 updates; 3 payloads"), "{verified}");
 
     let imported: serde_json::Value =
-        serde_json::from_str(s.ingest(&["import", "--json", bundle.to_str().unwrap()]).ok().trim()).unwrap();
+        serde_json::from_str(s.ingest(&["import", "--json", bundle.to_str().unwrap()]).ok().lines().next().unwrap())
+            .unwrap();
     assert_eq!(imported["outcome"], "accepted");
     assert_eq!(imported["changes"]["new"].as_array().unwrap().len(), 3);
     assert_eq!(imported["changes"]["files_stored"], 3);
@@ -95,7 +96,8 @@ fn catalog_over_http_to_update_list() {
 
     let before = s.state();
     let again: serde_json::Value =
-        serde_json::from_str(s.ingest(&["import", "--json", bundle.to_str().unwrap()]).ok().trim()).unwrap();
+        serde_json::from_str(s.ingest(&["import", "--json", bundle.to_str().unwrap()]).ok().lines().next().unwrap())
+            .unwrap();
     assert_eq!(again["outcome"], "already-imported");
     assert_eq!(s.state(), before, "re-importing the same bundle changes nothing");
 }

@@ -23,6 +23,7 @@ mod large_archives;
 mod manifest_refusals;
 mod register;
 mod replay_and_rollback;
+mod reports;
 mod revisions;
 mod rotation;
 mod rules;

@@ -4,7 +4,8 @@
 use crate::support::*;
 
 fn import_json(s: &Scratch, bundle: &std::path::Path) -> serde_json::Value {
-    serde_json::from_str(s.ingest(&["import", "--json", bundle.to_str().unwrap()]).ok().trim()).unwrap()
+    serde_json::from_str(s.ingest(&["import", "--json", bundle.to_str().unwrap()]).ok().lines().next().unwrap())
+        .unwrap()
 }
 
 fn ids(v: &serde_json::Value) -> Vec<String> {

@@ -326,6 +326,19 @@ impl Registry {
         Ok(out)
     }
 
+    /// The rows of those of `ids` that are in the list, by id.
+    pub fn summaries(&self, ids: &[String]) -> Result<Vec<UpdateSummary>> {
+        let sql = format!("SELECT {SUMMARY_COLUMNS} FROM updates u WHERE u.id = ?1");
+        let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
+        let mut out = Vec::new();
+        for id in ids {
+            if let Some(row) = stmt.query_row([id], summary_from_row).optional().map_err(self.err())? {
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
     // ----- approval -----
 
     /// Gives `to` to the updates named by `ids`, or else to those `filter` matches, in one

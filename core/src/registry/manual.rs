@@ -89,12 +89,16 @@ impl Registry {
             merge_update(&tx, &path, update, "manual", &detail, &now, &mut changes)?;
         }
         for (digest, _) in &record.files {
-            changes.files_stored += tx
+            let n = tx
                 .execute(
                     "UPDATE files SET present = 1, stored_at = ?2 WHERE sha256 = ?1 AND present = 0",
                     params![digest.hex(), now],
                 )
                 .map_err(&e)?;
+            changes.files_stored += n;
+            if n > 0 {
+                changes.arrived.push(*digest);
+            }
         }
         append_audit(
             &tx,

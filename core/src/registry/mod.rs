@@ -26,6 +26,7 @@ mod exchange;
 mod groups;
 mod list;
 mod manual;
+mod reports;
 mod rules;
 
 pub use exchange::{GroupMerge, ListMerge};
@@ -181,6 +182,16 @@ CREATE TABLE rule_group_additions (
     PRIMARY KEY (rule, update_id)
 );
 "#,
+    r#"
+CREATE TABLE reports (
+    id         INTEGER PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    kind       TEXT NOT NULL,
+    by_whom    TEXT NOT NULL,
+    headline   TEXT NOT NULL,
+    body       TEXT NOT NULL
+);
+"#,
 ];
 
 /// The schema version this ferry writes.
@@ -243,6 +254,9 @@ pub struct ImportChanges {
     /// Metadata older than (or conflicting with) what the list holds; kept as it was.
     pub ignored: Vec<String>,
     pub files_stored: usize,
+    /// The files newly present in the store, for the change report.
+    #[serde(skip)]
+    pub arrived: Vec<Sha256>,
 }
 
 /// Availability in SQL: update `alias` is not withdrawn, lists files, and every one is in
@@ -567,6 +581,9 @@ impl Registry {
                 )
                 .map_err(&e)?;
             changes.files_stored += n;
+            if n > 0 {
+                changes.arrived.push(*d);
+            }
         }
         for update in &m.updates {
             merge_update(&tx, &path, update, "bundle", &origin_detail, &now, &mut changes)?;

@@ -1,0 +1,80 @@
+//! `ingest report`: a stored change report as text, JSON or a self-contained HTML page.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use ferry_core::datadir::DataDir;
+use ferry_core::report::ChangeReport;
+
+use crate::common::{code, json_line, safe};
+
+#[derive(Args)]
+pub struct ReportArgs {
+    /// The report's number (as import, register, import-list and refresh print it); the
+    /// latest by default.
+    id: Option<u64>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Write to this file (whole or not at all) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// List the latest reports instead: number, kind, time, who and headline.
+    #[arg(long, conflicts_with_all = ["id", "out"])]
+    list: bool,
+    /// How many reports --list shows.
+    #[arg(long, default_value_t = 20, requires = "list", value_name = "N")]
+    limit: usize,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Html,
+}
+
+pub fn run(dir: &Path, args: ReportArgs) -> anyhow::Result<u8> {
+    let data = DataDir::open_shared(dir)?;
+    if args.list {
+        let headers = data.registry.reports(args.limit)?;
+        match args.format {
+            Format::Json => {
+                for h in &headers {
+                    json_line(h)?;
+                }
+            }
+            _ => {
+                if headers.is_empty() {
+                    println!("no change reports yet");
+                }
+                for h in &headers {
+                    println!("{:>5}  {:<11}  {}  {:<12}  {}", h.id, h.kind, h.created, safe(&h.by), safe(&h.headline));
+                }
+            }
+        }
+        return Ok(code::OK);
+    }
+    let report = data.registry.report(args.id)?;
+    let rendered = render(&report, args.format);
+    match &args.out {
+        Some(out) => {
+            ferry_core::store::write_atomically(out, rendered.as_bytes())?;
+            eprintln!("ingest: change report {} written to {}", report.id, out.display());
+        }
+        None => print!("{rendered}"),
+    }
+    Ok(code::OK)
+}
+
+pub fn render(report: &ChangeReport, format: Format) -> String {
+    match format {
+        Format::Text => report.to_text(),
+        Format::Json => serde_json::to_string_pretty(report).expect("a report serialises") + "\n",
+        Format::Html => report.to_html(),
+    }
+}
+
+/// The line each command that stores a report ends with.
+pub fn print_pointer(id: u64) {
+    println!("change report {id} stored: `ingest report {id}` shows it");
+}
