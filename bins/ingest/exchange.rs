@@ -49,8 +49,10 @@ fn print_skipped(skipped: &[BadRow]) {
 }
 
 pub fn import_list(dir: &Path, args: ImportArgs) -> anyhow::Result<u8> {
-    let mut data = DataDir::open_exclusive(dir)?;
+    let mut data = crate::config::open_configured(dir)?;
     let done = ferry_core::exchange::import_list(&mut data, &args.file, args.skip_invalid, &crate::who())?;
+    let report = data.registry.report(Some(done.report))?;
+    crate::config::notify(&data, &report);
     if args.json {
         json_line(&done)?;
         return Ok(code::OK);
@@ -81,7 +83,7 @@ pub fn import_list(dir: &Path, args: ImportArgs) -> anyhow::Result<u8> {
             m.files_missing
         );
     }
-    if done.refresh.changed_anything() {
+    if done.refresh.worth_showing() {
         println!("refreshed the update list:");
         rules::print_refresh(&done.refresh, "");
     }

@@ -6,6 +6,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod config;
 mod exchange;
 mod groups;
 mod register;
@@ -36,6 +37,10 @@ struct Cli {
     /// The data directory (registry and content store).
     #[arg(long, env = "FERRY_DATA_DIR", global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Override a value of ingest.toml for this run, as notify.smtp.port=2525 (repeatable;
+    /// `ingest config show` lists the keys).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    set: Vec<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -101,6 +106,9 @@ enum Command {
     /// revised, superseded, rule decisions, files arrived, volumes awaited), as text, JSON or
     /// a self-contained HTML page.
     Report(report::ReportArgs),
+    /// The configuration (ingest.toml in the data directory, overridden by --set).
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
 }
 
 #[derive(Subcommand)]
@@ -400,6 +408,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
     let dir = common::default_dir(cli.data_dir, "ingest", "--data-dir", "FERRY_DATA_DIR")?;
+    config::set_overrides(cli.set);
     match cli.command {
         Command::Trust(TrustCommand::Add(args)) => {
             let key = keys::read_public_key(&args.public_key)?;
@@ -611,6 +620,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Rules(command) => rules::run(&dir, command),
         Command::Refresh(args) => rules::refresh(&dir, args),
         Command::Report(args) => report::run(&dir, args),
+        Command::Config(command) => config::run(&dir, command),
         Command::Register(args) => register::run(&dir, args),
         Command::ExportList(args) => exchange::export_list(&dir, args),
         Command::ImportList(args) => exchange::import_list(&dir, args),
@@ -726,7 +736,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
 }
 
 fn import(dir: &std::path::Path, args: &ImportArgs) -> anyhow::Result<u8> {
-    let mut data = DataDir::open_exclusive(dir)?;
+    let mut data = config::open_configured(dir)?;
     eprintln!("{PROGRAM}: importing into {} (the data directory is locked until done)", dir.display());
     let mut status = code::OK;
     let paths = ferry_core::ingest::order_for_import(&args.bundles)?;
@@ -770,12 +780,13 @@ fn import(dir: &std::path::Path, args: &ImportArgs) -> anyhow::Result<u8> {
         json_line(&serde_json::json!({"report": r.id, "headline": r.headline(), "refresh": imported.refresh}))?;
     } else {
         report_sets(&sets);
-        if let Some(refresh) = imported.refresh.filter(|r| r.changed_anything()) {
+        if let Some(refresh) = imported.refresh.filter(|r| r.worth_showing()) {
             println!("refreshed the update list:");
             rules::print_refresh(&refresh, "");
         }
         report::print_pointer(imported.report.id);
     }
+    config::notify(&data, &imported.report);
     if let Some(out) = &args.receipt {
         receipt.write(&data, out)?;
         if !args.json {

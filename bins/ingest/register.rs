@@ -4,7 +4,6 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use ferry_core::clock::Date;
-use ferry_core::datadir::DataDir;
 use ferry_core::model::{Classification, Severity};
 use ferry_core::names::UpdateId;
 use ferry_core::register::Details;
@@ -62,8 +61,10 @@ pub fn run(dir: &Path, args: RegisterArgs) -> anyhow::Result<u8> {
         severity: args.severity,
         release_date: args.released,
     };
-    let mut data = DataDir::open_exclusive(dir)?;
+    let mut data = crate::config::open_configured(dir)?;
     let done = ferry_core::register::register(&mut data, &args.files, args.update.as_ref(), &details, &actor)?;
+    let report = data.registry.report(Some(done.report))?;
+    crate::config::notify(&data, &report);
     if args.json {
         json_line(&done)?;
         return Ok(code::OK);
@@ -81,7 +82,7 @@ pub fn run(dir: &Path, args: RegisterArgs) -> anyhow::Result<u8> {
     if let Some(id) = &done.new_update {
         println!("new manual update {} (origin manual); approve it like any other", safe(id));
     }
-    if done.refresh.changed_anything() {
+    if done.refresh.worth_showing() {
         println!("refreshed the update list:");
         rules::print_refresh(&done.refresh, "");
     }

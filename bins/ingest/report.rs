@@ -13,8 +13,9 @@ pub struct ReportArgs {
     /// The report's number (as import, register, import-list and refresh print it); the
     /// latest by default.
     id: Option<u64>,
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    format: Format,
+    /// text, json or html; `report.format` of ingest.toml by default (text).
+    #[arg(long, value_enum)]
+    format: Option<Format>,
     /// Write to this file (whole or not at all) instead of standard output.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -34,10 +35,15 @@ pub enum Format {
 }
 
 pub fn run(dir: &Path, args: ReportArgs) -> anyhow::Result<u8> {
+    let config = crate::config::effective(dir)?.config;
+    let format = match args.format {
+        Some(f) => f,
+        None => Format::from_str(&config.report.format, true).map_err(|e| anyhow::anyhow!(e))?,
+    };
     let data = DataDir::open_shared(dir)?;
     if args.list {
         let headers = data.registry.reports(args.limit)?;
-        match args.format {
+        match format {
             Format::Json => {
                 for h in &headers {
                     json_line(h)?;
@@ -55,7 +61,7 @@ pub fn run(dir: &Path, args: ReportArgs) -> anyhow::Result<u8> {
         return Ok(code::OK);
     }
     let report = data.registry.report(args.id)?;
-    let rendered = render(&report, args.format);
+    let rendered = render(&report, format);
     match &args.out {
         Some(out) => {
             ferry_core::store::write_atomically(out, rendered.as_bytes())?;

@@ -183,7 +183,7 @@ pub fn run(dir: &Path, command: RulesCommand) -> anyhow::Result<u8> {
                 }
             };
             let day = args.at.unwrap_or_else(|| Timestamp::now().date());
-            let report = data.registry.refresh(day, rule.as_ref(), false)?;
+            let report = data.registry.refresh(day, rule.as_ref(), true, false)?;
             if args.json {
                 json_line(&report)?;
             } else {
@@ -199,7 +199,7 @@ pub fn run(dir: &Path, command: RulesCommand) -> anyhow::Result<u8> {
 }
 
 pub fn refresh(dir: &Path, args: RefreshArgs) -> anyhow::Result<u8> {
-    let mut data = DataDir::open_exclusive(dir)?;
+    let mut data = crate::config::open_configured(dir)?;
     let (refreshed, report) = ferry_core::ingest::refresh_reported(&mut data, &crate::who())?;
     if args.json {
         let mut shown = serde_json::to_value(&refreshed)?;
@@ -210,6 +210,7 @@ pub fn refresh(dir: &Path, args: RefreshArgs) -> anyhow::Result<u8> {
         print_refresh(&refreshed, "");
         crate::report::print_pointer(report.id);
     }
+    crate::config::notify(&data, &report);
     Ok(code::OK)
 }
 
@@ -233,5 +234,8 @@ pub fn print_refresh(report: &RefreshReport, mood: &str) {
     }
     if !report.changed_anything() {
         println!("  {}", if mood.is_empty() { "nothing changed" } else { "nothing would change" });
+    }
+    if report.rules_suspended {
+        println!("  approval rules not applied: rules.apply is false (a change freeze)");
     }
 }

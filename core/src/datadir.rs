@@ -9,6 +9,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::keys;
 use crate::minisign::SecretKey;
@@ -24,6 +25,9 @@ pub const SERVER_PUBLIC_FILE: &str = "server.pub";
 pub struct DataDir {
     root: PathBuf,
     pub registry: Registry,
+    /// The configuration in force (`ingest.toml` and the command line's overrides); the
+    /// defaults until the caller sets it.
+    pub config: Config,
     /// Present only when opened exclusively: only the lock holder may write to the store.
     store: Option<Store>,
     _lock: Option<File>,
@@ -37,7 +41,13 @@ impl DataDir {
         let registry = Registry::open(&root.join(REGISTRY_FILE))?;
         // Finish or undo what a crash interrupted: see `store`.
         store.recover(|digest| registry.has_file(digest))?;
-        Ok(DataDir { root: root.to_path_buf(), registry, store: Some(store), _lock: Some(lock) })
+        Ok(DataDir {
+            root: root.to_path_buf(),
+            registry,
+            config: Config::default(),
+            store: Some(store),
+            _lock: Some(lock),
+        })
     }
 
     /// Opens for reading; does not wait for, or block, a running import, and creates nothing:
@@ -49,7 +59,7 @@ impl DataDir {
             return Err(Error::NoRegistry { dir: root.to_path_buf() });
         }
         let registry = Registry::open(&path)?;
-        Ok(DataDir { root: root.to_path_buf(), registry, store: None, _lock: None })
+        Ok(DataDir { root: root.to_path_buf(), registry, config: Config::default(), store: None, _lock: None })
     }
 
     /// The management server's own key pair, created on first use (`server.key`, not

@@ -108,6 +108,10 @@ pub enum Error {
     #[error("download {url}: {cause}")]
     Download { url: String, cause: String },
 
+    /// A notification could not be delivered (mail server, notification command).
+    #[error("{what}: {cause}")]
+    Notification { what: String, cause: String },
+
     #[error("{what}: size mismatch: expected {expected} bytes, got {actual}")]
     SizeMismatch { what: String, expected: u64, actual: u64 },
 
@@ -198,7 +202,7 @@ impl Error {
             | DemoKey { .. }
             | TrustPolicy { .. }
             | Invalid(_) => ErrorClass::Input,
-            Download { .. } => ErrorClass::Network,
+            Download { .. } | Notification { .. } => ErrorClass::Network,
             SizeMismatch { .. } | DigestMismatch { .. } | AuditBroken { .. } => ErrorClass::Integrity,
             Container { .. } | Manifest { .. } | Entries { .. } => ErrorClass::Bundle,
             SignatureFile { .. }

@@ -523,7 +523,8 @@ pub struct Imported {
 /// accepted something ends with one; `ingest refresh` runs one on its own (rules such as
 /// "seven days after arrival" need one a day even when nothing arrives).
 pub fn refresh(data: &mut DataDir) -> Result<crate::registry::RefreshReport> {
-    data.registry.refresh(Timestamp::now().date(), None, true)
+    let apply_rules = data.config.rules.apply;
+    data.registry.refresh(Timestamp::now().date(), None, apply_rules, true)
 }
 
 /// `ingest refresh`: a refresh on its own, with its change report stored.

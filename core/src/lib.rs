@@ -11,6 +11,7 @@ pub mod cache;
 pub mod catalog;
 pub mod check;
 pub mod clock;
+pub mod config;
 pub mod datadir;
 pub mod download;
 pub mod error;
@@ -24,6 +25,7 @@ pub mod model;
 pub mod names;
 #[cfg(feature = "net")]
 pub mod net;
+pub mod notify;
 pub mod pack;
 mod random;
 pub mod register;

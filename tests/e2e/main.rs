@@ -21,6 +21,7 @@ mod journey;
 mod keys;
 mod large_archives;
 mod manifest_refusals;
+mod notify;
 mod register;
 mod replay_and_rollback;
 mod reports;

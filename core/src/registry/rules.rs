@@ -68,9 +68,18 @@ pub struct RefreshReport {
     pub decisions: Vec<RuleDecision>,
     pub group_additions: Vec<GroupAddition>,
     pub held: Vec<Held>,
+    /// The rules were not applied: `rules.apply` is false (a change freeze).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rules_suspended: bool,
 }
 
 impl RefreshReport {
+    /// Whether a command that ended with this refresh should show it: it changed something,
+    /// or the rules were suspended (which the administrator must not miss).
+    pub fn worth_showing(&self) -> bool {
+        self.changed_anything() || self.rules_suspended
+    }
+
     pub fn changed_anything(&self) -> bool {
         !(self.newly_superseded.is_empty()
             && self.no_longer_superseded.is_empty()
@@ -181,13 +190,21 @@ impl Registry {
     /// with one audit entry. With `tested`, that rule joins the stored ones (replacing one
     /// of its name) and the report keeps only its own decisions, so that it is judged as it
     /// would act among the others. With `commit` false nothing is written: the report says
-    /// what would change.
-    pub fn refresh(&mut self, day: Date, tested: Option<&Rule>, commit: bool) -> Result<RefreshReport> {
+    /// what would change. With `apply_rules` false (a change freeze) only supersedence is
+    /// marked.
+    pub fn refresh(
+        &mut self,
+        day: Date,
+        tested: Option<&Rule>,
+        apply_rules: bool,
+        commit: bool,
+    ) -> Result<RefreshReport> {
         let path = self.path.clone();
         let e = sql_error(&path);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
         let now = Timestamp::now().to_string();
-        let mut report = RefreshReport { day: day.to_string(), ..RefreshReport::default() };
+        let mut report =
+            RefreshReport { day: day.to_string(), rules_suspended: !apply_rules, ..RefreshReport::default() };
         mark_supersedence(&tx, &path, &now, &mut report)?;
 
         let mut rules: Vec<Rule> = Vec::new();
@@ -203,8 +220,8 @@ impl Registry {
             rules.retain(|r| !r.name.as_str().eq_ignore_ascii_case(tested.name.as_str()));
             rules.push(tested.clone());
         }
-        if !rules.is_empty() {
-            apply_rules(&tx, &path, &rules, day, &now, &mut report)?;
+        if !rules.is_empty() && apply_rules {
+            apply(&tx, &path, &rules, day, &now, &mut report)?;
         }
         if let Some(tested) = tested {
             let own = |rule: &str| rule.eq_ignore_ascii_case(tested.name.as_str());
@@ -274,7 +291,7 @@ fn day_of(value: &str) -> Option<Date> {
     value.parse::<Timestamp>().map(|t| t.date()).or_else(|_| value.get(..10).unwrap_or(value).parse()).ok()
 }
 
-fn apply_rules(
+fn apply(
     tx: &Transaction<'_>,
     path: &std::path::Path,
     rules: &[Rule],
