@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::list::{eula_acceptance, hindrance_of, words};
-use super::{ImportChanges, Registry, append_audit, available_sql, merge_update, sql_error};
+use super::{ImportChanges, Registry, append_audit, available_sql, exec, merge_update, query_row, sql_error};
 use crate::approval::{Skipped, Status, eula_digest};
 use crate::clock::Timestamp;
 use crate::error::Result;
@@ -107,17 +107,17 @@ impl Registry {
                     .and_then(|mut s| s.execute(params![f.sha256.hex(), f.size as i64]))
                     .map_err(&e)?;
             }
-            let local: Option<String> = tx
-                .query_row("SELECT status_set_at FROM updates WHERE id = ?1", [id], |r| r.get(0))
-                .optional()
-                .map_err(&e)?;
+            let local: Option<String> =
+                query_row(&tx, "SELECT status_set_at FROM updates WHERE id = ?1", [id], |r| r.get(0))
+                    .optional()
+                    .map_err(&e)?;
             let before = merge.updates.new.len();
             merge_update(&tx, &path, &row.metadata, &row.origin, &detail, &now, &mut merge.updates)?;
             let is_new = merge.updates.new.len() > before;
             if let Some((by, at)) = &row.eula_accepted
                 && let Some(eula) = &row.metadata.eula
             {
-                tx.execute(
+                exec(&tx,
                     "INSERT OR IGNORE INTO eula_acceptances (update_id, eula_sha256, accepted_by, accepted_at) VALUES (?1, ?2, ?3, ?4)",
                     params![id, eula_digest(eula).hex(), by, at.to_string()],
                 )
@@ -125,11 +125,14 @@ impl Registry {
             }
             let later_by_a_person = row.status_set_by == "person"
                 && local.as_deref().and_then(|l| l.parse::<Timestamp>().ok()).is_none_or(|l| row.status_set_at > l);
-            if is_new || later_by_a_person {
+            // A new update arrives undefined, as the system set it: only another status
+            // needs taking.
+            let default_status = row.status == Status::Undefined && row.status_set_by == "system";
+            if (is_new && !default_status) || later_by_a_person {
                 if let Some(reason) = hindrance_of(&tx, &path, id, row.status)? {
                     merge.statuses_refused.push(Skipped { id: id.to_string(), reason });
                 } else {
-                    tx.execute(
+                    exec(&tx,
                         "UPDATE updates SET status = ?2, status_set_by = ?3, status_actor = ?4, status_set_at = ?5 WHERE id = ?1",
                         params![id, row.status.as_str(), row.status_set_by, row.status_actor, row.status_set_at.to_string()],
                     )
@@ -140,8 +143,7 @@ impl Registry {
                 }
             }
             for group in &row.groups {
-                let created = tx
-                    .execute(
+                let created = exec(&tx,
                         "INSERT OR IGNORE INTO update_groups (name, description, created_by, created_at) VALUES (?1, '', ?2, ?3)",
                         params![group.as_str(), format!("CSV import from {source}"), now],
                     )
@@ -156,15 +158,18 @@ impl Registry {
                     .and_then(|mut s| s.execute(params![group.as_str(), id, now]))
                     .map_err(&e)?;
             }
-            let available: bool = tx
-                .query_row(&format!("SELECT {} FROM updates u WHERE u.id = ?1", available_sql("u")), [id], |r| r.get(0))
-                .map_err(&e)?;
-            if !available && !row.metadata.withdrawn {
-                merge.unavailable.push(id.to_string());
-            }
         }
-        merge.files_missing = tx
-            .query_row("SELECT COUNT(*) FROM files WHERE present = 0", [], |r| r.get::<_, i64>(0))
+        // Which of the rows' updates lack files here: one pass over the list, not one query
+        // per row.
+        let unavailable: std::collections::HashSet<String> = {
+            let sql = format!("SELECT u.id FROM updates u WHERE u.withdrawn = 0 AND NOT {}", available_sql("u"));
+            let mut stmt = tx.prepare(&sql).map_err(&e)?;
+            let ids = stmt.query_map([], |r| r.get(0)).map_err(&e)?;
+            ids.collect::<rusqlite::Result<_>>().map_err(&e)?
+        };
+        merge.unavailable =
+            rows.iter().map(|r| r.metadata.id.to_string()).filter(|id| unavailable.contains(id)).collect();
+        merge.files_missing = query_row(&tx, "SELECT COUNT(*) FROM files WHERE present = 0", [], |r| r.get::<_, i64>(0))
             .map_err(&e)? as usize;
         append_audit(
             &tx,

@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
-use super::{Registry, append_audit, available_sql, sql_error};
+use super::{Registry, append_audit, available_sql, query_row, sql_error};
 use crate::approval::{self, Actor, Candidate, Changed, Skipped, Status, StatusChange};
 use crate::clock::{Date, Timestamp};
 use crate::error::{Error, Result};
@@ -165,9 +165,9 @@ pub(super) fn hindrance(
 
 /// [`hindrance`] for update `id` as the registry holds it.
 pub(super) fn hindrance_of(conn: &Connection, path: &std::path::Path, id: &str, to: Status) -> Result<Option<String>> {
-    let (withdrawn, metadata): (bool, String) = conn
-        .query_row("SELECT withdrawn, metadata FROM updates WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .map_err(sql_error(path))?;
+    let (withdrawn, metadata): (bool, String) =
+        query_row(conn, "SELECT withdrawn, metadata FROM updates WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(sql_error(path))?;
     hindrance(conn, path, id, withdrawn, &metadata, to)
 }
 

@@ -269,6 +269,23 @@ fn available_sql(alias: &str) -> String {
     )
 }
 
+/// Runs a statement through the connection's statement cache. A merge or a refresh runs
+/// the same few statements once per update; preparing each anew costs more than running
+/// it (tests/bench/update-list-scale.sh).
+fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
+/// `Connection::query_row` through the statement cache.
+fn query_row<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached(sql)?.query_row(params, f)
+}
+
 fn sql_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
     move |source| Error::Registry { path: path.to_path_buf(), source }
 }
@@ -279,6 +296,12 @@ impl Registry {
         let e = sql_error(path);
         let mut conn = Connection::open(path).map_err(&e)?;
         conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(&e)?;
+        // Room for every statement a CSV merge runs per row (see `exec`).
+        conn.set_prepared_statement_cache_capacity(64);
+        // A page cache of up to 64 MiB (SQLite's default is 8): a refresh or a CSV merge of a
+        // large list touches every page of the updates table and its indexes in one
+        // transaction, and with the default cache it spills and re-reads pages.
+        conn.pragma_update(None, "cache_size", -65536).map_err(&e)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(&e)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(&e)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(&e)?;
@@ -866,8 +889,8 @@ fn merge_update(
 ) -> Result<()> {
     let e = sql_error(path);
     let metadata = serde_json::to_string(update).expect("an update always serialises");
-    let existing: Option<(u32, String)> = tx
-        .query_row("SELECT revision, metadata FROM updates WHERE id = ?1", [update.id.as_str()], |r| {
+    let existing: Option<(u32, String)> =
+        query_row(tx, "SELECT revision, metadata FROM updates WHERE id = ?1", [update.id.as_str()], |r| {
             Ok((r.get(0)?, r.get(1)?))
         })
         .optional()
@@ -890,9 +913,10 @@ fn merge_update(
         now,
         origin
     ];
+    let is_new = existing.is_none();
     match existing {
         None => {
-            tx.execute(
+            exec(tx,
                 "INSERT INTO updates (id, revision, title, vendor, product, version, classification, severity, kb, \
                  release_date, withdrawn, metadata, origin, origin_detail, status, status_set_by, status_set_at, first_seen, updated_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?15, ?13, 'undefined', 'system', ?14, ?14, ?14)",
@@ -904,7 +928,7 @@ fn merge_update(
         Some((revision, old)) if update.revision > revision => {
             let old: Option<Update> = serde_json::from_str(&old).ok();
             let files_changed = old.is_none_or(|o| o.file_digests() != update.file_digests());
-            tx.execute(
+            exec(tx,
                 "UPDATE updates SET revision = ?2, title = ?3, vendor = ?4, product = ?5, version = ?6, classification = ?7, \
                  severity = ?8, kb = ?9, release_date = ?10, withdrawn = ?11, metadata = ?12, origin_detail = ?13, updated_at = ?14, origin = ?15 \
                  WHERE id = ?1",
@@ -912,7 +936,7 @@ fn merge_update(
             )
             .map_err(&e)?;
             if files_changed {
-                tx.execute(
+                exec(tx,
                     "UPDATE updates SET status = 'undefined', status_set_by = 'system', status_actor = ?2, status_set_at = ?3 WHERE id = ?1",
                     params![id, format!("revision {} changed the update's files", update.revision), now],
                 )
@@ -941,18 +965,21 @@ fn merge_update(
             return Ok(());
         }
     }
-    tx.execute("DELETE FROM update_files WHERE update_id = ?1", [update.id.as_str()]).map_err(&e)?;
+    if !is_new {
+        exec(tx, "DELETE FROM update_files WHERE update_id = ?1", [update.id.as_str()]).map_err(&e)?;
+        exec(tx, "DELETE FROM supersedence WHERE update_id = ?1", [update.id.as_str()]).map_err(&e)?;
+    }
     for (i, f) in update.files.iter().enumerate() {
-        tx.execute(
+        exec(tx,
             "INSERT INTO update_files (update_id, position, name, sha256, url, architecture, language) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![update.id.as_str(), i as i64, f.name.as_str(), f.sha256.hex(), f.url, f.architecture, f.language],
         )
         .map_err(&e)?;
     }
-    tx.execute("DELETE FROM supersedence WHERE update_id = ?1", [update.id.as_str()]).map_err(&e)?;
     let supersedes: BTreeSet<&UpdateId> = update.supersedes.iter().collect();
     for s in supersedes {
-        tx.execute(
+        exec(
+            tx,
             "INSERT INTO supersedence (update_id, supersedes) VALUES (?1, ?2)",
             params![update.id.as_str(), s.as_str()],
         )

@@ -7,7 +7,7 @@ use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::groups::require_group;
-use super::{Registry, append_audit, available_sql, sql_error};
+use super::{Registry, append_audit, available_sql, exec, sql_error};
 use crate::approval::{Actor, Status};
 use crate::clock::{Date, Timestamp};
 use crate::error::{Error, Result};
@@ -271,7 +271,7 @@ fn mark_supersedence(
         superseded_by_present()
     ))?;
     for id in newly {
-        tx.execute("UPDATE updates SET superseded_since = ?2 WHERE id = ?1", params![id, now]).map_err(&e)?;
+        exec(tx, "UPDATE updates SET superseded_since = ?2 WHERE id = ?1", params![id, now]).map_err(&e)?;
         let mut stmt = tx
             .prepare_cached("SELECT update_id FROM supersedence WHERE supersedes = ?1 ORDER BY update_id")
             .map_err(&e)?;
@@ -280,7 +280,7 @@ fn mark_supersedence(
         report.newly_superseded.push(Superseded { id, by });
     }
     for id in cleared {
-        tx.execute("UPDATE updates SET superseded_since = NULL WHERE id = ?1", [&id]).map_err(&e)?;
+        exec(tx, "UPDATE updates SET superseded_since = NULL WHERE id = ?1", [&id]).map_err(&e)?;
         report.no_longer_superseded.push(id);
     }
     Ok(())
@@ -360,7 +360,7 @@ fn apply(
             }
             let stored_group = require_group(tx, path, group)?;
             if !facts.groups.iter().any(|(g, _)| g.eq_ignore_ascii_case(&stored_group)) {
-                tx.execute(
+                exec(tx,
                     "INSERT OR IGNORE INTO group_members (group_name, update_id, added_by, added_at) VALUES (?1, ?2, ?3, ?4)",
                     params![stored_group, id, format!("rule {}", rule.name), now],
                 )
@@ -372,7 +372,8 @@ fn apply(
                     group: stored_group,
                 });
             }
-            tx.execute(
+            exec(
+                tx,
                 "INSERT OR IGNORE INTO rule_group_additions (rule, update_id, added_at) VALUES (?1, ?2, ?3)",
                 params![rule.name.as_str(), id, now],
             )
@@ -392,7 +393,7 @@ fn apply(
             report.held.push(Held { id, rule, reason });
             continue;
         }
-        tx.execute(
+        exec(tx,
             "UPDATE updates SET status = ?2, status_set_by = 'rule', status_actor = ?3, status_set_at = ?4 WHERE id = ?1",
             params![id, to.as_str(), format!("rule {rule}"), now],
         )
