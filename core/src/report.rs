@@ -298,8 +298,8 @@ impl ReportBuilder {
     /// Looks up how each update stands and what the arrived files are, and stores the report.
     pub fn store(self, registry: &mut Registry) -> Result<ChangeReport> {
         let ids: Vec<String> = self.changes.keys().cloned().collect();
-        let mut standing: BTreeMap<String, crate::registry::UpdateSummary> =
-            registry.summaries(&ids)?.into_iter().map(|s| (s.id.clone(), s)).collect();
+        let mut standing: BTreeMap<String, crate::registry::ReportLine> =
+            registry.report_lines(&ids)?.into_iter().map(|s| (s.id.clone(), s)).collect();
         let updates = self
             .changes
             .into_iter()

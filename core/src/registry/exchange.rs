@@ -1,7 +1,7 @@
 //! The registry's side of CSV exchange: the rows an export writes, and the merge of an
 //! imported list or set of groups in one transaction.
 
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{TransactionBehavior, params};
 use serde::Serialize;
 
 use super::list::{eula_acceptance, hindrance_of, words};
@@ -100,19 +100,22 @@ impl Registry {
         let now = Timestamp::now().to_string();
         let detail = format!("CSV import from {source}");
         let mut merge = ListMerge::default();
-        for row in rows {
+        // Files first, in digest order, and then the updates in id order: b-tree inserts in
+        // key order fill pages one after the other instead of splitting pages at random.
+        let mut files: Vec<(&crate::names::Sha256, u64)> =
+            rows.iter().flat_map(|r| r.metadata.files.iter().map(|f| (&f.sha256, f.size))).collect();
+        files.sort_unstable();
+        files.dedup();
+        for (digest, size) in files {
+            exec(&tx, "INSERT OR IGNORE INTO files (sha256, size) VALUES (?1, ?2)", params![digest.hex(), size as i64])
+                .map_err(&e)?;
+        }
+        let mut ordered: Vec<&ListRow> = rows.iter().collect();
+        ordered.sort_by(|a, b| a.metadata.id.as_str().cmp(b.metadata.id.as_str()));
+        for row in ordered {
             let id = row.metadata.id.as_str();
-            for f in &row.metadata.files {
-                tx.prepare_cached("INSERT OR IGNORE INTO files (sha256, size) VALUES (?1, ?2)")
-                    .and_then(|mut s| s.execute(params![f.sha256.hex(), f.size as i64]))
-                    .map_err(&e)?;
-            }
-            let local: Option<String> =
-                query_row(&tx, "SELECT status_set_at FROM updates WHERE id = ?1", [id], |r| r.get(0))
-                    .optional()
-                    .map_err(&e)?;
             let before = merge.updates.new.len();
-            merge_update(&tx, &path, &row.metadata, &row.origin, &detail, &now, &mut merge.updates)?;
+            let local = merge_update(&tx, &path, &row.metadata, &row.origin, &detail, &now, &mut merge.updates)?;
             let is_new = merge.updates.new.len() > before;
             if let Some((by, at)) = &row.eula_accepted
                 && let Some(eula) = &row.metadata.eula

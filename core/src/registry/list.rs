@@ -151,7 +151,8 @@ pub(super) fn hindrance(
     if to != Status::Approved {
         return Ok(None);
     }
-    let update: Option<Update> = serde_json::from_str(metadata).ok();
+    // Only metadata that mentions a licence needs parsing (a refresh may judge thousands).
+    let update: Option<Update> = if metadata.contains("\"eula\"") { serde_json::from_str(metadata).ok() } else { None };
     let eula = update.as_ref().and_then(|u| u.eula.as_ref());
     let accepted_eula = match eula {
         Some(licence) => {
@@ -165,6 +166,9 @@ pub(super) fn hindrance(
 
 /// [`hindrance`] for update `id` as the registry holds it.
 pub(super) fn hindrance_of(conn: &Connection, path: &std::path::Path, id: &str, to: Status) -> Result<Option<String>> {
+    if to != Status::Approved {
+        return Ok(None);
+    }
     let (withdrawn, metadata): (bool, String) =
         query_row(conn, "SELECT withdrawn, metadata FROM updates WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(sql_error(path))?;
@@ -320,19 +324,6 @@ impl Registry {
         for row in rows {
             let row = row.map_err(self.err())?;
             if filter.available.is_none_or(|a| a == row.available) {
-                out.push(row);
-            }
-        }
-        Ok(out)
-    }
-
-    /// The rows of those of `ids` that are in the list, by id.
-    pub fn summaries(&self, ids: &[String]) -> Result<Vec<UpdateSummary>> {
-        let sql = format!("SELECT {SUMMARY_COLUMNS} FROM updates u WHERE u.id = ?1");
-        let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
-        let mut out = Vec::new();
-        for id in ids {
-            if let Some(row) = stmt.query_row([id], summary_from_row).optional().map_err(self.err())? {
                 out.push(row);
             }
         }

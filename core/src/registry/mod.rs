@@ -33,6 +33,7 @@ pub use exchange::{GroupMerge, ListMerge};
 pub use groups::{GroupSummary, Membership};
 pub use list::{ChainLink, EulaAcceptance, EulaView, ListFilter, UpdateDetail, UpdateSummary};
 pub use manual::{KnownFile, ManualRecord};
+pub use reports::ReportLine;
 pub use rules::{GroupAddition, Held, RefreshReport, RuleDecision, StoredRule, Superseded};
 
 /// Append-only. Each entry moves the schema from version `index` to `index + 1`.
@@ -191,6 +192,10 @@ CREATE TABLE reports (
     headline   TEXT NOT NULL,
     body       TEXT NOT NULL
 );
+"#,
+    // `ingest list --kb` answers from an index, not a scan of the whole list.
+    r#"
+CREATE INDEX updates_kb ON updates(kb);
 "#,
 ];
 
@@ -878,6 +883,7 @@ fn accepted_bundle(conn: &Connection, path: &Path, channel: &Channel, sequence: 
 
 /// Merges one update's metadata from a bundle into the list. Revisions never go backwards;
 /// a new revision that changes any file digest sends the approval back to undefined.
+/// Returns when the update's status was set before the merge (None for a new update).
 fn merge_update(
     tx: &Transaction<'_>,
     path: &Path,
@@ -886,15 +892,19 @@ fn merge_update(
     origin_detail: &str,
     now: &str,
     changes: &mut ImportChanges,
-) -> Result<()> {
+) -> Result<Option<String>> {
     let e = sql_error(path);
     let metadata = serde_json::to_string(update).expect("an update always serialises");
-    let existing: Option<(u32, String)> =
-        query_row(tx, "SELECT revision, metadata FROM updates WHERE id = ?1", [update.id.as_str()], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .optional()
-        .map_err(&e)?;
+    let existing: Option<(u32, String, String)> = query_row(
+        tx,
+        "SELECT revision, metadata, status_set_at FROM updates WHERE id = ?1",
+        [update.id.as_str()],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+    .optional()
+    .map_err(&e)?;
+    let status_set_at = existing.as_ref().map(|(_, _, at)| at.clone());
+    let existing = existing.map(|(revision, metadata, _)| (revision, metadata));
     let id = update.id.to_string();
     let columns = params![
         id,
@@ -958,11 +968,11 @@ fn merge_update(
         }
         Some((revision, old)) if update.revision == revision && old == metadata => {
             changes.unchanged.push(id);
-            return Ok(());
+            return Ok(status_set_at);
         }
         Some(_) => {
             changes.ignored.push(id);
-            return Ok(());
+            return Ok(status_set_at);
         }
     }
     if !is_new {
@@ -985,7 +995,7 @@ fn merge_update(
         )
         .map_err(&e)?;
     }
-    Ok(())
+    Ok(status_set_at)
 }
 
 /// Appends one entry to the hash-chained audit log: each entry's hash covers the previous

@@ -7,6 +7,20 @@ use crate::error::{Error, Result};
 use crate::names::Sha256;
 use crate::report::{Arrival, ChangeReport, ReportHeader, ReportKind};
 
+/// An update as a change report shows it.
+#[derive(Debug, Clone)]
+pub struct ReportLine {
+    pub id: String,
+    pub revision: u32,
+    pub title: String,
+    pub product: String,
+    pub classification: String,
+    pub severity: String,
+    pub kb: Option<String>,
+    pub status: String,
+    pub available: bool,
+}
+
 impl Registry {
     /// Stores `report` and returns its number.
     pub fn store_report(&mut self, report: &ChangeReport) -> Result<u64> {
@@ -65,6 +79,49 @@ impl Registry {
             let kind: ReportKind = serde_json::from_value(serde_json::Value::String(kind.clone()))
                 .map_err(|_| Error::Invalid(format!("change report {id} has an unknown kind {kind:?}")))?;
             out.push(ReportHeader { id: id as u64, kind, created, by, headline });
+        }
+        Ok(out)
+    }
+
+    /// How each of `ids` in the list stands now, for a change report: one look-up each for a
+    /// few, one pass over the list for many.
+    pub fn report_lines(&self, ids: &[String]) -> Result<Vec<ReportLine>> {
+        let columns = format!(
+            "u.id, u.revision, u.title, u.product, u.classification, u.severity, u.kb, u.status, {}",
+            super::available_sql("u")
+        );
+        let line = |r: &rusqlite::Row<'_>| -> rusqlite::Result<ReportLine> {
+            Ok(ReportLine {
+                id: r.get(0)?,
+                revision: r.get(1)?,
+                title: r.get(2)?,
+                product: r.get(3)?,
+                classification: r.get(4)?,
+                severity: r.get(5)?,
+                kb: r.get(6)?,
+                status: r.get(7)?,
+                available: r.get(8)?,
+            })
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        if ids.len() < 1000 {
+            let mut stmt =
+                self.conn.prepare(&format!("SELECT {columns} FROM updates u WHERE u.id = ?1")).map_err(self.err())?;
+            for id in ids {
+                if let Some(l) = stmt.query_row([id], line).optional().map_err(self.err())? {
+                    out.push(l);
+                }
+            }
+        } else {
+            let wanted: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+            let mut stmt = self.conn.prepare(&format!("SELECT {columns} FROM updates u")).map_err(self.err())?;
+            let rows = stmt.query_map([], line).map_err(self.err())?;
+            for row in rows {
+                let l = row.map_err(self.err())?;
+                if wanted.contains(l.id.as_str()) {
+                    out.push(l);
+                }
+            }
         }
         Ok(out)
     }
