@@ -73,6 +73,11 @@ step "$ingest" list
 step "$ingest" show 7zip.7zip@24.08
 step "$ingest" export-list --out "$demo/update-list.csv"
 step "$ingest" import "$bundle"
+step "$ingest" report --list
+step "$ingest" report 1
+step "$ingest" report 1 --format html --out "$demo/first-import.html"
+step "$ingest" config show
 
 echo
-echo "done: the update list is in $FERRY_DATA_DIR (as CSV in $demo/update-list.csv), the bundle in $media"
+echo "done: the update list is in $FERRY_DATA_DIR (as CSV in $demo/update-list.csv), the bundle in $media,"
+echo "the first import's change report in $demo/first-import.html"
