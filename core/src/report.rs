@@ -89,6 +89,23 @@ pub struct Entry {
     pub changes: Vec<Change>,
 }
 
+impl Entry {
+    /// An entry that knows only the update's id.
+    pub fn named(id: &str) -> Entry {
+        Entry {
+            id: id.to_string(),
+            title: String::new(),
+            product: String::new(),
+            classification: String::new(),
+            severity: String::new(),
+            kb: None,
+            status: String::new(),
+            available: false,
+            changes: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
     pub kind: ChangeKind,
@@ -298,43 +315,19 @@ impl ReportBuilder {
     /// Looks up how each update stands and what the arrived files are, and stores the report.
     pub fn store(self, registry: &mut Registry) -> Result<ChangeReport> {
         let ids: Vec<String> = self.changes.keys().cloned().collect();
-        let mut standing: BTreeMap<String, crate::registry::ReportLine> =
-            registry.report_lines(&ids)?.into_iter().map(|s| (s.id.clone(), s)).collect();
+        let mut standing: BTreeMap<String, (u32, Entry)> =
+            registry.report_lines(&ids)?.into_iter().map(|(revision, e)| (e.id.clone(), (revision, e))).collect();
         let updates = self
             .changes
             .into_iter()
             .map(|(id, mut changes)| {
                 changes.sort_by_key(|c| c.kind);
-                match standing.remove(&id) {
-                    Some(s) => {
-                        let revised = changes.iter_mut().find(|c| c.kind == ChangeKind::Revised && c.detail.is_empty());
-                        if let Some(c) = revised {
-                            c.detail = format!("now revision {}", s.revision);
-                        }
-                        Entry {
-                            id,
-                            title: s.title,
-                            product: s.product,
-                            classification: s.classification,
-                            severity: s.severity,
-                            kb: s.kb,
-                            status: s.status,
-                            available: s.available,
-                            changes,
-                        }
-                    }
-                    None => Entry {
-                        id,
-                        title: String::new(),
-                        product: String::new(),
-                        classification: String::new(),
-                        severity: String::new(),
-                        kb: None,
-                        status: String::new(),
-                        available: false,
-                        changes,
-                    },
+                // An update the list no longer holds is named by its id alone.
+                let (revision, entry) = standing.remove(&id).unwrap_or_else(|| (0, Entry::named(&id)));
+                if let Some(c) = changes.iter_mut().find(|c| c.kind == ChangeKind::Revised && c.detail.is_empty()) {
+                    c.detail = format!("now revision {revision}");
                 }
+                Entry { changes, ..entry }
             })
             .collect();
         let digests: Vec<Sha256> = self.arrived.into_iter().collect();

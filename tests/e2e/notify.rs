@@ -86,14 +86,21 @@ fn mail_config(s: &Scratch, sink: &Sink, extra: &str) -> String {
     )
 }
 
+/// A server with STARTTLS that accepts user "ferry" with password "s3cret", and ingest
+/// configured to log in with `password`.
+fn authenticating_sink(s: &Scratch, password: &str) -> Sink {
+    let sink = Sink::start(s, true, Some(("ferry", "s3cret")));
+    std::fs::write(s.path("smtp-password"), format!("{password}\n")).unwrap();
+    let extra = format!("username = \"ferry\"\npassword_file = {:?}\n", s.path("smtp-password").to_str().unwrap());
+    configure(s, &mail_config(s, &sink, &extra));
+    sink
+}
+
 #[test]
 fn mail_over_starttls_with_authentication_carries_the_report() {
     let s = Scratch::new();
     let bundle = server_with_bundle(&s);
-    let sink = Sink::start(&s, true, Some(("ferry", "s3cret")));
-    std::fs::write(s.path("smtp-password"), "s3cret\n").unwrap();
-    let extra = format!("username = \"ferry\"\npassword_file = {:?}\n", s.path("smtp-password").to_str().unwrap());
-    configure(&s, &mail_config(&s, &sink, &extra));
+    let sink = authenticating_sink(&s, "s3cret");
 
     let run = s.ingest(&["import", &bundle]);
     assert!(run.stderr.contains("notified by mail about change report 1"), "{}", run.stderr);
@@ -126,10 +133,7 @@ fn mail_over_starttls_with_authentication_carries_the_report() {
 fn a_failed_mail_is_a_warning_and_the_import_stands() {
     let s = Scratch::new();
     let bundle = server_with_bundle(&s);
-    let sink = Sink::start(&s, true, Some(("ferry", "s3cret")));
-    std::fs::write(s.path("wrong-password"), "guess\n").unwrap();
-    let extra = format!("username = \"ferry\"\npassword_file = {:?}\n", s.path("wrong-password").to_str().unwrap());
-    configure(&s, &mail_config(&s, &sink, &extra));
+    let sink = authenticating_sink(&s, "guess");
 
     let run = s.ingest(&["import", &bundle]);
     assert!(run.stderr.contains("warning: notification by mail failed"), "{}", run.stderr);

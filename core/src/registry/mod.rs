@@ -33,7 +33,6 @@ pub use exchange::{GroupMerge, ListMerge};
 pub use groups::{GroupSummary, Membership};
 pub use list::{ChainLink, EulaAcceptance, EulaView, ListFilter, UpdateDetail, UpdateSummary};
 pub use manual::{KnownFile, ManualRecord};
-pub use reports::ReportLine;
 pub use rules::{GroupAddition, Held, RefreshReport, RuleDecision, StoredRule, Superseded};
 
 /// Append-only. Each entry moves the schema from version `index` to `index + 1`.

@@ -5,21 +5,7 @@ use rusqlite::{OptionalExtension, params};
 use super::Registry;
 use crate::error::{Error, Result};
 use crate::names::Sha256;
-use crate::report::{Arrival, ChangeReport, ReportHeader, ReportKind};
-
-/// An update as a change report shows it.
-#[derive(Debug, Clone)]
-pub struct ReportLine {
-    pub id: String,
-    pub revision: u32,
-    pub title: String,
-    pub product: String,
-    pub classification: String,
-    pub severity: String,
-    pub kb: Option<String>,
-    pub status: String,
-    pub available: bool,
-}
+use crate::report::{Arrival, ChangeReport, Entry, ReportHeader, ReportKind};
 
 impl Registry {
     /// Stores `report` and returns its number.
@@ -83,25 +69,28 @@ impl Registry {
         Ok(out)
     }
 
-    /// How each of `ids` in the list stands now, for a change report: one look-up each for a
-    /// few, one pass over the list for many.
-    pub fn report_lines(&self, ids: &[String]) -> Result<Vec<ReportLine>> {
+    /// How each of `ids` in the list stands now, for a change report, with its revision: one
+    /// look-up each for a few, one pass over the list for many.
+    pub fn report_lines(&self, ids: &[String]) -> Result<Vec<(u32, Entry)>> {
         let columns = format!(
             "u.id, u.revision, u.title, u.product, u.classification, u.severity, u.kb, u.status, {}",
             super::available_sql("u")
         );
-        let line = |r: &rusqlite::Row<'_>| -> rusqlite::Result<ReportLine> {
-            Ok(ReportLine {
-                id: r.get(0)?,
-                revision: r.get(1)?,
-                title: r.get(2)?,
-                product: r.get(3)?,
-                classification: r.get(4)?,
-                severity: r.get(5)?,
-                kb: r.get(6)?,
-                status: r.get(7)?,
-                available: r.get(8)?,
-            })
+        let line = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(u32, Entry)> {
+            Ok((
+                r.get(1)?,
+                Entry {
+                    id: r.get(0)?,
+                    title: r.get(2)?,
+                    product: r.get(3)?,
+                    classification: r.get(4)?,
+                    severity: r.get(5)?,
+                    kb: r.get(6)?,
+                    status: r.get(7)?,
+                    available: r.get(8)?,
+                    changes: Vec::new(),
+                },
+            ))
         };
         let mut out = Vec::with_capacity(ids.len());
         if ids.len() < 1000 {
@@ -118,7 +107,7 @@ impl Registry {
             let rows = stmt.query_map([], line).map_err(self.err())?;
             for row in rows {
                 let l = row.map_err(self.err())?;
-                if wanted.contains(l.id.as_str()) {
+                if wanted.contains(l.1.id.as_str()) {
                     out.push(l);
                 }
             }
