@@ -291,6 +291,9 @@ impl Config {
             return bad("notify.command: the program name is empty".into());
         }
         let s = &self.notify.smtp;
+        if s.timeout_seconds == 0 || self.notify.command_timeout_seconds == 0 {
+            return bad("a timeout of 0 seconds".into());
+        }
         if !s.enabled() {
             return Ok(());
         }
@@ -309,9 +312,6 @@ impl Config {
             if s.password_file.is_none() {
                 return bad("notify.smtp.username is set without password_file".into());
             }
-        }
-        if s.timeout_seconds == 0 || self.notify.command_timeout_seconds == 0 {
-            return bad("a timeout of 0 seconds".into());
         }
         Ok(())
     }

@@ -274,6 +274,19 @@ fn bad_configuration_is_refused() {
     let header_injection = "[notify.smtp]\nserver = \"mail.lan\"\nto = [\"ops@lan\\r\\nBcc: all@lan\"]\n";
     configure(&s, header_injection);
     s.ingest(&["config", "show"]).refused(exit::INPUT, &["is not a mail address"]);
+    let mail_without_recipient = "[notify.smtp]\nserver = \"mail.lan\"\n";
+    configure(&s, mail_without_recipient);
+    s.ingest(&["config", "show"]).refused(exit::INPUT, &["notify.smtp.to: no recipient"]);
+    let command_without_program = "[notify]\ncommand = [\"\", \"--flag\"]\n";
+    configure(&s, command_without_program);
+    s.ingest(&["config", "show"]).refused(exit::INPUT, &["the program name is empty"]);
+    let zero_timeout = "[notify]\ncommand_timeout_seconds = 0\n";
+    configure(&s, zero_timeout);
+    s.ingest(&["config", "show"]).refused(exit::INPUT, &["a timeout of 0 seconds"]);
+    let username_without_password_file = "[notify.smtp]\nserver = \"mail.lan\"\nto = [\"ops@lan\"]\nusername = \"u\"\n";
+    configure(&s, username_without_password_file);
+    s.ingest(&["config", "show"]).refused(exit::INPUT, &["username is set without password_file"]);
+    configure(&s, header_injection);
     // A broken configuration stops the commands that would notify, before anything changes.
     let bundle_dir = Scratch::new();
     let bundle = server_with_bundle(&bundle_dir);
