@@ -26,7 +26,7 @@ pub struct Outcome {
 }
 
 /// Whether `config` asks for a notification about `report`.
-pub fn wanted(config: &Notify, report: &ChangeReport) -> bool {
+fn wanted(config: &Notify, report: &ChangeReport) -> bool {
     match config.when {
         When::Never => false,
         When::Always => true,

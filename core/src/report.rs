@@ -34,6 +34,11 @@ pub enum ReportKind {
     Refresh,
 }
 
+impl ReportKind {
+    pub const ALL: [ReportKind; 4] =
+        [ReportKind::Import, ReportKind::Register, ReportKind::ImportList, ReportKind::Refresh];
+}
+
 impl std::fmt::Display for ReportKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
