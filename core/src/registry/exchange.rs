@@ -5,7 +5,9 @@ use rusqlite::{TransactionBehavior, params};
 use serde::Serialize;
 
 use super::list::{eula_acceptance, hindrance_of, words};
-use super::{ImportChanges, Registry, append_audit, available_sql, exec, merge_update, query_row, sql_error};
+use super::{
+    ImportChanges, Registry, Unavailable, append_audit, available_sql, exec, merge_update, query_row, sql_error,
+};
 use crate::approval::{Skipped, Status, eula_digest};
 use crate::clock::Timestamp;
 use crate::error::Result;
@@ -46,7 +48,7 @@ impl Registry {
             "SELECT u.id, u.revision, u.title, u.vendor, u.product, u.version, u.classification, u.severity, u.kb, \
              u.release_date, u.withdrawn, u.origin, {available}, u.status, u.status_set_by, u.status_actor, \
              u.status_set_at, (SELECT group_concat(gm.group_name, ' ') FROM group_members gm WHERE gm.update_id = u.id), \
-             u.metadata FROM updates u ORDER BY u.id",
+             m.metadata FROM updates u JOIN update_metadata m ON m.update_id = u.id ORDER BY u.id",
             available = available_sql("u")
         );
         let mut stmt = self.conn.prepare(&sql).map_err(self.err())?;
@@ -164,14 +166,12 @@ impl Registry {
         }
         // Which of the rows' updates lack files here: one pass over the list, not one query
         // per row.
-        let unavailable: std::collections::HashSet<String> = {
-            let sql = format!("SELECT u.id FROM updates u WHERE u.withdrawn = 0 AND NOT {}", available_sql("u"));
-            let mut stmt = tx.prepare(&sql).map_err(&e)?;
-            let ids = stmt.query_map([], |r| r.get(0)).map_err(&e)?;
-            ids.collect::<rusqlite::Result<_>>().map_err(&e)?
-        };
-        merge.unavailable =
-            rows.iter().map(|r| r.metadata.id.to_string()).filter(|id| unavailable.contains(id)).collect();
+        let unavailable = Unavailable::load(&tx).map_err(&e)?;
+        merge.unavailable = rows
+            .iter()
+            .map(|r| r.metadata.id.to_string())
+            .filter(|id| unavailable.lacking_files.contains(id) && !unavailable.withdrawn.contains(id))
+            .collect();
         merge.files_missing = query_row(&tx, "SELECT COUNT(*) FROM files WHERE present = 0", [], |r| r.get::<_, i64>(0))
             .map_err(&e)? as usize;
         append_audit(

@@ -169,9 +169,13 @@ pub(super) fn hindrance_of(conn: &Connection, path: &std::path::Path, id: &str, 
     if to != Status::Approved {
         return Ok(None);
     }
-    let (withdrawn, metadata): (bool, String) =
-        query_row(conn, "SELECT withdrawn, metadata FROM updates WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(sql_error(path))?;
+    let (withdrawn, metadata): (bool, String) = query_row(
+        conn,
+        "SELECT u.withdrawn, m.metadata FROM updates u JOIN update_metadata m ON m.update_id = u.id WHERE u.id = ?1",
+        [id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .map_err(sql_error(path))?;
     hindrance(conn, path, id, withdrawn, &metadata, to)
 }
 
@@ -258,6 +262,9 @@ pub struct ChainLink {
 
 /// Longest supersedence chain followed; a longer one (or a cycle) is cut there.
 const MAX_CHAIN: usize = 256;
+
+/// The metadata of update `u`, as a column.
+const METADATA: &str = "(SELECT m.metadata FROM update_metadata m WHERE m.update_id = u.id)";
 
 const SUMMARY_COLUMNS: &str = "u.id, u.revision, u.title, u.vendor, u.product, u.version, u.classification, \
      u.severity, u.kb, u.release_date, u.withdrawn, u.origin, u.status, u.status_set_by, u.status_set_at, \
@@ -348,7 +355,7 @@ impl Registry {
         let path = self.path.clone();
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
         let selected: Vec<(String, String, bool, String)> =
-            select(&tx, &path, ids, filter, "u.id, u.status, u.withdrawn, u.metadata", |r| {
+            select(&tx, &path, ids, filter, &format!("u.id, u.status, u.withdrawn, {METADATA}"), |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0, r.get(3)?))
             })?;
         let mut change =
@@ -400,7 +407,7 @@ impl Registry {
     pub fn eula(&self, id: &UpdateId) -> Result<EulaView> {
         let metadata: Option<String> = self
             .conn
-            .query_row("SELECT metadata FROM updates WHERE id = ?1", [id.as_str()], |r| r.get(0))
+            .query_row("SELECT metadata FROM update_metadata WHERE update_id = ?1", [id.as_str()], |r| r.get(0))
             .optional()
             .map_err(self.err())?;
         let Some(metadata) = metadata else {
@@ -444,7 +451,7 @@ impl Registry {
 
     pub fn show(&self, id: &UpdateId) -> Result<UpdateDetail> {
         let sql = format!(
-            "SELECT {SUMMARY_COLUMNS}, u.origin_detail, u.status_actor, u.first_seen, u.updated_at, u.metadata \
+            "SELECT {SUMMARY_COLUMNS}, u.origin_detail, u.status_actor, u.first_seen, u.updated_at, {METADATA} \
              FROM updates u WHERE u.id = ?1"
         );
         let found = self

@@ -74,10 +74,8 @@ impl Registry {
     /// How each of `ids` in the list stands now, for a change report, with its revision: one
     /// look-up each for a few, one pass over the list for many.
     pub fn report_lines(&self, ids: &[String]) -> Result<Vec<(u32, Entry)>> {
-        let columns = format!(
-            "u.id, u.revision, u.title, u.product, u.classification, u.severity, u.kb, u.status, {}",
-            super::available_sql("u")
-        );
+        // The last column is availability: probed per row for a few, from one pass for many.
+        let columns = "u.id, u.revision, u.title, u.product, u.classification, u.severity, u.kb, u.status";
         let line = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(u32, Entry)> {
             Ok((
                 r.get(1)?,
@@ -96,8 +94,10 @@ impl Registry {
         };
         let mut out = Vec::with_capacity(ids.len());
         if ids.len() < 1000 {
-            let mut stmt =
-                self.conn.prepare(&format!("SELECT {columns} FROM updates u WHERE u.id = ?1")).map_err(self.err())?;
+            let mut stmt = self
+                .conn
+                .prepare(&format!("SELECT {columns}, {} FROM updates u WHERE u.id = ?1", super::available_sql("u")))
+                .map_err(self.err())?;
             for id in ids {
                 if let Some(l) = stmt.query_row([id], line).optional().map_err(self.err())? {
                     out.push(l);
@@ -105,12 +105,14 @@ impl Registry {
             }
         } else {
             let wanted: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
-            let mut stmt = self.conn.prepare(&format!("SELECT {columns} FROM updates u")).map_err(self.err())?;
+            let unavailable = super::Unavailable::load(&self.conn).map_err(self.err())?;
+            let mut stmt = self.conn.prepare(&format!("SELECT {columns}, 0 FROM updates u")).map_err(self.err())?;
             let rows = stmt.query_map([], line).map_err(self.err())?;
             for row in rows {
-                let l = row.map_err(self.err())?;
-                if wanted.contains(l.1.id.as_str()) {
-                    out.push(l);
+                let (revision, mut entry) = row.map_err(self.err())?;
+                if wanted.contains(entry.id.as_str()) {
+                    entry.available = unavailable.available(&entry.id);
+                    out.push((revision, entry));
                 }
             }
         }

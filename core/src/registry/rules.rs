@@ -1,13 +1,13 @@
 //! Approval rules as stored, and the refresh that re-marks supersedence and applies them
 //! (after every import, and by `ingest refresh`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::groups::require_group;
-use super::{Registry, append_audit, available_sql, exec, sql_error};
+use super::{Registry, Unavailable, append_audit, exec, sql_error};
 use crate::approval::{Actor, Status};
 use crate::clock::{Date, Timestamp};
 use crate::error::{Error, Result};
@@ -86,16 +86,6 @@ impl RefreshReport {
             && self.decisions.is_empty()
             && self.group_additions.is_empty())
     }
-}
-
-/// The updates `u` that an update present on this server (not withdrawn, every file in the
-/// store) declares it supersedes.
-fn superseded_by_present() -> String {
-    format!(
-        "EXISTS (SELECT 1 FROM supersedence s JOIN updates n ON n.id = s.update_id \
-         WHERE s.supersedes = u.id AND n.id <> u.id AND {})",
-        available_sql("n")
-    )
 }
 
 fn parse_rule(path: &std::path::Path, name: &str, definition: &str) -> Result<Rule> {
@@ -250,6 +240,10 @@ impl Registry {
     }
 }
 
+/// Marks the updates that an update present here supersedes, and clears the mark of those
+/// no longer superseded. Worked out from three passes (supersedence, availability, the
+/// marks), not a correlated query per update: the first refresh of a large list marks
+/// hundreds of thousands.
 fn mark_supersedence(
     tx: &Transaction<'_>,
     path: &std::path::Path,
@@ -257,32 +251,44 @@ fn mark_supersedence(
     report: &mut RefreshReport,
 ) -> Result<()> {
     let e = sql_error(path);
-    let ids = |sql: &str| -> Result<Vec<String>> {
-        let mut stmt = tx.prepare(sql).map_err(&e)?;
-        let rows = stmt.query_map([], |r| r.get(0)).map_err(&e)?;
-        rows.collect::<rusqlite::Result<Vec<String>>>().map_err(&e)
-    };
-    let newly = ids(&format!(
-        "SELECT u.id FROM updates u WHERE u.superseded_since IS NULL AND {} ORDER BY u.id",
-        superseded_by_present()
-    ))?;
-    let cleared = ids(&format!(
-        "SELECT u.id FROM updates u WHERE u.superseded_since IS NOT NULL AND NOT {} ORDER BY u.id",
-        superseded_by_present()
-    ))?;
-    for id in newly {
-        exec(tx, "UPDATE updates SET superseded_since = ?2 WHERE id = ?1", params![id, now]).map_err(&e)?;
-        let mut stmt = tx
-            .prepare_cached("SELECT update_id FROM supersedence WHERE supersedes = ?1 ORDER BY update_id")
-            .map_err(&e)?;
-        let by =
-            stmt.query_map([&id], |r| r.get(0)).map_err(&e)?.collect::<rusqlite::Result<Vec<String>>>().map_err(&e)?;
-        report.newly_superseded.push(Superseded { id, by });
+    let unavailable = Unavailable::load(tx).map_err(&e)?;
+    // For each superseded id: every update that claims to supersede it, and whether one of
+    // them (another update) can be installed here.
+    let mut claims: HashMap<String, (Vec<String>, bool)> = HashMap::new();
+    {
+        let mut stmt =
+            tx.prepare("SELECT supersedes, update_id FROM supersedence ORDER BY supersedes, update_id").map_err(&e)?;
+        let mut rows = stmt.query([]).map_err(&e)?;
+        while let Some(r) = rows.next().map_err(&e)? {
+            let (old, by): (String, String) = (r.get(0).map_err(&e)?, r.get(1).map_err(&e)?);
+            let present = by != old && unavailable.available(&by);
+            let claim = claims.entry(old).or_default();
+            claim.1 |= present;
+            claim.0.push(by);
+        }
     }
-    for id in cleared {
-        exec(tx, "UPDATE updates SET superseded_since = NULL WHERE id = ?1", [&id]).map_err(&e)?;
-        report.no_longer_superseded.push(id);
+    let mut newly = Vec::new();
+    let mut cleared = Vec::new();
+    {
+        let mut stmt = tx.prepare("SELECT id, superseded_since IS NOT NULL FROM updates ORDER BY id").map_err(&e)?;
+        let mut rows = stmt.query([]).map_err(&e)?;
+        while let Some(r) = rows.next().map_err(&e)? {
+            let (id, marked): (String, bool) = (r.get(0).map_err(&e)?, r.get(1).map_err(&e)?);
+            match claims.remove(&id) {
+                Some((by, true)) if !marked => newly.push(Superseded { id, by }),
+                Some((_, false)) | None if marked => cleared.push(id),
+                _ => {}
+            }
+        }
     }
+    for s in &newly {
+        exec(tx, "UPDATE updates SET superseded_since = ?2 WHERE id = ?1", params![s.id, now]).map_err(&e)?;
+    }
+    for id in &cleared {
+        exec(tx, "UPDATE updates SET superseded_since = NULL WHERE id = ?1", [id]).map_err(&e)?;
+    }
+    report.newly_superseded.extend(newly);
+    report.no_longer_superseded.extend(cleared);
     Ok(())
 }
 
