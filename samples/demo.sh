@@ -77,7 +77,15 @@ step "$ingest" report --list
 step "$ingest" report 1
 step "$ingest" report 1 --format html --out "$demo/first-import.html"
 step "$ingest" config show
+step "$ingest" dp add headquarters --path "$demo/www/updates" --approved --by demo-admin
+step "$ingest" publish
+step "$ingest" dp verify "$demo/www/updates"
+if command -v minisign >/dev/null; then
+    index="$demo/www/updates/generations/$(cat "$demo/www/updates/current")/index.json"
+    step minisign -V -m "$index" -p "$FERRY_DATA_DIR/server.pub"
+fi
 
 echo
 echo "done: the update list is in $FERRY_DATA_DIR (as CSV in $demo/update-list.csv), the bundle in $media,"
-echo "the first import's change report in $demo/first-import.html"
+echo "the first import's change report in $demo/first-import.html, the approved updates published"
+echo "with a signed index in $demo/www/updates (serve it with any web server or file share)"

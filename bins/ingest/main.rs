@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 mod config;
+mod dp;
 mod exchange;
 mod groups;
 mod register;
@@ -109,6 +110,12 @@ enum Command {
     /// The configuration (ingest.toml in the data directory, overridden by --set).
     #[command(subcommand)]
     Config(config::ConfigCommand),
+    /// Distribution points: directories that web servers or file shares serve to clients.
+    #[command(subcommand)]
+    Dp(dp::DpCommand),
+    /// Bring distribution points up to date: approved files first, then a new signed index
+    /// generation, then one atomic switch of `current`; files no recent index lists are pruned.
+    Publish(dp::PublishArgs),
 }
 
 #[derive(Subcommand)]
@@ -621,6 +628,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Refresh(args) => rules::refresh(&dir, args),
         Command::Report(args) => report::run(&dir, args),
         Command::Config(command) => config::run(&dir, command),
+        Command::Dp(command) => dp::run(&dir, command),
+        Command::Publish(args) => dp::publish(&dir, args),
         Command::Register(args) => register::run(&dir, args),
         Command::ExportList(args) => exchange::export_list(&dir, args),
         Command::ImportList(args) => exchange::import_list(&dir, args),

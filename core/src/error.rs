@@ -184,6 +184,11 @@ pub enum Error {
     AuditBroken { path: PathBuf, seq: i64, reason: String },
     #[error("channel {channel:?}: {reason}")]
     TrustPolicy { channel: String, reason: String },
+    /// A distribution point's index or its signature is missing, damaged or not signed by
+    /// the expected server key.
+    #[error("distribution point {}: {reason}", dir.display())]
+    DpIndex { dir: PathBuf, reason: String },
+
     #[error("{0}")]
     Invalid(String),
 }
@@ -211,7 +216,8 @@ impl Error {
             | TrustedCommentMismatch { .. }
             | Untrusted { .. }
             | Rotation { .. }
-            | StateFile { .. } => ErrorClass::Signature,
+            | StateFile { .. }
+            | DpIndex { .. } => ErrorClass::Signature,
             Rollback { .. } | SequenceReused { .. } | MissingBase { .. } | Expired { .. } => ErrorClass::Rollback,
             NotFound { .. } | NoRegistry { .. } => ErrorClass::NotFound,
             Busy { .. } => ErrorClass::Busy,

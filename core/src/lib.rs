@@ -27,6 +27,7 @@ pub mod names;
 pub mod net;
 pub mod notify;
 pub mod pack;
+pub mod publish;
 mod random;
 pub mod register;
 pub mod registry;

@@ -196,6 +196,12 @@ string_name!(
     check_label
 );
 string_name!(
+    /// A distribution point's name (`branch-osaka`), same grammar as a group's.
+    DpName,
+    "distribution point name",
+    check_label
+);
+string_name!(
     /// An approval rule's name (`approve-security-after-7-days`), same grammar as a group's.
     RuleName,
     "rule name",

@@ -13,7 +13,7 @@ use crate::support::*;
 
 /// `ingest` built with the `failpoints` feature, into its own target directory (the shipped
 /// binary never has them). Built once per test run.
-fn failpoint_ingest() -> &'static Path {
+pub(crate) fn failpoint_ingest() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("failpoints");

@@ -22,6 +22,7 @@ mod keys;
 mod large_archives;
 mod manifest_refusals;
 mod notify;
+mod publish;
 mod register;
 mod replay_and_rollback;
 mod reports;

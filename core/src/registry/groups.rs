@@ -113,6 +113,14 @@ impl Registry {
                 users.join(", ")
             )));
         }
+        let carriers = self.dps_carrying(&group.name)?;
+        if !carriers.is_empty() {
+            return Err(Error::Invalid(format!(
+                "update group {:?} is carried by distribution point {}; remove the distribution point first",
+                group.name,
+                carriers.join(", ")
+            )));
+        }
         let e = sql_error(&self.path);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
         tx.execute("DELETE FROM update_groups WHERE name = ?1", [group.name.as_str()]).map_err(&e)?;

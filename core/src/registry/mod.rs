@@ -23,6 +23,7 @@ use crate::rotation::Rotation;
 use crate::state::{ChannelPosition, HeldUpdate, IncompleteSet, ServerState};
 use crate::trust::TrustStore;
 
+mod dps;
 mod exchange;
 mod groups;
 mod list;
@@ -30,6 +31,7 @@ mod manual;
 mod reports;
 mod rules;
 
+pub use dps::{DistributionPoint, Publication};
 pub use exchange::{GroupMerge, ListMerge};
 pub use groups::{GroupSummary, Membership};
 pub use list::{ChainLink, EulaAcceptance, EulaView, ListFilter, UpdateDetail, UpdateSummary};
@@ -207,6 +209,17 @@ CREATE TABLE update_metadata (
 );
 INSERT INTO update_metadata (update_id, metadata) SELECT id, metadata FROM updates ORDER BY id;
 ALTER TABLE updates DROP COLUMN metadata;
+"#,
+    r#"
+CREATE TABLE distribution_points (
+    name           TEXT PRIMARY KEY COLLATE NOCASE,
+    path           TEXT NOT NULL UNIQUE,
+    group_name     TEXT COLLATE NOCASE REFERENCES update_groups(name),
+    created_by     TEXT NOT NULL,
+    created_at     TEXT NOT NULL,
+    generation     INTEGER,
+    published_at   TEXT
+);
 "#,
 ];
 

@@ -1,0 +1,220 @@
+//! `ingest dp` (distribution points) and `ingest publish`.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use ferry_core::datadir::{DataDir, SERVER_PUBLIC_FILE};
+use ferry_core::names::{DpName, GroupName};
+use ferry_core::publish::{self, Published, Verified};
+
+use crate::actor;
+use crate::common::{code, human_bytes, json_line, safe};
+
+#[derive(Subcommand)]
+pub enum DpCommand {
+    /// Add a distribution point: a directory (a web server's document root, a file share)
+    /// carrying every approved update, or the approved updates of one group.
+    Add(AddArgs),
+    /// Every distribution point, what it carries and its last publish.
+    List(ListArgs),
+    /// Forget a distribution point; its directory is left as it is.
+    Remove(RemoveArgs),
+    /// Check a distribution point's copy as a branch office would: the index signature, then
+    /// every file (missing, corrupt), then files no recent index lists (extra).
+    Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+#[command(group(clap::ArgGroup::new("carries").required(true).args(["group", "approved"])))]
+pub struct AddArgs {
+    name: DpName,
+    /// The directory to publish into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    path: PathBuf,
+    /// Carry the approved updates of this update group only.
+    #[arg(long, value_name = "GROUP")]
+    group: Option<GroupName>,
+    /// Carry every approved update.
+    #[arg(long)]
+    approved: bool,
+    /// Who acts (recorded in the audit log); the login name by default.
+    #[arg(long, value_name = "NAME")]
+    by: Option<String>,
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    /// One JSON object per distribution point.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct RemoveArgs {
+    name: DpName,
+    #[arg(long, value_name = "NAME")]
+    by: Option<String>,
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    /// The distribution point's directory (a local path or a mounted share).
+    dir: PathBuf,
+    /// The management server's public key (`ingest server-key export`); by default the one
+    /// in the data directory.
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
+    /// One JSON object: what was checked and found.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct PublishArgs {
+    /// The distribution points to publish (all of them by default).
+    names: Vec<DpName>,
+    /// Read every file already published and replace those whose content differs (a plain
+    /// publish trusts a file of the right size; this reads the whole distribution point).
+    #[arg(long)]
+    check: bool,
+    /// One JSON object per distribution point.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(dir: &Path, command: DpCommand) -> anyhow::Result<u8> {
+    match command {
+        DpCommand::Add(args) => {
+            let actor = actor(args.by.as_deref())?;
+            let path = std::path::absolute(&args.path)?;
+            let mut data = DataDir::open_exclusive(dir)?;
+            let dp = data.registry.add_dp(&args.name, &path, args.group.as_ref(), dir, &actor)?;
+            println!(
+                "distribution point {} added: {} carries {} (run `ingest publish {}`)",
+                safe(&dp.name),
+                safe(&dp.path.display().to_string()),
+                safe(&dp.carries()),
+                safe(&dp.name)
+            );
+        }
+        DpCommand::List(args) => {
+            let data = DataDir::open_shared(dir)?;
+            let dps = data.registry.dps()?;
+            if args.json {
+                for d in &dps {
+                    json_line(d)?;
+                }
+            } else if dps.is_empty() {
+                println!("no distribution points (add one with `ingest dp add NAME --path DIR --approved`)");
+            } else {
+                println!("{:<20} {:>10}  {:<20}  {:<32}  PATH", "NAME", "GENERATION", "PUBLISHED", "CARRIES");
+                for d in &dps {
+                    println!(
+                        "{:<20} {:>10}  {:<20}  {:<32}  {}",
+                        safe(&d.name),
+                        d.generation.map_or("-".to_string(), |g| g.to_string()),
+                        d.published_at.as_deref().unwrap_or("never"),
+                        safe(&d.carries()),
+                        safe(&d.path.display().to_string())
+                    );
+                }
+            }
+        }
+        DpCommand::Remove(args) => {
+            let actor = actor(args.by.as_deref())?;
+            let mut data = DataDir::open_exclusive(dir)?;
+            let dp = data.registry.remove_dp(&args.name, &actor)?;
+            println!(
+                "distribution point {} removed; its directory {} is left as it is",
+                safe(&dp.name),
+                safe(&dp.path.display().to_string())
+            );
+        }
+        DpCommand::Verify(args) => return verify(dir, args),
+    }
+    Ok(code::OK)
+}
+
+fn verify(dir: &Path, args: VerifyArgs) -> anyhow::Result<u8> {
+    let key_path = args.key.unwrap_or_else(|| dir.join(SERVER_PUBLIC_FILE));
+    let key = ferry_core::keys::read_public_key(&key_path)?;
+    let found = publish::verify(&args.dir, &key)?;
+    if args.json {
+        json_line(&found)?;
+    } else {
+        print_verified(&found);
+    }
+    Ok(if found.is_intact() { code::OK } else { code::INTEGRITY })
+}
+
+fn print_verified(v: &Verified) {
+    println!(
+        "distribution point {} at {}: generation {} published {}, signed by server key {}",
+        safe(&v.distribution_point),
+        safe(&v.path.display().to_string()),
+        v.generation,
+        v.published,
+        v.server_key
+    );
+    println!("  {} updates, {} files, {}", v.updates, v.files, human_bytes(v.bytes));
+    for (what, list) in [("missing", &v.missing), ("corrupt", &v.corrupt), ("extra", &v.extra)] {
+        for item in list {
+            println!("  {what:<8} {}", safe(item));
+        }
+    }
+    if v.is_intact() {
+        println!("  intact: every file present with its digest, nothing extra");
+    } else {
+        println!("  NOT intact: {} missing, {} corrupt, {} extra", v.missing.len(), v.corrupt.len(), v.extra.len());
+    }
+}
+
+pub fn publish(dir: &Path, args: PublishArgs) -> anyhow::Result<u8> {
+    let mut data = crate::config::open_configured(dir)?;
+    let done = publish::publish(&mut data, &args.names, args.check)?;
+    if args.json {
+        for p in &done {
+            json_line(p)?;
+        }
+    } else if done.is_empty() {
+        println!("no distribution points (add one with `ingest dp add NAME --path DIR --approved`)");
+    }
+    if !args.json {
+        for p in &done {
+            print_published(p);
+        }
+    }
+    Ok(code::OK)
+}
+
+pub fn print_published(p: &Published) {
+    let state = if p.new_generation { "published as generation" } else { "up to date at generation" };
+    println!(
+        "{} {state} {}: {} updates, {} files, {}",
+        safe(&p.name),
+        p.generation,
+        p.updates,
+        p.files,
+        human_bytes(p.bytes)
+    );
+    let placed = &p.placed;
+    let placed_now = placed.reflinked + placed.linked + placed.copied;
+    if placed_now > 0 || placed.replaced > 0 {
+        println!(
+            "  files placed: {} reflinked, {} hard-linked, {} copied ({} replaced a damaged copy); {} there already",
+            placed.reflinked, placed.linked, placed.copied, placed.replaced, placed.unchanged
+        );
+    }
+    if !p.added.is_empty() {
+        println!("  added: {}", safe(&p.added.join(", ")));
+    }
+    if !p.removed.is_empty() {
+        println!("  removed: {}", safe(&p.removed.join(", ")));
+    }
+    if p.pruned_files > 0 || !p.pruned_generations.is_empty() {
+        println!("  pruned {} files and {} old generations", p.pruned_files, p.pruned_generations.len());
+    }
+    if !p.waiting.is_empty() {
+        println!("  approved but waiting for files: {}", safe(&p.waiting.join(", ")));
+    }
+}

@@ -1,0 +1,215 @@
+//! Distribution points as the registry knows them (name, directory, what they carry, the
+//! last generation published), and what each should carry now.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+
+use super::groups::require_group;
+use super::{Registry, Unavailable, append_audit, sql_error};
+use crate::approval::Actor;
+use crate::clock::Timestamp;
+use crate::error::{Error, Result};
+use crate::model::Update;
+use crate::names::{DpName, GroupName};
+
+/// A distribution point as `ingest dp list` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DistributionPoint {
+    pub name: String,
+    pub path: PathBuf,
+    /// The update group it carries; none: every approved update.
+    pub group: Option<String>,
+    pub created_by: String,
+    pub created_at: String,
+    /// The last generation published, if any.
+    pub generation: Option<u64>,
+    pub published_at: Option<String>,
+}
+
+impl DistributionPoint {
+    /// What it carries, in words.
+    pub fn carries(&self) -> String {
+        match &self.group {
+            Some(g) => format!("approved updates of group {g}"),
+            None => "all approved updates".to_string(),
+        }
+    }
+}
+
+/// What a distribution point should carry now.
+#[derive(Debug, Clone, Default)]
+pub struct Publication {
+    /// Approved, available updates, by id.
+    pub updates: Vec<Update>,
+    /// Approved updates that still lack files in the store: not published until they arrive.
+    pub waiting: Vec<String>,
+}
+
+fn dp_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DistributionPoint> {
+    Ok(DistributionPoint {
+        name: r.get(0)?,
+        path: PathBuf::from(r.get::<_, String>(1)?),
+        group: r.get(2)?,
+        created_by: r.get(3)?,
+        created_at: r.get(4)?,
+        generation: r.get::<_, Option<i64>>(5)?.map(|g| g as u64),
+        published_at: r.get(6)?,
+    })
+}
+
+const DP_COLUMNS: &str = "name, path, group_name, created_by, created_at, generation, published_at";
+
+impl Registry {
+    /// Records a distribution point. Its directory must be absolute, outside the data
+    /// directory, and no other distribution point's (two would prune each other's files).
+    pub fn add_dp(
+        &mut self,
+        name: &DpName,
+        path: &Path,
+        group: Option<&GroupName>,
+        data_dir: &Path,
+        actor: &Actor,
+    ) -> Result<DistributionPoint> {
+        if !path.is_absolute() {
+            return Err(Error::Invalid(format!("distribution point {name}: path {} is not absolute", path.display())));
+        }
+        let Some(text) = path.to_str() else {
+            return Err(Error::Invalid(format!("distribution point {name}: path {} is not UTF-8", path.display())));
+        };
+        let data_dir = std::path::absolute(data_dir).map_err(|e| Error::io(data_dir, e))?;
+        if path.starts_with(&data_dir) || data_dir.starts_with(path) {
+            return Err(Error::Invalid(format!(
+                "distribution point {name}: path {} overlaps the data directory {}",
+                path.display(),
+                data_dir.display()
+            )));
+        }
+        for other in self.dps()? {
+            if other.name.eq_ignore_ascii_case(name.as_str()) {
+                return Err(Error::AlreadyExists { what: format!("distribution point {:?}", other.name) });
+            }
+            if other.path.starts_with(path) || path.starts_with(&other.path) {
+                return Err(Error::Invalid(format!(
+                    "distribution point {name}: path {} overlaps that of distribution point {} ({})",
+                    path.display(),
+                    other.name,
+                    other.path.display()
+                )));
+            }
+        }
+        let e = sql_error(&self.path);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
+        let group = group.map(|g| require_group(&tx, &self.path, g)).transpose()?;
+        tx.execute(
+            "INSERT INTO distribution_points (name, path, group_name, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![name.as_str(), text, group, actor.as_str(), Timestamp::now().to_string()],
+        )
+        .map_err(&e)?;
+        append_audit(
+            &tx,
+            &self.path,
+            "dp-added",
+            name.as_str(),
+            &serde_json::json!({"by": actor.as_str(), "path": text, "group": group}),
+        )?;
+        tx.commit().map_err(&e)?;
+        self.dp(name)
+    }
+
+    pub fn dp(&self, name: &DpName) -> Result<DistributionPoint> {
+        self.conn
+            .query_row(
+                &format!("SELECT {DP_COLUMNS} FROM distribution_points WHERE name = ?1"),
+                [name.as_str()],
+                dp_from_row,
+            )
+            .optional()
+            .map_err(self.err())?
+            .ok_or_else(|| Error::NotFound { what: "distribution point", id: name.to_string() })
+    }
+
+    pub fn dps(&self) -> Result<Vec<DistributionPoint>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {DP_COLUMNS} FROM distribution_points ORDER BY name"))
+            .map_err(self.err())?;
+        let rows = stmt.query_map([], dp_from_row).map_err(self.err())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+    }
+
+    /// Forgets a distribution point; its directory is left as it is (clients may still be
+    /// reading it).
+    pub fn remove_dp(&mut self, name: &DpName, actor: &Actor) -> Result<DistributionPoint> {
+        let dp = self.dp(name)?;
+        let e = sql_error(&self.path);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
+        tx.execute("DELETE FROM distribution_points WHERE name = ?1", [dp.name.as_str()]).map_err(&e)?;
+        append_audit(
+            &tx,
+            &self.path,
+            "dp-removed",
+            &dp.name,
+            &serde_json::json!({"by": actor.as_str(), "path": dp.path, "generation": dp.generation}),
+        )?;
+        tx.commit().map_err(&e)?;
+        Ok(dp)
+    }
+
+    /// The names of the distribution points that carry group `name`.
+    pub(super) fn dps_carrying(&self, group: &str) -> Result<Vec<String>> {
+        Ok(self
+            .dps()?
+            .into_iter()
+            .filter(|d| d.group.as_deref().is_some_and(|g| g.eq_ignore_ascii_case(group)))
+            .map(|d| d.name)
+            .collect())
+    }
+
+    /// What `dp` should carry now: the approved updates (of its group, if it has one) whose
+    /// files are all in the store; approved updates still lacking files are named apart.
+    pub fn publication(&self, dp: &DistributionPoint) -> Result<Publication> {
+        let e = self.err();
+        let unavailable = Unavailable::load(&self.conn).map_err(&e)?;
+        let sql = "SELECT u.id, m.metadata FROM updates u JOIN update_metadata m ON m.update_id = u.id \
+                   WHERE u.status = 'approved' AND u.withdrawn = 0 \
+                   AND (?1 IS NULL OR EXISTS (SELECT 1 FROM group_members g WHERE g.update_id = u.id AND g.group_name = ?1)) \
+                   ORDER BY u.id";
+        let mut stmt = self.conn.prepare(sql).map_err(&e)?;
+        let mut rows = stmt.query([dp.group.as_deref()]).map_err(&e)?;
+        let mut publication = Publication::default();
+        while let Some(r) = rows.next().map_err(&e)? {
+            let id: String = r.get(0).map_err(&e)?;
+            if !unavailable.available(&id) {
+                publication.waiting.push(id);
+                continue;
+            }
+            let metadata: String = r.get(1).map_err(&e)?;
+            let update: Update = serde_json::from_str(&metadata).map_err(|err| {
+                Error::Invalid(format!("registry {}: metadata of {id} is damaged: {err}", self.path.display()))
+            })?;
+            publication.updates.push(update);
+        }
+        Ok(publication)
+    }
+
+    /// Records that generation `generation` of `dp` is published, with what changed.
+    pub fn record_publish(
+        &mut self,
+        dp: &DistributionPoint,
+        generation: u64,
+        detail: &serde_json::Value,
+    ) -> Result<()> {
+        let e = sql_error(&self.path);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
+        tx.execute(
+            "UPDATE distribution_points SET generation = ?2, published_at = ?3 WHERE name = ?1",
+            params![dp.name, generation as i64, Timestamp::now().to_string()],
+        )
+        .map_err(&e)?;
+        append_audit(&tx, &self.path, "published", &dp.name, detail)?;
+        tx.commit().map_err(&e)?;
+        Ok(())
+    }
+}
