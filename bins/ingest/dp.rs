@@ -172,22 +172,20 @@ fn print_verified(v: &Verified) {
 pub fn publish(dir: &Path, args: PublishArgs) -> anyhow::Result<u8> {
     let mut data = crate::config::open_configured(dir)?;
     let done = publish::publish(&mut data, &args.names, args.check)?;
-    if args.json {
-        for p in &done {
-            json_line(p)?;
-        }
-    } else if done.is_empty() {
+    if done.is_empty() && !args.json {
         println!("no distribution points (add one with `ingest dp add NAME --path DIR --approved`)");
     }
-    if !args.json {
-        for p in &done {
+    for p in &done {
+        if args.json {
+            json_line(p)?;
+        } else {
             print_published(p);
         }
     }
     Ok(code::OK)
 }
 
-pub fn print_published(p: &Published) {
+fn print_published(p: &Published) {
     let state = if p.new_generation { "published as generation" } else { "up to date at generation" };
     println!(
         "{} {state} {}: {} updates, {} files, {}",

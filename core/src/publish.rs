@@ -173,10 +173,6 @@ pub struct Placed {
     pub unchanged: usize,
     /// There with the wrong size or not as a plain file, and replaced.
     pub replaced: usize,
-    /// Whether this file system clones files: learnt from the first attempt, so that a file
-    /// system without clones costs one failed attempt per publish, not one per file.
-    #[serde(skip)]
-    reflinks: Option<bool>,
 }
 
 /// What one publish did to one distribution point.
@@ -251,6 +247,9 @@ fn publish_one(
     let previous = current.and_then(|g| read_index(dir, g).ok());
 
     let mut placed = Placed::default();
+    // Whether this file system clones files: learnt from the first attempt, so that a file
+    // system without clones costs one failed attempt per publish, not one per file.
+    let mut reflinks = None;
     let mut touched = BTreeSet::new();
     let mut wanted: BTreeMap<String, (Sha256, u64)> = BTreeMap::new();
     for f in updates.iter().flat_map(|u| &u.files) {
@@ -258,7 +257,7 @@ fn publish_one(
     }
     for (path, (digest, size)) in &wanted {
         let target = dir.join(path);
-        if place(&Store::path_in(store_root, digest), &target, digest, *size, check, &mut placed)? {
+        if place(&Store::path_in(store_root, digest), &target, digest, *size, check, &mut reflinks, &mut placed)? {
             touched.insert(target.parent().expect("files/<digest>/<name>").to_path_buf());
         }
     }
@@ -331,7 +330,7 @@ fn publish_one(
         path: dp.path.clone(),
         carries: dp.carries(),
         generation,
-        new_generation: !unchanged || current.is_none(),
+        new_generation: !unchanged,
         updates: update_count,
         files,
         bytes,
@@ -346,7 +345,15 @@ fn publish_one(
 
 /// Places the store's file `source` at `target`, unless a plain file of the right size is
 /// there already. Returns whether the directory changed.
-fn place(source: &Path, target: &Path, digest: &Sha256, size: u64, check: bool, placed: &mut Placed) -> Result<bool> {
+fn place(
+    source: &Path,
+    target: &Path,
+    digest: &Sha256,
+    size: u64,
+    check: bool,
+    reflinks: &mut Option<bool>,
+    placed: &mut Placed,
+) -> Result<bool> {
     let absent = match fs::symlink_metadata(target) {
         Ok(meta)
             if meta.is_file()
@@ -367,9 +374,9 @@ fn place(source: &Path, target: &Path, digest: &Sha256, size: u64, check: bool, 
     fs::create_dir_all(dir).at(dir)?;
     let temp = dir.join(format!("{TEMP_PREFIX}{}", std::process::id()));
     remove_if_present(&temp)?;
-    if placed.reflinks != Some(false) {
+    if *reflinks != Some(false) {
         let cloned = reflink(source, &temp);
-        placed.reflinks = Some(cloned);
+        *reflinks = Some(cloned);
         if cloned {
             crate::store::make_readonly(&temp)?;
             placed.reflinked += 1;
