@@ -392,3 +392,54 @@ fn dp_name_unknown_is_refused() {
     let out = s.ingest(&["dp", "remove", "hq"]).ok();
     assert!(out.contains("its directory") && out.contains("is left as it is"), "{out}");
 }
+
+#[test]
+fn trusted_comment_not_of_the_index_is_refused() {
+    // Signed by the right key, but with a comment naming another generation: an old
+    // signature cannot vouch for a renumbered index.
+    let s = published_server();
+    let dir = published(&s);
+    let generation = dir.join("generations/1");
+    std::fs::remove_file(generation.join("index.json.minisig")).unwrap();
+    let out = tool("minisign")
+        .arg("-S")
+        .arg("-s")
+        .arg(s.data_dir().join("server.key"))
+        .arg("-m")
+        .arg(generation.join("index.json"))
+        .arg("-t")
+        .arg("ferry-dp-index v1 dp=hq generation=7 published=2026-01-01T00:00:00Z")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "minisign -S: {}", String::from_utf8_lossy(&out.stderr));
+    s.ingest(&["dp", "verify", dir.to_str().unwrap()])
+        .refused(exit::SIGNATURE, &["generation 1: the signature's trusted comment", "does not match the index"]);
+}
+
+#[test]
+fn store_file_damaged_is_not_copied_out() {
+    // A copy (here to a tmpfs) is hashed on the way: a store file that changed since it was
+    // verified is refused, and the distribution point keeps no half-placed file.
+    let shm = Path::new("/dev/shm");
+    let target = tempfile::Builder::new().prefix("ferry-dp-").tempdir_in(shm).expect("/dev/shm is writable");
+    use std::os::unix::fs::MetadataExt;
+    let s = update_list_server();
+    if std::fs::metadata(shm).unwrap().dev() == std::fs::metadata(s.data_dir()).unwrap().dev() {
+        panic!("/dev/shm must be another file system than {} for this test", s.data_dir().display());
+    }
+    s.ingest(&["approve", "KB5034122"]).ok();
+    let digest = update_json(&s, "KB5034122")["metadata"]["files"][0]["sha256"].as_str().unwrap().to_string();
+    let stored = s.data_dir().join("store/sha256").join(&digest[..2]).join(&digest);
+    let size = std::fs::metadata(&stored).unwrap().len() as usize;
+    std::fs::remove_file(&stored).unwrap();
+    std::fs::write(&stored, vec![b'x'; size]).unwrap();
+    s.ingest(&["dp", "add", "shm", "--path", target.path().to_str().unwrap(), "--approved"]).ok();
+    s.ingest(&["publish"]).refused(exit::INTEGRITY, &["store file", "SHA-256 mismatch"]);
+    assert!(!target.path().join("current").exists(), "no generation without its files");
+    assert!(
+        walk(target.path()).iter().all(|p| !p.contains(".ferry-") && !p.ends_with(".msu")),
+        "{:?}",
+        walk(target.path())
+    );
+}
