@@ -185,7 +185,7 @@ pub fn publish(dir: &Path, args: PublishArgs) -> anyhow::Result<u8> {
     Ok(code::OK)
 }
 
-fn print_published(p: &Published) {
+pub fn print_published(p: &Published) {
     let state = if p.new_generation { "published as generation" } else { "up to date at generation" };
     println!(
         "{} {state} {}: {} updates, {} files, {}",

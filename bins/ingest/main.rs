@@ -13,6 +13,7 @@ mod groups;
 mod register;
 mod report;
 mod rules;
+mod watch;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -116,6 +117,10 @@ enum Command {
     /// Bring distribution points up to date: approved files first, then a new signed index
     /// generation, then one atomic switch of `current`; files no recent index lists are pruned.
     Publish(dp::PublishArgs),
+    /// Scheduled ingestion: import the bundles that appear in drop folders (in sequence order,
+    /// once they are no longer being written), move each to processed/ or rejected/, refresh
+    /// daily, notify, and publish the distribution points that are behind.
+    Watch(watch::WatchArgs),
 }
 
 #[derive(Subcommand)]
@@ -630,6 +635,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Config(command) => config::run(&dir, command),
         Command::Dp(command) => dp::run(&dir, command),
         Command::Publish(args) => dp::publish(&dir, args),
+        Command::Watch(args) => watch::run(&dir, args),
         Command::Register(args) => register::run(&dir, args),
         Command::ExportList(args) => exchange::export_list(&dir, args),
         Command::ImportList(args) => exchange::import_list(&dir, args),

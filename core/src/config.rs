@@ -20,6 +20,7 @@ pub struct Config {
     pub notify: Notify,
     pub report: ReportDefaults,
     pub rules: RulesConfig,
+    pub watch: WatchConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,6 +149,39 @@ pub struct RulesConfig {
 impl Default for RulesConfig {
     fn default() -> RulesConfig {
         RulesConfig { apply: true }
+    }
+}
+
+/// Scheduled ingestion (`ingest watch`); its command-line flags override these.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WatchConfig {
+    /// The drop folders (or a stick's mount point) read when `ingest watch` is given no --drop.
+    pub drop: Vec<PathBuf>,
+    /// Seconds between the passes of a watcher that keeps running.
+    pub interval_seconds: u64,
+    /// How long a file's size and modification time must stay unchanged before it is read.
+    pub settle_seconds: u64,
+    /// How long one pass waits for files still being written before leaving every file of the
+    /// pass to the next one (a newer bundle must not go in before an older one still arriving).
+    pub max_wait_seconds: u64,
+    /// The server's local time of day (HH:MM) of a refresh that runs even when nothing
+    /// arrives, for rules that count days; empty for none.
+    pub daily_refresh: String,
+    /// Publish the distribution points that are behind at the end of each pass.
+    pub publish: bool,
+}
+
+impl Default for WatchConfig {
+    fn default() -> WatchConfig {
+        WatchConfig {
+            drop: Vec::new(),
+            interval_seconds: 300,
+            settle_seconds: 10,
+            max_wait_seconds: 600,
+            daily_refresh: "03:00".into(),
+            publish: true,
+        }
     }
 }
 
@@ -289,6 +323,13 @@ impl Config {
         }
         if self.notify.command.first().is_some_and(|c| c.is_empty()) {
             return bad("notify.command: the program name is empty".into());
+        }
+        let w = &self.watch;
+        if let Err(e) = crate::watch::DailyTime::parse(&w.daily_refresh) {
+            return bad(format!("watch.daily_refresh: {e}"));
+        }
+        if w.interval_seconds == 0 {
+            return bad("watch.interval_seconds is 0".into());
         }
         let s = &self.notify.smtp;
         if s.timeout_seconds == 0 || self.notify.command_timeout_seconds == 0 {

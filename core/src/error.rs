@@ -180,6 +180,9 @@ pub enum Error {
     #[error("data directory {} is in use by another ingest (lock file {})", dir.display(), lock.display())]
     Busy { dir: PathBuf, lock: PathBuf },
 
+    #[error("another ingest watch{} is running on data directory {}; this one stops (one watcher at a time)", pid.map(|p| format!(" (process {p})")).unwrap_or_default(), dir.display())]
+    WatchRunning { dir: PathBuf, pid: Option<u32> },
+
     #[error("audit log in {}: entry {seq}: {reason}", path.display())]
     AuditBroken { path: PathBuf, seq: i64, reason: String },
     #[error("channel {channel:?}: {reason}")]
@@ -220,7 +223,7 @@ impl Error {
             | DpIndex { .. } => ErrorClass::Signature,
             Rollback { .. } | SequenceReused { .. } | MissingBase { .. } | Expired { .. } => ErrorClass::Rollback,
             NotFound { .. } | NoRegistry { .. } => ErrorClass::NotFound,
-            Busy { .. } => ErrorClass::Busy,
+            Busy { .. } | WatchRunning { .. } => ErrorClass::Busy,
         }
     }
 

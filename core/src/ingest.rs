@@ -340,7 +340,7 @@ pub fn import(data: &mut DataDir, path: &Path, opts: ImportOptions) -> Result<Im
 }
 
 /// Refusals of the bundle itself, as opposed to local failures.
-fn is_refusal(e: &Error) -> bool {
+pub fn is_refusal(e: &Error) -> bool {
     matches!(e.class(), ErrorClass::Bundle | ErrorClass::Signature | ErrorClass::Integrity | ErrorClass::Rollback)
 }
 

@@ -40,6 +40,7 @@ pub mod store;
 pub mod text;
 pub mod trust;
 pub mod volumes;
+pub mod watch;
 pub mod workdir;
 
 pub use error::{Error, ErrorClass, Result};

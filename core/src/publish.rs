@@ -226,6 +226,29 @@ pub fn publish(data: &mut DataDir, names: &[DpName], check: bool) -> Result<Vec<
     Ok(done)
 }
 
+/// The distribution points whose current generation no longer lists what they should carry
+/// (approvals, groups or files changed since the last publish), or that were never published.
+/// Reads the registry and each current index, and no published file: what `ingest watch` asks
+/// before every pass, so that a pass with nothing to do stays cheap.
+pub fn pending(registry: &Registry) -> Result<Vec<DistributionPoint>> {
+    let mut out = Vec::new();
+    for dp in registry.dps()? {
+        let dir = dp.path.as_path();
+        let current = read_current(dir).ok().flatten();
+        let up_to_date = current.is_some_and(|g| {
+            dp.generation == Some(g)
+                && read_index(dir, g).is_ok_and(|index| {
+                    index.distribution_point == dp.name
+                        && registry.publication(&dp).is_ok_and(|p| p.updates.iter().map(indexed).eq(index.updates))
+                })
+        });
+        if !up_to_date {
+            out.push(dp);
+        }
+    }
+    Ok(out)
+}
+
 fn publish_one(
     registry: &Registry,
     store_root: &Path,

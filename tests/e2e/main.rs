@@ -36,3 +36,4 @@ mod tidy;
 mod tls;
 mod transfer_integrity;
 mod volumes;
+mod watch;

@@ -30,6 +30,7 @@ mod list;
 mod manual;
 mod reports;
 mod rules;
+mod watch;
 
 pub use dps::{DistributionPoint, Publication};
 pub use exchange::{GroupMerge, ListMerge};
@@ -37,6 +38,7 @@ pub use groups::{GroupSummary, Membership};
 pub use list::{ChainLink, EulaAcceptance, EulaView, ListFilter, UpdateDetail, UpdateSummary};
 pub use manual::{KnownFile, ManualRecord};
 pub use rules::{GroupAddition, Held, RefreshReport, RuleDecision, StoredRule, Superseded};
+pub use watch::Observed;
 
 /// Append-only. Each entry moves the schema from version `index` to `index + 1`.
 const MIGRATIONS: &[&str] = &[
@@ -219,6 +221,23 @@ CREATE TABLE distribution_points (
     created_at     TEXT NOT NULL,
     generation     INTEGER,
     published_at   TEXT
+);
+"#,
+    // `ingest watch`: the day a report's refresh judged the rules for, as a column, so that
+    // whether the daily refresh is due is one look-up of the latest refresh; and the files of
+    // drop folders that could not be moved away (a read-only stick), so that a pass does not
+    // read them again while they are unchanged.
+    r#"
+ALTER TABLE reports ADD COLUMN refreshed_day TEXT;
+UPDATE reports SET refreshed_day = json_extract(body, '$.day');
+CREATE INDEX reports_refreshed ON reports(refreshed_day) WHERE refreshed_day IS NOT NULL;
+CREATE TABLE watch_seen (
+    path     TEXT NOT NULL,
+    size     INTEGER NOT NULL,
+    modified INTEGER NOT NULL,
+    outcome  TEXT NOT NULL,
+    seen_at  TEXT NOT NULL,
+    PRIMARY KEY (path, size, modified)
 );
 "#,
 ];

@@ -14,8 +14,8 @@ impl Registry {
         let e = super::sql_error(&path);
         let tx = self.conn.transaction().map_err(&e)?;
         tx.execute(
-            "INSERT INTO reports (created_at, kind, by_whom, headline, body) VALUES (?1, ?2, ?3, ?4, '')",
-            params![report.created, report.kind.to_string(), report.by, report.headline()],
+            "INSERT INTO reports (created_at, kind, by_whom, headline, body, refreshed_day) VALUES (?1, ?2, ?3, ?4, '', ?5)",
+            params![report.created, report.kind.to_string(), report.by, report.headline(), report.day],
         )
         .map_err(&e)?;
         let id = tx.last_insert_rowid() as u64;
