@@ -48,3 +48,124 @@ fn sample_catalog_matches_its_payloads() {
     }
     assert_eq!(checked, 6);
 }
+
+fn schedule_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/schedule")
+}
+
+/// The sample paths, moved into a scratch directory with the binaries under test.
+fn localised(text: &str, s: &Scratch) -> String {
+    let bin_dir = std::path::Path::new(FETCH).parent().unwrap();
+    text.replace("/usr/local/bin/", &format!("{}/", bin_dir.display()))
+        .replace("/var/lib/", &format!("{}/", s.path("var-lib").display()))
+        .replace("/srv/ferry/", &format!("{}/", s.path("srv").display()))
+        .replace("/etc/ferry/", &format!("{}/", s.path("etc").display()))
+}
+
+/// The systemd units pass `systemd-analyze verify` (with the binaries they name present).
+#[test]
+fn systemd_units_verify() {
+    let s = Scratch::new();
+    let units = s.path("units");
+    std::fs::create_dir_all(&units).unwrap();
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(schedule_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if name.ends_with(".service") || name.ends_with(".timer") {
+            std::fs::write(units.join(&name), localised(&std::fs::read_to_string(&path).unwrap(), &s)).unwrap();
+            names.push(format!("./{name}"));
+        }
+    }
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "./ferry-fetch-pack.service",
+            "./ferry-fetch-pack.timer",
+            "./ferry-ingest-watch.service",
+            "./ferry-ingest-watch.timer"
+        ]
+    );
+    let out = tool("systemd-analyze").arg("verify").args(&names).current_dir(&units).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.trim().is_empty(), "systemd-analyze verify:\n{stderr}");
+}
+
+/// The crontab's two lines, run as cron would run them (with the sample paths moved into a
+/// scratch directory): the weekly pack writes a bundle to the outbox; carried to the drop
+/// folder, the watcher's line imports it and moves it to processed/.
+#[test]
+fn crontab_lines_run_the_weekly_pack_and_the_watcher() {
+    let s = Scratch::new();
+    let etc = s.path("etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    local_catalog(&etc, &three_updates());
+    s.key_gen(&etc.join("signing.key"), &etc.join("signing.pub"), &["--unencrypted"]).ok();
+    std::fs::write(etc.join("key-passphrase"), "unused: the key is not encrypted\n").unwrap();
+    let crontab = localised(&std::fs::read_to_string(schedule_dir().join("crontab")).unwrap(), &s);
+    let jobs: Vec<String> = crontab
+        .lines()
+        .filter(|l| l.starts_with(|c: char| c == '*' || c.is_ascii_digit()))
+        .map(|l| l.split_whitespace().skip(5).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(jobs.len(), 2, "{crontab}");
+    let bin_dir = std::path::Path::new(FETCH).parent().unwrap();
+    let run = |job: &str| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(job)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin_dir.display()))
+            .env("USER", "cron")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{job}:\n{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let pack = jobs.iter().find(|j| j.contains("fetch pack")).unwrap();
+    run(pack);
+    let outbox = s.path("srv/outbox");
+    let bundles: Vec<_> = std::fs::read_dir(&outbox).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(bundles.len(), 1, "{bundles:?}");
+
+    let data = s.path("var-lib/ferry");
+    let ingest = |args: &[&str]| {
+        let out = Command::new(INGEST).arg("--data-dir").arg(&data).args(args).env("USER", "admin").output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    ingest(&["trust", "add", etc.join("signing.pub").to_str().unwrap()]);
+    let drop = s.path("srv/drop");
+    std::fs::create_dir_all(&drop).unwrap();
+    let name = bundles[0].file_name().unwrap();
+    std::fs::copy(&bundles[0], drop.join(name)).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(drop.join(name))
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(60))
+        .unwrap();
+    let watch = jobs.iter().find(|j| j.contains("ingest watch")).unwrap();
+    let printed = run(watch);
+    assert!(printed.contains("accepted:"), "{printed}");
+    assert!(drop.join("processed").join(name).is_file());
+    // The next run finds nothing and, as cron wants, says nothing.
+    assert_eq!(run(watch), "");
+}
+
+/// The Task Scheduler sample is well-formed XML naming the watcher (untested on Windows).
+#[test]
+fn task_scheduler_sample_is_well_formed() {
+    let path = schedule_dir().join("ferry-ingest-watch.xml");
+    let out = tool("python3")
+        .args(["-c", "import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); print(r.tag)"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "{http://schemas.microsoft.com/windows/2004/02/mit/task}Task"
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("UNTESTED ON WINDOWS") && text.contains("watch --once --drop"));
+}
