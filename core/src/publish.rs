@@ -213,35 +213,35 @@ pub fn publish(data: &mut DataDir, names: &[DpName], check: bool) -> Result<Vec<
     let store_root = store_root.root().to_path_buf();
     let mut done = Vec::new();
     for dp in dps {
+        let fingerprint = data.registry.publication_fingerprint(&dp)?;
         let published = publish_one(&data.registry, &store_root, &key, &dp, check)?;
         if published.new_generation || dp.generation != Some(published.generation) {
             data.registry.record_publish(
                 &dp,
                 published.generation,
+                &fingerprint,
                 &serde_json::to_value(&published).expect("serialises"),
             )?;
+        } else if dp.fingerprint.as_deref() != Some(fingerprint.as_str()) {
+            data.registry.record_fingerprint(&dp, &fingerprint)?;
         }
         done.push(published);
     }
     Ok(done)
 }
 
-/// The distribution points whose current generation no longer lists what they should carry
-/// (approvals, groups or files changed since the last publish), or that were never published.
-/// Reads the registry and each current index, and no published file: what `ingest watch` asks
-/// before every pass, so that a pass with nothing to do stays cheap.
+/// The distribution points that are behind: what they should carry changed since their last
+/// publish (approvals, groups, arrived files), their `current` is not the generation last
+/// published, or they were never published. Reads the registry (no metadata) and each
+/// point's `current`, no index and no published file: `ingest watch` asks every pass, and a
+/// pass with nothing to do must stay cheap. What changed is for the publish to find out.
 pub fn pending(registry: &Registry) -> Result<Vec<DistributionPoint>> {
     let mut out = Vec::new();
     for dp in registry.dps()? {
-        let dir = dp.path.as_path();
-        let current = read_current(dir).ok().flatten();
-        let up_to_date = current.is_some_and(|g| {
-            dp.generation == Some(g)
-                && read_index(dir, g).is_ok_and(|index| {
-                    index.distribution_point == dp.name
-                        && registry.publication(&dp).is_ok_and(|p| p.updates.iter().map(indexed).eq(index.updates))
-                })
-        });
+        let current = read_current(&dp.path).ok().flatten();
+        let up_to_date = current.is_some()
+            && current == dp.generation
+            && dp.fingerprint.as_deref() == Some(registry.publication_fingerprint(&dp)?.as_str());
         if !up_to_date {
             out.push(dp);
         }

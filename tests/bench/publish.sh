@@ -7,18 +7,22 @@
 #   - a first `ingest publish` into an empty distribution point (hard links), target under
 #     2 s, against `cp -al` of the same store tree (hard links made by coreutils);
 #   - a publish with nothing changed, target under 1 s, against `find -type f -printf '%s'`,
-#     which stats every published file as the publish does.
+#     which stats every published file as the publish does;
+#   - a pass of `ingest watch --once` over an empty drop folder with this registry and this
+#     published point (it asks whether the point is behind: the registry's approved list
+#     against the current index), target under 100 ms, against `sqlite3` counting the
+#     approved updates of the same registry (opening it and reading one table).
 #
 # Usage: tests/bench/publish.sh      (RUNS=5 FILES=20000 FILE_KIB=512 by default)
-# Needs: hyperfine, python3. Data goes under $BENCH_DIR (default /var/tmp), removed after.
+# Needs: hyperfine, python3, sqlite3. Data goes under $BENCH_DIR (default /var/tmp), removed after.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 runs="${RUNS:-5}"
 files="${FILES:-20000}"
 file_kib="${FILE_KIB:-512}"
-for tool in hyperfine python3; do
-    command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install hyperfine python3)"; exit 2; }
+for tool in hyperfine python3 sqlite3; do
+    command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install hyperfine python3 sqlite3)"; exit 2; }
 done
 # shellcheck source=tests/bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -95,4 +99,9 @@ echo "publish, first ($files files, hard links): $(ms "$t_first") (target < 2 s)
 t_again=$(bench again "$ingest --data-dir $data publish")
 b_again=$(bench againb "find $work/dp/files -type f -printf '%s\n'")
 echo "publish, nothing changed:             $(ms "$t_again") (target < 1 s); find stating every file $(ms "$b_again"), ratio $(ratio "$t_again" "$b_again")"
+mkdir -p "$work/drop"
+"$ingest" --data-dir "$data" watch --once --drop "$work/drop" >/dev/null
+t_watch=$(bench watch "$ingest --data-dir $data watch --once --drop $work/drop")
+b_watch=$(bench watchb "sqlite3 $data/registry.sqlite \"SELECT count(*) FROM updates WHERE status = 'approved'\"")
+echo "watch pass, empty drop folder:        $(ms "$t_watch") (target < 100 ms); sqlite3 counting approved updates $(ms "$b_watch"), ratio $(ratio "$t_watch" "$b_watch")"
 "$ingest" --data-dir "$data" dp verify "$work/dp" --key "$work/server.pub" | tail -1

@@ -26,6 +26,9 @@ pub struct DistributionPoint {
     /// The last generation published, if any.
     pub generation: Option<u64>,
     pub published_at: Option<String>,
+    /// [`Registry::publication_fingerprint`] as of the last publish.
+    #[serde(skip)]
+    pub fingerprint: Option<String>,
 }
 
 impl DistributionPoint {
@@ -56,10 +59,12 @@ fn dp_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DistributionPoint> {
         created_at: r.get(4)?,
         generation: r.get::<_, Option<i64>>(5)?.map(|g| g as u64),
         published_at: r.get(6)?,
+        fingerprint: r.get(7)?,
     })
 }
 
-const DP_COLUMNS: &str = "name, path, group_name, created_by, created_at, generation, published_at";
+const DP_COLUMNS: &str =
+    "name, path, group_name, created_by, created_at, generation, published_at, published_fingerprint";
 
 impl Registry {
     /// Records a distribution point. Its directory must be absolute, outside the data
@@ -194,22 +199,63 @@ impl Registry {
         Ok(publication)
     }
 
-    /// Records that generation `generation` of `dp` is published, with what changed.
+    /// A digest of what `dp` should carry now: each approved, available update's id,
+    /// revision and last change (an update's metadata changes only with its revision), and
+    /// the point's group. Equal to the one stored at the last publish: nothing to publish.
+    /// Reads no metadata, so that asking costs little (`ingest watch` asks every pass).
+    pub fn publication_fingerprint(&self, dp: &DistributionPoint) -> Result<String> {
+        use sha2::Digest;
+        let e = self.err();
+        let unavailable = Unavailable::load(&self.conn).map_err(&e)?;
+        let mut hash = sha2::Sha256::new();
+        hash.update(format!("carries {:?}\n", dp.group));
+        let sql = "SELECT u.id, u.revision, u.updated_at FROM updates u \
+                   WHERE u.status = 'approved' AND u.withdrawn = 0 \
+                   AND (?1 IS NULL OR EXISTS (SELECT 1 FROM group_members g WHERE g.update_id = u.id AND g.group_name = ?1)) \
+                   ORDER BY u.id";
+        let mut stmt = self.conn.prepare(sql).map_err(&e)?;
+        let mut rows = stmt.query([dp.group.as_deref()]).map_err(&e)?;
+        while let Some(r) = rows.next().map_err(&e)? {
+            let id: String = r.get(0).map_err(&e)?;
+            if unavailable.available(&id) {
+                let revision: i64 = r.get(1).map_err(&e)?;
+                let updated: String = r.get(2).map_err(&e)?;
+                hash.update(format!("{id}\t{revision}\t{updated}\n"));
+            }
+        }
+        Ok(crate::names::Sha256(hash.finalize().into()).to_string())
+    }
+
+    /// Records that generation `generation` of `dp` is published, with what changed, and
+    /// the fingerprint of what it carries.
     pub fn record_publish(
         &mut self,
         dp: &DistributionPoint,
         generation: u64,
+        fingerprint: &str,
         detail: &serde_json::Value,
     ) -> Result<()> {
         let e = sql_error(&self.path);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
         tx.execute(
-            "UPDATE distribution_points SET generation = ?2, published_at = ?3 WHERE name = ?1",
-            params![dp.name, generation as i64, Timestamp::now().to_string()],
+            "UPDATE distribution_points SET generation = ?2, published_at = ?3, published_fingerprint = ?4 WHERE name = ?1",
+            params![dp.name, generation as i64, Timestamp::now().to_string(), fingerprint],
         )
         .map_err(&e)?;
         append_audit(&tx, &self.path, "published", &dp.name, detail)?;
         tx.commit().map_err(&e)?;
+        Ok(())
+    }
+
+    /// Stores the fingerprint of a publish that found the point up to date (a point published
+    /// before fingerprints were kept).
+    pub fn record_fingerprint(&mut self, dp: &DistributionPoint, fingerprint: &str) -> Result<()> {
+        self.conn
+            .execute(
+                "UPDATE distribution_points SET published_fingerprint = ?2 WHERE name = ?1",
+                params![dp.name, fingerprint],
+            )
+            .map_err(self.err())?;
         Ok(())
     }
 }

@@ -224,13 +224,15 @@ CREATE TABLE distribution_points (
 );
 "#,
     // `ingest watch`: the day a report's refresh judged the rules for, as a column, so that
-    // whether the daily refresh is due is one look-up of the latest refresh; and the files of
-    // drop folders that could not be moved away (a read-only stick), so that a pass does not
-    // read them again while they are unchanged.
+    // whether the daily refresh is due is one look-up of the latest refresh; a fingerprint of
+    // what each distribution point carries as published, so that whether it is behind needs
+    // no metadata and no index read; and the files of drop folders that could not be moved
+    // away (a read-only stick), so that a pass does not read them again while unchanged.
     r#"
 ALTER TABLE reports ADD COLUMN refreshed_day TEXT;
 UPDATE reports SET refreshed_day = json_extract(body, '$.day');
 CREATE INDEX reports_refreshed ON reports(refreshed_day) WHERE refreshed_day IS NOT NULL;
+ALTER TABLE distribution_points ADD COLUMN published_fingerprint TEXT;
 CREATE TABLE watch_seen (
     path     TEXT NOT NULL,
     size     INTEGER NOT NULL,
