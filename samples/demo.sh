@@ -3,7 +3,8 @@
 #   fetch pack → fetch inspect → (minisign -V, if installed) → ingest trust add →
 #   ingest verify → ingest import → ingest list → ingest approve (a licence accepted
 #   first) → update group and approval rules → ingest refresh → a file registered by
-#   hand → ingest show → CSV export → ingest import again.
+#   hand → ingest show → CSV export → ingest import again → reports → publishing to a
+#   distribution point → a scheduled-ingestion pass over a drop folder.
 #
 # Uses the demo key in samples/keys/, which ingest accepts only with --allow-demo-key.
 # Everything is written under $FERRY_DEMO_DIR (default: a new temporary directory).
@@ -86,6 +87,20 @@ if command -v minisign >/dev/null; then
 fi
 
 echo
+echo "== scheduled ingestion: next week's bundle lands in the drop folder; one watcher pass"
+echo "   imports it, moves it to processed/ and publishes what changed (a damaged copy goes to rejected/)"
+drop="$demo/drop"
+mkdir -p "$drop"
+"$fetch" pack --catalog "$samples/catalog.json" --key "$samples/keys/demo.key" --out "$drop" >/dev/null
+head -c 1000 "$(ls "$drop"/ferry-default-*.zip | tail -n 1)" >"$drop/damaged-copy.zip"
+step "$ingest" approve 7zip.7zip@24.08 --by demo-admin
+status=0
+step "$ingest" watch --once --drop "$drop" --settle 0 || status=$?
+[[ $status -eq 7 ]] || { echo "expected exit 7 for the damaged copy, got $status"; exit 1; }
+step cat "$drop/rejected/damaged-copy.zip.reason.txt"
+
+echo
 echo "done: the update list is in $FERRY_DATA_DIR (as CSV in $demo/update-list.csv), the bundle in $media,"
 echo "the first import's change report in $demo/first-import.html, the approved updates published"
-echo "with a signed index in $demo/www/updates (serve it with any web server or file share)"
+echo "with a signed index in $demo/www/updates (serve it with any web server or file share), and the"
+echo "drop folder's processed/ and rejected/ in $drop"

@@ -25,6 +25,9 @@ fn demo_script_runs_the_journey() {
         "ingest import",
         "ingest list",
         "already imported",
+        "ingest publish",
+        "ingest watch",
+        "moved to",
     ] {
         assert!(stdout.contains(step), "the demo did not show {step:?}:\n{stdout}");
     }
