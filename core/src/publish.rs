@@ -6,7 +6,7 @@
 //! DIR/current                              the generation clients read: "7\n"
 //! DIR/generations/7/index.json             immutable once written
 //! DIR/generations/7/index.json.minisig     signed by the management server's key
-//! DIR/files/<sha256>/<file name>           read-only; shared by every generation listing it
+//! DIR/files/ab/<sha256>-<file name>      read-only; shared by every generation listing it
 //! ```
 //!
 //! Readers never see a half-published state: files first, then the new generation (written
@@ -92,7 +92,7 @@ pub struct IndexedUpdate {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IndexedFile {
     pub name: FileName,
-    /// Relative to the distribution point: `files/<sha256>/<name>`.
+    /// Relative to the distribution point: `files/<first two hex digits>/<sha256>-<name>`.
     pub path: String,
     pub sha256: Sha256,
     pub size: u64,
@@ -100,7 +100,8 @@ pub struct IndexedFile {
 
 /// Where a file is published inside a distribution point.
 pub fn file_path(digest: &Sha256, name: &FileName) -> String {
-    format!("{FILES_DIR}/{}/{name}", digest.hex())
+    let hex = digest.hex();
+    format!("{FILES_DIR}/{}/{hex}-{name}", &hex[..2])
 }
 
 /// The install command an update's metadata gives, or the usual one for its first file's
@@ -269,10 +270,7 @@ fn publish_one(
     let generations = generation_numbers(&generations_dir)?;
     let previous = current.and_then(|g| read_index(dir, g).ok());
 
-    let mut placed = Placed::default();
-    // Whether this file system clones files: learnt from the first attempt, so that a file
-    // system without clones costs one failed attempt per publish, not one per file.
-    let mut reflinks = None;
+    let mut placer = Placer { store_root, check, reflinks: None, made: BTreeSet::new(), placed: Placed::default() };
     let mut touched = BTreeSet::new();
     let mut wanted: BTreeMap<String, (Sha256, u64)> = BTreeMap::new();
     for f in updates.iter().flat_map(|u| &u.files) {
@@ -280,10 +278,11 @@ fn publish_one(
     }
     for (path, (digest, size)) in &wanted {
         let target = dir.join(path);
-        if place(&Store::path_in(store_root, digest), &target, digest, *size, check, &mut reflinks, &mut placed)? {
-            touched.insert(target.parent().expect("files/<digest>/<name>").to_path_buf());
+        if placer.place(&target, digest, *size)? {
+            touched.insert(target.parent().expect("files/<ab>/<file>").to_path_buf());
         }
     }
+    let placed = placer.placed;
     sync_dirs(&files_dir, &touched)?;
 
     let unchanged = previous.as_ref().is_some_and(|p| p.updates == updates && p.distribution_point == dp.name);
@@ -366,73 +365,84 @@ fn publish_one(
     })
 }
 
-/// Places the store's file `source` at `target`, unless a plain file of the right size is
-/// there already. Returns whether the directory changed.
-fn place(
-    source: &Path,
-    target: &Path,
-    digest: &Sha256,
-    size: u64,
+/// Puts the store's files in place, one after the other.
+struct Placer<'a> {
+    store_root: &'a Path,
+    /// Hash what is already there (`publish --check`) instead of trusting its size.
     check: bool,
-    reflinks: &mut Option<bool>,
-    placed: &mut Placed,
-) -> Result<bool> {
-    let absent = match fs::symlink_metadata(target) {
-        Ok(meta)
-            if meta.is_file()
-                && meta.len() == size
-                && (!check || crate::bundle::hash_range(target, 0, u64::MAX).at(target)?.0 == *digest) =>
-        {
-            placed.unchanged += 1;
-            return Ok(false);
-        }
-        Ok(_) => {
-            placed.replaced += 1;
-            false
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
-        Err(e) => return Err(Error::io(target, e)),
-    };
-    let dir = target.parent().expect("files/<digest>/<name>");
-    fs::create_dir_all(dir).at(dir)?;
-    let temp = dir.join(format!("{TEMP_PREFIX}{}", std::process::id()));
-    remove_if_present(&temp)?;
-    if *reflinks != Some(false) {
-        let cloned = reflink(source, &temp);
-        *reflinks = Some(cloned);
-        if cloned {
-            crate::store::make_readonly(&temp)?;
-            placed.reflinked += 1;
-            fs::rename(&temp, target).at(target)?;
-            return Ok(true);
-        }
-    }
-    // A hard link appears whole at once: where nothing is in the way it needs no temporary
-    // name (one rename less per file on a first publish).
-    if absent && fs::hard_link(source, target).is_ok() {
-        placed.linked += 1;
-        return Ok(true);
-    }
-    if fs::hard_link(source, &temp).is_ok() {
-        // The store's files are read-only already; the link shares that.
-        placed.linked += 1;
-    } else {
-        copy_checked(source, &temp, digest, size)?;
-        placed.copied += 1;
-    }
-    fs::rename(&temp, target).at(target)?;
-    Ok(true)
+    /// Whether this file system clones files: learnt from the first attempt, so that a file
+    /// system without clones costs one failed attempt per publish, not one per file.
+    reflinks: Option<bool>,
+    /// Directories known to exist.
+    made: BTreeSet<PathBuf>,
+    placed: Placed,
 }
 
-/// Makes the new names in `touched` (directories under `files_dir`) durable. Past a few
-/// hundred, one flush of the whole file system costs less than a flush per directory (a
-/// first publish of 20,000 files: tests/bench/publish.sh).
+impl Placer<'_> {
+    /// Places the store's file `digest` at `target`, unless a plain file of the right size is
+    /// there already. Returns whether the directory changed.
+    fn place(&mut self, target: &Path, digest: &Sha256, size: u64) -> Result<bool> {
+        let absent = match fs::symlink_metadata(target) {
+            Ok(meta)
+                if meta.is_file()
+                    && meta.len() == size
+                    && (!self.check || crate::bundle::hash_range(target, 0, u64::MAX).at(target)?.0 == *digest) =>
+            {
+                self.placed.unchanged += 1;
+                return Ok(false);
+            }
+            Ok(_) => {
+                self.placed.replaced += 1;
+                false
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+            Err(e) => return Err(Error::io(target, e)),
+        };
+        let dir = target.parent().expect("files/<ab>/<file>");
+        if !self.made.contains(dir) {
+            fs::create_dir_all(dir).at(dir)?;
+            self.made.insert(dir.to_path_buf());
+        }
+        let source = Store::path_in(self.store_root, digest);
+        // A hard link appears whole at once: where nothing is in the way and clones are known
+        // to be unavailable it needs no temporary name (a first publish of 20,000 files).
+        if absent && self.reflinks == Some(false) && fs::hard_link(&source, target).is_ok() {
+            self.placed.linked += 1;
+            return Ok(true);
+        }
+        let temp = dir.join(format!("{TEMP_PREFIX}{}", digest.hex()));
+        remove_if_present(&temp)?;
+        if self.reflinks != Some(false) {
+            let cloned = reflink(&source, &temp);
+            self.reflinks = Some(cloned);
+            if cloned {
+                crate::store::make_readonly(&temp)?;
+                self.placed.reflinked += 1;
+                fs::rename(&temp, target).at(target)?;
+                return Ok(true);
+            }
+        }
+        if fs::hard_link(&source, &temp).is_ok() {
+            // The store's files are read-only already; the link shares that.
+            self.placed.linked += 1;
+        } else {
+            copy_checked(&source, &temp, digest, size)?;
+            self.placed.copied += 1;
+        }
+        fs::rename(&temp, target).at(target)?;
+        Ok(true)
+    }
+}
+
+/// Makes the new names in `touched` (directories under `files_dir`) durable. Past a few,
+/// one flush of the whole file system costs less than a flush per directory (a first publish
+/// of 20,000 files touches all 256: tests/bench/publish.sh).
 fn sync_dirs(files_dir: &Path, touched: &BTreeSet<PathBuf>) -> Result<()> {
     if touched.is_empty() {
         return Ok(());
     }
     #[cfg(target_os = "linux")]
-    if touched.len() > 256 {
+    if touched.len() > 8 {
         let dir = fs::File::open(files_dir).at(files_dir)?;
         return rustix::fs::syncfs(&dir).map_err(|e| Error::io(files_dir, e.into()));
     }
@@ -646,7 +656,7 @@ fn prune_files(files_dir: &Path, keep: &BTreeSet<String>) -> Result<usize> {
     Ok(pruned)
 }
 
-/// `files/<digest>/<name>` for a path under `files_dir`.
+/// `files/<ab>/<file>` for a path under `files_dir`.
 fn relative_path(path: &Path, files_dir: &Path) -> String {
     let rest = path.strip_prefix(files_dir).unwrap_or(path);
     let parts: Vec<String> = rest.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
