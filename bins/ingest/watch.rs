@@ -60,6 +60,9 @@ impl Settings {
     fn new(args: &WatchArgs, dir: &Path) -> anyhow::Result<Settings> {
         let w = crate::config::effective(dir)?.config.watch;
         let drops = if args.drops.is_empty() { w.drop } else { args.drops.clone() };
+        // Absolute, so that a file remembered on a read-only stick is the same file whichever
+        // directory cron or a person starts the watcher from.
+        let drops = drops.iter().map(std::path::absolute).collect::<std::io::Result<Vec<_>>>()?;
         if drops.is_empty() {
             anyhow::bail!(ferry_core::Error::Invalid(
                 "no drop folder: give --drop DIR, or set watch.drop in ingest.toml".into()
