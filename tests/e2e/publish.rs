@@ -367,6 +367,24 @@ fn dp_path_inside_the_data_directory_is_refused() {
 }
 
 #[test]
+fn dp_path_not_utf8_is_refused() {
+    use std::os::unix::ffi::OsStrExt;
+    let s = update_list_server();
+    let mut path = s.dir.path().as_os_str().to_owned();
+    path.push(std::ffi::OsStr::from_bytes(b"/www-\xff"));
+    let out = Command::new(INGEST)
+        .arg("--data-dir")
+        .arg(s.data_dir())
+        .args(["dp", "add", "latin1", "--approved", "--path"])
+        .arg(&path)
+        .env("USER", "tester")
+        .output()
+        .unwrap();
+    Run::from(out).refused(exit::INPUT, &["distribution point latin1: path", "is not UTF-8"]);
+    assert!(s.ingest(&["dp", "list"]).ok().contains("no distribution points"));
+}
+
+#[test]
 fn dp_path_overlapping_another_is_refused() {
     let s = published_server();
     let nested = dp_dir(&s).join("files");
