@@ -167,8 +167,8 @@ fn drop_writer(writer: std::fs::File) {
 }
 
 #[test]
-fn an_approval_made_by_hand_is_published_by_the_next_pass() {
-    let (s, [one, ..]) = server_with_three_bundles();
+fn an_approval_made_by_hand_is_published_by_the_next_pass_and_arrivals_are_notified() {
+    let (s, [one, two, _]) = server_with_three_bundles();
     s.ingest(&["rules", "remove", "security"]).ok();
     let drop = s.path("drop");
     std::fs::create_dir_all(&drop).unwrap();
@@ -177,9 +177,19 @@ fn an_approval_made_by_hand_is_published_by_the_next_pass() {
     let first = passes(watch(&s, &["--drop", drop.to_str().unwrap(), "--once"]), 0);
     assert_eq!(first[0]["published"][0]["updates"], 0, "nothing approved yet");
     s.ingest(&["approve", "KB5034122"]).ok();
-    let second = passes(watch(&s, &["--drop", drop.to_str().unwrap(), "--once"]), 0);
+    let inbox = s.path("notified.json");
+    let command = format!("notify.command=[\"sh\", \"-c\", \"cat > {}\"]", inbox.display());
+    let second = passes(watch(&s, &["--drop", drop.to_str().unwrap(), "--once", "--set", &command]), 0);
     assert_eq!(second[0]["published"][0]["updates"], 1, "{second:?}");
     assert_eq!(index_ids(&s.path("dp")), ["\"KB5034122\""]);
+    assert!(!inbox.exists(), "nothing arrived and nothing was refreshed: no notification");
+    // A bundle arrives: the pass's change report is sent to the configured command.
+    std::fs::copy(&two, drop.join("two.zip")).unwrap();
+    set_modified(&drop.join("two.zip"), SystemTime::now() - Duration::from_secs(60));
+    let third = passes(watch(&s, &["--drop", drop.to_str().unwrap(), "--once", "--set", &command]), 0);
+    let sent: serde_json::Value = serde_json::from_slice(&std::fs::read(&inbox).unwrap()).unwrap();
+    assert_eq!(sent["id"], third[0]["report"], "{sent}");
+    assert_eq!(sent["sources"][0]["outcome"], "accepted");
 }
 
 fn set_modified(path: &Path, when: SystemTime) {
