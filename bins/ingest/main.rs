@@ -494,10 +494,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 json_line(&v)?;
             } else {
                 println!("verified: {}", args.bundle.display());
-                println!(
-                    "  channel {} sequence {} volume {}/{} (bundle {})",
-                    v.channel, v.sequence, v.volume, v.volumes, v.bundle_id
-                );
+                println!("  {} (bundle {})", v.position(), v.bundle_id);
                 println!("  signed by {}", v.signers.join(", "));
                 println!(
                     "  {} updates; {} payloads, {} checked against their SHA-256",
@@ -821,14 +818,7 @@ fn print_outcome(
             if v.volumes > 1 {
                 sets.insert((v.channel.clone(), v.sequence), missing_volumes.clone());
             }
-            println!(
-                "imported: {} (channel {} sequence {} volume {}/{})",
-                path.display(),
-                v.channel,
-                v.sequence,
-                v.volume,
-                v.volumes
-            );
+            println!("imported: {} ({})", path.display(), v.position());
             warn_time(&v.time);
             println!("  signed by {}", v.signers.join(", "));
             println!(
@@ -852,14 +842,7 @@ fn print_outcome(
             }
         }
         ImportOutcome::AlreadyImported { verified: v } => {
-            println!(
-                "already imported: {} (channel {} sequence {} volume {}/{}); nothing changed",
-                path.display(),
-                v.channel,
-                v.sequence,
-                v.volume,
-                v.volumes
-            );
+            println!("already imported: {} ({}); nothing changed", path.display(), v.position());
         }
     }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::Args;
 use ferry_core::datadir::DataDir;
-use ferry_core::ingest::{ImportOptions, ImportOutcome};
+use ferry_core::ingest::ImportOptions;
 use ferry_core::publish::Published;
 use ferry_core::watch::{self, DailyTime, Disposition, Found};
 use serde::Serialize;
@@ -259,7 +259,7 @@ fn import_ready(data: &mut DataDir, ready: Vec<Found>, record: &mut PassRecord, 
         &by,
         |path, result| -> anyhow::Result<()> {
             let found = &by_path[path];
-            let (outcome, detail) = describe(&result);
+            let (outcome, detail) = ferry_core::ingest::outcome_summary(&result);
             let refusal = result.as_ref().err();
             if let Some(e) = refusal
                 && status == code::OK
@@ -291,17 +291,6 @@ fn import_ready(data: &mut DataDir, ready: Vec<Found>, record: &mut PassRecord, 
     }
     crate::config::notify(data, &imported.report);
     Ok(status)
-}
-
-fn describe(result: &ferry_core::Result<ImportOutcome>) -> (&'static str, String) {
-    let position = |v: &ferry_core::ingest::Verified| {
-        format!("channel {} sequence {} volume {}/{}", v.channel, v.sequence, v.volume, v.volumes)
-    };
-    match result {
-        Ok(ImportOutcome::Accepted { verified, .. }) => ("accepted", position(verified)),
-        Ok(ImportOutcome::AlreadyImported { verified }) => ("already-imported", position(verified)),
-        Err(e) => ("refused", e.to_string()),
-    }
 }
 
 fn bundle_record(found: &Found, outcome: &'static str, detail: String, d: &Disposition) -> BundleRecord {

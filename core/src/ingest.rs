@@ -123,6 +123,23 @@ pub enum ImportOutcome {
     AlreadyImported { verified: Verified },
 }
 
+impl Verified {
+    /// Where the volume belongs: "channel C sequence N volume V/T".
+    pub fn position(&self) -> String {
+        format!("channel {} sequence {} volume {}/{}", self.channel, self.sequence, self.volume, self.volumes)
+    }
+}
+
+/// One import's result in a word (accepted, already-imported or refused) and a line of detail
+/// (the volume's position, or the refusal), as change reports and `ingest watch` state it.
+pub fn outcome_summary(result: &Result<ImportOutcome>) -> (&'static str, String) {
+    match result {
+        Ok(ImportOutcome::Accepted { verified, .. }) => ("accepted", verified.position()),
+        Ok(ImportOutcome::AlreadyImported { verified }) => ("already-imported", verified.position()),
+        Err(e) => ("refused", e.to_string()),
+    }
+}
+
 /// What `ingest import --receipt` writes: every check made on every bundle of one run, for
 /// the officer's files.
 #[derive(Debug, Serialize)]

@@ -233,25 +233,13 @@ impl ReportBuilder {
 
     /// One bundle volume's import, accepted or not.
     pub fn import(&mut self, path: &Path, result: &Result<ImportOutcome>) {
-        let path = path.display().to_string();
-        match result {
-            Ok(ImportOutcome::Accepted { verified: v, changes, missing_volumes, .. }) => {
-                self.source(
-                    &path,
-                    "accepted",
-                    format!("channel {} sequence {} volume {}/{}", v.channel, v.sequence, v.volume, v.volumes),
-                );
-                self.import_changes(changes);
-                if v.volumes > 1 {
-                    self.waiting.insert((v.channel.clone(), v.sequence), missing_volumes.clone());
-                }
+        let (outcome, detail) = crate::ingest::outcome_summary(result);
+        self.source(&path.display().to_string(), outcome, detail);
+        if let Ok(ImportOutcome::Accepted { verified: v, changes, missing_volumes, .. }) = result {
+            self.import_changes(changes);
+            if v.volumes > 1 {
+                self.waiting.insert((v.channel.clone(), v.sequence), missing_volumes.clone());
             }
-            Ok(ImportOutcome::AlreadyImported { verified: v }) => self.source(
-                &path,
-                "already-imported",
-                format!("channel {} sequence {} volume {}/{}", v.channel, v.sequence, v.volume, v.volumes),
-            ),
-            Err(e) => self.source(&path, "refused", e.to_string()),
         }
     }
 
