@@ -66,6 +66,12 @@ fn dp_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DistributionPoint> {
 const DP_COLUMNS: &str =
     "name, path, group_name, created_by, created_at, generation, published_at, published_fingerprint";
 
+/// The approved updates (of group `?1`, if not null) that a distribution point carries, by id;
+/// whether each is available is decided apart ([`Unavailable`]).
+const CARRIED: &str = "WHERE u.status = 'approved' AND u.withdrawn = 0 \
+     AND (?1 IS NULL OR EXISTS (SELECT 1 FROM group_members g WHERE g.update_id = u.id AND g.group_name = ?1)) \
+     ORDER BY u.id";
+
 impl Registry {
     /// Records a distribution point. Its directory must be absolute, outside the data
     /// directory, and no other distribution point's (two would prune each other's files).
@@ -177,11 +183,9 @@ impl Registry {
     pub fn publication(&self, dp: &DistributionPoint) -> Result<Publication> {
         let e = self.err();
         let unavailable = Unavailable::load(&self.conn).map_err(&e)?;
-        let sql = "SELECT u.id, m.metadata FROM updates u JOIN update_metadata m ON m.update_id = u.id \
-                   WHERE u.status = 'approved' AND u.withdrawn = 0 \
-                   AND (?1 IS NULL OR EXISTS (SELECT 1 FROM group_members g WHERE g.update_id = u.id AND g.group_name = ?1)) \
-                   ORDER BY u.id";
-        let mut stmt = self.conn.prepare(sql).map_err(&e)?;
+        let sql =
+            format!("SELECT u.id, m.metadata FROM updates u JOIN update_metadata m ON m.update_id = u.id {CARRIED}");
+        let mut stmt = self.conn.prepare(&sql).map_err(&e)?;
         let mut rows = stmt.query([dp.group.as_deref()]).map_err(&e)?;
         let mut publication = Publication::default();
         while let Some(r) = rows.next().map_err(&e)? {
@@ -209,11 +213,8 @@ impl Registry {
         let unavailable = Unavailable::load(&self.conn).map_err(&e)?;
         let mut hash = sha2::Sha256::new();
         hash.update(format!("carries {:?}\n", dp.group));
-        let sql = "SELECT u.id, u.revision, u.updated_at FROM updates u \
-                   WHERE u.status = 'approved' AND u.withdrawn = 0 \
-                   AND (?1 IS NULL OR EXISTS (SELECT 1 FROM group_members g WHERE g.update_id = u.id AND g.group_name = ?1)) \
-                   ORDER BY u.id";
-        let mut stmt = self.conn.prepare(sql).map_err(&e)?;
+        let sql = format!("SELECT u.id, u.revision, u.updated_at FROM updates u {CARRIED}");
+        let mut stmt = self.conn.prepare(&sql).map_err(&e)?;
         let mut rows = stmt.query([dp.group.as_deref()]).map_err(&e)?;
         while let Some(r) = rows.next().map_err(&e)? {
             let id: String = r.get(0).map_err(&e)?;
