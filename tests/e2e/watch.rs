@@ -316,3 +316,20 @@ fn an_absent_drop_folder_is_a_warning_not_a_failure() {
     assert!(out.status.success(), "{stderr}");
     assert!(stderr.contains("stick-not-plugged-in is not there"), "{stderr}");
 }
+
+#[test]
+fn interval_zero_is_refused() {
+    let s = update_list_server();
+    let drop = s.path("drop");
+    std::fs::create_dir_all(&drop).unwrap();
+    for (args, says) in [
+        (vec!["--interval", "0"], "--interval 0: give at least one second"),
+        (vec!["--set", "watch.interval_seconds=0"], "watch.interval_seconds is 0"),
+    ] {
+        let out =
+            watch(&s, &[&["--once", "--drop", drop.to_str().unwrap()], args.as_slice()].concat()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(exit::INPUT), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+    }
+}
