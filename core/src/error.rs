@@ -171,6 +171,9 @@ pub enum Error {
     #[error("registry {}: schema version {found} is newer than this ferry understands ({supported})", path.display())]
     SchemaTooNew { path: PathBuf, found: i64, supported: i64 },
 
+    #[error("registry {}: upgrading to schema version {version} found rows of table {table} that refer to rows that do not exist; nothing was changed (restore the registry from a backup)", path.display())]
+    UpgradeRefused { path: PathBuf, version: i64, table: String },
+
     #[error("data directory {} holds no registry yet (trust a key with `ingest trust add` first, or check --data-dir)", dir.display())]
     NoRegistry { dir: PathBuf },
 
@@ -200,7 +203,7 @@ impl Error {
     pub fn class(&self) -> ErrorClass {
         use Error::*;
         match self {
-            Io { .. } | Registry { .. } | SchemaTooNew { .. } => ErrorClass::Local,
+            Io { .. } | Registry { .. } | SchemaTooNew { .. } | UpgradeRefused { .. } => ErrorClass::Local,
             InvalidName { .. }
             | Catalog { .. }
             | EmptySelection { .. }
