@@ -386,24 +386,33 @@ struct Unavailable {
 
 impl Unavailable {
     fn load(conn: &Connection) -> rusqlite::Result<Self> {
-        let ids = |sql: &str| -> rusqlite::Result<FxHashSet<String>> {
-            conn.prepare(sql)?.query_map([], |r| r.get(0))?.collect()
-        };
-        // Two sequential scans joined here: probing an index per file costs more whether
-        // few files are missing or all of them (a fresh CSV import).
-        let missing = ids("SELECT sha256 FROM files WHERE present = 0")?;
-        let mut lacking_files = ids("SELECT id FROM updates EXCEPT SELECT update_id FROM update_files")?;
-        if !missing.is_empty() {
-            let mut stmt = conn.prepare("SELECT update_id, sha256 FROM update_files")?;
+        let mut lacking_files = FxHashSet::default();
+        let mut withdrawn = FxHashSet::default();
+        let collect = |sql: &str, into: &mut FxHashSet<String>| -> rusqlite::Result<()> {
+            let mut stmt = conn.prepare(sql)?;
             let mut rows = stmt.query([])?;
             while let Some(r) = rows.next()? {
-                let (id, sha256) = (r.get_ref(0)?.as_str()?, r.get_ref(1)?.as_str()?);
-                if missing.contains(sha256) && !lacking_files.contains(id) {
-                    lacking_files.insert(id.to_string());
+                let id = r.get_ref(0)?.as_str()?;
+                if !into.contains(id) {
+                    into.insert(id.to_string());
                 }
             }
-        }
-        Ok(Unavailable { lacking_files, withdrawn: ids("SELECT id FROM updates WHERE withdrawn <> 0")? })
+            Ok(())
+        };
+        // Both walks go in key order through clustered b-trees: the file index of the
+        // update files (which holds the update ids) beside the files themselves, and the
+        // update ids beside the update files' own key. Neither seeks at random, whether few
+        // files are missing or all of them (a fresh CSV import).
+        collect(
+            "SELECT uf.update_id FROM update_files uf JOIN files f ON f.sha256 = uf.sha256 WHERE f.present = 0",
+            &mut lacking_files,
+        )?;
+        collect(
+            "SELECT u.id FROM updates u WHERE NOT EXISTS (SELECT 1 FROM update_files uf WHERE uf.update_id = u.id)",
+            &mut lacking_files,
+        )?;
+        collect("SELECT id FROM updates WHERE withdrawn <> 0", &mut withdrawn)?;
+        Ok(Unavailable { lacking_files, withdrawn })
     }
 
     /// The rule of [`available_sql`], for update `id` of the list.
