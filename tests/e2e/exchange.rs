@@ -248,3 +248,47 @@ fn csv_person_status_without_actor() {
         .refused(exit::INPUT, &["status_set_by is person but status_actor names nobody"]);
     assert!(listed(&b, &[]).is_empty());
 }
+
+/// The indexes of a registry, as its schema states them.
+fn indexes(s: &Scratch) -> Vec<(String, Option<String>)> {
+    let db = rusqlite::Connection::open(s.data_dir().join("registry.sqlite")).unwrap();
+    let mut stmt = db.prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'index' ORDER BY name").unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<rusqlite::Result<_>>().unwrap()
+}
+
+#[test]
+fn a_large_list_merged_at_once_is_the_list_merged_in_parts() {
+    // 10,050 rows: more than the bulk merge's threshold and than the list holds, so the
+    // list's indexes are built after the rows; in parts of fewer rows they are kept.
+    let dir = Scratch::new();
+    let whole = dir.path("whole.csv");
+    generated_list(&whole, 10_050);
+    let text = std::fs::read_to_string(&whole).unwrap();
+    let lines: Vec<&str> = text.split_inclusive("\r\n").collect();
+    let (first, rest) = (dir.path("first.csv"), dir.path("rest.csv"));
+    std::fs::write(&first, lines[..9_001].concat()).unwrap();
+    std::fs::write(&rest, [lines[0]].iter().chain(&lines[9_001..]).copied().collect::<String>()).unwrap();
+
+    let at_once = Scratch::new();
+    let out = at_once.ingest(&["import-list", whole.to_str().unwrap()]).ok();
+    assert!(out.contains("10050 new"), "{out}");
+    let in_parts = Scratch::new();
+    in_parts.ingest(&["import-list", first.to_str().unwrap()]).ok();
+    in_parts.ingest(&["import-list", rest.to_str().unwrap()]).ok();
+    // A list holding most rows already, merged with all of them at once.
+    let grown = Scratch::new();
+    grown.ingest(&["import-list", first.to_str().unwrap()]).ok();
+    let out = grown.ingest(&["import-list", whole.to_str().unwrap()]).ok();
+    assert!(out.contains("1050 new, 0 revised, 9000 unchanged"), "{out}");
+
+    let expected = list_without_files(&in_parts);
+    assert_eq!(expected.len(), 10_050);
+    assert_eq!(list_without_files(&at_once), expected);
+    assert_eq!(list_without_files(&grown), expected);
+    assert_eq!(indexes(&at_once), indexes(&in_parts), "the same indexes, built again");
+    assert_eq!(indexes(&grown), indexes(&in_parts));
+    // The rebuilt indexes answer: one KB, one product, the statuses a person set there.
+    assert_eq!(listed(&at_once, &["--kb", "KB6004321"]), ["KB6004321"]);
+    assert_eq!(listed(&at_once, &["--product", "product 3"]).len(), 1_005);
+    assert_eq!(ids_with(&at_once, "approved").len(), 101);
+}

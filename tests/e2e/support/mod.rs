@@ -438,3 +438,44 @@ pub fn listed(s: &Scratch, filter: &[&str]) -> Vec<String> {
 pub fn ids_with(s: &Scratch, status: &str) -> Vec<String> {
     listed(s, &["--status", status])
 }
+
+/// Writes an update-list CSV of `n` generated updates, in the format `ingest export-list`
+/// writes: two files each, ten products, each update superseding the previous one of its
+/// product, and every 100th approved by a person. Rows for a list too large to build from
+/// bundles in a test.
+pub fn generated_list(path: &Path, n: usize) {
+    let mut out = String::from(
+        "id,revision,title,vendor,product,version,classification,severity,kb,release_date,withdrawn,origin,\
+         available,status,status_set_by,status_actor,status_set_at,eula_accepted_by,eula_accepted_at,groups,metadata\r\n",
+    );
+    let classes = ["security-update", "critical-update", "update-rollup", "feature-pack", "definition-update"];
+    let severities = ["critical", "important", "moderate", "low", "unspecified"];
+    for i in 0..n {
+        let (id, product, k) = (format!("KB{}", 6_000_000 + i), format!("Product {}", i % 10), i / 10);
+        let day = format!("2025-{:02}-{:02}", 1 + (k / 28) % 12, 1 + k % 28);
+        let files: Vec<serde_json::Value> = ["x64", "arm64"]
+            .iter()
+            .map(|arch| {
+                let name = format!("windows-{}-{arch}.msu", id.to_lowercase());
+                serde_json::json!({"name": name, "url": format!("https://updates.example/{name}"),
+                    "sha256": sha256_hex(format!("{id}/{arch}").as_bytes()), "size": 1000 + i, "architecture": arch})
+            })
+            .collect();
+        let mut update = serde_json::json!({"id": id, "revision": 1, "title": format!("Update {i} for {product}"),
+            "vendor": "Example Vendor", "product": product, "version": k.to_string(), "classification": classes[i % 5],
+            "severity": severities[(i / 5) % 5], "kb": id, "release_date": day, "files": files});
+        if k > 0 {
+            update["supersedes"] = serde_json::json!([format!("KB{}", 6_000_000 + i - 10)]);
+        }
+        let (status, set_by, actor) =
+            if i % 100 == 0 { ("approved", "person", "alice") } else { ("undefined", "system", "") };
+        let metadata = serde_json::to_string(&update).unwrap().replace('"', "\"\"");
+        out.push_str(&format!(
+            "{id},1,Update {i} for {product},Example Vendor,{product},{k},{},{},{id},{day},no,bundle,no,{status},{set_by},\
+             {actor},2026-01-01T00:00:00Z,,,,\"{metadata}\"\r\n",
+            classes[i % 5],
+            severities[(i / 5) % 5],
+        ));
+    }
+    std::fs::write(path, out).unwrap();
+}
