@@ -68,7 +68,20 @@ pub struct ChangeReport {
     pub files_arrived: Vec<Arrival>,
     /// Volume sets with volumes still to come.
     pub waiting: Vec<Waiting>,
+    /// Set when the report concerns more than [`DETAIL_LIMIT`] updates or arrived files: the
+    /// figures over everything, of which `updates` and `files_arrived` name only the first.
+    /// Absent from smaller reports, whose figures are counted from what they name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totals: Option<Counts>,
 }
+
+/// How many updates, and how many arrived files, a report names one by one. The first import
+/// of a large list concerns every update in it: at 200,000 updates a report naming each was
+/// 44 MB, took seconds to store and read, and no reader, mail client or browser could use it
+/// (tests/bench/update-list-scale.sh). Past the limit a report keeps exact figures, names the
+/// updates that most need a person's eye (held, approval reset, decisions) first, and points
+/// at `ingest list` for the rest.
+pub const DETAIL_LIMIT: usize = 1_000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Source {
@@ -158,6 +171,22 @@ impl ChangeKind {
             ChangeKind::Held => "held",
         }
     }
+
+    /// How urgently a person should read of it, most urgent first: what a report past
+    /// [`DETAIL_LIMIT`] names one by one.
+    fn urgency(self) -> u8 {
+        match self {
+            ChangeKind::Held => 0,
+            ChangeKind::StatusReset => 1,
+            ChangeKind::StatusTaken => 2,
+            ChangeKind::Approved | ChangeKind::Declined | ChangeKind::Undefined => 3,
+            ChangeKind::Revised | ChangeKind::NoLongerSuperseded => 4,
+            ChangeKind::AddedToGroup => 5,
+            ChangeKind::New | ChangeKind::FilesArrived => 6,
+            ChangeKind::Superseded => 7,
+            ChangeKind::Ignored => 8,
+        }
+    }
 }
 
 /// A file the store did not hold before.
@@ -177,7 +206,7 @@ pub struct Waiting {
 }
 
 /// The figures a headline and a notification's subject give.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counts {
     pub updates: usize,
     pub by_change: BTreeMap<String, usize>,
@@ -308,9 +337,15 @@ impl ReportBuilder {
     /// Looks up how each update stands and what the arrived files are, and stores the report.
     pub fn store(self, registry: &mut Registry) -> Result<ChangeReport> {
         let ids: Vec<String> = self.changes.keys().cloned().collect();
-        let mut standing: BTreeMap<String, (u32, Entry)> =
-            registry.report_lines(&ids)?.into_iter().map(|(revision, e)| (e.id.clone(), (revision, e))).collect();
-        let updates = self
+        let many = ids.len() > DETAIL_LIMIT;
+        // Availability is shown per named update: for a report past the limit it is looked up
+        // once the named ones are chosen.
+        let mut standing: BTreeMap<String, (u32, Entry)> = registry
+            .report_lines(&ids, !many)?
+            .into_iter()
+            .map(|(revision, e)| (e.id.clone(), (revision, e)))
+            .collect();
+        let mut updates: Vec<Entry> = self
             .changes
             .into_iter()
             .map(|(id, mut changes)| {
@@ -338,17 +373,41 @@ impl ReportBuilder {
             by: self.by,
             day: self.day,
             sources: self.sources,
-            updates,
+            updates: Vec::new(),
             files_arrived,
             waiting,
+            totals: None,
         };
+        if many || report.files_arrived.len() > DETAIL_LIMIT {
+            report.updates = std::mem::take(&mut updates);
+            report.totals = Some(report.counts());
+            updates = std::mem::take(&mut report.updates);
+            if many {
+                let urgency = |e: &Entry| e.changes.iter().map(|c| c.kind.urgency()).min().unwrap_or(u8::MAX);
+                updates.sort_by(|a, b| urgency(a).cmp(&urgency(b)).then_with(|| a.id.cmp(&b.id)));
+                updates.truncate(DETAIL_LIMIT);
+                updates.sort_by(|a, b| a.id.cmp(&b.id));
+                let named: Vec<String> = updates.iter().map(|e| e.id.clone()).collect();
+                let available: BTreeMap<String, bool> =
+                    registry.report_lines(&named, true)?.into_iter().map(|(_, e)| (e.id, e.available)).collect();
+                for e in &mut updates {
+                    e.available = available.get(&e.id).copied().unwrap_or(false);
+                }
+            }
+            report.files_arrived.truncate(DETAIL_LIMIT);
+        }
+        report.updates = updates;
         report.id = registry.store_report(&report)?;
         Ok(report)
     }
 }
 
 impl ChangeReport {
+    /// The figures over everything the report concerns, named one by one or not.
     pub fn counts(&self) -> Counts {
+        if let Some(totals) = &self.totals {
+            return totals.clone();
+        }
         let mut c = Counts { updates: self.updates.len(), ..Counts::default() };
         for e in &self.updates {
             *c.by_product.entry(e.product.clone()).or_default() += 1;
@@ -363,6 +422,13 @@ impl ChangeReport {
         c.refused = self.sources.iter().filter(|s| s.outcome == "refused").count();
         c.waiting_sets = self.waiting.len();
         c
+    }
+
+    /// How many updates and arrived files the report concerns without naming them.
+    pub fn not_named(&self) -> (usize, usize) {
+        self.totals.as_ref().map_or((0, 0), |t| {
+            (t.updates.saturating_sub(self.updates.len()), t.files_arrived.saturating_sub(self.files_arrived.len()))
+        })
     }
 
     /// Whether anything happened that an administrator would want to hear about.
@@ -442,6 +508,14 @@ impl ChangeReport {
                 }
             }
         }
+        let (more_updates, more_files) = self.not_named();
+        if more_updates > 0 {
+            let _ = writeln!(
+                out,
+                "  ... and {more_updates} more update{} (`ingest list` shows them)",
+                plural(more_updates)
+            );
+        }
         if !self.files_arrived.is_empty() {
             let _ = writeln!(out, "\nfiles arrived:");
             for f in &self.files_arrived {
@@ -454,6 +528,9 @@ impl ChangeReport {
                     t(&f.updates.join(", "))
                 );
             }
+        }
+        if more_files > 0 {
+            let _ = writeln!(out, "  ... and {more_files} more file{}", plural(more_files));
         }
         if !self.waiting.is_empty() {
             let _ = writeln!(out, "\nwaiting for volumes:");
@@ -534,6 +611,14 @@ impl ChangeReport {
             }
             body.push_str("</tbody></table>\n");
         }
+        let (more_updates, more_files) = self.not_named();
+        if more_updates > 0 {
+            let _ = writeln!(
+                body,
+                "<p class=\"more\">&hellip; and {more_updates} more update{} (<code>ingest list</code> shows them)</p>",
+                plural(more_updates)
+            );
+        }
         if !self.sources.is_empty() {
             body.push_str(
                 "<h2>Sources</h2>\n<table class=\"sortable\"><thead><tr><th>Outcome</th><th>Path</th><th>Detail</th></tr></thead><tbody>\n",
@@ -566,6 +651,9 @@ impl ChangeReport {
                 );
             }
             body.push_str("</tbody></table>\n");
+        }
+        if more_files > 0 {
+            let _ = writeln!(body, "<p class=\"more\">&hellip; and {more_files} more file{}</p>", plural(more_files));
         }
         if !self.waiting.is_empty() {
             body.push_str("<h2>Waiting for volumes</h2>\n<ul>\n");
@@ -669,6 +757,7 @@ mod tests {
             }],
             files_arrived: vec![],
             waiting: vec![],
+            totals: None,
         }
     }
 

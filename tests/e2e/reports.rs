@@ -185,3 +185,39 @@ fn a_report_that_does_not_exist_is_refused() {
     s.ingest(&["report", "--list", "7"]).refused(exit::USAGE, &["cannot be used with"]);
     s.ingest(&["report", "--format", "pdf"]).refused(exit::USAGE, &["invalid value 'pdf'"]);
 }
+
+#[test]
+fn a_report_past_its_detail_limit_counts_everything_and_names_what_needs_a_person_first() {
+    let s = Scratch::new();
+    let csv = s.path("list.csv");
+    generated_list(&csv, 1_050);
+    s.ingest(&["group", "create", "pilot"]).ok();
+    // 6 of the 1,050 are in Product 7 with a release day in the 8th month: decisions a
+    // person should read before 1,044 plain arrivals.
+    s.ingest(&["rules", "add", "pilot-first", "--add-to-group", "pilot", "--product", "Product 7"]).ok();
+    s.ingest(&["rules", "add", "decline-low", "--decline", "--severity", "low"]).ok();
+    s.ingest(&["import-list", csv.to_str().unwrap()]).ok();
+    let r = report_json(&s, &[]);
+    let named = r["updates"].as_array().unwrap();
+    assert_eq!(named.len(), 1_000, "the detail limit");
+    assert_eq!(r["totals"]["updates"], 1_050, "{}", r["totals"]);
+    assert_eq!(r["totals"]["by_change"]["new"], 1_050);
+    assert_eq!(r["totals"]["by_change"]["declined"], 210);
+    assert_eq!(r["totals"]["by_change"]["added to group"], 105);
+    assert_eq!(r["totals"]["by_product"]["Product 7"], 105);
+    // Every decision is named (210 declined, 105 added to a group), then arrivals by id.
+    let with = |kind: &str| named.iter().filter(|e| kinds(e).iter().any(|k| k == kind)).count();
+    assert_eq!(with("declined"), 210);
+    assert_eq!(with("added-to-group"), 105);
+    let ids: Vec<&str> = named.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "named in id order");
+
+    let text = s.ingest(&["report"]).ok();
+    assert!(text.contains("1050 new, 210 declined, 105 added to group"), "{text}");
+    assert!(text.contains("... and 50 more updates (`ingest list` shows them)"), "{text}");
+    let html = s.ingest(&["report", "--format", "html"]).ok();
+    assert!(html.contains("&hellip; and 50 more updates"), "{html}");
+    assert!(html.contains("<td>Product 7</td><td class=\"n\">105</td>"), "counts cover every update");
+    let listed = s.ingest(&["report", "--list"]).ok();
+    assert!(listed.contains("1050 new"), "{listed}");
+}

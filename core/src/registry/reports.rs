@@ -72,8 +72,9 @@ impl Registry {
     }
 
     /// How each of `ids` in the list stands now, for a change report, with its revision: one
-    /// look-up each for a few, one pass over the list for many.
-    pub fn report_lines(&self, ids: &[String]) -> Result<Vec<(u32, Entry)>> {
+    /// look-up each for a few, one pass over the list for many. Without `availability`, every
+    /// entry says unavailable.
+    pub fn report_lines(&self, ids: &[String], availability: bool) -> Result<Vec<(u32, Entry)>> {
         // The last column is availability: probed per row for a few, from one pass for many.
         let columns = "u.id, u.revision, u.title, u.product, u.classification, u.severity, u.kb, u.status";
         let line = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(u32, Entry)> {
@@ -93,7 +94,7 @@ impl Registry {
             ))
         };
         let mut out = Vec::with_capacity(ids.len());
-        if ids.len() < 1000 {
+        if ids.len() <= crate::report::DETAIL_LIMIT {
             let mut stmt = self
                 .conn
                 .prepare(&format!("SELECT {columns}, {} FROM updates u WHERE u.id = ?1", super::available_sql("u")))
@@ -105,13 +106,14 @@ impl Registry {
             }
         } else {
             let wanted: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
-            let unavailable = super::Unavailable::load(&self.conn).map_err(self.err())?;
+            let unavailable =
+                if availability { Some(super::Unavailable::load(&self.conn).map_err(self.err())?) } else { None };
             let mut stmt = self.conn.prepare(&format!("SELECT {columns}, 0 FROM updates u")).map_err(self.err())?;
             let rows = stmt.query_map([], line).map_err(self.err())?;
             for row in rows {
                 let (revision, mut entry) = row.map_err(self.err())?;
                 if wanted.contains(entry.id.as_str()) {
-                    entry.available = unavailable.available(&entry.id);
+                    entry.available = unavailable.as_ref().is_some_and(|u| u.available(&entry.id));
                     out.push((revision, entry));
                 }
             }
