@@ -59,15 +59,60 @@ pub fn report(program: &str, error: &anyhow::Error) -> u8 {
 
 /// Runs a command body and turns its result into the process exit code.
 pub fn finish(program: &str, result: anyhow::Result<u8>) -> ExitCode {
-    match result {
-        Ok(code) => ExitCode::from(code),
-        Err(e) => ExitCode::from(report(program, &e)),
+    match (result, STDOUT_FAILED.get()) {
+        (Ok(_), Some(failure)) => {
+            eprintln!("{program}: error: writing to standard output failed: {failure}");
+            ExitCode::from(code::LOCAL)
+        }
+        (Ok(code), None) => ExitCode::from(code),
+        (Err(e), _) => ExitCode::from(report(program, &e)),
     }
+}
+
+/// Set once standard output cannot be written any more.
+static STDOUT_GONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Why, unless the reader went away.
+static STDOUT_FAILED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Writes to standard output (through [`outln!`] and [`out!`]). A reader that goes away
+/// (`ingest list | head`) ends the output, not the command: the command finishes its work and
+/// exits with its own code. Any other failure (a full disk behind a redirection) is reported
+/// when the command ends, with exit code 9.
+pub fn write_out(args: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    use std::sync::atomic::Ordering;
+    if STDOUT_GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        STDOUT_GONE.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            let _ = STDOUT_FAILED.set(e.to_string());
+        }
+    }
+}
+
+/// `println!` that survives a closed pipe: see [`write_out`].
+macro_rules! outln {
+    () => {
+        $crate::common::write_out(format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::common::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` that survives a closed pipe: see [`write_out`].
+#[allow(unused_macros)]
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::common::write_out(format_args!($($arg)*))
+    };
 }
 
 /// Prints one JSON Lines record on stdout.
 pub fn json_line<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string(value)?);
+    outln!("{}", serde_json::to_string(value)?);
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! formats output; every rule is in `ferry-core`.
 
 #[path = "../common/mod.rs"]
+#[macro_use]
 mod common;
 mod progress;
 
@@ -323,13 +324,13 @@ fn key_gen(args: &KeyGenArgs) -> anyhow::Result<u8> {
         Some(p)
     };
     keys::write_key_pair(&args.secret_key, &args.public_key, &key, passphrase.as_deref(), args.force)?;
-    println!("key {} created", key.key_id);
-    println!(
+    outln!("key {} created", key.key_id);
+    outln!(
         "  secret key: {} ({})",
         args.secret_key.display(),
         if passphrase.is_some() { "passphrase-protected" } else { "NOT encrypted" }
     );
-    println!("  public key: {}", args.public_key.display());
+    outln!("  public key: {}", args.public_key.display());
     Ok(code::OK)
 }
 
@@ -346,16 +347,16 @@ fn key_rotate(args: &KeyRotateArgs) -> anyhow::Result<u8> {
     }
     let signed = statement.sign(&signing.iter().collect::<Vec<_>>()).map_err(ferry_core::Error::Invalid)?;
     ferry_core::rotation::write_dir(&args.out, &signed)?;
-    println!(
+    outln!(
         "rotation statement for channel {} version {} written to {}",
         statement.channel,
         statement.version,
         args.out.display()
     );
     let ids: Vec<String> = keys.iter().map(|k| k.key_id.to_string()).collect();
-    println!("  trusted after it: {} ({} of them must sign)", ids.join(", "), statement.threshold);
+    outln!("  trusted after it: {} ({} of them must sign)", ids.join(", "), statement.threshold);
     let by: Vec<String> = signing.iter().map(|k| k.key_id.to_string()).collect();
-    println!("  signed now by: {}", by.join(", "));
+    outln!("  signed now by: {}", by.join(", "));
     Ok(code::OK)
 }
 
@@ -397,7 +398,7 @@ fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
             if args.json {
                 json_line(&serde_json::json!({"event": "nothing-new", "up_to_date": up_to_date}))?;
             } else {
-                println!(
+                outln!(
                     "nothing new for the offline side: {up_to_date} selected updates are up to date; no bundle written"
                 );
             }
@@ -411,18 +412,21 @@ fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
         json_line(&value)?;
     } else {
         if result.volumes.len() == 1 {
-            println!("bundle written: {}", result.path.display());
+            outln!("bundle written: {}", result.path.display());
         } else {
-            println!("bundle written in {} volumes:", result.volumes.len());
+            outln!("bundle written in {} volumes:", result.volumes.len());
             for v in &result.volumes {
-                println!("  {} ({})", v.path.display(), human_bytes(v.size));
+                outln!("  {} ({})", v.path.display(), human_bytes(v.size));
             }
         }
-        println!(
+        outln!(
             "  channel {} sequence {} ({} bundle {})",
-            result.channel, result.sequence, result.kind, result.bundle_id
+            result.channel,
+            result.sequence,
+            result.kind,
+            result.bundle_id
         );
-        println!(
+        outln!(
             "  {} updates, {} payloads, {}{}",
             result.updates,
             result.payloads,
@@ -433,7 +437,7 @@ fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
                 String::new()
             }
         );
-        println!("  signed by {}", result.signers.join(", "));
+        outln!("  signed by {}", result.signers.join(", "));
     }
     Ok(code::OK)
 }
@@ -464,9 +468,9 @@ fn plan(args: &PlanArgs) -> anyhow::Result<u8> {
         }))?;
         return Ok(code::OK);
     }
-    println!("{} bundle for channel {}", plan.kind, sel.channel);
+    outln!("{} bundle for channel {}", plan.kind, sel.channel);
     for e in &plan.entries {
-        println!(
+        outln!(
             "  {:<8} {}  rev {}  {}",
             format!("{:?}", e.reason).to_lowercase(),
             safe(e.id.as_str()),
@@ -475,9 +479,9 @@ fn plan(args: &PlanArgs) -> anyhow::Result<u8> {
         );
     }
     if plan.up_to_date > 0 {
-        println!("  ({} selected updates are up to date on the offline side)", plan.up_to_date);
+        outln!("  ({} selected updates are up to date on the offline side)", plan.up_to_date);
     }
-    println!(
+    outln!(
         "{} updates, {} files to download and carry, {}{}",
         plan.entries.len(),
         plan.jobs.len(),
@@ -510,20 +514,20 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<u8> {
         }))?;
         return Ok(code::OK);
     }
-    println!("UNVERIFIED: nothing below has been checked against trusted keys; use `ingest verify` for that.");
-    println!("bundle {}", args.bundle.display());
-    println!("  id {}  channel {}  sequence {}  kind {}", m.bundle_id, m.channel, m.sequence, m.kind);
-    println!("  created {}  expires {}", m.created, m.expires.map(|t| t.to_string()).unwrap_or_else(|| "never".into()));
-    println!("  volumes {}  layout {}", m.layout.volumes, m.layout.digest());
-    println!("  generator {}", safe(&m.generator));
-    println!("signatures ({}):", bundle.signatures.len());
+    outln!("UNVERIFIED: nothing below has been checked against trusted keys; use `ingest verify` for that.");
+    outln!("bundle {}", args.bundle.display());
+    outln!("  id {}  channel {}  sequence {}  kind {}", m.bundle_id, m.channel, m.sequence, m.kind);
+    outln!("  created {}  expires {}", m.created, m.expires.map(|t| t.to_string()).unwrap_or_else(|| "never".into()));
+    outln!("  volumes {}  layout {}", m.layout.volumes, m.layout.digest());
+    outln!("  generator {}", safe(&m.generator));
+    outln!("signatures ({}):", bundle.signatures.len());
     for (_, s) in &bundle.signatures {
-        println!("  key {}  trusted comment: {}", s.key_id, safe(&s.trusted_comment));
+        outln!("  key {}  trusted comment: {}", s.key_id, safe(&s.trusted_comment));
     }
-    println!("updates ({}):", m.updates.len());
+    outln!("updates ({}):", m.updates.len());
     for u in &m.updates {
         let carried = u.files.iter().filter(|f| m.layout.payloads.iter().any(|p| p.sha256 == f.sha256)).count();
-        println!(
+        outln!(
             "  {}  rev {}  {}  {}  {}{}  [{} of {} files carried]",
             safe(u.id.as_str()),
             u.revision,
@@ -535,9 +539,9 @@ fn inspect(args: &InspectArgs) -> anyhow::Result<u8> {
             u.files.len()
         );
     }
-    println!("payloads ({}):", m.layout.payloads.len());
+    outln!("payloads ({}):", m.layout.payloads.len());
     for p in &m.layout.payloads {
-        println!("  volume {}  {}  {}", p.volume, p.entry, human_bytes(p.size));
+        outln!("  volume {}  {}  {}", p.volume, p.entry, human_bytes(p.size));
     }
     Ok(code::OK)
 }

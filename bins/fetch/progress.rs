@@ -50,7 +50,7 @@ impl Reporter {
     pub fn event(&self, event: PackEvent<'_>) {
         if let Reporter::Json = self {
             if let Some(value) = json_event(&event) {
-                println!("{value}");
+                outln!("{value}");
             }
             return;
         }

@@ -77,11 +77,11 @@ pub fn run(dir: &Path, command: ConfigCommand) -> anyhow::Result<u8> {
         return Ok(code::OK);
     }
     let file = dir.join(config::CONFIG_FILE);
-    println!("# {} ({})", file.display(), if file.is_file() { "read" } else { "not present: defaults and --set only" });
+    outln!("# {} ({})", file.display(), if file.is_file() { "read" } else { "not present: defaults and --set only" });
     let width = effective.values.iter().map(|(k, v, _)| k.len() + v.len()).max().unwrap_or(0) + 3;
     for (key, value, origin) in &effective.values {
         let line = format!("{key} = {}", safe(value));
-        println!("{line:<width$}  # {origin}");
+        outln!("{line:<width$}  # {origin}");
     }
     Ok(code::OK)
 }

@@ -89,7 +89,7 @@ pub fn run(dir: &Path, command: DpCommand) -> anyhow::Result<u8> {
             let path = std::path::absolute(&args.path)?;
             let mut data = DataDir::open_exclusive(dir)?;
             let dp = data.registry.add_dp(&args.name, &path, args.group.as_ref(), dir, &actor)?;
-            println!(
+            outln!(
                 "distribution point {} added: {} carries {} (run `ingest publish {}`)",
                 safe(&dp.name),
                 safe(&dp.path.display().to_string()),
@@ -105,11 +105,11 @@ pub fn run(dir: &Path, command: DpCommand) -> anyhow::Result<u8> {
                     json_line(d)?;
                 }
             } else if dps.is_empty() {
-                println!("no distribution points (add one with `ingest dp add NAME --path DIR --approved`)");
+                outln!("no distribution points (add one with `ingest dp add NAME --path DIR --approved`)");
             } else {
-                println!("{:<20} {:>10}  {:<20}  {:<32}  PATH", "NAME", "GENERATION", "PUBLISHED", "CARRIES");
+                outln!("{:<20} {:>10}  {:<20}  {:<32}  PATH", "NAME", "GENERATION", "PUBLISHED", "CARRIES");
                 for d in &dps {
-                    println!(
+                    outln!(
                         "{:<20} {:>10}  {:<20}  {:<32}  {}",
                         safe(&d.name),
                         d.generation.map_or("-".to_string(), |g| g.to_string()),
@@ -124,7 +124,7 @@ pub fn run(dir: &Path, command: DpCommand) -> anyhow::Result<u8> {
             let actor = actor(args.by.as_deref())?;
             let mut data = DataDir::open_exclusive(dir)?;
             let dp = data.registry.remove_dp(&args.name, &actor)?;
-            println!(
+            outln!(
                 "distribution point {} removed; its directory {} is left as it is",
                 safe(&dp.name),
                 safe(&dp.path.display().to_string())
@@ -148,7 +148,7 @@ fn verify(dir: &Path, args: VerifyArgs) -> anyhow::Result<u8> {
 }
 
 fn print_verified(v: &Verified) {
-    println!(
+    outln!(
         "distribution point {} at {}: generation {} published {}, signed by server key {}",
         safe(&v.distribution_point),
         safe(&v.path.display().to_string()),
@@ -156,16 +156,16 @@ fn print_verified(v: &Verified) {
         v.published,
         v.server_key
     );
-    println!("  {} updates, {} files, {}", v.updates, v.files, human_bytes(v.bytes));
+    outln!("  {} updates, {} files, {}", v.updates, v.files, human_bytes(v.bytes));
     for (what, list) in [("missing", &v.missing), ("corrupt", &v.corrupt), ("extra", &v.extra)] {
         for item in list {
-            println!("  {what:<8} {}", safe(item));
+            outln!("  {what:<8} {}", safe(item));
         }
     }
     if v.is_intact() {
-        println!("  intact: every file present with its digest, nothing extra");
+        outln!("  intact: every file present with its digest, nothing extra");
     } else {
-        println!("  NOT intact: {} missing, {} corrupt, {} extra", v.missing.len(), v.corrupt.len(), v.extra.len());
+        outln!("  NOT intact: {} missing, {} corrupt, {} extra", v.missing.len(), v.corrupt.len(), v.extra.len());
     }
 }
 
@@ -173,7 +173,7 @@ pub fn publish(dir: &Path, args: PublishArgs) -> anyhow::Result<u8> {
     let mut data = crate::config::open_configured(dir)?;
     let done = publish::publish(&mut data, &args.names, args.check)?;
     if done.is_empty() && !args.json {
-        println!("no distribution points (add one with `ingest dp add NAME --path DIR --approved`)");
+        outln!("no distribution points (add one with `ingest dp add NAME --path DIR --approved`)");
     }
     for p in &done {
         if args.json {
@@ -187,7 +187,7 @@ pub fn publish(dir: &Path, args: PublishArgs) -> anyhow::Result<u8> {
 
 pub fn print_published(p: &Published) {
     let state = if p.new_generation { "published as generation" } else { "up to date at generation" };
-    println!(
+    outln!(
         "{} {state} {}: {} updates, {} files, {}",
         safe(&p.name),
         p.generation,
@@ -198,21 +198,25 @@ pub fn print_published(p: &Published) {
     let placed = &p.placed;
     let placed_now = placed.reflinked + placed.linked + placed.copied;
     if placed_now > 0 || placed.replaced > 0 {
-        println!(
+        outln!(
             "  files placed: {} reflinked, {} hard-linked, {} copied ({} replaced a damaged copy); {} there already",
-            placed.reflinked, placed.linked, placed.copied, placed.replaced, placed.unchanged
+            placed.reflinked,
+            placed.linked,
+            placed.copied,
+            placed.replaced,
+            placed.unchanged
         );
     }
     if !p.added.is_empty() {
-        println!("  added: {}", safe(&p.added.join(", ")));
+        outln!("  added: {}", safe(&p.added.join(", ")));
     }
     if !p.removed.is_empty() {
-        println!("  removed: {}", safe(&p.removed.join(", ")));
+        outln!("  removed: {}", safe(&p.removed.join(", ")));
     }
     if p.pruned_files > 0 || !p.pruned_generations.is_empty() {
-        println!("  pruned {} files and {} old generations", p.pruned_files, p.pruned_generations.len());
+        outln!("  pruned {} files and {} old generations", p.pruned_files, p.pruned_generations.len());
     }
     if !p.waiting.is_empty() {
-        println!("  approved but waiting for files: {}", safe(&p.waiting.join(", ")));
+        outln!("  approved but waiting for files: {}", safe(&p.waiting.join(", ")));
     }
 }

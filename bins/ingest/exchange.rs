@@ -31,20 +31,20 @@ pub struct ImportArgs {
 pub fn export_list(dir: &Path, args: ExportArgs) -> anyhow::Result<u8> {
     let data = DataDir::open_shared(dir)?;
     let done = ferry_core::exchange::export_list(&data, &args.out)?;
-    println!("{} updates written to {}", done.rows, args.out.display());
+    outln!("{} updates written to {}", done.rows, args.out.display());
     Ok(code::OK)
 }
 
 pub fn export_groups(dir: &Path, args: ExportArgs) -> anyhow::Result<u8> {
     let data = DataDir::open_shared(dir)?;
     let done = ferry_core::exchange::export_groups(&data, &args.out)?;
-    println!("{} update groups written to {}", done.rows, args.out.display());
+    outln!("{} update groups written to {}", done.rows, args.out.display());
     Ok(code::OK)
 }
 
 fn print_skipped(skipped: &[BadRow]) {
     for b in skipped {
-        println!("  skipped line {}: {}", b.line, safe(&b.reason));
+        outln!("  skipped line {}: {}", b.line, safe(&b.reason));
     }
 }
 
@@ -59,32 +59,32 @@ pub fn import_list(dir: &Path, args: ImportArgs) -> anyhow::Result<u8> {
     }
     let m = &done.merge;
     let u = &m.updates;
-    println!("imported {} rows from {}", done.rows, args.file.display());
+    outln!("imported {} rows from {}", done.rows, args.file.display());
     print_skipped(&done.skipped);
-    println!(
+    outln!(
         "  updates: {} new, {} revised, {} unchanged, {} kept (the list holds a later revision)",
         u.new.len(),
         u.revised.len(),
         u.unchanged.len(),
         u.ignored.len()
     );
-    println!("  statuses taken (set later by a person there): {}", m.statuses_taken.len());
+    outln!("  statuses taken (set later by a person there): {}", m.statuses_taken.len());
     for s in &m.statuses_refused {
-        println!("  {}: status not taken: {}", safe(&s.id), safe(&s.reason));
+        outln!("  {}: status not taken: {}", safe(&s.id), safe(&s.reason));
     }
     if !m.groups_created.is_empty() {
-        println!("  groups created: {}", safe(&m.groups_created.join(", ")));
+        outln!("  groups created: {}", safe(&m.groups_created.join(", ")));
     }
-    println!("  group memberships added: {}", m.memberships_added);
+    outln!("  group memberships added: {}", m.memberships_added);
     if !m.unavailable.is_empty() {
-        println!(
+        outln!(
             "  {} updates lack files here ({} files): a bundle or `ingest register` brings them",
             m.unavailable.len(),
             m.files_missing
         );
     }
     if done.refresh.worth_showing() {
-        println!("refreshed the update list:");
+        outln!("refreshed the update list:");
         rules::print_refresh(&done.refresh, "");
     }
     crate::report::print_pointer(done.report);
@@ -98,14 +98,14 @@ pub fn import_groups(dir: &Path, args: ImportArgs) -> anyhow::Result<u8> {
         json_line(&done)?;
         return Ok(code::OK);
     }
-    println!("imported {} update groups from {}", done.rows, args.file.display());
+    outln!("imported {} update groups from {}", done.rows, args.file.display());
     print_skipped(&done.skipped);
     if !done.merge.groups_created.is_empty() {
-        println!("  groups created: {}", safe(&done.merge.groups_created.join(", ")));
+        outln!("  groups created: {}", safe(&done.merge.groups_created.join(", ")));
     }
-    println!("  memberships added: {}", done.merge.memberships_added);
+    outln!("  memberships added: {}", done.merge.memberships_added);
     for m in &done.merge.unknown_members {
-        println!("  not in this list, left out: {}", safe(m));
+        outln!("  not in this list, left out: {}", safe(m));
     }
     Ok(code::OK)
 }

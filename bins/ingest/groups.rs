@@ -77,13 +77,13 @@ pub fn run(dir: &Path, command: GroupCommand) -> anyhow::Result<u8> {
             let actor = actor(args.by.as_deref())?;
             let mut data = DataDir::open_exclusive(dir)?;
             let group = data.registry.create_group(&args.name, &args.description, &actor)?;
-            println!("update group {} created", safe(&group.name));
+            outln!("update group {} created", safe(&group.name));
         }
         GroupCommand::Delete(args) => {
             let actor = actor(args.by.as_deref())?;
             let mut data = DataDir::open_exclusive(dir)?;
             let group = data.registry.delete_group(&args.name, &actor)?;
-            println!(
+            outln!(
                 "update group {} deleted ({} members; the updates stay in the list)",
                 safe(&group.name),
                 group.members
@@ -99,11 +99,11 @@ pub fn run(dir: &Path, command: GroupCommand) -> anyhow::Result<u8> {
                     json_line(g)?;
                 }
             } else if groups.is_empty() {
-                println!("no update groups (create one with `ingest group create NAME`)");
+                outln!("no update groups (create one with `ingest group create NAME`)");
             } else {
-                println!("{:<24} {:>7} {:>8} {:>9}  DESCRIPTION", "GROUP", "MEMBERS", "APPROVED", "AVAILABLE");
+                outln!("{:<24} {:>7} {:>8} {:>9}  DESCRIPTION", "GROUP", "MEMBERS", "APPROVED", "AVAILABLE");
                 for g in &groups {
-                    println!(
+                    outln!(
                         "{:<24} {:>7} {:>8} {:>9}  {}",
                         safe(&g.name),
                         g.members,
@@ -125,10 +125,10 @@ pub fn run(dir: &Path, command: GroupCommand) -> anyhow::Result<u8> {
                     json_line(m)?;
                 }
             } else {
-                println!("{}  {}", safe(&group.name), safe(&group.description));
-                println!("  created by {} at {}", safe(&group.created_by), group.created_at);
-                println!("  {} members, {} approved, {} available", group.members, group.approved, group.available);
-                println!();
+                outln!("{}  {}", safe(&group.name), safe(&group.description));
+                outln!("  created by {} at {}", safe(&group.created_by), group.created_at);
+                outln!("  {} members, {} approved, {} available", group.members, group.approved, group.available);
+                outln!();
                 print_table(&members);
             }
         }
@@ -154,12 +154,12 @@ fn members(dir: &Path, args: MembersArgs, add: bool) -> anyhow::Result<u8> {
     }
     let (done, already) = if add { ("added to", "already in") } else { ("removed from", "not in") };
     let n = change.changed.len();
-    println!("{n} update{} {done} {}", if n == 1 { "" } else { "s" }, safe(&change.group));
+    outln!("{n} update{} {done} {}", if n == 1 { "" } else { "s" }, safe(&change.group));
     for id in &change.changed {
-        println!("  {}", safe(id));
+        outln!("  {}", safe(id));
     }
     if !change.unchanged.is_empty() {
-        println!("{already} {}: {}", safe(&change.group), safe(&change.unchanged.join(", ")));
+        outln!("{already} {}: {}", safe(&change.group), safe(&change.unchanged.join(", ")));
     }
     Ok(code::OK)
 }

@@ -5,6 +5,7 @@
 //! executable carries no HTTP client (tests/e2e/boundaries.rs checks its symbols).
 
 #[path = "../common/mod.rs"]
+#[macro_use]
 mod common;
 mod config;
 mod dp;
@@ -432,30 +433,27 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             let mut data = DataDir::open_exclusive(&dir)?;
             if data.registry.add_trusted_key(&args.channel, &key)? {
-                println!("key {} is now trusted for channel {}", key.key_id, args.channel);
+                outln!("key {} is now trusted for channel {}", key.key_id, args.channel);
             } else {
-                println!("key {} was already trusted for channel {}", key.key_id, args.channel);
+                outln!("key {} was already trusted for channel {}", key.key_id, args.channel);
             }
             Ok(code::OK)
         }
         Command::Trust(TrustCommand::Threshold(args)) => {
             let mut data = DataDir::open_exclusive(&dir)?;
             data.registry.set_threshold(&args.channel, args.threshold)?;
-            println!(
-                "channel {}: bundles now need signatures by {} distinct trusted keys",
-                args.channel, args.threshold
-            );
+            outln!("channel {}: bundles now need signatures by {} distinct trusted keys", args.channel, args.threshold);
             Ok(code::OK)
         }
         Command::Trust(TrustCommand::ClockReset(args)) => {
             let mut data = DataDir::open_exclusive(&dir)?;
             match data.registry.reset_clock(&args.channel)? {
-                Some(t) => println!(
+                Some(t) => outln!(
                     "channel {}: forgot the latest bundle time {t}; expiry is now judged against the system clock ({})",
                     args.channel,
                     ferry_core::clock::Timestamp::now()
                 ),
-                None => println!("channel {}: no bundle time was recorded; nothing to forget", args.channel),
+                None => outln!("channel {}: no bundle time was recorded; nothing to forget", args.channel),
             }
             Ok(code::OK)
         }
@@ -464,7 +462,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             if !args.json {
                 for (channel, keys, threshold, version) in data.registry.channel_policies()? {
                     if args.channel.as_ref().is_none_or(|c| c.as_str() == channel) {
-                        println!(
+                        outln!(
                             "channel {channel}: {threshold} of {keys} trusted keys must sign (trust version {version})"
                         );
                     }
@@ -474,7 +472,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 if args.json {
                     json_line(&k)?;
                 } else {
-                    println!("{}  channel {}  added {}", k.key_id, k.channel, k.added_at);
+                    outln!("{}  channel {}  added {}", k.key_id, k.channel, k.added_at);
                 }
             }
             Ok(code::OK)
@@ -482,7 +480,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Trust(TrustCommand::Remove(args)) => {
             let mut data = DataDir::open_exclusive(&dir)?;
             data.registry.remove_trusted_key(&args.channel, &args.key_id)?;
-            println!("key {} is no longer trusted for channel {}", args.key_id, args.channel);
+            outln!("key {} is no longer trusted for channel {}", args.key_id, args.channel);
             Ok(code::OK)
         }
         Command::Verify(args) => {
@@ -493,10 +491,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             if args.json {
                 json_line(&v)?;
             } else {
-                println!("verified: {}", args.bundle.display());
-                println!("  {} (bundle {})", v.position(), v.bundle_id);
-                println!("  signed by {}", v.signers.join(", "));
-                println!(
+                outln!("verified: {}", args.bundle.display());
+                outln!("  {} (bundle {})", v.position(), v.bundle_id);
+                outln!("  signed by {}", v.signers.join(", "));
+                outln!(
                     "  {} updates; {} payloads, {} checked against their SHA-256",
                     v.updates,
                     v.payloads_verified,
@@ -510,7 +508,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let data = DataDir::open_exclusive(&dir)?;
             let key = data.server_key()?.public_key();
             keys::write_public_key(&args.out, &key)?;
-            println!("server key {} written to {}", key.key_id, args.out.display());
+            outln!("server key {} written to {}", key.key_id, args.out.display());
             Ok(code::OK)
         }
         Command::State(StateCommand::Export(args)) => {
@@ -518,12 +516,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let key = data.server_key()?;
             let state = data.registry.server_state(&key.public_key())?;
             state.write_signed(&args.out, &key)?;
-            println!(
+            outln!(
                 "state written to {} (signature {})",
                 args.out.display(),
                 ferry_core::state::signature_path(&args.out).display()
             );
-            println!(
+            outln!(
                 "  {} updates, {} files held, {} still needed; channels: {}",
                 state.updates.len(),
                 state.files.len(),
@@ -546,23 +544,23 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             if args.json {
                 json_line(&report)?;
             } else {
-                println!("checked {} stored files ({})", report.files_checked, human_bytes(report.bytes_checked));
+                outln!("checked {} stored files ({})", report.files_checked, human_bytes(report.bytes_checked));
                 for finding in &report.findings {
                     let state = match (report.repaired, finding.repairable()) {
                         (true, true) => "repaired",
                         (_, false) => "NOT REPAIRABLE",
                         (false, true) => "found",
                     };
-                    println!("  {state}: {}", safe(&finding.to_string()));
+                    outln!("  {state}: {}", safe(&finding.to_string()));
                 }
                 if let Some(q) = &report.quarantine {
-                    println!("  moved aside to {}", q.display());
+                    outln!("  moved aside to {}", q.display());
                 }
                 match (report.findings.len(), report.outstanding()) {
-                    (0, _) => println!("clean: the registry and the store agree"),
-                    (_, 0) => println!("repaired; run `ingest check` again to confirm"),
-                    (_, n) if args.repair => println!("{n} problems remain"),
-                    (_, n) => println!("{n} problems; `ingest check --repair` puts right what can be"),
+                    (0, _) => outln!("clean: the registry and the store agree"),
+                    (_, 0) => outln!("repaired; run `ingest check` again to confirm"),
+                    (_, n) if args.repair => outln!("{n} problems remain"),
+                    (_, n) => outln!("{n} problems; `ingest check --repair` puts right what can be"),
                 }
             }
             if report.outstanding() > 0 {
@@ -577,9 +575,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             if args.json {
                 json_line(&report)?;
             } else {
-                println!("audit log intact: {} entries", report.entries);
+                outln!("audit log intact: {} entries", report.entries);
                 if let Some(head) = &report.head {
-                    println!("  head {head}");
+                    outln!("  head {head}");
                 }
             }
             Ok(code::OK)
@@ -590,7 +588,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 if args.json {
                     json_line(&entry).map_err(|e| ferry_core::Error::Invalid(e.to_string()))
                 } else {
-                    println!(
+                    outln!(
                         "{:>6}  {}  {:<18} {}  {}",
                         entry.seq,
                         entry.at,
@@ -645,21 +643,21 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 json_line(&view)?;
                 return Ok(code::OK);
             }
-            println!("{}  {}", safe(&view.id), safe(&view.title));
+            outln!("{}  {}", safe(&view.id), safe(&view.title));
             let required =
                 if view.eula.acceptance_required { "must be accepted before approval" } else { "for information" };
-            println!("  licence        {required}");
+            outln!("  licence        {required}");
             if let Some(reference) = &view.eula.reference {
-                println!("  reference      {}", safe(reference));
+                outln!("  reference      {}", safe(reference));
             }
             match &view.accepted {
-                Some(a) => println!("  accepted       by {} at {}", safe(&a.by), a.at),
-                None => println!("  accepted       no"),
+                Some(a) => outln!("  accepted       by {} at {}", safe(&a.by), a.at),
+                None => outln!("  accepted       no"),
             }
             if let Some(text) = &view.eula.text {
-                println!();
+                outln!();
                 for line in text.lines() {
-                    println!("  {}", safe(line));
+                    outln!("  {}", safe(line));
                 }
             }
             Ok(code::OK)
@@ -669,7 +667,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let mut data = DataDir::open_exclusive(&dir)?;
             let view = data.registry.accept_eula(&args.id, &actor)?;
             let a = view.accepted.as_ref().expect("recorded just now");
-            println!("licence of {} accepted by {} at {}", safe(&view.id), safe(&a.by), a.at);
+            outln!("licence of {} accepted by {} at {}", safe(&view.id), safe(&a.by), a.at);
             Ok(code::OK)
         }
         Command::Show(args) => {
@@ -681,34 +679,34 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             let s = &d.summary;
             let m = &d.metadata;
-            println!("{}  revision {}", safe(&s.id), s.revision);
-            println!("  title          {}", safe(&s.title));
-            println!("  vendor         {}", safe(&s.vendor));
-            println!("  product        {} {}", safe(&s.product), safe(&s.version));
-            println!("  classification {}  severity {}", s.classification, s.severity);
+            outln!("{}  revision {}", safe(&s.id), s.revision);
+            outln!("  title          {}", safe(&s.title));
+            outln!("  vendor         {}", safe(&s.vendor));
+            outln!("  product        {} {}", safe(&s.product), safe(&s.version));
+            outln!("  classification {}  severity {}", s.classification, s.severity);
             if let Some(kb) = &s.kb {
-                println!("  kb             {}", safe(kb));
+                outln!("  kb             {}", safe(kb));
             }
             if !m.cves.is_empty() {
-                println!("  cves           {}", safe(&m.cves.join(", ")));
+                outln!("  cves           {}", safe(&m.cves.join(", ")));
             }
-            println!("  released       {}", s.release_date);
-            println!("  status         {} (set by {} at {})", s.status, s.status_set_by, s.status_set_at);
+            outln!("  released       {}", s.release_date);
+            outln!("  status         {} (set by {} at {})", s.status, s.status_set_by, s.status_set_at);
             if let Some(actor) = &d.status_actor {
-                println!("                 {}", safe(actor));
+                outln!("                 {}", safe(actor));
             }
-            println!(
+            outln!(
                 "  available      {}{}",
                 if s.available { "yes" } else { "no" },
                 if s.withdrawn { " (withdrawn)" } else { "" }
             );
-            println!("  origin         {} ({})", s.origin, safe(&d.origin_detail));
+            outln!("  origin         {} ({})", s.origin, safe(&d.origin_detail));
             if !m.supersedes.is_empty() {
                 let ids: Vec<&str> = m.supersedes.iter().map(|i| i.as_str()).collect();
-                println!("  supersedes     {}", safe(&ids.join(", ")));
+                outln!("  supersedes     {}", safe(&ids.join(", ")));
             }
             if let Some(since) = &d.superseded_since {
-                println!("  superseded     since {since}, by an update present on this server");
+                outln!("  superseded     since {since}, by an update present on this server");
             }
             for link in &d.supersedence_chain {
                 let state = match (link.known, link.present) {
@@ -716,25 +714,27 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     (true, false) => "not present",
                     (false, _) => "not in the list",
                 };
-                println!("  superseded by  {} <- {} ({state})", safe(&link.id), safe(&link.by));
+                outln!("  superseded by  {} <- {} ({state})", safe(&link.id), safe(&link.by));
             }
             if let Some(eula) = &m.eula {
-                println!(
+                outln!(
                     "  eula           acceptance {}",
                     if eula.acceptance_required { "required" } else { "not required" }
                 );
             }
             if let Some(install) = &m.install {
-                println!("  install        {} {}", safe(&install.command), safe(&install.arguments.join(" ")));
-                println!(
+                outln!("  install        {} {}", safe(&install.command), safe(&install.arguments.join(" ")));
+                outln!(
                     "  exit codes     success {:?}  reboot {:?}  failure {:?} (any other code fails)",
-                    install.exit_codes.success, install.exit_codes.reboot, install.exit_codes.failure
+                    install.exit_codes.success,
+                    install.exit_codes.reboot,
+                    install.exit_codes.failure
                 );
             }
-            println!("  files");
+            outln!("  files");
             for f in &m.files {
                 let present = !d.missing_files.contains(&f.sha256.hex());
-                println!(
+                outln!(
                     "    {}  {}  {}  {}",
                     if present { "present" } else { "MISSING" },
                     safe(f.name.as_str()),
@@ -793,7 +793,7 @@ fn import(dir: &std::path::Path, args: &ImportArgs) -> anyhow::Result<u8> {
     } else {
         report_sets(&sets);
         if let Some(refresh) = imported.refresh.filter(|r| r.worth_showing()) {
-            println!("refreshed the update list:");
+            outln!("refreshed the update list:");
             rules::print_refresh(&refresh, "");
         }
         report::print_pointer(imported.report.id);
@@ -802,7 +802,7 @@ fn import(dir: &std::path::Path, args: &ImportArgs) -> anyhow::Result<u8> {
     if let Some(out) = &args.receipt {
         receipt.write(&data, out)?;
         if !args.json {
-            println!("receipt written to {}", out.display());
+            outln!("receipt written to {}", out.display());
         }
     }
     Ok(status)
@@ -818,16 +818,16 @@ fn print_outcome(
             if v.volumes > 1 {
                 sets.insert((v.channel.clone(), v.sequence), missing_volumes.clone());
             }
-            println!("imported: {} ({})", path.display(), v.position());
+            outln!("imported: {} ({})", path.display(), v.position());
             warn_time(&v.time);
-            println!("  signed by {}", v.signers.join(", "));
-            println!(
+            outln!("  signed by {}", v.signers.join(", "));
+            outln!(
                 "  {} payloads verified ({}); {} files newly stored",
                 v.payloads_verified,
                 human_bytes(v.bytes_verified),
                 c.files_stored
             );
-            println!(
+            outln!(
                 "  updates: {} new, {} revised, {} unchanged, {} ignored",
                 c.new.len(),
                 c.revised.len(),
@@ -835,14 +835,14 @@ fn print_outcome(
                 c.ignored.len()
             );
             for id in &c.status_reset {
-                println!("  {}: files changed in the new revision; approval reset to undefined", safe(id));
+                outln!("  {}: files changed in the new revision; approval reset to undefined", safe(id));
             }
             for id in &c.ignored {
-                println!("  {}: older or conflicting metadata ignored; the list keeps its revision", safe(id));
+                outln!("  {}: older or conflicting metadata ignored; the list keeps its revision", safe(id));
             }
         }
         ImportOutcome::AlreadyImported { verified: v } => {
-            println!("already imported: {} ({}); nothing changed", path.display(), v.position());
+            outln!("already imported: {} ({}); nothing changed", path.display(), v.position());
         }
     }
 }
@@ -867,10 +867,10 @@ fn warn_time(t: &TimeJudgement) {
 fn report_sets(sets: &std::collections::BTreeMap<(String, u64), Vec<u32>>) {
     for ((channel, sequence), missing) in sets {
         if missing.is_empty() {
-            println!("channel {channel} sequence {sequence}: every volume has arrived");
+            outln!("channel {channel} sequence {sequence}: every volume has arrived");
         } else {
             let list: Vec<String> = missing.iter().map(|v| v.to_string()).collect();
-            println!(
+            outln!(
                 "channel {channel} sequence {sequence}: volume{} {} still missing; updates with files in {} stay unavailable",
                 if missing.len() == 1 { "" } else { "s" },
                 list.join(", "),
@@ -882,15 +882,12 @@ fn report_sets(sets: &std::collections::BTreeMap<(String, u64), Vec<u32>>) {
 
 fn print_table(rows: &[UpdateSummary]) {
     if rows.is_empty() {
-        println!("no updates");
+        outln!("no updates");
         return;
     }
-    println!(
-        "{:<10} {:<5} {:<11} {:<24} {:<16} {:<12} TITLE",
-        "STATUS", "AVAIL", "SEVERITY", "ID", "PRODUCT", "VERSION"
-    );
+    outln!("{:<10} {:<5} {:<11} {:<24} {:<16} {:<12} TITLE", "STATUS", "AVAIL", "SEVERITY", "ID", "PRODUCT", "VERSION");
     for r in rows {
-        println!(
+        outln!(
             "{:<10} {:<5} {:<11} {:<24} {:<16} {:<12} {}{}",
             r.status,
             if r.available { "yes" } else { "no" },
@@ -902,7 +899,7 @@ fn print_table(rows: &[UpdateSummary]) {
             if r.superseded { " (superseded)" } else { "" }
         );
     }
-    println!("{} updates", rows.len());
+    outln!("{} updates", rows.len());
 }
 
 fn usage_error(message: &str) -> u8 {
@@ -939,15 +936,15 @@ fn set_status(dir: &Path, args: StatusArgs, to: Status) -> anyhow::Result<u8> {
         return Ok(code::OK);
     }
     let n = change.changed.len();
-    println!("{to}: {n} update{} (by {})", if n == 1 { "" } else { "s" }, safe(actor.as_str()));
+    outln!("{to}: {n} update{} (by {})", if n == 1 { "" } else { "s" }, safe(actor.as_str()));
     for c in &change.changed {
-        println!("  {}  {} -> {}", safe(&c.id), c.from, c.to);
+        outln!("  {}  {} -> {}", safe(&c.id), c.from, c.to);
     }
     if !change.unchanged.is_empty() {
-        println!("already {to}: {}", safe(&change.unchanged.join(", ")));
+        outln!("already {to}: {}", safe(&change.unchanged.join(", ")));
     }
     for s in &change.skipped {
-        println!("skipped {}: {}", safe(&s.id), safe(&s.reason));
+        outln!("skipped {}: {}", safe(&s.id), safe(&s.reason));
     }
     Ok(code::OK)
 }

@@ -70,20 +70,20 @@ pub fn run(dir: &Path, args: RegisterArgs) -> anyhow::Result<u8> {
         return Ok(code::OK);
     }
     for f in &done.files {
-        println!(
+        outln!(
             "registered: {} ({}, SHA-256 {}){}",
             safe(&f.path),
             human_bytes(f.size),
             f.sha256,
             if f.newly_stored { "" } else { "; the store held it already" }
         );
-        println!("  file {} of {}", safe(&f.name), safe(&f.updates.join(", ")));
+        outln!("  file {} of {}", safe(&f.name), safe(&f.updates.join(", ")));
     }
     if let Some(id) = &done.new_update {
-        println!("new manual update {} (origin manual); approve it like any other", safe(id));
+        outln!("new manual update {} (origin manual); approve it like any other", safe(id));
     }
     if done.refresh.worth_showing() {
-        println!("refreshed the update list:");
+        outln!("refreshed the update list:");
         rules::print_refresh(&done.refresh, "");
     }
     crate::report::print_pointer(done.report);

@@ -51,10 +51,10 @@ pub fn run(dir: &Path, args: ReportArgs) -> anyhow::Result<u8> {
             }
             _ => {
                 if headers.is_empty() {
-                    println!("no change reports yet");
+                    outln!("no change reports yet");
                 }
                 for h in &headers {
-                    println!("{:>5}  {:<11}  {}  {:<12}  {}", h.id, h.kind, h.created, safe(&h.by), safe(&h.headline));
+                    outln!("{:>5}  {:<11}  {}  {:<12}  {}", h.id, h.kind, h.created, safe(&h.by), safe(&h.headline));
                 }
             }
         }
@@ -67,7 +67,7 @@ pub fn run(dir: &Path, args: ReportArgs) -> anyhow::Result<u8> {
             ferry_core::store::write_atomically(out, rendered.as_bytes())?;
             eprintln!("ingest: change report {} written to {}", report.id, out.display());
         }
-        None => print!("{rendered}"),
+        None => out!("{rendered}"),
     }
     Ok(code::OK)
 }
@@ -82,5 +82,5 @@ pub fn render(report: &ChangeReport, format: Format) -> String {
 
 /// The line each command that stores a report ends with.
 pub fn print_pointer(id: u64) {
-    println!("change report {id} stored: `ingest report {id}` shows it");
+    outln!("change report {id} stored: `ingest report {id}` shows it");
 }

@@ -146,11 +146,11 @@ pub fn run(dir: &Path, command: RulesCommand) -> anyhow::Result<u8> {
                     json_line(r)?;
                 }
             } else if rules.is_empty() {
-                println!("no approval rules (add one with `ingest rules add NAME --approve ...`)");
+                outln!("no approval rules (add one with `ingest rules add NAME --approve ...`)");
             } else {
                 for r in &rules {
-                    println!("{}: {}", safe(r.rule.name.as_str()), safe(&r.reads));
-                    println!("    added by {} at {}", safe(&r.created_by), r.created_at);
+                    outln!("{}: {}", safe(r.rule.name.as_str()), safe(&r.reads));
+                    outln!("    added by {} at {}", safe(&r.created_by), r.created_at);
                 }
             }
         }
@@ -160,14 +160,14 @@ pub fn run(dir: &Path, command: RulesCommand) -> anyhow::Result<u8> {
             let actor = actor(args.by.as_deref())?;
             let mut data = DataDir::open_exclusive(dir)?;
             let stored = data.registry.add_rule(&rule, &actor)?;
-            println!("rule {} added: {}", safe(stored.rule.name.as_str()), safe(&stored.reads));
-            println!("it applies from the next refresh (`ingest refresh`, or the next import)");
+            outln!("rule {} added: {}", safe(stored.rule.name.as_str()), safe(&stored.reads));
+            outln!("it applies from the next refresh (`ingest refresh`, or the next import)");
         }
         RulesCommand::Remove(args) => {
             let actor = actor(args.by.as_deref())?;
             let mut data = DataDir::open_exclusive(dir)?;
             let stored = data.registry.remove_rule(&args.name, &actor)?;
-            println!("rule {} removed; what it decided stays as it is", safe(stored.rule.name.as_str()));
+            outln!("rule {} removed; what it decided stays as it is", safe(stored.rule.name.as_str()));
         }
         RulesCommand::Test(args) => {
             if args.name.is_some() && !args.spec.is_empty() {
@@ -188,8 +188,8 @@ pub fn run(dir: &Path, command: RulesCommand) -> anyhow::Result<u8> {
                 json_line(&report)?;
             } else {
                 match &rule {
-                    Some(r) => println!("testing: {} (nothing is changed)", safe(&r.to_string())),
-                    None => println!("testing every rule as of {day} (nothing is changed)"),
+                    Some(r) => outln!("testing: {} (nothing is changed)", safe(&r.to_string())),
+                    None => outln!("testing every rule as of {day} (nothing is changed)"),
                 }
                 print_refresh(&report, "would be");
             }
@@ -206,7 +206,7 @@ pub fn refresh(dir: &Path, args: RefreshArgs) -> anyhow::Result<u8> {
         shown["report"] = report.id.into();
         json_line(&shown)?;
     } else {
-        println!("refreshed the update list as of {}", refreshed.day);
+        outln!("refreshed the update list as of {}", refreshed.day);
         print_refresh(&refreshed, "");
         crate::report::print_pointer(report.id);
     }
@@ -218,24 +218,24 @@ pub fn refresh(dir: &Path, args: RefreshArgs) -> anyhow::Result<u8> {
 pub fn print_refresh(report: &RefreshReport, mood: &str) {
     let verb = |done: &str| if mood.is_empty() { done.to_string() } else { format!("{mood} {done}") };
     for s in &report.newly_superseded {
-        println!("  {}: {} (by {})", safe(&s.id), verb("superseded"), safe(&s.by.join(", ")));
+        outln!("  {}: {} (by {})", safe(&s.id), verb("superseded"), safe(&s.by.join(", ")));
     }
     for id in &report.no_longer_superseded {
-        println!("  {}: {} (what superseded it is gone or withdrawn)", safe(id), verb("no longer superseded"));
+        outln!("  {}: {} (what superseded it is gone or withdrawn)", safe(id), verb("no longer superseded"));
     }
     for a in &report.group_additions {
-        println!("  {}: {} to group {} by rule {}", safe(&a.id), verb("added"), safe(&a.group), safe(&a.rule));
+        outln!("  {}: {} to group {} by rule {}", safe(&a.id), verb("added"), safe(&a.group), safe(&a.rule));
     }
     for d in &report.decisions {
-        println!("  {}: {} -> {} by rule {}", safe(&d.id), d.from, d.to, safe(&d.rule));
+        outln!("  {}: {} -> {} by rule {}", safe(&d.id), d.from, d.to, safe(&d.rule));
     }
     for h in &report.held {
-        println!("  {}: rule {} cannot approve it yet: {}", safe(&h.id), safe(&h.rule), safe(&h.reason));
+        outln!("  {}: rule {} cannot approve it yet: {}", safe(&h.id), safe(&h.rule), safe(&h.reason));
     }
     if !report.changed_anything() {
-        println!("  {}", if mood.is_empty() { "nothing changed" } else { "nothing would change" });
+        outln!("  {}", if mood.is_empty() { "nothing changed" } else { "nothing would change" });
     }
     if report.rules_suspended {
-        println!("  approval rules not applied: rules.apply is false (a change freeze)");
+        outln!("  approval rules not applied: rules.apply is false (a change freeze)");
     }
 }

@@ -176,7 +176,7 @@ fn pass(dir: &Path, settings: &Settings, args: &WatchArgs) -> anyhow::Result<u8>
     let settled = watch::settle(scan.found, settings.settle, settings.max_wait, |fresh| {
         if !args.json {
             for f in fresh {
-                println!("waiting: {} is recent; reading it once it has not changed for a while", f.path.display());
+                outln!("waiting: {} is recent; reading it once it has not changed for a while", f.path.display());
             }
         }
     });
@@ -189,7 +189,7 @@ fn pass(dir: &Path, settings: &Settings, args: &WatchArgs) -> anyhow::Result<u8>
         // make it look like a rollback. The next pass takes them all.
         if !args.json {
             for f in &settled.writing {
-                println!(
+                outln!(
                     "still being written after {} s: {}; nothing is imported this pass",
                     settings.max_wait.as_secs(),
                     f.path.display()
@@ -207,7 +207,7 @@ fn pass(dir: &Path, settings: &Settings, args: &WatchArgs) -> anyhow::Result<u8>
         let (refreshed, report) = ferry_core::ingest::refresh_reported(&mut data, &by)?;
         record.daily_refresh = Some(report.id);
         if !args.json {
-            println!("daily refresh ({at}) of the update list as of {}", refreshed.day);
+            outln!("daily refresh ({at}) of the update list as of {}", refreshed.day);
             crate::rules::print_refresh(&refreshed, "");
             crate::report::print_pointer(report.id);
         }
@@ -284,7 +284,7 @@ fn import_ready(data: &mut DataDir, ready: Vec<Found>, record: &mut PassRecord, 
     record.report = Some(imported.report.id);
     if !json {
         if let Some(refresh) = imported.refresh.filter(|r| r.worth_showing()) {
-            println!("refreshed the update list:");
+            outln!("refreshed the update list:");
             crate::rules::print_refresh(&refresh, "");
         }
         crate::report::print_pointer(imported.report.id);
@@ -305,11 +305,11 @@ fn bundle_record(found: &Found, outcome: &'static str, detail: String, d: &Dispo
 }
 
 fn print_bundle(b: &BundleRecord) {
-    println!("{}: {} ({})", b.outcome, b.path, safe(&b.detail));
+    outln!("{}: {} ({})", b.outcome, b.path, safe(&b.detail));
     match (&b.moved_to, &b.reason_file, &b.why) {
-        (Some(to), Some(reason), _) => println!("  moved to {to}; why: {reason}"),
-        (Some(to), None, _) => println!("  moved to {to}"),
-        (_, _, Some(why)) => println!("  left in place: {}", safe(why)),
+        (Some(to), Some(reason), _) => outln!("  moved to {to}; why: {reason}"),
+        (Some(to), None, _) => outln!("  moved to {to}"),
+        (_, _, Some(why)) => outln!("  left in place: {}", safe(why)),
         _ => {}
     }
 }

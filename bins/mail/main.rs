@@ -9,6 +9,7 @@
 
 #[path = "../common/mod.rs"]
 #[allow(dead_code, unused_imports)]
+#[macro_use]
 mod common;
 
 use std::io::Read;
@@ -136,6 +137,6 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             cause: format!("not sent: {cause}"),
         })
     })?;
-    println!("sent to {} through {}:{}", cli.to.join(", "), cli.server, cli.port);
+    outln!("sent to {} through {}:{}", cli.to.join(", "), cli.server, cli.port);
     Ok(code::OK)
 }

@@ -221,3 +221,28 @@ fn a_report_past_its_detail_limit_counts_everything_and_names_what_needs_a_perso
     let listed = s.ingest(&["report", "--list"]).ok();
     assert!(listed.contains("1050 new"), "{listed}");
 }
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_not_the_command() {
+    let s = update_list_server();
+    for args in
+        [&["list"][..], &["report"], &["report", "--format", "html"], &["list", "--json"], &["approve", "KB5034122"]]
+    {
+        // The pipe's reading end is closed before ingest writes a byte.
+        let mut child = std::process::Command::new(INGEST)
+            .arg("--data-dir")
+            .arg(s.data_dir())
+            .args(args)
+            .env("USER", "tester")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    assert_eq!(update_json(&s, "KB5034122")["status"], "approved", "the command did its work");
+}
