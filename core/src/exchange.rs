@@ -214,12 +214,14 @@ pub fn write_groups<W: Write>(out: W, groups: &[GroupRow]) -> Result<W> {
     csv.into_inner().map_err(|e| Error::Invalid(format!("CSV: {}", e.error())))
 }
 
-/// A CSV file read whole: its header checked, then each record with its line number.
+/// Reads a CSV file: its header checked, then each record handed to `each` with its line
+/// number as it is read (one record in memory at a time, not the whole file twice over).
 fn records<R: Read>(
     input: R,
     columns: &[&str],
     what: &str,
-) -> Result<Vec<(u64, std::result::Result<csv::StringRecord, String>)>> {
+    mut each: impl FnMut(u64, std::result::Result<&csv::StringRecord, String>),
+) -> Result<()> {
     let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(input);
     let header = reader.headers().map_err(csv_error(what))?.clone();
     let found: Vec<&str> = header.iter().map(|h| h.trim_start_matches('\u{feff}')).collect();
@@ -230,17 +232,18 @@ fn records<R: Read>(
             found.join(",")
         )));
     }
-    let mut out = Vec::new();
     // The reader's position counts the lines before a record; people count from its first.
     let line_of = |p: Option<&csv::Position>| p.map_or(0, |p| p.line() + 1);
-    for record in reader.records() {
-        match record {
-            Ok(r) => {
-                let line = line_of(r.position());
-                if r.len() != columns.len() {
-                    out.push((line, Err(format!("{} cells, expected {}", r.len(), columns.len()))));
+    let mut record = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut record) {
+            Ok(false) => return Ok(()),
+            Ok(true) => {
+                let line = line_of(record.position());
+                if record.len() != columns.len() {
+                    each(line, Err(format!("{} cells, expected {}", record.len(), columns.len())));
                 } else {
-                    out.push((line, Ok(r)));
+                    each(line, Ok(&record));
                 }
             }
             Err(e) => {
@@ -248,11 +251,10 @@ fn records<R: Read>(
                 if matches!(e.kind(), csv::ErrorKind::Io(_)) {
                     return Err(Error::Invalid(format!("{what}: {e}")));
                 }
-                out.push((line, Err(e.to_string())));
+                each(line, Err(e.to_string()));
             }
         }
     }
-    Ok(out)
 }
 
 fn names(cell: &str) -> std::result::Result<Vec<GroupName>, String> {
@@ -306,7 +308,7 @@ fn list_row(r: &csv::StringRecord) -> std::result::Result<ListRow, String> {
         (None, _) => return Err("eula_accepted_at is given but eula_accepted_by is not".into()),
     };
     Ok(ListRow {
-        metadata_json: serde_json::to_string(&metadata).expect("an update serialises"),
+        metadata_json: crate::registry::stored_metadata(&metadata),
         metadata,
         origin: origin.to_string(),
         status,
@@ -322,22 +324,20 @@ fn list_row(r: &csv::StringRecord) -> std::result::Result<ListRow, String> {
 pub fn read_list<R: Read>(input: R, what: &str) -> Result<(Vec<ListRow>, Vec<BadRow>)> {
     let mut good = Vec::new();
     let mut bad = Vec::new();
-    let mut seen = std::collections::BTreeMap::new();
-    for (line, record) in records(input, &LIST_COLUMNS, what)? {
-        match record.and_then(|r| list_row(&r)) {
-            Ok(row) => {
-                if let Some(first) = seen.insert(row.metadata.id.to_string(), line) {
-                    bad.push(BadRow {
-                        line,
-                        reason: format!("update {} is listed on line {first} already", row.metadata.id),
-                    });
-                } else {
-                    good.push(row);
-                }
+    let mut seen = std::collections::HashMap::new();
+    records(input, &LIST_COLUMNS, what, |line, record| match record.and_then(list_row) {
+        Ok(row) => {
+            if let Some(first) = seen.insert(row.metadata.id.to_string(), line) {
+                bad.push(BadRow {
+                    line,
+                    reason: format!("update {} is listed on line {first} already", row.metadata.id),
+                });
+            } else {
+                good.push(row);
             }
-            Err(reason) => bad.push(BadRow { line, reason }),
         }
-    }
+        Err(reason) => bad.push(BadRow { line, reason }),
+    })?;
     Ok((good, bad))
 }
 
@@ -345,7 +345,7 @@ pub fn read_list<R: Read>(input: R, what: &str) -> Result<(Vec<ListRow>, Vec<Bad
 pub fn read_groups<R: Read>(input: R, what: &str) -> Result<(Vec<GroupRow>, Vec<BadRow>)> {
     let mut good: Vec<GroupRow> = Vec::new();
     let mut bad = Vec::new();
-    for (line, record) in records(input, &GROUP_COLUMNS, what)? {
+    records(input, &GROUP_COLUMNS, what, |line, record| {
         let row = record.and_then(|r| {
             let name: GroupName = r[0].parse().map_err(|e: Error| e.to_string())?;
             let description = restore(&r[1]).to_string();
@@ -371,7 +371,7 @@ pub fn read_groups<R: Read>(input: R, what: &str) -> Result<(Vec<GroupRow>, Vec<
             Ok(row) => good.push(row),
             Err(reason) => bad.push(BadRow { line, reason }),
         }
-    }
+    })?;
     Ok((good, bad))
 }
 

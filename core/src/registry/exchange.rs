@@ -151,7 +151,16 @@ impl Registry {
         for row in ordered {
             let id = row.metadata.id.as_str();
             let before = merge.updates.new.len();
-            let local = merge_update(&tx, &path, &row.metadata, &row.origin, &detail, &now, &mut merge.updates)?;
+            let local = merge_update(
+                &tx,
+                &path,
+                &row.metadata,
+                &row.metadata_json,
+                &row.origin,
+                &detail,
+                &now,
+                &mut merge.updates,
+            )?;
             let is_new = merge.updates.new.len() > before;
             if let Some((by, at)) = &row.eula_accepted
                 && let Some(eula) = &row.metadata.eula

@@ -86,7 +86,7 @@ impl Registry {
                 .map_err(&e)?;
             }
             let detail = format!("registered by hand by {} from {}", record.actor, record.source);
-            merge_update(&tx, &path, update, "manual", &detail, &now, &mut changes)?;
+            merge_update(&tx, &path, update, &super::stored_metadata(update), "manual", &detail, &now, &mut changes)?;
         }
         for (digest, _) in &record.files {
             let n = tx

@@ -809,7 +809,7 @@ impl Registry {
             }
         }
         for update in &m.updates {
-            merge_update(&tx, &path, update, "bundle", &origin_detail, &now, &mut changes)?;
+            merge_update(&tx, &path, update, &stored_metadata(update), "bundle", &origin_detail, &now, &mut changes)?;
         }
 
         if accepted.is_none() {
@@ -1076,20 +1076,28 @@ fn accepted_bundle(conn: &Connection, path: &Path, channel: &Channel, sequence: 
     }))
 }
 
+/// An update's metadata as the registry stores it: one canonical serialisation, so that an
+/// unchanged update compares equal byte for byte.
+pub(crate) fn stored_metadata(update: &Update) -> String {
+    serde_json::to_string(update).expect("an update always serialises")
+}
+
 /// Merges one update's metadata from a bundle into the list. Revisions never go backwards;
 /// a new revision that changes any file digest sends the approval back to undefined.
+/// `metadata` is [`stored_metadata`] of `update` (a CSV import has it from reading the rows).
 /// Returns when the update's status was set before the merge (None for a new update).
+#[allow(clippy::too_many_arguments)]
 fn merge_update(
     tx: &Transaction<'_>,
     path: &Path,
     update: &Update,
+    metadata: &str,
     origin: &str,
     origin_detail: &str,
     now: &str,
     changes: &mut ImportChanges,
 ) -> Result<Option<String>> {
     let e = sql_error(path);
-    let metadata = serde_json::to_string(update).expect("an update always serialises");
     let existing: Option<(u32, String, String)> = query_row(
         tx,
         "SELECT u.revision, m.metadata, u.status_set_at FROM updates u JOIN update_metadata m ON m.update_id = u.id \
