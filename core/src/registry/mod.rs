@@ -488,10 +488,6 @@ impl Registry {
         conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(&e)?;
         // Room for every statement a CSV merge runs per row (see `exec`).
         conn.set_prepared_statement_cache_capacity(64);
-        // A page cache of up to 64 MiB (SQLite's default is 8): a refresh or a CSV merge of a
-        // large list touches every page of the updates table and its indexes in one
-        // transaction, and with the default cache it spills and re-reads pages.
-        conn.pragma_update(None, "cache_size", -65536).map_err(&e)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(&e)?;
         conn.pragma_update(None, "synchronous", "FULL").map_err(&e)?;
         conn.pragma_update(None, "foreign_keys", "OFF").map_err(&e)?;
@@ -522,6 +518,15 @@ impl Registry {
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
         sql_error(&self.path)
+    }
+
+    /// Lets the page cache grow to 64 MiB for the rest of this connection, for a merge of
+    /// many updates in one transaction: with SQLite's 2 MiB it spills dirty pages and reads
+    /// them back. Reading commands keep the small cache: `ingest list` of 2,000 rows from a
+    /// list of 200,000 reads 10,000 pages once each, and a large cache only made it fault in
+    /// fresh memory for each (85 ms with 64 MiB, 57 ms with 2 MiB; tests/bench/update-list-scale.sh).
+    fn grow_cache(&self) -> Result<()> {
+        self.conn.pragma_update(None, "cache_size", -65536).map_err(self.err())
     }
 
     pub fn schema_version(&self) -> Result<i64> {
@@ -774,6 +779,9 @@ impl Registry {
         record: &ImportRecord<'_>,
         judge: impl FnOnce(&ChannelState, Option<&AcceptedBundle>) -> Result<()>,
     ) -> Result<ImportChanges> {
+        if record.manifest.updates.len() >= 1_000 {
+            self.grow_cache()?;
+        }
         let path = self.path.clone();
         let e = sql_error(&path);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
