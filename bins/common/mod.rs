@@ -49,6 +49,8 @@ pub fn exit_code(class: ErrorClass) -> u8 {
 
 /// Prints an error chain on stderr and returns its exit code.
 pub fn report(program: &str, error: &anyhow::Error) -> u8 {
+    // What the command printed before comes before the error in a log of both streams.
+    flush_out();
     let text = error.chain().map(|e| e.to_string()).collect::<Vec<_>>().join(": ");
     eprintln!("{program}: error: {}", ferry_core::text::for_terminal(&text));
     match error.downcast_ref::<Error>() {
@@ -59,6 +61,7 @@ pub fn report(program: &str, error: &anyhow::Error) -> u8 {
 
 /// Runs a command body and turns its result into the process exit code.
 pub fn finish(program: &str, result: anyhow::Result<u8>) -> ExitCode {
+    flush_out();
     match (result, STDOUT_FAILED.get()) {
         (Ok(_), Some(failure)) => {
             eprintln!("{program}: error: writing to standard output failed: {failure}");
@@ -69,26 +72,61 @@ pub fn finish(program: &str, result: anyhow::Result<u8>) -> ExitCode {
     }
 }
 
+/// Standard output as the binaries write it: a line at a time to a terminal, in blocks to a
+/// pipe or file (`ingest list` of 2,000 rows made 2,000 write calls). `None` once it cannot
+/// be written any more.
+static STDOUT: std::sync::Mutex<Option<Output>> = std::sync::Mutex::new(None);
 /// Set once standard output cannot be written any more.
 static STDOUT_GONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 /// Why, unless the reader went away.
 static STDOUT_FAILED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+struct Output {
+    out: std::io::BufWriter<std::io::Stdout>,
+    terminal: bool,
+}
 
 /// Writes to standard output (through [`outln!`] and [`out!`]). A reader that goes away
 /// (`ingest list | head`) ends the output, not the command: the command finishes its work and
 /// exits with its own code. Any other failure (a full disk behind a redirection) is reported
 /// when the command ends, with exit code 9.
 pub fn write_out(args: std::fmt::Arguments<'_>) {
-    use std::io::Write as _;
+    use std::io::{IsTerminal as _, Write as _};
     use std::sync::atomic::Ordering;
     if STDOUT_GONE.load(Ordering::Relaxed) {
         return;
     }
-    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
-        STDOUT_GONE.store(true, Ordering::Relaxed);
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            let _ = STDOUT_FAILED.set(e.to_string());
-        }
+    let mut guard = STDOUT.lock().unwrap_or_else(|p| p.into_inner());
+    let output = guard.get_or_insert_with(|| Output {
+        terminal: std::io::stdout().is_terminal(),
+        out: std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()),
+    });
+    let mut written = output.out.write_fmt(args);
+    if output.terminal {
+        written = written.and_then(|()| output.out.flush());
+    }
+    if let Err(e) = written {
+        out_failed(&e);
+    }
+}
+
+/// Writes out what standard output holds: at the end of a command, and after each pass of
+/// a long-running one.
+pub fn flush_out() {
+    use std::io::Write as _;
+    let mut guard = STDOUT.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(output) = guard.as_mut()
+        && !STDOUT_GONE.load(std::sync::atomic::Ordering::Relaxed)
+        && let Err(e) = output.out.flush()
+    {
+        out_failed(&e);
+    }
+}
+
+fn out_failed(e: &std::io::Error) {
+    STDOUT_GONE.store(true, std::sync::atomic::Ordering::Relaxed);
+    if e.kind() != std::io::ErrorKind::BrokenPipe {
+        let _ = STDOUT_FAILED.set(e.to_string());
     }
 }
 

@@ -145,6 +145,7 @@ pub fn run(dir: &Path, args: WatchArgs) -> anyhow::Result<u8> {
         if args.once {
             return Ok(status);
         }
+        crate::common::flush_out();
         std::thread::sleep(until_next(&settings));
         // ingest.toml may have changed: the next pass reads it again; a broken one keeps the
         // settings in force and says so.
