@@ -345,7 +345,7 @@ impl ReportBuilder {
             .into_iter()
             .map(|(revision, e)| (e.id.clone(), (revision, e)))
             .collect();
-        let mut updates: Vec<Entry> = self
+        let updates: Vec<Entry> = self
             .changes
             .into_iter()
             .map(|(id, mut changes)| {
@@ -373,30 +373,28 @@ impl ReportBuilder {
             by: self.by,
             day: self.day,
             sources: self.sources,
-            updates: Vec::new(),
+            updates,
             files_arrived,
             waiting,
             totals: None,
         };
         if many || report.files_arrived.len() > DETAIL_LIMIT {
-            report.updates = std::mem::take(&mut updates);
+            // Counted over everything before the lists are cut.
             report.totals = Some(report.counts());
-            updates = std::mem::take(&mut report.updates);
-            if many {
-                let urgency = |e: &Entry| e.changes.iter().map(|c| c.kind.urgency()).min().unwrap_or(u8::MAX);
-                updates.sort_by(|a, b| urgency(a).cmp(&urgency(b)).then_with(|| a.id.cmp(&b.id)));
-                updates.truncate(DETAIL_LIMIT);
-                updates.sort_by(|a, b| a.id.cmp(&b.id));
-                let named: Vec<String> = updates.iter().map(|e| e.id.clone()).collect();
-                let available: BTreeMap<String, bool> =
-                    registry.report_lines(&named, true)?.into_iter().map(|(_, e)| (e.id, e.available)).collect();
-                for e in &mut updates {
-                    e.available = available.get(&e.id).copied().unwrap_or(false);
-                }
-            }
             report.files_arrived.truncate(DETAIL_LIMIT);
         }
-        report.updates = updates;
+        if many {
+            let urgency = |e: &Entry| e.changes.iter().map(|c| c.kind.urgency()).min().unwrap_or(u8::MAX);
+            report.updates.sort_by(|a, b| urgency(a).cmp(&urgency(b)).then_with(|| a.id.cmp(&b.id)));
+            report.updates.truncate(DETAIL_LIMIT);
+            report.updates.sort_by(|a, b| a.id.cmp(&b.id));
+            let named: Vec<String> = report.updates.iter().map(|e| e.id.clone()).collect();
+            let available: BTreeMap<String, bool> =
+                registry.report_lines(&named, true)?.into_iter().map(|(_, e)| (e.id, e.available)).collect();
+            for e in &mut report.updates {
+                e.available = available.get(&e.id).copied().unwrap_or(false);
+            }
+        }
         report.id = registry.store_report(&report)?;
         Ok(report)
     }

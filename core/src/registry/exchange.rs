@@ -122,9 +122,7 @@ impl Registry {
     /// than the status here was set; group memberships are added; files are never taken
     /// from a CSV, and those the store lacks are counted.
     pub fn import_list(&mut self, rows: &[ListRow], source: &str) -> Result<ListMerge> {
-        if rows.len() >= 1_000 {
-            self.grow_cache()?;
-        }
+        self.cache_for_merge(rows.len())?;
         let path = self.path.clone();
         let e = sql_error(&path);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;

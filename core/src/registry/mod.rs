@@ -520,12 +520,16 @@ impl Registry {
         sql_error(&self.path)
     }
 
-    /// Lets the page cache grow to 64 MiB for the rest of this connection, for a merge of
-    /// many updates in one transaction: with SQLite's 2 MiB it spills dirty pages and reads
-    /// them back. Reading commands keep the small cache: `ingest list` of 2,000 rows from a
-    /// list of 200,000 reads 10,000 pages once each, and a large cache only made it fault in
-    /// fresh memory for each (85 ms with 64 MiB, 57 ms with 2 MiB; tests/bench/update-list-scale.sh).
-    fn grow_cache(&self) -> Result<()> {
+    /// Before a merge of `updates` updates in one transaction: from 1,000 on, lets the page
+    /// cache grow to 64 MiB for the rest of this connection (with SQLite's 2 MiB a large merge
+    /// spills dirty pages and reads them back). Reading commands keep the small cache:
+    /// `ingest list` of 2,000 rows from a list of 200,000 reads 10,000 pages once each, and a
+    /// large cache only made it fault in fresh memory for each (85 ms with 64 MiB, 57 ms with
+    /// 2 MiB; tests/bench/update-list-scale.sh).
+    fn cache_for_merge(&self, updates: usize) -> Result<()> {
+        if updates < 1_000 {
+            return Ok(());
+        }
         self.conn.pragma_update(None, "cache_size", -65536).map_err(self.err())
     }
 
@@ -779,9 +783,7 @@ impl Registry {
         record: &ImportRecord<'_>,
         judge: impl FnOnce(&ChannelState, Option<&AcceptedBundle>) -> Result<()>,
     ) -> Result<ImportChanges> {
-        if record.manifest.updates.len() >= 1_000 {
-            self.grow_cache()?;
-        }
+        self.cache_for_merge(record.manifest.updates.len())?;
         let path = self.path.clone();
         let e = sql_error(&path);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;

@@ -283,16 +283,17 @@ fn mark_supersedence(
     }
     // One statement for all the marks (the first refresh of a large list sets hundreds of
     // thousands), the ids passed as one JSON array.
-    let ids = |ids: &mut dyn Iterator<Item = &String>| serde_json::to_string(&ids.collect::<Vec<_>>());
-    let ids_json = ids(&mut newly.iter().map(|s| &s.id)).expect("strings serialise");
+    let newly_ids: Vec<&String> = newly.iter().map(|s| &s.id).collect();
     tx.execute(
         "UPDATE updates SET superseded_since = ?2 WHERE id IN (SELECT value FROM json_each(?1))",
-        params![ids_json, now],
+        params![serde_json::to_string(&newly_ids).expect("strings serialise"), now],
     )
     .map_err(&e)?;
-    let ids_json = ids(&mut cleared.iter()).expect("strings serialise");
-    tx.execute("UPDATE updates SET superseded_since = NULL WHERE id IN (SELECT value FROM json_each(?1))", [ids_json])
-        .map_err(&e)?;
+    tx.execute(
+        "UPDATE updates SET superseded_since = NULL WHERE id IN (SELECT value FROM json_each(?1))",
+        [serde_json::to_string(&cleared).expect("strings serialise")],
+    )
+    .map_err(&e)?;
     report.newly_superseded.extend(newly);
     report.no_longer_superseded.extend(cleared);
     Ok(())
