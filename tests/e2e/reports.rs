@@ -246,3 +246,23 @@ fn a_reader_that_goes_away_ends_the_output_not_the_command() {
     }
     assert_eq!(update_json(&s, "KB5034122")["status"], "approved", "the command did its work");
 }
+
+#[test]
+fn standard_output_on_a_full_disk() {
+    let s = update_list_server();
+    // /dev/full refuses every write with "no space left on device".
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = std::process::Command::new(INGEST)
+        .arg("--data-dir")
+        .arg(s.data_dir())
+        .args(["approve", "KB5034122"])
+        .env("USER", "tester")
+        .stdout(full)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(exit::LOCAL), "{stderr}");
+    assert!(stderr.contains("writing to standard output failed") && stderr.contains("No space left"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(update_json(&s, "KB5034122")["status"], "approved", "the command did its work");
+}
