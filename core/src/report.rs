@@ -218,6 +218,35 @@ pub struct Counts {
     pub waiting_sets: usize,
 }
 
+impl Counts {
+    /// Counts one update: by product, by severity, and once for each kind of change.
+    fn add_update(&mut self, product: &str, severity: &str, changes: &[Change]) {
+        fn add(counts: &mut BTreeMap<String, usize>, key: &str) {
+            match counts.get_mut(key) {
+                Some(n) => *n += 1,
+                None => {
+                    counts.insert(key.to_string(), 1);
+                }
+            }
+        }
+        self.updates += 1;
+        add(&mut self.by_product, product);
+        add(&mut self.by_severity, severity);
+        let kinds: BTreeSet<ChangeKind> = changes.iter().map(|ch| ch.kind).collect();
+        for k in kinds {
+            *self.by_change.entry(k.label().to_string()).or_default() += 1;
+        }
+    }
+
+    /// Counts what `report` holds besides updates: files, refusals, incomplete sets.
+    fn add_besides_updates(&mut self, report: &ChangeReport) {
+        self.files_arrived = report.files_arrived.len();
+        self.bytes_arrived = report.files_arrived.iter().map(|f| f.size).sum();
+        self.refused = report.sources.iter().filter(|s| s.outcome == "refused").count();
+        self.waiting_sets = report.waiting.len();
+    }
+}
+
 /// A stored report's header, as `ingest report --list` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReportHeader {
@@ -335,18 +364,37 @@ impl ReportBuilder {
     }
 
     /// Looks up how each update stands and what the arrived files are, and stores the report.
+    /// Past [`DETAIL_LIMIT`] updates, it names the most urgent ones (then by id) and counts
+    /// every one from a pass over the list's products and severities: building a line for
+    /// each of 200,000 new updates only to drop all but a thousand was most of storing the
+    /// report of a large import (tests/bench/update-list-scale.sh).
     pub fn store(self, registry: &mut Registry) -> Result<ChangeReport> {
-        let ids: Vec<String> = self.changes.keys().cloned().collect();
-        let many = ids.len() > DETAIL_LIMIT;
-        // Availability is shown per named update: for a report past the limit it is looked up
-        // once the named ones are chosen.
-        let mut standing: BTreeMap<String, (u32, Entry)> = registry
-            .report_lines(&ids, !many)?
-            .into_iter()
-            .map(|(revision, e)| (e.id.clone(), (revision, e)))
-            .collect();
-        let updates: Vec<Entry> = self
-            .changes
+        let mut changes = self.changes;
+        let mut updates_counted = None;
+        if changes.len() > DETAIL_LIMIT {
+            let mut counts = Counts::default();
+            let mut listed = std::collections::HashSet::new();
+            registry.each_product_and_severity(|id, product, severity| {
+                if let Some((id, changes)) = changes.get_key_value(id) {
+                    counts.add_update(product, severity, changes);
+                    listed.insert(id.as_str());
+                }
+            })?;
+            // An update the list no longer holds counts without a product or severity.
+            for (_, changes) in changes.iter().filter(|(id, _)| !listed.contains(id.as_str())) {
+                counts.add_update("", "", changes);
+            }
+            let urgency = |changes: &[Change]| changes.iter().map(|c| c.kind.urgency()).min().unwrap_or(u8::MAX);
+            let mut by_urgency: Vec<(u8, &String)> = changes.iter().map(|(id, c)| (urgency(c), id)).collect();
+            by_urgency.sort_unstable();
+            let named: BTreeSet<String> = by_urgency.into_iter().take(DETAIL_LIMIT).map(|(_, id)| id.clone()).collect();
+            changes.retain(|id, _| named.contains(id));
+            updates_counted = Some(counts);
+        }
+        let ids: Vec<String> = changes.keys().cloned().collect();
+        let mut standing: BTreeMap<String, (u32, Entry)> =
+            registry.report_lines(&ids)?.into_iter().map(|(revision, e)| (e.id.clone(), (revision, e))).collect();
+        let updates: Vec<Entry> = changes
             .into_iter()
             .map(|(id, mut changes)| {
                 changes.sort_by_key(|c| c.kind);
@@ -378,22 +426,12 @@ impl ReportBuilder {
             waiting,
             totals: None,
         };
-        if many || report.files_arrived.len() > DETAIL_LIMIT {
-            // Counted over everything before the lists are cut.
-            report.totals = Some(report.counts());
+        if updates_counted.is_some() || report.files_arrived.len() > DETAIL_LIMIT {
+            // Counted over everything before the files are cut.
+            let mut totals = updates_counted.unwrap_or_else(|| report.updates_counted());
+            totals.add_besides_updates(&report);
+            report.totals = Some(totals);
             report.files_arrived.truncate(DETAIL_LIMIT);
-        }
-        if many {
-            let urgency = |e: &Entry| e.changes.iter().map(|c| c.kind.urgency()).min().unwrap_or(u8::MAX);
-            report.updates.sort_by(|a, b| urgency(a).cmp(&urgency(b)).then_with(|| a.id.cmp(&b.id)));
-            report.updates.truncate(DETAIL_LIMIT);
-            report.updates.sort_by(|a, b| a.id.cmp(&b.id));
-            let named: Vec<String> = report.updates.iter().map(|e| e.id.clone()).collect();
-            let available: BTreeMap<String, bool> =
-                registry.report_lines(&named, true)?.into_iter().map(|(_, e)| (e.id, e.available)).collect();
-            for e in &mut report.updates {
-                e.available = available.get(&e.id).copied().unwrap_or(false);
-            }
         }
         report.id = registry.store_report(&report)?;
         Ok(report)
@@ -406,19 +444,17 @@ impl ChangeReport {
         if let Some(totals) = &self.totals {
             return totals.clone();
         }
-        let mut c = Counts { updates: self.updates.len(), ..Counts::default() };
+        let mut c = self.updates_counted();
+        c.add_besides_updates(self);
+        c
+    }
+
+    /// The figures over the updates the report names.
+    fn updates_counted(&self) -> Counts {
+        let mut c = Counts::default();
         for e in &self.updates {
-            *c.by_product.entry(e.product.clone()).or_default() += 1;
-            *c.by_severity.entry(e.severity.clone()).or_default() += 1;
-            let kinds: BTreeSet<ChangeKind> = e.changes.iter().map(|ch| ch.kind).collect();
-            for k in kinds {
-                *c.by_change.entry(k.label().to_string()).or_default() += 1;
-            }
+            c.add_update(&e.product, &e.severity, &e.changes);
         }
-        c.files_arrived = self.files_arrived.len();
-        c.bytes_arrived = self.files_arrived.iter().map(|f| f.size).sum();
-        c.refused = self.sources.iter().filter(|s| s.outcome == "refused").count();
-        c.waiting_sets = self.waiting.len();
         c
     }
 

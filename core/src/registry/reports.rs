@@ -71,54 +71,54 @@ impl Registry {
         Ok(out)
     }
 
-    /// How each of `ids` in the list stands now, for a change report, with its revision: one
-    /// look-up each for a few, one pass over the list for many. Without `availability`, every
-    /// entry says unavailable.
-    pub fn report_lines(&self, ids: &[String], availability: bool) -> Result<Vec<(u32, Entry)>> {
-        // The last column is availability: probed per row for a few, from one pass for many.
-        let columns = "u.id, u.revision, u.title, u.product, u.classification, u.severity, u.kb, u.status";
-        let line = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(u32, Entry)> {
-            Ok((
-                r.get(1)?,
-                Entry {
-                    id: r.get(0)?,
-                    title: r.get(2)?,
-                    product: r.get(3)?,
-                    classification: r.get(4)?,
-                    severity: r.get(5)?,
-                    kb: r.get(6)?,
-                    status: r.get(7)?,
-                    available: r.get(8)?,
-                    changes: Vec::new(),
-                },
+    /// How each of `ids` in the list stands now, for a change report, with its revision (a
+    /// report names at most [`crate::report::DETAIL_LIMIT`] updates: one look-up each).
+    pub fn report_lines(&self, ids: &[String]) -> Result<Vec<(u32, Entry)>> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!(
+                "SELECT u.id, u.revision, u.title, u.product, u.classification, u.severity, u.kb, u.status, {} \
+                 FROM updates u WHERE u.id = ?1",
+                super::available_sql("u")
             ))
-        };
+            .map_err(self.err())?;
         let mut out = Vec::with_capacity(ids.len());
-        if ids.len() <= crate::report::DETAIL_LIMIT {
-            let mut stmt = self
-                .conn
-                .prepare(&format!("SELECT {columns}, {} FROM updates u WHERE u.id = ?1", super::available_sql("u")))
+        for id in ids {
+            let line = stmt
+                .query_row([id], |r| {
+                    Ok((
+                        r.get(1)?,
+                        Entry {
+                            id: r.get(0)?,
+                            title: r.get(2)?,
+                            product: r.get(3)?,
+                            classification: r.get(4)?,
+                            severity: r.get(5)?,
+                            kb: r.get(6)?,
+                            status: r.get(7)?,
+                            available: r.get(8)?,
+                            changes: Vec::new(),
+                        },
+                    ))
+                })
+                .optional()
                 .map_err(self.err())?;
-            for id in ids {
-                if let Some(l) = stmt.query_row([id], line).optional().map_err(self.err())? {
-                    out.push(l);
-                }
-            }
-        } else {
-            let wanted: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
-            let unavailable =
-                if availability { Some(super::Unavailable::load(&self.conn).map_err(self.err())?) } else { None };
-            let mut stmt = self.conn.prepare(&format!("SELECT {columns}, 0 FROM updates u")).map_err(self.err())?;
-            let rows = stmt.query_map([], line).map_err(self.err())?;
-            for row in rows {
-                let (revision, mut entry) = row.map_err(self.err())?;
-                if wanted.contains(entry.id.as_str()) {
-                    entry.available = unavailable.as_ref().is_some_and(|u| u.available(&entry.id));
-                    out.push((revision, entry));
-                }
-            }
+            out.extend(line);
         }
         Ok(out)
+    }
+
+    /// Calls `each` with the id, product and severity of every update, for the counts of a
+    /// report too large to name every update.
+    pub fn each_product_and_severity(&self, mut each: impl FnMut(&str, &str, &str)) -> Result<()> {
+        let e = self.err();
+        let mut stmt = self.conn.prepare("SELECT id, product, severity FROM updates").map_err(&e)?;
+        let mut rows = stmt.query([]).map_err(&e)?;
+        while let Some(r) = rows.next().map_err(&e)? {
+            let text = |i| r.get_ref(i).and_then(|v| v.as_str().map_err(Into::into)).map_err(&e);
+            each(text(0)?, text(1)?, text(2)?);
+        }
+        Ok(())
     }
 
     /// For each of `digests` the list knows: its size, the names it goes by and its updates.
