@@ -9,7 +9,8 @@
 //!   acceptance and `groups` are merged.
 //! - A cell a spreadsheet would run as a formula (starting with `=`, `+`, `-`, `@`, a tab or
 //!   a carriage return) is written with a leading `'`, which an import removes again.
-//! - An import checks every row before it changes anything and names each bad row by line.
+//! - An import with a bad row changes nothing (unless told to skip bad rows) and names each
+//!   bad row by line.
 
 use std::io::{Read, Write};
 
@@ -215,12 +216,13 @@ pub fn write_groups<W: Write>(out: W, groups: &[GroupRow]) -> Result<W> {
 }
 
 /// Reads a CSV file: its header checked, then each record handed to `each` with its line
-/// number as it is read (one record in memory at a time, not the whole file twice over).
+/// number as it is read (one record in memory at a time, not the whole file twice over),
+/// until the end or until `each` returns false.
 fn records<R: Read>(
     input: R,
     columns: &[&str],
     what: &str,
-    mut each: impl FnMut(u64, std::result::Result<&csv::StringRecord, String>),
+    mut each: impl FnMut(u64, std::result::Result<&csv::StringRecord, String>) -> bool,
 ) -> Result<()> {
     let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(input);
     let header = reader.headers().map_err(csv_error(what))?.clone();
@@ -236,14 +238,14 @@ fn records<R: Read>(
     let line_of = |p: Option<&csv::Position>| p.map_or(0, |p| p.line() + 1);
     let mut record = csv::StringRecord::new();
     loop {
-        match reader.read_record(&mut record) {
+        let go_on = match reader.read_record(&mut record) {
             Ok(false) => return Ok(()),
             Ok(true) => {
                 let line = line_of(record.position());
                 if record.len() != columns.len() {
-                    each(line, Err(format!("{} cells, expected {}", record.len(), columns.len())));
+                    each(line, Err(format!("{} cells, expected {}", record.len(), columns.len())))
                 } else {
-                    each(line, Ok(&record));
+                    each(line, Ok(&record))
                 }
             }
             Err(e) => {
@@ -251,8 +253,11 @@ fn records<R: Read>(
                 if matches!(e.kind(), csv::ErrorKind::Io(_)) {
                     return Err(Error::Invalid(format!("{what}: {e}")));
                 }
-                each(line, Err(e.to_string()));
+                each(line, Err(e.to_string()))
             }
+        };
+        if !go_on {
+            return Ok(());
         }
     }
 }
@@ -320,25 +325,91 @@ fn list_row(r: &csv::StringRecord) -> std::result::Result<ListRow, String> {
     })
 }
 
-/// Reads an update list: every row checked, the good ones and the bad ones with their line.
-pub fn read_list<R: Read>(input: R, what: &str) -> Result<(Vec<ListRow>, Vec<BadRow>)> {
-    let mut good = Vec::new();
-    let mut bad = Vec::new();
+/// Reads an update list, handing `each` every row as it is checked: a good one, or a bad
+/// one with its line (a second row for an id is bad). Stops early when `each` returns false.
+pub fn read_list<R: Read>(
+    input: R,
+    what: &str,
+    mut each: impl FnMut(std::result::Result<ListRow, BadRow>) -> bool,
+) -> Result<()> {
     let mut seen = std::collections::HashMap::new();
     records(input, &LIST_COLUMNS, what, |line, record| match record.and_then(list_row) {
-        Ok(row) => {
-            if let Some(first) = seen.insert(row.metadata.id.to_string(), line) {
-                bad.push(BadRow {
-                    line,
-                    reason: format!("update {} is listed on line {first} already", row.metadata.id),
-                });
-            } else {
-                good.push(row);
-            }
+        Ok(row) => match seen.insert(row.metadata.id.to_string(), line) {
+            Some(first) => each(Err(BadRow {
+                line,
+                reason: format!("update {} is listed on line {first} already", row.metadata.id),
+            })),
+            None => each(Ok(row)),
+        },
+        Err(reason) => each(Err(BadRow { line, reason })),
+    })
+}
+
+/// What the reading thread of an import hands the merge.
+#[allow(clippy::large_enum_variant, reason = "nearly every value is a row: a box would cost each row an allocation")]
+enum Reading {
+    Row(ListRow),
+    Bad(BadRow),
+    /// The file could not be read to its end.
+    Failed(Error),
+    /// The file was read to its end.
+    End,
+}
+
+/// The rows of an update list being read on another thread, as the merge takes them: good
+/// rows while the file has no bad one (or all good rows, with `--skip-invalid`); at the end,
+/// the refusal naming every bad row. An error ends the merge, and its transaction with it.
+struct CheckedRows<'a> {
+    receive: std::sync::mpsc::Receiver<Vec<Reading>>,
+    batch: std::vec::IntoIter<Reading>,
+    what: &'a str,
+    skip_invalid: bool,
+    good: usize,
+    bad: Vec<BadRow>,
+    done: bool,
+}
+
+impl Iterator for CheckedRows<'_> {
+    type Item = Result<ListRow>;
+
+    fn next(&mut self) -> Option<Result<ListRow>> {
+        while !self.done {
+            let Some(reading) = self.batch.next() else {
+                match self.receive.recv() {
+                    Ok(batch) => self.batch = batch.into_iter(),
+                    // Only a reader that stopped without saying why (a panic) gets here; the
+                    // rows so far must not be taken for the whole file.
+                    Err(_) => {
+                        self.done = true;
+                        return Some(Err(Error::Invalid(format!(
+                            "{}: the reading stopped before the end of the file",
+                            self.what
+                        ))));
+                    }
+                }
+                continue;
+            };
+            let ended = match reading {
+                // After a bad row the file is refused whole: the rest is only read to name
+                // every bad row.
+                Reading::Row(row) if self.skip_invalid || self.bad.is_empty() => {
+                    self.good += 1;
+                    return Some(Ok(row));
+                }
+                Reading::Row(_) => continue,
+                Reading::Bad(bad) => {
+                    self.bad.push(bad);
+                    continue;
+                }
+                Reading::Failed(error) => Err(error),
+                Reading::End if self.bad.is_empty() || self.skip_invalid => Ok(()),
+                Reading::End => Err(refusal(self.what, &self.bad)),
+            };
+            self.done = true;
+            return ended.err().map(Err);
         }
-        Err(reason) => bad.push(BadRow { line, reason }),
-    })?;
-    Ok((good, bad))
+        None
+    }
 }
 
 /// Reads update groups: every row checked.
@@ -371,6 +442,7 @@ pub fn read_groups<R: Read>(input: R, what: &str) -> Result<(Vec<GroupRow>, Vec<
             Ok(row) => good.push(row),
             Err(reason) => bad.push(BadRow { line, reason }),
         }
+        true
     })?;
     Ok((good, bad))
 }
@@ -442,17 +514,55 @@ fn open_csv(path: &std::path::Path) -> Result<std::io::BufReader<std::fs::File>>
     Ok(std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(path).at(path)?))
 }
 
-/// Reads the CSV at `path` whole, checks every row, and merges the list in one
-/// transaction, then refreshes. Bad rows refuse the whole file unless `skip_invalid`.
+/// The reading thread of an import hands the merge its rows in batches of this many (one
+/// row at a time, the two threads woke each other for every row, and the switches cost more
+/// than the reading saved), and holds at most [`BATCHES_AHEAD`] batches ahead of it.
+const BATCH: usize = 256;
+const BATCHES_AHEAD: usize = 4;
+
+/// Merges the update list in the CSV at `path` in one transaction, then refreshes. Bad rows
+/// refuse the whole file unless `skip_invalid`: the merge then ends without a change.
+///
+/// The file is read and checked on a thread of its own while the registry merges the rows
+/// before (reading and checking a large list is a fifth of its import, and the merge needs
+/// no more than one core: tests/bench/update-list-scale.sh); only a few batches of rows wait
+/// in memory, not the whole list.
 pub fn import_list(data: &mut DataDir, path: &std::path::Path, skip_invalid: bool, by: &str) -> Result<ListImport> {
     let what = path.display().to_string();
-    let (rows, bad) = read_list(open_csv(path)?, &what)?;
-    if !bad.is_empty() && !skip_invalid {
-        return Err(refusal(&what, &bad));
-    }
-    let merge = data.registry.import_list(&rows, &what)?;
+    let input = open_csv(path)?;
+    let registry = &mut data.registry;
+    let (merge, rows, bad) = std::thread::scope(|scope| {
+        let (send, receive) = std::sync::mpsc::sync_channel(BATCHES_AHEAD);
+        let reading = what.as_str();
+        let reader = scope.spawn(move || {
+            let mut batch = Vec::with_capacity(BATCH);
+            let read = read_list(input, reading, |row| {
+                batch.push(row.map_or_else(Reading::Bad, Reading::Row));
+                batch.len() < BATCH || send.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_ok()
+            });
+            batch.push(read.map_or_else(Reading::Failed, |()| Reading::End));
+            // The merge may have stopped listening already: then nobody needs the end.
+            let _ = send.send(batch);
+        });
+        let mut rows = CheckedRows {
+            receive,
+            batch: Vec::new().into_iter(),
+            what: &what,
+            skip_invalid,
+            good: 0,
+            bad: Vec::new(),
+            done: false,
+        };
+        let merge = registry.import_list(&mut rows, &what);
+        let CheckedRows { receive, good, bad, .. } = rows;
+        // A merge that failed early leaves the reader waiting to send: it stops once nobody
+        // receives.
+        drop(receive);
+        reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        merge.map(|merge| (merge, good, bad))
+    })?;
     let refresh = crate::ingest::refresh(data)?;
-    let mut done = ListImport { rows: rows.len(), skipped: bad, merge, refresh, report: 0 };
+    let mut done = ListImport { rows, skipped: bad, merge, refresh, report: 0 };
     let mut report = crate::report::ReportBuilder::new(crate::report::ReportKind::ImportList, by);
     report.list_import(path, &done);
     done.report = report.store(&mut data.registry)?.id;

@@ -256,10 +256,25 @@ fn indexes(s: &Scratch) -> Vec<(String, Option<String>)> {
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<rusqlite::Result<_>>().unwrap()
 }
 
+/// References the registry's foreign keys name but its rows lack, by table.
+fn dangling_references(s: &Scratch) -> Vec<String> {
+    let db = rusqlite::Connection::open(s.data_dir().join("registry.sqlite")).unwrap();
+    let mut stmt = db.prepare("SELECT \"table\" FROM pragma_foreign_key_check").unwrap();
+    stmt.query_map([], |r| r.get(0)).unwrap().collect::<rusqlite::Result<_>>().unwrap()
+}
+
+/// The groups of a registry with their members.
+fn memberships(s: &Scratch) -> Vec<(String, String)> {
+    let db = rusqlite::Connection::open(s.data_dir().join("registry.sqlite")).unwrap();
+    let mut stmt = db.prepare("SELECT group_name, update_id FROM group_members ORDER BY 1, 2").unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().collect::<rusqlite::Result<_>>().unwrap()
+}
+
 #[test]
 fn a_large_list_merged_at_once_is_the_list_merged_in_parts() {
-    // 10,050 rows: more than the bulk merge's threshold and than the list holds, so the
-    // list's indexes are built after the rows; in parts of fewer rows they are kept.
+    // 10,050 rows: the bulk merge (foreign keys checked at the end, not row by row; the
+    // list's indexes built after the rows once as many rows were merged as the list held);
+    // in parts of fewer rows, each row is checked and the indexes kept.
     let dir = Scratch::new();
     let whole = dir.path("whole.csv");
     generated_list(&whole, 10_050);
@@ -287,8 +302,36 @@ fn a_large_list_merged_at_once_is_the_list_merged_in_parts() {
     assert_eq!(list_without_files(&grown), expected);
     assert_eq!(indexes(&at_once), indexes(&in_parts), "the same indexes, built again");
     assert_eq!(indexes(&grown), indexes(&in_parts));
+    assert_eq!(memberships(&in_parts).len(), 22, "11 rows in two groups each");
+    assert_eq!(memberships(&at_once), memberships(&in_parts));
+    assert_eq!(memberships(&grown), memberships(&in_parts));
+    for s in [&at_once, &in_parts, &grown] {
+        assert_eq!(dangling_references(s), Vec::<String>::new());
+    }
     // The rebuilt indexes answer: one KB, one product, the statuses a person set there.
     assert_eq!(listed(&at_once, &["--kb", "KB6004321"]), ["KB6004321"]);
     assert_eq!(listed(&at_once, &["--product", "product 3"]).len(), 1_005);
     assert_eq!(ids_with(&at_once, "approved").len(), 101);
+}
+
+#[test]
+fn csv_bad_row_after_the_bulk_merge_began() {
+    // The rows are merged as they are read: a bad row near the end of a large file comes
+    // after ten thousand rows went into the transaction, which must end without a change.
+    let s = Scratch::new();
+    let path = s.path("list.csv");
+    generated_list(&path, 10_020);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.split_terminator("\r\n").map(str::to_string).collect();
+    lines[10_015] = with_cell(&lines[10_015], 13, "maybe");
+    std::fs::write(&path, lines.join("\r\n") + "\r\n").unwrap();
+    s.ingest(&["group", "create", "pilot"]).ok();
+    let before = s.state();
+    s.ingest(&["import-list", path.to_str().unwrap()])
+        .refused(exit::INPUT, &["1 bad rows; nothing was imported", "line 10016: \"maybe\" is not a status"]);
+    assert_eq!(s.state(), before);
+    let fresh = Scratch::new();
+    fresh.ingest(&["group", "create", "pilot"]).ok();
+    assert_eq!(indexes(&s), indexes(&fresh), "the indexes are all there");
+    assert!(memberships(&s).is_empty());
 }

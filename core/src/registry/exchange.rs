@@ -39,8 +39,7 @@ pub struct GroupMerge {
     pub unknown_members: Vec<String>,
 }
 
-/// A CSV of at least this many rows, and more rows than the list holds, is merged with the
-/// list's secondary indexes built afterwards (see [`drop_secondary_indexes`]).
+/// A CSV of at least this many rows is merged in bulk: see [`Registry::import_list`].
 const BULK_ROWS: usize = 10_000;
 
 /// Drops the secondary indexes of the tables a merge fills and returns the statements that
@@ -64,6 +63,83 @@ fn drop_secondary_indexes(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<Ve
         create.push(sql);
     }
     Ok(create)
+}
+
+/// Describes the files of `rows` the list does not know yet (never as present: files come
+/// from bundles and registration, not from a CSV), in digest order, so that the b-tree
+/// fills page after page instead of splitting pages at random.
+fn insert_files(tx: &rusqlite::Transaction<'_>, mut files: Vec<(crate::names::Sha256, u64)>) -> rusqlite::Result<()> {
+    files.sort_unstable();
+    files.dedup();
+    for (digest, size) in files {
+        exec(tx, "INSERT OR IGNORE INTO files (sha256, size) VALUES (?1, ?2)", params![digest.hex(), size as i64])?;
+    }
+    Ok(())
+}
+
+/// Merges one row of an imported list: the update, its licence acceptance, its status when
+/// the CSV's is to be taken, and its group memberships.
+fn merge_row(
+    tx: &rusqlite::Transaction<'_>,
+    path: &std::path::Path,
+    row: &ListRow,
+    detail: &str,
+    now: &str,
+    merge: &mut ListMerge,
+) -> Result<()> {
+    let e = sql_error(path);
+    let id = row.metadata.id.as_str();
+    let before = merge.updates.new.len();
+    let local =
+        merge_update(tx, path, &row.metadata, &row.metadata_json, &row.origin, detail, now, &mut merge.updates)?;
+    let is_new = merge.updates.new.len() > before;
+    if let Some((by, at)) = &row.eula_accepted
+        && let Some(eula) = &row.metadata.eula
+    {
+        exec(
+            tx,
+            "INSERT OR IGNORE INTO eula_acceptances (update_id, eula_sha256, accepted_by, accepted_at) VALUES (?1, ?2, ?3, ?4)",
+            params![id, eula_digest(eula).hex(), by, at.to_string()],
+        )
+        .map_err(&e)?;
+    }
+    let later_by_a_person = row.status_set_by == "person"
+        && local.as_deref().and_then(|l| l.parse::<Timestamp>().ok()).is_none_or(|l| row.status_set_at > l);
+    // A new update arrives undefined, as the system set it: only another status needs taking.
+    let default_status = row.status == Status::Undefined && row.status_set_by == "system";
+    if (is_new && !default_status) || later_by_a_person {
+        if let Some(reason) = hindrance_of(tx, path, id, row.status)? {
+            merge.statuses_refused.push(Skipped { id: id.to_string(), reason });
+        } else {
+            exec(
+                tx,
+                "UPDATE updates SET status = ?2, status_set_by = ?3, status_actor = ?4, status_set_at = ?5 WHERE id = ?1",
+                params![id, row.status.as_str(), row.status_set_by, row.status_actor, row.status_set_at.to_string()],
+            )
+            .map_err(&e)?;
+            if !is_new && row.status != Status::Undefined {
+                merge.statuses_taken.push(id.to_string());
+            }
+        }
+    }
+    for group in &row.groups {
+        let created = exec(
+            tx,
+            "INSERT OR IGNORE INTO update_groups (name, description, created_by, created_at) VALUES (?1, '', ?2, ?3)",
+            params![group.as_str(), detail, now],
+        )
+        .map_err(&e)?;
+        if created > 0 {
+            merge.groups_created.push(group.to_string());
+        }
+        merge.memberships_added += exec(
+            tx,
+            "INSERT OR IGNORE INTO group_members (group_name, update_id, added_by, added_at) VALUES (?1, ?2, 'csv', ?3)",
+            params![group.as_str(), id, now],
+        )
+        .map_err(&e)?;
+    }
+    Ok(())
 }
 
 impl Registry {
@@ -120,103 +196,85 @@ impl Registry {
     /// Merges an update list from another server, in one transaction with one audit entry:
     /// a revision never goes down; a status from the CSV wins only if a person set it later
     /// than the status here was set; group memberships are added; files are never taken
-    /// from a CSV, and those the store lacks are counted.
-    pub fn import_list(&mut self, rows: &[ListRow], source: &str) -> Result<ListMerge> {
-        self.cache_for_merge(rows.len())?;
+    /// from a CSV, and those the store lacks are counted. An error from `rows` ends the
+    /// merge without a change.
+    ///
+    /// A list of [`BULK_ROWS`] rows or more is merged in bulk, the rows taken as they come:
+    /// - foreign keys are not checked row by row (at 200,000 updates the checks were a
+    ///   tenth of the import: tests/bench/update-list-scale.sh); every reference the merge
+    ///   writes is to a row it writes itself (an update's files, supersedence and
+    ///   memberships to that update; its files' digests to the files described at the end;
+    ///   memberships to groups created first), and the tests check the result whole;
+    /// - once it has merged as many rows as the list held before, the secondary indexes
+    ///   are dropped and built again at the end (see [`drop_secondary_indexes`]).
+    pub fn import_list(&mut self, rows: impl Iterator<Item = Result<ListRow>>, source: &str) -> Result<ListMerge> {
+        let mut rows = rows;
+        let mut ahead = Vec::new();
+        while ahead.len() < BULK_ROWS {
+            match rows.next() {
+                Some(row) => ahead.push(row?),
+                None => return self.merge_list(ahead, std::iter::empty(), source, false),
+            }
+        }
+        self.cache_for_merge(BULK_ROWS)?;
+        self.conn.pragma_update(None, "foreign_keys", "OFF").map_err(self.err())?;
+        let merged = self.merge_list(ahead, rows, source, true);
+        let checks_back = self.conn.pragma_update(None, "foreign_keys", "ON").map_err(self.err());
+        let merged = merged?;
+        checks_back?;
+        Ok(merged)
+    }
+
+    /// Merges `ahead` and then `rest`; see [`Registry::import_list`] for `bulk`.
+    fn merge_list(
+        &mut self,
+        ahead: Vec<ListRow>,
+        rest: impl Iterator<Item = Result<ListRow>>,
+        source: &str,
+        bulk: bool,
+    ) -> Result<ListMerge> {
+        if !bulk {
+            self.cache_for_merge(ahead.len())?;
+        }
         let path = self.path.clone();
         let e = sql_error(&path);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
         let now = Timestamp::now().to_string();
         let detail = format!("CSV import from {source}");
         let mut merge = ListMerge::default();
-        // Files first, in digest order, and then the updates in id order: b-tree inserts in
-        // key order fill pages one after the other instead of splitting pages at random.
-        let mut files: Vec<(&crate::names::Sha256, u64)> =
-            rows.iter().flat_map(|r| r.metadata.files.iter().map(|f| (&f.sha256, f.size))).collect();
-        files.sort_unstable();
-        files.dedup();
-        for (digest, size) in files {
-            exec(&tx, "INSERT OR IGNORE INTO files (sha256, size) VALUES (?1, ?2)", params![digest.hex(), size as i64])
-                .map_err(&e)?;
+        let held_before =
+            query_row(&tx, "SELECT COUNT(*) FROM updates", [], |r| r.get::<_, i64>(0)).map_err(&e)? as usize;
+        let files_of = |row: &ListRow| row.metadata.files.iter().map(|f| (f.sha256, f.size)).collect::<Vec<_>>();
+        // With foreign keys checked, a file is described before the rows that name it.
+        let mut files = Vec::new();
+        if !bulk {
+            insert_files(&tx, ahead.iter().flat_map(files_of).collect()).map_err(&e)?;
         }
-        let rebuild = if rows.len() >= BULK_ROWS
-            && rows.len() as i64
-                > query_row(&tx, "SELECT COUNT(*) FROM updates", [], |r| r.get::<_, i64>(0)).map_err(&e)?
-        {
-            drop_secondary_indexes(&tx).map_err(&e)?
-        } else {
-            Vec::new()
-        };
-        let mut ordered: Vec<&ListRow> = rows.iter().collect();
-        ordered.sort_by(|a, b| a.metadata.id.as_str().cmp(b.metadata.id.as_str()));
-        for row in ordered {
-            let id = row.metadata.id.as_str();
-            let before = merge.updates.new.len();
-            let local = merge_update(
-                &tx,
-                &path,
-                &row.metadata,
-                &row.metadata_json,
-                &row.origin,
-                &detail,
-                &now,
-                &mut merge.updates,
-            )?;
-            let is_new = merge.updates.new.len() > before;
-            if let Some((by, at)) = &row.eula_accepted
-                && let Some(eula) = &row.metadata.eula
-            {
-                exec(&tx,
-                    "INSERT OR IGNORE INTO eula_acceptances (update_id, eula_sha256, accepted_by, accepted_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![id, eula_digest(eula).hex(), by, at.to_string()],
-                )
-                .map_err(&e)?;
-            }
-            let later_by_a_person = row.status_set_by == "person"
-                && local.as_deref().and_then(|l| l.parse::<Timestamp>().ok()).is_none_or(|l| row.status_set_at > l);
-            // A new update arrives undefined, as the system set it: only another status
-            // needs taking.
-            let default_status = row.status == Status::Undefined && row.status_set_by == "system";
-            if (is_new && !default_status) || later_by_a_person {
-                if let Some(reason) = hindrance_of(&tx, &path, id, row.status)? {
-                    merge.statuses_refused.push(Skipped { id: id.to_string(), reason });
-                } else {
-                    exec(&tx,
-                        "UPDATE updates SET status = ?2, status_set_by = ?3, status_actor = ?4, status_set_at = ?5 WHERE id = ?1",
-                        params![id, row.status.as_str(), row.status_set_by, row.status_actor, row.status_set_at.to_string()],
-                    )
-                    .map_err(&e)?;
-                    if !is_new && row.status != Status::Undefined {
-                        merge.statuses_taken.push(id.to_string());
-                    }
+        let mut rebuild = None;
+        let mut ids = Vec::new();
+        for row in ahead.into_iter().map(Ok).chain(rest) {
+            let row = row?;
+            if bulk {
+                if rebuild.is_none() && ids.len() >= held_before {
+                    rebuild = Some(drop_secondary_indexes(&tx).map_err(&e)?);
                 }
+                files.extend(files_of(&row));
             }
-            for group in &row.groups {
-                let created = exec(&tx,
-                        "INSERT OR IGNORE INTO update_groups (name, description, created_by, created_at) VALUES (?1, '', ?2, ?3)",
-                        params![group.as_str(), format!("CSV import from {source}"), now],
-                    )
-                    .map_err(&e)?;
-                if created > 0 {
-                    merge.groups_created.push(group.to_string());
-                }
-                merge.memberships_added += tx
-                    .prepare_cached(
-                        "INSERT OR IGNORE INTO group_members (group_name, update_id, added_by, added_at) VALUES (?1, ?2, 'csv', ?3)",
-                    )
-                    .and_then(|mut s| s.execute(params![group.as_str(), id, now]))
-                    .map_err(&e)?;
-            }
+            merge_row(&tx, &path, &row, &detail, &now, &mut merge)?;
+            ids.push(row.metadata.id.to_string());
         }
-        for index in &rebuild {
+        if bulk {
+            insert_files(&tx, files).map_err(&e)?;
+        }
+        for index in rebuild.iter().flatten() {
             tx.execute_batch(index).map_err(&e)?;
         }
         // Which of the rows' updates lack files here: one pass over the list, not one query
         // per row.
         let unavailable = Unavailable::load(&tx).map_err(&e)?;
-        merge.unavailable = rows
-            .iter()
-            .map(|r| r.metadata.id.to_string())
+        let rows = ids.len();
+        merge.unavailable = ids
+            .into_iter()
             .filter(|id| unavailable.lacking_files.contains(id) && !unavailable.withdrawn.contains(id))
             .collect();
         merge.files_missing = query_row(&tx, "SELECT COUNT(*) FROM files WHERE present = 0", [], |r| r.get::<_, i64>(0))
@@ -227,7 +285,7 @@ impl Registry {
             "list-imported",
             source,
             &serde_json::json!({
-                "rows": rows.len(),
+                "rows": rows,
                 "new": merge.updates.new.len(),
                 "revised": merge.updates.revised.len(),
                 "ignored": merge.updates.ignored,

@@ -441,8 +441,8 @@ pub fn ids_with(s: &Scratch, status: &str) -> Vec<String> {
 
 /// Writes an update-list CSV of `n` generated updates, in the format `ingest export-list`
 /// writes: two files each, ten products, each update superseding the previous one of its
-/// product, and every 100th approved by a person. Rows for a list too large to build from
-/// bundles in a test.
+/// product, every 100th approved by a person and every 1,000th in groups `tested` and
+/// `servers`. Rows for a list too large to build from bundles in a test.
 pub fn generated_list(path: &Path, n: usize) {
     let mut out = String::from(
         "id,revision,title,vendor,product,version,classification,severity,kb,release_date,withdrawn,origin,\
@@ -469,10 +469,11 @@ pub fn generated_list(path: &Path, n: usize) {
         }
         let (status, set_by, actor) =
             if i % 100 == 0 { ("approved", "person", "alice") } else { ("undefined", "system", "") };
+        let groups = if i % 1000 == 0 { "tested;servers" } else { "" };
         let metadata = serde_json::to_string(&update).unwrap().replace('"', "\"\"");
         out.push_str(&format!(
             "{id},1,Update {i} for {product},Example Vendor,{product},{k},{},{},{id},{day},no,bundle,no,{status},{set_by},\
-             {actor},2026-01-01T00:00:00Z,,,,\"{metadata}\"\r\n",
+             {actor},2026-01-01T00:00:00Z,,,{groups},\"{metadata}\"\r\n",
             classes[i % 5],
             severities[(i / 5) % 5],
         ));
