@@ -520,7 +520,7 @@ fn open_csv(path: &std::path::Path) -> Result<std::io::BufReader<std::fs::File>>
 const BATCH: usize = 256;
 const BATCHES_AHEAD: usize = 4;
 
-/// Merges the update list in the CSV at `path` in one transaction, then refreshes. Bad rows
+/// Merges the update list in the CSV at `path` and refreshes, in one transaction. Bad rows
 /// refuse the whole file unless `skip_invalid`: the merge then ends without a change.
 ///
 /// The file is read and checked on a thread of its own while the registry merges the rows
@@ -531,7 +531,8 @@ pub fn import_list(data: &mut DataDir, path: &std::path::Path, skip_invalid: boo
     let what = path.display().to_string();
     let input = open_csv(path)?;
     let registry = &mut data.registry;
-    let (merge, rows, bad) = std::thread::scope(|scope| {
+    let (day, apply_rules) = (Timestamp::now().date(), data.config.rules.apply);
+    let (merge, refresh, rows, bad) = std::thread::scope(|scope| {
         let (send, receive) = std::sync::mpsc::sync_channel(BATCHES_AHEAD);
         let reading = what.as_str();
         let reader = scope.spawn(move || {
@@ -553,15 +554,14 @@ pub fn import_list(data: &mut DataDir, path: &std::path::Path, skip_invalid: boo
             bad: Vec::new(),
             done: false,
         };
-        let merge = registry.import_list(&mut rows, &what);
+        let merge = registry.import_list(&mut rows, &what, day, apply_rules);
         let CheckedRows { receive, good, bad, .. } = rows;
         // A merge that failed early leaves the reader waiting to send: it stops once nobody
         // receives.
         drop(receive);
         reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        merge.map(|merge| (merge, good, bad))
+        merge.map(|(merge, refresh)| (merge, refresh, good, bad))
     })?;
-    let refresh = crate::ingest::refresh(data)?;
     let mut done = ListImport { rows, skipped: bad, merge, refresh, report: 0 };
     let mut report = crate::report::ReportBuilder::new(crate::report::ReportKind::ImportList, by);
     report.list_import(path, &done);

@@ -5,9 +5,12 @@ use rusqlite::{TransactionBehavior, params};
 use serde::Serialize;
 
 use super::list::{eula_acceptance, hindrance_of, words};
-use super::{ImportChanges, Registry, Unavailable, append_audit, exec, merge_update, query_row, sql_error};
+use super::rules::refresh_in;
+use super::{
+    ImportChanges, RefreshReport, Registry, Unavailable, append_audit, exec, merge_update, query_row, sql_error,
+};
 use crate::approval::{Skipped, Status, eula_digest};
-use crate::clock::Timestamp;
+use crate::clock::{Date, Timestamp};
 use crate::error::Result;
 use crate::exchange::{ExportRow, GroupRow, ListRow};
 use crate::model::Update;
@@ -196,29 +199,37 @@ impl Registry {
     /// Merges an update list from another server, in one transaction with one audit entry:
     /// a revision never goes down; a status from the CSV wins only if a person set it later
     /// than the status here was set; group memberships are added; files are never taken
-    /// from a CSV, and those the store lacks are counted. An error from `rows` ends the
-    /// merge without a change.
+    /// from a CSV, and those the store lacks are counted. The list is then refreshed as of
+    /// `day` ([`Registry::refresh`], the rules applied unless `apply_rules` is false) in the
+    /// same transaction. An error from `rows` ends the merge without a change.
     ///
     /// A list of [`BULK_ROWS`] rows or more is merged in bulk, the rows taken as they come:
     /// - foreign keys are not checked row by row (at 200,000 updates the checks were a
     ///   tenth of the import: tests/bench/update-list-scale.sh); every reference the merge
     ///   writes is to a row it writes itself (an update's files, supersedence and
     ///   memberships to that update; its files' digests to the files described at the end;
-    ///   memberships to groups created first), and the tests check the result whole;
+    ///   memberships to groups created first; the refresh's memberships to updates it read
+    ///   and groups it looked up), and the tests check the result whole;
     /// - once it has merged as many rows as the list held before, the secondary indexes
     ///   are dropped and built again at the end (see [`drop_secondary_indexes`]).
-    pub fn import_list(&mut self, rows: impl Iterator<Item = Result<ListRow>>, source: &str) -> Result<ListMerge> {
+    pub fn import_list(
+        &mut self,
+        rows: impl Iterator<Item = Result<ListRow>>,
+        source: &str,
+        day: Date,
+        apply_rules: bool,
+    ) -> Result<(ListMerge, RefreshReport)> {
         let mut rows = rows;
         let mut ahead = Vec::new();
         while ahead.len() < BULK_ROWS {
             match rows.next() {
                 Some(row) => ahead.push(row?),
-                None => return self.merge_list(ahead, std::iter::empty(), source, false),
+                None => return self.merge_list(ahead, std::iter::empty(), source, false, (day, apply_rules)),
             }
         }
         self.cache_for_merge(BULK_ROWS)?;
         self.conn.pragma_update(None, "foreign_keys", "OFF").map_err(self.err())?;
-        let merged = self.merge_list(ahead, rows, source, true);
+        let merged = self.merge_list(ahead, rows, source, true, (day, apply_rules));
         let checks_back = self.conn.pragma_update(None, "foreign_keys", "ON").map_err(self.err());
         let merged = merged?;
         checks_back?;
@@ -232,7 +243,8 @@ impl Registry {
         rest: impl Iterator<Item = Result<ListRow>>,
         source: &str,
         bulk: bool,
-    ) -> Result<ListMerge> {
+        (day, apply_rules): (Date, bool),
+    ) -> Result<(ListMerge, RefreshReport)> {
         if !bulk {
             self.cache_for_merge(ahead.len())?;
         }
@@ -270,7 +282,7 @@ impl Registry {
             tx.execute_batch(index).map_err(&e)?;
         }
         // Which of the rows' updates lack files here: one pass over the list, not one query
-        // per row.
+        // per row, and the same for the refresh.
         let unavailable = Unavailable::load(&tx).map_err(&e)?;
         let rows = ids.len();
         merge.unavailable = ids
@@ -295,8 +307,9 @@ impl Registry {
                 "memberships_added": merge.memberships_added,
             }),
         )?;
+        let refreshed = refresh_in(&tx, &path, &unavailable, day, None, apply_rules, true)?;
         tx.commit().map_err(&e)?;
-        Ok(merge)
+        Ok((merge, refreshed))
     }
 
     /// Every update group with its members, by name.

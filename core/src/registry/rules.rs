@@ -192,52 +192,68 @@ impl Registry {
         let path = self.path.clone();
         let e = sql_error(&path);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
-        let now = Timestamp::now().to_string();
-        let mut report =
-            RefreshReport { day: day.to_string(), rules_suspended: !apply_rules, ..RefreshReport::default() };
-        mark_supersedence(&tx, &path, &now, &mut report)?;
-
-        let mut rules: Vec<Rule> = Vec::new();
-        {
-            let mut stmt = tx.prepare("SELECT name, definition FROM rules ORDER BY name").map_err(&e)?;
-            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(&e)?;
-            for row in rows {
-                let (name, definition) = row.map_err(&e)?;
-                rules.push(parse_rule(&path, &name, &definition)?);
-            }
-        }
-        if let Some(tested) = tested {
-            rules.retain(|r| !r.name.as_str().eq_ignore_ascii_case(tested.name.as_str()));
-            rules.push(tested.clone());
-        }
-        if !rules.is_empty() && apply_rules {
-            apply(&tx, &path, &rules, day, &now, &mut report)?;
-        }
-        if let Some(tested) = tested {
-            let own = |rule: &str| rule.eq_ignore_ascii_case(tested.name.as_str());
-            report.decisions.retain(|d| own(&d.rule));
-            report.group_additions.retain(|a| own(&a.rule));
-            report.held.retain(|h| own(&h.rule));
-        }
-        if commit && report.changed_anything() {
-            append_audit(
-                &tx,
-                &path,
-                "refresh",
-                &report.day,
-                &serde_json::json!({
-                    "newly_superseded": report.newly_superseded.iter().map(|s| &s.id).collect::<Vec<_>>(),
-                    "no_longer_superseded": report.no_longer_superseded,
-                    "decisions": report.decisions,
-                    "group_additions": report.group_additions,
-                }),
-            )?;
-        }
+        let unavailable = Unavailable::load(&tx).map_err(&e)?;
+        let report = refresh_in(&tx, &path, &unavailable, day, tested, apply_rules, commit)?;
         if commit {
             tx.commit().map_err(&e)?;
         }
         Ok(report)
     }
+}
+
+/// [`Registry::refresh`] inside the caller's transaction (a CSV merge refreshes in its own),
+/// with the list's availability as it stands in it.
+pub(super) fn refresh_in(
+    tx: &Transaction<'_>,
+    path: &std::path::Path,
+    unavailable: &Unavailable,
+    day: Date,
+    tested: Option<&Rule>,
+    apply_rules: bool,
+    audit: bool,
+) -> Result<RefreshReport> {
+    let e = sql_error(path);
+    let now = Timestamp::now().to_string();
+    let mut report = RefreshReport { day: day.to_string(), rules_suspended: !apply_rules, ..RefreshReport::default() };
+    mark_supersedence(tx, path, unavailable, &now, &mut report)?;
+
+    let mut rules: Vec<Rule> = Vec::new();
+    {
+        let mut stmt = tx.prepare("SELECT name, definition FROM rules ORDER BY name").map_err(&e)?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))).map_err(&e)?;
+        for row in rows {
+            let (name, definition) = row.map_err(&e)?;
+            rules.push(parse_rule(path, &name, &definition)?);
+        }
+    }
+    if let Some(tested) = tested {
+        rules.retain(|r| !r.name.as_str().eq_ignore_ascii_case(tested.name.as_str()));
+        rules.push(tested.clone());
+    }
+    if !rules.is_empty() && apply_rules {
+        apply(tx, path, &rules, day, &now, &mut report)?;
+    }
+    if let Some(tested) = tested {
+        let own = |rule: &str| rule.eq_ignore_ascii_case(tested.name.as_str());
+        report.decisions.retain(|d| own(&d.rule));
+        report.group_additions.retain(|a| own(&a.rule));
+        report.held.retain(|h| own(&h.rule));
+    }
+    if audit && report.changed_anything() {
+        append_audit(
+            tx,
+            path,
+            "refresh",
+            &report.day,
+            &serde_json::json!({
+                "newly_superseded": report.newly_superseded.iter().map(|s| &s.id).collect::<Vec<_>>(),
+                "no_longer_superseded": report.no_longer_superseded,
+                "decisions": report.decisions,
+                "group_additions": report.group_additions,
+            }),
+        )?;
+    }
+    Ok(report)
 }
 
 /// Marks the updates that an update present here supersedes, and clears the mark of those
@@ -247,11 +263,11 @@ impl Registry {
 fn mark_supersedence(
     tx: &Transaction<'_>,
     path: &std::path::Path,
+    unavailable: &Unavailable,
     now: &str,
     report: &mut RefreshReport,
 ) -> Result<()> {
     let e = sql_error(path);
-    let unavailable = Unavailable::load(tx).map_err(&e)?;
     // For each superseded id: every update that claims to supersede it, and whether one of
     // them (another update) can be installed here.
     let mut claims: HashMap<String, (Vec<String>, bool)> = HashMap::new();
