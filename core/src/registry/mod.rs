@@ -1374,17 +1374,11 @@ impl Registry {
     }
 }
 
-fn append_audit(
-    tx: &Transaction<'_>,
-    path: &Path,
-    event: &str,
-    subject: &str,
-    detail: &serde_json::Value,
-) -> Result<()> {
+fn append_audit(tx: &Transaction<'_>, path: &Path, event: &str, subject: &str, detail: &impl Serialize) -> Result<()> {
     let e = sql_error(path);
     let prev = audit_head(tx, path)?.unwrap_or_else(|| "0".repeat(64));
     let at = Timestamp::now().to_string();
-    let detail = detail.to_string();
+    let detail = serde_json::to_string(detail).expect("an audit detail serialises");
     let hash = audit_hash(&prev, &at, event, subject, &detail);
     tx.execute(
         "INSERT INTO audit_log (at, event, subject, detail, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
