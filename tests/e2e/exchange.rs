@@ -272,9 +272,9 @@ fn memberships(s: &Scratch) -> Vec<(String, String)> {
 
 #[test]
 fn a_large_list_merged_at_once_is_the_list_merged_in_parts() {
-    // 10,050 rows: the bulk merge (foreign keys checked at the end, not row by row; the
-    // list's indexes built after the rows once as many rows were merged as the list held);
-    // in parts of fewer rows, each row is checked and the indexes kept.
+    // 10,050 rows: the bulk merge (foreign keys not checked row by row, so this test checks
+    // them whole; the list's indexes built after the rows once as many rows were merged as
+    // the list held); in parts of fewer rows, each row is checked and the indexes kept.
     let dir = Scratch::new();
     let whole = dir.path("whole.csv");
     generated_list(&whole, 10_050);
