@@ -234,7 +234,7 @@ impl Counts {
         add(&mut self.by_severity, severity);
         let kinds: BTreeSet<ChangeKind> = changes.iter().map(|ch| ch.kind).collect();
         for k in kinds {
-            *self.by_change.entry(k.label().to_string()).or_default() += 1;
+            add(&mut self.by_change, k.label());
         }
     }
 

@@ -80,6 +80,11 @@ fn insert_files(tx: &rusqlite::Transaction<'_>, mut files: Vec<(crate::names::Sh
     Ok(())
 }
 
+/// The digests and sizes of the files `row`'s update lists.
+fn described_files(row: &ListRow) -> impl Iterator<Item = (crate::names::Sha256, u64)> + '_ {
+    row.metadata.files.iter().map(|f| (f.sha256, f.size))
+}
+
 /// Merges one row of an imported list: the update, its licence acceptance, its status when
 /// the CSV's is to be taken, and its group memberships.
 fn merge_row(
@@ -227,7 +232,6 @@ impl Registry {
                 None => return self.merge_list(ahead, std::iter::empty(), source, false, (day, apply_rules)),
             }
         }
-        self.cache_for_merge(BULK_ROWS)?;
         self.conn.pragma_update(None, "foreign_keys", "OFF").map_err(self.err())?;
         let merged = self.merge_list(ahead, rows, source, true, (day, apply_rules));
         let checks_back = self.conn.pragma_update(None, "foreign_keys", "ON").map_err(self.err());
@@ -245,9 +249,7 @@ impl Registry {
         bulk: bool,
         (day, apply_rules): (Date, bool),
     ) -> Result<(ListMerge, RefreshReport)> {
-        if !bulk {
-            self.cache_for_merge(ahead.len())?;
-        }
+        self.cache_for_merge(ahead.len())?;
         let path = self.path.clone();
         let e = sql_error(&path);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
@@ -256,11 +258,10 @@ impl Registry {
         let mut merge = ListMerge::default();
         let held_before =
             query_row(&tx, "SELECT COUNT(*) FROM updates", [], |r| r.get::<_, i64>(0)).map_err(&e)? as usize;
-        let files_of = |row: &ListRow| row.metadata.files.iter().map(|f| (f.sha256, f.size)).collect::<Vec<_>>();
         // With foreign keys checked, a file is described before the rows that name it.
         let mut files = Vec::new();
         if !bulk {
-            insert_files(&tx, ahead.iter().flat_map(files_of).collect()).map_err(&e)?;
+            insert_files(&tx, ahead.iter().flat_map(described_files).collect()).map_err(&e)?;
         }
         let mut rebuild = None;
         let mut ids = Vec::new();
@@ -270,7 +271,7 @@ impl Registry {
                 if rebuild.is_none() && ids.len() >= held_before {
                     rebuild = Some(drop_secondary_indexes(&tx).map_err(&e)?);
                 }
-                files.extend(files_of(&row));
+                files.extend(described_files(&row));
             }
             merge_row(&tx, &path, &row, &detail, &now, &mut merge)?;
             ids.push(row.metadata.id.to_string());
