@@ -195,6 +195,17 @@ pub enum Error {
     #[error("distribution point {}: {reason}", dir.display())]
     DpIndex { dir: PathBuf, reason: String },
 
+    /// Something other than a regular file where only one is read or written: a link, a
+    /// directory, a FIFO or a device (opened without waiting on it).
+    #[error("{}: is {found}, not a plain file", path.display())]
+    NotAPlainFile { path: PathBuf, found: &'static str },
+
+    #[error("{}: is a symbolic link to {}; only plain files are read (--follow-symlinks to read what it points to)", path.display(), target.display())]
+    SymlinkRefused { path: PathBuf, target: PathBuf },
+
+    #[error("{}: larger than {limit} bytes", path.display())]
+    TooLarge { path: PathBuf, limit: u64 },
+
     #[error("{0}")]
     Invalid(String),
 }
@@ -212,6 +223,9 @@ impl Error {
             | AlreadyExists { .. }
             | DemoKey { .. }
             | TrustPolicy { .. }
+            | NotAPlainFile { .. }
+            | SymlinkRefused { .. }
+            | TooLarge { .. }
             | Invalid(_) => ErrorClass::Input,
             Download { .. } | Notification { .. } => ErrorClass::Network,
             SizeMismatch { .. } | DigestMismatch { .. } | AuditBroken { .. } => ErrorClass::Integrity,

@@ -34,6 +34,7 @@ pub mod registry;
 pub mod report;
 pub mod rotation;
 pub mod rules;
+pub mod shared_tree;
 pub mod source;
 pub mod state;
 pub mod store;

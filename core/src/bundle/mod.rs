@@ -63,12 +63,16 @@ impl<W: Write> Write for HashingWriter<W> {
 pub fn hash_range(path: &Path, offset: u64, len: u64) -> io::Result<(Sha256, u64)> {
     let mut file = File::open(path)?;
     io::Seek::seek(&mut file, io::SeekFrom::Start(offset))?;
-    let mut file = file.take(len);
+    hash_reader(file.take(len))
+}
+
+/// SHA-256 and length of everything `reader` gives.
+pub fn hash_reader(mut reader: impl Read) -> io::Result<(Sha256, u64)> {
     let mut hasher = sha2::Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     let mut total = 0;
     loop {
-        let n = match file.read(&mut buf) {
+        let n = match reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
