@@ -196,16 +196,18 @@ pub fn print_published(p: &Published) {
         human_bytes(p.bytes)
     );
     let placed = &p.placed;
-    let placed_now = placed.reflinked + placed.linked + placed.copied;
+    let placed_now = placed.reflinked + placed.copied;
     if placed_now > 0 || placed.replaced > 0 {
         outln!(
-            "  files placed: {} reflinked, {} hard-linked, {} copied ({} replaced a damaged copy); {} there already",
+            "  files placed: {} reflinked, {} copied ({} replaced what was there); {} there already",
             placed.reflinked,
-            placed.linked,
             placed.copied,
             placed.replaced,
             placed.unchanged
         );
+    }
+    for repair in &p.repaired {
+        outln!("  repaired: {}", safe(repair));
     }
     if !p.added.is_empty() {
         outln!("  added: {}", safe(&p.added.join(", ")));

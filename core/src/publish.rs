@@ -28,7 +28,8 @@ use crate::minisign::{PublicKey, SecretKey, SignatureFile, VerifyFailure};
 use crate::model::{ExitCodes, Install, Update};
 use crate::names::{DpName, FileName, Sha256};
 use crate::registry::{DistributionPoint, Registry};
-use crate::store::{Store, sync_dir, write_atomically};
+use crate::shared_tree::{Kind, SharedTree};
+use crate::store::Store;
 
 pub const INDEX_FORMAT: &str = "ferry-dp-index v1";
 pub const CURRENT_FILE: &str = "current";
@@ -98,10 +99,36 @@ pub struct IndexedFile {
     pub size: u64,
 }
 
-/// Where a file is published inside a distribution point.
+/// Longest name a point gives a file: what Linux file systems and NTFS both hold in one
+/// path component (NTFS counts UTF-16 units, never more than UTF-8 bytes).
+const MAX_COMPONENT: usize = 255;
+
+/// Where a file is published inside a distribution point: `files/<ab>/<sha256>-<name>`.
+/// The digest keeps names unique; a name too long to fit one path component beside it
+/// keeps its beginning and its extension, joined by `~`, so it stays recognisable.
 pub fn file_path(digest: &Sha256, name: &FileName) -> String {
     let hex = digest.hex();
-    format!("{FILES_DIR}/{}/{hex}-{name}", &hex[..2])
+    format!("{FILES_DIR}/{}/{hex}-{}", &hex[..2], bounded_name(name.as_str(), MAX_COMPONENT - hex.len() - 1))
+}
+
+/// `name` cut to at most `max` bytes at character boundaries, keeping a short extension.
+fn bounded_name(name: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    if name.len() <= max {
+        return name.into();
+    }
+    let extension = name.rfind('.').map(|i| &name[i..]).filter(|e| e.len() <= 16).unwrap_or("");
+    let mut head_len = max - extension.len() - 1;
+    while !name.is_char_boundary(head_len) {
+        head_len -= 1;
+    }
+    format!("{}~{extension}", &name[..head_len]).into()
+}
+
+/// `files/<ab>/<name>` split into its directory and file name.
+fn split_file_path(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix(FILES_DIR)?.strip_prefix('/')?;
+    let (dir, name) = rest.split_once('/')?;
+    (dir.len() == 2 && !name.is_empty() && !name.contains('/')).then_some((dir, name))
 }
 
 /// The install command an update's metadata gives, or the usual one for its first file's
@@ -164,15 +191,15 @@ fn indexed(update: &Update) -> IndexedUpdate {
 /// How the files of a publish got there.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Placed {
-    /// Copy-on-write clones of the store's files (Btrfs, XFS): no bytes copied.
+    /// Copy-on-write clones of the store's files (Btrfs, XFS): no bytes copied, and an inode
+    /// of their own, so nothing done on the share reaches the store.
     pub reflinked: usize,
-    /// Hard links to the store's files (same file system).
-    pub linked: usize,
     /// Copied, and checked against their digest on the way.
     pub copied: usize,
     /// There already, with the right size.
     pub unchanged: usize,
-    /// There with the wrong size or not as a plain file, and replaced.
+    /// There with the wrong size or content, as something other than a plain file, or as a
+    /// hard link, and replaced.
     pub replaced: usize,
 }
 
@@ -193,6 +220,9 @@ pub struct Published {
     pub added: Vec<String>,
     pub removed: Vec<String>,
     pub placed: Placed,
+    /// What was found in the point that ferry did not put there and was put right: links,
+    /// special files, a damaged `current`, hard links to the store.
+    pub repaired: Vec<String>,
     pub pruned_files: usize,
     pub pruned_generations: Vec<u64>,
     /// Approved updates not published because the store still lacks some of their files.
@@ -239,7 +269,7 @@ pub fn publish(data: &mut DataDir, names: &[DpName], check: bool) -> Result<Vec<
 pub fn pending(registry: &Registry) -> Result<Vec<DistributionPoint>> {
     let mut out = Vec::new();
     for dp in registry.dps()? {
-        let current = read_current(&dp.path).ok().flatten();
+        let current = SharedTree::open(&dp.path).ok().and_then(|root| read_current(&root).ok().flatten());
         let up_to_date = current.is_some()
             && current == dp.generation
             && dp.fingerprint.as_deref() == Some(registry.publication_fingerprint(&dp)?.as_str());
@@ -257,33 +287,50 @@ fn publish_one(
     dp: &DistributionPoint,
     check: bool,
 ) -> Result<Published> {
-    let dir = dp.path.as_path();
-    let files_dir = dir.join(FILES_DIR);
-    let generations_dir = dir.join(GENERATIONS_DIR);
-    fs::create_dir_all(&files_dir).at(&files_dir)?;
-    fs::create_dir_all(&generations_dir).at(&generations_dir)?;
-    remove_leftovers(&generations_dir, &files_dir)?;
+    // The point is a share others write to: everything below its root is reached through
+    // directory handles, and whatever was planted (links, FIFOs, directories at file names)
+    // is removed and reported, never followed.
+    let root = SharedTree::create(&dp.path)?;
+    let mut repaired = Vec::new();
+    let files_dir = root.subdir(FILES_DIR, &mut repaired)?;
+    let generations_dir = root.subdir(GENERATIONS_DIR, &mut repaired)?;
+    remove_leftovers(&root, &generations_dir, &files_dir)?;
 
     let publication = registry.publication(dp)?;
     let updates: Vec<IndexedUpdate> = publication.updates.iter().map(indexed).collect();
-    let current = read_current(dir)?;
-    let generations = generation_numbers(&generations_dir)?;
-    let previous = current.and_then(|g| read_index(dir, g).ok());
+    let current = match read_current(&root) {
+        Ok(current) => current,
+        // The point is the server's own output: a damaged pointer is written anew.
+        Err(Error::DpIndex { reason, .. }) => {
+            repaired.push(format!("{reason}; a new generation is written and named"));
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let generations = generation_numbers(&generations_dir, &mut repaired)?;
+    let previous = current.and_then(|g| read_index(&generations_dir, g).ok());
 
-    let mut placer = Placer { store_root, check, reflinks: None, made: BTreeSet::new(), placed: Placed::default() };
-    let mut touched = BTreeSet::new();
+    let mut placer = Placer {
+        store_root,
+        files_dir: &files_dir,
+        check,
+        reflinks: None,
+        dirs: BTreeMap::new(),
+        touched: BTreeSet::new(),
+        placed: Placed::default(),
+        repaired: &mut repaired,
+    };
     let mut wanted: BTreeMap<String, (Sha256, u64)> = BTreeMap::new();
     for f in updates.iter().flat_map(|u| &u.files) {
         wanted.insert(f.path.clone(), (f.sha256, f.size));
     }
     for (path, (digest, size)) in &wanted {
-        let target = dir.join(path);
-        if placer.place(&target, digest, *size)? {
-            touched.insert(target.parent().expect("files/<ab>/<file>").to_path_buf());
-        }
+        let (dir, name) = split_file_path(path).expect("file_path builds files/<ab>/<name>");
+        placer.place(dir, name, digest, *size)?;
     }
-    let placed = placer.placed;
-    sync_dirs(&files_dir, &touched)?;
+    placer.sync()?;
+    let placed = std::mem::take(&mut placer.placed);
+    drop(placer);
 
     let unchanged = previous.as_ref().is_some_and(|p| p.updates == updates && p.distribution_point == dp.name);
     let before: BTreeSet<&str> = previous.iter().flat_map(|p| p.updates.iter().map(|u| u.id.as_str())).collect();
@@ -297,8 +344,9 @@ fn publish_one(
     let (generation, index) = match (current, previous) {
         (Some(g), Some(previous)) if unchanged => (g, previous),
         _ => {
-            // Never reuse a number: a crash may have left a generation that `current` never named.
-            let next = generations.iter().copied().chain(current).max().unwrap_or(0) + 1;
+            // Never reuse a number: a crash may have left a generation that `current` never
+            // named, and a point emptied by someone else still had the generations recorded.
+            let next = generations.iter().copied().chain(current).chain(dp.generation).max().unwrap_or(0) + 1;
             let index = Index {
                 format: INDEX_FORMAT.to_string(),
                 distribution_point: dp.name.clone(),
@@ -314,29 +362,28 @@ fn publish_one(
             };
             write_generation(&generations_dir, &index, key)?;
             crate::failpoint!("publish.before-switch");
-            write_atomically(&dir.join(CURRENT_FILE), format!("{next}\n").as_bytes())?;
+            write_current(&root, next)?;
             (next, index)
         }
     };
 
     // Keep the generation now current and the one before it; prune the rest.
-    let mut remaining = generation_numbers(&generations_dir)?;
+    let mut remaining = generation_numbers(&generations_dir, &mut repaired)?;
     remaining.retain(|g| *g != generation);
     let kept_previous = remaining.iter().copied().filter(|g| *g < generation).max();
     let mut pruned_generations = Vec::new();
     for g in remaining {
         if Some(g) != kept_previous {
-            let path = generations_dir.join(g.to_string());
-            fs::remove_dir_all(&path).at(&path)?;
+            generations_dir.remove(&g.to_string())?;
             pruned_generations.push(g);
         }
     }
     if !pruned_generations.is_empty() {
-        sync_dir(&generations_dir)?;
+        generations_dir.sync()?;
     }
     let mut keep: BTreeSet<String> =
         index.updates.iter().flat_map(|u| u.files.iter().map(|f| f.path.clone())).collect();
-    let pruned_files = match kept_previous.map(|g| read_index(dir, g)) {
+    let pruned_files = match kept_previous.map(|g| read_index(&generations_dir, g)) {
         // A previous generation that cannot be read: its readers' files cannot be told
         // apart, so nothing is pruned this time.
         Some(Err(_)) => 0,
@@ -359,123 +406,163 @@ fn publish_one(
         added,
         removed,
         placed,
+        repaired,
         pruned_files,
         pruned_generations,
         waiting: publication.waiting,
     })
 }
 
-/// Puts the store's files in place, one after the other.
+/// Puts the store's files in place, one after the other. A published file never shares its
+/// bytes with the store: it is a reflink (an independent inode, copy-on-write) or a copy.
 struct Placer<'a> {
     store_root: &'a Path,
+    files_dir: &'a SharedTree,
     /// Hash what is already there (`publish --check`) instead of trusting its size.
     check: bool,
     /// Whether this file system clones files: learnt from the first attempt, so that a file
     /// system without clones costs one failed attempt per publish, not one per file.
     reflinks: Option<bool>,
-    /// Directories known to exist.
-    made: BTreeSet<PathBuf>,
+    /// The `files/<ab>` directories opened so far.
+    dirs: BTreeMap<String, SharedTree>,
+    /// Those in which a name changed.
+    touched: BTreeSet<String>,
     placed: Placed,
+    repaired: &'a mut Vec<String>,
 }
 
 impl Placer<'_> {
-    /// Places the store's file `digest` at `target`, unless a plain file of the right size is
-    /// there already. Returns whether the directory changed.
-    fn place(&mut self, target: &Path, digest: &Sha256, size: u64) -> Result<bool> {
-        let absent = match fs::symlink_metadata(target) {
-            Ok(meta)
-                if meta.is_file()
-                    && meta.len() == size
-                    && (!self.check || crate::bundle::hash_range(target, 0, u64::MAX).at(target)?.0 == *digest) =>
-            {
-                self.placed.unchanged += 1;
-                return Ok(false);
-            }
-            Ok(_) => {
+    /// Places the store's file `digest` as `files/<dir>/<name>`, unless a plain file of the
+    /// right size (and content, with `check`) with no other name is there already.
+    fn place(&mut self, dir: &str, name: &str, digest: &Sha256, size: u64) -> Result<()> {
+        if !self.dirs.contains_key(dir) {
+            let opened = self.files_dir.subdir(dir, self.repaired)?;
+            self.dirs.insert(dir.to_string(), opened);
+        }
+        let here = &self.dirs[dir];
+        match here.kind(name)? {
+            None => {}
+            Some(Kind::File { len, links: 1 }) if len == size => {
+                let intact = !self.check || {
+                    let file = here.open_file(name)?.ok_or_else(|| Error::io(here.display(name), not_found()))?;
+                    crate::bundle::hash_reader(file).at(here.display(name))?.0 == *digest
+                };
+                if intact {
+                    self.placed.unchanged += 1;
+                    return Ok(());
+                }
                 self.placed.replaced += 1;
-                false
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
-            Err(e) => return Err(Error::io(target, e)),
-        };
-        let dir = target.parent().expect("files/<ab>/<file>");
-        if !self.made.contains(dir) {
-            fs::create_dir_all(dir).at(dir)?;
-            self.made.insert(dir.to_path_buf());
+            Some(Kind::File { links, .. }) if links > 1 => {
+                // Published by an earlier ferry as a hard link to the store: an edit on the
+                // share would have reached the store's only copy.
+                self.placed.replaced += 1;
+                self.repaired.push(format!(
+                    "{}: shared its bytes with {} other names (a hard link); replaced by a copy of its own",
+                    here.display(name).display(),
+                    links - 1
+                ));
+            }
+            Some(Kind::File { .. }) => self.placed.replaced += 1,
+            Some(other) => {
+                here.remove(name)?;
+                self.placed.replaced += 1;
+                self.repaired.push(format!(
+                    "{} was {}; replaced by the published file",
+                    here.display(name).display(),
+                    other.describe()
+                ));
+            }
         }
-        let source = Store::path_in(self.store_root, digest);
-        // A hard link appears whole at once: where nothing is in the way and clones are known
-        // to be unavailable it needs no temporary name (a first publish of 20,000 files).
-        if absent && self.reflinks == Some(false) && fs::hard_link(&source, target).is_ok() {
-            self.placed.linked += 1;
-            return Ok(true);
-        }
-        let temp = dir.join(format!("{TEMP_PREFIX}{}", digest.hex()));
-        remove_if_present(&temp)?;
-        if self.reflinks != Some(false) {
-            let cloned = reflink(&source, &temp);
+        let source_path = Store::path_in(self.store_root, digest);
+        let source = fs::File::open(&source_path).at(&source_path)?;
+        let temp = format!("{TEMP_PREFIX}{}", digest.hex());
+        here.remove(&temp)?;
+        let mut out = here.create_new(&temp)?;
+        let cloned = self.reflinks != Some(false) && reflink(&source, &out);
+        if self.reflinks.is_none() {
             self.reflinks = Some(cloned);
-            if cloned {
-                crate::store::make_readonly(&temp)?;
-                self.placed.reflinked += 1;
-                fs::rename(&temp, target).at(target)?;
-                return Ok(true);
-            }
         }
-        if fs::hard_link(&source, &temp).is_ok() {
-            // The store's files are read-only already; the link shares that.
-            self.placed.linked += 1;
+        let written = if cloned {
+            self.placed.reflinked += 1;
+            Ok(())
         } else {
-            copy_checked(&source, &temp, digest, size)?;
             self.placed.copied += 1;
+            copy_checked(&source, &source_path, &mut out, &here.display(&temp), digest, size)
+        };
+        let finished = written
+            .and_then(|()| out.sync_all().at(here.display(&temp)))
+            .and_then(|()| set_published_mode(&out, &here.display(&temp)));
+        drop(out);
+        if let Err(e) = finished {
+            here.remove(&temp)?;
+            return Err(e);
         }
-        fs::rename(&temp, target).at(target)?;
-        Ok(true)
+        here.rename(&temp, name)?;
+        self.touched.insert(dir.to_string());
+        Ok(())
+    }
+
+    /// Makes the new names durable. Past a few directories, one flush of the whole file
+    /// system costs less than a flush per directory (a first publish of 20,000 files touches
+    /// all 256: tests/bench/publish.sh).
+    fn sync(&self) -> Result<()> {
+        if self.touched.is_empty() {
+            return Ok(());
+        }
+        #[cfg(target_os = "linux")]
+        if self.touched.len() > 8 {
+            return self.files_dir.sync_file_system();
+        }
+        for d in &self.touched {
+            self.dirs[d].sync()?;
+        }
+        self.files_dir.sync()
     }
 }
 
-/// Makes the new names in `touched` (directories under `files_dir`) durable. Past a few,
-/// one flush of the whole file system costs less than a flush per directory (a first publish
-/// of 20,000 files touches all 256: tests/bench/publish.sh).
-fn sync_dirs(files_dir: &Path, touched: &BTreeSet<PathBuf>) -> Result<()> {
-    if touched.is_empty() {
-        return Ok(());
-    }
-    #[cfg(target_os = "linux")]
-    if touched.len() > 8 {
-        let dir = fs::File::open(files_dir).at(files_dir)?;
-        return rustix::fs::syncfs(&dir).map_err(|e| Error::io(files_dir, e.into()));
-    }
-    for d in touched {
-        sync_dir(d)?;
-    }
-    sync_dir(files_dir)
+fn not_found() -> std::io::Error {
+    std::io::Error::from(std::io::ErrorKind::NotFound)
 }
 
-/// A copy-on-write clone, where the file system offers one.
+/// Published files are read-only and readable by everyone: the web server's or the share's
+/// user serves them.
+fn set_published_mode(file: &fs::File, path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    let perms = std::os::unix::fs::PermissionsExt::from_mode(0o444);
+    #[cfg(not(unix))]
+    let perms = {
+        let mut perms = file.metadata().at(path)?.permissions();
+        perms.set_readonly(true);
+        perms
+    };
+    file.set_permissions(perms).at(path)
+}
+
+/// A copy-on-write clone of `source` into the empty file `target`, where the file system
+/// offers one.
 #[cfg(target_os = "linux")]
-fn reflink(source: &Path, target: &Path) -> bool {
-    let Ok(from) = fs::File::open(source) else { return false };
-    let Ok(to) = fs::OpenOptions::new().write(true).create_new(true).open(target) else { return false };
-    if rustix::fs::ioctl_ficlone(&to, &from).is_ok() && to.sync_all().is_ok() {
-        return true;
-    }
-    drop(to);
-    let _ = fs::remove_file(target);
-    false
+fn reflink(source: &fs::File, target: &fs::File) -> bool {
+    rustix::fs::ioctl_ficlone(target, source).is_ok()
 }
 
 #[cfg(not(target_os = "linux"))]
-fn reflink(_source: &Path, _target: &Path) -> bool {
+fn reflink(_source: &fs::File, _target: &fs::File) -> bool {
     false
 }
 
-/// Copies `source` to `target`, hashing on the way: a damaged store file is not handed out.
-fn copy_checked(source: &Path, target: &Path, digest: &Sha256, size: u64) -> Result<()> {
+/// Copies the store's file into `target`, hashing on the way: a damaged store file is not
+/// handed out.
+fn copy_checked(
+    mut from: &fs::File,
+    source: &Path,
+    to: &mut fs::File,
+    target: &Path,
+    digest: &Sha256,
+    size: u64,
+) -> Result<()> {
     use sha2::Digest;
     use std::io::{Read, Write};
-    let mut from = fs::File::open(source).at(source)?;
-    let mut to = fs::File::create(target).at(target)?;
     let mut hasher = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut total = 0u64;
@@ -489,118 +576,168 @@ fn copy_checked(source: &Path, target: &Path, digest: &Sha256, size: u64) -> Res
         total += n as u64;
     }
     let actual = Sha256(hasher.finalize().into());
-    if actual != *digest || total != size {
-        drop(to);
-        remove_if_present(target)?;
-        let what = format!("store file {}", source.display());
-        return Err(if total != size {
-            Error::SizeMismatch { what, expected: size, actual: total }
-        } else {
-            Error::DigestMismatch { what, expected: *digest, actual }
-        });
+    let what = format!("store file {}", source.display());
+    if total != size {
+        return Err(Error::SizeMismatch { what, expected: size, actual: total });
     }
-    to.sync_all().at(target)?;
-    drop(to);
-    crate::store::make_readonly(target)
-}
-
-fn remove_if_present(path: &Path) -> Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, e)),
-        _ => Ok(()),
-    }
-}
-
-/// Removes what an interrupted publish left: partial generations and half-placed files.
-fn remove_leftovers(generations_dir: &Path, files_dir: &Path) -> Result<()> {
-    for entry in fs::read_dir(generations_dir).at(generations_dir)? {
-        let entry = entry.at(generations_dir)?;
-        if entry.file_name().to_string_lossy().starts_with(PARTIAL_PREFIX) {
-            fs::remove_dir_all(entry.path()).at(entry.path())?;
-        }
-    }
-    for entry in walkdir::WalkDir::new(files_dir).min_depth(2).max_depth(2) {
-        let entry = entry.map_err(|e| Error::io(files_dir, e.into()))?;
-        if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
-            remove_if_present(entry.path())?;
-        }
+    if actual != *digest {
+        return Err(Error::DigestMismatch { what, expected: *digest, actual });
     }
     Ok(())
 }
 
+/// Removes what an interrupted publish left: partial generations, half-placed files and a
+/// half-written pointer.
+fn remove_leftovers(root: &SharedTree, generations_dir: &SharedTree, files_dir: &SharedTree) -> Result<()> {
+    for name in generations_dir.names()? {
+        if name.starts_with(PARTIAL_PREFIX) {
+            generations_dir.remove(&name)?;
+        }
+    }
+    for (dir, kind) in files_dir.entries()? {
+        if kind == Kind::Dir {
+            let sub = files_dir.existing_subdir(&dir)?.expect("a directory just listed");
+            for name in sub.names()? {
+                if name.starts_with(TEMP_PREFIX) {
+                    sub.remove(&name)?;
+                }
+            }
+        }
+    }
+    root.remove(CURRENT_TEMP)
+}
+
 /// Writes generation `index.generation` whole: into a partial directory, synced, renamed.
-fn write_generation(generations_dir: &Path, index: &Index, key: &SecretKey) -> Result<()> {
+fn write_generation(generations_dir: &SharedTree, index: &Index, key: &SecretKey) -> Result<()> {
     let mut bytes = serde_json::to_vec_pretty(index).expect("an index serialises");
     bytes.push(b'\n');
     let comment = trusted_comment(&index.distribution_point, index.generation, &index.published);
     let signature = key
         .sign(&bytes, &comment, &format!("ferry distribution point index, signed by server key {}", key.key_id))
         .map_err(Error::Invalid)?;
-    let partial = generations_dir.join(format!("{PARTIAL_PREFIX}{}", index.generation));
-    fs::create_dir_all(&partial).at(&partial)?;
+    let partial_name = format!("{PARTIAL_PREFIX}{}", index.generation);
+    generations_dir.remove(&partial_name)?;
+    let partial = generations_dir.subdir(&partial_name, &mut Vec::new())?;
     for (name, content) in [(INDEX_FILE, bytes), (SIGNATURE_FILE, signature.to_file_string().into_bytes())] {
-        let path = partial.join(name);
-        let mut file = fs::File::create(&path).at(&path)?;
+        let path = partial.display(name);
+        let mut file = partial.create_new(name)?;
         std::io::Write::write_all(&mut file, &content).at(&path)?;
         file.sync_all().at(&path)?;
-        drop(file);
-        crate::store::make_readonly(&path)?;
+        set_published_mode(&file, &path)?;
     }
-    sync_dir(&partial)?;
-    let done = generations_dir.join(index.generation.to_string());
-    fs::rename(&partial, &done).at(&done)?;
-    sync_dir(generations_dir)
+    partial.sync()?;
+    generations_dir.rename(&partial_name, &index.generation.to_string())?;
+    generations_dir.sync()
+}
+
+/// The pointer being written; renamed over `current` when complete.
+const CURRENT_TEMP: &str = ".ferry-current";
+
+/// Replaces `current` atomically (temporary file, sync, rename); whatever was planted at that
+/// name (a directory, a FIFO, a link) is removed first, never followed.
+fn write_current(root: &SharedTree, generation: u64) -> Result<()> {
+    if let Some(kind) = root.kind(CURRENT_FILE)?
+        && !matches!(kind, Kind::File { .. })
+    {
+        root.remove(CURRENT_FILE)?;
+    }
+    root.remove(CURRENT_TEMP)?;
+    let path = root.display(CURRENT_TEMP);
+    let mut file = root.create_new(CURRENT_TEMP)?;
+    std::io::Write::write_all(&mut file, format!("{generation}\n").as_bytes()).at(&path)?;
+    file.sync_all().at(&path)?;
+    set_published_mode(&file, &path)?;
+    drop(file);
+    root.rename(CURRENT_TEMP, CURRENT_FILE)?;
+    root.sync()
 }
 
 fn trusted_comment(dp: &str, generation: u64, published: &str) -> String {
     format!("{INDEX_FORMAT} dp={dp} generation={generation} published={published}")
 }
 
-/// The generation `current` names; none before the first publish.
-fn read_current(dir: &Path) -> Result<Option<u64>> {
-    let path = dir.join(CURRENT_FILE);
-    match fs::read_to_string(&path) {
-        Ok(text) => text.trim().parse().map(Some).map_err(|_| Error::DpIndex {
-            dir: dir.to_path_buf(),
-            reason: format!("{CURRENT_FILE} holds {:?}, not a generation number", truncate(&text)),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(Error::io(path, e)),
-    }
+/// Longest `current` read: a generation number and a newline.
+const MAX_CURRENT_BYTES: u64 = 64;
+
+/// The generation `current` names; none before the first publish. Anything but a plain file
+/// holding a number (a FIFO, a link, a directory, other text) is refused without being
+/// followed or waited on.
+fn read_current(root: &SharedTree) -> Result<Option<u64>> {
+    let refuse = |reason: String| Error::DpIndex { dir: root.path().to_path_buf(), reason };
+    let bytes = match root.read_capped(CURRENT_FILE, MAX_CURRENT_BYTES) {
+        Ok(None) => return Ok(None),
+        Ok(Some(bytes)) => bytes,
+        Err(Error::NotAPlainFile { found, .. }) => {
+            return Err(refuse(format!("{CURRENT_FILE} is {found}, not a plain file")));
+        }
+        Err(Error::TooLarge { .. }) => {
+            return Err(refuse(format!(
+                "{CURRENT_FILE} is larger than {MAX_CURRENT_BYTES} bytes, not a generation number"
+            )));
+        }
+        Err(e) => return Err(e),
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    text.trim()
+        .parse()
+        .map(Some)
+        .map_err(|_| refuse(format!("{CURRENT_FILE} holds {:?}, not a generation number", truncate(&text))))
 }
 
 fn truncate(text: &str) -> String {
     text.chars().take(40).collect()
 }
 
-/// The numbered generation directories.
-fn generation_numbers(generations_dir: &Path) -> Result<Vec<u64>> {
+/// The numbered generation directories. A numbered name that is not a real directory (a
+/// link to somewhere else) is removed, never followed, and said in `repaired`.
+fn generation_numbers(generations_dir: &SharedTree, repaired: &mut Vec<String>) -> Result<Vec<u64>> {
     let mut out = Vec::new();
-    for entry in fs::read_dir(generations_dir).at(generations_dir)? {
-        let entry = entry.at(generations_dir)?;
-        if let Some(g) = entry.file_name().to_str().and_then(|n| n.parse::<u64>().ok()) {
+    for (name, kind) in generations_dir.entries()? {
+        let Ok(g) = name.parse::<u64>() else { continue };
+        if kind == Kind::Dir {
             out.push(g);
+        } else {
+            generations_dir.remove(&name)?;
+            repaired.push(format!("{} was {}; removed", generations_dir.display(&name).display(), kind.describe()));
         }
     }
     out.sort_unstable();
     Ok(out)
 }
 
-fn read_bounded(dir: &Path, path: &Path) -> Result<Vec<u8>> {
-    let len = fs::metadata(path).at(path)?.len();
-    if len > MAX_INDEX_BYTES {
-        return Err(Error::DpIndex {
-            dir: dir.to_path_buf(),
-            reason: format!("{} is {len} bytes; at most {MAX_INDEX_BYTES} are read", path.display()),
-        });
-    }
-    fs::read(path).at(path)
+/// Generation `g`'s index and its signature's bytes, read without following links.
+fn read_generation(generations_dir: &SharedTree, g: u64) -> Result<(Vec<u8>, Option<String>)> {
+    let refuse = |reason: String| Error::DpIndex { dir: generations_dir.path().to_path_buf(), reason };
+    let generation = generations_dir
+        .existing_subdir(&g.to_string())
+        .map_err(|e| refuse(format!("generation {g}: {e}")))?
+        .ok_or_else(|| refuse(format!("generation {g} is missing")))?;
+    let bytes = match generation.read_capped(INDEX_FILE, MAX_INDEX_BYTES) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Err(refuse(format!("generation {g}: no {INDEX_FILE}"))),
+        Err(e @ (Error::NotAPlainFile { .. } | Error::TooLarge { .. })) => {
+            return Err(refuse(format!("generation {g}: {e}")));
+        }
+        Err(e) => return Err(e),
+    };
+    let signature = match generation.read_capped(SIGNATURE_FILE, MAX_SIGNATURE_BYTES) {
+        Ok(Some(sig)) => Some(String::from_utf8_lossy(&sig).into_owned()),
+        Ok(None) => None,
+        Err(e @ (Error::NotAPlainFile { .. } | Error::TooLarge { .. })) => {
+            return Err(refuse(format!("generation {g}: {e}")));
+        }
+        Err(e) => return Err(e),
+    };
+    Ok((bytes, signature))
 }
 
+/// Largest index signature read.
+const MAX_SIGNATURE_BYTES: u64 = 16 << 10;
+
 /// Generation `g`'s index as written, not verified (for publishing, which wrote it).
-fn read_index(dir: &Path, g: u64) -> Result<Index> {
-    let path = dir.join(GENERATIONS_DIR).join(g.to_string()).join(INDEX_FILE);
-    parse_index(dir, &read_bounded(dir, &path)?, g)
+fn read_index(generations_dir: &SharedTree, g: u64) -> Result<Index> {
+    let (bytes, _) = read_generation(generations_dir, g)?;
+    parse_index(generations_dir.path(), &bytes, g)
 }
 
 fn parse_index(dir: &Path, bytes: &[u8], g: u64) -> Result<Index> {
@@ -620,47 +757,37 @@ fn parse_index(dir: &Path, bytes: &[u8], g: u64) -> Result<Index> {
     Ok(index)
 }
 
-/// Removes the files under `files/` that `keep` does not list; returns how many.
-fn prune_files(files_dir: &Path, keep: &BTreeSet<String>) -> Result<usize> {
+/// Removes everything under `files/` that `keep` does not list (links and special files
+/// included, never followed); returns how many names went.
+fn prune_files(files_dir: &SharedTree, keep: &BTreeSet<String>) -> Result<usize> {
     let mut pruned = 0;
-    let mut emptied = BTreeSet::new();
-    for entry in walkdir::WalkDir::new(files_dir).min_depth(1).max_depth(2) {
-        let entry = entry.map_err(|e| Error::io(files_dir, e.into()))?;
-        if entry.depth() == 1 {
+    for (dir, kind) in files_dir.entries()? {
+        if kind != Kind::Dir {
+            files_dir.remove(&dir)?;
+            pruned += 1;
             continue;
         }
-        let relative = relative_path(entry.path(), files_dir);
-        if keep.contains(&relative) {
-            continue;
+        let sub = files_dir.existing_subdir(&dir)?.expect("a directory just listed");
+        let mut removed_here = false;
+        for name in sub.names()? {
+            if !keep.contains(&format!("{FILES_DIR}/{dir}/{name}")) {
+                sub.remove(&name)?;
+                pruned += 1;
+                removed_here = true;
+            }
         }
-        // Removing a name needs no write permission on the file (which may be a hard link
-        // to the store: its mode is the store's).
-        #[cfg(not(unix))]
-        crate::store::make_writable(entry.path())?;
-        if entry.file_type().is_dir() {
-            fs::remove_dir_all(entry.path()).at(entry.path())?;
-        } else {
-            fs::remove_file(entry.path()).at(entry.path())?;
-        }
-        pruned += 1;
-        emptied.insert(entry.path().parent().expect("depth 2").to_path_buf());
-    }
-    for dir in emptied {
-        if fs::read_dir(&dir).at(&dir)?.next().is_none() {
-            fs::remove_dir(&dir).at(&dir)?;
+        if removed_here {
+            if sub.names()?.is_empty() {
+                files_dir.remove_if_empty(&dir)?;
+            } else {
+                sub.sync()?;
+            }
         }
     }
     if pruned > 0 {
-        sync_dir(files_dir)?;
+        files_dir.sync()?;
     }
     Ok(pruned)
-}
-
-/// `files/<ab>/<file>` for a path under `files_dir`.
-fn relative_path(path: &Path, files_dir: &Path) -> String {
-    let rest = path.strip_prefix(files_dir).unwrap_or(path);
-    let parts: Vec<String> = rest.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
-    format!("{FILES_DIR}/{}", parts.join("/"))
 }
 
 /// What `ingest dp verify` found in a distribution point.
@@ -676,7 +803,8 @@ pub struct Verified {
     pub bytes: u64,
     /// Listed by the current index and absent.
     pub missing: Vec<String>,
-    /// Listed and present with other content, with what is wrong.
+    /// Listed and present with other content, or as something other than a plain file,
+    /// with what is wrong.
     pub corrupt: Vec<String>,
     /// Present under `files/` and listed by neither the current nor the previous generation.
     pub extra: Vec<String>,
@@ -689,13 +817,10 @@ impl Verified {
 }
 
 /// Reads and verifies generation `g`'s index and signature against `key`.
-fn verified_index(dir: &Path, g: u64, key: &PublicKey) -> Result<Index> {
+fn verified_index(generations_dir: &SharedTree, dir: &Path, g: u64, key: &PublicKey) -> Result<Index> {
     let refuse = |reason: String| Error::DpIndex { dir: dir.to_path_buf(), reason };
-    let gen_dir = dir.join(GENERATIONS_DIR).join(g.to_string());
-    let bytes = read_bounded(dir, &gen_dir.join(INDEX_FILE))?;
-    let sig_path = gen_dir.join(SIGNATURE_FILE);
-    let sig_text =
-        fs::read_to_string(&sig_path).map_err(|e| refuse(format!("generation {g}: {SIGNATURE_FILE}: {e}")))?;
+    let (bytes, sig_text) = read_generation(generations_dir, g)?;
+    let sig_text = sig_text.ok_or_else(|| refuse(format!("generation {g}: no {SIGNATURE_FILE}")))?;
     let sig = SignatureFile::parse(&sig_text).map_err(|e| refuse(format!("generation {g}: {SIGNATURE_FILE}: {e}")))?;
     key.verify(&bytes, &sig).map_err(|failure| {
         refuse(format!(
@@ -721,15 +846,19 @@ fn verified_index(dir: &Path, g: u64, key: &PublicKey) -> Result<Index> {
 
 /// Checks a distribution point as a branch office would: the current index and its
 /// signature by `key`, then every file it lists (present, size, SHA-256), then anything
-/// under `files/` that neither the current nor the previous generation lists.
+/// under `files/` that neither the current nor the previous generation lists. Reads only:
+/// nothing planted there (a link, a FIFO) is followed or waited on; it is reported.
 pub fn verify(dir: &Path, key: &PublicKey) -> Result<Verified> {
-    let Some(g) = read_current(dir)? else {
-        return Err(Error::DpIndex {
-            dir: dir.to_path_buf(),
-            reason: format!("no {CURRENT_FILE} file: nothing was published here"),
-        });
+    let refuse = |reason: String| Error::DpIndex { dir: dir.to_path_buf(), reason };
+    let root = SharedTree::open(dir)?;
+    let Some(g) = read_current(&root)? else {
+        return Err(refuse(format!("no {CURRENT_FILE} file: nothing was published here")));
     };
-    let index = verified_index(dir, g, key)?;
+    let generations_dir = root
+        .existing_subdir(GENERATIONS_DIR)
+        .map_err(|e| refuse(e.to_string()))?
+        .ok_or_else(|| refuse(format!("no {GENERATIONS_DIR} directory")))?;
+    let index = verified_index(&generations_dir, dir, g, key)?;
     let mut listed: BTreeSet<String> = BTreeSet::new();
     let mut report = Verified {
         path: dir.to_path_buf(),
@@ -744,6 +873,14 @@ pub fn verify(dir: &Path, key: &PublicKey) -> Result<Verified> {
         corrupt: vec![],
         extra: vec![],
     };
+    let files_dir = match root.existing_subdir(FILES_DIR) {
+        Ok(files_dir) => files_dir,
+        Err(e) => {
+            report.corrupt.push(format!("{FILES_DIR}: {e}"));
+            None
+        }
+    };
+    let mut subdirs: BTreeMap<String, Option<SharedTree>> = BTreeMap::new();
     for f in index.updates.iter().flat_map(|u| &u.files) {
         let expected = file_path(&f.sha256, &f.name);
         if f.path != expected {
@@ -755,40 +892,79 @@ pub fn verify(dir: &Path, key: &PublicKey) -> Result<Verified> {
         }
         report.files += 1;
         report.bytes += f.size;
-        let path = dir.join(&expected);
-        match fs::symlink_metadata(&path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => report.missing.push(expected),
-            Err(e) => return Err(Error::io(path, e)),
-            Ok(meta) if !meta.is_file() => report.corrupt.push(format!("{expected}: not a plain file")),
-            Ok(meta) if meta.len() != f.size => {
-                report.corrupt.push(format!("{expected}: {} bytes, the index says {}", meta.len(), f.size))
+        let (sub, name) = split_file_path(&expected).expect("file_path builds files/<ab>/<name>");
+        if !subdirs.contains_key(sub) {
+            let opened = match files_dir.as_ref().map(|d| d.existing_subdir(sub)) {
+                Some(Ok(opened)) => opened,
+                Some(Err(e)) => {
+                    report.corrupt.push(format!("{FILES_DIR}/{sub}: {e}"));
+                    None
+                }
+                None => None,
+            };
+            subdirs.insert(sub.to_string(), opened);
+        }
+        let Some(here) = &subdirs[sub] else {
+            report.missing.push(expected);
+            continue;
+        };
+        match here.kind(name)? {
+            None => report.missing.push(expected),
+            Some(Kind::File { len, .. }) if len != f.size => {
+                report.corrupt.push(format!("{expected}: {len} bytes, the index says {}", f.size))
             }
-            Ok(_) => {
-                let (actual, _) = crate::bundle::hash_range(&path, 0, u64::MAX).at(&path)?;
-                if actual != f.sha256 {
-                    report.corrupt.push(format!("{expected}: SHA-256 {actual}, the index says {}", f.sha256));
+            Some(Kind::File { .. }) => match here.open_file(name) {
+                Ok(Some(file)) => {
+                    let (actual, _) = crate::bundle::hash_reader(file).at(here.display(name))?;
+                    if actual != f.sha256 {
+                        report.corrupt.push(format!("{expected}: SHA-256 {actual}, the index says {}", f.sha256));
+                    }
+                }
+                Ok(None) => report.missing.push(expected),
+                Err(Error::NotAPlainFile { found, .. }) => report.corrupt.push(format!("{expected}: is {found}")),
+                Err(e) => return Err(e),
+            },
+            Some(other) => report.corrupt.push(format!("{expected}: is {}, not a plain file", other.describe())),
+        }
+    }
+    let generations = generation_numbers_read_only(&generations_dir)?;
+    if let Some(prev) = generations.iter().copied().filter(|p| *p < g).max()
+        && let Ok(previous) = verified_index(&generations_dir, dir, prev, key)
+    {
+        listed.extend(previous.updates.iter().flat_map(|u| u.files.iter().map(|f| f.path.clone())));
+    }
+    if let Some(files_dir) = &files_dir {
+        for (sub, kind) in files_dir.entries()? {
+            if kind != Kind::Dir {
+                report.extra.push(format!("{FILES_DIR}/{sub} ({})", kind.describe()));
+                continue;
+            }
+            let here = files_dir.existing_subdir(&sub)?.expect("a directory just listed");
+            for (name, kind) in here.entries()? {
+                let relative = format!("{FILES_DIR}/{sub}/{name}");
+                if !listed.contains(&relative) {
+                    report.extra.push(match kind {
+                        Kind::File { .. } => relative,
+                        other => format!("{relative} ({})", other.describe()),
+                    });
+                } else if !matches!(kind, Kind::File { .. }) && !report.corrupt.iter().any(|c| c.starts_with(&relative))
+                {
+                    report.corrupt.push(format!("{relative}: is {}, not a plain file", kind.describe()));
                 }
             }
         }
     }
-    let generations = generation_numbers(&dir.join(GENERATIONS_DIR))?;
-    if let Some(prev) = generations.iter().copied().filter(|p| *p < g).max()
-        && let Ok(previous) = verified_index(dir, prev, key)
-    {
-        listed.extend(previous.updates.iter().flat_map(|u| u.files.iter().map(|f| f.path.clone())));
-    }
-    let files_dir = dir.join(FILES_DIR);
-    if files_dir.is_dir() {
-        for entry in walkdir::WalkDir::new(&files_dir).min_depth(1).sort_by_file_name() {
-            let entry = entry.map_err(|e| Error::io(&files_dir, e.into()))?;
-            if entry.file_type().is_dir() {
-                continue;
-            }
-            let relative = relative_path(entry.path(), &files_dir);
-            if !listed.contains(&relative) {
-                report.extra.push(relative);
-            }
-        }
-    }
     Ok(report)
+}
+
+/// The numbered generation directories, for a check that changes nothing.
+fn generation_numbers_read_only(generations_dir: &SharedTree) -> Result<Vec<u64>> {
+    let mut out: Vec<u64> = generations_dir
+        .entries()?
+        .into_iter()
+        .filter(|(_, kind)| *kind == Kind::Dir)
+        .filter_map(|(name, _)| name.parse().ok())
+        .collect();
+    out.sort_unstable();
+    Ok(out)
 }

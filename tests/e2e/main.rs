@@ -22,6 +22,7 @@ mod keys;
 mod large_archives;
 mod manifest_refusals;
 mod notify;
+mod point_tampering;
 mod publish;
 mod register;
 mod replay_and_rollback;

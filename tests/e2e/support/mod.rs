@@ -130,6 +130,37 @@ impl Scratch {
         )
     }
 
+    /// Runs `ingest` like [`Scratch::ingest`], failing the test if it has not finished within
+    /// `limit` (then it is killed): for inputs planted to make it wait forever.
+    #[track_caller]
+    pub fn ingest_within(&self, limit: std::time::Duration, args: &[&str]) -> Run {
+        let mut child = Command::new(INGEST)
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env("USER", "tester")
+            .env_remove("USERNAME")
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if started.elapsed() > limit {
+                let _ = child.kill();
+                let out = child.wait_with_output().unwrap();
+                panic!(
+                    "ingest {args:?} still ran after {limit:?}: it waits on something planted\nstdout:\n{}\nstderr:\n{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Run::from(child.wait_with_output().unwrap())
+    }
+
     /// Generates an unencrypted key pair named `name`; returns (secret, public) paths.
     pub fn key(&self, name: &str) -> (PathBuf, PathBuf) {
         let (secret, public) = (self.path(&format!("{name}.key")), self.path(&format!("{name}.pub")));
