@@ -7,6 +7,7 @@ use ferry_core::clock::Date;
 use ferry_core::model::{Classification, Severity};
 use ferry_core::names::UpdateId;
 use ferry_core::register::Details;
+use ferry_core::shared_tree::Links;
 
 use crate::common::{code, human_bytes, json_line, safe};
 use crate::{actor, rules};
@@ -44,6 +45,10 @@ pub struct RegisterArgs {
     /// Who registers (recorded in the audit log); the login name by default.
     #[arg(long, value_name = "NAME")]
     by: Option<String>,
+    /// Read what a symbolic link among FILES points to (each target is printed); without
+    /// it a link is refused, so that a link named like a hotfix cannot register another file.
+    #[arg(long)]
+    follow_symlinks: bool,
     /// One JSON object: each file and the updates it belongs to.
     #[arg(long)]
     json: bool,
@@ -62,7 +67,8 @@ pub fn run(dir: &Path, args: RegisterArgs) -> anyhow::Result<u8> {
         release_date: args.released,
     };
     let mut data = crate::config::open_configured(dir)?;
-    let done = ferry_core::register::register(&mut data, &args.files, args.update.as_ref(), &details, &actor)?;
+    let links = if args.follow_symlinks { Links::Follow } else { Links::Refuse };
+    let done = ferry_core::register::register(&mut data, &args.files, args.update.as_ref(), &details, links, &actor)?;
     let report = data.registry.report(Some(done.report))?;
     crate::config::notify(&data, &report);
     if args.json {
@@ -77,6 +83,9 @@ pub fn run(dir: &Path, args: RegisterArgs) -> anyhow::Result<u8> {
             f.sha256,
             if f.newly_stored { "" } else { "; the store held it already" }
         );
+        if let Some(target) = &f.followed {
+            outln!("  read through the symbolic link to {}", safe(target));
+        }
         outln!("  file {} of {}", safe(&f.name), safe(&f.updates.join(", ")));
     }
     if let Some(id) = &done.new_update {

@@ -29,6 +29,7 @@ use crate::model::{Applicability, Classification, Severity, Update, UpdateFile};
 use crate::names::{FileName, Sha256, UpdateId};
 use crate::registry::{KnownFile, ManualRecord, RefreshReport};
 use crate::report::{ReportBuilder, ReportKind};
+use crate::shared_tree::{Links, open_regular};
 
 /// What the administrator says about a new manual update.
 #[derive(Debug, Clone, Default)]
@@ -47,6 +48,9 @@ pub struct Details {
 #[derive(Debug, Clone, Serialize)]
 pub struct RegisteredFile {
     pub path: String,
+    /// Where the file really was, when `path` is a symbolic link followed on request.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub followed: Option<String>,
     pub name: String,
     pub sha256: Sha256,
     pub size: u64,
@@ -69,16 +73,11 @@ pub struct Registration {
 /// A file copied into the store's temporary area, hashed on the way.
 struct Copied {
     path: PathBuf,
+    followed: Option<PathBuf>,
     name: FileName,
     sha256: Sha256,
     size: u64,
     temp: Option<TempPath>,
-}
-
-/// The id a manual update of these files gets on every server.
-pub fn manual_id(digests: &[Sha256]) -> UpdateId {
-    let smallest = digests.iter().min().expect("a manual update has files");
-    format!("manual-{}", &smallest.hex()[..16]).parse().expect("the grammar admits it")
 }
 
 pub fn register(
@@ -86,6 +85,7 @@ pub fn register(
     paths: &[PathBuf],
     update: Option<&UpdateId>,
     details: &Details,
+    links: Links,
     actor: &Actor,
 ) -> Result<Registration> {
     if data.store().is_none() {
@@ -93,7 +93,7 @@ pub fn register(
     }
     let mut copies: Vec<Copied> = Vec::new();
     for path in paths {
-        let copied = copy_in(data, path)?;
+        let copied = copy_in(data, path, links)?;
         if let Some(twin) = copies.iter().find(|c| c.sha256 == copied.sha256) {
             return Err(Error::Invalid(format!(
                 "{} and {} are the same file (SHA-256 {})",
@@ -138,6 +138,19 @@ pub fn register(
     }
 
     let new_update = if unknown.is_empty() { None } else { Some(new_manual_update(&copies, &unknown, details)?) };
+    if let Some(new) = &new_update
+        && let Ok(holder) = data.registry.files_of(&new.id)
+    {
+        // The files are unknown by digest, so whatever holds the id is another update.
+        let first = &copies[unknown[0]];
+        return Err(Error::Invalid(format!(
+            "{} would become manual update {}, but that id is taken by another update with other files ({}); \
+             nothing was registered",
+            first.path.display(),
+            new.id,
+            holder.iter().map(|k| format!("{} {}", k.name, k.sha256)).collect::<Vec<_>>().join(", ")
+        )));
+    }
 
     // Store, then one registry transaction, then publish: the order of an import.
     let store = data.store().expect("checked above");
@@ -176,6 +189,7 @@ pub fn register(
         updates.dedup();
         files.push(RegisteredFile {
             path: c.path.display().to_string(),
+            followed: c.followed.as_ref().map(|p| p.display().to_string()),
             name: c.name.to_string(),
             sha256: c.sha256,
             size: c.size,
@@ -199,26 +213,24 @@ fn mismatch(c: &Copied, k: &KnownFile) -> Error {
 }
 
 /// Copies `path` into the store's temporary area while hashing it; a file the store holds
-/// already is hashed and not kept.
-fn copy_in(data: &DataDir, path: &Path) -> Result<Copied> {
+/// already is hashed and not kept. Only a regular file is read: a FIFO or device is refused
+/// without being waited on, and a symbolic link unless `links` says to follow it.
+fn copy_in(data: &DataDir, path: &Path, links: Links) -> Result<Copied> {
     let store = data.store().expect("opened exclusively");
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| Error::Invalid(format!("{}: not a file name in UTF-8", path.display())))?;
     let name: FileName = name.parse()?;
-    let mut file = std::fs::File::open(path).at(path)?;
-    let meta = file.metadata().at(path)?;
-    if !meta.is_file() {
-        return Err(Error::Invalid(format!("{}: not a regular file", path.display())));
-    }
+    let opened = open_regular(path, links)?;
+    let mut file = opened.file;
     let mut hashing = HashingWriter::new(store.incoming()?);
     std::io::copy(&mut file, &mut hashing).at(path)?;
     let size = hashing.written();
     let (sha256, incoming) = hashing.finish();
     let temp = incoming.finish().at(store.root())?;
     let temp = if store.contains(&sha256) { None } else { Some(temp) };
-    Ok(Copied { path: path.to_path_buf(), name, sha256, size, temp })
+    Ok(Copied { path: path.to_path_buf(), followed: opened.followed, name, sha256, size, temp })
 }
 
 fn new_manual_update(copies: &[Copied], unknown: &[usize], d: &Details) -> Result<Update> {
@@ -233,7 +245,7 @@ fn new_manual_update(copies: &[Copied], unknown: &[usize], d: &Details) -> Resul
     };
     let digests: Vec<Sha256> = unknown.iter().map(|&i| copies[i].sha256).collect();
     let update = Update {
-        id: manual_id(&digests),
+        id: crate::model::manual_id(&digests),
         revision: 1,
         title: d.title.clone().unwrap_or_else(|| first.name.to_string()),
         vendor: d.vendor.clone().unwrap_or_else(|| "unspecified".into()),

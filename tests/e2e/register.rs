@@ -198,6 +198,6 @@ fn registered_path_is_a_directory() {
     std::fs::create_dir_all(&dir).unwrap();
     let (before, files) = (s.state(), store_files(&s));
     s.ingest(&["register", dir.to_str().unwrap(), "--product", "X", "--classification", "application"])
-        .refused(exit::INPUT, &["folder.msu: not a regular file"]);
+        .refused(exit::INPUT, &["folder.msu: is a directory, not a plain file"]);
     assert_eq!((s.state(), store_files(&s)), (before, files));
 }

@@ -140,10 +140,11 @@ fn zip64_values(extra: &[u8], wanted: usize) -> Option<Vec<u64>> {
 }
 
 impl Container {
-    /// Opens `path` and checks its whole structure. Entry data is not read yet.
+    /// Opens `path` and checks its whole structure. Entry data is not read yet. Only a
+    /// regular file is read: a FIFO or device is refused without being waited on.
     pub fn open(path: &Path) -> Result<Container> {
-        let mut file = File::open(path).at(path)?;
-        let len = file.metadata().at(path)?.len();
+        let opened = crate::shared_tree::open_regular(path, crate::shared_tree::Links::Follow)?;
+        let (mut file, len) = (opened.file, opened.len);
         let (cd_offset, cd_size, declared) = Self::end_records(&mut file, path, len)?;
         if declared > MAX_ENTRIES {
             return Err(fault(path, ContainerFault::TooManyEntries(declared, MAX_ENTRIES)));
@@ -167,7 +168,7 @@ impl Container {
         }
         Self::check_tiling(path, &entries, cd_offset)?;
         let by_name = Self::check_names(path, &entries)?;
-        Self::second_opinion(path, entries.len())?;
+        Self::second_opinion(&file, path, entries.len())?;
         Ok(Container { path: path.to_path_buf(), file, entries, by_name })
     }
 
@@ -440,8 +441,10 @@ impl Container {
     }
 
     /// The `zip` crate must read the same archive with the same number of entries.
-    fn second_opinion(path: &Path, count: usize) -> Result<()> {
-        let file = File::open(path).at(path)?;
+    fn second_opinion(file: &File, path: &Path, count: usize) -> Result<()> {
+        // The same open file, not the path again: what was checked is what is read.
+        let mut file = file.try_clone().at(path)?;
+        io::Seek::seek(&mut file, io::SeekFrom::Start(0)).at(path)?;
         let archive = zip::ZipArchive::new(io::BufReader::new(file))
             .map_err(|e| fault(path, ContainerFault::NotZip(format!("the zip reader refuses it: {e}"))))?;
         if archive.len() != count {
