@@ -58,7 +58,9 @@ impl Catalog {
         let mut ids = BTreeMap::new();
         let mut sizes: BTreeMap<Sha256, (u64, String)> = BTreeMap::new();
         for (i, update) in self.updates.iter().enumerate() {
-            update.check().map_err(|(field, reason)| refuse(origin, format!("updates[{i}].{field}"), reason))?;
+            update
+                .check_described()
+                .map_err(|(field, reason)| refuse(origin, format!("updates[{i}].{field}"), reason))?;
             if let Some(first) = ids.insert(update.id.clone(), i) {
                 return Err(refuse(
                     origin,

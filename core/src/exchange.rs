@@ -297,6 +297,17 @@ fn list_row(r: &csv::StringRecord) -> std::result::Result<ListRow, String> {
     if !matches!(origin, "bundle" | "manual" | "csv") {
         return Err(format!("origin {origin:?} is not bundle, manual or csv"));
     }
+    // The manual- namespace belongs to registration, and a manual id is its files' digest:
+    // a row cannot give a bundle's update such an id, nor a manual id to other files.
+    let digests: Vec<_> = metadata.files.iter().map(|f| f.sha256).collect();
+    let derived = !digests.is_empty() && crate::model::manual_id(&digests) == metadata.id;
+    if (origin == "manual" || crate::model::is_manual_id(&metadata.id)) && (origin == "bundle" || !derived) {
+        return Err(format!(
+            "id {} with origin {origin}: the manual- namespace holds only files registered by hand, \
+             under the id their digests give",
+            metadata.id
+        ));
+    }
     let status: Status = col("status").parse().map_err(|e: Error| e.to_string())?;
     let set_by = col("status_set_by");
     if !matches!(set_by, "system" | "person" | "rule" | "csv") {

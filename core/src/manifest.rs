@@ -156,7 +156,7 @@ impl Manifest {
         let mut ids: BTreeSet<&UpdateId> = BTreeSet::new();
         let mut referenced = BTreeSet::new();
         for (i, u) in self.updates.iter().enumerate() {
-            u.check().map_err(|(field, reason)| format!("updates[{i}].{field}: {reason}"))?;
+            u.check_described().map_err(|(field, reason)| format!("updates[{i}].{field}: {reason}"))?;
             if !ids.insert(&u.id) {
                 return Err(format!("updates[{i}].id: {} is listed twice", u.id));
             }

@@ -152,6 +152,23 @@ pub struct UpdateFile {
     pub language: Option<String>,
 }
 
+/// The id of an update registered by hand: `manual-` and the first 16 hex digits of the
+/// smallest SHA-256 of its files, so two servers registering the same file agree on it.
+/// The namespace belongs to registration: an update from a catalog, a bundle or a CSV row of
+/// another origin may not take such an id, or registering the real file would attach it to
+/// nothing and approving the id would publish the other update's files.
+pub fn manual_id(digests: &[Sha256]) -> UpdateId {
+    let smallest = digests.iter().min().expect("a manual update has files");
+    format!("{MANUAL_ID_PREFIX}{}", &smallest.hex()[..16]).parse().expect("the grammar admits it")
+}
+
+pub const MANUAL_ID_PREFIX: &str = "manual-";
+
+/// Whether `id` is in the namespace of updates registered by hand (letter case ignored).
+pub fn is_manual_id(id: &UpdateId) -> bool {
+    id.as_str().get(..MANUAL_ID_PREFIX.len()).is_some_and(|p| p.eq_ignore_ascii_case(MANUAL_ID_PREFIX))
+}
+
 /// One installable version of a piece of software.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Update {
@@ -202,6 +219,22 @@ impl Update {
 
     /// Checks what the types alone cannot. Returns the field (relative to the update) and the
     /// reason of the first problem.
+    /// [`Update::check`] for an update that a catalog or a bundle describes: its id may not
+    /// be in the namespace of registration ([`manual_id`]).
+    pub fn check_described(&self) -> Result<(), (String, String)> {
+        self.check()?;
+        if is_manual_id(&self.id) {
+            return Err((
+                "id".to_string(),
+                format!(
+                    "{} is in the {MANUAL_ID_PREFIX} namespace, which belongs to files registered by hand",
+                    self.id
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     pub fn check(&self) -> Result<(), (String, String)> {
         let fail = |field: &str, reason: String| Err((field.to_string(), reason));
         if self.revision == 0 {
