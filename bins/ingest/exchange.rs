@@ -31,14 +31,14 @@ pub struct ImportArgs {
 pub fn export_list(dir: &Path, args: ExportArgs) -> anyhow::Result<u8> {
     let data = DataDir::open_shared(dir)?;
     let done = ferry_core::exchange::export_list(&data, &args.out)?;
-    outln!("{} updates written to {}", done.rows, args.out.display());
+    outln!("{} updates written to {}", done.rows, safe(&args.out.display().to_string()));
     Ok(code::OK)
 }
 
 pub fn export_groups(dir: &Path, args: ExportArgs) -> anyhow::Result<u8> {
     let data = DataDir::open_shared(dir)?;
     let done = ferry_core::exchange::export_groups(&data, &args.out)?;
-    outln!("{} update groups written to {}", done.rows, args.out.display());
+    outln!("{} update groups written to {}", done.rows, safe(&args.out.display().to_string()));
     Ok(code::OK)
 }
 
@@ -59,7 +59,7 @@ pub fn import_list(dir: &Path, args: ImportArgs) -> anyhow::Result<u8> {
     }
     let m = &done.merge;
     let u = &m.updates;
-    outln!("imported {} rows from {}", done.rows, args.file.display());
+    outln!("imported {} rows from {}", done.rows, safe(&args.file.display().to_string()));
     print_skipped(&done.skipped);
     outln!(
         "  updates: {} new, {} revised, {} unchanged, {} kept (the list holds a later revision)",
@@ -98,7 +98,7 @@ pub fn import_groups(dir: &Path, args: ImportArgs) -> anyhow::Result<u8> {
         json_line(&done)?;
         return Ok(code::OK);
     }
-    outln!("imported {} update groups from {}", done.rows, args.file.display());
+    outln!("imported {} update groups from {}", done.rows, safe(&args.file.display().to_string()));
     print_skipped(&done.skipped);
     if !done.merge.groups_created.is_empty() {
         outln!("  groups created: {}", safe(&done.merge.groups_created.join(", ")));

@@ -499,7 +499,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             if args.json {
                 json_line(&v)?;
             } else {
-                outln!("verified: {}", args.bundle.display());
+                outln!("verified: {}", safe(&args.bundle.display().to_string()));
                 outln!("  {} (bundle {})", v.position(), v.bundle_id);
                 outln!("  signed by {}", v.signers.join(", "));
                 outln!(
@@ -562,7 +562,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     outln!("  {state}: {}", safe(&finding.to_string()));
                 }
                 if let Some(q) = &report.quarantine {
-                    outln!("  moved aside to {}", q.display());
+                    outln!("  moved aside to {}", safe(&q.display().to_string()));
                 }
                 match (report.findings.len(), report.outstanding()) {
                     (0, _) => outln!("clean: the registry and the store agree"),
@@ -810,7 +810,7 @@ fn import(dir: &std::path::Path, args: &ImportArgs) -> anyhow::Result<u8> {
     if let Some(out) = &args.receipt {
         receipt.write(&data, out)?;
         if !args.json {
-            outln!("receipt written to {}", out.display());
+            outln!("receipt written to {}", safe(&out.display().to_string()));
         }
     }
     Ok(status)
@@ -826,7 +826,7 @@ fn print_outcome(
             if v.volumes > 1 {
                 sets.insert((v.channel.clone(), v.sequence), missing_volumes.clone());
             }
-            outln!("imported: {} ({})", path.display(), v.position());
+            outln!("imported: {} ({})", safe(&path.display().to_string()), v.position());
             warn_time(&v.time);
             outln!("  signed by {}", v.signers.join(", "));
             outln!(
@@ -850,7 +850,7 @@ fn print_outcome(
             }
         }
         ImportOutcome::AlreadyImported { verified: v } => {
-            outln!("already imported: {} ({}); nothing changed", path.display(), v.position());
+            outln!("already imported: {} ({}); nothing changed", safe(&path.display().to_string()), v.position());
         }
     }
 }

@@ -306,10 +306,11 @@ fn bundle_record(found: &Found, outcome: &'static str, detail: String, d: &Dispo
 }
 
 fn print_bundle(b: &BundleRecord) {
-    outln!("{}: {} ({})", b.outcome, b.path, safe(&b.detail));
+    // File names come off a drop folder that others write to: shown like any untrusted text.
+    outln!("{}: {} ({})", b.outcome, safe(&b.path), safe(&b.detail));
     match (&b.moved_to, &b.reason_file, &b.why) {
-        (Some(to), Some(reason), _) => outln!("  moved to {to}; why: {reason}"),
-        (Some(to), None, _) => outln!("  moved to {to}"),
+        (Some(to), Some(reason), _) => outln!("  moved to {}; why: {}", safe(to), safe(reason)),
+        (Some(to), None, _) => outln!("  moved to {}", safe(to)),
         (_, _, Some(why)) => outln!("  left in place: {}", safe(why)),
         _ => {}
     }

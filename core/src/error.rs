@@ -200,6 +200,11 @@ pub enum Error {
     #[error("{}: is {found}, not a plain file", path.display())]
     NotAPlainFile { path: PathBuf, found: &'static str },
 
+    /// Something other than a real directory where ferry keeps one inside a tree others
+    /// write to: neither followed nor removed.
+    #[error("{}: is {found}, not a directory", path.display())]
+    NotADirectory { path: PathBuf, found: &'static str },
+
     #[error("{}: is a symbolic link to {}; only plain files are read (--follow-symlinks to read what it points to)", path.display(), target.display())]
     SymlinkRefused { path: PathBuf, target: PathBuf },
 
@@ -224,6 +229,7 @@ impl Error {
             | DemoKey { .. }
             | TrustPolicy { .. }
             | NotAPlainFile { .. }
+            | NotADirectory { .. }
             | SymlinkRefused { .. }
             | TooLarge { .. }
             | Invalid(_) => ErrorClass::Input,

@@ -127,6 +127,17 @@ impl SharedTree {
         self.open_subdir(name)
     }
 
+    /// The real directory `name` inside, created when absent. Anything else at that name is
+    /// somebody else's and is refused, neither followed nor removed.
+    pub fn dir_within(&self, name: &str) -> Result<SharedTree> {
+        match self.kind(name)? {
+            Some(Kind::Dir) => {}
+            None => self.create_dir(name)?,
+            Some(other) => return Err(Error::NotADirectory { path: self.display(name), found: other.describe() }),
+        }
+        self.open_subdir(name)
+    }
+
     /// The real directory `name` inside, if there is one; `Err` naming what is there
     /// instead when it is not a directory.
     pub fn existing_subdir(&self, name: &str) -> Result<Option<SharedTree>> {

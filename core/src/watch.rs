@@ -23,6 +23,7 @@ use jiff::civil;
 use crate::clock::Timestamp;
 use crate::error::{Error, IoContext, Result};
 use crate::registry::{Observed, Registry};
+use crate::shared_tree::SharedTree;
 
 /// Where accepted bundles go, inside the drop folder they were found in.
 pub const PROCESSED_DIR: &str = "processed";
@@ -190,8 +191,8 @@ pub fn dispose(found: &Found, refusal: Option<&Error>) -> Result<Disposition> {
         }
     }
     let (dir, outcome) = if refusal.is_some() { (REJECTED_DIR, "rejected") } else { (PROCESSED_DIR, "processed") };
-    let to = match move_into(found, dir) {
-        Ok(to) => to,
+    let (to, dest, name) = match move_into(found, dir) {
+        Ok(moved) => moved,
         Err(e) => {
             return Ok(Disposition::Remembered {
                 outcome,
@@ -202,7 +203,7 @@ pub fn dispose(found: &Found, refusal: Option<&Error>) -> Result<Disposition> {
     let Some(e) = refusal else {
         return Ok(Disposition::Processed { to });
     };
-    let reason_file = reason_of(&to);
+    let reason_name = format!("{name}{REASON_SUFFIX}");
     let text = format!(
         "ingest watch refused this file at {}.\n\
          found:   {}\n\
@@ -212,14 +213,26 @@ pub fn dispose(found: &Found, refusal: Option<&Error>) -> Result<Disposition> {
          `ingest trust add`, the missing earlier bundle imported, ...), move it back into the\n\
          drop folder; a file that is damaged needs a new copy from the online side.\n",
         Timestamp::now(),
-        found.path.display(),
+        crate::text::for_terminal(&found.path.display().to_string()),
         e.class(),
         crate::text::for_terminal(&e.to_string()),
     );
-    crate::store::write_atomically(&reason_file, text.as_bytes())?;
-    Ok(Disposition::Rejected { to, reason_file })
+    write_new(&dest, &reason_name, text.as_bytes())?;
+    Ok(Disposition::Rejected { to, reason_file: dest.display(&reason_name) })
 }
 
+/// Writes a new file `name` in `dir` whole: a temporary file, synced, renamed to a name that
+/// nothing holds (checked just before; a link planted there since is replaced, not followed).
+fn write_new(dir: &SharedTree, name: &str, bytes: &[u8]) -> Result<()> {
+    let temp = format!(".ferry-{name}");
+    dir.remove(&temp)?;
+    let mut file = dir.create_new(&temp)?;
+    file.write_all(bytes).at(dir.display(&temp))?;
+    file.sync_all().at(dir.display(&temp))?;
+    drop(file);
+    dir.rename(&temp, name)?;
+    dir.sync()
+}
 /// Records a file that could not be moved, so that later passes leave it alone while it is
 /// unchanged.
 pub fn remember(registry: &mut Registry, found: &Found, disposition: &Disposition) -> Result<()> {
@@ -230,35 +243,61 @@ pub fn remember(registry: &mut Registry, found: &Found, disposition: &Dispositio
 }
 
 /// Renames `found` to the same relative path under `drop/dir/`, with a number added to its
-/// name if that is taken; removes the folders it leaves empty.
-fn move_into(found: &Found, dir: &str) -> std::io::Result<PathBuf> {
-    let target = found.drop.join(dir).join(found.relative());
-    let parent = target.parent().expect("under the drop folder");
-    std::fs::create_dir_all(parent)?;
-    let stem = target.file_stem().unwrap_or_default().to_string_lossy().into_owned();
-    let ext = target.extension().map(|x| format!(".{}", x.to_string_lossy())).unwrap_or_default();
-    let mut candidate = target.clone();
-    let mut n = 1;
-    // A name is taken if the file or its reason file exists.
-    while candidate.exists() || reason_of(&candidate).exists() {
-        n += 1;
-        candidate = parent.join(format!("{stem}~{n}{ext}"));
+/// name if that is taken; removes the folders it leaves empty. The drop folder is writable
+/// by others: every folder on the way is reached through a handle without following links,
+/// and `processed/`, `rejected/` and the folders below them must be real directories inside
+/// the drop folder (anything else there is somebody's: refused, neither followed nor
+/// removed, and the file stays). Returns the new path, the folder it is in and its name there.
+fn move_into(found: &Found, dir: &str) -> Result<(PathBuf, SharedTree, String)> {
+    let relative = found.relative();
+    let mut parts: Vec<String> = Vec::new();
+    for c in relative.components() {
+        match c {
+            std::path::Component::Normal(part) => parts.push(
+                part.to_str()
+                    .ok_or_else(|| Error::Invalid(format!("{}: not a file name in UTF-8", found.path.display())))?
+                    .to_string(),
+            ),
+            _ => return Err(Error::Invalid(format!("{}: not inside the drop folder", found.path.display()))),
+        }
     }
-    std::fs::rename(&found.path, &candidate)?;
-    let mut emptied = found.path.parent();
-    while let Some(d) = emptied.filter(|d| *d != found.drop && d.starts_with(&found.drop)) {
-        if std::fs::remove_dir(d).is_err() {
+    let file_name = parts.pop().ok_or_else(|| Error::Invalid(format!("{}: no file name", found.path.display())))?;
+    let drop = SharedTree::open(&found.drop)?;
+    // Where it is: the folders of the scan, which must still be real folders.
+    let mut from = vec![drop];
+    for part in &parts {
+        let next = from
+            .last()
+            .expect("the drop folder")
+            .existing_subdir(part)?
+            .ok_or_else(|| Error::io(found.path.clone(), std::io::ErrorKind::NotFound.into()))?;
+        from.push(next);
+    }
+    // Where it goes.
+    let mut dest = from[0].dir_within(dir)?;
+    for part in &parts {
+        dest = dest.dir_within(part)?;
+    }
+    let (stem, ext) = match file_name.rfind('.') {
+        Some(i) if i > 0 => (&file_name[..i], &file_name[i..]),
+        _ => (file_name.as_str(), ""),
+    };
+    let mut candidate = file_name.clone();
+    let mut n = 1;
+    // A name is taken if anything holds it or its reason file.
+    while dest.kind(&candidate)?.is_some() || dest.kind(&format!("{candidate}{REASON_SUFFIX}"))?.is_some() {
+        n += 1;
+        candidate = format!("{stem}~{n}{ext}");
+    }
+    from.last().expect("the drop folder").rename_to(&file_name, &dest, &candidate)?;
+    dest.sync()?;
+    // Remove the folders the move left empty, innermost first.
+    for (i, part) in parts.iter().enumerate().rev() {
+        if !from[i].remove_if_empty(part)? {
             break;
         }
-        emptied = d.parent();
     }
-    Ok(candidate)
-}
-
-fn reason_of(path: &Path) -> PathBuf {
-    let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(REASON_SUFFIX);
-    path.with_file_name(name)
+    Ok((dest.display(&candidate), dest, candidate))
 }
 
 /// The time of day of the daily refresh, in the server's local time zone.
@@ -428,7 +467,7 @@ mod tests {
         std::fs::write(d.join("processed/set/inner/v1.zip"), b"earlier").unwrap();
         std::fs::write(d.join("set/inner/v1.zip"), b"now").unwrap();
         let found = Found::observe(d, &d.join("set/inner/v1.zip")).unwrap();
-        let to = move_into(&found, PROCESSED_DIR).unwrap();
+        let (to, _, _) = move_into(&found, PROCESSED_DIR).unwrap();
         assert_eq!(to, d.join("processed/set/inner/v1~2.zip"));
         assert_eq!(std::fs::read(&to).unwrap(), b"now");
         assert_eq!(std::fs::read(d.join("processed/set/inner/v1.zip")).unwrap(), b"earlier");

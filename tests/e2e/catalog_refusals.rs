@@ -64,3 +64,20 @@ fn selection_that_matches_nothing() {
         .refused(exit::INPUT, &["selection matches no update in catalog"]);
     assert!(!s.work_dir().join("state.json").exists(), "no sequence was used");
 }
+
+#[test]
+fn catalog_update_in_the_manual_namespace() {
+    // The id a file registered by hand gets: a catalog taking it would capture the real
+    // hotfix's registration.
+    let s = Scratch::new();
+    let text = valid().replace("\"KB5034122\"", "\"manual-0123456789abcdef\"");
+    refuse(
+        &s,
+        "manual-namespace-catalog.json",
+        &text,
+        &[
+            "updates[0].id",
+            "manual-0123456789abcdef is in the manual- namespace, which belongs to files registered by hand",
+        ],
+    );
+}

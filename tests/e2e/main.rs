@@ -32,6 +32,7 @@ mod rotation;
 mod rules;
 mod samples;
 mod signature_refusals;
+mod special_files;
 mod thresholds;
 mod tidy;
 mod tls;

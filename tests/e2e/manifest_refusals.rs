@@ -75,3 +75,12 @@ fn manifest_over_the_size_cap() {
     });
     a.refuse(&bundle, exit::BUNDLE, &["entry \"manifest.json\" is 67108865 bytes; at most 67108864 are read"]);
 }
+
+#[test]
+fn update_in_the_manual_namespace() {
+    check(
+        "manual-namespace-update.zip",
+        |m| m["updates"][0]["id"] = "Manual-0123456789ABCDEF".into(),
+        "updates[0].id: Manual-0123456789ABCDEF is in the manual- namespace",
+    );
+}
