@@ -110,6 +110,35 @@ pub fn write_out(args: std::fmt::Arguments<'_>) {
     }
 }
 
+/// Standard output as an `io::Write`, for a command asked to write its file to `-`: bytes go
+/// through the same buffer as [`write_out`], so a reader that goes away ends the output, not
+/// the command.
+#[allow(dead_code)]
+pub struct StdoutSink;
+
+impl std::io::Write for StdoutSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use std::io::IsTerminal as _;
+        use std::sync::atomic::Ordering;
+        if STDOUT_GONE.load(Ordering::Relaxed) {
+            return Ok(buf.len());
+        }
+        let mut guard = STDOUT.lock().unwrap_or_else(|p| p.into_inner());
+        let output = guard.get_or_insert_with(|| Output {
+            terminal: std::io::stdout().is_terminal(),
+            out: std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout()),
+        });
+        if let Err(e) = output.out.write_all(buf) {
+            out_failed(&e);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Writes out what standard output holds: at the end of a command, and after each pass of
 /// a long-running one.
 pub fn flush_out() {

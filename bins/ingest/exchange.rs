@@ -4,21 +4,24 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use ferry_core::datadir::DataDir;
-use ferry_core::exchange::BadRow;
+use ferry_core::exchange::{BadRow, CsvInput};
+use ferry_core::output;
 
-use crate::common::{code, json_line, safe};
+use crate::common::{StdoutSink, code, json_line, safe};
 use crate::rules;
 
 #[derive(Args)]
 pub struct ExportArgs {
-    /// The CSV file to write (replaced whole, never left half-written).
+    /// The CSV file to write (replaced whole, never left half-written; never inside the data
+    /// directory), or - for standard output.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
 }
 
 #[derive(Args)]
 pub struct ImportArgs {
-    /// A CSV file written by export-list (or export-groups) on another server.
+    /// A CSV file written by export-list (or export-groups) on another server, or - for
+    /// standard input.
     file: PathBuf,
     /// Import the good rows and report the bad ones, instead of refusing the whole file.
     #[arg(long)]
@@ -30,16 +33,42 @@ pub struct ImportArgs {
 
 pub fn export_list(dir: &Path, args: ExportArgs) -> anyhow::Result<u8> {
     let data = DataDir::open_shared(dir)?;
-    let done = ferry_core::exchange::export_list(&data, &args.out)?;
-    outln!("{} updates written to {}", done.rows, safe(&args.out.display().to_string()));
+    let rows = export(&data, &args.out, ferry_core::exchange::export_list)?;
+    said(&args.out, &format!("{rows} updates written to"));
     Ok(code::OK)
 }
 
 pub fn export_groups(dir: &Path, args: ExportArgs) -> anyhow::Result<u8> {
     let data = DataDir::open_shared(dir)?;
-    let done = ferry_core::exchange::export_groups(&data, &args.out)?;
-    outln!("{} update groups written to {}", done.rows, safe(&args.out.display().to_string()));
+    let rows = export(&data, &args.out, ferry_core::exchange::export_groups)?;
+    said(&args.out, &format!("{rows} update groups written to"));
     Ok(code::OK)
+}
+
+/// Runs `write` into standard output (`-`) or into the file `out`.
+fn export(
+    data: &DataDir,
+    out: &Path,
+    write: fn(&DataDir, &mut dyn std::io::Write) -> ferry_core::Result<usize>,
+) -> anyhow::Result<usize> {
+    if out.as_os_str() == "-" {
+        return Ok(write(data, &mut StdoutSink)?);
+    }
+    let mut rows = 0;
+    output::write_file(out, Some(data.root()), |sink| {
+        rows = write(data, sink)?;
+        Ok(())
+    })?;
+    Ok(rows)
+}
+
+/// What was written where: on standard error when standard output carried the file.
+fn said(out: &Path, what: &str) {
+    if out.as_os_str() == "-" {
+        eprintln!("ingest: {what} standard output");
+    } else {
+        outln!("{what} {}", safe(&out.display().to_string()));
+    }
 }
 
 fn print_skipped(skipped: &[BadRow]) {
@@ -50,7 +79,12 @@ fn print_skipped(skipped: &[BadRow]) {
 
 pub fn import_list(dir: &Path, args: ImportArgs) -> anyhow::Result<u8> {
     let mut data = crate::config::open_configured(dir)?;
-    let done = ferry_core::exchange::import_list(&mut data, &args.file, args.skip_invalid, &crate::who())?;
+    let done = ferry_core::exchange::import_list(
+        &mut data,
+        &CsvInput::from_arg(&args.file),
+        args.skip_invalid,
+        &crate::who(),
+    )?;
     let report = data.registry.report(Some(done.report))?;
     crate::config::notify(&data, &report);
     if args.json {
@@ -59,7 +93,7 @@ pub fn import_list(dir: &Path, args: ImportArgs) -> anyhow::Result<u8> {
     }
     let m = &done.merge;
     let u = &m.updates;
-    outln!("imported {} rows from {}", done.rows, safe(&args.file.display().to_string()));
+    outln!("imported {} rows from {}", done.rows, safe(&CsvInput::from_arg(&args.file).what()));
     print_skipped(&done.skipped);
     outln!(
         "  updates: {} new, {} revised, {} unchanged, {} kept (the list holds a later revision)",
@@ -93,12 +127,12 @@ pub fn import_list(dir: &Path, args: ImportArgs) -> anyhow::Result<u8> {
 
 pub fn import_groups(dir: &Path, args: ImportArgs) -> anyhow::Result<u8> {
     let mut data = DataDir::open_exclusive(dir)?;
-    let done = ferry_core::exchange::import_groups(&mut data, &args.file, args.skip_invalid)?;
+    let done = ferry_core::exchange::import_groups(&mut data, &CsvInput::from_arg(&args.file), args.skip_invalid)?;
     if args.json {
         json_line(&done)?;
         return Ok(code::OK);
     }
-    outln!("imported {} update groups from {}", done.rows, safe(&args.file.display().to_string()));
+    outln!("imported {} update groups from {}", done.rows, safe(&CsvInput::from_arg(&args.file).what()));
     print_skipped(&done.skipped);
     if !done.merge.groups_created.is_empty() {
         outln!("  groups created: {}", safe(&done.merge.groups_created.join(", ")));

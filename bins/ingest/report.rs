@@ -16,7 +16,8 @@ pub struct ReportArgs {
     /// text, json or html; `report.format` of ingest.toml by default (text).
     #[arg(long, value_enum)]
     format: Option<Format>,
-    /// Write to this file (whole or not at all) instead of standard output.
+    /// Write to this file (whole or not at all; never inside the data directory; - is
+    /// standard output) instead of standard output.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// List the latest reports instead: number, kind, time, who and headline.
@@ -63,11 +64,11 @@ pub fn run(dir: &Path, args: ReportArgs) -> anyhow::Result<u8> {
     let report = data.registry.report(args.id)?;
     let rendered = render(&report, format);
     match &args.out {
-        Some(out) => {
-            ferry_core::store::write_atomically(out, rendered.as_bytes())?;
-            eprintln!("ingest: change report {} written to {}", report.id, out.display());
+        Some(out) if out.as_os_str() != "-" => {
+            ferry_core::output::write_bytes(out, Some(data.root()), rendered.as_bytes())?;
+            eprintln!("ingest: change report {} written to {}", report.id, safe(&out.display().to_string()));
         }
-        None => out!("{rendered}"),
+        _ => out!("{rendered}"),
     }
     Ok(code::OK)
 }

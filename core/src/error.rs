@@ -208,6 +208,12 @@ pub enum Error {
     #[error("{}: is a symbolic link to {}; only plain files are read (--follow-symlinks to read what it points to)", path.display(), target.display())]
     SymlinkRefused { path: PathBuf, target: PathBuf },
 
+    #[error("{}: is a symbolic link to {}; an output never replaces a link (name the file itself, or - for standard output)", path.display(), target.display())]
+    OutputIsLink { path: PathBuf, target: PathBuf },
+
+    #[error("{}: inside the data directory {}; outputs are written elsewhere, so that nothing can overwrite the registry or the store", path.display(), dir.display())]
+    OutputInDataDir { path: PathBuf, dir: PathBuf },
+
     #[error("{}: larger than {limit} bytes", path.display())]
     TooLarge { path: PathBuf, limit: u64 },
 
@@ -230,6 +236,8 @@ impl Error {
             | TrustPolicy { .. }
             | NotAPlainFile { .. }
             | NotADirectory { .. }
+            | OutputIsLink { .. }
+            | OutputInDataDir { .. }
             | SymlinkRefused { .. }
             | TooLarge { .. }
             | Invalid(_) => ErrorClass::Input,

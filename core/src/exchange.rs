@@ -471,32 +471,25 @@ pub fn refusal(what: &str, bad: &[BadRow]) -> Error {
     ))
 }
 
-/// What `export-list` or `export-groups` wrote.
-#[derive(Debug, Clone, Serialize)]
-pub struct Exported {
-    pub path: String,
-    pub rows: usize,
-}
-
-/// Writes the whole update list as CSV to `path`, whole or not at all.
-pub fn export_list(data: &DataDir, path: &std::path::Path) -> Result<Exported> {
+/// Writes the whole update list as CSV to `out`; returns how many rows. The binary chooses
+/// `out`: standard output, or a file through [`crate::output::write_file`] (whole or not at
+/// all, never inside the data directory).
+pub fn export_list(data: &DataDir, out: &mut dyn Write) -> Result<usize> {
     let mut rows = 0;
-    crate::store::write_atomically_with(path, |out| {
-        let mut writer = ListWriter::new(out)?;
-        data.registry.export_list(|row| {
-            rows += 1;
-            writer.write(row)
-        })?;
-        writer.finish().map(|_| ())
+    let mut writer = ListWriter::new(out)?;
+    data.registry.export_list(|row| {
+        rows += 1;
+        writer.write(row)
     })?;
-    Ok(Exported { path: path.display().to_string(), rows })
+    writer.finish()?;
+    Ok(rows)
 }
 
-/// Writes every update group and its members as CSV to `path`, whole or not at all.
-pub fn export_groups(data: &DataDir, path: &std::path::Path) -> Result<Exported> {
+/// Writes every update group and its members as CSV to `out`; returns how many groups.
+pub fn export_groups(data: &DataDir, out: &mut dyn Write) -> Result<usize> {
     let groups = data.registry.export_groups()?;
-    crate::store::write_atomically_with(path, |out| write_groups(out, &groups).map(|_| ()))?;
-    Ok(Exported { path: path.display().to_string(), rows: groups.len() })
+    write_groups(out, &groups)?;
+    Ok(groups.len())
 }
 
 /// What `import-list` did.
@@ -521,8 +514,34 @@ pub struct GroupsImport {
     pub merge: GroupMerge,
 }
 
-fn open_csv(path: &std::path::Path) -> Result<std::io::BufReader<std::fs::File>> {
-    Ok(std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(path).at(path)?))
+/// Where a CSV import reads from: a file, or standard input (`-` on the command line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CsvInput {
+    File(std::path::PathBuf),
+    Stdin,
+}
+
+impl CsvInput {
+    /// `-` is standard input; anything else a file.
+    pub fn from_arg(arg: &std::path::Path) -> CsvInput {
+        if arg.as_os_str() == "-" { CsvInput::Stdin } else { CsvInput::File(arg.to_path_buf()) }
+    }
+
+    /// How messages and reports name it.
+    pub fn what(&self) -> String {
+        match self {
+            CsvInput::File(path) => path.display().to_string(),
+            CsvInput::Stdin => "standard input".to_string(),
+        }
+    }
+
+    fn open(&self) -> Result<std::io::BufReader<Box<dyn Read + Send>>> {
+        let reader: Box<dyn Read + Send> = match self {
+            CsvInput::File(path) => Box::new(std::fs::File::open(path).at(path)?),
+            CsvInput::Stdin => Box::new(std::io::stdin()),
+        };
+        Ok(std::io::BufReader::with_capacity(1 << 16, reader))
+    }
 }
 
 /// The reading thread of an import hands the merge its rows in batches of this many (one
@@ -538,9 +557,9 @@ const BATCHES_AHEAD: usize = 4;
 /// before (reading and checking a large list is a fifth of its import, and the merge needs
 /// no more than one core: tests/bench/update-list-scale.sh); only a few batches of rows wait
 /// in memory, not the whole list.
-pub fn import_list(data: &mut DataDir, path: &std::path::Path, skip_invalid: bool, by: &str) -> Result<ListImport> {
-    let what = path.display().to_string();
-    let input = open_csv(path)?;
+pub fn import_list(data: &mut DataDir, input: &CsvInput, skip_invalid: bool, by: &str) -> Result<ListImport> {
+    let what = input.what();
+    let input = input.open()?;
     let registry = &mut data.registry;
     let (day, apply_rules) = (Timestamp::now().date(), data.config.rules.apply);
     let (merge, refresh, rows, bad) = std::thread::scope(|scope| {
@@ -575,15 +594,15 @@ pub fn import_list(data: &mut DataDir, path: &std::path::Path, skip_invalid: boo
     })?;
     let mut done = ListImport { rows, skipped: bad, merge, refresh, report: 0 };
     let mut report = crate::report::ReportBuilder::new(crate::report::ReportKind::ImportList, by);
-    report.list_import(path, &done);
+    report.list_import(&what, &done);
     done.report = report.store(&mut data.registry)?.id;
     Ok(done)
 }
 
-/// Reads update groups from the CSV at `path` and merges them in one transaction.
-pub fn import_groups(data: &mut DataDir, path: &std::path::Path, skip_invalid: bool) -> Result<GroupsImport> {
-    let what = path.display().to_string();
-    let (rows, bad) = read_groups(open_csv(path)?, &what)?;
+/// Reads update groups from the CSV `input` and merges them in one transaction.
+pub fn import_groups(data: &mut DataDir, input: &CsvInput, skip_invalid: bool) -> Result<GroupsImport> {
+    let what = input.what();
+    let (rows, bad) = read_groups(input.open()?, &what)?;
     if !bad.is_empty() && !skip_invalid {
         return Err(refusal(&what, &bad));
     }

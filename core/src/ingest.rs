@@ -197,7 +197,7 @@ impl Receipt {
         self.audit_head = data.registry.audit_head()?;
         let mut bytes = serde_json::to_vec_pretty(&self).expect("a receipt serializes");
         bytes.push(b'\n');
-        crate::store::write_atomically(path, &bytes)
+        crate::output::write_bytes(path, Some(data.root()), &bytes)
     }
 }
 

@@ -50,9 +50,15 @@ pub fn is_demo_key(key: &PublicKey) -> bool {
 }
 
 /// Writes `text` to a new file (replacing one only with `force`), owner-only if `private`.
+/// A symbolic link at `path` is refused, never written through.
 fn write_new(path: &Path, text: &str, private: bool, force: bool) -> Result<()> {
-    if !force && path.exists() {
-        return Err(Error::AlreadyExists { what: format!("key file {}", path.display()) });
+    match crate::shared_tree::kind_of(path)? {
+        Some(crate::shared_tree::Kind::Symlink) => {
+            let target = fs::read_link(path).at(path)?;
+            return Err(Error::OutputIsLink { path: path.to_path_buf(), target });
+        }
+        Some(_) if !force => return Err(Error::AlreadyExists { what: format!("key file {}", path.display()) }),
+        _ => {}
     }
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -60,6 +66,8 @@ fn write_new(path: &Path, text: &str, private: bool, force: bool) -> Result<()> 
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(if private { 0o600 } else { 0o644 });
+        // A link planted after the look above is not followed either.
+        options.custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
     }
     #[cfg(not(unix))]
     let _ = private; // On Windows the file inherits the directory's ACL; document it.
@@ -74,9 +82,10 @@ fn write_new(path: &Path, text: &str, private: bool, force: bool) -> Result<()> 
     file.sync_all().at(path)
 }
 
-/// Writes a public key file (replacing an existing one: public keys are not secret).
-pub fn write_public_key(path: &Path, key: &PublicKey) -> Result<()> {
-    write_new(path, &key.to_file_string(), false, true)
+/// Writes a public key file as an output (replacing an existing one: public keys are not
+/// secret), never into `protected` (the data directory).
+pub fn write_public_key(path: &Path, key: &PublicKey, protected: Option<&Path>) -> Result<()> {
+    crate::output::write_bytes(path, protected, key.to_file_string().as_bytes())
 }
 
 /// Writes a new key pair: the secret key (encrypted with `passphrase` unless `None`) with

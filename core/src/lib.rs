@@ -26,6 +26,7 @@ pub mod names;
 #[cfg(feature = "net")]
 pub mod net;
 pub mod notify;
+pub mod output;
 pub mod pack;
 pub mod publish;
 mod random;

@@ -353,9 +353,9 @@ impl ReportBuilder {
         self.refresh(&r.refresh);
     }
 
-    pub fn list_import(&mut self, path: &Path, l: &ListImport) {
+    pub fn list_import(&mut self, what: &str, l: &ListImport) {
         let skipped = if l.skipped.is_empty() { String::new() } else { format!(", {} skipped", l.skipped.len()) };
-        self.source(&path.display().to_string(), "imported", format!("{} rows{skipped}", l.rows));
+        self.source(what, "imported", format!("{} rows{skipped}", l.rows));
         self.import_changes(&l.merge.updates);
         for id in &l.merge.statuses_taken {
             self.change(id, ChangeKind::StatusTaken, "set by a person on the other server".into());

@@ -170,13 +170,13 @@ pub fn write_dir(dir: &std::path::Path, signed: &SignedStatement) -> crate::Resu
         }
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            crate::store::write_atomically(&statement, &signed.bytes)?;
+            crate::output::write_bytes(&statement, None, &signed.bytes)?;
         }
         Err(e) => return Err(crate::Error::io(&statement, e)),
     }
     for sig in &signed.signatures {
         let path = dir.join(signature_entry(&sig.key_id));
-        crate::store::write_atomically(&path, sig.to_file_string().as_bytes())?;
+        crate::output::write_bytes(&path, None, sig.to_file_string().as_bytes())?;
     }
     Ok(())
 }

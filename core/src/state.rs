@@ -86,15 +86,18 @@ impl ServerState {
         format!("ferry-state v1 server={} created={}", self.server_key, self.created)
     }
 
-    /// Writes the state and its signature next to each other (`FILE`, `FILE.minisig`).
-    pub fn write_signed(&self, path: &Path, key: &SecretKey) -> Result<()> {
+    /// Writes the state and its signature next to each other (`FILE`, `FILE.minisig`), never
+    /// into `protected` (the data directory).
+    pub fn write_signed(&self, path: &Path, key: &SecretKey, protected: &Path) -> Result<()> {
         let mut bytes = serde_json::to_vec_pretty(self).expect("a state always serialises");
         bytes.push(b'\n');
         let sig = key
             .sign(&bytes, &self.trusted_comment(), &format!("ferry state file signed by server key {}", key.key_id))
             .map_err(Error::Invalid)?;
-        crate::store::write_atomically(path, &bytes)?;
-        crate::store::write_atomically(&signature_path(path), sig.to_file_string().as_bytes())
+        let sig_path = signature_path(path);
+        crate::output::refuse_inside(&sig_path, protected)?;
+        crate::output::write_bytes(path, Some(protected), &bytes)?;
+        crate::output::write_bytes(&sig_path, Some(protected), sig.to_file_string().as_bytes())
     }
 
     /// Reads a state file and checks its signature against the server's public key.

@@ -323,31 +323,3 @@ pub fn sync_parent(path: &Path) -> Result<()> {
         None => sync_dir(Path::new(".")),
     }
 }
-
-/// Writes `bytes` as `path` whole or not at all: a temporary file beside it, synced, renamed.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomically_with(path, |out| std::io::Write::write_all(out, bytes).at(path))
-}
-
-/// Writes what `write` produces as `path`, whole or not at all: streamed into a temporary
-/// file beside it, which is synced and renamed only if `write` succeeds.
-pub(crate) fn write_atomically_with(
-    path: &Path,
-    write: impl FnOnce(&mut std::io::BufWriter<&std::fs::File>) -> Result<()>,
-) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let temp = tempfile::Builder::new().prefix(".ferry-").tempfile_in(dir).at(dir)?;
-    {
-        let mut out = std::io::BufWriter::with_capacity(1 << 16, temp.as_file());
-        write(&mut out)?;
-        std::io::Write::flush(&mut out).at(temp.path())?;
-    }
-    temp.as_file().sync_all().at(temp.path())?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        temp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644)).at(temp.path())?;
-    }
-    temp.persist(path).map_err(|e| crate::error::Error::io(path, e.error))?;
-    sync_parent(path)
-}

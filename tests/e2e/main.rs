@@ -22,6 +22,7 @@ mod keys;
 mod large_archives;
 mod manifest_refusals;
 mod notify;
+mod output_paths;
 mod point_tampering;
 mod publish;
 mod register;
