@@ -2,7 +2,8 @@
 //!
 //! Every file the registry counts as present must be in the store with the right SHA-256
 //! and size, and still read-only (a writable copy may have been edited in place); every file
-//! in the store must be one the registry knows; waiting chunks must match their names; the
+//! in the store must be one the registry knows; chunks must be ones an accepted volume waits
+//! for (others are strays of a refused or interrupted import) and match their names; the
 //! registry file must pass SQLite's integrity check and the audit log its hash chain.
 //!
 //! With `repair`, what can be put right is: a file the registry knows but had not recorded
@@ -122,6 +123,7 @@ pub fn check(data: &mut DataDir, repair: bool) -> Result<CheckReport> {
     }
 
     let rows = data.registry.file_rows()?;
+    let waiting = data.registry.waiting_chunks()?;
     let (found, mut unknown) = scan(store)?;
     let hashed = hash_all(&found)?;
     let mut files_checked = 0;
@@ -131,7 +133,10 @@ pub fn check(data: &mut DataDir, repair: bool) -> Result<CheckReport> {
         files_checked += 1;
         bytes_checked += size;
         if item.chunk {
-            if actual != item.named {
+            if !waiting.contains(&item.named) {
+                // Left by a refused or interrupted import: no accepted volume waits for it.
+                unknown.push(item.path.clone());
+            } else if actual != item.named {
                 findings.push(Finding::DamagedChunk { path: item.path.clone() });
             }
             continue;

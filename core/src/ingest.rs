@@ -419,14 +419,23 @@ fn import_checked(data: &mut DataDir, path: &Path, opts: ImportOptions) -> Resul
     let verify_ms = started.elapsed().as_millis() as u64;
     let stored_at = std::time::Instant::now();
     let mut stored: Vec<Sha256> = held.into_iter().collect();
+    // What this import puts in pending/ and chunks/ is taken back if it is refused before
+    // the registry records it: a refusal leaves nothing behind.
+    let mut undo = Undo { store: store.clone(), pending: Vec::new(), chunks: Vec::new() };
     for (digest, temp) in incoming {
+        if !store.is_pending(&digest) && !store.contains(&digest) {
+            undo.pending.push(digest);
+        }
         store.commit(temp, &digest)?;
         stored.push(digest);
     }
     for (digest, temp) in incoming_chunks {
+        if !store.holds_chunk(&digest) {
+            undo.chunks.push(digest);
+        }
         store.commit_chunk(temp, &digest)?;
     }
-    let reassembled = reassemble(store, &c.bundle.manifest)?;
+    let reassembled = reassemble(store, &c.bundle.manifest, &mut undo.pending)?;
     crate::failpoint!("ingest.before-register");
     stored.extend(reassembled.iter().map(|(file, _)| *file));
     let store_ms = stored_at.elapsed().as_millis() as u64;
@@ -443,9 +452,18 @@ fn import_checked(data: &mut DataDir, path: &Path, opts: ImportOptions) -> Resul
         stored: &stored,
         source: path,
     };
-    let changes = data
+    let recorded = data
         .registry
-        .record_import(&record, |state, accepted| judge_sequence(&manifest, &digest, state, accepted, path))?;
+        .record_import(&record, |state, accepted| judge_sequence(&manifest, &digest, state, accepted, path));
+    let changes = match recorded {
+        Ok(changes) => changes,
+        Err(e) => {
+            undo.run();
+            return Err(e);
+        }
+    };
+    undo.pending.clear();
+    undo.chunks.clear();
     // Registered: now the files take their place in the store, and their chunks go.
     let store = data.store().expect("opened exclusively above");
     crate::failpoint!("ingest.before-publish");
@@ -462,10 +480,39 @@ fn import_checked(data: &mut DataDir, path: &Path, opts: ImportOptions) -> Resul
     Ok(ImportOutcome::Accepted { verified, changes, missing_volumes, timings, audit_head })
 }
 
+/// What an import has put in the store's waiting areas and takes back when it is refused:
+/// pending files and chunks that were not there before it. Taken back when dropped unless
+/// cleared (the registry recorded the import).
+struct Undo {
+    store: Store,
+    pending: Vec<Sha256>,
+    chunks: Vec<Sha256>,
+}
+
+impl Undo {
+    fn run(&mut self) {
+        // Best effort: what cannot be removed now is a stray the next start (pending) or
+        // `ingest check` (chunks) finds.
+        for digest in self.pending.drain(..) {
+            let _ = self.store.discard_pending(&digest);
+        }
+        for digest in self.chunks.drain(..) {
+            let _ = self.store.remove_chunk(&digest);
+        }
+    }
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        self.run();
+    }
+}
+
 /// Files of `manifest` that travel in chunks, are not yet whole in the store, and whose
 /// chunks have all arrived: joined in order while hashed, checked against the file's
-/// digest, and stored. Returns each file with the chunks it was made of.
-fn reassemble(store: &Store, manifest: &Manifest) -> Result<Vec<(Sha256, Vec<Sha256>)>> {
+/// digest, and stored (each pending file is added to `committed`). Returns each file with
+/// the chunks it was made of.
+fn reassemble(store: &Store, manifest: &Manifest, committed: &mut Vec<Sha256>) -> Result<Vec<(Sha256, Vec<Sha256>)>> {
     let mut chunked: BTreeMap<Sha256, Vec<(u64, Sha256)>> = BTreeMap::new();
     for p in &manifest.layout.payloads {
         if let Some(chunk) = &p.chunk_of {
@@ -494,6 +541,9 @@ fn reassemble(store: &Store, manifest: &Manifest) -> Result<Vec<(Sha256, Vec<Sha
         }
         if actual != file {
             return Err(Error::DigestMismatch { what, expected: file, actual });
+        }
+        if !store.is_pending(&file) {
+            committed.push(file);
         }
         store.commit(temp, &file)?;
         done.push((file, chunks.into_iter().map(|(_, c)| c).collect()));

@@ -72,6 +72,18 @@ macro_rules! failpoint_io {
     };
 }
 
+/// A fault point that refuses what it guards, as a check inside a transaction would: for the
+/// tests of what a refusal after the store step leaves behind (nothing).
+#[macro_export]
+macro_rules! failpoint_refuse {
+    ($name:literal) => {
+        #[cfg(feature = "failpoints")]
+        if fail::eval($name, |_| ()).is_some() {
+            return Err($crate::Error::Invalid(format!("refused at fault point {}", $name)));
+        }
+    };
+}
+
 /// Reads the FAILPOINTS configuration; a no-op without the `failpoints` feature.
 pub fn failpoints_setup() {
     #[cfg(feature = "failpoints")]

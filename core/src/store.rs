@@ -20,6 +20,7 @@ use crate::bundle::copy::{ALIGN, BlockSink};
 use crate::error::{IoContext, Result};
 use crate::names::Sha256;
 
+#[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
 }
@@ -148,6 +149,22 @@ impl Store {
         if path.exists() {
             make_writable(&path)?;
             fs::remove_file(&path).at(&path)?;
+        }
+        Ok(())
+    }
+
+    /// Whether `digest` waits in `pending/` for a registry commit.
+    pub fn is_pending(&self, digest: &Sha256) -> bool {
+        self.pending_dir().join(digest.hex()).is_file()
+    }
+
+    /// Removes a pending file whose import was refused before the registry recorded it.
+    pub fn discard_pending(&self, digest: &Sha256) -> Result<()> {
+        let path = self.pending_dir().join(digest.hex());
+        if path.is_file() {
+            make_writable(&path)?;
+            fs::remove_file(&path).at(&path)?;
+            sync_dir(&self.pending_dir())?;
         }
         Ok(())
     }

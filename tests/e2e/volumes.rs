@@ -159,3 +159,52 @@ fn a_joined_file_left_by_an_interrupted_import_is_registered_on_the_next() {
     s.ingest(&["import", chunk_volumes[1].to_str().unwrap()]).ok();
     assert!(available(&s, "VideoLAN.VLC@3.0.21"), "the joined file was not registered");
 }
+
+/// A volume refused after its payloads reached the store's waiting areas (here by a fault
+/// point in the registry transaction, where the rollback rules are judged again) takes back
+/// what it put there: no chunk waits in `chunks/`, no file in `pending/`, and `ingest check`
+/// is clean.
+#[test]
+fn volume_refused_after_the_store_step_leaves_no_chunk() {
+    let s = Scratch::new();
+    let (volumes, public) = split_pack(&s);
+    s.trust(&public);
+    let chunk_volume =
+        volumes.iter().find(|v| zip_entries(v).iter().any(|(n, _)| n.starts_with("chunks/"))).expect("a chunked file");
+    let out = std::process::Command::new(crate::crash::failpoint_ingest())
+        .arg("--data-dir")
+        .arg(s.data_dir())
+        .args(["import", chunk_volume.to_str().unwrap()])
+        .env("USER", "tester")
+        .env("FAILPOINTS", "registry.refuse-import=return")
+        .output()
+        .unwrap();
+    let run = Run::from(out);
+    run.refused(exit::INPUT, &["refused at fault point registry.refuse-import"]);
+    for area in ["chunks", "pending", "tmp", "sha256"] {
+        assert!(walk(&s.data_dir().join("store").join(area)).is_empty(), "store/{area} keeps what a refusal brought");
+    }
+    s.ingest(&["check"]).ok();
+    // The same volume, accepted this time, keeps its chunk waiting for the rest, and check
+    // counts that chunk as expected.
+    s.ingest(&["import", chunk_volume.to_str().unwrap()]).ok();
+    assert_eq!(walk(&s.data_dir().join("store/chunks")).len(), 1);
+    s.ingest(&["check"]).ok();
+}
+
+/// A chunk that no accepted volume waits for (left by a refusal or a crash of an earlier
+/// version) is reported by `ingest check`, and `--repair` moves it to quarantine.
+#[test]
+fn stray_chunk_in_the_store() {
+    let s = Scratch::new();
+    let (volumes, public) = split_pack(&s);
+    s.trust(&public);
+    s.ingest(&["import", volumes[0].to_str().unwrap()]).ok();
+    let stray = b"a piece of a file nobody sent";
+    let name = sha256_hex(stray);
+    std::fs::write(s.data_dir().join("store/chunks").join(&name), stray).unwrap();
+    s.ingest(&["check"]).refused_on_stdout(exit::INTEGRITY, &[&format!("{name} is not a file the registry knows")]);
+    s.ingest(&["check", "--repair"]).ok();
+    assert!(!s.data_dir().join("store/chunks").join(&name).exists());
+    s.ingest(&["check"]).ok();
+}

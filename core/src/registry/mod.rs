@@ -336,6 +336,14 @@ DROP TABLE group_members;
 ALTER TABLE group_members_rebuilt RENAME TO group_members;
 CREATE INDEX group_members_update ON group_members(update_id);
 "#,
+    // 12: the chunks accepted volumes wait on (a file that travels in pieces), so that `ingest
+    // check` can tell them from chunks nobody waits for (left by a refused or interrupted import).
+    r#"
+CREATE TABLE waiting_chunks (
+    chunk TEXT PRIMARY KEY,
+    file  TEXT NOT NULL
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this ferry writes.
@@ -791,6 +799,7 @@ impl Registry {
         let state = channel_state(&tx, &path, &m.channel)?;
         let accepted = accepted_bundle(&tx, &path, &m.channel, m.sequence)?;
         judge(&state, accepted.as_ref())?;
+        crate::failpoint_refuse!("registry.refuse-import");
 
         if let Some(rotation) = record.rotation {
             apply_rotation(&tx, &path, rotation, &m.bundle_id.to_string())?;
@@ -818,6 +827,17 @@ impl Registry {
                 changes.arrived.push(*d);
             }
         }
+        for p in &m.layout.payloads {
+            if let Some(chunk) = &p.chunk_of {
+                tx.execute(
+                    "INSERT OR IGNORE INTO waiting_chunks (chunk, file) VALUES (?1, ?2)",
+                    params![p.sha256.hex(), chunk.file.hex()],
+                )
+                .map_err(&e)?;
+            }
+        }
+        tx.execute("DELETE FROM waiting_chunks WHERE file IN (SELECT sha256 FROM files WHERE present = 1)", [])
+            .map_err(&e)?;
         for update in &m.updates {
             merge_update(&tx, &path, update, &stored_metadata(update), "bundle", &origin_detail, &now, &mut changes)?;
         }
@@ -1237,6 +1257,20 @@ pub struct FileRow {
 
 impl Registry {
     /// Every file the registry describes, by digest.
+    /// The chunks accepted volumes wait on: of files that travel in pieces and are not whole.
+    pub fn waiting_chunks(&self) -> Result<std::collections::BTreeSet<Sha256>> {
+        let mut stmt = self.conn.prepare("SELECT chunk FROM waiting_chunks").map_err(self.err())?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(self.err())?;
+        let mut out = std::collections::BTreeSet::new();
+        for row in rows {
+            let hex = row.map_err(self.err())?;
+            out.insert(hex.parse().map_err(|_| {
+                Error::Invalid(format!("registry {}: waiting chunk {hex:?} is no SHA-256", self.path.display()))
+            })?);
+        }
+        Ok(out)
+    }
+
     pub fn file_rows(&self) -> Result<BTreeMap<Sha256, FileRow>> {
         let mut stmt = self.conn.prepare("SELECT sha256, size, present FROM files").map_err(self.err())?;
         let rows = stmt
