@@ -36,6 +36,7 @@ use ferry_core::keys;
 use ferry_core::model::{Classification, Severity};
 use ferry_core::names::{Channel, GroupName, KeyId, UpdateId};
 use ferry_core::registry::{ListFilter, UpdateSummary};
+use ferry_core::trust::Allowed;
 
 use common::{code, human_bytes, json_line, safe};
 
@@ -375,6 +376,12 @@ struct VerifyArgs {
     /// Do not refuse a bundle past its expiry (see import --allow-expired).
     #[arg(long)]
     allow_expired: bool,
+    /// Accept signatures in minisign's legacy form (see import --allow-legacy-signature).
+    #[arg(long)]
+    allow_legacy_signature: bool,
+    /// Accept a rotation to the demo key (see import --allow-demo-key).
+    #[arg(long)]
+    allow_demo_key: bool,
     /// Print the result as one JSON object.
     #[arg(long)]
     json: bool,
@@ -397,6 +404,14 @@ struct ImportArgs {
     /// acceptance is recorded in the audit log and the receipt.
     #[arg(long)]
     allow_expired: bool,
+    /// Accept signatures in minisign's legacy form ("Ed", over the whole manifest), which
+    /// minisign before 0.8 wrote; by default only the prehashed form ferry writes counts.
+    #[arg(long)]
+    allow_legacy_signature: bool,
+    /// Accept a key rotation statement that makes the public demo key trusted (for
+    /// demonstrations only: anyone can sign with it).
+    #[arg(long)]
+    allow_demo_key: bool,
 }
 
 #[derive(Args)]
@@ -493,7 +508,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Verify(args) => {
             let data = DataDir::open_shared(&dir)?;
-            let opts = ImportOptions { allow_expired: args.allow_expired };
+            let opts = ImportOptions {
+                allow_expired: args.allow_expired,
+                allowed: Allowed { legacy_signatures: args.allow_legacy_signature, demo_key: args.allow_demo_key },
+            };
             let v = ferry_core::ingest::verify(&data, &args.bundle, opts)?;
             warn_time(&v.time);
             if args.json {
@@ -767,7 +785,10 @@ fn import(dir: &std::path::Path, args: &ImportArgs) -> anyhow::Result<u8> {
     if paths.is_empty() {
         return Err(ferry_core::Error::Invalid("no bundle found in the paths given".into()).into());
     }
-    let opts = ImportOptions { allow_expired: args.allow_expired };
+    let opts = ImportOptions {
+        allow_expired: args.allow_expired,
+        allowed: Allowed { legacy_signatures: args.allow_legacy_signature, demo_key: args.allow_demo_key },
+    };
     let mut receipt = Receipt::new(&data);
     // The latest word on each volume set seen: which of its volumes are still missing.
     let mut sets: std::collections::BTreeMap<(String, u64), Vec<u32>> = std::collections::BTreeMap::new();

@@ -145,6 +145,9 @@ pub enum Error {
         manifest_value: String,
     },
 
+    #[error("bundle {}: signature by key {key_id} is in minisign's legacy form (\"Ed\", over the whole manifest); ferry and minisign since 0.8 sign prehashed (\"ED\"): --allow-legacy-signature accepts it", path.display())]
+    LegacySignature { path: PathBuf, key_id: KeyId },
+
     #[error("bundle {}: key rotation statement refused: {reason}", path.display())]
     Rotation { path: PathBuf, reason: String },
     #[error("bundle {}: not signed by enough trusted keys for channel {channel:?}: {valid} valid of {threshold} required (signed by: {signers}; trusted: {trusted})", path.display())]
@@ -248,6 +251,7 @@ impl Error {
             | ManifestAltered { .. }
             | TrustedCommentAltered { .. }
             | TrustedCommentMismatch { .. }
+            | LegacySignature { .. }
             | Untrusted { .. }
             | Rotation { .. }
             | StateFile { .. }

@@ -27,6 +27,7 @@ use crate::names::{KeyId, Sha256};
 use crate::registry::{AcceptedBundle, ChannelState, ImportChanges, ImportRecord};
 use crate::report::{ChangeReport, ReportBuilder, ReportKind};
 use crate::store::Store;
+use crate::trust::Allowed;
 
 /// What verification established about one bundle volume.
 #[derive(Debug, Clone, Serialize)]
@@ -88,6 +89,8 @@ pub struct TimeJudgement {
 pub struct ImportOptions {
     /// Accept a bundle past its expiry (logged in the audit log and the receipt).
     pub allow_expired: bool,
+    /// What else the administrator allowed: legacy signatures, the demo key by rotation.
+    pub allowed: Allowed,
 }
 
 /// Time spent in each step of one import, in milliseconds.
@@ -262,8 +265,8 @@ struct Checked {
     rotation: Option<crate::rotation::Rotation>,
 }
 
-fn check_signatures_and_entries(data: &DataDir, path: &Path) -> Result<Checked> {
-    let (bundle, sig) = SignedBundle::open(path)?.authenticate(&data.registry.trust_store()?)?;
+fn check_signatures_and_entries(data: &DataDir, path: &Path, opts: ImportOptions) -> Result<Checked> {
+    let (bundle, sig) = SignedBundle::open(path)?.authenticate(&data.registry.trust_store()?, opts.allowed)?;
     bundle.check_entries(sig.volume)?;
     Ok(Checked { bundle, volume: sig.volume, signers: sig.signers, rotation: sig.rotation })
 }
@@ -327,7 +330,7 @@ fn rollback_checks(
     let accepted = data.registry.accepted_bundle(&m.channel, m.sequence)?;
     judge_sequence(m, &c.bundle.manifest_digest, &state, accepted.as_ref(), path)?;
     // A further volume of an accepted set was judged fresh when the set was admitted.
-    let fresh = if accepted.is_none() { opts } else { ImportOptions { allow_expired: true } };
+    let fresh = if accepted.is_none() { opts } else { ImportOptions { allow_expired: true, ..opts } };
     let mut time = judge_expiry(m, &state, path, fresh)?;
     time.expiry_relaxed &= accepted.is_none();
     check_delta_base(data, m, path)?;
@@ -336,7 +339,7 @@ fn rollback_checks(
 
 /// Checks everything and changes nothing.
 pub fn verify(data: &DataDir, path: &Path, opts: ImportOptions) -> Result<Verified> {
-    let c = check_signatures_and_entries(data, path)?;
+    let c = check_signatures_and_entries(data, path, opts)?;
     let payloads: Vec<_> = c.bundle.manifest.payloads_in(c.volume).cloned().collect();
     c.bundle.check_payloads(&payloads)?;
     let checks = payloads.iter().map(|p| payload_check(p, "verified")).collect();
@@ -366,7 +369,7 @@ fn import_checked(data: &mut DataDir, path: &Path, opts: ImportOptions) -> Resul
         return Err(Error::Invalid("the data directory was opened read-only".into()));
     };
     let started = std::time::Instant::now();
-    let c = check_signatures_and_entries(data, path)?;
+    let c = check_signatures_and_entries(data, path, opts)?;
 
     // Digests: copy each payload into the store's temporary area, hashing on the way, on
     // every core. What the store holds already is hashed all the same (the media must be
@@ -701,7 +704,7 @@ mod tests {
         let future = state(None, Some("2999-06-01T00:00:00Z"));
         let err = judge_expiry(&far, &future, path, strict).unwrap_err();
         assert!(matches!(err, Error::Expired { .. }), "{err}");
-        let relaxed = judge_expiry(&far, &future, path, ImportOptions { allow_expired: true }).unwrap();
+        let relaxed = judge_expiry(&far, &future, path, ImportOptions { allow_expired: true, ..strict }).unwrap();
         assert!(relaxed.clock_behind && relaxed.expiry_relaxed);
         assert_eq!(relaxed.judged_against.to_string(), "2999-06-01T00:00:00Z");
         let past = manifest(1, "2024-01-01T00:00:00Z", Some("2024-02-01T00:00:00Z"));

@@ -10,7 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use blake2::digest::consts::U32;
 use blake2::{Blake2b, Blake2b512, Digest};
-use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 
 use crate::names::KeyId;
 
@@ -70,6 +70,19 @@ pub enum VerifyFailure {
     Message,
     /// The global signature is wrong: the trusted comment changed.
     TrustedComment,
+    /// A legacy "Ed" signature (over the message itself) where only the prehashed form is
+    /// accepted: minisign has written "ED" by default since 0.8, and ferry never writes "Ed".
+    Legacy,
+}
+
+/// Whether legacy "Ed" signatures are accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LegacySignatures {
+    /// Refused (the default everywhere).
+    #[default]
+    Refuse,
+    /// Accepted, when an administrator asked for it (`--allow-legacy-signature`).
+    Allow,
 }
 
 fn decode_base64_line(line: &str, what: &str) -> Result<Vec<u8>, String> {
@@ -112,6 +125,11 @@ impl PublicKey {
         let key_id = KeyId(raw[2..10].try_into().expect("8 bytes"));
         let bytes: [u8; 32] = raw[10..42].try_into().expect("32 bytes");
         let key = VerifyingKey::from_bytes(&bytes).map_err(|_| "not a valid Ed25519 point".to_string())?;
+        if key.is_weak() {
+            // A point of small order: signatures that "verify" under it can be made without
+            // any secret.
+            return Err("a weak Ed25519 key (a point of small order): anyone could forge its signatures".into());
+        }
         Ok(PublicKey { key_id, key })
     }
 
@@ -130,20 +148,33 @@ impl PublicKey {
     }
 
     /// Checks `signature` over `message`: key id, the signature over the message, then the
-    /// global signature over the trusted comment.
+    /// global signature over the trusted comment. Only the prehashed form is accepted.
     pub fn verify(&self, message: &[u8], signature: &SignatureFile) -> Result<(), VerifyFailure> {
+        self.verify_with(message, signature, LegacySignatures::Refuse)
+    }
+
+    /// [`PublicKey::verify`], accepting legacy signatures if `legacy` says so. Signatures are
+    /// checked strictly (RFC 8032's cofactorless equation with canonical encodings, and no
+    /// small-order R), so that one message has one valid signature per key.
+    pub fn verify_with(
+        &self,
+        message: &[u8],
+        signature: &SignatureFile,
+        legacy: LegacySignatures,
+    ) -> Result<(), VerifyFailure> {
         if signature.key_id != self.key_id {
             return Err(VerifyFailure::KeyIdMismatch);
         }
         let sig = ed25519_dalek::Signature::from_bytes(&signature.signature);
-        let ok = match signature.algorithm {
-            Algorithm::Prehashed => self.key.verify(&Blake2b512::digest(message), &sig),
-            Algorithm::Legacy => self.key.verify(message, &sig),
+        let ok = match (signature.algorithm, legacy) {
+            (Algorithm::Prehashed, _) => self.key.verify_strict(&Blake2b512::digest(message), &sig),
+            (Algorithm::Legacy, LegacySignatures::Allow) => self.key.verify_strict(message, &sig),
+            (Algorithm::Legacy, LegacySignatures::Refuse) => return Err(VerifyFailure::Legacy),
         };
         ok.map_err(|_| VerifyFailure::Message)?;
         let global = ed25519_dalek::Signature::from_bytes(&signature.global_signature);
         self.key
-            .verify(&global_message(&signature.signature, &signature.trusted_comment), &global)
+            .verify_strict(&global_message(&signature.signature, &signature.trusted_comment), &global)
             .map_err(|_| VerifyFailure::TrustedComment)
     }
 }

@@ -830,6 +830,8 @@ fn verified_index(generations_dir: &SharedTree, dir: &Path, g: u64, key: &Public
                     format!("signed by key {}, not by the server key {}", sig.key_id, key.key_id),
                 VerifyFailure::Message => format!("{INDEX_FILE} was altered after signing"),
                 VerifyFailure::TrustedComment => "the trusted comment was altered after signing".to_string(),
+                VerifyFailure::Legacy =>
+                    "signed in minisign's legacy form (\"Ed\"); the server key signs prehashed".to_string(),
             }
         ))
     })?;

@@ -224,7 +224,7 @@ pub fn read_dir(dir: &std::path::Path) -> crate::Result<SignedStatement> {
 }
 
 /// Decides whether `signed` may change `trust`; the reason for a refusal otherwise.
-pub fn judge(signed: &SignedStatement, trust: &TrustStore) -> Result<Verdict, String> {
+pub fn judge(signed: &SignedStatement, trust: &TrustStore, demo_key_allowed: bool) -> Result<Verdict, String> {
     let Some(first) = signed.signatures.first() else {
         return Err("the statement carries no signature".into());
     };
@@ -242,6 +242,12 @@ pub fn judge(signed: &SignedStatement, trust: &TrustStore) -> Result<Verdict, St
                 Ok(()) => {}
                 Err(VerifyFailure::TrustedComment) => {
                     return Err(format!("signature by key {}: the trusted comment was altered", key.key_id));
+                }
+                Err(VerifyFailure::Legacy) => {
+                    return Err(format!(
+                        "signature by key {} is in minisign's legacy form (\"Ed\"); statements are signed prehashed",
+                        key.key_id
+                    ));
                 }
                 Err(_) => {
                     return Err(format!("signature by key {} does not verify: the statement was altered", key.key_id));
@@ -299,6 +305,13 @@ pub fn judge(signed: &SignedStatement, trust: &TrustStore) -> Result<Verdict, St
         ));
     }
     let new_keys = statement.public_keys()?;
+    if !demo_key_allowed && let Some(demo) = new_keys.iter().find(|k| crate::keys::is_demo_key(k)) {
+        return Err(format!(
+            "it makes key {} trusted, the public demo key shipped with ferry: anyone can sign with it \
+             (--allow-demo-key accepts it, for demonstrations only)",
+            demo.key_id
+        ));
+    }
     let added: Vec<&PublicKey> = new_keys.iter().filter(|k| !current.iter().any(|c| c.key_id == k.key_id)).collect();
     let by_added = verified_by(&added)?;
     if let Some(missing) = added.iter().find(|k| !by_added.contains(&k.key_id)) {
@@ -327,23 +340,23 @@ mod tests {
         let trust = trust_of(&[&a, &b], 2);
         let to_c = Statement::new(Channel::default_channel(), 2, 1, &[c.public_key()]).unwrap();
 
-        let Ok(Verdict::Apply(applied)) = judge(&to_c.sign(&[&a, &b, &c]).unwrap(), &trust) else {
+        let Ok(Verdict::Apply(applied)) = judge(&to_c.sign(&[&a, &b, &c]).unwrap(), &trust, false) else {
             panic!("a sound statement is applied")
         };
-        let err = judge(&to_c.sign(&[&a, &c]).unwrap(), &trust).unwrap_err();
+        let err = judge(&to_c.sign(&[&a, &c]).unwrap(), &trust, false).unwrap_err();
         assert!(err.contains("signed by 1 of the 2 keys"), "{err}");
-        let err = judge(&to_c.sign(&[&a, &b]).unwrap(), &trust).unwrap_err();
+        let err = judge(&to_c.sign(&[&a, &b]).unwrap(), &trust, false).unwrap_err();
         assert!(err.contains("did not sign"), "{err}");
         // The same key's signature twice counts once.
         let mut doubled = to_c.sign(&[&a, &c]).unwrap();
         doubled.signatures.push(doubled.signatures[0].clone());
-        assert!(judge(&doubled, &trust).unwrap_err().contains("signed by 1 of the 2"));
+        assert!(judge(&doubled, &trust, false).unwrap_err().contains("signed by 1 of the 2"));
         let skip = Statement::new(Channel::default_channel(), 3, 1, &[c.public_key()]).unwrap();
-        assert!(judge(&skip.sign(&[&a, &b, &c]).unwrap(), &trust).unwrap_err().contains("skipped"));
+        assert!(judge(&skip.sign(&[&a, &b, &c]).unwrap(), &trust, false).unwrap_err().contains("skipped"));
 
         // Applied: the same statement again changes nothing.
         let rotated = trust.rotated(&applied).unwrap();
-        assert!(matches!(judge(&to_c.sign(&[&a, &b, &c]).unwrap(), &rotated), Ok(Verdict::AlreadyApplied)));
+        assert!(matches!(judge(&to_c.sign(&[&a, &b, &c]).unwrap(), &rotated, false), Ok(Verdict::AlreadyApplied)));
         assert_eq!(rotated.version("default"), 2);
         assert!(rotated.key("default", &a.key_id).is_none() && rotated.key("default", &c.key_id).is_some());
     }

@@ -121,6 +121,9 @@ impl ServerState {
                 )));
             }
             Err(VerifyFailure::Message) => return Err(refuse("the file was altered after signing".into())),
+            Err(VerifyFailure::Legacy) => {
+                return Err(refuse("signed in minisign's legacy form (\"Ed\"); the server key signs prehashed".into()));
+            }
             Err(VerifyFailure::TrustedComment) => {
                 return Err(refuse("the trusted comment was altered after signing".into()));
             }

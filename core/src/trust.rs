@@ -9,6 +9,16 @@ use crate::minisign::PublicKey;
 use crate::names::{Channel, KeyId, Sha256};
 use crate::rotation::Rotation;
 
+/// What an administrator allowed for one import or verification, beyond what is trusted by
+/// default: each is off unless a flag says otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Allowed {
+    /// minisign's legacy "Ed" signatures (`--allow-legacy-signature`).
+    pub legacy_signatures: bool,
+    /// A rotation statement that makes the public demo key trusted (`--allow-demo-key`).
+    pub demo_key: bool,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct TrustStore {
     keys: Vec<(Channel, PublicKey)>,

@@ -262,3 +262,24 @@ fn a_late_volume_carrying_an_earlier_rotation_is_accepted() {
     r.s.ingest(&["import", stale.to_str().unwrap()])
         .refused(exit::SIGNATURE, &["is at trust version 3; a statement for version 2 cannot change it"]);
 }
+
+#[test]
+fn rotation_to_the_demo_key() {
+    // Signed by the trusted key and by the demo key, as a rotation must be: the statement is
+    // sound, but it would make a key whose secret ships with ferry the channel's only key.
+    let r = Rotating::new();
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/keys");
+    let (demo, demo_pub) = (samples.join("demo.key"), samples.join("demo.pub"));
+    let (dir, run) = r.rotate("rotation-to-demo", "2", &[&demo_pub], &[&r.old, &demo]);
+    run.ok();
+    // The bundle's own signature is by the key the statement makes trusted.
+    let bundle = r.pack_with(&demo, &dir);
+    let before = r.s.state();
+    r.s.ingest(&["import", bundle.to_str().unwrap()])
+        .refused(exit::SIGNATURE, &["public demo key shipped with ferry", "--allow-demo-key"]);
+    assert_eq!(r.s.state(), before);
+    assert_eq!(r.trusted_ids(), [key_id(&r.old_pub)]);
+    // Asked for explicitly (a demonstration), it is applied.
+    r.s.ingest(&["import", bundle.to_str().unwrap(), "--allow-demo-key"]).ok();
+    assert_eq!(r.trusted_ids(), ["D4ACB353394EA7A8"], "the demo key, as its file names it");
+}

@@ -91,3 +91,34 @@ fn signature_entry_that_is_not_a_signature() {
     });
     a.refuse(&bundle, exit::SIGNATURE, &["expected 4 lines, found 1"]);
 }
+
+#[test]
+fn legacy_signature_without_consent() {
+    // minisign -l signs the manifest itself ("Ed"), as minisign before 0.8 did: a genuine
+    // signature by the trusted key, refused unless the administrator asks for it.
+    let a = Accepted::new();
+    let manifest = zip_entries(&a.next).into_iter().find(|(n, _)| n == "manifest.json").unwrap().1;
+    let bundle = a.resigned_bytes_with("legacy-signature.zip", &manifest, &["-l"]);
+    a.refuse(&bundle, exit::SIGNATURE, &["is in minisign's legacy form", "--allow-legacy-signature"]);
+    let out = a.s.ingest(&["import", bundle.to_str().unwrap(), "--allow-legacy-signature"]).ok();
+    assert!(out.contains("imported: "), "{out}");
+}
+
+#[test]
+fn weak_key_offered_for_trust() {
+    // The identity point (small order): every "signature" of the right shape verifies under
+    // it, so whoever offers it can sign anything.
+    let s = Scratch::new();
+    let mut raw = b"Ed".to_vec();
+    raw.extend_from_slice(&[7u8; 8]);
+    let mut point = [0u8; 32];
+    point[0] = 1;
+    raw.extend_from_slice(&point);
+    use base64::Engine;
+    let text = format!("untrusted comment: weak key\n{}\n", base64::engine::general_purpose::STANDARD.encode(&raw));
+    let weak = s.path("weak-small-order.pub");
+    std::fs::write(&weak, text).unwrap();
+    s.ingest(&["trust", "add", weak.to_str().unwrap()])
+        .refused(exit::INPUT, &["a weak Ed25519 key (a point of small order)"]);
+    assert!(!s.data_dir().join("registry.sqlite").exists() || s.ingest(&["trust", "list"]).ok().trim().is_empty());
+}

@@ -19,13 +19,13 @@ use crate::manifest::{
     MANIFEST_ENTRY, MAX_MANIFEST_BYTES, Manifest, Payload, SIGNATURE_ENTRY_PREFIX, SIGNATURE_ENTRY_SUFFIX,
     TrustedComment,
 };
-use crate::minisign::{SignatureFile, VerifyFailure};
+use crate::minisign::{LegacySignatures, SignatureFile, VerifyFailure};
 use crate::names::{KeyId, Sha256};
 use crate::rotation::{
     self, MAX_ROTATION_BYTES, ROTATION_ENTRY, ROTATION_SIGNATURE_PREFIX, ROTATION_SIGNATURE_SUFFIX, Rotation,
     SignedStatement, Verdict,
 };
-use crate::trust::TrustStore;
+use crate::trust::{Allowed, TrustStore};
 
 /// Largest signature file read.
 const MAX_SIGNATURE_BYTES: u64 = 16 * 1024;
@@ -161,13 +161,14 @@ impl SignedBundle {
     ///
     /// A key rotation statement the bundle carries is judged first, against `trust`; if it
     /// is new and sound, the manifest's signatures are checked against the trust it creates.
-    pub fn authenticate(self, trust: &TrustStore) -> Result<(Bundle, SignatureCheck)> {
+    pub fn authenticate(self, trust: &TrustStore, allowed: Allowed) -> Result<(Bundle, SignatureCheck)> {
+        let legacy = if allowed.legacy_signatures { LegacySignatures::Allow } else { LegacySignatures::Refuse };
         let path = self.path().to_path_buf();
         let mut rotation = None;
         let rotated;
         let trust = match &self.rotation {
             None => trust,
-            Some((signed, _)) => match rotation::judge(signed, trust) {
+            Some((signed, _)) => match rotation::judge(signed, trust, allowed.demo_key) {
                 Ok(Verdict::AlreadyApplied) => trust,
                 Ok(Verdict::Apply(applied)) => {
                     rotated =
@@ -186,8 +187,11 @@ impl SignedBundle {
             let Ok(claimed) = TrustedComment::parse(&sig.trusted_comment) else { continue };
             claimed_channel.get_or_insert_with(|| claimed.channel.clone());
             let Some(key) = trust.key(&claimed.channel, &sig.key_id) else { continue };
-            match key.verify(&self.manifest_bytes, sig) {
+            match key.verify_with(&self.manifest_bytes, sig, legacy) {
                 Ok(()) => {}
+                Err(VerifyFailure::Legacy) => {
+                    return Err(Error::LegacySignature { path, key_id: key.key_id });
+                }
                 Err(VerifyFailure::Message | VerifyFailure::KeyIdMismatch) => {
                     return Err(Error::ManifestAltered { path, key_id: key.key_id });
                 }
@@ -390,7 +394,7 @@ mod hostile_bytes {
 
     /// Every check of `ingest verify`, in its order.
     fn verify(path: &Path, trust: &TrustStore) -> Result<()> {
-        let (bundle, sig) = SignedBundle::open(path)?.authenticate(trust)?;
+        let (bundle, sig) = SignedBundle::open(path)?.authenticate(trust, Allowed::default())?;
         bundle.check_entries(sig.volume)?;
         let payloads: Vec<Payload> = bundle.manifest.payloads_in(sig.volume).cloned().collect();
         bundle.check_payloads(&payloads)

@@ -371,6 +371,11 @@ impl Accepted {
     /// A copy of the next bundle whose manifest is `manifest`, signed by the trusted key as
     /// [`Accepted::resigned`] does.
     pub fn resigned_bytes(&self, fixture: &str, manifest: &[u8]) -> PathBuf {
+        self.resigned_bytes_with(fixture, manifest, &[])
+    }
+
+    /// [`Accepted::resigned_bytes`] with more options for `minisign -S` (`-l`: legacy form).
+    pub fn resigned_bytes_with(&self, fixture: &str, manifest: &[u8], options: &[&str]) -> PathBuf {
         let entries = zip_entries(&self.next);
         let (sig_name, sig) = entries.iter().find(|(n, _)| n.starts_with("signatures/")).unwrap();
         let comment = String::from_utf8(sig.clone()).unwrap();
@@ -386,6 +391,7 @@ impl Accepted {
             .arg("-x")
             .arg(&sig_path)
             .args(["-t", &comment])
+            .args(options)
             .output()
             .unwrap();
         assert!(out.status.success(), "minisign -S: {}", String::from_utf8_lossy(&out.stderr));
