@@ -2,7 +2,9 @@
 //!
 //! Release dates are calendar dates (`2024-01-09`); creation and expiry times are RFC 3339
 //! instants in UTC written with a `Z` and whole seconds, so they compare as strings and as
-//! times alike. Parsing accepts any RFC 3339 offset and normalises to UTC.
+//! times alike. Parsing accepts exactly that form: a signed value is never altered, so a
+//! time with an offset, a fraction of a second or a leap second (`23:59:60Z`, which would have
+//! to be stored as another second) is refused rather than normalised.
 
 use std::fmt;
 use std::str::FromStr;
@@ -78,11 +80,21 @@ impl Timestamp {
 impl FromStr for Timestamp {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
-        OffsetDateTime::parse(s, &Rfc3339).map(Timestamp::from_datetime).map_err(|e| Error::InvalidName {
-            kind: "time",
-            value: s.to_string(),
-            reason: format!("expected RFC 3339, such as 2024-01-09T18:00:00Z ({e})"),
-        })
+        let refuse = |reason: String| Error::InvalidName { kind: "time", value: s.to_string(), reason };
+        let parsed = OffsetDateTime::parse(s, &Rfc3339)
+            .map_err(|e| refuse(format!("expected RFC 3339 in UTC, such as 2024-01-09T18:00:00Z ({e})")))?;
+        if parsed.offset() != UtcOffset::UTC || !s.ends_with('Z') {
+            return Err(refuse("not in UTC: times are written with Z, such as 2024-01-09T18:00:00Z".into()));
+        }
+        let t = Timestamp::from_datetime(parsed);
+        if t.to_string() != s {
+            return Err(refuse(
+                "not whole seconds of a regular minute (a fraction, or a leap second such as 23:59:60): \
+                 times are written as 2024-01-09T18:00:00Z"
+                    .into(),
+            ));
+        }
+        Ok(t)
     }
 }
 
@@ -109,10 +121,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn timestamps_normalise_to_utc_seconds() {
-        let t: Timestamp = "2024-01-09T19:30:00.75+01:30".parse().unwrap();
+    fn timestamps_are_utc_whole_seconds_and_never_altered() {
+        let t: Timestamp = "2024-01-09T18:00:00Z".parse().unwrap();
         assert_eq!(t.to_string(), "2024-01-09T18:00:00Z");
-        assert!("2024-01-09".parse::<Timestamp>().is_err());
+        for (bad, why) in [
+            ("2024-01-09", "expected RFC 3339"),
+            ("2024-01-09T19:30:00+01:30", "not in UTC"),
+            ("2024-01-09T18:00:00+00:00", "not in UTC"),
+            ("2016-12-31T23:59:60Z", "leap second"),
+            ("2024-01-09T18:00:00.75Z", "a fraction"),
+        ] {
+            let err = bad.parse::<Timestamp>().unwrap_err().to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+        }
     }
 
     #[test]

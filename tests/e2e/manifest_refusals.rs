@@ -84,3 +84,18 @@ fn update_in_the_manual_namespace() {
         "updates[0].id: Manual-0123456789ABCDEF is in the manual- namespace",
     );
 }
+
+#[test]
+fn creation_time_with_an_offset() {
+    check(
+        "created-with-offset.zip",
+        |m| m["created"] = "2026-01-01T09:00:00+09:00".into(),
+        "not in UTC: times are written with Z",
+    );
+}
+
+#[test]
+fn expiry_on_a_leap_second() {
+    // Stored as 23:59:59 it would be another value than the one signed.
+    check("expires-on-a-leap-second.zip", |m| m["expires"] = "2099-12-31T23:59:60Z".into(), "leap second");
+}
