@@ -73,6 +73,12 @@ pub enum ContainerFault {
     SizeMismatch { name: String, stored: u64, uncompressed: u64 },
     #[error("entry {name:?}: CRC-32 does not match its data")]
     BadCrc { name: String },
+    #[error("entry {name:?}: a Unicode path field names it {other:?}; other zip tools would show that name")]
+    NameFieldDisagrees { name: String, other: String },
+    #[error("{0} carries a comment; bundles have none (other zip tools would show it)")]
+    Comment(String),
+    #[error("entry {name:?}: malformed extra field")]
+    MalformedExtra { name: String },
     #[error("too many entries ({0}; at most {1})")]
     TooManyEntries(u64, u64),
 }

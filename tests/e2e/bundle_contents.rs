@@ -384,3 +384,41 @@ fn zip_bomb_overlapping() {
     std::fs::write(&path, quoted_overlap("files/outer", &inner)).unwrap();
     a.refuse(&path, exit::BUNDLE, &["overlaps another entry"]);
 }
+
+#[test]
+fn entry_renamed_by_a_unicode_path_field() {
+    // ferry reads the header's name; unzip and others show (and extract to) the name in the
+    // Info-ZIP Unicode Path field.
+    let a = Accepted::new();
+    let evil = "../../Windows/System32/evil.exe";
+    let bundle = rebuilt(
+        &a,
+        "unicode-path-field-disagrees.zip",
+        |raw| {
+            let e = raw.iter_mut().find(|e| e.name.starts_with(b"files/")).unwrap();
+            e.extra = rawzip::unicode_path_field(&e.name.clone(), evil);
+        },
+        rawzip::build,
+    );
+    let listed = tool("unzip").arg("-l").arg(&bundle).output().unwrap();
+    assert!(String::from_utf8_lossy(&listed.stdout).contains(evil), "unzip -l shows the field's name");
+    a.refuse(&bundle, exit::BUNDLE, &[&format!("a Unicode path field names it {evil:?}")]);
+}
+
+#[test]
+fn archive_comment() {
+    check_bytes(
+        "archive-comment.zip",
+        |bytes| rawzip::set_archive_comment(bytes, b"Open me: https://evil.example/"),
+        "the archive carries a comment; bundles have none",
+    );
+}
+
+#[test]
+fn entry_comment() {
+    check_payload_entry(
+        "entry-comment.zip",
+        |e| e.comment = b"run me".to_vec(),
+        "carries a comment; bundles have none",
+    );
+}

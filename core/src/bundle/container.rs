@@ -121,6 +121,34 @@ fn check_name(name: &str) -> std::result::Result<(), &'static str> {
     Ok(())
 }
 
+/// The Info-ZIP Unicode Path extra field: a name that tools such as `unzip -l` show instead
+/// of the header's.
+const UNICODE_PATH_FIELD: u16 = 0x7075;
+
+/// Checks an entry's extra fields: well formed, and no field naming it otherwise than its
+/// header does (ferry checks the header's name; another tool could extract by the other).
+fn check_extra(extra: &[u8], name: &str) -> std::result::Result<(), ContainerFault> {
+    let mut at = 0;
+    while at < extra.len() {
+        let malformed = || ContainerFault::MalformedExtra { name: name.to_string() };
+        if at + 4 > extra.len() {
+            return Err(malformed());
+        }
+        let id = u16_at(extra, at);
+        let len = u16_at(extra, at + 2) as usize;
+        let body = extra.get(at + 4..at + 4 + len).ok_or_else(malformed)?;
+        if id == UNICODE_PATH_FIELD {
+            // version (1), CRC-32 of the header's name (4), then the name in UTF-8.
+            let other = body.get(5..).map(String::from_utf8_lossy).unwrap_or_default();
+            if other != name {
+                return Err(ContainerFault::NameFieldDisagrees { name: name.to_string(), other: other.into_owned() });
+            }
+        }
+        at += 4 + len;
+    }
+    Ok(())
+}
+
 /// Values from the zip64 extended-information extra field, in the order the spec gives.
 fn zip64_values(extra: &[u8], wanted: usize) -> Option<Vec<u64>> {
     let mut at = 0;
@@ -203,6 +231,9 @@ impl Container {
         };
         let eocd_at = len - tail_len + i as u64;
         let e = &tail[i..i + EOCD_LEN as usize];
+        if u16_at(e, 20) != 0 {
+            return Err(fault(path, ContainerFault::Comment("the archive".into())));
+        }
         if u16_at(e, 4) != 0 || u16_at(e, 6) != 0 || u16_at(e, 8) != u16_at(e, 10) {
             return Err(fault(path, ContainerFault::MultiDisk));
         }
@@ -302,6 +333,10 @@ impl Container {
             Err(_) => return Err(fault(path, ContainerFault::NameNotUtf8 { index })),
         };
         check_name(&name).map_err(|reason| fault(path, ContainerFault::UnsafeName { name: name.clone(), reason }))?;
+        check_extra(extra, &name).map_err(|f| fault(path, f))?;
+        if comment_len != 0 {
+            return Err(fault(path, ContainerFault::Comment(format!("entry {name:?}"))));
+        }
 
         // Zip64: the fields at their maximum are in the extra field, in a fixed order.
         let mut size = u64::from(u32_at(h, 24));
@@ -354,6 +389,7 @@ impl Container {
         if &local_tail[..local_name_len] != name_raw {
             return Err(mismatch("name"));
         }
+        check_extra(&local_tail[local_name_len..], &name).map_err(|f| fault(path, f))?;
         if u16_at(&local, 6) != flags {
             return Err(mismatch("flags"));
         }

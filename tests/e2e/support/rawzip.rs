@@ -11,6 +11,10 @@ pub struct RawEntry {
     pub external: u32,
     /// A different name for the local header than the central directory's.
     pub local_name: Option<Vec<u8>>,
+    /// Extra fields, written in both headers.
+    pub extra: Vec<u8>,
+    /// The entry's comment in the central directory.
+    pub comment: Vec<u8>,
 }
 
 impl RawEntry {
@@ -24,6 +28,8 @@ impl RawEntry {
             made_by: 0x031e,
             external: 0o100644 << 16,
             local_name: None,
+            extra: Vec::new(),
+            comment: Vec::new(),
         }
     }
 
@@ -56,8 +62,9 @@ pub fn build_with_prefix(prefix: &[u8], entries: &[RawEntry]) -> Vec<u8> {
         out.extend_from_slice(&size.to_le_bytes());
         out.extend_from_slice(&size.to_le_bytes());
         out.extend_from_slice(&(local_name.len() as u16).to_le_bytes());
-        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(&(e.extra.len() as u16).to_le_bytes());
         out.extend_from_slice(local_name);
+        out.extend_from_slice(&e.extra);
         out.extend_from_slice(&e.data);
 
         central.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
@@ -70,10 +77,14 @@ pub fn build_with_prefix(prefix: &[u8], entries: &[RawEntry]) -> Vec<u8> {
         central.extend_from_slice(&size.to_le_bytes());
         central.extend_from_slice(&size.to_le_bytes());
         central.extend_from_slice(&(e.name.len() as u16).to_le_bytes());
-        central.extend_from_slice(&[0; 8]); // extra, comment, disk, internal attributes
+        central.extend_from_slice(&(e.extra.len() as u16).to_le_bytes());
+        central.extend_from_slice(&(e.comment.len() as u16).to_le_bytes());
+        central.extend_from_slice(&[0; 4]); // disk, internal attributes
         central.extend_from_slice(&e.external.to_le_bytes());
         central.extend_from_slice(&offset.to_le_bytes());
         central.extend_from_slice(&e.name);
+        central.extend_from_slice(&e.extra);
+        central.extend_from_slice(&e.comment);
     }
     let cd_offset = out.len() as u32;
     out.extend_from_slice(&central);
@@ -85,6 +96,24 @@ pub fn build_with_prefix(prefix: &[u8], entries: &[RawEntry]) -> Vec<u8> {
     out.extend_from_slice(&cd_offset.to_le_bytes());
     out.extend_from_slice(&0u16.to_le_bytes());
     out
+}
+
+/// An Info-ZIP Unicode Path extra field (0x7075) naming an entry `name`.
+pub fn unicode_path_field(header_name: &[u8], name: &str) -> Vec<u8> {
+    let mut body = vec![1u8];
+    body.extend_from_slice(&crc32fast::hash(header_name).to_le_bytes());
+    body.extend_from_slice(name.as_bytes());
+    let mut field = 0x7075u16.to_le_bytes().to_vec();
+    field.extend_from_slice(&(body.len() as u16).to_le_bytes());
+    field.extend_from_slice(&body);
+    field
+}
+
+/// Gives the archive a comment (the end record's last field).
+pub fn set_archive_comment(zip: &mut Vec<u8>, comment: &[u8]) {
+    let eocd = zip.len() - 22;
+    zip[eocd + 20..eocd + 22].copy_from_slice(&(comment.len() as u16).to_le_bytes());
+    zip.extend_from_slice(comment);
 }
 
 /// Rewrites the entry counts of the end-of-central-directory record.
