@@ -143,7 +143,9 @@ impl Worker<'_> {
     fn fetch(&self, job: &Job, options: &DownloadOptions, stop: &AtomicBool) -> Result<Ready> {
         if let Location::File(path) = &job.location {
             // Already on a local disk: copying it into the cache first would only write it
-            // twice. The bundle writer hashes it as it copies it.
+            // twice. The bundle writer hashes it as it copies it. Only a regular file: a
+            // device (/dev/zero) or FIFO is refused before a byte is read.
+            crate::shared_tree::open_regular(path, crate::shared_tree::Links::Follow)?;
             (self.progress)(Progress::Started { job, from: 0 });
             return Ok(Ready { path: path.clone(), verified: false });
         }

@@ -52,16 +52,27 @@ impl Location {
     }
 
     /// Resolves `reference` (absolute URL, or relative to this location) as a catalog does.
+    /// A catalog read over HTTP may name only `http(s)` locations: whoever serves it must not
+    /// make fetch read (and sign into a bundle) files of the machine it runs on.
     pub fn join(&self, reference: &str) -> Result<Location> {
-        if let Ok(url) = Url::parse(reference)
-            && url.scheme().len() > 1
-        {
-            return Location::from_url(url);
+        let joined = match Url::parse(reference) {
+            Ok(url) if url.scheme().len() > 1 => Location::from_url(url)?,
+            _ => {
+                let base = self.as_url()?;
+                let joined = base
+                    .join(reference)
+                    .map_err(|e| Error::Invalid(format!("{reference:?} relative to {base}: {e}")))?;
+                Location::from_url(joined)?
+            }
+        };
+        if let (Location::Http(base), Location::File(path)) = (self, &joined) {
+            return Err(Error::Invalid(format!(
+                "{reference:?} names the local file {}, but the catalog was read from {base}: a catalog \
+                 read over HTTP may name only http and https locations",
+                path.display()
+            )));
         }
-        let base = self.as_url()?;
-        let joined =
-            base.join(reference).map_err(|e| Error::Invalid(format!("{reference:?} relative to {base}: {e}")))?;
-        Location::from_url(joined)
+        Ok(joined)
     }
 }
 
@@ -124,8 +135,11 @@ impl Sources {
     pub fn open_at(&self, location: &Location, offset: u64) -> std::result::Result<Body, Failure> {
         match location {
             Location::File(path) => {
-                let mut file =
-                    std::fs::File::open(path).map_err(|e| Failure::fatal(format!("{}: {e}", path.display())))?;
+                // A regular file only: a device (/dev/zero) or FIFO named by a catalog is
+                // refused at once, not read until some cap.
+                let mut file = crate::shared_tree::open_regular(path, crate::shared_tree::Links::Follow)
+                    .map_err(|e| Failure::fatal(e.to_string()))?
+                    .file;
                 if offset == 0 {
                     return Ok(Body::FromStart(Box::new(file)));
                 }
@@ -186,5 +200,21 @@ mod tests {
             Location::Http(Url::parse("https://example.invalid/x.exe").unwrap())
         );
         assert!(file.join("ftp://example.invalid/x").is_err());
+    }
+
+    #[test]
+    fn a_catalog_read_over_http_names_no_local_file() {
+        let http = Location::parse("http://127.0.0.1:8080/feeds/catalog.json").unwrap();
+        for reference in
+            ["file:///etc/os-release", "FILE:/etc/passwd", "file:etc/passwd", "File://localhost/etc/shadow"]
+        {
+            let err = http.join(reference).unwrap_err().to_string();
+            assert!(err.contains("may name only http and https locations"), "{reference}: {err}");
+        }
+        // A path is a path on the same server.
+        assert_eq!(
+            http.join("/etc/shadow").unwrap(),
+            Location::Http(Url::parse("http://127.0.0.1:8080/etc/shadow").unwrap())
+        );
     }
 }

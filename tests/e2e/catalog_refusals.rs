@@ -81,3 +81,47 @@ fn catalog_update_in_the_manual_namespace() {
         ],
     );
 }
+
+#[test]
+fn remote_catalog_naming_local_files() {
+    // Whoever serves a catalog must not make fetch read files of its own machine into a
+    // signed bundle, however the URL is spelt.
+    let local = std::fs::read("/etc/os-release").unwrap_or_else(|_| b"ID=debian\n".to_vec());
+    let digest = sha256_hex(&local);
+    for (fixture, url) in [
+        ("file-url", "file:///etc/os-release".to_string()),
+        ("upper-case-scheme", "FILE:/etc/os-release".to_string()),
+        ("scheme-without-slashes", "file:etc/os-release".to_string()),
+    ] {
+        let s = Scratch::new();
+        let (text, mut files) = catalog(&three_updates(), "");
+        let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let file = &mut doc["updates"][0]["files"][0];
+        file["url"] = url.clone().into();
+        file["sha256"] = digest.clone().into();
+        file["size"] = local.len().into();
+        files.insert("catalog.json".into(), serde_json::to_vec(&doc).unwrap());
+        let server = crate::support::http::Server::start(files);
+        let (secret, _) = s.key("signer");
+        s.pack_run(&server.url("catalog.json"), &secret, &[], &[])
+            .refused(exit::INPUT, &["may name only http and https locations"]);
+        assert!(walk(&s.media()).is_empty(), "{fixture}: nothing packed");
+    }
+}
+
+#[test]
+fn local_catalog_naming_a_device() {
+    let s = Scratch::new();
+    let catalog = local_catalog(&s.path("feed"), &three_updates());
+    let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&catalog).unwrap()).unwrap();
+    doc["updates"][0]["files"][0]["url"] = "/dev/zero".into();
+    doc["updates"][0]["files"][0]["size"] = (300u64 << 20).into();
+    std::fs::write(&catalog, serde_json::to_vec(&doc).unwrap()).unwrap();
+    let (secret, _) = s.key("signer");
+    let started = std::time::Instant::now();
+    let run = s.pack_run(catalog.to_str().unwrap(), &secret, &[], &[]);
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(run.stderr.contains("/dev/zero: is a FIFO, socket or device, not a plain file"), "{}", run.stderr);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "refused before reading it");
+    assert!(walk(&s.media()).is_empty());
+}
