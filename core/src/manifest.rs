@@ -19,6 +19,9 @@ pub const BUNDLE_FORMAT: u32 = 1;
 pub const MANIFEST_ENTRY: &str = "manifest.json";
 /// Largest manifest read before parsing: about 100,000 updates' metadata.
 pub const MAX_MANIFEST_BYTES: u64 = 64 << 20;
+/// The largest sequence a bundle may carry: what the registry stores as a signed 64-bit
+/// integer. Far beyond any real channel (a bundle a second for 292 billion years).
+pub const MAX_SEQUENCE: u64 = i64::MAX as u64;
 /// Prefix of payload entries that carry whole files.
 pub const FILE_ENTRY_PREFIX: &str = "files/sha256/";
 /// Prefix of payload entries that carry a piece of a file too large for one volume.
@@ -147,6 +150,9 @@ impl Manifest {
 
     /// Every rule the types alone do not enforce, naming the field of the first problem.
     pub fn check(&self) -> Result<(), String> {
+        if self.sequence == 0 || self.sequence > MAX_SEQUENCE {
+            return Err(format!("sequence {} is outside 1..={MAX_SEQUENCE}", self.sequence));
+        }
         let mut described: BTreeMap<Sha256, u64> = BTreeMap::new();
         for (i, f) in self.files.iter().enumerate() {
             if described.insert(f.sha256, f.size).is_some() {

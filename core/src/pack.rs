@@ -242,7 +242,8 @@ pub fn plan(sources: &Sources, opts: &PlanOptions<'_>) -> Result<Plan> {
             .state
             .and_then(|s| s.channels.get(opts.channel))
             .and_then(|p| p.highest_sequence)
-            .map(|h| h + 1),
+            // u64::MAX has no successor: the reservation refuses what is past the largest.
+            .map(|h| h.saturating_add(1)),
     };
     let mut carried: BTreeSet<Sha256> = BTreeSet::new();
     let mut relied: BTreeSet<Sha256> = BTreeSet::new();

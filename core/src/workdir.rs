@@ -67,7 +67,22 @@ impl WorkDir {
     pub fn reserve(&mut self, channel: &Channel, min_sequence: Option<u64>) -> Result<Reservation> {
         let now = Timestamp::now();
         let last = self.state.channels.get(channel);
-        let sequence = last.map_or(1, |r| r.sequence + 1).max(min_sequence.unwrap_or(1));
+        // Never past the largest sequence a bundle may carry, and never wrapping to 1.
+        let next = match last {
+            None => Some(1),
+            Some(r) => r.sequence.checked_add(1),
+        };
+        let sequence = next
+            .map(|n| n.max(min_sequence.unwrap_or(1)))
+            .filter(|s| *s <= crate::manifest::MAX_SEQUENCE)
+            .ok_or_else(|| {
+            Error::Invalid(format!(
+                "channel {channel}: no sequence is left after {} (the largest is {}); \
+                     a new channel continues from 1",
+                last.map_or(0, |r| r.sequence).max(min_sequence.unwrap_or(0)),
+                crate::manifest::MAX_SEQUENCE
+            ))
+        })?;
         let (created, clock_behind) = match last {
             Some(r) if r.created > now => (r.created, true),
             _ => (now, false),

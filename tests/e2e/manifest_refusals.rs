@@ -99,3 +99,12 @@ fn expiry_on_a_leap_second() {
     // Stored as 23:59:59 it would be another value than the one signed.
     check("expires-on-a-leap-second.zip", |m| m["expires"] = "2099-12-31T23:59:60Z".into(), "leap second");
 }
+
+#[test]
+fn sequence_beyond_the_largest() {
+    check(
+        "sequence-beyond-the-largest.zip",
+        |m| m["sequence"] = u64::MAX.into(),
+        "sequence 18446744073709551615 is outside",
+    );
+}

@@ -38,3 +38,27 @@ fn the_same_bundle_again_is_a_no_op() {
     assert!(out.contains("already imported"), "{out}");
     assert_eq!(a.s.state(), before);
 }
+
+#[test]
+fn sequence_at_its_largest() {
+    // The largest sequence a bundle carries is the registry's largest integer; past it fetch
+    // refuses instead of wrapping to 1 (which ingest would take for a rollback, or worse,
+    // a fresh start).
+    let s = Scratch::new();
+    let catalog = local_catalog(&s.path("feed"), &three_updates());
+    let (secret, public) = s.key("signer");
+    s.pack_run(catalog.to_str().unwrap(), &secret, &["--min-sequence", "18446744073709551615"], &[])
+        .refused(exit::INPUT, &["no sequence is left"]);
+    assert!(walk(&s.media()).is_empty());
+    let last = s.pack(catalog.to_str().unwrap(), &secret, &["--min-sequence", "9223372036854775807"]);
+    s.pack_run(catalog.to_str().unwrap(), &secret, &[], &[])
+        .refused(exit::INPUT, &["no sequence is left after 9223372036854775807"]);
+    s.trust(&public);
+    s.ingest(&["import", last.to_str().unwrap()]).ok();
+    let state: serde_json::Value = serde_json::from_str(&{
+        s.ingest(&["state", "export", "--out", s.path("state.json").to_str().unwrap()]).ok();
+        std::fs::read_to_string(s.path("state.json")).unwrap()
+    })
+    .unwrap();
+    assert_eq!(state["channels"]["default"]["highest_sequence"], 9223372036854775807u64, "{state}");
+}
