@@ -237,6 +237,13 @@ struct DownloadArgs {
     /// Seconds to wait before the first retry; the wait doubles with each further one.
     #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
     retry_delay: f64,
+    /// A transfer slower than this many bytes a second over --speed-time counts as stalled
+    /// and is resumed by a retry (as curl's option of the same name); 0 turns the rule off.
+    #[arg(long, default_value_t = ferry_core::download::DEFAULT_SPEED_LIMIT, value_name = "BYTES")]
+    speed_limit: u64,
+    /// Seconds over which --speed-limit is judged.
+    #[arg(long, default_value_t = ferry_core::download::DEFAULT_SPEED_TIME.as_secs_f64(), value_name = "SECONDS")]
+    speed_time: f64,
 }
 
 fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
@@ -257,6 +264,16 @@ impl DownloadArgs {
             parallel: usize::from(self.parallel),
             retries: self.retries,
             retry_delay: seconds(self.retry_delay, "--retry-delay")?,
+            speed_limit: self.speed_limit,
+            speed_time: match seconds(self.speed_time, "--speed-time")? {
+                zero if zero.is_zero() && self.speed_limit > 0 => {
+                    return Err(ferry_core::Error::Invalid(
+                        "--speed-time 0 would judge every transfer stalled before its first byte; give seconds, or --speed-limit 0".into(),
+                    )
+                    .into());
+                }
+                t => t,
+            },
         })
     }
 }

@@ -51,13 +51,30 @@ pub struct DownloadOptions {
     pub retries: u32,
     /// The pause before the first retry; it doubles with each further one.
     pub retry_delay: Duration,
+    /// The stall rule, as curl's `--speed-limit` and `--speed-time`: a transfer slower than
+    /// `speed_limit` bytes a second over `speed_time` counts as broken (and is resumed by the
+    /// next attempt). A per-read timeout alone lets a server that sends a byte a second hold
+    /// a pack for a day.
+    pub speed_limit: u64,
+    pub speed_time: Duration,
 }
 
 impl Default for DownloadOptions {
     fn default() -> Self {
-        DownloadOptions { parallel: 4, retries: 5, retry_delay: Duration::from_secs(1) }
+        DownloadOptions {
+            parallel: 4,
+            retries: 5,
+            retry_delay: Duration::from_secs(1),
+            speed_limit: DEFAULT_SPEED_LIMIT,
+            speed_time: DEFAULT_SPEED_TIME,
+        }
     }
 }
+
+/// 1 KiB/s: far below any link that carries updates (a 64 kbit/s line makes 8 KiB/s).
+pub const DEFAULT_SPEED_LIMIT: u64 = 1024;
+/// Over a minute, so that a pause of the server or the network is not a stall.
+pub const DEFAULT_SPEED_TIME: Duration = Duration::from_secs(60);
 
 /// What the downloader reports as it goes. Sent from worker threads.
 #[derive(Debug, Clone)]
@@ -86,6 +103,7 @@ enum Attempt {
 
 struct Worker<'a> {
     sources: &'a Sources,
+    options: &'a DownloadOptions,
     cache: &'a Cache,
     progress: &'a (dyn Fn(Progress<'_>) + Sync),
 }
@@ -104,7 +122,7 @@ pub fn run(
     let queue = Mutex::new((0..jobs.len()).collect::<VecDeque<usize>>());
     let stop = AtomicBool::new(false);
     let workers = options.parallel.clamp(1, jobs.len().max(1));
-    let worker = Worker { sources, cache, progress };
+    let worker = Worker { sources, options, cache, progress };
     std::thread::scope(|scope| {
         let (sender, receiver) = mpsc::channel::<(usize, Result<Ready>)>();
         for _ in 0..workers {
@@ -219,7 +237,25 @@ impl Worker<'_> {
         };
         (self.progress)(Progress::Started { job, from: written });
         let mut buf = vec![0u8; COPY_BUFFER];
+        let (speed_limit, speed_time) = (self.options.speed_limit, self.options.speed_time);
+        let mut window = (std::time::Instant::now(), 0u64);
         loop {
+            let elapsed = window.0.elapsed();
+            if speed_limit > 0 && elapsed >= speed_time {
+                if (window.1 as f64) < speed_limit as f64 * elapsed.as_secs_f64() {
+                    file.flush().at(&partial)?;
+                    return Ok(Attempt::Again {
+                        cause: format!(
+                            "stalled: {} bytes in the last {:.0} s, below {speed_limit} bytes a second (--speed-limit, --speed-time), after {written} of {} bytes",
+                            window.1,
+                            elapsed.as_secs_f64(),
+                            job.size
+                        ),
+                        restart: false,
+                    });
+                }
+                window = (std::time::Instant::now(), 0);
+            }
             if stop.load(Ordering::SeqCst) {
                 // Another file failed and the pack is over; keep the partial bytes for next time.
                 file.flush().at(&partial)?;
@@ -245,6 +281,7 @@ impl Worker<'_> {
             file.write_all(&buf[..n]).at(&partial)?;
             hasher.update(&buf[..n]);
             written += n as u64;
+            window.1 += n as u64;
             (self.progress)(Progress::Bytes { job, bytes: n as u64 });
         }
         drop(file);

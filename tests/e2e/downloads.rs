@@ -188,3 +188,30 @@ fn an_unusable_ca_file_is_refused() {
     s.pack_run(catalog.to_str().unwrap(), &secret, &["--ca-cert", ca.to_str().unwrap()], &[])
         .refused(exit::INPUT, &["not-a-certificate.pem"]);
 }
+
+#[test]
+fn a_server_that_trickles_is_judged_stalled() {
+    // 100 bytes every 100 ms is 1,000 bytes a second, below the 10,000 asked for: each
+    // attempt ends after about a second instead of lasting the 200 s the file would take.
+    let s = Scratch::new();
+    let updates = vec![TestUpdate::new("KB5034122", "Windows 10", "windows10.0-kb5034122-x64.msu", 200_000)];
+    let file = updates[0].file;
+    let server = serve(&updates, &[(file, Fault::trickle(100, Duration::from_millis(100)))], Duration::ZERO);
+    let (secret, _) = s.key("signer");
+    let started = std::time::Instant::now();
+    let args = ["--speed-limit", "10000", "--speed-time", "1", "--retries", "1", "--retry-delay", "0.05"];
+    s.pack_run(&server.url("catalog.json"), &secret, &args, &[])
+        .refused(4, &["stalled:", "below 10000 bytes a second (--speed-limit, --speed-time)"]);
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert_eq!(server.stats(file).requests, 2, "one retry, resumed");
+    assert!(walk(&s.media()).is_empty());
+}
+
+#[test]
+fn speed_time_zero_is_refused() {
+    let s = Scratch::new();
+    let (secret, _) = s.key("signer");
+    let catalog = local_catalog(&s.path("feed"), &three_updates());
+    s.pack_run(catalog.to_str().unwrap(), &secret, &["--speed-time", "0"], &[])
+        .refused(exit::INPUT, &["--speed-time 0 would judge every transfer stalled"]);
+}

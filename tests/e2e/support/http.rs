@@ -26,6 +26,9 @@ pub struct Fault {
     pub stall: Option<Duration>,
     /// Answer range requests with the whole file (200), as servers without range support do.
     pub ignore_range: bool,
+    /// Send the body this many bytes at a time with this pause between, as a server that
+    /// trickles would.
+    pub trickle: Option<(usize, Duration)>,
 }
 
 impl Fault {
@@ -37,6 +40,9 @@ impl Fault {
     }
     pub fn stall(d: Duration) -> Fault {
         Fault { stall: Some(d), ..Fault::default() }
+    }
+    pub fn trickle(bytes: usize, every: Duration) -> Fault {
+        Fault { trickle: Some((bytes, every)), ..Fault::default() }
     }
 }
 
@@ -242,6 +248,19 @@ fn serve(stream: &mut (impl Read + Write), state: &State) {
         Some(after) if nth <= fault.drop_times => after.min(body.len()),
         _ => body.len(),
     };
+    if let Some((bytes, every)) = fault.trickle {
+        let mut total = 0;
+        while total < send {
+            let end = (total + bytes).min(send);
+            if stream.write_all(&body[total..end]).is_err() {
+                break;
+            }
+            total = end;
+            std::thread::sleep(every);
+        }
+        state.stats.lock().unwrap().get_mut(&path).unwrap().bytes_sent += total;
+        return;
+    }
     let sent = stream.write(&body[..send]).unwrap_or(0);
     let mut total = sent;
     while total < send {
