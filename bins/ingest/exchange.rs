@@ -96,7 +96,7 @@ pub fn import_list(dir: &Path, args: ImportArgs) -> anyhow::Result<u8> {
     outln!("imported {} rows from {}", done.rows, safe(&CsvInput::from_arg(&args.file).what()));
     print_skipped(&done.skipped);
     outln!(
-        "  updates: {} new, {} revised, {} unchanged, {} kept (the list holds a later revision)",
+        "  updates: {} new, {} revised, {} unchanged, {} kept (the list holds a later revision, or metadata signed in a bundle, which a CSV never replaces)",
         u.new.len(),
         u.revised.len(),
         u.unchanged.len(),

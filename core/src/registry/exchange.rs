@@ -99,7 +99,9 @@ fn merge_row(
     let id = row.metadata.id.as_str();
     let before = merge.updates.new.len();
     let local =
-        merge_update(tx, path, &row.metadata, &row.metadata_json, &row.origin, detail, now, &mut merge.updates)?;
+        // Here, an update that arrived by CSV is of origin csv whatever it was there: its
+        // metadata is unsigned on this server.
+        merge_update(tx, path, &row.metadata, &row.metadata_json, "csv", detail, now, &mut merge.updates)?;
     let is_new = merge.updates.new.len() > before;
     if let Some((by, at)) = &row.eula_accepted
         && let Some(eula) = &row.metadata.eula

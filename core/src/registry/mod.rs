@@ -1157,30 +1157,43 @@ fn merge_update(
         columns,
     )
     .map_err(&e)?;
-    let existing: Option<(u32, String, String)> = if inserted > 0 {
+    let existing: Option<(u32, String, String, String)> = if inserted > 0 {
         None
     } else {
         Some(
             query_row(
                 tx,
-                "SELECT u.revision, m.metadata, u.status_set_at FROM updates u JOIN update_metadata m ON m.update_id = u.id \
-                 WHERE u.id = ?1",
+                "SELECT u.revision, m.metadata, u.status_set_at, u.origin FROM updates u \
+                 JOIN update_metadata m ON m.update_id = u.id WHERE u.id = ?1",
                 [update.id.as_str()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .map_err(&e)?,
         )
     };
-    let status_set_at = existing.as_ref().map(|(_, _, at)| at.clone());
-    let existing = existing.map(|(revision, metadata, _)| (revision, metadata));
+    let status_set_at = existing.as_ref().map(|(_, _, at, _)| at.clone());
     let is_new = existing.is_none();
-    match existing {
+    // Metadata that came signed in a bundle (or was registered here) is never replaced from a
+    // CSV, at any revision; and metadata that came only by CSV (unsigned) gives way to a
+    // signed bundle's or a registration's, whatever revision the CSV claimed.
+    let unsigned_here = existing.as_ref().is_some_and(|(_, _, _, was)| was == "csv");
+    match existing.map(|(revision, metadata, _, _)| (revision, metadata)) {
         None => {
             exec(tx, "INSERT INTO update_metadata (update_id, metadata) VALUES (?1, ?2)", params![id, metadata])
                 .map_err(&e)?;
             changes.new.push(id);
         }
-        Some((revision, old)) if update.revision > revision => {
+        Some((revision, old)) if update.revision == revision && old == metadata => {
+            changes.unchanged.push(id);
+            return Ok(status_set_at);
+        }
+        Some(_) if origin == "csv" && !unsigned_here => {
+            changes.ignored.push(id);
+            return Ok(status_set_at);
+        }
+        Some((revision, old))
+            if update.revision > revision || (origin != "csv" && unsigned_here && old != metadata) =>
+        {
             let old: Option<Update> = serde_json::from_str(&old).ok();
             let files_changed = old.is_none_or(|o| o.file_digests() != update.file_digests());
             exec(tx,
@@ -1245,8 +1258,6 @@ fn merge_update(
     Ok(status_set_at)
 }
 
-/// Appends one entry to the hash-chained audit log: each entry's hash covers the previous
-/// hash and the entry's own fields, so an edited or deleted entry breaks the chain.
 /// A file the registry describes, as `ingest check` compares it with the store.
 #[derive(Debug, Clone)]
 pub struct FileRow {
@@ -1256,7 +1267,14 @@ pub struct FileRow {
 }
 
 impl Registry {
-    /// Every file the registry describes, by digest.
+    /// The latest creation time of a bundle accepted on any channel: with the system clock,
+    /// what "now" is at least on a server without a trusted clock.
+    pub fn latest_time_seen(&self) -> Result<Option<Timestamp>> {
+        let latest: Option<String> =
+            self.conn.query_row("SELECT MAX(latest_time) FROM channels", [], |r| r.get(0)).map_err(self.err())?;
+        Ok(latest.and_then(|t| t.parse().ok()))
+    }
+
     /// The chunks accepted volumes wait on: of files that travel in pieces and are not whole.
     pub fn waiting_chunks(&self) -> Result<std::collections::BTreeSet<Sha256>> {
         let mut stmt = self.conn.prepare("SELECT chunk FROM waiting_chunks").map_err(self.err())?;
@@ -1271,6 +1289,7 @@ impl Registry {
         Ok(out)
     }
 
+    /// Every file the registry describes, by digest.
     pub fn file_rows(&self) -> Result<BTreeMap<Sha256, FileRow>> {
         let mut stmt = self.conn.prepare("SELECT sha256, size, present FROM files").map_err(self.err())?;
         let rows = stmt
@@ -1408,6 +1427,8 @@ impl Registry {
     }
 }
 
+/// Appends one entry to the hash-chained audit log: each entry's hash covers the previous
+/// hash and the entry's own fields, so an edited or deleted entry breaks the chain.
 fn append_audit(tx: &Transaction<'_>, path: &Path, event: &str, subject: &str, detail: &impl Serialize) -> Result<()> {
     let e = sql_error(path);
     let prev = audit_head(tx, path)?.unwrap_or_else(|| "0".repeat(64));
