@@ -71,6 +71,11 @@ impl Timestamp {
         OffsetDateTime::from_unix_timestamp(secs).ok().map(Timestamp)
     }
 
+    /// `self` later by `d` (whole seconds).
+    pub fn plus(&self, d: std::time::Duration) -> Timestamp {
+        Timestamp(self.0.saturating_add(time::Duration::seconds(d.as_secs() as i64)))
+    }
+
     /// The date part, for comparisons with release dates.
     pub fn date(&self) -> Date {
         Date(self.0.date())

@@ -119,7 +119,9 @@ pub struct BadRow {
 /// Writes a cell so that no spreadsheet runs it as a formula.
 pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
     match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{cell}").into(),
+        // A leading quote is doubled too, so that restoring is exact: "'=x" sent comes back
+        // as "'=x", not as "=x".
+        Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\'') => format!("'{cell}").into(),
         _ => cell.into(),
     }
 }
@@ -136,7 +138,7 @@ impl AsRef<[u8]> for Cell<'_> {
 /// Undoes [`neutralise`].
 fn restore(cell: &str) -> &str {
     match cell.strip_prefix('\'') {
-        Some(rest) if matches!(rest.chars().next(), Some('=' | '+' | '-' | '@' | '\t' | '\r')) => rest,
+        Some(rest) if matches!(rest.chars().next(), Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\'')) => rest,
         _ => cell,
     }
 }
@@ -215,15 +217,44 @@ pub fn write_groups<W: Write>(out: W, groups: &[GroupRow]) -> Result<W> {
     csv.into_inner().map_err(|e| Error::Invalid(format!("CSV: {}", e.error())))
 }
 
+/// The longest row read: the largest metadata the model accepts (a licence text of 1 MiB,
+/// which JSON escaping can make six times longer, and the update's other fields) with room
+/// to spare. A longer row refuses the file; memory holds at most one such row.
+pub const MAX_ROW_BYTES: u64 = 8 << 20;
+
+/// Refuses to read more than [`MAX_ROW_BYTES`] past the end of the last whole record, so
+/// that one endless cell cannot make a CSV import hold the file in memory.
+struct RowCap<R> {
+    inner: R,
+    read: u64,
+    /// Where the last whole record ended, set by the reading loop.
+    boundary: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: Read> Read for RowCap<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.read.saturating_sub(self.boundary.get()) > MAX_ROW_BYTES {
+            return Err(std::io::Error::other(format!(
+                "a row longer than {MAX_ROW_BYTES} bytes (the largest metadata an update may have, and more)"
+            )));
+        }
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
 /// Reads a CSV file: its header checked, then each record handed to `each` with its line
-/// number as it is read (one record in memory at a time, not the whole file twice over),
-/// until the end or until `each` returns false.
+/// number as it is read (one record in memory at a time, not the whole file twice over;
+/// none longer than [`MAX_ROW_BYTES`]), until the end or until `each` returns false.
 fn records<R: Read>(
     input: R,
     columns: &[&str],
     what: &str,
     mut each: impl FnMut(u64, std::result::Result<&csv::StringRecord, String>) -> bool,
 ) -> Result<()> {
+    let boundary = std::rc::Rc::new(std::cell::Cell::new(0));
+    let input = RowCap { inner: input, read: 0, boundary: boundary.clone() };
     let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(input);
     let header = reader.headers().map_err(csv_error(what))?.clone();
     let found: Vec<&str> = header.iter().map(|h| h.trim_start_matches('\u{feff}')).collect();
@@ -238,6 +269,7 @@ fn records<R: Read>(
     let line_of = |p: Option<&csv::Position>| p.map_or(0, |p| p.line() + 1);
     let mut record = csv::StringRecord::new();
     loop {
+        boundary.set(reader.position().byte());
         let go_on = match reader.read_record(&mut record) {
             Ok(false) => return Ok(()),
             Ok(true) => {
@@ -282,7 +314,11 @@ fn actor(column: &str, cell: &str) -> std::result::Result<Option<String>, String
     cell.parse::<crate::approval::Actor>().map(|a| Some(a.to_string())).map_err(|e| format!("{column}: {e}"))
 }
 
-fn list_row(r: &csv::StringRecord) -> std::result::Result<ListRow, String> {
+/// How far past "now" a time in a list may be: clocks of two servers on one closed network
+/// disagree by minutes at most.
+pub const CLOCK_SKEW: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+fn list_row(r: &csv::StringRecord, not_after: Timestamp) -> std::result::Result<ListRow, String> {
     let col = |name: &str| r.get(LIST_COLUMNS.iter().position(|c| *c == name).expect("a known column")).unwrap_or("");
     let metadata_json = col("metadata");
     let metadata: Update = serde_json::from_str(metadata_json).map_err(|e| format!("metadata: {e}"))?;
@@ -317,10 +353,22 @@ fn list_row(r: &csv::StringRecord) -> std::result::Result<ListRow, String> {
     if set_by == "person" && status_actor.is_none() {
         return Err("status_set_by is person but status_actor names nobody".into());
     }
-    let status_set_at = timestamp("status_set_at", col("status_set_at"))?;
+    // A decision dated in the future would outrank every real one until then.
+    let not_future = |column: &str, t: Timestamp| {
+        if t > not_after {
+            Err(format!(
+                "{column} {t} is in the future (after {not_after}: the later of this server's clock and the latest \
+                 bundle time accepted, plus {} minutes)",
+                CLOCK_SKEW.as_secs() / 60
+            ))
+        } else {
+            Ok(t)
+        }
+    };
+    let status_set_at = not_future("status_set_at", timestamp("status_set_at", col("status_set_at"))?)?;
     let eula_accepted = match (actor("eula_accepted_by", col("eula_accepted_by"))?, col("eula_accepted_at")) {
         (None, "") => None,
-        (Some(by), at) => Some((by, timestamp("eula_accepted_at", at)?)),
+        (Some(by), at) => Some((by, not_future("eula_accepted_at", timestamp("eula_accepted_at", at)?)?)),
         (None, _) => return Err("eula_accepted_at is given but eula_accepted_by is not".into()),
     };
     Ok(ListRow {
@@ -338,13 +386,15 @@ fn list_row(r: &csv::StringRecord) -> std::result::Result<ListRow, String> {
 
 /// Reads an update list, handing `each` every row as it is checked: a good one, or a bad
 /// one with its line (a second row for an id is bad). Stops early when `each` returns false.
+/// Times after `not_after` are refused.
 pub fn read_list<R: Read>(
     input: R,
     what: &str,
+    not_after: Timestamp,
     mut each: impl FnMut(std::result::Result<ListRow, BadRow>) -> bool,
 ) -> Result<()> {
     let mut seen = std::collections::HashMap::new();
-    records(input, &LIST_COLUMNS, what, |line, record| match record.and_then(list_row) {
+    records(input, &LIST_COLUMNS, what, |line, record| match record.and_then(|r| list_row(r, not_after)) {
         Ok(row) => match seen.insert(row.metadata.id.to_string(), line) {
             Some(first) => each(Err(BadRow {
                 line,
@@ -560,6 +610,9 @@ const BATCHES_AHEAD: usize = 4;
 pub fn import_list(data: &mut DataDir, input: &CsvInput, skip_invalid: bool, by: &str) -> Result<ListImport> {
     let what = input.what();
     let input = input.open()?;
+    // "Now" as for bundles: the later of the clock and the latest time accepted.
+    let now = data.registry.latest_time_seen()?.map_or(Timestamp::now(), |latest| latest.max(Timestamp::now()));
+    let not_after = now.plus(CLOCK_SKEW);
     let registry = &mut data.registry;
     let (day, apply_rules) = (Timestamp::now().date(), data.config.rules.apply);
     let (merge, refresh, rows, bad) = std::thread::scope(|scope| {
@@ -567,7 +620,7 @@ pub fn import_list(data: &mut DataDir, input: &CsvInput, skip_invalid: bool, by:
         let reading = what.as_str();
         let reader = scope.spawn(move || {
             let mut batch = Vec::with_capacity(BATCH);
-            let read = read_list(input, reading, |row| {
+            let read = read_list(input, reading, not_after, |row| {
                 batch.push(row.map_or_else(Reading::Bad, Reading::Row));
                 batch.len() < BATCH || send.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_ok()
             });
@@ -623,6 +676,10 @@ mod tests {
         }
         assert_eq!(neutralise("Windows 11"), "Windows 11");
         assert_eq!(restore("'quoted on purpose"), "'quoted on purpose");
+        // Round trips are exact, whatever the cell starts with.
+        for cell in ["'=already quoted", "''", "'", "'quoted on purpose", "=1", "plain", ""] {
+            assert_eq!(restore(&neutralise(cell)), cell, "{cell:?}");
+        }
     }
 
     #[test]

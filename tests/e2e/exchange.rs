@@ -29,8 +29,19 @@ fn list_without_files(s: &Scratch) -> Vec<serde_json::Value> {
             let o = v.as_object_mut().unwrap();
             o.remove("available");
             o.remove("files_present");
+            // Where the update came from on this server: by CSV on the receiving one.
+            o.remove("origin");
             v
         })
+        .collect()
+}
+
+/// Each update's origin on this server.
+fn origins(s: &Scratch) -> Vec<String> {
+    s.ingest(&["list", "--json"])
+        .ok()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["origin"].as_str().unwrap().to_string())
         .collect()
 }
 
@@ -69,6 +80,7 @@ fn a_list_exported_and_imported_into_a_fresh_server_is_the_same_list() {
     assert!(out.contains("imported 6 rows") && out.contains("6 new"), "{out}");
     assert!(out.contains("5 updates lack files here"), "the withdrawn one needs none: {out}");
     assert_eq!(list_without_files(&b), list_without_files(&a));
+    assert!(origins(&b).iter().all(|o| o == "csv"), "unsigned here: {:?}", origins(&b));
     let group: serde_json::Value = serde_json::from_str(b.ingest(&["group", "list", "--json"]).ok().trim()).unwrap();
     assert_eq!(group["description"], "=SUM(A1) pilot machines", "restored on import");
     assert_eq!(group["members"], 2);
@@ -342,4 +354,152 @@ fn csv_bad_row_after_the_bulk_merge_began() {
     fresh.ingest(&["group", "create", "pilot"]).ok();
     assert_eq!(indexes(&s), indexes(&fresh), "the indexes are all there");
     assert!(memberships(&s).is_empty());
+}
+
+/// Rewrites the rows of a CSV list: `edit` gets each row as column name → cell.
+fn edit_list(path: &std::path::Path, out: &std::path::Path, mut edit: impl FnMut(&mut Vec<(String, String)>)) {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let headers: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_path(out).unwrap();
+    writer.write_record(&headers).unwrap();
+    for record in reader.records() {
+        let mut row: Vec<(String, String)> =
+            headers.iter().cloned().zip(record.unwrap().iter().map(String::from)).collect();
+        edit(&mut row);
+        writer.write_record(row.iter().map(|(_, v)| v)).unwrap();
+    }
+    writer.flush().unwrap();
+}
+
+fn cell<'a>(row: &'a mut [(String, String)], column: &str) -> &'a mut String {
+    &mut row.iter_mut().find(|(c, _)| c == column).unwrap().1
+}
+
+/// A row for `id` claiming `revision`, with its metadata changed by `change`.
+fn claim(row: &mut [(String, String)], id: &str, revision: u32, change: impl Fn(&mut serde_json::Value)) {
+    if cell(row, "id") != id {
+        return;
+    }
+    let mut metadata: serde_json::Value = serde_json::from_str(cell(row, "metadata")).unwrap();
+    metadata["revision"] = revision.into();
+    change(&mut metadata);
+    *cell(row, "metadata") = metadata.to_string();
+    *cell(row, "revision") = revision.to_string();
+}
+
+#[test]
+fn csv_row_rewriting_a_signed_install_command() {
+    // Same file digest, "revision 2", another install command: a CSV carries no signature,
+    // so the signed metadata stays, and the next publish signs nothing the bundle did not say.
+    let a = update_list_server();
+    let list = export(&a, "list");
+    let forged = a.path("exchange/forged.csv");
+    edit_list(&list, &forged, |row| {
+        claim(row, "KB5034122", 2, |m| {
+            m["install"] = serde_json::json!({
+                "command": "cmd.exe",
+                "arguments": ["/c", "powershell -enc SQBFAFgA"],
+                "exit_codes": {"success": [0], "reboot": [], "failure": []}
+            })
+        })
+    });
+    let out = a.ingest(&["import-list", forged.to_str().unwrap()]).ok();
+    assert!(out.contains("4 unchanged, 1 kept"), "{out}");
+    let shown = update_json(&a, "KB5034122");
+    assert_eq!(shown["revision"], 1, "{shown}");
+    assert!(shown["metadata"].get("install").is_none_or(|i| i.is_null()), "{shown}");
+    a.ingest(&["approve", "KB5034122"]).ok();
+    let dp = a.path("dp");
+    a.ingest(&["dp", "add", "hq", "--path", dp.to_str().unwrap(), "--approved"]).ok();
+    a.ingest(&["publish"]).ok();
+    let index = std::fs::read_to_string(dp.join("generations/1/index.json")).unwrap();
+    assert!(index.contains("wusa.exe") && !index.contains("powershell"), "{index}");
+}
+
+#[test]
+fn csv_revision_that_would_freeze_a_signed_update() {
+    // A server that first hears of an update by CSV, at a revision no bundle will reach:
+    // the signed metadata still wins when its bundle arrives.
+    let a = update_list_server();
+    let list = export(&a, "list");
+    let inflated = a.path("exchange/inflated.csv");
+    edit_list(&list, &inflated, |row| claim(row, "KB5034122", u32::MAX, |m| m["title"] = "claimed by a CSV".into()));
+    let b = fresh_server(&a);
+    b.ingest(&["import-list", inflated.to_str().unwrap()]).ok();
+    assert_eq!(update_json(&b, "KB5034122")["revision"], u32::MAX);
+    let bundle = walk(&a.media()).into_iter().find(|f| f.ends_with(".zip")).unwrap();
+    b.ingest(&["import", a.media().join(bundle).to_str().unwrap()]).ok();
+    let shown = update_json(&b, "KB5034122");
+    assert_eq!(shown["revision"], 1, "the signed revision replaces the CSV's claim: {shown}");
+    assert_eq!(shown["origin"], "bundle");
+    assert_ne!(shown["title"], "claimed by a CSV");
+    // And a CSV never raises it again.
+    let out = b.ingest(&["import-list", inflated.to_str().unwrap()]).ok();
+    assert!(out.contains("1 kept"), "{out}");
+    assert_eq!(update_json(&b, "KB5034122")["revision"], 1);
+}
+
+#[test]
+fn status_dated_in_the_future() {
+    // A person's decision "made" in 2099 would outrank every real one until then.
+    let a = update_list_server();
+    let list = export(&a, "list");
+    let future = a.path("exchange/from-the-future.csv");
+    edit_list(&list, &future, |row| {
+        if cell(row, "id") == "KB5034122" {
+            *cell(row, "status") = "approved".into();
+            *cell(row, "status_set_by") = "person".into();
+            *cell(row, "status_actor") = "mallory".into();
+            *cell(row, "status_set_at") = "2099-01-01T00:00:00Z".into();
+        }
+    });
+    let before = a.state();
+    a.ingest(&["import-list", future.to_str().unwrap()]).refused(
+        exit::INPUT,
+        &["status_set_at 2099-01-01T00:00:00Z is in the future", "the latest bundle time accepted, plus 5 minutes"],
+    );
+    assert_eq!(a.state(), before);
+}
+
+#[test]
+fn cell_longer_than_any_metadata() {
+    let a = update_list_server();
+    let list = export(&a, "list");
+    let huge = a.path("exchange/huge-cell.csv");
+    let title = "x".repeat(20 << 20);
+    edit_list(&list, &huge, |row| {
+        if cell(row, "id") == "KB5034122" {
+            *cell(row, "title") = title.clone();
+        }
+    });
+    let before = a.state();
+    a.ingest(&["import-list", huge.to_str().unwrap()]).refused(exit::INPUT, &["a row longer than 8388608 bytes"]);
+    assert_eq!(a.state(), before);
+}
+
+#[test]
+fn quoted_cells_round_trip_exactly() {
+    // A description that starts with a quote before a formula sign: written with one more
+    // quote, read back as it was.
+    let a = update_list_server();
+    for (group, description) in
+        [("quoted", "'=already quoted"), ("apostrophe", "'tis the pilot"), ("plain", "=SUM(A1)")]
+    {
+        a.ingest(&["group", "create", group, "--description", description]).ok();
+    }
+    let groups = export(&a, "groups");
+    let b = fresh_server(&a);
+    b.ingest(&["import-groups", groups.to_str().unwrap()]).ok();
+    let listed: std::collections::BTreeMap<String, String> = b
+        .ingest(&["group", "list", "--json"])
+        .ok()
+        .lines()
+        .map(|l| {
+            let g: serde_json::Value = serde_json::from_str(l).unwrap();
+            (g["name"].as_str().unwrap().to_string(), g["description"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert_eq!(listed["quoted"], "'=already quoted");
+    assert_eq!(listed["apostrophe"], "'tis the pilot");
+    assert_eq!(listed["plain"], "=SUM(A1)");
 }
