@@ -153,6 +153,12 @@ fn check_file_name(value: &str) -> Result<(), String> {
     if value.ends_with(' ') || value.ends_with('.') {
         return Err("must not end with a space or a dot".into());
     }
+    if let Some(c) = value.chars().find(|c| crate::text::is_invisible_format(*c)) {
+        return Err(format!(
+            "character U+{:04X} not allowed in a file name: it changes how the name is shown",
+            c as u32
+        ));
+    }
     Ok(())
 }
 
@@ -344,7 +350,19 @@ mod tests {
     fn file_names() {
         check::<FileName>(
             &["windows10.0-kb5034122-x64.msu", "7z2409-x64.exe", "Notepad++ 8.7.msi"],
-            &["", ".", "..", "a/b", "a\\b", "C:x", "a\u{1b}[31m", "x.", "x "],
+            &[
+                "",
+                ".",
+                "..",
+                "a/b",
+                "a\\b",
+                "C:x",
+                "a\u{1b}[31m",
+                "x.",
+                "x ",
+                "patch-\u{202E}fdp.msu",
+                "a\u{200B}b.msu",
+            ],
         );
     }
 

@@ -7,10 +7,29 @@
 
 use std::borrow::Cow;
 
+/// Invisible format characters that change how the text around them is shown: the
+/// bidirectional controls (`patch-<U+202E>fdp.msu` shows as `patch-usm.pdf`) and the
+/// zero-width ones. Names from outside may not hold them; displayed text shows them escaped.
+pub fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+    )
+}
+
 /// Removes ANSI escape sequences (CSI, OSC and two-byte escapes) and every other control
-/// character except tab.
+/// character except tab, and shows invisible format characters as `<U+202E>`, so that
+/// nothing hidden reorders or hides what a person reads.
 pub fn for_terminal(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(|c| c.is_control() && c != '\t') {
+    if !text.chars().any(|c| (c.is_control() && c != '\t') || is_invisible_format(c)) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
@@ -49,6 +68,7 @@ pub fn for_terminal(text: &str) -> Cow<'_, str> {
             }
             '\t' => out.push(c),
             c if c.is_control() => {}
+            c if is_invisible_format(c) => out.push_str(&format!("<U+{:04X}>", c as u32)),
             c => out.push(c),
         }
     }
@@ -81,6 +101,8 @@ mod tests {
             ("line\rover\nwrite\u{8}", "lineoverwrite"),
             ("x\u{9b}2Jy", "xy"),
             ("tab\tkept", "tab\tkept"),
+            ("patch-\u{202E}fdp.msu", "patch-<U+202E>fdp.msu"),
+            ("CVE-2024-1234\u{200B}", "CVE-2024-1234<U+200B>"),
         ] {
             assert_eq!(for_terminal(input), expected, "{input:?}");
         }

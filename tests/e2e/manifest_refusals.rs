@@ -108,3 +108,32 @@ fn sequence_beyond_the_largest() {
         "sequence 18446744073709551615 is outside",
     );
 }
+
+#[test]
+fn file_name_with_a_bidi_override() {
+    // patch-<RLO>fdp.msu shows as "patch-usm.pdf" wherever it is displayed or published.
+    check(
+        "file-name-with-bidi-override.zip",
+        |m| m["updates"][0]["files"][0]["name"] = "patch-\u{202E}fdp.msu".into(),
+        "character U+202E not allowed in a file name",
+    );
+}
+
+#[test]
+fn title_with_a_bidi_override_is_shown_escaped() {
+    // Titles may hold format characters (real MSRC documents carry U+200B); they are shown,
+    // never obeyed.
+    let a = Accepted::new();
+    let bundle = a.resigned("title-with-bidi.zip", |m| {
+        for u in m["updates"].as_array_mut().unwrap() {
+            u["revision"] = 2.into();
+            u["title"] = "Security update \u{202E}exe.evil\u{202C} for Windows\u{200B}".into();
+        }
+    });
+    a.s.ingest(&["import", bundle.to_str().unwrap()]).ok();
+    let listed = a.s.ingest(&["list"]).ok();
+    assert!(listed.contains("<U+202E>exe.evil<U+202C>") && listed.contains("Windows<U+200B>"), "{listed}");
+    assert!(!listed.contains('\u{202E}') && !listed.contains('\u{200B}'), "{listed:?}");
+    let html = a.s.ingest(&["report", "--format", "html"]).ok();
+    assert!(!html.contains('\u{202E}') && html.contains("&lt;U+202E&gt;"), "the HTML report escapes it too");
+}
