@@ -49,12 +49,33 @@ fn audit_entry_removed() {
     a.s.ingest(&["audit", "verify"]).refused(exit::INTEGRITY, &["entry 3", "entries 2 to 2 are missing"]);
 }
 
+/// An entry's hash as ingest computes it: SHA-256 over the length-prefixed fields.
+fn entry_hash(fields: [&str; 5]) -> String {
+    let mut bytes = Vec::new();
+    for field in fields {
+        bytes.extend_from_slice(&(field.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(field.as_bytes());
+    }
+    sha256_hex(&bytes)
+}
+
 #[test]
 fn audit_entry_rehashed_after_an_edit() {
-    // Recomputing the edited entry's own hash does not help: the next entry names the old one.
+    // Someone who edits an entry and recomputes its own hash makes it consistent with
+    // itself, but the next entry still names the old hash: the chain shows the edit there.
     let (a, _) = logged();
-    sql(&a, "UPDATE audit_log SET hash = '00' || substr(hash, 3) WHERE seq = 2");
-    a.s.ingest(&["audit", "verify"]).refused(exit::INTEGRITY, &["entry 2"]);
+    let db = rusqlite::Connection::open(a.s.data_dir().join("registry.sqlite")).unwrap();
+    let (at, event, subject, detail, prev): (String, String, String, String, String) = db
+        .query_row("SELECT at, event, subject, detail, prev_hash FROM audit_log WHERE seq = 2", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap();
+    let edited = detail.replacen("\"signers\":[\"", "\"signers\":[\"00", 1);
+    assert_ne!(edited, detail, "the edit changes the entry: {detail}");
+    let hash = entry_hash([&prev, &at, &event, &subject, &edited]);
+    db.execute("UPDATE audit_log SET detail = ?1, hash = ?2 WHERE seq = 2", [&edited, &hash]).unwrap();
+    drop(db);
+    a.s.ingest(&["audit", "verify"]).refused(exit::INTEGRITY, &["entry 3: it does not follow the entry before it"]);
 }
 
 #[test]

@@ -200,12 +200,46 @@ impl Scratch {
 
     /// Everything a refused bundle must leave unchanged: the update list, the trust store,
     /// and the files in the content store.
+    /// Everything a refusal must leave as it was: every table of the registry but the audit
+    /// log and the change reports (a refusal adds an entry to each: that is their job), so
+    /// channel state (highest sequence, latest time, threshold, trust version), accepted
+    /// bundles and volumes, rotations, trusted keys, the update list, groups, rules, licence
+    /// acceptances and distribution points; and every file of the store, its temporary,
+    /// pending and chunk areas included.
     pub fn state(&self) -> String {
-        let list = self.ingest(&["list", "--json"]).ok();
-        let trust = self.ingest(&["trust", "list", "--json"]).ok();
-        let mut stored: Vec<String> = walk(&self.data_dir().join("store").join("sha256"));
+        let mut out = String::new();
+        let registry = self.data_dir().join("registry.sqlite");
+        if registry.exists() {
+            let db =
+                rusqlite::Connection::open_with_flags(&registry, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+            let tables: Vec<String> = db
+                .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT IN ('audit_log', 'reports') ORDER BY name")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            for table in tables {
+                let mut stmt = db.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
+                let columns = stmt.column_count();
+                let mut rows: Vec<String> = stmt
+                    .query_map([], |r| {
+                        (0..columns)
+                            .map(|i| r.get_ref(i).map(|v| format!("{v:?}")))
+                            .collect::<Result<Vec<_>, _>>()
+                            .map(|cells| cells.join(" | "))
+                    })
+                    .unwrap()
+                    .collect::<Result<_, _>>()
+                    .unwrap();
+                rows.sort();
+                out.push_str(&format!("[{table}]\n{}\n", rows.join("\n")));
+            }
+        }
+        let mut stored: Vec<String> = walk(&self.data_dir().join("store"));
         stored.sort();
-        format!("{list}\n{trust}\n{}", stored.join("\n"))
+        out.push_str(&format!("[store]\n{}\n", stored.join("\n")));
+        out
     }
 }
 
@@ -408,7 +442,7 @@ impl Accepted {
     pub fn refuse(&self, bundle: &Path, code: i32, parts: &[&str]) -> String {
         let before = self.s.state();
         let stderr = self.s.ingest(&["import", bundle.to_str().unwrap()]).refused(code, parts);
-        assert_eq!(self.s.state(), before, "a refused bundle changed the update list, trust or store");
+        assert_eq!(self.s.state(), before, "a refused bundle changed the registry or the store");
         let verify = self.s.ingest(&["verify", bundle.to_str().unwrap()]);
         assert_eq!(verify.code, code, "verify and import disagree: {}", verify.stderr);
         stderr
