@@ -41,6 +41,12 @@ impl DataDir {
         let registry = Registry::open(&root.join(REGISTRY_FILE))?;
         // Finish or undo what a crash interrupted: see `store`.
         store.recover(|digest| registry.has_file(digest))?;
+        let mut registry = registry;
+        let joined = registry.chunks_of_whole_files()?;
+        for chunk in &joined {
+            store.remove_chunk(chunk)?;
+        }
+        registry.forget_chunks(&joined)?;
         Ok(DataDir {
             root: root.to_path_buf(),
             registry,

@@ -472,9 +472,13 @@ fn import_checked(data: &mut DataDir, path: &Path, opts: ImportOptions) -> Resul
     crate::failpoint!("ingest.before-publish");
     store.publish(&stored)?;
     crate::failpoint!("ingest.before-chunk-removal");
-    for chunk in reassembled.iter().flat_map(|(_, chunks)| chunks) {
+    let joined: Vec<Sha256> = reassembled.iter().flat_map(|(_, chunks)| chunks.iter().copied()).collect();
+    for chunk in &joined {
         store.remove_chunk(chunk)?;
     }
+    // A crash before this leaves rows whose file is whole: the next lock holder removes
+    // those chunks and forgets them.
+    data.registry.forget_chunks(&joined)?;
     let imported = data.registry.accepted_bundle(&manifest.channel, manifest.sequence)?.map(|a| a.volumes);
     let missing_volumes =
         (1..=manifest.layout.volumes).filter(|v| !imported.as_ref().is_some_and(|have| have.contains(v))).collect();

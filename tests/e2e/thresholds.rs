@@ -34,11 +34,14 @@ fn too_few_valid_signatures() {
 }
 
 #[test]
-fn one_keys_signature_counted_twice() {
+fn one_keys_signature_given_twice() {
     let (s, catalog, a, _) = two_of_two();
     // Signing twice with one key is refused at the source...
     s.pack_run(&catalog, &a, &["--key", a.to_str().unwrap()], &[]).refused(exit::INPUT, &["given twice"]);
-    // ...and a bundle carrying a second copy of one key's signature does not reach the threshold.
+    // ...and a bundle cannot carry a second copy: its entry would have the same name (named
+    // by key id), which the container refuses before signatures are counted. That the count
+    // itself takes one key once is tested past the container, in core (bundle::reader,
+    // one_keys_signature_counted_twice_does_not_reach_the_threshold).
     let one = s.pack(&catalog, &a, &[]);
     let mut entries = zip_entries(&one);
     let copy = signature_entry(&mut entries).clone();

@@ -414,6 +414,30 @@ mod hostile_bytes {
         bundle.check_payloads(&payloads)
     }
 
+    /// One key's signature twice cannot reach a threshold of two. A bundle cannot carry it
+    /// twice (entries are named by key id, and a name twice is refused by the container), so
+    /// the count is reached here, past the container, by adding the copy in memory.
+    #[test]
+    fn one_keys_signature_counted_twice_does_not_reach_the_threshold() {
+        let (bytes, trust) = sample();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.zip");
+        std::fs::write(&path, bytes).unwrap();
+        let other = SecretKey::generate().unwrap().public_key();
+        let channel = Channel::default_channel();
+        let mut keys: Vec<(Channel, crate::minisign::PublicKey)> =
+            trust.keys_of("default").into_iter().map(|k| (channel.clone(), k.clone())).collect();
+        keys.push((channel.clone(), other));
+        let two_of_two = TrustStore::new(keys, BTreeMap::from([(channel, 2)]));
+        let mut signed = SignedBundle::open(&path).unwrap();
+        let copy = signed.signatures[0].clone();
+        signed.signatures.push((format!("{}-again", copy.0), copy.1));
+        let Err(err) = signed.authenticate(&two_of_two, Allowed::default()) else {
+            panic!("accepted with one key's signature counted twice");
+        };
+        assert!(matches!(err, Error::Untrusted { valid: 1, threshold: 2, .. }), "{err}");
+    }
+
     #[test]
     fn the_sample_is_accepted() {
         let (bytes, trust) = sample();

@@ -836,8 +836,6 @@ impl Registry {
                 .map_err(&e)?;
             }
         }
-        tx.execute("DELETE FROM waiting_chunks WHERE file IN (SELECT sha256 FROM files WHERE present = 1)", [])
-            .map_err(&e)?;
         for update in &m.updates {
             merge_update(&tx, &path, update, &stored_metadata(update), "bundle", &origin_detail, &now, &mut changes)?;
         }
@@ -1275,7 +1273,39 @@ impl Registry {
         Ok(latest.and_then(|t| t.parse().ok()))
     }
 
-    /// The chunks accepted volumes wait on: of files that travel in pieces and are not whole.
+    /// The chunks whose file is whole in the store now: their chunk files are to be removed,
+    /// and then [`Registry::forget_chunks`].
+    pub fn chunks_of_whole_files(&self) -> Result<Vec<Sha256>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT w.chunk FROM waiting_chunks w JOIN files f ON f.sha256 = w.file WHERE f.present = 1")
+            .map_err(self.err())?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(self.err())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let hex = row.map_err(self.err())?;
+            out.push(hex.parse().map_err(|_| {
+                Error::Invalid(format!("registry {}: waiting chunk {hex:?} is no SHA-256", self.path.display()))
+            })?);
+        }
+        Ok(out)
+    }
+
+    /// Forgets chunks whose files were removed from the store.
+    pub fn forget_chunks(&mut self, chunks: &[Sha256]) -> Result<()> {
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        let e = sql_error(&self.path);
+        let tx = self.conn.transaction().map_err(&e)?;
+        for chunk in chunks {
+            tx.execute("DELETE FROM waiting_chunks WHERE chunk = ?1", [chunk.hex()]).map_err(&e)?;
+        }
+        tx.commit().map_err(&e)
+    }
+
+    /// The chunks accepted volumes wait on (or whose removal, once their file was whole, was
+    /// interrupted: the lock holder finishes it at start).
     pub fn waiting_chunks(&self) -> Result<std::collections::BTreeSet<Sha256>> {
         let mut stmt = self.conn.prepare("SELECT chunk FROM waiting_chunks").map_err(self.err())?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(self.err())?;
