@@ -99,9 +99,21 @@ fn a_delta_is_refused_where_its_base_is_missing() {
     let c = Scratch::new();
     c.trust(&e.public);
     let base = sha256_hex(&v2()[0].body);
+    let before = c.state();
     c.ingest(&["import", delta.to_str().unwrap()])
         .refused(exit::ROLLBACK, &[&format!("delta relies on file {base} which this server does not hold")]);
     assert_eq!(c.ingest(&["list", "--json"]).ok(), "", "nothing was registered");
+    assert_eq!(c.state(), before, "no channel state, volume, file or chunk stayed behind");
+}
+
+/// What a refused pack must leave as it was: the media and fetch's work directory (its
+/// sequence reservations and cache).
+fn fetch_side(e: &Exported) -> (Vec<String>, Vec<String>, Vec<u8>) {
+    let mut media = walk(&e.a.media());
+    media.sort();
+    let mut work = walk(&e.a.work_dir());
+    work.sort();
+    (media, work, std::fs::read(e.a.work_dir().join("state.json")).unwrap_or_default())
 }
 
 #[test]
@@ -135,8 +147,10 @@ fn a_state_file_edited_on_the_way() {
     let text =
         std::fs::read_to_string(&e.state).unwrap().replace("\"highest_sequence\": 1", "\"highest_sequence\": 1000");
     std::fs::write(&e.state, text).unwrap();
+    let before = fetch_side(&e);
     e.a.pack_run(catalog.to_str().unwrap(), &e.secret, &e.state_args(), &[])
         .refused(exit::SIGNATURE, &["state.json: the file was altered after signing"]);
+    assert_eq!(fetch_side(&e), before, "no bundle, no sequence used");
 }
 
 #[test]
@@ -144,5 +158,7 @@ fn a_state_file_checked_against_another_key() {
     let e = exported();
     let catalog = local_catalog(&e.a.path("feed-v2"), &v2());
     let args = ["--state", e.state.to_str().unwrap(), "--server-key", e.public.to_str().unwrap()];
+    let before = fetch_side(&e);
     e.a.pack_run(catalog.to_str().unwrap(), &e.secret, &args, &[]).refused(exit::SIGNATURE, &["not by the server key"]);
+    assert_eq!(fetch_side(&e), before, "no bundle, no sequence used");
 }

@@ -291,7 +291,9 @@ fn bad_configuration_is_refused() {
     let bundle_dir = Scratch::new();
     let bundle = server_with_bundle(&bundle_dir);
     s.ingest(&["import", &bundle]).refused(exit::INPUT, &["is not a mail address"]);
-    assert!(!s.data_dir().join("registry.sqlite").exists() || s.ingest(&["list"]).ok().contains("no updates"));
+    // Refused before the data directory was touched: no registry was made, nothing stored.
+    assert!(!s.data_dir().join("registry.sqlite").exists(), "the refused import made a registry");
+    assert!(walk(&s.data_dir().join("store")).is_empty());
 }
 
 #[test]
