@@ -51,7 +51,17 @@ pub fn exit_code(class: ErrorClass) -> u8 {
 pub fn report(program: &str, error: &anyhow::Error) -> u8 {
     // What the command printed before comes before the error in a log of both streams.
     flush_out();
-    let text = error.chain().map(|e| e.to_string()).collect::<Vec<_>>().join(": ");
+    // A cause that the message before it already states is not repeated ("x: No such file
+    // or directory: No such file or directory").
+    let mut text = String::new();
+    for cause in error.chain().map(|e| e.to_string()) {
+        if !text.ends_with(&cause) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&cause);
+        }
+    }
     eprintln!("{program}: error: {}", ferry_core::text::for_terminal(&text));
     match error.downcast_ref::<Error>() {
         Some(e) => exit_code(e.class()),

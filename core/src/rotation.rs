@@ -365,10 +365,14 @@ mod tests {
     fn statement_checks() {
         let a = SecretKey::generate().unwrap();
         let c = Channel::default_channel();
-        assert!(Statement::new(c.clone(), 1, 1, &[a.public_key()]).is_err());
-        assert!(Statement::new(c.clone(), 2, 2, &[a.public_key()]).is_err());
-        assert!(Statement::new(c.clone(), 2, 1, &[]).is_err());
-        assert!(Statement::new(c.clone(), 2, 1, &[a.public_key(), a.public_key()]).is_err());
+        let refused = |made: Result<Statement, String>, why: &str| {
+            let err = made.unwrap_err();
+            assert!(err.contains(why), "expected {why:?}: {err}");
+        };
+        refused(Statement::new(c.clone(), 1, 1, &[a.public_key()]), "cannot follow a channel's first trust version");
+        refused(Statement::new(c.clone(), 2, 2, &[a.public_key()]), "threshold 2 is impossible with 1 keys");
+        refused(Statement::new(c.clone(), 2, 1, &[]), "the key set must hold 1 to");
+        refused(Statement::new(c.clone(), 2, 1, &[a.public_key(), a.public_key()]), "is listed twice");
         let s = Statement::new(c, 2, 1, &[a.public_key()]).unwrap();
         assert_eq!(Statement::parse(&s.to_json()).unwrap(), s);
         assert_eq!(parse_comment(&s.trusted_comment()), Some(("default".into(), 2)));

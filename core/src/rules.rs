@@ -321,11 +321,18 @@ mod tests {
     #[test]
     fn rules_that_cannot_mean_what_they_say_are_refused() {
         let name: RuleName = "r".parse().unwrap();
-        assert!(Rule::new(name.clone(), Action::Approve, Conditions::default()).is_err());
+        let refused = |rule: Result<Rule>, why: &str| {
+            let err = rule.unwrap_err().to_string();
+            assert!(err.contains(why), "expected {why:?}: {err}");
+        };
+        refused(Rule::new(name.clone(), Action::Approve, Conditions::default()), "it has no condition");
         let days_without_group = Conditions { days_in_group: Some(3), ..Conditions::default() };
-        assert!(Rule::new(name.clone(), Action::Approve, days_without_group).is_err());
+        refused(Rule::new(name.clone(), Action::Approve, days_without_group), "days in a group need the group");
         let own_group = Conditions { group: Some("pilot".parse().unwrap()), ..Conditions::default() };
-        assert!(Rule::new(name, Action::AddToGroup { group: "Pilot".parse().unwrap() }, own_group).is_err());
+        refused(
+            Rule::new(name, Action::AddToGroup { group: "Pilot".parse().unwrap() }, own_group),
+            "it adds to group Pilot only members of Pilot",
+        );
     }
 
     #[test]

@@ -70,8 +70,10 @@ fn group_unknown() {
     s.ingest(&["group", "add", "nowhere", "KB5034122", "--by", "alice"])
         .refused(exit::NOT_FOUND, &["update group \"nowhere\" not found"]);
     s.ingest(&["list", "--group", "nowhere"]).refused(exit::NOT_FOUND, &["update group \"nowhere\" not found"]);
-    s.ingest(&["approve", "--group", "nowhere", "--by", "alice"]).refused(exit::NOT_FOUND, &["nowhere"]);
-    s.ingest(&["group", "delete", "nowhere", "--by", "alice"]).refused(exit::NOT_FOUND, &["nowhere"]);
+    s.ingest(&["approve", "--group", "nowhere", "--by", "alice"])
+        .refused(exit::NOT_FOUND, &["update group \"nowhere\" not found"]);
+    s.ingest(&["group", "delete", "nowhere", "--by", "alice"])
+        .refused(exit::NOT_FOUND, &["update group \"nowhere\" not found"]);
     assert_eq!(s.state(), before);
 }
 

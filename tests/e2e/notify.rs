@@ -264,7 +264,7 @@ fn bad_configuration_is_refused() {
     configure(&s, "[notify.smtp]\nsever = \"mail.example.lan\"\n");
     s.ingest(&["config", "show"]).refused(exit::INPUT, &["unknown field `sever`"]);
     configure(&s, "[notify\n");
-    s.ingest(&["config", "show"]).refused(exit::INPUT, &["ingest.toml"]);
+    s.ingest(&["config", "show"]).refused(exit::INPUT, &["ingest.toml: TOML parse error at line 1", "unclosed table"]);
     configure(&s, "");
     s.ingest(&["--set", "notify.when", "config", "show"]).refused(exit::INPUT, &["expected KEY=VALUE"]);
     s.ingest(&["--set", "report.format=pdf", "report"]).refused(exit::INPUT, &["report.format is \"pdf\""]);

@@ -138,7 +138,7 @@ fn registered_file_missing() {
     let s = update_list_server();
     let before = s.state();
     s.ingest(&["register", s.path("by-hand/nothing.msu").to_str().unwrap(), "--product", "X"])
-        .refused(exit::LOCAL, &["nothing.msu"]);
+        .refused(exit::LOCAL, &["nothing.msu: No such file or directory"]);
     assert_eq!(s.state(), before);
 }
 

@@ -228,18 +228,20 @@ fn a_reader_that_goes_away_ends_the_output_not_the_command() {
     for args in
         [&["list"][..], &["report"], &["report", "--format", "html"], &["list", "--json"], &["approve", "KB5034122"]]
     {
-        // The pipe's reading end is closed before ingest writes a byte.
-        let mut child = std::process::Command::new(INGEST)
+        // The pipe's reading end is closed before ingest even starts, so that its first
+        // write fails whatever the timing (a reading end closed after the spawn could let
+        // everything fit in the pipe's buffer first).
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(INGEST)
             .arg("--data-dir")
             .arg(s.data_dir())
             .args(args)
             .env("USER", "tester")
-            .stdout(std::process::Stdio::piped())
+            .stdout(writer)
             .stderr(std::process::Stdio::piped())
-            .spawn()
+            .output()
             .unwrap();
-        drop(child.stdout.take());
-        let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");

@@ -197,7 +197,7 @@ fn rule_group_unknown() {
     s.ingest(&["rules", "add", "r", "--approve", "--group", "nowhere"])
         .refused(exit::NOT_FOUND, &["update group \"nowhere\" not found"]);
     s.ingest(&["rules", "add", "r", "--add-to-group", "nowhere", "--product", "7-Zip"])
-        .refused(exit::NOT_FOUND, &["nowhere"]);
+        .refused(exit::NOT_FOUND, &["update group \"nowhere\" not found"]);
     assert!(s.ingest(&["rules", "list", "--json"]).ok().is_empty());
 }
 

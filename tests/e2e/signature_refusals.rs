@@ -69,7 +69,8 @@ fn trust_remove_stops_acceptance() {
     a.s.ingest(&["trust", "remove", key_id["key_id"].as_str().unwrap()]).ok();
     let stderr = a.s.ingest(&["import", a.next.to_str().unwrap()]).refused(exit::SIGNATURE, &["trusted: none"]);
     assert!(stderr.contains("not signed by enough trusted keys"));
-    a.s.ingest(&["trust", "remove", "0000000000000000"]).refused(exit::NOT_FOUND, &["not found"]);
+    a.s.ingest(&["trust", "remove", "0000000000000000"])
+        .refused(exit::NOT_FOUND, &["trusted key \"0000000000000000 in channel default\" not found"]);
 }
 
 #[test]

@@ -1642,7 +1642,8 @@ mod tests {
             "INSERT INTO update_files (update_id, position, name, sha256, url) VALUES ('KB9', 0, 'x', 'aa', 'u')",
             [],
         );
-        assert!(refused.is_err(), "a file row of an update the list does not hold");
+        let err = refused.unwrap_err().to_string();
+        assert!(err.contains("FOREIGN KEY constraint failed"), "a file row of an update the list does not hold: {err}");
     }
 
     #[test]
