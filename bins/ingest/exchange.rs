@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use ferry_core::datadir::DataDir;
-use ferry_core::exchange::{BadRow, CsvInput};
+use ferry_core::exchange::{BadRow, CsvInput, Exchanged, ListTrust};
+use ferry_core::minisign::Prehasher;
 use ferry_core::output;
 
 use crate::common::{StdoutSink, code, json_line, safe};
@@ -16,6 +17,10 @@ pub struct ExportArgs {
     /// directory), or - for standard output.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+    /// Where the detached signature by the server key goes (minisign format); FILE.minisig
+    /// by default, and required with --out -.
+    #[arg(long, value_name = "FILE")]
+    signature: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -23,6 +28,14 @@ pub struct ImportArgs {
     /// A CSV file written by export-list (or export-groups) on another server, or - for
     /// standard input.
     file: PathBuf,
+    /// Its signature: FILE.minisig by default (none for standard input). It must be by a
+    /// peer server's key trusted with `ingest trust add-peer`.
+    #[arg(long, value_name = "FILE")]
+    signature: Option<PathBuf>,
+    /// Take a list that is unsigned or not signed by a trusted peer: its statuses and groups
+    /// of updates this server holds, never its metadata (update groups are taken whole).
+    #[arg(long)]
+    allow_unsigned: bool,
     /// Import the good rows and report the bad ones, instead of refusing the whole file.
     #[arg(long)]
     skip_invalid: bool,
@@ -31,43 +44,106 @@ pub struct ImportArgs {
     json: bool,
 }
 
+impl ImportArgs {
+    /// The signature to check, if there is one to look for.
+    fn signature_path(&self) -> Option<PathBuf> {
+        match (&self.signature, self.file.as_os_str() == "-") {
+            (Some(path), _) => Some(path.clone()),
+            (None, true) => None,
+            (None, false) => Some(ferry_core::exchange::signature_path(&self.file)),
+        }
+    }
+
+    fn trust(&self, data: &DataDir, kind: Exchanged) -> anyhow::Result<ListTrust> {
+        let what = CsvInput::from_arg(&self.file).what();
+        let trust = ListTrust::judge(data, kind, &what, self.signature_path().as_deref(), self.allow_unsigned)?;
+        if let ListTrust::Unsigned { why } = &trust {
+            eprintln!("ingest: warning: {what}: {}; taking statuses and groups only (--allow-unsigned)", safe(why));
+        }
+        Ok(trust)
+    }
+}
+
 pub fn export_list(dir: &Path, args: ExportArgs) -> anyhow::Result<u8> {
-    let data = DataDir::open_shared(dir)?;
-    let rows = export(&data, &args.out, ferry_core::exchange::export_list)?;
-    said(&args.out, &format!("{rows} updates written to"));
+    // Exclusive: the server key that signs the list is made on first use.
+    let data = DataDir::open_exclusive(dir)?;
+    let rows = export(&data, &args, Exchanged::List, ferry_core::exchange::export_list)?;
+    said(&args, &format!("{rows} updates written to"));
     Ok(code::OK)
 }
 
 pub fn export_groups(dir: &Path, args: ExportArgs) -> anyhow::Result<u8> {
-    let data = DataDir::open_shared(dir)?;
-    let rows = export(&data, &args.out, ferry_core::exchange::export_groups)?;
-    said(&args.out, &format!("{rows} update groups written to"));
+    let data = DataDir::open_exclusive(dir)?;
+    let rows = export(&data, &args, Exchanged::Groups, ferry_core::exchange::export_groups)?;
+    said(&args, &format!("{rows} update groups written to"));
     Ok(code::OK)
 }
 
-/// Runs `write` into standard output (`-`) or into the file `out`.
+/// Runs `write` into standard output (`-`) or into the file `out`, hashing what is
+/// written, then writes its signature by the server key.
 fn export(
     data: &DataDir,
-    out: &Path,
+    args: &ExportArgs,
+    kind: Exchanged,
     write: fn(&DataDir, &mut dyn std::io::Write) -> ferry_core::Result<usize>,
 ) -> anyhow::Result<usize> {
-    if out.as_os_str() == "-" {
-        return Ok(write(data, &mut StdoutSink)?);
+    let to_stdout = args.out.as_os_str() == "-";
+    // A device or pipe (/dev/stdout) has no "beside it" for the signature.
+    let to_a_file = !to_stdout && std::fs::metadata(&args.out).map_or(true, |m| m.is_file());
+    let signature = match (&args.signature, to_a_file) {
+        (Some(path), _) => path.clone(),
+        (None, true) => ferry_core::exchange::signature_path(&args.out),
+        (None, false) => {
+            return Err(ferry_core::Error::Invalid(format!(
+                "--out {} is not a file that a signature can sit beside: give --signature FILE",
+                args.out.display()
+            ))
+            .into());
+        }
+    };
+    // Before the server key is made on first use: a refusal leaves nothing behind.
+    output::refuse_inside(&signature, data.root())?;
+    if !to_stdout {
+        output::refuse_inside(&args.out, data.root())?;
     }
+    let key = data.server_key()?;
     let mut rows = 0;
-    output::write_file(out, Some(data.root()), |sink| {
-        rows = write(data, sink)?;
-        Ok(())
-    })?;
+    let prehash = if to_stdout {
+        let mut hashing = Prehasher::new(StdoutSink);
+        rows = write(data, &mut hashing)?;
+        hashing.finish().1
+    } else {
+        let mut prehash = None;
+        output::write_file(&args.out, Some(data.root()), |sink| {
+            let mut hashing = Prehasher::new(sink);
+            rows = write(data, &mut hashing)?;
+            prehash = Some(hashing.finish().1);
+            Ok(())
+        })?;
+        prehash.expect("written")
+    };
+    let signed = ferry_core::exchange::sign_export(&key, kind, &prehash)?;
+    output::write_bytes(&signature, Some(data.root()), signed.to_file_string().as_bytes())?;
     Ok(rows)
 }
 
 /// What was written where: on standard error when standard output carried the file.
-fn said(out: &Path, what: &str) {
-    if out.as_os_str() == "-" {
+fn said(args: &ExportArgs, what: &str) {
+    if args.out.as_os_str() == "-" {
         eprintln!("ingest: {what} standard output");
     } else {
-        outln!("{what} {}", safe(&out.display().to_string()));
+        outln!(
+            "{what} {} (signed by the server key in {})",
+            safe(&args.out.display().to_string()),
+            safe(
+                &args
+                    .signature
+                    .clone()
+                    .unwrap_or_else(|| ferry_core::exchange::signature_path(&args.out))
+                    .display()
+                    .to_string()
+            )
+        );
     }
 }
 
@@ -79,9 +155,11 @@ fn print_skipped(skipped: &[BadRow]) {
 
 pub fn import_list(dir: &Path, args: ImportArgs) -> anyhow::Result<u8> {
     let mut data = crate::config::open_configured(dir)?;
+    let trust = args.trust(&data, Exchanged::List)?;
     let done = ferry_core::exchange::import_list(
         &mut data,
         &CsvInput::from_arg(&args.file),
+        &trust,
         args.skip_invalid,
         &crate::who(),
     )?;
@@ -110,6 +188,12 @@ pub fn import_list(dir: &Path, args: ImportArgs) -> anyhow::Result<u8> {
         outln!("  groups created: {}", safe(&m.groups_created.join(", ")));
     }
     outln!("  group memberships added: {}", m.memberships_added);
+    if !m.not_held.is_empty() {
+        outln!(
+            "  {} updates left out: this server does not hold them, and an unsigned list brings no metadata",
+            m.not_held.len()
+        );
+    }
     if !m.unavailable.is_empty() {
         outln!(
             "  {} updates lack files here ({} files): a bundle or `ingest register` brings them",
@@ -127,7 +211,9 @@ pub fn import_list(dir: &Path, args: ImportArgs) -> anyhow::Result<u8> {
 
 pub fn import_groups(dir: &Path, args: ImportArgs) -> anyhow::Result<u8> {
     let mut data = DataDir::open_exclusive(dir)?;
-    let done = ferry_core::exchange::import_groups(&mut data, &CsvInput::from_arg(&args.file), args.skip_invalid)?;
+    let trust = args.trust(&data, Exchanged::Groups)?;
+    let done =
+        ferry_core::exchange::import_groups(&mut data, &CsvInput::from_arg(&args.file), &trust, args.skip_invalid)?;
     if args.json {
         json_line(&done)?;
         return Ok(code::OK);

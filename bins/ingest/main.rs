@@ -328,6 +328,35 @@ enum TrustCommand {
     /// Forget the latest bundle time of a channel, against which expiry is judged, after a
     /// bundle dated in the future made fresh ones look expired (logged).
     ClockReset(ChannelArgs),
+    /// Trust another management server's key (`ingest server-key export` there) for the
+    /// update lists and groups it exports; never for bundles.
+    AddPeer(PeerAddArgs),
+    /// Stop trusting a peer server's key.
+    RemovePeer(PeerRemoveArgs),
+    /// The peer servers' keys trusted for update lists and groups.
+    Peers(PeersArgs),
+}
+
+#[derive(Args)]
+struct PeerAddArgs {
+    public_key: PathBuf,
+    /// Who acts (recorded in the audit log); the login name by default.
+    #[arg(long, value_name = "NAME")]
+    by: Option<String>,
+}
+
+#[derive(Args)]
+struct PeerRemoveArgs {
+    key_id: ferry_core::names::KeyId,
+    #[arg(long, value_name = "NAME")]
+    by: Option<String>,
+}
+
+#[derive(Args)]
+struct PeersArgs {
+    /// One JSON object per key.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -496,6 +525,42 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     json_line(&k)?;
                 } else {
                     outln!("{}  channel {}  added {}", k.key_id, k.channel, k.added_at);
+                }
+            }
+            Ok(code::OK)
+        }
+        Command::Trust(TrustCommand::AddPeer(args)) => {
+            let actor = actor(args.by.as_deref())?;
+            let key = keys::read_public_key(&args.public_key)?;
+            if keys::is_demo_key(&key) {
+                return Err(ferry_core::Error::DemoKey { key_id: key.key_id }.into());
+            }
+            let mut data = DataDir::open_exclusive(&dir)?;
+            if data.registry.add_peer_key(&key, &actor)? {
+                outln!("peer key {} is now trusted for update lists and groups (never for bundles)", key.key_id);
+            } else {
+                outln!("peer key {} was already trusted", key.key_id);
+            }
+            Ok(code::OK)
+        }
+        Command::Trust(TrustCommand::RemovePeer(args)) => {
+            let actor = actor(args.by.as_deref())?;
+            let mut data = DataDir::open_exclusive(&dir)?;
+            data.registry.remove_peer_key(&args.key_id, &actor)?;
+            outln!("peer key {} is no longer trusted", args.key_id);
+            Ok(code::OK)
+        }
+        Command::Trust(TrustCommand::Peers(args)) => {
+            let data = DataDir::open_shared(&dir)?;
+            let peers = data.registry.peer_keys()?;
+            if !args.json && peers.is_empty() {
+                outln!("no peer keys (trust one with `ingest trust add-peer FILE`)");
+            }
+            for p in &peers {
+                if args.json {
+                    json_line(p)?;
+                } else {
+                    outln!("{}  added by {} at {}", p.key_id, safe(&p.added_by), p.added_at);
                 }
             }
             Ok(code::OK)

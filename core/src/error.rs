@@ -154,6 +154,11 @@ pub enum Error {
     #[error("bundle {}: signature by key {key_id} is in minisign's legacy form (\"Ed\", over the whole manifest); ferry and minisign since 0.8 sign prehashed (\"ED\"): --allow-legacy-signature accepts it", path.display())]
     LegacySignature { path: PathBuf, key_id: KeyId },
 
+    /// An update list or groups file whose signature is missing, not by a trusted peer key,
+    /// or does not match its bytes.
+    #[error("{what}: {reason}")]
+    ListSignature { what: String, reason: String },
+
     #[error("bundle {}: key rotation statement refused: {reason}", path.display())]
     Rotation { path: PathBuf, reason: String },
     #[error("bundle {}: not signed by enough trusted keys for channel {channel:?}: {valid} valid of {threshold} required (signed by: {signers}; trusted: {trusted})", path.display())]
@@ -258,6 +263,7 @@ impl Error {
             | TrustedCommentAltered { .. }
             | TrustedCommentMismatch { .. }
             | LegacySignature { .. }
+            | ListSignature { .. }
             | Untrusted { .. }
             | Rotation { .. }
             | StateFile { .. }

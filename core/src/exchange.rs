@@ -413,8 +413,8 @@ enum Reading {
     Bad(BadRow),
     /// The file could not be read to its end.
     Failed(Error),
-    /// The file was read to its end.
-    End,
+    /// The file was read to its end; the BLAKE2b-512 of every byte read.
+    End(crate::minisign::Prehash),
 }
 
 /// The rows of an update list being read on another thread, as the merge takes them: good
@@ -424,6 +424,8 @@ struct CheckedRows<'a> {
     receive: std::sync::mpsc::Receiver<Vec<Reading>>,
     batch: std::vec::IntoIter<Reading>,
     what: &'a str,
+    /// Checked at the end, against the bytes read, before the merge may commit.
+    trust: &'a ListTrust,
     skip_invalid: bool,
     good: usize,
     bad: Vec<BadRow>,
@@ -463,8 +465,13 @@ impl Iterator for CheckedRows<'_> {
                     continue;
                 }
                 Reading::Failed(error) => Err(error),
-                Reading::End if self.bad.is_empty() || self.skip_invalid => Ok(()),
-                Reading::End => Err(refusal(self.what, &self.bad)),
+                // A signature that does not match what was read ends the merge without a
+                // change, whatever the rows said.
+                Reading::End(prehash) => match self.trust.check(self.what, &prehash) {
+                    Err(e) => Err(e),
+                    Ok(()) if self.bad.is_empty() || self.skip_invalid => Ok(()),
+                    Ok(()) => Err(refusal(self.what, &self.bad)),
+                },
             };
             self.done = true;
             return ended.err().map(Err);
@@ -564,6 +571,126 @@ pub struct GroupsImport {
     pub merge: GroupMerge,
 }
 
+/// What a signed list's trusted comment starts with.
+pub const LIST_SIGNATURE_FORMAT: &str = "ferry-list v1";
+
+/// Which exchange file a signature is for: an update list or update groups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exchanged {
+    List,
+    Groups,
+}
+
+impl Exchanged {
+    fn as_str(self) -> &'static str {
+        match self {
+            Exchanged::List => "list",
+            Exchanged::Groups => "groups",
+        }
+    }
+}
+
+/// Where an export's signature goes by default: beside it, `FILE.minisig`.
+pub fn signature_path(path: &std::path::Path) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".minisig");
+    std::path::PathBuf::from(name)
+}
+
+/// The detached signature of an exported file whose BLAKE2b-512 is `prehash`, by the
+/// server key: a peer that trusts this key (`ingest trust add-peer`) takes the file's
+/// statuses, groups and metadata; `minisign -V` checks it too.
+pub fn sign_export(
+    key: &crate::minisign::SecretKey,
+    kind: Exchanged,
+    prehash: &crate::minisign::Prehash,
+) -> Result<crate::minisign::SignatureFile> {
+    let comment =
+        format!("{LIST_SIGNATURE_FORMAT} kind={} server={} created={}", kind.as_str(), key.key_id, Timestamp::now());
+    key.sign_prehashed(prehash, &comment, &format!("ferry {} signed by server key {}", kind.as_str(), key.key_id))
+        .map_err(Error::Invalid)
+}
+
+/// How an import takes a file's contents, as its signature allows.
+#[derive(Debug, Clone)]
+pub enum ListTrust {
+    /// Signed by a trusted peer key: statuses, groups and metadata; the signature is checked
+    /// against the bytes as they are read, before anything is committed.
+    Peer { key: crate::minisign::PublicKey, signature: Box<crate::minisign::SignatureFile> },
+    /// Unsigned or not by a trusted peer, taken only because the administrator said so:
+    /// statuses and groups of updates this server holds, never metadata.
+    Unsigned { why: String },
+}
+
+impl ListTrust {
+    /// Judges the signature at `signature` (None: there is none) for an import of `kind`
+    /// from `what`: by a trusted peer key, or refused unless `allow_unsigned`.
+    pub fn judge(
+        data: &DataDir,
+        kind: Exchanged,
+        what: &str,
+        signature: Option<&std::path::Path>,
+        allow_unsigned: bool,
+    ) -> Result<ListTrust> {
+        let refuse = |reason: String| Error::ListSignature { what: what.to_string(), reason };
+        let unsigned = |why: String| {
+            if allow_unsigned {
+                Ok(ListTrust::Unsigned { why })
+            } else {
+                Err(refuse(format!(
+                    "{why}; a list is taken from a server whose key is trusted with `ingest trust add-peer` \
+                     (--allow-unsigned takes its statuses and groups only, never metadata)"
+                )))
+            }
+        };
+        let Some(path) = signature else { return unsigned("no signature".into()) };
+        let text = match crate::shared_tree::open_regular(path, crate::shared_tree::Links::Follow) {
+            Ok(opened) => {
+                let mut text = String::new();
+                opened.file.take(16 << 10).read_to_string(&mut text).at(path)?;
+                text
+            }
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return unsigned(format!("no signature {}", path.display()));
+            }
+            Err(e) => return Err(e),
+        };
+        let signature = crate::minisign::SignatureFile::parse(&text)
+            .map_err(|e| refuse(format!("signature {}: {e}", path.display())))?;
+        let expected = format!("{LIST_SIGNATURE_FORMAT} kind={} ", kind.as_str());
+        if !signature.trusted_comment.starts_with(&expected) {
+            return Err(refuse(format!(
+                "signature {}: its trusted comment {:?} is not that of a ferry {} export",
+                path.display(),
+                signature.trusted_comment,
+                kind.as_str()
+            )));
+        }
+        match data.registry.peer_key(&signature.key_id)? {
+            Some(key) => Ok(ListTrust::Peer { key, signature: Box::new(signature) }),
+            None => unsigned(format!("signed by key {}, which is not a trusted peer key", signature.key_id)),
+        }
+    }
+
+    /// Checks the signature against the BLAKE2b-512 of the bytes read.
+    fn check(&self, what: &str, prehash: &crate::minisign::Prehash) -> Result<()> {
+        let ListTrust::Peer { key, signature } = self else { return Ok(()) };
+        key.verify_prehashed(prehash, signature).map_err(|failure| Error::ListSignature {
+            what: what.to_string(),
+            reason: match failure {
+                crate::minisign::VerifyFailure::TrustedComment => "the trusted comment was altered after signing",
+                crate::minisign::VerifyFailure::Legacy => "signed in minisign's legacy form; exports are prehashed",
+                _ => "the file was altered after signing",
+            }
+            .to_string(),
+        })
+    }
+
+    pub fn takes_metadata(&self) -> bool {
+        matches!(self, ListTrust::Peer { .. })
+    }
+}
+
 /// Where a CSV import reads from: a file, or standard input (`-` on the command line).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CsvInput {
@@ -585,12 +712,14 @@ impl CsvInput {
         }
     }
 
-    fn open(&self) -> Result<std::io::BufReader<Box<dyn Read + Send>>> {
+    /// The input, hashed as it is read (the signature is checked against what was read,
+    /// not against the file as it may be later).
+    fn open(&self) -> Result<std::io::BufReader<crate::minisign::Prehasher<Box<dyn Read + Send>>>> {
         let reader: Box<dyn Read + Send> = match self {
             CsvInput::File(path) => Box::new(std::fs::File::open(path).at(path)?),
             CsvInput::Stdin => Box::new(std::io::stdin()),
         };
-        Ok(std::io::BufReader::with_capacity(1 << 16, reader))
+        Ok(std::io::BufReader::with_capacity(1 << 16, crate::minisign::Prehasher::new(reader)))
     }
 }
 
@@ -607,7 +736,13 @@ const BATCHES_AHEAD: usize = 4;
 /// before (reading and checking a large list is a fifth of its import, and the merge needs
 /// no more than one core: tests/bench/update-list-scale.sh); only a few batches of rows wait
 /// in memory, not the whole list.
-pub fn import_list(data: &mut DataDir, input: &CsvInput, skip_invalid: bool, by: &str) -> Result<ListImport> {
+pub fn import_list(
+    data: &mut DataDir,
+    input: &CsvInput,
+    trust: &ListTrust,
+    skip_invalid: bool,
+    by: &str,
+) -> Result<ListImport> {
     let what = input.what();
     let input = input.open()?;
     // "Now" as for bundles: the later of the clock and the latest time accepted.
@@ -620,11 +755,13 @@ pub fn import_list(data: &mut DataDir, input: &CsvInput, skip_invalid: bool, by:
         let reading = what.as_str();
         let reader = scope.spawn(move || {
             let mut batch = Vec::with_capacity(BATCH);
-            let read = read_list(input, reading, not_after, |row| {
+            let mut input = input;
+            let read = read_list(&mut input, reading, not_after, |row| {
                 batch.push(row.map_or_else(Reading::Bad, Reading::Row));
                 batch.len() < BATCH || send.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_ok()
             });
-            batch.push(read.map_or_else(Reading::Failed, |()| Reading::End));
+            let (_, prehash) = input.into_inner().finish();
+            batch.push(read.map_or_else(Reading::Failed, |()| Reading::End(prehash)));
             // The merge may have stopped listening already: then nobody needs the end.
             let _ = send.send(batch);
         });
@@ -632,12 +769,13 @@ pub fn import_list(data: &mut DataDir, input: &CsvInput, skip_invalid: bool, by:
             receive,
             batch: Vec::new().into_iter(),
             what: &what,
+            trust,
             skip_invalid,
             good: 0,
             bad: Vec::new(),
             done: false,
         };
-        let merge = registry.import_list(&mut rows, &what, day, apply_rules);
+        let merge = registry.import_list(&mut rows, &what, trust.takes_metadata(), day, apply_rules);
         let CheckedRows { receive, good, bad, .. } = rows;
         // A merge that failed early leaves the reader waiting to send: it stops once nobody
         // receives.
@@ -652,10 +790,20 @@ pub fn import_list(data: &mut DataDir, input: &CsvInput, skip_invalid: bool, by:
     Ok(done)
 }
 
-/// Reads update groups from the CSV `input` and merges them in one transaction.
-pub fn import_groups(data: &mut DataDir, input: &CsvInput, skip_invalid: bool) -> Result<GroupsImport> {
+/// Reads update groups from the CSV `input` and merges them in one transaction, once the
+/// signature (if `trust` asks for one) matched the bytes read. Groups carry no metadata, so
+/// an unsigned file the administrator allowed is taken whole.
+pub fn import_groups(
+    data: &mut DataDir,
+    input: &CsvInput,
+    trust: &ListTrust,
+    skip_invalid: bool,
+) -> Result<GroupsImport> {
     let what = input.what();
-    let (rows, bad) = read_groups(input.open()?, &what)?;
+    let mut reader = input.open()?;
+    let (rows, bad) = read_groups(&mut reader, &what)?;
+    let (_, prehash) = reader.into_inner().finish();
+    trust.check(&what, &prehash)?;
     if !bad.is_empty() && !skip_invalid {
         return Err(refusal(&what, &bad));
     }

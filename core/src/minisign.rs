@@ -61,6 +61,53 @@ pub struct SignatureFile {
     pub global_signature: [u8; 64],
 }
 
+/// The BLAKE2b-512 of a message, what a prehashed signature signs; computed whole
+/// ([`Prehash::of`]) or while the message streams ([`Prehasher`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prehash([u8; 64]);
+
+impl Prehash {
+    pub fn of(message: &[u8]) -> Prehash {
+        Prehash(Blake2b512::digest(message).into())
+    }
+}
+
+/// Computes a [`Prehash`] of the bytes that pass through it, read or written.
+pub struct Prehasher<T> {
+    inner: T,
+    hasher: Blake2b512,
+}
+
+impl<T> Prehasher<T> {
+    pub fn new(inner: T) -> Prehasher<T> {
+        Prehasher { inner, hasher: Blake2b512::default() }
+    }
+
+    pub fn finish(self) -> (T, Prehash) {
+        (self.inner, Prehash(self.hasher.finalize().into()))
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Prehasher<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        blake2::Digest::update(&mut self.hasher, &buf[..n]);
+        Ok(n)
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for Prehasher<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        blake2::Digest::update(&mut self.hasher, &buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Why a signature did not verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VerifyFailure {
@@ -151,6 +198,22 @@ impl PublicKey {
     /// global signature over the trusted comment. Only the prehashed form is accepted.
     pub fn verify(&self, message: &[u8], signature: &SignatureFile) -> Result<(), VerifyFailure> {
         self.verify_with(message, signature, LegacySignatures::Refuse)
+    }
+
+    /// [`PublicKey::verify`] for a message hashed while it streamed: prehashed signatures only.
+    pub fn verify_prehashed(&self, prehash: &Prehash, signature: &SignatureFile) -> Result<(), VerifyFailure> {
+        if signature.key_id != self.key_id {
+            return Err(VerifyFailure::KeyIdMismatch);
+        }
+        if signature.algorithm != Algorithm::Prehashed {
+            return Err(VerifyFailure::Legacy);
+        }
+        let sig = ed25519_dalek::Signature::from_bytes(&signature.signature);
+        self.key.verify_strict(&prehash.0, &sig).map_err(|_| VerifyFailure::Message)?;
+        let global = ed25519_dalek::Signature::from_bytes(&signature.global_signature);
+        self.key
+            .verify_strict(&global_message(&signature.signature, &signature.trusted_comment), &global)
+            .map_err(|_| VerifyFailure::TrustedComment)
     }
 
     /// [`PublicKey::verify`], accepting legacy signatures if `legacy` says so. Signatures are
@@ -342,9 +405,19 @@ impl SecretKey {
         trusted_comment: &str,
         untrusted_comment: &str,
     ) -> Result<SignatureFile, String> {
+        self.sign_prehashed(&Prehash::of(message), trusted_comment, untrusted_comment)
+    }
+
+    /// Signs a message whose BLAKE2b-512 was computed while it streamed (a CSV export).
+    pub fn sign_prehashed(
+        &self,
+        prehash: &Prehash,
+        trusted_comment: &str,
+        untrusted_comment: &str,
+    ) -> Result<SignatureFile, String> {
         check_comment(trusted_comment, "the trusted comment")?;
         check_comment(untrusted_comment, "the untrusted comment")?;
-        let signature = self.signing.sign(&Blake2b512::digest(message)).to_bytes();
+        let signature = self.signing.sign(&prehash.0).to_bytes();
         let global_signature = self.signing.sign(&global_message(&signature, trusted_comment)).to_bytes();
         Ok(SignatureFile {
             untrusted_comment: untrusted_comment.to_string(),

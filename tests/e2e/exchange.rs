@@ -1,14 +1,30 @@
 //! CSV exchange between management servers: a list exported from one server and imported
-//! into a fresh one is the same list; merging keeps revisions and later decisions; bad rows
-//! are named by line and change nothing; cells a spreadsheet would run are neutralised.
+//! into a fresh one is the same list; lists are signed by the exporting server's key and
+//! taken only from trusted peers (unsigned, statuses and groups only, on request); merging
+//! keeps revisions, signed metadata and later decisions; bad rows are named by line and
+//! change nothing; cells a spreadsheet would run are neutralised.
 
 use crate::support::*;
 
-/// A second management server trusting the same signer, with an empty list.
+/// A second management server trusting the same signer for bundles and `a`'s server key
+/// for lists, with an empty list.
 fn fresh_server(a: &Scratch) -> Scratch {
     let b = Scratch::new();
     b.trust(&a.path("signer.pub"));
+    trust_peer(&b, a);
     b
+}
+
+/// Signs a list or groups file made or edited by the test with `s`'s own server key, and
+/// makes `s` trust that key as a peer's: what the test checks is then the rows, not the
+/// signature (whose own tests are `list_*` below).
+fn resign(s: &Scratch, file: &std::path::Path, kind: &str) {
+    let public = s.path("own-server.pub");
+    if !public.exists() {
+        s.ingest(&["server-key", "export", "--out", public.to_str().unwrap()]).ok();
+        s.ingest(&["trust", "add-peer", public.to_str().unwrap()]).ok();
+    }
+    sign_export_with_minisign(s, file, kind);
 }
 
 fn export(s: &Scratch, what: &str) -> std::path::PathBuf {
@@ -95,10 +111,20 @@ fn a_list_exported_and_imported_into_a_fresh_server_is_the_same_list() {
     assert_eq!(manual.len(), 1, "{manual:?}");
     assert!(manual[0].starts_with("manual-"));
 
-    // Exported again, B's list is A's cell for cell, apart from whether files are held
-    // and where each update came from (by CSV, on B).
+    // Exported again, B's list is A's cell for cell, apart from whether files are held,
+    // where each update came from (by CSV, on B), and when each server's own system set a
+    // status nobody decided (undefined on arrival: each server's arrival time).
     let again = export(&b, "list");
-    assert_eq!(rows_without(&again, &["available", "origin"]), rows_without(&list, &["available", "origin"]));
+    let comparable = |path: &std::path::Path| {
+        let mut rows = rows_without(path, &["available", "origin"]);
+        for row in &mut rows {
+            if row.iter().any(|(c, v)| c == "status_set_by" && v == "system") {
+                row.retain(|(c, _)| c != "status_set_at");
+            }
+        }
+        rows
+    };
+    assert_eq!(comparable(&again), comparable(&list));
 }
 
 /// The rows of a CSV list, each as (column, cell) pairs, without the columns `left_out`.
@@ -126,6 +152,7 @@ fn merging_keeps_revisions_and_the_later_decision() {
     a.ingest(&["approve", "KB5034122", "VideoLAN.VLC@3.0.21", "--by", "alice"]).ok();
     let first = export(&a, "list");
     let b = fresh_server(&a);
+    resign(&b, &first, "list");
     b.ingest(&["import-list", first.to_str().unwrap()]).ok();
     assert_eq!(update_json(&b, "KB5034122")["status_actor"], "alice");
 
@@ -135,6 +162,7 @@ fn merging_keeps_revisions_and_the_later_decision() {
     std::thread::sleep(std::time::Duration::from_millis(1100));
     a.ingest(&["decline", "VideoLAN.VLC@3.0.21", "--by", "alice"]).ok();
     let second = export(&a, "list");
+    resign(&b, &second, "list");
     let out = b.ingest(&["import-list", second.to_str().unwrap(), "--json"]).ok();
     let merge: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     assert_eq!(merge["statuses_taken"], serde_json::json!(["VideoLAN.VLC@3.0.21"]), "{merge}");
@@ -147,6 +175,7 @@ fn merging_keeps_revisions_and_the_later_decision() {
     updates[1].revision = 2;
     let catalog = local_catalog(&dir, &updates[1..2]);
     b.ingest(&["import", b.pack(catalog.to_str().unwrap(), &a.path("signer.key"), &[]).to_str().unwrap()]).ok();
+    resign(&b, &second, "list");
     let merge: serde_json::Value =
         serde_json::from_str(b.ingest(&["import-list", second.to_str().unwrap(), "--json"]).ok().trim()).unwrap();
     assert_eq!(merge["ignored"], serde_json::json!(["7zip.7zip@24.09"]), "{merge}");
@@ -184,6 +213,7 @@ fn csv_rows_with_bad_cells() {
         _ => text,
     });
     let b = fresh_server(&a);
+    resign(&b, &path, "list");
     let before = b.state();
     let out = b.ingest(&["import-list", path.to_str().unwrap()]).refused(
         exit::INPUT,
@@ -206,9 +236,11 @@ fn csv_with_a_wrong_header() {
     let path = a.path("exchange/wrong.csv");
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(&path, "id,status\r\nKB5034122,approved\r\n").unwrap();
+    resign(&a, &path, "list");
     let before = a.state();
     a.ingest(&["import-list", path.to_str().unwrap()])
         .refused(exit::INPUT, &["line 1: the header must be exactly: id,revision"]);
+    resign(&a, &path, "groups");
     a.ingest(&["import-groups", path.to_str().unwrap()])
         .refused(exit::INPUT, &["line 1: the header must be exactly: name,"]);
     assert_eq!(a.state(), before);
@@ -225,6 +257,7 @@ fn csv_row_whose_id_disagrees_with_its_metadata() {
             },
         );
     let b = fresh_server(&a);
+    resign(&b, &path, "list");
     b.ingest(&["import-list", path.to_str().unwrap()])
         .refused(exit::INPUT, &["line 2: id \"7zip.7zip@99\" differs from the metadata's id \"7zip.7zip@24.09\""]);
     assert!(listed(&b, &[]).is_empty());
@@ -240,6 +273,7 @@ fn csv_approval_of_a_licence_not_accepted() {
         if text.starts_with("KB5099999,") { with_cell(&with_cell(&text, 17, ""), 18, "") } else { text }
     });
     let b = fresh_server(&a);
+    resign(&b, &path, "list");
     let out = b.ingest(&["import-list", path.to_str().unwrap()]).ok();
     assert!(out.contains("KB5099999: status not taken: its licence must be accepted first"), "{out}");
     assert_eq!(update_json(&b, "KB5099999")["status"], "undefined");
@@ -253,6 +287,7 @@ fn csv_update_listed_twice() {
     let first = text.split("\r\n").nth(1).unwrap().to_string();
     std::fs::write(&path, format!("{text}{first}\r\n")).unwrap();
     let b = fresh_server(&a);
+    resign(&b, &path, "list");
     b.ingest(&["import-list", path.to_str().unwrap()])
         .refused(exit::INPUT, &["line 7: update 7zip.7zip@24.09 is listed on line 2 already"]);
     assert!(listed(&b, &[]).is_empty());
@@ -263,6 +298,7 @@ fn csv_row_with_missing_cells() {
     let a = update_list_server();
     let path = edited_list(&a, |line, text| if line == 3 { "KB5034122,1,title only".into() } else { text });
     let b = fresh_server(&a);
+    resign(&b, &path, "list");
     b.ingest(&["import-list", path.to_str().unwrap()]).refused(exit::INPUT, &["line 3: 3 cells, expected 21"]);
     assert!(listed(&b, &[]).is_empty());
 }
@@ -273,6 +309,7 @@ fn csv_person_status_without_actor() {
     a.ingest(&["approve", "KB5034122", "--by", "alice"]).ok();
     let path = edited_list(&a, |_, text| if text.starts_with("KB5034122,") { with_cell(&text, 15, "") } else { text });
     let b = fresh_server(&a);
+    resign(&b, &path, "list");
     b.ingest(&["import-list", path.to_str().unwrap()])
         .refused(exit::INPUT, &["status_set_by is person but status_actor names nobody"]);
     assert!(listed(&b, &[]).is_empty());
@@ -322,14 +359,19 @@ fn a_large_list_merged_at_once_is_the_list_merged_in_parts() {
         s
     };
     let at_once = server();
+    resign(&at_once, &whole, "list");
     let out = at_once.ingest(&["import-list", whole.to_str().unwrap()]).ok();
     assert!(out.contains("10050 new"), "{out}");
     let in_parts = server();
+    resign(&in_parts, &first, "list");
     in_parts.ingest(&["import-list", first.to_str().unwrap()]).ok();
+    resign(&in_parts, &rest, "list");
     in_parts.ingest(&["import-list", rest.to_str().unwrap()]).ok();
     // A list holding most rows already, merged with all of them at once.
     let grown = server();
+    resign(&grown, &first, "list");
     grown.ingest(&["import-list", first.to_str().unwrap()]).ok();
+    resign(&grown, &whole, "list");
     let out = grown.ingest(&["import-list", whole.to_str().unwrap()]).ok();
     assert!(out.contains("1050 new, 0 revised, 9000 unchanged"), "{out}");
 
@@ -363,6 +405,7 @@ fn csv_bad_row_after_the_bulk_merge_began() {
     lines[10_015] = with_cell(&lines[10_015], 13, "maybe");
     std::fs::write(&path, lines.join("\r\n") + "\r\n").unwrap();
     s.ingest(&["group", "create", "pilot"]).ok();
+    resign(&s, &path, "list");
     let before = s.state();
     s.ingest(&["import-list", path.to_str().unwrap()])
         .refused(exit::INPUT, &["1 bad rows; nothing was imported", "line 10016: \"maybe\" is not a status"]);
@@ -420,6 +463,7 @@ fn csv_row_rewriting_a_signed_install_command() {
             })
         })
     });
+    resign(&a, &forged, "list");
     let out = a.ingest(&["import-list", forged.to_str().unwrap()]).ok();
     assert!(out.contains("4 unchanged, 1 kept"), "{out}");
     let shown = update_json(&a, "KB5034122");
@@ -442,6 +486,7 @@ fn csv_revision_that_would_freeze_a_signed_update() {
     let inflated = a.path("exchange/inflated.csv");
     edit_list(&list, &inflated, |row| claim(row, "KB5034122", u32::MAX, |m| m["title"] = "claimed by a CSV".into()));
     let b = fresh_server(&a);
+    resign(&b, &inflated, "list");
     b.ingest(&["import-list", inflated.to_str().unwrap()]).ok();
     assert_eq!(update_json(&b, "KB5034122")["revision"], u32::MAX);
     let bundle = walk(&a.media()).into_iter().find(|f| f.ends_with(".zip")).unwrap();
@@ -451,6 +496,7 @@ fn csv_revision_that_would_freeze_a_signed_update() {
     assert_eq!(shown["origin"], "bundle");
     assert_ne!(shown["title"], "claimed by a CSV");
     // And a CSV never raises it again.
+    resign(&b, &inflated, "list");
     let out = b.ingest(&["import-list", inflated.to_str().unwrap()]).ok();
     assert!(out.contains("1 kept"), "{out}");
     assert_eq!(update_json(&b, "KB5034122")["revision"], 1);
@@ -470,6 +516,7 @@ fn status_dated_in_the_future() {
             *cell(row, "status_set_at") = "2099-01-01T00:00:00Z".into();
         }
     });
+    resign(&a, &future, "list");
     let before = a.state();
     a.ingest(&["import-list", future.to_str().unwrap()]).refused(
         exit::INPUT,
@@ -489,6 +536,7 @@ fn cell_longer_than_any_metadata() {
             *cell(row, "title") = title.clone();
         }
     });
+    resign(&a, &huge, "list");
     let before = a.state();
     a.ingest(&["import-list", huge.to_str().unwrap()]).refused(exit::INPUT, &["a row longer than 8388608 bytes"]);
     assert_eq!(a.state(), before);
@@ -519,4 +567,132 @@ fn quoted_cells_round_trip_exactly() {
     assert_eq!(listed["quoted"], "'=already quoted");
     assert_eq!(listed["apostrophe"], "'tis the pilot");
     assert_eq!(listed["plain"], "=SUM(A1)");
+}
+
+/// A's list, exported and signed, and a second server B that trusts A as a peer and holds
+/// A's updates from the same bundle.
+fn peers() -> (Scratch, Scratch, std::path::PathBuf) {
+    let a = update_list_server();
+    a.ingest(&["approve", "KB5034122", "--by", "alice"]).ok();
+    let list = export(&a, "list");
+    let b = fresh_server(&a);
+    let bundle = walk(&a.media()).into_iter().find(|f| f.ends_with(".zip")).unwrap();
+    b.ingest(&["import", a.media().join(bundle).to_str().unwrap()]).ok();
+    (a, b, list)
+}
+
+#[test]
+fn list_verified_by_stock_minisign() {
+    let (a, _b, list) = peers();
+    let out = tool("minisign")
+        .arg("-V")
+        .arg("-p")
+        .arg(a.data_dir().join("server.pub"))
+        .arg("-m")
+        .arg(&list)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Trusted comment: ferry-list v1 kind=list server="));
+}
+
+#[test]
+fn list_without_a_signature() {
+    let (_a, b, list) = peers();
+    std::fs::remove_file(format!("{}.minisig", list.display())).unwrap();
+    let before = b.state();
+    b.ingest(&["import-list", list.to_str().unwrap()])
+        .refused(exit::SIGNATURE, &["no signature", "ingest trust add-peer", "--allow-unsigned"]);
+    assert_eq!(b.state(), before);
+}
+
+#[test]
+fn list_altered_after_signing() {
+    // The rows are merged as they are read; the signature is checked against the bytes read
+    // before the merge may commit, so an altered list changes nothing.
+    let (_a, b, list) = peers();
+    let text = std::fs::read_to_string(&list).unwrap().replace(",approved,person,alice,", ",declined,person,alice,");
+    std::fs::write(&list, text).unwrap();
+    let before = b.state();
+    b.ingest(&["import-list", list.to_str().unwrap()])
+        .refused(exit::SIGNATURE, &["the file was altered after signing"]);
+    assert_eq!(b.state(), before);
+}
+
+#[test]
+fn list_signed_by_a_bundle_key() {
+    // B trusts "signer" for bundles; a list it signs is still not a peer's.
+    let (a, b, list) = peers();
+    let signature = format!("{}.minisig", list.display());
+    std::fs::remove_file(&signature).unwrap();
+    let out = tool("minisign")
+        .args(["-S", "-s"])
+        .arg(a.path("signer.key"))
+        .arg("-m")
+        .arg(&list)
+        .args(["-t", "ferry-list v1 kind=list server=0000000000000000 created=2026-01-01T00:00:00Z"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let before = b.state();
+    b.ingest(&["import-list", list.to_str().unwrap()]).refused(exit::SIGNATURE, &["which is not a trusted peer key"]);
+    assert_eq!(b.state(), before);
+}
+
+#[test]
+fn bundle_signed_by_a_peer_key() {
+    // A peer's server key is trusted for lists, never for bundles.
+    let (a, b, _list) = peers();
+    let catalog = local_catalog(&a.path("feed-peer"), &three_updates());
+    let bundle = a.pack(catalog.to_str().unwrap(), &a.data_dir().join("server.key"), &["--min-sequence", "5"]);
+    let before = b.state();
+    b.ingest(&["import", bundle.to_str().unwrap()]).refused(exit::SIGNATURE, &["not signed by enough trusted keys"]);
+    assert_eq!(b.state(), before);
+}
+
+#[test]
+fn unsigned_list_allowed_takes_statuses_never_metadata() {
+    let (a, b, list) = peers();
+    // A decision on A later than B's arrival of the update, an update B does not hold, and
+    // a title B holds otherwise. (Times are whole seconds: the decision must fall in a
+    // later second than B's import.)
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    a.ingest(&["approve", "7zip.7zip@24.09", "--by", "alice"]).ok();
+    let by_hand = a.path("by-hand/hotfix.msu");
+    std::fs::create_dir_all(by_hand.parent().unwrap()).unwrap();
+    std::fs::write(&by_hand, payload("hotfix", 5_000)).unwrap();
+    a.ingest(&[
+        "register",
+        by_hand.to_str().unwrap(),
+        "--product",
+        "Windows 10",
+        "--classification",
+        "critical-update",
+    ])
+    .ok();
+    let list = {
+        let fresh = export(&a, "list");
+        assert_eq!(fresh, list);
+        fresh
+    };
+    let unsigned = a.path("exchange/unsigned.csv");
+    edit_list(&list, &unsigned, |row| {
+        if cell(row, "id") == "KB5034122" {
+            claim(row, "KB5034122", 7, |m| m["title"] = "retitled without a signature".into());
+        }
+    });
+    let run = b.ingest(&["import-list", unsigned.to_str().unwrap(), "--allow-unsigned"]);
+    assert!(
+        run.stderr.contains("no signature") && run.stderr.contains("taking statuses and groups only"),
+        "{}",
+        run.stderr
+    );
+    let out = run.ok();
+    assert!(out.contains("1 updates left out: this server does not hold them"), "{out}");
+    assert_eq!(update_json(&b, "7zip.7zip@24.09")["status"], "approved", "the later status is taken");
+    let shown = update_json(&b, "KB5034122");
+    assert_eq!(shown["revision"], 1, "the metadata is not: {shown}");
+    assert_ne!(shown["title"], "retitled without a signature");
+    assert!(listed(&b, &[]).iter().all(|id| !id.starts_with("manual-")), "no update is made from unsigned metadata");
 }

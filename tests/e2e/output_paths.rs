@@ -103,8 +103,13 @@ fn output_to_dev_stdout() {
     let out = s.ingest(&["report", "--format", "html", "--out", "/dev/stdout"]).ok();
     assert!(out.contains("<!DOCTYPE html>") || out.contains("<html"), "{out}");
     assert!(std::fs::symlink_metadata("/dev/stdout").unwrap().file_type().is_symlink(), "/dev/stdout is still a link");
-    let out = s.ingest(&["export-list", "--out", "/dev/stdout"]).ok();
+    // A device has no "beside it" for the signature: it goes where --signature says.
+    s.ingest(&["export-list", "--out", "/dev/stdout"])
+        .refused(exit::INPUT, &["--out /dev/stdout is not a file that a signature can sit beside"]);
+    let signature = s.path("list.csv.minisig");
+    let out = s.ingest(&["export-list", "--out", "/dev/stdout", "--signature", signature.to_str().unwrap()]).ok();
     assert!(out.starts_with("id,"), "{out}");
+    assert!(std::fs::read_to_string(&signature).unwrap().contains("trusted comment: ferry-list v1 kind=list"));
 }
 
 #[test]
@@ -113,7 +118,8 @@ fn output_dash_is_standard_output_and_input() {
     let exported = Command::new(INGEST)
         .arg("--data-dir")
         .arg(a.data_dir())
-        .args(["export-list", "--out", "-"])
+        .args(["export-list", "--out", "-", "--signature"])
+        .arg(a.path("list.minisig"))
         .env("USER", "tester")
         .output()
         .unwrap();
@@ -128,10 +134,12 @@ fn output_dash_is_standard_output_and_input() {
     let b = Scratch::new();
     let (_, public) = b.key("signer");
     b.trust(&public);
+    trust_peer(&b, &a);
     let mut child = Command::new(INGEST)
         .arg("--data-dir")
         .arg(b.data_dir())
-        .args(["import-list", "-"])
+        .args(["import-list", "-", "--signature"])
+        .arg(a.path("list.minisig"))
         .env("USER", "tester")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

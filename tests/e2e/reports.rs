@@ -160,6 +160,7 @@ fn register_import_list_and_refresh_each_store_a_report() {
     let csv = s.path("list.csv");
     s.ingest(&["export-list", "--out", csv.to_str().unwrap()]).ok();
     let other = Scratch::new();
+    trust_peer(&other, &s);
     other.ingest(&["import-list", csv.to_str().unwrap()]).ok();
     let r = report_json(&other, &[]);
     assert_eq!(r["kind"], "import-list");
@@ -196,6 +197,9 @@ fn a_report_past_its_detail_limit_counts_everything_and_names_what_needs_a_perso
     // person should read before 1,044 plain arrivals.
     s.ingest(&["rules", "add", "pilot-first", "--add-to-group", "pilot", "--product", "Product 7"]).ok();
     s.ingest(&["rules", "add", "decline-low", "--decline", "--severity", "low"]).ok();
+    // A generated list, signed as a peer server (here the server itself) would sign it.
+    trust_peer(&s, &s);
+    sign_export_with_minisign(&s, &csv, "list");
     s.ingest(&["import-list", csv.to_str().unwrap()]).ok();
     let r = report_json(&s, &[]);
     let named = r["updates"].as_array().unwrap();

@@ -31,6 +31,10 @@ pub struct ListMerge {
     pub unavailable: Vec<String>,
     /// Files the list now describes that the store does not hold.
     pub files_missing: usize,
+    /// Updates of an unsigned list that this server does not hold: without metadata they
+    /// cannot be added.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_held: Vec<String>,
 }
 
 /// What imported groups changed.
@@ -40,6 +44,11 @@ pub struct GroupMerge {
     pub memberships_added: usize,
     /// Members named by the CSV that this list does not hold, as "group: id".
     pub unknown_members: Vec<String>,
+}
+
+/// Whether the list holds update `id`.
+fn holds(tx: &rusqlite::Transaction<'_>, id: &str) -> rusqlite::Result<bool> {
+    query_row(tx, "SELECT EXISTS (SELECT 1 FROM updates WHERE id = ?1)", [id], |r| r.get(0))
 }
 
 /// A CSV of at least this many rows is merged in bulk: see [`Registry::import_list`].
@@ -91,6 +100,7 @@ fn merge_row(
     tx: &rusqlite::Transaction<'_>,
     path: &std::path::Path,
     row: &ListRow,
+    metadata: bool,
     detail: &str,
     now: &str,
     merge: &mut ListMerge,
@@ -98,12 +108,17 @@ fn merge_row(
     let e = sql_error(path);
     let id = row.metadata.id.as_str();
     let before = merge.updates.new.len();
-    let local =
+    let local = if metadata {
         // Here, an update that arrived by CSV is of origin csv whatever it was there: its
         // metadata is unsigned on this server.
-        merge_update(tx, path, &row.metadata, &row.metadata_json, "csv", detail, now, &mut merge.updates)?;
+        merge_update(tx, path, &row.metadata, &row.metadata_json, "csv", detail, now, &mut merge.updates)?
+    } else {
+        query_row(tx, "SELECT status_set_at FROM updates WHERE id = ?1", [id], |r| r.get(0)).map_err(&e)?
+    };
     let is_new = merge.updates.new.len() > before;
-    if let Some((by, at)) = &row.eula_accepted
+    // A licence acceptance names the licence text of the metadata: metadata that is not
+    // signed cannot vouch for which text was accepted.
+    if let Some((by, at)) = row.eula_accepted.as_ref().filter(|_| metadata)
         && let Some(eula) = &row.metadata.eula
     {
         exec(
@@ -223,6 +238,7 @@ impl Registry {
         &mut self,
         rows: impl Iterator<Item = Result<ListRow>>,
         source: &str,
+        metadata: bool,
         day: Date,
         apply_rules: bool,
     ) -> Result<(ListMerge, RefreshReport)> {
@@ -231,24 +247,29 @@ impl Registry {
         while ahead.len() < BULK_ROWS {
             match rows.next() {
                 Some(row) => ahead.push(row?),
-                None => return self.merge_list(ahead, std::iter::empty(), source, false, (day, apply_rules)),
+                None => {
+                    return self.merge_list(ahead, std::iter::empty(), source, false, metadata, (day, apply_rules));
+                }
             }
         }
         self.conn.pragma_update(None, "foreign_keys", "OFF").map_err(self.err())?;
-        let merged = self.merge_list(ahead, rows, source, true, (day, apply_rules));
+        let merged = self.merge_list(ahead, rows, source, true, metadata, (day, apply_rules));
         let checks_back = self.conn.pragma_update(None, "foreign_keys", "ON").map_err(self.err());
         let merged = merged?;
         checks_back?;
         Ok(merged)
     }
 
-    /// Merges `ahead` and then `rest`; see [`Registry::import_list`] for `bulk`.
+    /// Merges `ahead` and then `rest`; see [`Registry::import_list`] for `bulk`. Without
+    /// `metadata` (a list that is not signed by a trusted peer), only the statuses and groups
+    /// of updates held here are taken.
     fn merge_list(
         &mut self,
         ahead: Vec<ListRow>,
         rest: impl Iterator<Item = Result<ListRow>>,
         source: &str,
         bulk: bool,
+        metadata: bool,
         (day, apply_rules): (Date, bool),
     ) -> Result<(ListMerge, RefreshReport)> {
         self.cache_for_merge(ahead.len())?;
@@ -262,7 +283,7 @@ impl Registry {
             query_row(&tx, "SELECT COUNT(*) FROM updates", [], |r| r.get::<_, i64>(0)).map_err(&e)? as usize;
         // With foreign keys checked, a file is described before the rows that name it.
         let mut files = Vec::new();
-        if !bulk {
+        if !bulk && metadata {
             insert_files(&tx, ahead.iter().flat_map(described_files).collect()).map_err(&e)?;
         }
         let mut rebuild = None;
@@ -273,9 +294,15 @@ impl Registry {
                 if rebuild.is_none() && ids.len() >= held_before {
                     rebuild = Some(drop_secondary_indexes(&tx).map_err(&e)?);
                 }
-                files.extend(described_files(&row));
+                if metadata {
+                    files.extend(described_files(&row));
+                }
             }
-            merge_row(&tx, &path, &row, &detail, &now, &mut merge)?;
+            if !metadata && !holds(&tx, row.metadata.id.as_str()).map_err(&e)? {
+                merge.not_held.push(row.metadata.id.to_string());
+                continue;
+            }
+            merge_row(&tx, &path, &row, metadata, &detail, &now, &mut merge)?;
             ids.push(row.metadata.id.to_string());
         }
         if bulk {

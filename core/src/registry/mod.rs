@@ -28,6 +28,7 @@ mod exchange;
 mod groups;
 mod list;
 mod manual;
+mod peers;
 mod reports;
 mod rules;
 mod watch;
@@ -37,6 +38,7 @@ pub use exchange::{GroupMerge, ListMerge};
 pub use groups::{GroupSummary, Membership};
 pub use list::{ChainLink, EulaAcceptance, EulaView, ListFilter, UpdateDetail, UpdateSummary};
 pub use manual::{KnownFile, ManualRecord};
+pub use peers::PeerKey;
 pub use rules::{GroupAddition, Held, RefreshReport, RuleDecision, StoredRule, Superseded};
 pub use watch::Observed;
 
@@ -342,6 +344,16 @@ CREATE INDEX group_members_update ON group_members(update_id);
 CREATE TABLE waiting_chunks (
     chunk TEXT PRIMARY KEY,
     file  TEXT NOT NULL
+) WITHOUT ROWID;
+"#,
+    // 13: the server keys of peer management servers, whose signed update lists and groups
+    // this server takes; apart from the keys trusted for bundles.
+    r#"
+CREATE TABLE peer_keys (
+    key_id     TEXT PRIMARY KEY,
+    public_key TEXT NOT NULL,
+    added_by   TEXT NOT NULL,
+    added_at   TEXT NOT NULL
 ) WITHOUT ROWID;
 "#,
 ];

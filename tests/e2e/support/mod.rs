@@ -225,7 +225,12 @@ impl Scratch {
                 let mut rows: Vec<String> = stmt
                     .query_map([], |r| {
                         (0..columns)
-                            .map(|i| r.get_ref(i).map(|v| format!("{v:?}")))
+                            .map(|i| {
+                                r.get_ref(i).map(|v| match v {
+                                    rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                                    other => format!("{other:?}"),
+                                })
+                            })
                             .collect::<Result<Vec<_>, _>>()
                             .map(|cells| cells.join(" | "))
                     })
@@ -241,6 +246,35 @@ impl Scratch {
         out.push_str(&format!("[store]\n{}\n", stored.join("\n")));
         out
     }
+}
+
+/// Makes `peer`'s server key (created on first use) a peer key of `s`: `s` then takes the
+/// update lists and groups `peer` exports.
+pub fn trust_peer(s: &Scratch, peer: &Scratch) {
+    let public = peer.path("peer-server.pub");
+    peer.ingest(&["server-key", "export", "--out", public.to_str().unwrap()]).ok();
+    s.ingest(&["trust", "add-peer", public.to_str().unwrap()]).ok();
+}
+
+/// Signs `file` as `export-list` (`kind` list) or `export-groups` (`kind` groups) on
+/// `server` would, with the stock minisign tool and that server's key: `FILE.minisig`.
+pub fn sign_export_with_minisign(server: &Scratch, file: &Path, kind: &str) {
+    let key = std::fs::read_to_string(server.data_dir().join("server.pub")).unwrap();
+    let key_id = key.lines().next().unwrap().rsplit(' ').next().unwrap().to_string();
+    let signature = PathBuf::from(format!("{}.minisig", file.display()));
+    let _ = std::fs::remove_file(&signature);
+    let out = tool("minisign")
+        .args(["-S", "-s"])
+        .arg(server.data_dir().join("server.key"))
+        .arg("-m")
+        .arg(file)
+        .arg("-x")
+        .arg(&signature)
+        .args(["-t", &format!("ferry-list v1 kind={kind} server={key_id} created=2026-01-01T00:00:00Z")])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "minisign -S: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// Every file below `dir`, relative to it.
