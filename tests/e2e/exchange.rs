@@ -72,18 +72,7 @@ fn a_list_exported_and_imported_into_a_fresh_server_is_the_same_list() {
     a.ingest(&["group", "add", "servers", "KB5034122", "VideoLAN.VLC@3.0.21"]).ok();
     a.ingest(&["rules", "add", "approve-vlc", "--approve", "--product", "VLC media player"]).ok();
     a.ingest(&["refresh"]).ok();
-    let by_hand = a.path("by-hand/hotfix.msu");
-    std::fs::create_dir_all(by_hand.parent().unwrap()).unwrap();
-    std::fs::write(&by_hand, payload("hotfix", 5_000)).unwrap();
-    a.ingest(&[
-        "register",
-        by_hand.to_str().unwrap(),
-        "--product",
-        "Windows 10",
-        "--classification",
-        "critical-update",
-    ])
-    .ok();
+    let by_hand = register_hotfix(&a);
     let (list, groups) = (export(&a, "list"), export(&a, "groups"));
     let text = std::fs::read_to_string(&list).unwrap();
     assert!(text.starts_with("id,revision,title,"), "{text}");
@@ -569,6 +558,23 @@ fn quoted_cells_round_trip_exactly() {
     assert_eq!(listed["plain"], "=SUM(A1)");
 }
 
+/// Registers a hotfix downloaded by hand on `s` (a manual update); returns its path.
+fn register_hotfix(s: &Scratch) -> std::path::PathBuf {
+    let by_hand = s.path("by-hand/hotfix.msu");
+    std::fs::create_dir_all(by_hand.parent().unwrap()).unwrap();
+    std::fs::write(&by_hand, payload("hotfix", 5_000)).unwrap();
+    s.ingest(&[
+        "register",
+        by_hand.to_str().unwrap(),
+        "--product",
+        "Windows 10",
+        "--classification",
+        "critical-update",
+    ])
+    .ok();
+    by_hand
+}
+
 /// A's list, exported and signed, and a second server B that trusts A as a peer and holds
 /// A's updates from the same bundle.
 fn peers() -> (Scratch, Scratch, std::path::PathBuf) {
@@ -659,18 +665,7 @@ fn unsigned_list_allowed_takes_statuses_never_metadata() {
     // later second than B's import.)
     std::thread::sleep(std::time::Duration::from_millis(1100));
     a.ingest(&["approve", "7zip.7zip@24.09", "--by", "alice"]).ok();
-    let by_hand = a.path("by-hand/hotfix.msu");
-    std::fs::create_dir_all(by_hand.parent().unwrap()).unwrap();
-    std::fs::write(&by_hand, payload("hotfix", 5_000)).unwrap();
-    a.ingest(&[
-        "register",
-        by_hand.to_str().unwrap(),
-        "--product",
-        "Windows 10",
-        "--classification",
-        "critical-update",
-    ])
-    .ok();
+    register_hotfix(&a);
     let list = {
         let fresh = export(&a, "list");
         assert_eq!(fresh, list);

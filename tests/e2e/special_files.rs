@@ -23,6 +23,21 @@ fn store_files(s: &Scratch) -> Vec<String> {
     files
 }
 
+/// One pass of `ingest watch` over `drop`, not waiting for files to settle.
+fn watch_once(s: &Scratch, drop: &Path) -> Run {
+    Run::from(
+        Command::new(INGEST)
+            .arg("--data-dir")
+            .arg(s.data_dir())
+            .args(["watch", "--once", "--settle", "0", "--drop"])
+            .arg(drop)
+            .env("USER", "tester")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap(),
+    )
+}
+
 const NEW_UPDATE: [&str; 4] = ["--product", "Windows 11", "--classification", "security-update"];
 
 #[test]
@@ -111,16 +126,7 @@ fn processed_and_rejected_are_links_out_of_the_drop_folder() {
     symlink(elsewhere.join("inner"), drop.join("processed")).unwrap();
     symlink(&elsewhere, drop.join("rejected")).unwrap();
 
-    let out = Command::new(INGEST)
-        .arg("--data-dir")
-        .arg(s.data_dir())
-        .args(["watch", "--once", "--settle", "0", "--drop"])
-        .arg(&drop)
-        .env("USER", "tester")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let run = Run::from(out);
+    let run = watch_once(&s, &drop);
     // Somebody else's links: neither followed nor removed; the files stay, remembered.
     let stdout = run.refused_on_stdout(
         exit::BUNDLE,
@@ -151,17 +157,7 @@ fn escape_sequences_in_a_dropped_file_name() {
     assert!(!out.contains('\u{1b}') && out.contains("imported: ") && out.contains("update.zip"), "{out:?}");
 
     std::fs::write(drop.join("bad\u{1b}[31m.zip"), b"not a zip").unwrap();
-    let run = Run::from(
-        Command::new(INGEST)
-            .arg("--data-dir")
-            .arg(s.data_dir())
-            .args(["watch", "--once", "--settle", "0", "--drop"])
-            .arg(&drop)
-            .env("USER", "tester")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap(),
-    );
+    let run = watch_once(&s, &drop);
     let stdout = run.refused_on_stdout(exit::BUNDLE, &["bad.zip", "update.zip"]);
     assert!(!stdout.contains('\u{1b}') && !stdout.contains('\u{7}'), "{stdout:?}");
 }

@@ -1288,19 +1288,20 @@ impl Registry {
     /// The chunks whose file is whole in the store now: their chunk files are to be removed,
     /// and then [`Registry::forget_chunks`].
     pub fn chunks_of_whole_files(&self) -> Result<Vec<Sha256>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT w.chunk FROM waiting_chunks w JOIN files f ON f.sha256 = w.file WHERE f.present = 1")
-            .map_err(self.err())?;
+        self.chunk_digests("SELECT w.chunk FROM waiting_chunks w JOIN files f ON f.sha256 = w.file WHERE f.present = 1")
+    }
+
+    /// The chunk digests `sql` selects.
+    fn chunk_digests<C: FromIterator<Sha256>>(&self, sql: &str) -> Result<C> {
+        let mut stmt = self.conn.prepare(sql).map_err(self.err())?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(self.err())?;
-        let mut out = Vec::new();
-        for row in rows {
+        rows.map(|row| {
             let hex = row.map_err(self.err())?;
-            out.push(hex.parse().map_err(|_| {
+            hex.parse().map_err(|_| {
                 Error::Invalid(format!("registry {}: waiting chunk {hex:?} is no SHA-256", self.path.display()))
-            })?);
-        }
-        Ok(out)
+            })
+        })
+        .collect()
     }
 
     /// Forgets chunks whose files were removed from the store.
@@ -1319,16 +1320,7 @@ impl Registry {
     /// The chunks accepted volumes wait on (or whose removal, once their file was whole, was
     /// interrupted: the lock holder finishes it at start).
     pub fn waiting_chunks(&self) -> Result<std::collections::BTreeSet<Sha256>> {
-        let mut stmt = self.conn.prepare("SELECT chunk FROM waiting_chunks").map_err(self.err())?;
-        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(self.err())?;
-        let mut out = std::collections::BTreeSet::new();
-        for row in rows {
-            let hex = row.map_err(self.err())?;
-            out.insert(hex.parse().map_err(|_| {
-                Error::Invalid(format!("registry {}: waiting chunk {hex:?} is no SHA-256", self.path.display()))
-            })?);
-        }
-        Ok(out)
+        self.chunk_digests("SELECT chunk FROM waiting_chunks")
     }
 
     /// Every file the registry describes, by digest.
