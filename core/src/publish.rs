@@ -317,6 +317,7 @@ fn publish_one(
         reflinks: None,
         dirs: BTreeMap::new(),
         touched: BTreeSet::new(),
+        unnamed: Vec::new(),
         placed: Placed::default(),
         repaired: &mut repaired,
     };
@@ -427,6 +428,9 @@ struct Placer<'a> {
     dirs: BTreeMap<String, SharedTree>,
     /// Those in which a name changed.
     touched: BTreeSet<String>,
+    /// Files written under a temporary name, to be renamed once all are flushed:
+    /// (directory, temporary name, name).
+    unnamed: Vec<(String, String, String)>,
     placed: Placed,
     repaired: &'a mut Vec<String>,
 }
@@ -476,7 +480,8 @@ impl Placer<'_> {
         }
         let source_path = Store::path_in(self.store_root, digest);
         let source = fs::File::open(&source_path).at(&source_path)?;
-        let temp = format!("{TEMP_PREFIX}{}", digest.hex());
+        // Numbered: two names of one digest may wait unnamed in one directory at once.
+        let temp = format!("{TEMP_PREFIX}{}-{}", digest.hex(), self.unnamed.len());
         here.remove(&temp)?;
         let mut out = here.create_new(&temp)?;
         let cloned = self.reflinks != Some(false) && reflink(&source, &out);
@@ -490,25 +495,44 @@ impl Placer<'_> {
             self.placed.copied += 1;
             copy_checked(&source, &source_path, &mut out, &here.display(&temp), digest, size)
         };
+        // Where one flush of the whole file system is at hand, a file's bytes are flushed
+        // with all the others before any of them takes its name (see `sync`): a sync per
+        // file made a first publish of 400 copies take 322 ms against cp's 36 ms.
+        let batched = cfg!(target_os = "linux");
         let finished = written
-            .and_then(|()| out.sync_all().at(here.display(&temp)))
+            .and_then(|()| if batched { Ok(()) } else { out.sync_all().at(here.display(&temp)) })
             .and_then(|()| set_published_mode(&out, &here.display(&temp)));
         drop(out);
         if let Err(e) = finished {
             here.remove(&temp)?;
             return Err(e);
         }
-        here.rename(&temp, name)?;
+        if batched {
+            self.unnamed.push((dir.to_string(), temp, name.to_string()));
+        } else {
+            here.rename(&temp, name)?;
+        }
         self.touched.insert(dir.to_string());
         Ok(())
     }
 
-    /// Makes the new names durable. Past a few directories, one flush of the whole file
-    /// system costs less than a flush per directory (a first publish of 20,000 files touches
-    /// all 256: tests/bench/publish.sh).
-    fn sync(&self) -> Result<()> {
+    /// Makes the placed files durable under their names. Files still under their temporary
+    /// names are flushed first, all at once, and only then renamed: a file never has its
+    /// name before its bytes are on the disk, so a crash cannot leave a published name on
+    /// a file of the right size and unwritten content (which a plain publish, trusting
+    /// sizes, would keep). Past a few directories, one flush of the whole file system costs
+    /// less than a flush per directory (a first publish of 20,000 files touches all 256:
+    /// tests/bench/publish.sh).
+    fn sync(&mut self) -> Result<()> {
         if self.touched.is_empty() {
             return Ok(());
+        }
+        #[cfg(target_os = "linux")]
+        if !self.unnamed.is_empty() {
+            self.files_dir.sync_file_system()?;
+            for (dir, temp, name) in std::mem::take(&mut self.unnamed) {
+                self.dirs[&dir].rename(&temp, &name)?;
+            }
         }
         #[cfg(target_os = "linux")]
         if self.touched.len() > 8 {
