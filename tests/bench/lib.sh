@@ -70,3 +70,13 @@ for n in sorted(os.listdir(d)):
 json.dump({"format": 1, "updates": ups}, open(out, "w"))
 PY
 }
+# Makes DATA's own server key a peer key of DATA and signs the list CSV (as `export-list` on
+# that peer would), so that a generated list is imported with its metadata. Needs minisign.
+sign_generated_list() {
+    local data="$1" csv="$2" key_id
+    "$ingest" --data-dir "$data" server-key export --out "$data.pub" >/dev/null
+    "$ingest" --data-dir "$data" trust add-peer "$data.pub" >/dev/null
+    key_id=$(head -n 1 "$data.pub" | awk '{print $NF}')
+    rm -f "$csv.minisig"
+    minisign -S -s "$data/server.key" -m "$csv" -t "ferry-list v1 kind=list server=$key_id created=2026-01-01T00:00:00Z" </dev/null >/dev/null
+}

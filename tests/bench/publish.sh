@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): publishing to a distribution point on the store's file system.
-# $FILES files (default 20,000) of $FILE_KIB KiB each (default 512: 10 GiB in all), two per
+# $FILES files (default 20,000) of $FILE_KIB KiB each (default 64: 1.25 GiB in all), two per
 # approved update, are put in a store (sparse files, each with its own first bytes, so that
 # every digest differs and the disk is not filled), then, timing whole processes with
 # hyperfine (median of $RUNS runs):
-#   - a first `ingest publish` into an empty distribution point (hard links), target under
-#     2 s, against `cp -al` of the same store tree (hard links made by coreutils);
+#   - a first `ingest publish` into an empty distribution point (a checked copy of every
+#     file, or a reflink where the file system clones: never a hard link, which would let
+#     an edit on the share reach the store), against `cp -r` of the same store tree and a
+#     `sync` (publish makes its copies durable before the index names them);
 #   - a publish with nothing changed, target under 1 s, against `find -type f -printf '%s'`,
 #     which stats every published file as the publish does;
 #   - a pass of `ingest watch --once` over an empty drop folder with this registry and this
@@ -13,16 +15,16 @@
 #     against the current index), target under 100 ms, against `sqlite3` counting the
 #     approved updates of the same registry (opening it and reading one table).
 #
-# Usage: tests/bench/publish.sh      (RUNS=5 FILES=20000 FILE_KIB=512 by default)
-# Needs: hyperfine, python3, sqlite3. Data goes under $BENCH_DIR (default /var/tmp), removed after.
+# Usage: tests/bench/publish.sh      (RUNS=5 FILES=20000 FILE_KIB=64 by default)
+# Needs: hyperfine, python3, sqlite3, minisign (the generated list is signed as a peer's). Data goes under $BENCH_DIR (default /var/tmp), removed after.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 runs="${RUNS:-5}"
 files="${FILES:-20000}"
-file_kib="${FILE_KIB:-512}"
-for tool in hyperfine python3 sqlite3; do
-    command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install hyperfine python3 sqlite3)"; exit 2; }
+file_kib="${FILE_KIB:-64}"
+for tool in hyperfine python3 sqlite3 minisign; do
+    command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install hyperfine python3 sqlite3 minisign)"; exit 2; }
 done
 # shellcheck source=tests/bench/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -30,7 +32,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cargo build --release --locked --quiet --manifest-path "$root/Cargo.toml" --bin ingest
 ingest="$root/target/release/ingest"
 work="$(mktemp -d "${BENCH_DIR:-/var/tmp}/ferry-publish.XXXXXX")"
-require_free_kib "$work" $((1024 * 1024))
+# The point's copies are written whole (the store's files are sparse), twice over with cp's.
+require_free_kib "$work" $((files * file_kib * 2 + 1024 * 1024))
 trap 'rm -rf "$work"' EXIT
 export USER="${USER:-bench}"
 data="$work/data"
@@ -72,6 +75,7 @@ with open(out, "w", newline="", encoding="utf-8") as f:
                     uid, "2026-01-01", "no", "bundle", "no", "undefined", "system", "", "2026-01-01T00:00:00Z",
                     "", "", "", json.dumps(update, separators=(",", ":"))])
 PY
+sign_generated_list "$data" "$work/list.csv"
 "$ingest" --data-dir "$data" --set rules.apply=false import-list "$work/list.csv" >/dev/null
 python3 - "$data/registry.sqlite" <<'PY'
 import sqlite3, sys
@@ -93,8 +97,8 @@ ms() { python3 -c 'import sys; print(f"{float(sys.argv[1])*1000:.0f} ms")' "$1";
 
 echo "timing (median of $runs runs; a ratio above 1 means ferry is slower than the baseline)"
 t_first=$(bench first --prepare "rm -rf $work/dp" "$ingest --data-dir $data publish")
-b_first=$(bench firstb --prepare "rm -rf $work/cp" "cp -al $data/store/sha256 $work/cp")
-echo "publish, first ($files files, hard links): $(ms "$t_first") (target < 2 s); cp -al of the store $(ms "$b_first"), ratio $(ratio "$t_first" "$b_first")"
+b_first=$(bench firstb --prepare "rm -rf $work/cp" "sh -c 'cp -r --sparse=never $data/store/sha256 $work/cp && sync'")
+echo "publish, first ($files files, checked copies): $(ms "$t_first"); cp -r of the store then sync $(ms "$b_first"), ratio $(ratio "$t_first" "$b_first")"
 "$ingest" --data-dir "$data" publish >/dev/null
 t_again=$(bench again "$ingest --data-dir $data publish")
 b_again=$(bench againb "find $work/dp/files -type f -printf '%s\n'")

@@ -16,7 +16,7 @@
 # these commands), so that availability and supersedence have work to do.
 #
 # Usage: tests/bench/update-list-scale.sh      (RUNS=5 UPDATES=200000 by default)
-# Needs: hyperfine, python3. Data goes under $BENCH_DIR (default /var/tmp), removed after.
+# Needs: hyperfine, python3, minisign (the generated list is signed as a peer server's). Data goes under $BENCH_DIR (default /var/tmp), removed after.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -72,6 +72,7 @@ PY
 echo "  $(du -h "$work/list.csv" | cut -f1) of CSV"
 
 data="$work/data"
+sign_generated_list "$data" "$work/list.csv"
 "$ingest" --data-dir "$data" --set rules.apply=false import-list "$work/list.csv" >/dev/null
 python3 - "$data/registry.sqlite" <<'PY'
 import sqlite3, sys
@@ -111,7 +112,8 @@ t_export=$(bench export "$ingest --data-dir $data export-list --out $work/export
 b_export=$(bench exportb "$py -c 'import csv,sqlite3; c=sqlite3.connect(\"file:$data/registry.sqlite?mode=ro\", uri=True); w=csv.writer(open(\"$work/py.csv\",\"w\",newline=\"\")); w.writerows(c.execute(\"SELECT * FROM updates u JOIN update_metadata m ON m.update_id = u.id ORDER BY u.id\"))'")
 echo "export-list:            $(ms "$t_export") (target < 3 s); Python csv of the updates joined with their metadata $(ms "$b_export"), ratio $(ratio "$t_export" "$b_export")"
 
-t_import=$(bench import --prepare "rm -rf $work/fresh" "$ingest --data-dir $work/fresh import-list $work/export.csv")
+# The fresh server trusts the exporting one as a peer (its signed export is what is imported).
+t_import=$(bench import --prepare "rm -rf $work/fresh && $ingest --data-dir $work/fresh trust add-peer $data.pub" "$ingest --data-dir $work/fresh import-list $work/export.csv")
 b_import=$(bench importb --prepare "rm -f $work/py.sqlite" "$py -c 'import csv,sqlite3; c=sqlite3.connect(\"$work/py.sqlite\"); r=csv.reader(open(\"$work/export.csv\",newline=\"\",encoding=\"utf-8\")); h=next(r); c.execute(\"CREATE TABLE u (\"+\",\".join(h)+\")\"); c.executemany(\"INSERT INTO u VALUES (\"+\",\".join(\"?\"*len(h))+\")\", r); c.commit()'")
 echo "import-list (fresh):    $(ms "$t_import") (target < 10 s); Python csv into one SQLite table $(ms "$b_import"), ratio $(ratio "$t_import" "$b_import")"
 
