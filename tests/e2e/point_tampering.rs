@@ -353,3 +353,31 @@ fn file_name_too_long_for_a_point() {
     }
     verified_intact(&s);
 }
+
+#[test]
+fn one_file_under_two_names() {
+    // Two updates list the same bytes under different names: both names wait in one
+    // directory of the point before either is renamed into place.
+    let s = Scratch::new();
+    let body = payload("shared", 30_000);
+    let mut first = TestUpdate::new("KB5000001", "Windows 11", "windows11.0-kb5000001-x64.msu", 1);
+    let mut second = TestUpdate::new("KB5000002", "Windows Server", "windowsserver-kb5000002-x64.msu", 1);
+    first.body = body.clone();
+    second.body = body;
+    let catalog = local_catalog(&s.path("feed"), &[first, second]);
+    let (secret, public) = s.key("signer");
+    s.trust(&public);
+    let bundle = s.pack(catalog.to_str().unwrap(), &secret, &[]);
+    s.ingest(&["import", bundle.to_str().unwrap()]).ok();
+    s.ingest(&["approve", "KB5000001", "KB5000002"]).ok();
+    s.ingest(&["dp", "add", "hq", "--path", &point_arg(&s), "--approved"]).ok();
+    s.ingest(&["publish"]).ok();
+    let mut published = walk(&point(&s).join("files"));
+    published.sort();
+    assert_eq!(published.len(), 2, "{published:?}");
+    assert!(
+        published[0].ends_with("-windows11.0-kb5000001-x64.msu")
+            || published[1].ends_with("-windows11.0-kb5000001-x64.msu")
+    );
+    verified_intact(&s);
+}
