@@ -4,9 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use ferry_core::datadir::DataDir;
-use ferry_core::exchange::{BadRow, CsvInput, Exchanged, ListTrust};
-use ferry_core::minisign::Prehasher;
-use ferry_core::output;
+use ferry_core::exchange::{BadRow, CsvInput, Exchanged, ExportTarget, ListTrust};
 
 use crate::common::{StdoutSink, code, json_line, safe};
 use crate::rules;
@@ -79,52 +77,21 @@ pub fn export_groups(dir: &Path, args: ExportArgs) -> anyhow::Result<u8> {
     Ok(code::OK)
 }
 
-/// Runs `write` into standard output (`-`) or into the file `out`, hashing what is
-/// written, then writes its signature by the server key.
+/// Writes the export to standard output (`-`) or the file `out`, and its signature.
 fn export(
     data: &DataDir,
     args: &ExportArgs,
     kind: Exchanged,
     write: fn(&DataDir, &mut dyn std::io::Write) -> ferry_core::Result<usize>,
 ) -> anyhow::Result<usize> {
-    let to_stdout = args.out.as_os_str() == "-";
-    // A device or pipe (/dev/stdout) has no "beside it" for the signature.
-    let to_a_file = !to_stdout && std::fs::metadata(&args.out).map_or(true, |m| m.is_file());
-    let signature = match (&args.signature, to_a_file) {
-        (Some(path), _) => path.clone(),
-        (None, true) => ferry_core::exchange::signature_path(&args.out),
-        (None, false) => {
-            return Err(ferry_core::Error::Invalid(format!(
-                "--out {} is not a file that a signature can sit beside: give --signature FILE",
-                args.out.display()
-            ))
-            .into());
-        }
+    let mut stdout = StdoutSink;
+    let target =
+        if args.out.as_os_str() == "-" { ExportTarget::Stdout(&mut stdout) } else { ExportTarget::File(&args.out) };
+    let signature = match &args.signature {
+        Some(path) => path.clone(),
+        None => target.default_signature()?,
     };
-    // Before the server key is made on first use: a refusal leaves nothing behind.
-    output::refuse_inside(&signature, data.root())?;
-    if !to_stdout {
-        output::refuse_inside(&args.out, data.root())?;
-    }
-    let key = data.server_key()?;
-    let mut rows = 0;
-    let prehash = if to_stdout {
-        let mut hashing = Prehasher::new(StdoutSink);
-        rows = write(data, &mut hashing)?;
-        hashing.finish().1
-    } else {
-        let mut prehash = None;
-        output::write_file(&args.out, Some(data.root()), |sink| {
-            let mut hashing = Prehasher::new(sink);
-            rows = write(data, &mut hashing)?;
-            prehash = Some(hashing.finish().1);
-            Ok(())
-        })?;
-        prehash.expect("written")
-    };
-    let signed = ferry_core::exchange::sign_export(&key, kind, &prehash)?;
-    output::write_bytes(&signature, Some(data.root()), signed.to_file_string().as_bytes())?;
-    Ok(rows)
+    Ok(ferry_core::exchange::export_signed(data, kind, target, &signature, write)?)
 }
 
 /// What was written where: on standard error when standard output carried the file.

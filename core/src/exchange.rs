@@ -600,7 +600,7 @@ pub fn signature_path(path: &std::path::Path) -> std::path::PathBuf {
 /// The detached signature of an exported file whose BLAKE2b-512 is `prehash`, by the
 /// server key: a peer that trusts this key (`ingest trust add-peer`) takes the file's
 /// statuses, groups and metadata; `minisign -V` checks it too.
-pub fn sign_export(
+fn sign_export(
     key: &crate::minisign::SecretKey,
     kind: Exchanged,
     prehash: &crate::minisign::Prehash,
@@ -609,6 +609,70 @@ pub fn sign_export(
         format!("{LIST_SIGNATURE_FORMAT} kind={} server={} created={}", kind.as_str(), key.key_id, Timestamp::now());
     key.sign_prehashed(prehash, &comment, &format!("ferry {} signed by server key {}", kind.as_str(), key.key_id))
         .map_err(Error::Invalid)
+}
+
+/// Where an export goes: the process's standard output (the binary's writer), or a file.
+pub enum ExportTarget<'a> {
+    Stdout(&'a mut dyn Write),
+    File(&'a std::path::Path),
+}
+
+impl ExportTarget<'_> {
+    /// Where its signature goes unless one is named: beside a file; a device or pipe (such
+    /// as /dev/stdout) or standard output has no "beside it".
+    pub fn default_signature(&self) -> Result<std::path::PathBuf> {
+        match self {
+            ExportTarget::File(path) if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) => {
+                Err(Error::Invalid(format!(
+                    "--out {} is not a file that a signature can sit beside: give --signature FILE",
+                    path.display()
+                )))
+            }
+            ExportTarget::File(path) => Ok(signature_path(path)),
+            ExportTarget::Stdout(_) => {
+                Err(Error::Invalid("--out - writes to standard output: give --signature FILE for its signature".into()))
+            }
+        }
+    }
+}
+
+/// Writes an export of `kind` (what `write` produces) to `target`, hashing it as it is
+/// written, then its signature by the server key to `signature`; returns `write`'s count.
+/// Neither goes inside the data directory, which is checked before the server key is made
+/// on first use, so a refusal leaves nothing behind.
+pub fn export_signed(
+    data: &DataDir,
+    kind: Exchanged,
+    target: ExportTarget<'_>,
+    signature: &std::path::Path,
+    write: fn(&DataDir, &mut dyn Write) -> Result<usize>,
+) -> Result<usize> {
+    crate::output::refuse_inside(signature, data.root())?;
+    if let ExportTarget::File(path) = &target {
+        crate::output::refuse_inside(path, data.root())?;
+    }
+    let key = data.server_key()?;
+    let mut count = 0;
+    let prehash = match target {
+        ExportTarget::Stdout(out) => {
+            let mut hashing = crate::minisign::Prehasher::new(out);
+            count = write(data, &mut hashing)?;
+            hashing.finish().1
+        }
+        ExportTarget::File(path) => {
+            let mut prehash = None;
+            crate::output::write_file(path, Some(data.root()), |sink| {
+                let mut hashing = crate::minisign::Prehasher::new(sink);
+                count = write(data, &mut hashing)?;
+                prehash = Some(hashing.finish().1);
+                Ok(())
+            })?;
+            prehash.expect("write_file ran the writer")
+        }
+    };
+    let signed = sign_export(&key, kind, &prehash)?;
+    crate::output::write_bytes(signature, Some(data.root()), signed.to_file_string().as_bytes())?;
+    Ok(count)
 }
 
 /// How an import takes a file's contents, as its signature allows.
