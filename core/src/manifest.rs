@@ -199,7 +199,7 @@ impl Manifest {
         }
         let relied: BTreeSet<&Sha256> = self.relies_on.iter().collect();
         let mut whole = BTreeSet::new();
-        let mut entries = BTreeSet::new();
+        let mut entries: BTreeMap<&str, u64> = BTreeMap::new();
         let mut chunks: BTreeMap<Sha256, Vec<(u64, u64)>> = BTreeMap::new();
         for (i, p) in self.layout.payloads.iter().enumerate() {
             let expected_entry = match &p.chunk_of {
@@ -209,8 +209,13 @@ impl Manifest {
             if p.entry != expected_entry {
                 return Err(format!("layout.payloads[{i}].entry: {:?} is not named after its digest", p.entry));
             }
-            if !entries.insert(p.entry.as_str()) {
-                return Err(format!("layout.payloads[{i}]: {} is carried twice", p.entry));
+            // A chunk's bytes may recur in a file (identical regions): one entry then stands
+            // at several offsets, with one size. Whole files are listed once.
+            match entries.insert(p.entry.as_str(), p.size) {
+                Some(size) if p.chunk_of.is_none() || size != p.size => {
+                    return Err(format!("layout.payloads[{i}]: {} is carried twice", p.entry));
+                }
+                _ => {}
             }
             if p.volume == 0 || p.volume > self.layout.volumes {
                 return Err(format!(

@@ -385,6 +385,9 @@ pub fn pack(
         pieces_of.entry(piece.file).or_default().push(piece);
     }
     let mut payloads: Vec<Payload> = Vec::with_capacity(pieces.len());
+    // Chunk entries written, by volume: two chunks of one file with the same bytes (a file
+    // with identical regions) are one entry of a volume, listed at both offsets.
+    let mut written_chunks: BTreeSet<(u32, Sha256)> = BTreeSet::new();
     download::run(&plan.jobs, sources, &cache, &opts.download, &|p| progress(PackEvent::Download(p)), |job, ready| {
         let path = ready.path.as_path();
         let mine = pieces_of.get(&job.digest).map_or(&[][..], Vec::as_slice);
@@ -414,7 +417,9 @@ pub fn pack(
                 });
             } else {
                 let (digest, _) = crate::bundle::hash_range(path, piece.offset, piece.size).at(path)?;
-                writer.add_entry(&chunk_entry_name(&digest), path, piece.offset, piece.size, None)?;
+                if written_chunks.insert((piece.volume, digest)) {
+                    writer.add_entry(&chunk_entry_name(&digest), path, piece.offset, piece.size, None)?;
+                }
                 payloads.push(Payload {
                     entry: chunk_entry_name(&digest),
                     sha256: digest,

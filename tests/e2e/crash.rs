@@ -79,8 +79,8 @@ impl Fixture {
     /// completes the file, so that the join itself is interrupted.
     fn joining() -> Fixture {
         let s = Scratch::new();
-        // Bytes that do not repeat, so that the two chunks differ (see the closing note of
-        // this test's commit: fetch cannot yet carry two identical chunks of one file).
+        // Bytes that do not repeat, so that every chunk is its own entry and each join step
+        // reads another chunk (identical chunks: volumes::a_file_with_identical_chunks_…).
         let mut update = TestUpdate::new("KB5000001", "Windows 11", "a.msu", 150_000);
         update.body = (0u32..150_000 / 32 + 1)
             .flat_map(|i| <sha2::Sha256 as sha2::Digest>::digest(i.to_le_bytes()).to_vec())

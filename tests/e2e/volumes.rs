@@ -208,3 +208,37 @@ fn stray_chunk_in_the_store() {
     assert!(!s.data_dir().join("store/chunks").join(&name).exists());
     s.ingest(&["check"]).ok();
 }
+
+/// A file whose content repeats (identical regions, as in a zero-filled image) can be cut
+/// into chunks with the same bytes: fetch carries such a chunk once per volume, listed at
+/// each of its offsets, and ingest joins the file from it.
+#[test]
+fn a_file_with_identical_chunks_travels_and_is_joined() {
+    let s = Scratch::new();
+    let update = TestUpdate::new("KB5000009", "Windows 11", "zeros.msu", 1);
+    let update = TestUpdate { body: vec![0u8; 400_000], ..update };
+    let catalog = local_catalog(&s.path("feed"), &[update]);
+    let (secret, public) = s.key("signer");
+    let out = s.pack_run(catalog.to_str().unwrap(), &secret, &["--json", "--media", "120000"], &[]).ok();
+    let result: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let volumes: Vec<std::path::PathBuf> = result["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| std::path::PathBuf::from(v["path"].as_str().unwrap()))
+        .collect();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&zip_entries(&volumes[0]).into_iter().find(|(n, _)| n == "manifest.json").unwrap().1)
+            .unwrap();
+    let chunks: Vec<&str> =
+        manifest["layout"]["payloads"].as_array().unwrap().iter().map(|p| p["entry"].as_str().unwrap()).collect();
+    let distinct: std::collections::BTreeSet<&&str> = chunks.iter().collect();
+    assert!(distinct.len() < chunks.len(), "some chunks have the same bytes: {chunks:?}");
+    s.trust(&public);
+    for v in volumes.iter().rev() {
+        s.ingest(&["import", v.to_str().unwrap()]).ok();
+    }
+    assert!(available(&s, "KB5000009"), "the file was joined");
+    s.ingest(&["check"]).ok();
+    assert!(walk(&s.data_dir().join("store/chunks")).is_empty(), "no chunk left waiting");
+}
