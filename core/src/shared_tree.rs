@@ -144,7 +144,7 @@ impl SharedTree {
         match self.kind(name)? {
             None => Ok(None),
             Some(Kind::Dir) => self.open_subdir(name).map(Some),
-            Some(other) => Err(Error::NotAPlainFile { path: self.display(name), found: other.describe() }),
+            Some(other) => Err(Error::NotADirectory { path: self.display(name), found: other.describe() }),
         }
     }
 
