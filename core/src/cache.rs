@@ -49,7 +49,7 @@ impl Cache {
     pub fn commit(&self, digest: &Sha256) -> Result<PathBuf> {
         let partial = self.partial_path(digest);
         let target = self.path_of(digest);
-        crate::store::make_readonly(&partial)?;
+        crate::durable::make_readonly(&partial)?;
         let dir = target.parent().expect("cache paths have a parent");
         fs::create_dir_all(dir).at(dir)?;
         fs::rename(&partial, &target).map_err(|e| Error::io(&target, e))?;
@@ -61,7 +61,7 @@ impl Cache {
         if !path.exists() {
             return Ok(());
         }
-        crate::store::make_writable(path)?;
+        crate::durable::make_writable(path)?;
         fs::remove_file(path).at(path)
     }
 }

@@ -25,10 +25,11 @@ use serde::Serialize;
 use crate::bundle::hash_range;
 use crate::clock::Timestamp;
 use crate::datadir::DataDir;
+use crate::durable::{make_readonly, make_writable, sync_dir};
 use crate::error::{Error, IoContext, Result};
 use crate::names::Sha256;
 use crate::registry::FileRow;
-use crate::store::{Store, make_readonly, make_writable, sync_dir};
+use crate::store::Store;
 
 /// Where repairs move files that must not stay in the store, under the data directory.
 pub const QUARANTINE_DIR: &str = "quarantine";

@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod datadir;
 pub mod download;
+pub mod durable;
 pub mod error;
 pub mod exchange;
 pub mod ingest;

@@ -120,7 +120,7 @@ fn atomically(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> 
         Some(other) => return Err(Error::NotAPlainFile { path: path.to_path_buf(), found: other.describe() }),
     }
     temp.persist(path).map_err(|e| Error::io(path, e.error))?;
-    crate::store::sync_parent(path)
+    crate::durable::sync_parent(path)
 }
 
 #[cfg(all(test, unix))]

@@ -17,6 +17,7 @@ use tempfile::{NamedTempFile, TempPath};
 
 use crate::bundle::copy::{ALIGN, BlockSink};
 
+use crate::durable::{make_writable, sync_dir};
 use crate::error::{IoContext, Result};
 use crate::names::Sha256;
 
@@ -300,43 +301,5 @@ impl std::io::Write for Incoming {
 
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
-    }
-}
-
-/// Marks a file read-only: stored and cached files are never changed in place.
-pub(crate) fn make_readonly(path: &Path) -> Result<()> {
-    let mut perms = fs::metadata(path).at(path)?.permissions();
-    perms.set_readonly(true);
-    fs::set_permissions(path, perms).at(path)
-}
-
-/// Read-only files cannot be deleted on Windows; clear the flag first.
-pub(crate) fn make_writable(path: &Path) -> Result<()> {
-    let mut perms = fs::metadata(path).at(path)?.permissions();
-    if perms.readonly() {
-        #[allow(clippy::permissions_set_readonly_false)]
-        perms.set_readonly(false);
-        fs::set_permissions(path, perms).at(path)?;
-    }
-    Ok(())
-}
-
-/// Makes a rename or creation in `dir` durable.
-#[cfg(unix)]
-pub fn sync_dir(dir: &Path) -> Result<()> {
-    fs::File::open(dir).and_then(|d| d.sync_all()).at(dir)
-}
-
-/// Windows has no directory fsync; NTFS journals the rename itself.
-#[cfg(not(unix))]
-pub fn sync_dir(_dir: &Path) -> Result<()> {
-    Ok(())
-}
-
-/// Syncs the directory that holds `path`.
-pub fn sync_parent(path: &Path) -> Result<()> {
-    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        Some(dir) => sync_dir(dir),
-        None => sync_dir(Path::new(".")),
     }
 }

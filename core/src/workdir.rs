@@ -99,7 +99,7 @@ impl WorkDir {
         temp.write_all(&bytes).at(temp.path())?;
         temp.as_file().sync_all().at(temp.path())?;
         temp.persist(&path).map_err(|e| Error::io(&path, e.error))?;
-        crate::store::sync_dir(&self.root)
+        crate::durable::sync_dir(&self.root)
     }
 }
 

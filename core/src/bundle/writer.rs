@@ -158,7 +158,7 @@ pub struct Sealed {
 impl Sealed {
     pub fn persist(self) -> Result<(PathBuf, u64)> {
         self.temp.persist_noclobber(&self.final_path).map_err(|e| Error::io(&self.final_path, e.error))?;
-        crate::store::sync_parent(&self.final_path)?;
+        crate::durable::sync_parent(&self.final_path)?;
         Ok((self.final_path, self.size))
     }
 }
