@@ -188,6 +188,11 @@ pub enum Error {
     #[error("registry {}: upgrading to schema version {version} found rows of table {table} that refer to rows that do not exist; nothing was changed (restore the registry from a backup)", path.display())]
     UpgradeRefused { path: PathBuf, version: i64, table: String },
 
+    /// The registry holds something its own code never writes: a damaged file or a bug, not
+    /// bad input (exit 9, local failure).
+    #[error("registry {}: {reason}", path.display())]
+    RegistryDamaged { path: PathBuf, reason: String },
+
     #[error("data directory {} holds no registry yet (trust a key with `ingest trust add` first, or check --data-dir)", dir.display())]
     NoRegistry { dir: PathBuf },
 
@@ -239,7 +244,9 @@ impl Error {
     pub fn class(&self) -> ErrorClass {
         use Error::*;
         match self {
-            Io { .. } | Registry { .. } | SchemaTooNew { .. } | UpgradeRefused { .. } => ErrorClass::Local,
+            Io { .. } | Registry { .. } | RegistryDamaged { .. } | SchemaTooNew { .. } | UpgradeRefused { .. } => {
+                ErrorClass::Local
+            }
             InvalidName { .. }
             | Catalog { .. }
             | EmptySelection { .. }

@@ -125,3 +125,14 @@ fn audit_log_broken_is_not_repairable() {
     drop(db);
     a.s.ingest(&["check", "--repair"]).refused_on_stdout(exit::INTEGRITY, &["NOT REPAIRABLE: audit log broken"]);
 }
+
+#[test]
+fn registry_row_damaged_behind_ingest() {
+    // Metadata ingest never writes (edited in the file, or a bug) is a local failure (exit
+    // 9), not bad input (exit 3): nobody typed it.
+    let s = update_list_server();
+    let db = rusqlite::Connection::open(s.data_dir().join("registry.sqlite")).unwrap();
+    db.execute("UPDATE update_metadata SET metadata = '{not json' WHERE update_id = 'KB5034122'", []).unwrap();
+    drop(db);
+    s.ingest(&["show", "KB5034122"]).refused(exit::LOCAL, &["registry ", "metadata of KB5034122 is damaged"]);
+}

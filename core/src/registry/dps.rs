@@ -195,8 +195,9 @@ impl Registry {
                 continue;
             }
             let metadata: String = r.get(1).map_err(&e)?;
-            let update: Update = serde_json::from_str(&metadata).map_err(|err| {
-                Error::Invalid(format!("registry {}: metadata of {id} is damaged: {err}", self.path.display()))
+            let update: Update = serde_json::from_str(&metadata).map_err(|err| Error::RegistryDamaged {
+                path: self.path.to_path_buf(),
+                reason: format!("metadata of {id} is damaged: {err}"),
             })?;
             publication.updates.push(update);
         }

@@ -413,8 +413,9 @@ impl Registry {
         let Some(metadata) = metadata else {
             return Err(Error::NotFound { what: "update", id: id.to_string() });
         };
-        let update: Update = serde_json::from_str(&metadata).map_err(|e| {
-            Error::Invalid(format!("registry {}: metadata of {id} is damaged: {e}", self.path.display()))
+        let update: Update = serde_json::from_str(&metadata).map_err(|e| Error::RegistryDamaged {
+            path: self.path.to_path_buf(),
+            reason: format!("metadata of {id} is damaged: {e}"),
         })?;
         let Some(eula) = update.eula else {
             return Err(Error::NotFound { what: "licence of update", id: id.to_string() });
@@ -471,8 +472,9 @@ impl Registry {
         let Some((summary, origin_detail, status_actor, first_seen, updated_at, metadata)) = found else {
             return Err(Error::NotFound { what: "update", id: id.to_string() });
         };
-        let metadata: Update = serde_json::from_str(&metadata).map_err(|e| {
-            Error::Invalid(format!("registry {}: metadata of {id} is damaged: {e}", self.path.display()))
+        let metadata: Update = serde_json::from_str(&metadata).map_err(|e| Error::RegistryDamaged {
+            path: self.path.to_path_buf(),
+            reason: format!("metadata of {id} is damaged: {e}"),
         })?;
         let mut missing = Vec::new();
         for f in &metadata.files {

@@ -39,8 +39,9 @@ impl Registry {
         let mut out = Vec::new();
         for row in rows {
             let (update_id, name, hex) = row.map_err(self.err())?;
-            let sha256 = hex.parse().map_err(|_| {
-                Error::Invalid(format!("registry {}: file of {update_id} has no valid SHA-256", self.path.display()))
+            let sha256 = hex.parse().map_err(|_| Error::RegistryDamaged {
+                path: self.path.to_path_buf(),
+                reason: format!("file of {update_id} has no valid SHA-256"),
             })?;
             out.push(KnownFile { update_id, name, sha256 });
         }

@@ -1099,8 +1099,10 @@ fn accepted_bundle(conn: &Connection, path: &Path, channel: &Channel, sequence: 
         .optional()
         .map_err(&e)?;
     let Some((layout, manifest)) = row else { return Ok(None) };
-    let damaged =
-        |what: &str| Error::Invalid(format!("registry {}: {what} of {channel}#{sequence} is damaged", path.display()));
+    let damaged = |what: &str| Error::RegistryDamaged {
+        path: path.to_path_buf(),
+        reason: format!("{what} of {channel}#{sequence} is damaged"),
+    };
     let mut stmt = conn
         .prepare("SELECT volume FROM bundle_volumes WHERE channel = ?1 AND sequence = ?2 ORDER BY volume")
         .map_err(&e)?;
@@ -1297,8 +1299,9 @@ impl Registry {
         let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(self.err())?;
         rows.map(|row| {
             let hex = row.map_err(self.err())?;
-            hex.parse().map_err(|_| {
-                Error::Invalid(format!("registry {}: waiting chunk {hex:?} is no SHA-256", self.path.display()))
+            hex.parse().map_err(|_| Error::RegistryDamaged {
+                path: self.path.to_path_buf(),
+                reason: format!("waiting chunk {hex:?} is no SHA-256"),
             })
         })
         .collect()
@@ -1332,8 +1335,9 @@ impl Registry {
         let mut files = BTreeMap::new();
         for row in rows {
             let (hex, size, present) = row.map_err(self.err())?;
-            let sha256: Sha256 = hex.parse().map_err(|_| {
-                Error::Invalid(format!("registry {}: file row {hex:?} is not a SHA-256", self.path.display()))
+            let sha256: Sha256 = hex.parse().map_err(|_| Error::RegistryDamaged {
+                path: self.path.to_path_buf(),
+                reason: format!("file row {hex:?} is not a SHA-256"),
             })?;
             files.insert(sha256, FileRow { sha256, size: size as u64, present });
         }

@@ -88,8 +88,9 @@ impl Registry {
             .optional()
             .map_err(self.err())?;
         text.map(|t| {
-            PublicKey::parse(&t).map_err(|reason| {
-                Error::Invalid(format!("registry {}: peer key {key_id}: {reason}", self.path.display()))
+            PublicKey::parse(&t).map_err(|reason| Error::RegistryDamaged {
+                path: self.path.to_path_buf(),
+                reason: format!("peer key {key_id}: {reason}"),
             })
         })
         .transpose()

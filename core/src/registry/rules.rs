@@ -89,8 +89,10 @@ impl RefreshReport {
 }
 
 fn parse_rule(path: &std::path::Path, name: &str, definition: &str) -> Result<Rule> {
-    serde_json::from_str(definition)
-        .map_err(|e| Error::Invalid(format!("registry {}: approval rule {name:?} is damaged: {e}", path.display())))
+    serde_json::from_str(definition).map_err(|e| Error::RegistryDamaged {
+        path: path.to_path_buf(),
+        reason: format!("approval rule {name:?} is damaged: {e}"),
+    })
 }
 
 impl Registry {
