@@ -23,6 +23,17 @@ fn store_files(s: &Scratch) -> Vec<String> {
     files
 }
 
+/// A server trusting a signer, a bundle it signed, and an empty drop folder.
+fn server_with_a_bundle_and_a_drop_folder() -> (Scratch, std::path::PathBuf, std::path::PathBuf) {
+    let s = Scratch::new();
+    let (secret, public) = s.key("signer");
+    s.trust(&public);
+    let good = s.pack(local_catalog(&s.path("feed"), &three_updates()).to_str().unwrap(), &secret, &[]);
+    let drop = s.path("drop");
+    std::fs::create_dir_all(&drop).unwrap();
+    (s, good, drop)
+}
+
 /// One pass of `ingest watch` over `drop`, not waiting for files to settle.
 fn watch_once(s: &Scratch, drop: &Path) -> Run {
     Run::from(
@@ -113,12 +124,7 @@ fn manual_id_taken_by_another_update() {
 
 #[test]
 fn processed_and_rejected_are_links_out_of_the_drop_folder() {
-    let s = Scratch::new();
-    let (secret, public) = s.key("signer");
-    s.trust(&public);
-    let good = s.pack(local_catalog(&s.path("feed"), &three_updates()).to_str().unwrap(), &secret, &[]);
-    let drop = s.path("drop");
-    std::fs::create_dir_all(&drop).unwrap();
+    let (s, good, drop) = server_with_a_bundle_and_a_drop_folder();
     std::fs::copy(&good, drop.join("good.zip")).unwrap();
     std::fs::write(drop.join("bad.zip"), b"not a zip").unwrap();
     let elsewhere = s.path("elsewhere");
@@ -143,12 +149,7 @@ fn processed_and_rejected_are_links_out_of_the_drop_folder() {
 
 #[test]
 fn escape_sequences_in_a_dropped_file_name() {
-    let s = Scratch::new();
-    let (secret, public) = s.key("signer");
-    s.trust(&public);
-    let good = s.pack(local_catalog(&s.path("feed"), &three_updates()).to_str().unwrap(), &secret, &[]);
-    let drop = s.path("drop");
-    std::fs::create_dir_all(&drop).unwrap();
+    let (s, good, drop) = server_with_a_bundle_and_a_drop_folder();
     let named = drop.join("update\u{1b}]0;owned\u{7}\u{1b}[2J.zip");
     std::fs::copy(&good, &named).unwrap();
     let out = s.ingest(&["verify", named.to_str().unwrap()]).ok();
