@@ -597,20 +597,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Import(args) => import(&dir, &args),
         Command::ServerKey(ServerKeyCommand::Export(args)) => {
             let data = DataDir::open_exclusive(&dir)?;
-            // Before the key is made on first use: a refusal leaves nothing behind.
-            ferry_core::output::refuse_inside(&args.out, data.root())?;
-            let key = data.server_key()?.public_key();
-            keys::write_public_key(&args.out, &key, Some(data.root()))?;
+            let key = data.export_server_key(&args.out)?;
             outln!("server key {} written to {}", key.key_id, args.out.display());
             Ok(code::OK)
         }
         Command::State(StateCommand::Export(args)) => {
             let data = DataDir::open_exclusive(&dir)?;
-            ferry_core::output::refuse_inside(&args.out, data.root())?;
-            ferry_core::output::refuse_inside(&ferry_core::state::signature_path(&args.out), data.root())?;
-            let key = data.server_key()?;
-            let state = data.registry.server_state(&key.public_key())?;
-            state.write_signed(&args.out, &key, data.root())?;
+            let state = data.export_state(&args.out)?;
             outln!(
                 "state written to {} (signature {})",
                 args.out.display(),

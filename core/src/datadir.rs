@@ -68,6 +68,26 @@ impl DataDir {
         Ok(DataDir { root: root.to_path_buf(), registry, config: Config::default(), store: None, _lock: None })
     }
 
+    /// Writes the server's public key to `out` (never inside the data directory, which is
+    /// checked before the key is made on first use); returns it.
+    pub fn export_server_key(&self, out: &Path) -> Result<crate::minisign::PublicKey> {
+        crate::output::refuse_inside(out, &self.root)?;
+        let key = self.server_key()?.public_key();
+        keys::write_public_key(out, &key, Some(&self.root))?;
+        Ok(key)
+    }
+
+    /// Writes the state file to `out` and its signature by the server key beside it (neither
+    /// inside the data directory, checked before the key is made on first use); returns it.
+    pub fn export_state(&self, out: &Path) -> Result<crate::state::ServerState> {
+        crate::output::refuse_inside(out, &self.root)?;
+        crate::output::refuse_inside(&crate::state::signature_path(out), &self.root)?;
+        let key = self.server_key()?;
+        let state = self.registry.server_state(&key.public_key())?;
+        state.write_signed(out, &key, &self.root)?;
+        Ok(state)
+    }
+
     /// The management server's own key pair, created on first use (`server.key`, not
     /// encrypted because the server signs unattended, owner-only; `server.pub`). It signs
     /// state files, and later the indexes of distribution points.

@@ -95,7 +95,6 @@ impl ServerState {
             .sign(&bytes, &self.trusted_comment(), &format!("ferry state file signed by server key {}", key.key_id))
             .map_err(Error::Invalid)?;
         let sig_path = signature_path(path);
-        crate::output::refuse_inside(&sig_path, protected)?;
         crate::output::write_bytes(path, Some(protected), &bytes)?;
         crate::output::write_bytes(&sig_path, Some(protected), sig.to_file_string().as_bytes())
     }
