@@ -406,6 +406,14 @@ mod hostile_bytes {
         Some(out)
     }
 
+    /// `bytes` as a bundle file in a temporary directory (kept while the first is held).
+    fn written(bytes: impl AsRef<[u8]>) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("b.zip");
+        std::fs::write(&path, bytes).unwrap();
+        (dir, path)
+    }
+
     /// Every check of `ingest verify`, in its order.
     fn verify(path: &Path, trust: &TrustStore) -> Result<()> {
         let (bundle, sig) = SignedBundle::open(path)?.authenticate(trust, Allowed::default())?;
@@ -420,9 +428,7 @@ mod hostile_bytes {
     #[test]
     fn one_keys_signature_counted_twice_does_not_reach_the_threshold() {
         let (bytes, trust) = sample();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("b.zip");
-        std::fs::write(&path, bytes).unwrap();
+        let (_dir, path) = written(bytes);
         let other = SecretKey::generate().unwrap().public_key();
         let channel = Channel::default_channel();
         let mut keys: Vec<(Channel, crate::minisign::PublicKey)> =
@@ -441,9 +447,7 @@ mod hostile_bytes {
     #[test]
     fn the_sample_is_accepted() {
         let (bytes, trust) = sample();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("b.zip");
-        std::fs::write(&path, bytes).unwrap();
+        let (_dir, path) = written(bytes);
         verify(&path, &trust).unwrap();
     }
 
@@ -465,9 +469,7 @@ mod hostile_bytes {
                 let keep = cut.index(bytes.len());
                 bytes.truncate(keep);
             }
-            let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join("b.zip");
-            std::fs::write(&path, &bytes).unwrap();
+            let (_dir, path) = written(&bytes);
             // Refused, unless the damage missed every byte that is signed or hashed (a
             // timestamp in a header, say): then the entries read the same as the original's.
             if verify(&path, &trust).is_ok() {
