@@ -68,6 +68,15 @@ pub struct Rotation {
     pub sha256: Sha256,
 }
 
+impl Rotation {
+    /// The trust store as it is after this rotation: the channel's keys, threshold and version
+    /// replaced by the statement's.
+    pub fn apply_to(&self, trust: &TrustStore) -> Result<TrustStore, String> {
+        let s = &self.statement;
+        Ok(trust.with_channel(&s.channel, s.public_keys()?, s.threshold, s.version, self.sha256))
+    }
+}
+
 impl Statement {
     pub fn new(channel: Channel, version: u32, threshold: usize, keys: &[PublicKey]) -> Result<Statement, String> {
         let statement = Statement {
@@ -355,7 +364,7 @@ mod tests {
         assert!(judge(&skip.sign(&[&a, &b, &c]).unwrap(), &trust, false).unwrap_err().contains("skipped"));
 
         // Applied: the same statement again changes nothing.
-        let rotated = trust.rotated(&applied).unwrap();
+        let rotated = applied.apply_to(&trust).unwrap();
         assert!(matches!(judge(&to_c.sign(&[&a, &b, &c]).unwrap(), &rotated, false), Ok(Verdict::AlreadyApplied)));
         assert_eq!(rotated.version("default"), 2);
         assert!(rotated.key("default", &a.key_id).is_none() && rotated.key("default", &c.key_id).is_some());

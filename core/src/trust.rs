@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 
 use crate::minisign::PublicKey;
 use crate::names::{Channel, KeyId, Sha256};
-use crate::rotation::Rotation;
 
 /// What an administrator allowed for one import or verification, beyond what is trusted by
 /// default: each is off unless a flag says otherwise.
@@ -57,20 +56,25 @@ impl TrustStore {
         self.keys.iter().filter(|(c, _)| c.as_str() == channel).map(|(_, k)| k).collect()
     }
 
-    /// The trust store as it is after `rotation`: the channel's keys, threshold and version
-    /// replaced by the statement's.
-    pub fn rotated(&self, rotation: &Rotation) -> Result<TrustStore, String> {
-        let statement = &rotation.statement;
-        let channel = &statement.channel;
-        let mut keys: Vec<(Channel, PublicKey)> = self.keys.iter().filter(|(c, _)| c != channel).cloned().collect();
-        keys.extend(statement.public_keys()?.into_iter().map(|k| (channel.clone(), k)));
+    /// The trust store with `channel`'s keys, threshold and version replaced, recording the
+    /// SHA-256 of the rotation statement that made this version.
+    pub fn with_channel(
+        &self,
+        channel: &Channel,
+        keys: Vec<PublicKey>,
+        threshold: usize,
+        version: u32,
+        statement: Sha256,
+    ) -> TrustStore {
+        let mut all: Vec<(Channel, PublicKey)> = self.keys.iter().filter(|(c, _)| c != channel).cloned().collect();
+        all.extend(keys.into_iter().map(|k| (channel.clone(), k)));
         let mut thresholds = self.thresholds.clone();
-        thresholds.insert(channel.clone(), statement.threshold);
+        thresholds.insert(channel.clone(), threshold);
         let mut versions = self.versions.clone();
-        versions.insert(channel.clone(), statement.version);
+        versions.insert(channel.clone(), version);
         let mut applied = self.applied.clone();
-        applied.insert((channel.clone(), statement.version), rotation.sha256);
-        Ok(TrustStore { keys, thresholds, versions, applied })
+        applied.insert((channel.clone(), version), statement);
+        TrustStore { keys: all, thresholds, versions, applied }
     }
 
     /// The key with `key_id` trusted for the channel named `channel`, if any.

@@ -172,7 +172,7 @@ impl SignedBundle {
                 Ok(Verdict::AlreadyApplied) => trust,
                 Ok(Verdict::Apply(applied)) => {
                     rotated =
-                        trust.rotated(&applied).map_err(|reason| Error::Rotation { path: path.clone(), reason })?;
+                        applied.apply_to(&trust).map_err(|reason| Error::Rotation { path: path.clone(), reason })?;
                     rotation = Some(applied);
                     &rotated
                 }
