@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
+use ferry_core::clock::DailyTime;
 use ferry_core::datadir::DataDir;
 use ferry_core::ingest::ImportOptions;
 use ferry_core::publish::Published;
-use ferry_core::watch::{self, DailyTime, Disposition, Found};
+use ferry_core::watch::{self, Disposition, Found};
 use serde::Serialize;
 
 use crate::PROGRAM;

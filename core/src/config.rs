@@ -325,7 +325,7 @@ impl Config {
             return bad("notify.command: the program name is empty".into());
         }
         let w = &self.watch;
-        if let Err(e) = crate::watch::DailyTime::parse(&w.daily_refresh) {
+        if let Err(e) = crate::clock::DailyTime::parse(&w.daily_refresh) {
             return bad(format!("watch.daily_refresh: {e}"));
         }
         if w.interval_seconds == 0 {

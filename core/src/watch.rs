@@ -18,8 +18,6 @@ use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use jiff::civil;
-
 use crate::clock::Timestamp;
 use crate::error::{Error, IoContext, Result};
 use crate::registry::{Observed, Registry};
@@ -300,84 +298,6 @@ fn move_into(found: &Found, dir: &str) -> Result<(PathBuf, SharedTree, String)> 
     Ok((dest.display(&candidate), dest, candidate))
 }
 
-/// The time of day of the daily refresh, in the server's local time zone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DailyTime(civil::Time);
-
-impl DailyTime {
-    /// `HH:MM` or `HH:MM:SS`; empty for no daily refresh.
-    pub fn parse(text: &str) -> Result<Option<DailyTime>> {
-        let text = text.trim();
-        if text.is_empty() {
-            return Ok(None);
-        }
-        let bad = || Error::InvalidName {
-            kind: "time of day",
-            value: text.to_string(),
-            reason: "expected HH:MM (24-hour, the server's local time), as 03:00".into(),
-        };
-        let parts: Vec<&str> = text.split(':').collect();
-        if !(2..=3).contains(&parts.len())
-            || parts.iter().any(|p| p.len() != 2 || !p.bytes().all(|b| b.is_ascii_digit()))
-        {
-            return Err(bad());
-        }
-        let n = |i: usize| parts.get(i).map_or(Ok(0), |p| p.parse::<i8>()).map_err(|_| bad());
-        civil::Time::new(n(0)?, n(1)?, n(2)?, 0).map(|t| Some(DailyTime(t))).map_err(|_| bad())
-    }
-
-    /// The latest moment at or before `now` at which the refresh was due (today's time, or
-    /// yesterday's if today's is still to come).
-    pub fn latest_due(self, now: &jiff::Zoned) -> Option<jiff::Timestamp> {
-        let today = self.on(now.date(), now)?;
-        if today <= now.timestamp() { Some(today) } else { self.on(now.date().yesterday().ok()?, now) }
-    }
-
-    /// The next moment after `now` at which the refresh is due.
-    pub fn next_due(self, now: &jiff::Zoned) -> Option<jiff::Timestamp> {
-        let today = self.on(now.date(), now)?;
-        if today > now.timestamp() { Some(today) } else { self.on(now.date().tomorrow().ok()?, now) }
-    }
-
-    /// Whether a refresh is due at `now`, the last one having run at `last`.
-    pub fn is_due(self, now: &jiff::Zoned, last: Option<Timestamp>) -> bool {
-        match (self.latest_due(now), last) {
-            (Some(due), Some(last)) => last.unix_seconds() < due.as_second(),
-            (_, None) => true,
-            (None, Some(_)) => false,
-        }
-    }
-
-    /// Whether a refresh is due now, in the server's time zone.
-    pub fn is_due_now(self, last: Option<Timestamp>) -> bool {
-        self.is_due(&jiff::Zoned::now(), last)
-    }
-
-    /// How long from now until the refresh is next due.
-    pub fn until_next(self) -> Option<Duration> {
-        let now = jiff::Zoned::now();
-        let due = self.next_due(&now)?;
-        Duration::try_from(due.duration_since(now.timestamp())).ok()
-    }
-
-    /// This time of day on `date` in `now`'s time zone (the later moment where a clock
-    /// change skips or repeats it).
-    fn on(self, date: civil::Date, now: &jiff::Zoned) -> Option<jiff::Timestamp> {
-        date.to_datetime(self.0).to_zoned(now.time_zone().clone()).ok().map(|z| z.timestamp())
-    }
-}
-
-impl std::fmt::Display for DailyTime {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let t = self.0;
-        if t.second() == 0 {
-            write!(f, "{:02}:{:02}", t.hour(), t.minute())
-        } else {
-            write!(f, "{:02}:{:02}:{:02}", t.hour(), t.minute(), t.second())
-        }
-    }
-}
-
 /// Takes the one-watcher lock of the data directory `dir` and writes this process's id into
 /// it; a second watcher gets [`Error::WatchRunning`] naming the first.
 pub fn single_instance(dir: &Path) -> Result<File> {
@@ -399,45 +319,6 @@ pub fn single_instance(dir: &Path) -> Result<File> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn zoned(text: &str) -> jiff::Zoned {
-        text.parse().unwrap()
-    }
-
-    #[test]
-    fn daily_time_parses_hours_and_minutes_only() {
-        assert_eq!(DailyTime::parse("03:00").unwrap().unwrap().to_string(), "03:00");
-        assert_eq!(DailyTime::parse(" 23:59:30 ").unwrap().unwrap().to_string(), "23:59:30");
-        assert_eq!(DailyTime::parse("").unwrap(), None);
-        for bad in ["3:00", "24:00", "03:60", "03", "03:00:00:00", "noon", "03:00Z", "+3:00"] {
-            assert!(DailyTime::parse(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn the_refresh_is_due_once_per_day_after_its_time() {
-        let at = DailyTime::parse("03:00").unwrap().unwrap();
-        let ts = |t: &str| Some(t.parse::<Timestamp>().unwrap());
-        let before = zoned("2026-11-22T02:59:00+01:00[Europe/Berlin]");
-        let after = zoned("2026-11-22T03:00:00+01:00[Europe/Berlin]");
-        // Due since yesterday 03:00 (02:00Z); a refresh yesterday at 05:00 covers it.
-        assert!(!at.is_due(&before, ts("2026-11-21T04:00:00Z")));
-        assert!(at.is_due(&before, ts("2026-11-21T01:59:59Z")));
-        // Today's time has come: a refresh before it does not count.
-        assert!(at.is_due(&after, ts("2026-11-21T04:00:00Z")));
-        assert!(!at.is_due(&after, ts("2026-11-22T02:00:00Z")));
-        assert!(at.is_due(&after, None));
-        assert_eq!(at.next_due(&before).unwrap().to_string(), "2026-11-22T02:00:00Z");
-        assert_eq!(at.next_due(&after).unwrap().to_string(), "2026-11-23T02:00:00Z");
-    }
-
-    #[test]
-    fn a_time_skipped_by_the_clock_change_falls_after_it() {
-        // 02:30 does not exist in Berlin on 2026-03-29 (02:00 → 03:00).
-        let at = DailyTime::parse("02:30").unwrap().unwrap();
-        let now = zoned("2026-03-29T04:00:00+02:00[Europe/Berlin]");
-        assert_eq!(at.latest_due(&now).unwrap().to_string(), "2026-03-29T01:30:00Z");
-    }
 
     #[test]
     fn scan_skips_its_own_folders_hidden_files_and_other_files() {
