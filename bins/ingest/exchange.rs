@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use ferry_core::datadir::DataDir;
-use ferry_core::exchange::{BadRow, CsvInput, Exchanged, ExportTarget, ListTrust};
+use ferry_core::exchange::{CsvInput, ExportTarget, ListTrust};
+use ferry_core::list_csv::{BadRow, Exchanged};
 
 use crate::common::{StdoutSink, code, json_line, safe};
 use crate::rules;
@@ -48,7 +49,7 @@ impl ImportArgs {
         match (&self.signature, self.file.as_os_str() == "-") {
             (Some(path), _) => Some(path.clone()),
             (None, true) => None,
-            (None, false) => Some(ferry_core::exchange::signature_path(&self.file)),
+            (None, false) => Some(ferry_core::list_csv::signature_path(&self.file)),
         }
     }
 
@@ -106,7 +107,7 @@ fn said(args: &ExportArgs, what: &str) {
                 &args
                     .signature
                     .clone()
-                    .unwrap_or_else(|| ferry_core::exchange::signature_path(&args.out))
+                    .unwrap_or_else(|| ferry_core::list_csv::signature_path(&args.out))
                     .display()
                     .to_string()
             )

@@ -22,6 +22,7 @@ use crate::bundle::reader::{Bundle, SignedBundle};
 use crate::clock::Timestamp;
 use crate::datadir::DataDir;
 use crate::error::{Error, ErrorClass, IoContext, Result};
+use crate::freshness::TimeJudgement;
 use crate::manifest::{BundleKind, Manifest, Payload};
 use crate::names::{KeyId, Sha256};
 use crate::registry::{AcceptedBundle, ChannelState, ImportChanges, ImportRecord};
@@ -67,21 +68,6 @@ pub struct PayloadCheck {
     pub chunk_of: Option<Sha256>,
     /// `copied` into the store's temporary area, or `held` already (checked, not copied).
     pub action: &'static str,
-}
-
-/// Freshness without a trusted clock: the bundle's expiry is judged against the later of the
-/// system clock and the latest creation time of an accepted bundle of its channel.
-#[derive(Debug, Clone, Serialize)]
-pub struct TimeJudgement {
-    pub system_clock: Timestamp,
-    pub latest_seen: Option<Timestamp>,
-    pub judged_against: Timestamp,
-    /// The system clock is earlier than a bundle already accepted: it went backwards, or
-    /// that bundle was dated in the future (`ingest trust clock-reset` recovers from that).
-    pub clock_behind: bool,
-    pub expires: Option<Timestamp>,
-    /// The bundle had expired and was accepted because the operator relaxed enforcement.
-    pub expiry_relaxed: bool,
 }
 
 /// How an import or verification may deviate from the defaults.
@@ -237,24 +223,15 @@ pub fn judge_sequence(
 /// Expiry, judged against the later of the system clock and the latest time seen in an
 /// accepted bundle of the channel, since the offline server has no trusted clock.
 fn judge_expiry(manifest: &Manifest, state: &ChannelState, path: &Path, opts: ImportOptions) -> Result<TimeJudgement> {
-    let system_clock = Timestamp::now();
-    let judged_against = state.latest_time.map_or(system_clock, |t| t.max(system_clock));
-    let expired = manifest.expires.is_some_and(|e| e <= judged_against);
-    if expired && !opts.allow_expired {
+    let time = TimeJudgement::judge(manifest.expires, state.latest_time, Timestamp::now());
+    if time.expiry_relaxed && !opts.allow_expired {
         return Err(Error::Expired {
             path: path.to_path_buf(),
             expires: manifest.expires.map(|e| e.to_string()).unwrap_or_default(),
-            now: judged_against.to_string(),
+            now: time.judged_against.to_string(),
         });
     }
-    Ok(TimeJudgement {
-        system_clock,
-        latest_seen: state.latest_time,
-        judged_against,
-        clock_behind: state.latest_time.is_some_and(|t| t > system_clock),
-        expires: manifest.expires,
-        expiry_relaxed: expired,
-    })
+    Ok(time)
 }
 
 /// A bundle that passed its signature and entry checks.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
-use super::groups::require_group;
+use super::filter::require_group;
 use super::{Registry, Unavailable, append_audit, sql_error};
 use crate::approval::Actor;
 use crate::clock::Timestamp;

@@ -12,7 +12,7 @@ use super::{
 use crate::approval::{Skipped, Status, eula_digest};
 use crate::clock::{Date, Timestamp};
 use crate::error::Result;
-use crate::exchange::{ExportRow, GroupRow, ListRow};
+use crate::list_csv::{ExportRow, GroupRow, ListRow};
 use crate::model::Update;
 
 /// What an imported list changed.

@@ -1,12 +1,10 @@
 //! Update groups: named sets of updates ("tested-on-servers", "sales-dept") that filters,
 //! rules, reports and distribution points refer to. Names compare without letter case.
 
-use std::path::Path;
-
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
-use super::list::{ListFilter, select};
+use super::filter::{ListFilter, require_group, select};
 use super::{Registry, append_audit, available_sql, sql_error};
 use crate::approval::Actor;
 use crate::clock::Timestamp;
@@ -36,14 +34,6 @@ pub struct Membership {
     pub changed: Vec<String>,
     /// Updates that were members already (or were not members).
     pub unchanged: Vec<String>,
-}
-
-/// Fails with "not found" unless group `name` exists; returns its name as stored.
-pub(super) fn require_group(conn: &Connection, path: &Path, name: &GroupName) -> Result<String> {
-    conn.query_row("SELECT name FROM update_groups WHERE name = ?1", [name.as_str()], |r| r.get(0))
-        .optional()
-        .map_err(sql_error(path))?
-        .ok_or_else(|| Error::NotFound { what: "update group", id: name.to_string() })
 }
 
 /// A group's columns and counts, on `update_groups g`.

@@ -25,6 +25,7 @@ use crate::trust::TrustStore;
 
 mod dps;
 mod exchange;
+mod filter;
 mod groups;
 mod list;
 mod manual;
@@ -35,8 +36,9 @@ mod watch;
 
 pub use dps::{DistributionPoint, Publication};
 pub use exchange::{GroupMerge, ListMerge};
+pub use filter::ListFilter;
 pub use groups::{GroupSummary, Membership};
-pub use list::{ChainLink, EulaAcceptance, EulaView, ListFilter, UpdateDetail, UpdateSummary};
+pub use list::{ChainLink, EulaAcceptance, EulaView, UpdateDetail, UpdateSummary};
 pub use manual::{KnownFile, ManualRecord};
 pub use peers::PeerKey;
 pub use rules::{GroupAddition, Held, RefreshReport, RuleDecision, StoredRule, Superseded};
@@ -402,7 +404,7 @@ pub struct ImportRecord<'a> {
     pub stored: &'a [Sha256],
     pub source: &'a Path,
     /// How freshness was judged; a relaxed expiry is recorded in the audit log.
-    pub time: &'a crate::ingest::TimeJudgement,
+    pub time: &'a crate::freshness::TimeJudgement,
     /// A key rotation statement the bundle carried, verified: it replaces the channel's keys.
     pub rotation: Option<&'a Rotation>,
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::Serialize;
 
-use super::groups::require_group;
+use super::filter::require_group;
 use super::{Registry, Unavailable, append_audit, exec, sql_error};
 use crate::approval::{Actor, Status};
 use crate::clock::{Date, Timestamp};
