@@ -20,7 +20,8 @@ use sha2::Digest;
 use crate::cache::Cache;
 use crate::error::{Error, IoContext, Result};
 use crate::names::Sha256;
-use crate::source::{Body, Failure, Location, Sources};
+use crate::source::{Location, Sources};
+use crate::transfer::{Body, Failure};
 
 const COPY_BUFFER: usize = 256 * 1024;
 /// The longest pause between two attempts.

@@ -18,6 +18,7 @@ use crate::list_csv::{
     signature_path, write_groups,
 };
 use crate::registry::{GroupMerge, ListMerge, RefreshReport};
+use crate::report::{ChangeKind, ReportBuilder, ReportKind};
 
 /// What the reading thread of an import hands the merge.
 #[allow(clippy::large_enum_variant, reason = "nearly every value is a row: a box would cost each row an allocation")]
@@ -125,6 +126,19 @@ pub struct ListImport {
     pub refresh: RefreshReport,
     /// The number of the change report stored (`ingest report ID`).
     pub report: u64,
+}
+
+impl ListImport {
+    /// Records the rows taken, the updates changed and the refresh in a report.
+    fn record(&self, what: &str, report: &mut ReportBuilder) {
+        let skipped = if self.skipped.is_empty() { String::new() } else { format!(", {} skipped", self.skipped.len()) };
+        report.source(what, "imported", format!("{} rows{skipped}", self.rows));
+        report.import_changes(&self.merge.updates);
+        for id in &self.merge.statuses_taken {
+            report.change(id, ChangeKind::StatusTaken, "set by a person on the other server".into());
+        }
+        report.refresh(&self.refresh);
+    }
 }
 
 /// What `import-groups` did.
@@ -387,8 +401,8 @@ pub fn import_list(
         merge.map(|(merge, refresh)| (merge, refresh, good, bad))
     })?;
     let mut done = ListImport { rows, skipped: bad, merge, refresh, report: 0 };
-    let mut report = crate::report::ReportBuilder::new(crate::report::ReportKind::ImportList, by);
-    report.list_import(&what, &done);
+    let mut report = ReportBuilder::new(ReportKind::ImportList, by);
+    done.record(&what, &mut report);
     done.report = report.store(&mut data.registry)?.id;
     Ok(done)
 }

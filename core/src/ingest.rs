@@ -535,6 +535,18 @@ fn reassemble(store: &Store, manifest: &Manifest, committed: &mut Vec<Sha256>) -
     Ok(done)
 }
 
+/// Records one bundle volume's import, accepted or not, in the run's change report.
+fn record(report: &mut ReportBuilder, path: &Path, result: &Result<ImportOutcome>) {
+    let (outcome, detail) = outcome_summary(result);
+    report.source(&path.display().to_string(), outcome, detail);
+    if let Ok(ImportOutcome::Accepted { verified: v, changes, missing_volumes, .. }) = result {
+        report.import_changes(changes);
+        if v.volumes > 1 {
+            report.waiting(&v.channel, v.sequence, missing_volumes.clone());
+        }
+    }
+}
+
 /// Imports each of `paths` in turn, handing each outcome to `each`; a refused bundle does
 /// not stop the others. If any volume was accepted, ends with a [`refresh`]. Stores one
 /// change report of the whole run, made by `by`, even when every bundle was refused or had
@@ -551,7 +563,7 @@ pub fn import_all<E: From<Error>>(
     for path in paths {
         let result = import(data, path, opts);
         accepted |= matches!(result, Ok(ImportOutcome::Accepted { .. }));
-        report.import(path, &result);
+        record(&mut report, path, &result);
         each(path, result)?;
     }
     let refresh = if accepted { Some(refresh(data)?) } else { None };
@@ -636,7 +648,7 @@ mod tests {
     fn manifest(sequence: u64, created: &str, expires: Option<&str>) -> Manifest {
         Manifest {
             format: 1,
-            bundle_id: BundleId::random().unwrap(),
+            bundle_id: crate::random::bundle_id().unwrap(),
             channel: Channel::default_channel(),
             sequence,
             created: created.parse().unwrap(),

@@ -43,6 +43,7 @@ pub mod source;
 pub mod state;
 pub mod store;
 pub mod text;
+pub mod transfer;
 pub mod trust;
 pub mod volumes;
 pub mod watch;

@@ -220,14 +220,6 @@ impl Channel {
     }
 }
 
-impl BundleId {
-    pub fn random() -> Result<BundleId, Error> {
-        let mut bytes = [0u8; 16];
-        crate::random::fill(&mut bytes)?;
-        Ok(BundleId(hex(&bytes)))
-    }
-}
-
 pub(crate) fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);

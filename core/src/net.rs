@@ -14,7 +14,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::error::{Error, Result};
-use crate::source::{Body, Failure};
+use crate::transfer::{Body, Failure};
 
 /// How the HTTP client behaves on a corporate network.
 #[derive(Debug, Clone)]

@@ -23,7 +23,7 @@ use crate::manifest::{
 };
 use crate::minisign::SecretKey;
 use crate::model::Update;
-use crate::names::{BundleId, Channel, Sha256, UpdateId};
+use crate::names::{Channel, Sha256, UpdateId};
 use crate::rotation::{ROTATION_ENTRY, SignedStatement, signature_entry};
 use crate::source::{Location, Sources};
 use crate::state::ServerState;
@@ -306,7 +306,7 @@ pub fn pack(
     // its length matters here.
     let draft = Manifest {
         format: BUNDLE_FORMAT,
-        bundle_id: BundleId::random()?,
+        bundle_id: crate::random::bundle_id()?,
         channel: opts.plan.channel.clone(),
         sequence: u64::MAX,
         created: Timestamp::now(),

@@ -28,7 +28,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::model::{Applicability, Classification, Severity, Update, UpdateFile};
 use crate::names::{FileName, Sha256, UpdateId};
 use crate::registry::{KnownFile, ManualRecord, RefreshReport};
-use crate::report::{ReportBuilder, ReportKind};
+use crate::report::{ChangeKind, ReportBuilder, ReportKind};
 use crate::shared_tree::{Links, open_regular};
 
 /// What the administrator says about a new manual update.
@@ -199,7 +199,7 @@ pub fn register(
     }
     let mut done = Registration { files, new_update: new_update.map(|u| u.id.to_string()), refresh, report: 0 };
     let mut report = ReportBuilder::new(ReportKind::Register, actor.as_str());
-    report.registration(&done);
+    done.record(&mut report);
     done.report = report.store(&mut data.registry)?.id;
     Ok(done)
 }
@@ -280,4 +280,19 @@ fn new_manual_update(copies: &[Copied], unknown: &[usize], d: &Details) -> Resul
         Error::Invalid(format!("manual update of {}: {field}: {reason}", first.path.display()))
     })?;
     Ok(update)
+}
+
+impl Registration {
+    /// Records the registered files, the update made for them and the refresh in a report.
+    fn record(&self, report: &mut ReportBuilder) {
+        for f in &self.files {
+            let detail = format!("{} of {}", f.name, f.updates.join(", "));
+            report.source(&f.path, "registered", detail);
+        }
+        if let Some(id) = &self.new_update {
+            report.change(id, ChangeKind::New, "registered by hand".into());
+        }
+        report.arrived(self.files.iter().filter(|f| f.newly_stored).map(|f| f.sha256));
+        report.refresh(&self.refresh);
+    }
 }

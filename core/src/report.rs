@@ -11,16 +11,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::clock::Timestamp;
 use crate::error::{Error, Result};
-use crate::exchange::ListImport;
-use crate::ingest::ImportOutcome;
 use crate::names::Sha256;
-use crate::register::Registration;
 use crate::registry::{ImportChanges, RefreshReport, Registry};
 use crate::text::{for_terminal, human_bytes};
 
@@ -281,24 +277,24 @@ impl ReportBuilder {
         }
     }
 
-    fn change(&mut self, id: &str, kind: ChangeKind, detail: String) {
+    /// Records a change of update `id`.
+    pub fn change(&mut self, id: &str, kind: ChangeKind, detail: String) {
         self.changes.entry(id.to_string()).or_default().push(Change { kind, detail });
     }
 
-    fn source(&mut self, path: &str, outcome: &str, detail: String) {
+    /// Records what became of one source: a bundle volume, a file, a CSV list.
+    pub fn source(&mut self, path: &str, outcome: &str, detail: String) {
         self.sources.push(Source { path: path.to_string(), outcome: outcome.to_string(), detail });
     }
 
-    /// One bundle volume's import, accepted or not.
-    pub fn import(&mut self, path: &Path, result: &Result<ImportOutcome>) {
-        let (outcome, detail) = crate::ingest::outcome_summary(result);
-        self.source(&path.display().to_string(), outcome, detail);
-        if let Ok(ImportOutcome::Accepted { verified: v, changes, missing_volumes, .. }) = result {
-            self.import_changes(changes);
-            if v.volumes > 1 {
-                self.waiting.insert((v.channel.clone(), v.sequence), missing_volumes.clone());
-            }
-        }
+    /// Records files the store did not hold before.
+    pub fn arrived(&mut self, digests: impl IntoIterator<Item = Sha256>) {
+        self.arrived.extend(digests);
+    }
+
+    /// Records a set of volumes still waiting for `missing` volumes.
+    pub fn waiting(&mut self, channel: &str, sequence: u64, missing: Vec<u32>) {
+        self.waiting.insert((channel.to_string(), sequence), missing);
     }
 
     pub fn import_changes(&mut self, c: &ImportChanges) {
@@ -339,28 +335,6 @@ impl ReportBuilder {
         for h in &r.held {
             self.change(&h.id, ChangeKind::Held, format!("rule {}: {}", h.rule, h.reason));
         }
-    }
-
-    pub fn registration(&mut self, r: &Registration) {
-        for f in &r.files {
-            let detail = format!("{} of {}", f.name, f.updates.join(", "));
-            self.source(&f.path, "registered", detail);
-        }
-        if let Some(id) = &r.new_update {
-            self.change(id, ChangeKind::New, "registered by hand".into());
-        }
-        self.arrived.extend(r.files.iter().filter(|f| f.newly_stored).map(|f| f.sha256));
-        self.refresh(&r.refresh);
-    }
-
-    pub fn list_import(&mut self, what: &str, l: &ListImport) {
-        let skipped = if l.skipped.is_empty() { String::new() } else { format!(", {} skipped", l.skipped.len()) };
-        self.source(what, "imported", format!("{} rows{skipped}", l.rows));
-        self.import_changes(&l.merge.updates);
-        for id in &l.merge.statuses_taken {
-            self.change(id, ChangeKind::StatusTaken, "set by a person on the other server".into());
-        }
-        self.refresh(&l.refresh);
     }
 
     /// Looks up how each update stands and what the arrived files are, and stores the report.

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use url::Url;
 
 use crate::error::{Error, IoContext, Result};
+use crate::transfer::{Body, Failure};
 
 /// A place to read bytes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,34 +83,6 @@ impl fmt::Display for Location {
             Location::File(path) => write!(f, "{}", path.display()),
             Location::Http(url) => write!(f, "{url}"),
         }
-    }
-}
-
-/// A response body: the whole file, or the rest of it from the offset asked for.
-pub enum Body {
-    FromStart(Box<dyn Read + Send>),
-    FromOffset(Box<dyn Read + Send>),
-}
-
-/// Why opening a location failed, and what to do about it.
-#[derive(Debug, Clone)]
-pub struct Failure {
-    pub cause: String,
-    /// Worth another attempt (timeouts, resets, 5xx).
-    pub retryable: bool,
-    /// The partial bytes kept so far are unusable; the next attempt starts from byte 0.
-    pub restart: bool,
-}
-
-impl Failure {
-    pub fn retry(cause: impl Into<String>) -> Failure {
-        Failure { cause: cause.into(), retryable: true, restart: false }
-    }
-    pub fn restart(cause: impl Into<String>) -> Failure {
-        Failure { cause: cause.into(), retryable: true, restart: true }
-    }
-    pub fn fatal(cause: impl Into<String>) -> Failure {
-        Failure { cause: cause.into(), retryable: false, restart: false }
     }
 }
 

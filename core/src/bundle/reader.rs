@@ -373,7 +373,7 @@ mod hostile_bytes {
         }
         let manifest = Manifest {
             format: 1,
-            bundle_id: BundleId::random().unwrap(),
+            bundle_id: crate::random::bundle_id().unwrap(),
             channel: Channel::default_channel(),
             sequence: 1,
             created: Timestamp::now(),
