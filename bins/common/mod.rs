@@ -62,7 +62,7 @@ pub fn report(program: &str, error: &anyhow::Error) -> u8 {
             text.push_str(&cause);
         }
     }
-    eprintln!("{program}: error: {}", ferry_core::text::for_terminal(&text));
+    eprintln!("{program}: error: {}", ferry_core::base::text::for_terminal(&text));
     match error.downcast_ref::<Error>() {
         Some(e) => exit_code(e.class()),
         None => code::INTERNAL,
@@ -193,7 +193,7 @@ pub fn json_line<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub use ferry_core::text::human_bytes;
+pub use ferry_core::base::text::human_bytes;
 
 /// The directory given by flag or environment, else `<local data dir>/ferry/<leaf>`.
 pub fn default_dir(
@@ -209,5 +209,5 @@ pub fn default_dir(
 
 /// Untrusted text made safe for the terminal.
 pub fn safe(text: &str) -> std::borrow::Cow<'_, str> {
-    ferry_core::text::for_terminal(text)
+    ferry_core::base::text::for_terminal(text)
 }

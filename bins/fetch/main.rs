@@ -12,21 +12,21 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use ferry_core::base::clock::Date;
+use ferry_core::base::names::{Channel, UpdateId};
 use ferry_core::bundle::reader::SignedBundle;
-use ferry_core::catalog::Selection;
-use ferry_core::clock::Date;
-use ferry_core::download::DownloadOptions;
-use ferry_core::keys;
-use ferry_core::minisign::SecretKey;
-use ferry_core::model::{Classification, Severity};
-use ferry_core::names::{Channel, UpdateId};
-use ferry_core::net::NetOptions;
-use ferry_core::pack::{PackOptions, PackOutcome, PlanOptions};
-use ferry_core::rotation::Statement;
-use ferry_core::source::{Location, Sources};
-use ferry_core::state::ServerState;
-use ferry_core::volumes;
-use ferry_core::workdir::WorkDir;
+use ferry_core::fetch::download::DownloadOptions;
+use ferry_core::fetch::net::NetOptions;
+use ferry_core::fetch::pack::{PackOptions, PackOutcome, PlanOptions};
+use ferry_core::fetch::source::{Location, Sources};
+use ferry_core::fetch::volumes;
+use ferry_core::fetch::workdir::WorkDir;
+use ferry_core::formats::catalog::Selection;
+use ferry_core::formats::keys;
+use ferry_core::formats::minisign::SecretKey;
+use ferry_core::formats::model::{Classification, Severity};
+use ferry_core::formats::rotation::Statement;
+use ferry_core::formats::state::ServerState;
 
 use common::{code, human_bytes, json_line, safe};
 
@@ -239,10 +239,10 @@ struct DownloadArgs {
     retry_delay: f64,
     /// A transfer slower than this many bytes a second over --speed-time counts as stalled
     /// and is resumed by a retry (as curl's option of the same name); 0 turns the rule off.
-    #[arg(long, default_value_t = ferry_core::download::DEFAULT_SPEED_LIMIT, value_name = "BYTES")]
+    #[arg(long, default_value_t = ferry_core::fetch::download::DEFAULT_SPEED_LIMIT, value_name = "BYTES")]
     speed_limit: u64,
     /// Seconds over which --speed-limit is judged.
-    #[arg(long, default_value_t = ferry_core::download::DEFAULT_SPEED_TIME.as_secs_f64(), value_name = "SECONDS")]
+    #[arg(long, default_value_t = ferry_core::fetch::download::DEFAULT_SPEED_TIME.as_secs_f64(), value_name = "SECONDS")]
     speed_time: f64,
 }
 
@@ -356,14 +356,14 @@ fn key_rotate(args: &KeyRotateArgs) -> anyhow::Result<u8> {
     let statement = Statement::new(args.channel.clone(), args.version, args.threshold, &keys)
         .map_err(ferry_core::Error::Invalid)?;
     // An existing statement in --out is signed again, so several officers can sign in turn.
-    let statement = ferry_core::rotation::statement_to_sign(&args.out, statement)?;
+    let statement = ferry_core::formats::rotation::statement_to_sign(&args.out, statement)?;
     let mut signing = Vec::new();
     for path in &args.sign_with {
         let prompt = format!("Passphrase for {}: ", path.display());
         signing.push(keys::read_secret_key(path, || read_passphrase(args.passphrase_file.as_deref(), &prompt, false))?);
     }
     let signed = statement.sign(&signing.iter().collect::<Vec<_>>()).map_err(ferry_core::Error::Invalid)?;
-    ferry_core::rotation::write_dir(&args.out, &signed)?;
+    ferry_core::formats::rotation::write_dir(&args.out, &signed)?;
     outln!(
         "rotation statement for channel {} version {} written to {}",
         statement.channel,
@@ -378,7 +378,7 @@ fn key_rotate(args: &KeyRotateArgs) -> anyhow::Result<u8> {
 }
 
 fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
-    let rotation = args.rotation.as_deref().map(ferry_core::rotation::read_dir).transpose()?;
+    let rotation = args.rotation.as_deref().map(ferry_core::formats::rotation::read_dir).transpose()?;
     let mut signing_keys = Vec::new();
     for path in &args.keys {
         let prompt = format!("Passphrase for {}: ", path.display());
@@ -409,7 +409,7 @@ fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
     let mut work = WorkDir::open(work_dir)?;
     let sources = sel.net.sources()?;
     let reporter = progress::Reporter::new(args.json);
-    let outcome = ferry_core::pack::pack(&mut work, &sources, &options, &|event| reporter.event(event))?;
+    let outcome = ferry_core::fetch::pack::pack(&mut work, &sources, &options, &|event| reporter.event(event))?;
     let result = match outcome {
         PackOutcome::NothingNew { up_to_date } => {
             if args.json {
@@ -472,7 +472,7 @@ fn plan(args: &PlanArgs) -> anyhow::Result<u8> {
         state: state.as_ref(),
         metadata_only: sel.metadata_only,
     };
-    let plan = ferry_core::pack::plan(&sel.net.sources()?, &options)?;
+    let plan = ferry_core::fetch::pack::plan(&sel.net.sources()?, &options)?;
     if args.json {
         json_line(&serde_json::json!({
             "kind": plan.kind,

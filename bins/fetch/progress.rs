@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Mutex;
 
-use ferry_core::download::{Job, Progress};
-use ferry_core::names::Sha256;
-use ferry_core::pack::PackEvent;
-use ferry_core::source::Location;
+use ferry_core::base::names::Sha256;
+use ferry_core::fetch::download::{Job, Progress};
+use ferry_core::fetch::pack::PackEvent;
+use ferry_core::fetch::source::Location;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 

@@ -5,9 +5,9 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use clap::{Args, Subcommand};
-use ferry_core::config::{self, Effective};
-use ferry_core::datadir::DataDir;
-use ferry_core::report::ChangeReport;
+use ferry_core::server::config::{self, Effective};
+use ferry_core::server::datadir::DataDir;
+use ferry_core::server::report::ChangeReport;
 
 use crate::PROGRAM;
 use crate::common::{code, json_line, safe};
@@ -44,7 +44,7 @@ pub fn notify(data: &DataDir, report: &ChangeReport) {
         .ok()
         .and_then(|exe| exe.parent().map(|d| d.join(format!("ferry-mail{}", std::env::consts::EXE_SUFFIX))))
         .unwrap_or_else(|| "ferry-mail".into());
-    for o in ferry_core::notify::notify(&data.config.notify, report, &mailer) {
+    for o in ferry_core::ingest::notify::notify(&data.config.notify, report, &mailer) {
         if o.delivered {
             eprintln!("{PROGRAM}: notified by {} about change report {}", o.channel, report.id);
         } else {

@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use ferry_core::datadir::{DataDir, SERVER_PUBLIC_FILE};
-use ferry_core::names::{DpName, GroupName};
+use ferry_core::base::names::{DpName, GroupName};
 use ferry_core::publish::{self, Published, Verified};
+use ferry_core::server::datadir::{DataDir, SERVER_PUBLIC_FILE};
 
 use crate::actor;
 use crate::common::{code, human_bytes, json_line, safe};
@@ -137,7 +137,7 @@ pub fn run(dir: &Path, command: DpCommand) -> anyhow::Result<u8> {
 
 fn verify(dir: &Path, args: VerifyArgs) -> anyhow::Result<u8> {
     let key_path = args.key.unwrap_or_else(|| dir.join(SERVER_PUBLIC_FILE));
-    let key = ferry_core::keys::read_public_key(&key_path)?;
+    let key = ferry_core::formats::keys::read_public_key(&key_path)?;
     let found = publish::verify(&args.dir, &key)?;
     if args.json {
         json_line(&found)?;

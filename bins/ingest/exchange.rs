@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use ferry_core::datadir::DataDir;
-use ferry_core::exchange::{CsvInput, ExportTarget, ListTrust};
-use ferry_core::list_csv::{BadRow, Exchanged};
+use ferry_core::formats::list_csv::{BadRow, Exchanged};
+use ferry_core::ingest::exchange::{CsvInput, ExportTarget, ListTrust};
+use ferry_core::server::datadir::DataDir;
 
 use crate::common::{StdoutSink, code, json_line, safe};
 use crate::rules;
@@ -49,7 +49,7 @@ impl ImportArgs {
         match (&self.signature, self.file.as_os_str() == "-") {
             (Some(path), _) => Some(path.clone()),
             (None, true) => None,
-            (None, false) => Some(ferry_core::list_csv::signature_path(&self.file)),
+            (None, false) => Some(ferry_core::formats::list_csv::signature_path(&self.file)),
         }
     }
 
@@ -66,14 +66,14 @@ impl ImportArgs {
 pub fn export_list(dir: &Path, args: ExportArgs) -> anyhow::Result<u8> {
     // Exclusive: the server key that signs the list is made on first use.
     let data = DataDir::open_exclusive(dir)?;
-    let rows = export(&data, &args, Exchanged::List, ferry_core::exchange::export_list)?;
+    let rows = export(&data, &args, Exchanged::List, ferry_core::ingest::exchange::export_list)?;
     said(&args, &format!("{rows} updates written to"));
     Ok(code::OK)
 }
 
 pub fn export_groups(dir: &Path, args: ExportArgs) -> anyhow::Result<u8> {
     let data = DataDir::open_exclusive(dir)?;
-    let rows = export(&data, &args, Exchanged::Groups, ferry_core::exchange::export_groups)?;
+    let rows = export(&data, &args, Exchanged::Groups, ferry_core::ingest::exchange::export_groups)?;
     said(&args, &format!("{rows} update groups written to"));
     Ok(code::OK)
 }
@@ -92,7 +92,7 @@ fn export(
         Some(path) => path.clone(),
         None => target.default_signature()?,
     };
-    Ok(ferry_core::exchange::export_signed(data, kind, target, &signature, write)?)
+    Ok(ferry_core::ingest::exchange::export_signed(data, kind, target, &signature, write)?)
 }
 
 /// What was written where: on standard error when standard output carried the file.
@@ -107,7 +107,7 @@ fn said(args: &ExportArgs, what: &str) {
                 &args
                     .signature
                     .clone()
-                    .unwrap_or_else(|| ferry_core::list_csv::signature_path(&args.out))
+                    .unwrap_or_else(|| ferry_core::formats::list_csv::signature_path(&args.out))
                     .display()
                     .to_string()
             )
@@ -124,7 +124,7 @@ fn print_skipped(skipped: &[BadRow]) {
 pub fn import_list(dir: &Path, args: ImportArgs) -> anyhow::Result<u8> {
     let mut data = crate::config::open_configured(dir)?;
     let trust = args.trust(&data, Exchanged::List)?;
-    let done = ferry_core::exchange::import_list(
+    let done = ferry_core::ingest::exchange::import_list(
         &mut data,
         &CsvInput::from_arg(&args.file),
         &trust,
@@ -180,8 +180,12 @@ pub fn import_list(dir: &Path, args: ImportArgs) -> anyhow::Result<u8> {
 pub fn import_groups(dir: &Path, args: ImportArgs) -> anyhow::Result<u8> {
     let mut data = DataDir::open_exclusive(dir)?;
     let trust = args.trust(&data, Exchanged::Groups)?;
-    let done =
-        ferry_core::exchange::import_groups(&mut data, &CsvInput::from_arg(&args.file), &trust, args.skip_invalid)?;
+    let done = ferry_core::ingest::exchange::import_groups(
+        &mut data,
+        &CsvInput::from_arg(&args.file),
+        &trust,
+        args.skip_invalid,
+    )?;
     if args.json {
         json_line(&done)?;
         return Ok(code::OK);

@@ -3,9 +3,9 @@
 use std::path::Path;
 
 use clap::{Args, Subcommand};
-use ferry_core::datadir::DataDir;
-use ferry_core::names::GroupName;
-use ferry_core::registry::{ListFilter, Membership};
+use ferry_core::base::names::GroupName;
+use ferry_core::server::datadir::DataDir;
+use ferry_core::server::registry::{ListFilter, Membership};
 
 use crate::common::{code, json_line, safe};
 use crate::{Selection, actor, print_table, usage_error};

@@ -1,7 +1,7 @@
 //! `ingest`: the offline side. Parses arguments, formats output and chooses exit codes; every
 //! rule is in `ferry-core`.
 //!
-//! Architecture invariant: this binary never calls `ferry_core::net` or `Sources`, so its
+//! Architecture invariant: this binary never calls `ferry_core::fetch::net` or `Sources`, so its
 //! executable carries no HTTP client (tests/e2e/boundaries.rs checks its symbols).
 
 #[path = "../common/mod.rs"]
@@ -28,16 +28,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use ferry_core::approval::{Actor, Status};
-use ferry_core::clock::Date;
-use ferry_core::datadir::DataDir;
-use ferry_core::freshness::TimeJudgement;
-use ferry_core::ingest::{ImportOptions, ImportOutcome, Receipt, ReceiptEntry, ReceiptResult};
-use ferry_core::keys;
-use ferry_core::model::{Classification, Severity};
-use ferry_core::names::{Channel, GroupName, KeyId, UpdateId};
-use ferry_core::registry::{ListFilter, UpdateSummary};
-use ferry_core::trust::Allowed;
+use ferry_core::base::clock::Date;
+use ferry_core::base::names::{Channel, GroupName, KeyId, UpdateId};
+use ferry_core::formats::approval::{Actor, Status};
+use ferry_core::formats::freshness::TimeJudgement;
+use ferry_core::formats::keys;
+use ferry_core::formats::model::{Classification, Severity};
+use ferry_core::formats::trust::Allowed;
+use ferry_core::ingest::import::{ImportOptions, ImportOutcome, Receipt, ReceiptEntry, ReceiptResult};
+use ferry_core::server::datadir::DataDir;
+use ferry_core::server::registry::{ListFilter, UpdateSummary};
 
 use common::{code, human_bytes, json_line, safe};
 
@@ -348,7 +348,7 @@ struct PeerAddArgs {
 
 #[derive(Args)]
 struct PeerRemoveArgs {
-    key_id: ferry_core::names::KeyId,
+    key_id: ferry_core::base::names::KeyId,
     #[arg(long, value_name = "NAME")]
     by: Option<String>,
 }
@@ -504,7 +504,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 Some(t) => outln!(
                     "channel {}: forgot the latest bundle time {t}; expiry is now judged against the system clock ({})",
                     args.channel,
-                    ferry_core::clock::Timestamp::now()
+                    ferry_core::base::clock::Timestamp::now()
                 ),
                 None => outln!("channel {}: no bundle time was recorded; nothing to forget", args.channel),
             }
@@ -578,7 +578,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 allow_expired: args.allow_expired,
                 allowed: Allowed { legacy_signatures: args.allow_legacy_signature, demo_key: args.allow_demo_key },
             };
-            let v = ferry_core::ingest::verify(&data, &args.bundle, opts)?;
+            let v = ferry_core::ingest::import::verify(&data, &args.bundle, opts)?;
             warn_time(&v.time);
             if args.json {
                 json_line(&v)?;
@@ -608,7 +608,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             outln!(
                 "state written to {} (signature {})",
                 args.out.display(),
-                ferry_core::state::signature_path(&args.out).display()
+                ferry_core::formats::state::signature_path(&args.out).display()
             );
             outln!(
                 "  {} updates, {} files held, {} still needed; channels: {}",
@@ -629,7 +629,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
         Command::Check(args) => {
             let mut data = DataDir::open_exclusive(&dir)?;
-            let report = ferry_core::check::check(&mut data, args.repair)?;
+            let report = ferry_core::ingest::check::check(&mut data, args.repair)?;
             if args.json {
                 json_line(&report)?;
             } else {
@@ -840,7 +840,7 @@ fn import(dir: &std::path::Path, args: &ImportArgs) -> anyhow::Result<u8> {
     let mut data = config::open_configured(dir)?;
     eprintln!("{PROGRAM}: importing into {} (the data directory is locked until done)", dir.display());
     let mut status = code::OK;
-    let paths = ferry_core::ingest::order_for_import(&args.bundles)?;
+    let paths = ferry_core::ingest::import::order_for_import(&args.bundles)?;
     if paths.is_empty() {
         return Err(ferry_core::Error::Invalid("no bundle found in the paths given".into()).into());
     }
@@ -853,7 +853,7 @@ fn import(dir: &std::path::Path, args: &ImportArgs) -> anyhow::Result<u8> {
     let mut sets: std::collections::BTreeMap<(String, u64), Vec<u32>> = std::collections::BTreeMap::new();
     let by = who();
     let imported =
-        ferry_core::ingest::import_all(&mut data, &paths, opts, &by, |path, result| -> anyhow::Result<()> {
+        ferry_core::ingest::import::import_all(&mut data, &paths, opts, &by, |path, result| -> anyhow::Result<()> {
             match result {
                 Ok(outcome) => {
                     if args.json {

@@ -3,11 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use ferry_core::clock::Date;
-use ferry_core::model::{Classification, Severity};
-use ferry_core::names::UpdateId;
-use ferry_core::register::Details;
-use ferry_core::shared_tree::Links;
+use ferry_core::base::clock::Date;
+use ferry_core::base::names::UpdateId;
+use ferry_core::base::shared_tree::Links;
+use ferry_core::formats::model::{Classification, Severity};
+use ferry_core::ingest::register::Details;
 
 use crate::common::{code, human_bytes, json_line, safe};
 use crate::{actor, rules};
@@ -68,7 +68,8 @@ pub fn run(dir: &Path, args: RegisterArgs) -> anyhow::Result<u8> {
     };
     let mut data = crate::config::open_configured(dir)?;
     let links = if args.follow_symlinks { Links::Follow } else { Links::Refuse };
-    let done = ferry_core::register::register(&mut data, &args.files, args.update.as_ref(), &details, links, &actor)?;
+    let done =
+        ferry_core::ingest::register::register(&mut data, &args.files, args.update.as_ref(), &details, links, &actor)?;
     let report = data.registry.report(Some(done.report))?;
     crate::config::notify(&data, &report);
     if args.json {

@@ -3,8 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
-use ferry_core::datadir::DataDir;
-use ferry_core::report::ChangeReport;
+use ferry_core::server::datadir::DataDir;
+use ferry_core::server::report::ChangeReport;
 
 use crate::common::{code, json_line, safe};
 
@@ -65,7 +65,7 @@ pub fn run(dir: &Path, args: ReportArgs) -> anyhow::Result<u8> {
     let rendered = render(&report, format);
     match &args.out {
         Some(out) if out.as_os_str() != "-" => {
-            ferry_core::output::write_bytes(out, Some(data.root()), rendered.as_bytes())?;
+            ferry_core::base::output::write_bytes(out, Some(data.root()), rendered.as_bytes())?;
             eprintln!("ingest: change report {} written to {}", report.id, safe(&out.display().to_string()));
         }
         _ => out!("{rendered}"),

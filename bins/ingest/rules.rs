@@ -3,11 +3,11 @@
 use std::path::Path;
 
 use clap::{Args, Subcommand};
-use ferry_core::clock::{Date, Timestamp};
-use ferry_core::datadir::DataDir;
-use ferry_core::names::{GroupName, RuleName};
-use ferry_core::registry::RefreshReport;
-use ferry_core::rules::{Action, Conditions, Rule};
+use ferry_core::base::clock::{Date, Timestamp};
+use ferry_core::base::names::{GroupName, RuleName};
+use ferry_core::formats::rules::{Action, Conditions, Rule};
+use ferry_core::server::datadir::DataDir;
+use ferry_core::server::registry::RefreshReport;
 
 use crate::common::{code, json_line, safe};
 use crate::{KindArgs, actor, usage_error};
@@ -200,7 +200,7 @@ pub fn run(dir: &Path, command: RulesCommand) -> anyhow::Result<u8> {
 
 pub fn refresh(dir: &Path, args: RefreshArgs) -> anyhow::Result<u8> {
     let mut data = crate::config::open_configured(dir)?;
-    let (refreshed, report) = ferry_core::ingest::refresh_reported(&mut data, &crate::who())?;
+    let (refreshed, report) = ferry_core::ingest::import::refresh_reported(&mut data, &crate::who())?;
     if args.json {
         let mut shown = serde_json::to_value(&refreshed)?;
         shown["report"] = report.id.into();

@@ -1,6 +1,6 @@
 //! `ingest watch`: scheduled ingestion from drop folders. One pass (`--once`, for cron,
 //! systemd timers and Task Scheduler) or passes at an interval until stopped. The rules of a
-//! pass are in `ferry_core::watch`; this file strings its steps together and reports them.
+//! pass are in `ferry_core::ingest::watch`; this file strings its steps together and reports them.
 //!
 //! Stopping the watcher at any moment (SIGTERM from systemd, Ctrl-C) is safe: an import or a
 //! publish cut short leaves the previous state, and the next pass completes the work.
@@ -10,11 +10,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
-use ferry_core::clock::DailyTime;
-use ferry_core::datadir::DataDir;
-use ferry_core::ingest::ImportOptions;
+use ferry_core::base::clock::DailyTime;
+use ferry_core::ingest::import::ImportOptions;
+use ferry_core::ingest::watch::{self, Disposition, Found};
 use ferry_core::publish::Published;
-use ferry_core::watch::{self, Disposition, Found};
+use ferry_core::server::datadir::DataDir;
 use serde::Serialize;
 
 use crate::PROGRAM;
@@ -166,7 +166,8 @@ fn until_next(settings: &Settings) -> Duration {
 
 /// One pass: find, settle, import and move, refresh if due, notify, publish.
 fn pass(dir: &Path, settings: &Settings, args: &WatchArgs) -> anyhow::Result<u8> {
-    let mut record = PassRecord { started: ferry_core::clock::Timestamp::now().to_string(), ..Default::default() };
+    let mut record =
+        PassRecord { started: ferry_core::base::clock::Timestamp::now().to_string(), ..Default::default() };
     let scan = watch::scan(&settings.drops)?;
     record.found = scan.found.len();
     record.ignored = scan.ignored.iter().map(|p| p.display().to_string()).collect();
@@ -206,7 +207,7 @@ fn pass(dir: &Path, settings: &Settings, args: &WatchArgs) -> anyhow::Result<u8>
         && at.is_due_now(data.registry.last_refresh()?)
     {
         let by = format!("ingest watch (daily refresh at {at})");
-        let (refreshed, report) = ferry_core::ingest::refresh_reported(&mut data, &by)?;
+        let (refreshed, report) = ferry_core::ingest::import::refresh_reported(&mut data, &by)?;
         record.daily_refresh = Some(report.id);
         if !args.json {
             outln!("daily refresh ({at}) of the update list as of {}", refreshed.day);
@@ -250,18 +251,18 @@ fn import_ready(data: &mut DataDir, ready: Vec<Found>, record: &mut PassRecord, 
     if by_path.is_empty() {
         return Ok(code::OK);
     }
-    let paths = ferry_core::ingest::order_for_import(&by_path.keys().cloned().collect::<Vec<_>>())?;
+    let paths = ferry_core::ingest::import::order_for_import(&by_path.keys().cloned().collect::<Vec<_>>())?;
     let mut status = code::OK;
     let mut unmovable = Vec::new();
     let by = format!("ingest watch ({})", crate::who());
-    let imported = ferry_core::ingest::import_all(
+    let imported = ferry_core::ingest::import::import_all(
         data,
         &paths,
         ImportOptions::default(),
         &by,
         |path, result| -> anyhow::Result<()> {
             let found = &by_path[path];
-            let (outcome, detail) = ferry_core::ingest::outcome_summary(&result);
+            let (outcome, detail) = ferry_core::ingest::import::outcome_summary(&result);
             let refusal = result.as_ref().err();
             if let Some(e) = refusal
                 && status == code::OK

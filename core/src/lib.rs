@@ -1,55 +1,28 @@
 //! ferry's core: every rule of carrying updates across an air gap.
 //!
 //! The binaries `fetch` and `ingest` parse arguments, show progress, format output and choose
-//! exit codes; everything else lives here. Pure parts (the model, catalog parsing and
-//! selection, the manifest, minisign formats) take values and return values; I/O parts (the
-//! bundle container, sources, the store, the registry) sit around them. See ARCHITECTURE.md.
+//! exit codes; everything else lives here, in layers that follow the flow of an update, each
+//! using only the layers before it (tests/e2e/tidy.rs checks it):
+//!
+//! - [`base`]: errors, names, time, text, locks and safe file writes;
+//! - [`formats`]: the update model and every file format ferry reads or signs (catalog,
+//!   manifest, minisign, trust and rotation, state file, exchange CSV);
+//! - [`bundle`]: the signed bundle, written and read;
+//! - [`fetch`]: the online side, catalog to bundle (sources, downloads, volumes, pack);
+//! - [`server`]: the offline server's data (content store, registry, configuration, reports);
+//! - [`publish`]: distribution points;
+//! - [`ingest`]: the offline server's operations (import, register, exchange, check, notify,
+//!   watch). `fetch` and `server` never use each other. See ARCHITECTURE.md.
 
-pub mod approval;
+pub mod base;
 pub mod bundle;
-pub mod cache;
-pub mod catalog;
-pub mod check;
-pub mod clock;
-pub mod config;
-pub mod datadir;
-pub mod download;
-pub mod durable;
-pub mod error;
-pub mod exchange;
-pub mod freshness;
+pub mod fetch;
+pub mod formats;
 pub mod ingest;
-pub mod keys;
-pub mod list_csv;
-mod lock;
-pub mod manifest;
-pub mod minisign;
-pub mod model;
-pub mod names;
-#[cfg(feature = "net")]
-pub mod net;
-pub mod notify;
-pub mod output;
-pub mod pack;
 pub mod publish;
-mod random;
-pub mod register;
-pub mod registry;
-pub mod report;
-pub mod rotation;
-pub mod rules;
-pub mod shared_tree;
-pub mod source;
-pub mod state;
-pub mod store;
-pub mod text;
-pub mod transfer;
-pub mod trust;
-pub mod volumes;
-pub mod watch;
-pub mod workdir;
+pub mod server;
 
-pub use error::{Error, ErrorClass, Result};
+pub use base::error::{Error, ErrorClass, Result};
 
 /// A crash point for the fault-injection tests. Built with the `failpoints` feature and named
 /// in the FAILPOINTS environment variable (`name=return`, or `n*off->return` for the n+1-th

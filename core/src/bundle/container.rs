@@ -13,7 +13,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use crate::error::{ContainerFault, Error, IoContext, Result};
+use crate::base::error::{ContainerFault, Error, IoContext, Result};
 
 const EOCD_SIG: u32 = 0x0605_4b50;
 const ZIP64_EOCD_SIG: u32 = 0x0606_4b50;
@@ -171,7 +171,7 @@ impl Container {
     /// Opens `path` and checks its whole structure. Entry data is not read yet. Only a
     /// regular file is read: a FIFO or device is refused without being waited on.
     pub fn open(path: &Path) -> Result<Container> {
-        let opened = crate::shared_tree::open_regular(path, crate::shared_tree::Links::Follow)?;
+        let opened = crate::base::shared_tree::open_regular(path, crate::base::shared_tree::Links::Follow)?;
         let (mut file, len) = (opened.file, opened.len);
         let (cd_offset, cd_size, declared) = Self::end_records(&mut file, path, len)?;
         if declared > MAX_ENTRIES {

@@ -21,9 +21,9 @@ use std::sync::mpsc;
 
 use sha2::Digest;
 
+use crate::base::error::{Error, Result};
+use crate::base::names::Sha256;
 use crate::bundle::container::{Container, Entry};
-use crate::error::{Error, Result};
-use crate::names::Sha256;
 
 /// Bytes read, hashed and written at a time.
 pub const BLOCK: usize = 1 << 20;
@@ -226,7 +226,7 @@ mod tests {
 
     use super::*;
     use crate::bundle::writer::BundleWriter;
-    use crate::store::Store;
+    use crate::server::store::Store;
 
     /// Sizes around every boundary the copy has: empty, below, at and past one 4 KiB page
     /// (direct I/O writes whole pages, the rest goes through the page cache), and past one

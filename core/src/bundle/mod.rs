@@ -21,7 +21,7 @@ use std::path::Path;
 
 use sha2::Digest;
 
-use crate::names::Sha256;
+use crate::base::names::Sha256;
 
 /// A writer that hashes and counts what passes through it.
 pub struct HashingWriter<W> {

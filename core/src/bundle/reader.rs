@@ -12,20 +12,20 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use crate::base::error::{Error, Result};
+use crate::base::names::{KeyId, Sha256};
 use crate::bundle::container::Container;
 use crate::bundle::copy::{self, BlockSink, Discard, Job};
-use crate::error::{Error, Result};
-use crate::manifest::{
+use crate::formats::manifest::{
     MANIFEST_ENTRY, MAX_MANIFEST_BYTES, Manifest, Payload, SIGNATURE_ENTRY_PREFIX, SIGNATURE_ENTRY_SUFFIX,
     TrustedComment,
 };
-use crate::minisign::{LegacySignatures, SignatureFile, VerifyFailure};
-use crate::names::{KeyId, Sha256};
-use crate::rotation::{
+use crate::formats::minisign::{LegacySignatures, SignatureFile, VerifyFailure};
+use crate::formats::rotation::{
     self, MAX_ROTATION_BYTES, ROTATION_ENTRY, ROTATION_SIGNATURE_PREFIX, ROTATION_SIGNATURE_SUFFIX, Rotation,
     SignedStatement, Verdict,
 };
-use crate::trust::{Allowed, TrustStore};
+use crate::formats::trust::{Allowed, TrustStore};
 
 /// Largest signature file read.
 const MAX_SIGNATURE_BYTES: u64 = 16 * 1024;
@@ -172,7 +172,7 @@ impl SignedBundle {
                 Ok(Verdict::AlreadyApplied) => trust,
                 Ok(Verdict::Apply(applied)) => {
                     rotated =
-                        applied.apply_to(&trust).map_err(|reason| Error::Rotation { path: path.clone(), reason })?;
+                        applied.apply_to(trust).map_err(|reason| Error::Rotation { path: path.clone(), reason })?;
                     rotation = Some(applied);
                     &rotated
                 }
@@ -335,12 +335,12 @@ mod hostile_bytes {
     use proptest::prelude::*;
 
     use super::*;
+    use crate::base::clock::Timestamp;
+    use crate::base::names::Channel;
     use crate::bundle::writer::BundleWriter;
-    use crate::clock::Timestamp;
-    use crate::manifest::{BundleKind, DescribedFile, Layout, file_entry_name};
-    use crate::minisign::SecretKey;
-    use crate::model::Update;
-    use crate::names::{BundleId, Channel};
+    use crate::formats::manifest::{BundleKind, DescribedFile, Layout, file_entry_name};
+    use crate::formats::minisign::SecretKey;
+    use crate::formats::model::Update;
 
     /// A signed two-update bundle, as bytes, and a trust store that accepts it.
     fn sample() -> (Vec<u8>, TrustStore) {
@@ -373,7 +373,7 @@ mod hostile_bytes {
         }
         let manifest = Manifest {
             format: 1,
-            bundle_id: crate::random::bundle_id().unwrap(),
+            bundle_id: crate::base::random::bundle_id().unwrap(),
             channel: Channel::default_channel(),
             sequence: 1,
             created: Timestamp::now(),
@@ -431,7 +431,7 @@ mod hostile_bytes {
         let (_dir, path) = written(bytes);
         let other = SecretKey::generate().unwrap().public_key();
         let channel = Channel::default_channel();
-        let mut keys: Vec<(Channel, crate::minisign::PublicKey)> =
+        let mut keys: Vec<(Channel, crate::formats::minisign::PublicKey)> =
             trust.keys_of("default").into_iter().map(|k| (channel.clone(), k.clone())).collect();
         keys.push((channel.clone(), other));
         let two_of_two = TrustStore::new(keys, BTreeMap::from([(channel, 2)]));

@@ -11,10 +11,10 @@ use tempfile::TempPath;
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
-use crate::error::{Error, IoContext, Result};
-use crate::manifest::{MANIFEST_ENTRY, SIGNATURE_ENTRY_PREFIX, SIGNATURE_ENTRY_SUFFIX};
-use crate::minisign::SignatureFile;
-use crate::names::Sha256;
+use crate::base::error::{Error, IoContext, Result};
+use crate::base::names::Sha256;
+use crate::formats::manifest::{MANIFEST_ENTRY, SIGNATURE_ENTRY_PREFIX, SIGNATURE_ENTRY_SUFFIX};
+use crate::formats::minisign::SignatureFile;
 
 const COPY_BUFFER: usize = 256 * 1024;
 
@@ -158,7 +158,7 @@ pub struct Sealed {
 impl Sealed {
     pub fn persist(self) -> Result<(PathBuf, u64)> {
         self.temp.persist_noclobber(&self.final_path).map_err(|e| Error::io(&self.final_path, e.error))?;
-        crate::durable::sync_parent(&self.final_path)?;
+        crate::base::durable::sync_parent(&self.final_path)?;
         Ok((self.final_path, self.size))
     }
 }

@@ -1,0 +1,12 @@
+//! What every layer uses: the error type, validated names, dates and times, text for terminals,
+//! locks, and writes that are durable and never follow a link out of their tree.
+
+pub mod clock;
+pub mod durable;
+pub mod error;
+pub(crate) mod lock;
+pub mod names;
+pub mod output;
+pub(crate) mod random;
+pub mod shared_tree;
+pub mod text;

@@ -1,0 +1,322 @@
+//! Downloads update files into fetch's cache: several at once, each streamed to disk with its
+//! size and SHA-256 checked on the way, resumed with HTTP ranges after an interruption, and
+//! retried with backoff after timeouts, resets and server errors.
+//!
+//! Workers run on their own threads and hand each verified file to the caller's `ready`
+//! callback on the calling thread, in the order they complete, so the bundle is written
+//! while other files are still downloading and both cores stay busy. Memory is one copy
+//! buffer per worker, whatever the file sizes.
+
+use std::collections::VecDeque;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, mpsc};
+use std::time::Duration;
+
+use sha2::Digest;
+
+use crate::base::error::{Error, IoContext, Result};
+use crate::base::names::Sha256;
+use crate::fetch::cache::Cache;
+use crate::fetch::source::{Location, Sources};
+use crate::fetch::transfer::{Body, Failure};
+
+const COPY_BUFFER: usize = 256 * 1024;
+/// The longest pause between two attempts.
+const MAX_DELAY: Duration = Duration::from_secs(30);
+
+/// A file ready to be packed.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    pub path: PathBuf,
+    /// Its size and SHA-256 were checked. A local source is not: it is read once, and hashed
+    /// while it is copied into the bundle, so that the bytes checked are the bytes packed.
+    pub verified: bool,
+}
+
+/// One file to have in the cache.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub digest: Sha256,
+    pub size: u64,
+    pub location: Location,
+}
+
+#[derive(Debug, Clone)]
+pub struct DownloadOptions {
+    /// How many files are downloaded at once.
+    pub parallel: usize,
+    /// How many times a failed download is tried again.
+    pub retries: u32,
+    /// The pause before the first retry; it doubles with each further one.
+    pub retry_delay: Duration,
+    /// The stall rule, as curl's `--speed-limit` and `--speed-time`: a transfer slower than
+    /// `speed_limit` bytes a second over `speed_time` counts as broken (and is resumed by the
+    /// next attempt). A per-read timeout alone lets a server that sends a byte a second hold
+    /// a pack for a day.
+    pub speed_limit: u64,
+    pub speed_time: Duration,
+}
+
+impl Default for DownloadOptions {
+    fn default() -> Self {
+        DownloadOptions {
+            parallel: 4,
+            retries: 5,
+            retry_delay: Duration::from_secs(1),
+            speed_limit: DEFAULT_SPEED_LIMIT,
+            speed_time: DEFAULT_SPEED_TIME,
+        }
+    }
+}
+
+/// 1 KiB/s: far below any link that carries updates (a 64 kbit/s line makes 8 KiB/s).
+pub const DEFAULT_SPEED_LIMIT: u64 = 1024;
+/// Over a minute, so that a pause of the server or the network is not a stall.
+pub const DEFAULT_SPEED_TIME: Duration = Duration::from_secs(60);
+
+/// What the downloader reports as it goes. Sent from worker threads.
+#[derive(Debug, Clone)]
+pub enum Progress<'a> {
+    /// The cache held the file and its digest still matched.
+    Cached { job: &'a Job },
+    /// A transfer started, from byte `from` (above 0 when resuming).
+    Started { job: &'a Job, from: u64 },
+    /// `bytes` more bytes arrived.
+    Bytes { job: &'a Job, bytes: u64 },
+    /// An attempt failed; another follows after `delay`.
+    Retrying { job: &'a Job, attempt: u32, of: u32, delay: Duration, cause: &'a str },
+    /// The file is complete and verified.
+    Done { job: &'a Job },
+}
+
+/// The outcome of one attempt.
+enum Attempt {
+    Done(PathBuf),
+    /// Try again (after a pause), keeping or dropping the partial bytes.
+    Again {
+        cause: String,
+        restart: bool,
+    },
+}
+
+struct Worker<'a> {
+    sources: &'a Sources,
+    options: &'a DownloadOptions,
+    cache: &'a Cache,
+    progress: &'a (dyn Fn(Progress<'_>) + Sync),
+}
+
+/// Brings every job's file into the cache (local files stay where they are) and calls
+/// `ready` with each one as it completes. Stops at the first failure (of a download or of
+/// `ready`) and returns it; files finished until then stay in the cache.
+pub fn run(
+    jobs: &[Job],
+    sources: &Sources,
+    cache: &Cache,
+    options: &DownloadOptions,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+    mut ready: impl FnMut(&Job, &Ready) -> Result<()>,
+) -> Result<()> {
+    let queue = Mutex::new((0..jobs.len()).collect::<VecDeque<usize>>());
+    let stop = AtomicBool::new(false);
+    let workers = options.parallel.clamp(1, jobs.len().max(1));
+    let worker = Worker { sources, options, cache, progress };
+    std::thread::scope(|scope| {
+        let (sender, receiver) = mpsc::channel::<(usize, Result<Ready>)>();
+        for _ in 0..workers {
+            let sender = sender.clone();
+            let (queue, stop, worker) = (&queue, &stop, &worker);
+            scope.spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let Some(i) = queue.lock().expect("queue lock").pop_front() else { break };
+                    let result = worker.fetch(&jobs[i], options, stop);
+                    if sender.send((i, result)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(sender);
+        let mut first_error = None;
+        for (i, result) in receiver {
+            if first_error.is_some() {
+                continue;
+            }
+            if let Err(e) = result.and_then(|r| ready(&jobs[i], &r)) {
+                stop.store(true, Ordering::SeqCst);
+                first_error = Some(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    })
+}
+
+fn hash_file(path: &Path) -> io::Result<(Sha256, u64)> {
+    crate::bundle::hash_range(path, 0, u64::MAX)
+}
+
+impl Worker<'_> {
+    fn fetch(&self, job: &Job, options: &DownloadOptions, stop: &AtomicBool) -> Result<Ready> {
+        if let Location::File(path) = &job.location {
+            // Already on a local disk: copying it into the cache first would only write it
+            // twice. The bundle writer hashes it as it copies it. Only a regular file: a
+            // device (/dev/zero) or FIFO is refused before a byte is read.
+            crate::base::shared_tree::open_regular(path, crate::base::shared_tree::Links::Follow)?;
+            (self.progress)(Progress::Started { job, from: 0 });
+            return Ok(Ready { path: path.clone(), verified: false });
+        }
+        let cached = self.cache.path_of(&job.digest);
+        if self.cache.holds(&job.digest, job.size) {
+            // Re-hash what an earlier run left: the disk may have changed since.
+            match hash_file(&cached) {
+                Ok((digest, size)) if digest == job.digest && size == job.size => {
+                    (self.progress)(Progress::Cached { job });
+                    return Ok(Ready { path: cached, verified: true });
+                }
+                _ => self.cache.discard(&cached)?,
+            }
+        }
+        let url = job.location.to_string();
+        let mut attempt = 0;
+        loop {
+            match self.attempt(job, stop)? {
+                Attempt::Done(path) => {
+                    (self.progress)(Progress::Done { job });
+                    return Ok(Ready { path, verified: true });
+                }
+                Attempt::Again { cause, restart } => {
+                    if restart {
+                        self.cache.discard(&self.cache.partial_path(&job.digest))?;
+                    }
+                    if attempt >= options.retries || stop.load(Ordering::SeqCst) {
+                        let tries = attempt + 1;
+                        return Err(Error::Download {
+                            url,
+                            cause: format!(
+                                "{cause} (gave up after {tries} attempt{})",
+                                if tries == 1 { "" } else { "s" }
+                            ),
+                        });
+                    }
+                    let delay = options.retry_delay.saturating_mul(1 << attempt.min(16)).min(MAX_DELAY);
+                    attempt += 1;
+                    (self.progress)(Progress::Retrying { job, attempt, of: options.retries, delay, cause: &cause });
+                    std::thread::sleep(delay);
+                }
+            }
+        }
+    }
+
+    /// One transfer: resume the partial file if the source allows it, stream the rest while
+    /// hashing, and check size and digest. Errors are final; `Again` is worth a retry.
+    fn attempt(&self, job: &Job, stop: &AtomicBool) -> Result<Attempt> {
+        let url = job.location.to_string();
+        let partial = self.cache.partial_path(&job.digest);
+        let have = std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
+        let from = if have < job.size { have } else { 0 };
+        let body = match self.sources.open_at(&job.location, from) {
+            Ok(body) => body,
+            Err(Failure { cause, retryable: true, restart }) => return Ok(Attempt::Again { cause, restart }),
+            Err(Failure { cause, .. }) => return Err(Error::Download { url, cause }),
+        };
+        let (mut reader, mut file, mut hasher, mut written) = match body {
+            Body::FromOffset(reader) if from > 0 => {
+                // Hash the bytes kept from before, then append.
+                let mut hasher = sha2::Sha256::new();
+                let mut kept = File::open(&partial).at(&partial)?.take(from);
+                io::copy(&mut kept, &mut HashSink(&mut hasher)).at(&partial)?;
+                let file = OpenOptions::new().append(true).open(&partial).at(&partial)?;
+                (reader, file, hasher, from)
+            }
+            Body::FromOffset(reader) | Body::FromStart(reader) => {
+                let file = File::create(&partial).at(&partial)?;
+                (reader, file, sha2::Sha256::new(), 0)
+            }
+        };
+        (self.progress)(Progress::Started { job, from: written });
+        let mut buf = vec![0u8; COPY_BUFFER];
+        let (speed_limit, speed_time) = (self.options.speed_limit, self.options.speed_time);
+        let mut window = (std::time::Instant::now(), 0u64);
+        loop {
+            let elapsed = window.0.elapsed();
+            if speed_limit > 0 && elapsed >= speed_time {
+                if (window.1 as f64) < speed_limit as f64 * elapsed.as_secs_f64() {
+                    file.flush().at(&partial)?;
+                    return Ok(Attempt::Again {
+                        cause: format!(
+                            "stalled: {} bytes in the last {:.0} s, below {speed_limit} bytes a second (--speed-limit, --speed-time), after {written} of {} bytes",
+                            window.1,
+                            elapsed.as_secs_f64(),
+                            job.size
+                        ),
+                        restart: false,
+                    });
+                }
+                window = (std::time::Instant::now(), 0);
+            }
+            if stop.load(Ordering::SeqCst) {
+                // Another file failed and the pack is over; keep the partial bytes for next time.
+                file.flush().at(&partial)?;
+                return Err(Error::Invalid("stopped because another file failed".into()));
+            }
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    file.flush().at(&partial)?;
+                    return Ok(Attempt::Again {
+                        cause: format!("transfer broke off after {written} of {} bytes: {e}", job.size),
+                        restart: false,
+                    });
+                }
+            };
+            if written + n as u64 > job.size {
+                drop(file);
+                self.cache.discard(&partial)?;
+                return Err(Error::SizeMismatch { what: url, expected: job.size, actual: written + n as u64 });
+            }
+            file.write_all(&buf[..n]).at(&partial)?;
+            hasher.update(&buf[..n]);
+            written += n as u64;
+            window.1 += n as u64;
+            (self.progress)(Progress::Bytes { job, bytes: n as u64 });
+        }
+        drop(file);
+        if written < job.size {
+            return Ok(Attempt::Again {
+                cause: format!("the connection closed after {written} of {} bytes", job.size),
+                restart: false,
+            });
+        }
+        let actual = Sha256(hasher.finalize().into());
+        if actual != job.digest {
+            self.cache.discard(&partial)?;
+            if from > 0 {
+                // The bytes kept from before may be what is wrong: fetch the whole file again.
+                return Ok(Attempt::Again {
+                    cause: format!("resumed file has SHA-256 {actual}; starting over"),
+                    restart: true,
+                });
+            }
+            return Err(Error::DigestMismatch { what: url, expected: job.digest, actual });
+        }
+        Ok(Attempt::Done(self.cache.commit(&job.digest)?))
+    }
+}
+
+/// Feeds `io::copy` into a hasher.
+struct HashSink<'a>(&'a mut sha2::Sha256);
+
+impl Write for HashSink<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,479 @@
+//! `fetch plan` and `fetch pack`: catalog → selection (→ delta against the offline state) →
+//! download → signed bundle.
+//!
+//! [`plan`] decides what a bundle carries without downloading anything: which updates'
+//! metadata, which files as payloads, and, for a delta, which files the offline side already
+//! holds. [`pack`] carries the plan out: files stream into fetch's cache with their size and
+//! SHA-256 checked, each is copied into the bundle as soon as it is complete, and the manifest
+//! is written and signed last. The bundle appears under its final name only when complete.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::base::clock::Timestamp;
+use crate::base::error::{Error, IoContext, Result};
+use crate::base::names::{Channel, Sha256, UpdateId};
+use crate::bundle::writer::BundleWriter;
+use crate::fetch::cache::Cache;
+use crate::fetch::download::{self, DownloadOptions, Job, Progress};
+use crate::fetch::source::{Location, Sources};
+use crate::fetch::volumes::{self, ENTRY_OVERHEAD, Piece};
+use crate::fetch::workdir::WorkDir;
+use crate::formats::catalog::{Catalog, MAX_CATALOG_BYTES, Selection};
+use crate::formats::manifest::{
+    BUNDLE_FORMAT, BundleKind, ChunkOf, DescribedFile, Layout, Manifest, Payload, chunk_entry_name, file_entry_name,
+};
+use crate::formats::minisign::SecretKey;
+use crate::formats::model::Update;
+use crate::formats::rotation::{ROTATION_ENTRY, SignedStatement, signature_entry};
+use crate::formats::state::ServerState;
+
+/// What to plan a bundle from.
+pub struct PlanOptions<'a> {
+    pub catalog: &'a Location,
+    pub selection: &'a Selection,
+    pub channel: &'a Channel,
+    /// The offline server's verified state: plan a delta against it.
+    pub state: Option<&'a ServerState>,
+    /// Carry the metadata only, no files (for review before a large download).
+    pub metadata_only: bool,
+}
+
+pub struct PackOptions<'a> {
+    pub plan: PlanOptions<'a>,
+    pub keys: &'a [SecretKey],
+    pub out_dir: PathBuf,
+    pub min_sequence: Option<u64>,
+    /// How long the bundle stays valid after its creation; ingest refuses it afterwards.
+    pub valid_for: Option<std::time::Duration>,
+    /// The most bytes one volume may have (the medium's capacity, and no more than the
+    /// largest file the target file system holds); `None` writes a single zip.
+    pub volume_capacity: Option<u64>,
+    pub download: DownloadOptions,
+    /// A signed key rotation statement to carry in every volume.
+    pub rotation: Option<&'a SignedStatement>,
+}
+
+/// Why an update is in a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Reason {
+    /// No state was given: a full bundle carries everything selected.
+    Selected,
+    /// The offline side does not know the update.
+    New,
+    /// The offline side holds an older revision.
+    Revised,
+    /// The offline side knows the update but lacks some of its files.
+    Needed,
+}
+
+/// One update in a plan.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedUpdate {
+    pub id: UpdateId,
+    pub revision: u32,
+    pub reason: Reason,
+    /// Bytes of this update's files that the bundle carries.
+    pub carried_bytes: u64,
+}
+
+/// What a bundle would carry.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub kind: BundleKind,
+    pub updates: Vec<Update>,
+    pub entries: Vec<PlannedUpdate>,
+    /// Every file the carried updates describe, with its size.
+    pub described: BTreeMap<Sha256, u64>,
+    /// The files to carry, each once.
+    pub jobs: Vec<Job>,
+    /// For a delta: described files the offline side holds already.
+    pub relies_on: Vec<Sha256>,
+    /// Selected updates left out because the offline side is up to date with them.
+    pub up_to_date: usize,
+    /// The lowest sequence the bundle may use (above the offline side's highest).
+    pub min_sequence: Option<u64>,
+}
+
+impl Plan {
+    pub fn payload_bytes(&self) -> u64 {
+        self.jobs.iter().map(|j| j.size).sum()
+    }
+}
+
+/// What `pack` reports as it goes, for the binary to show.
+#[derive(Debug, Clone)]
+pub enum PackEvent<'a> {
+    Selected {
+        updates: usize,
+        files: usize,
+        bytes: u64,
+    },
+    ClockBehind {
+        kept: Timestamp,
+    },
+    /// The target file system holds no file larger than `limit`; volumes are kept under it.
+    FileSystemLimit {
+        file_system: &'static str,
+        limit: u64,
+    },
+    Download(Progress<'a>),
+    /// A file was written into the bundle; `done` of `total` are in.
+    Packed {
+        done: usize,
+        total: usize,
+        job: &'a Job,
+    },
+    /// Volume `volume` of `volumes` gets its manifest and signatures and is synced to disk.
+    Sealing {
+        volume: u32,
+        volumes: u32,
+    },
+}
+
+/// One volume file written.
+#[derive(Debug, Clone, Serialize)]
+pub struct VolumeFile {
+    pub path: PathBuf,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PackResult {
+    /// The first (or only) volume.
+    pub path: PathBuf,
+    pub volumes: Vec<VolumeFile>,
+    pub bundle_id: String,
+    pub channel: String,
+    pub sequence: u64,
+    pub kind: BundleKind,
+    pub created: Timestamp,
+    pub updates: usize,
+    pub payloads: usize,
+    pub payload_bytes: u64,
+    pub relies_on: usize,
+    pub layout: Sha256,
+    pub signers: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum PackOutcome {
+    Written(Box<PackResult>),
+    /// The offline side already holds everything selected; no bundle was written and no
+    /// sequence number was used.
+    NothingNew {
+        up_to_date: usize,
+    },
+}
+
+/// Reads and checks the catalog at `location`.
+pub fn load_catalog(sources: &Sources, location: &Location) -> Result<Catalog> {
+    let bytes = sources.read_capped(location, MAX_CATALOG_BYTES)?;
+    Catalog::parse(&bytes, &location.to_string())
+}
+
+/// The file name of volume `volume` of `volumes`: people read it, ingest never does.
+pub fn bundle_file_name(channel: &Channel, sequence: u64, volume: u32, volumes: u32) -> String {
+    if volumes == 1 {
+        format!("ferry-{channel}-{sequence:06}.zip")
+    } else {
+        format!("ferry-{channel}-{sequence:06}-vol{volume}of{volumes}.zip")
+    }
+}
+
+/// Bytes every volume keeps for its manifest, signatures and the zip's own records, so that
+/// the rest can hold payloads: the manifest as it would be with `pieces` payloads (each at
+/// most 400 bytes of JSON), one signature entry per key, and 64 KiB to spare.
+fn volume_reserve(manifest_without_payloads: u64, pieces: usize, keys: usize) -> u64 {
+    manifest_without_payloads + 400 * pieces as u64 + 1024 * keys as u64 + 2 * ENTRY_OVERHEAD + 64 * 1024
+}
+
+/// Spreads the plan's files over volumes of `capacity` bytes.
+fn layout_pieces(plan: &Plan, capacity: Option<u64>, manifest_len: u64, keys: usize) -> Result<Vec<Piece>> {
+    let files: Vec<(Sha256, u64)> = plan.jobs.iter().map(|j| (j.digest, j.size)).collect();
+    let Some(capacity) = capacity else {
+        return Ok(files
+            .iter()
+            .map(|(file, size)| Piece { file: *file, offset: 0, size: *size, whole: true, volume: 1 })
+            .collect());
+    };
+    let budget = |pieces: usize| {
+        capacity.checked_sub(volume_reserve(manifest_len, pieces, keys)).filter(|b| *b > ENTRY_OVERHEAD).ok_or_else(
+            || {
+                Error::Invalid(format!(
+                    "a volume of {capacity} bytes cannot even hold the manifest ({manifest_len} bytes)"
+                ))
+            },
+        )
+    };
+    // The reserve depends on the number of pieces, which depends on the reserve: a first
+    // layout counts the pieces, the second reserves room for them (with 64 KiB to spare).
+    let first = volumes::assign(&files, budget(files.len())?)?;
+    volumes::assign(&files, budget(first.len())?)
+}
+
+/// Decides what a bundle carries, downloading nothing.
+pub fn plan(sources: &Sources, opts: &PlanOptions<'_>) -> Result<Plan> {
+    let catalog = load_catalog(sources, opts.catalog)?;
+    let unknown = opts.selection.unknown_ids(&catalog);
+    if !unknown.is_empty() {
+        let names: Vec<String> = unknown.iter().map(|i| i.to_string()).collect();
+        return Err(Error::Invalid(format!("catalog {} has no update with id {}", opts.catalog, names.join(", "))));
+    }
+    let selected = catalog.select(opts.selection);
+    if selected.is_empty() {
+        return Err(Error::EmptySelection { origin: opts.catalog.to_string() });
+    }
+    let held: BTreeSet<Sha256> = opts.state.map(ServerState::held_files).unwrap_or_default();
+
+    let mut plan = Plan {
+        kind: if opts.state.is_some() { BundleKind::Delta } else { BundleKind::Full },
+        updates: Vec::new(),
+        entries: Vec::new(),
+        described: BTreeMap::new(),
+        jobs: Vec::new(),
+        relies_on: Vec::new(),
+        up_to_date: 0,
+        min_sequence: opts
+            .state
+            .and_then(|s| s.channels.get(opts.channel))
+            .and_then(|p| p.highest_sequence)
+            // u64::MAX has no successor: the reservation refuses what is past the largest.
+            .map(|h| h.saturating_add(1)),
+    };
+    let mut carried: BTreeSet<Sha256> = BTreeSet::new();
+    let mut relied: BTreeSet<Sha256> = BTreeSet::new();
+    for u in selected {
+        let reason = match opts.state {
+            None => Reason::Selected,
+            Some(state) => match state.revision_of(&u.id) {
+                None => Reason::New,
+                Some(r) if u.revision > r => Reason::Revised,
+                Some(_) if state.needs.contains(&u.id) => Reason::Needed,
+                Some(_) => {
+                    plan.up_to_date += 1;
+                    continue;
+                }
+            },
+        };
+        let mut carried_bytes = 0;
+        for f in &u.files {
+            plan.described.insert(f.sha256, f.size);
+            if held.contains(&f.sha256) {
+                relied.insert(f.sha256);
+            } else if !u.withdrawn && !opts.metadata_only {
+                carried_bytes += f.size;
+                if carried.insert(f.sha256) {
+                    plan.jobs.push(Job { digest: f.sha256, size: f.size, location: opts.catalog.join(&f.url)? });
+                }
+            }
+        }
+        plan.entries.push(PlannedUpdate { id: u.id.clone(), revision: u.revision, reason, carried_bytes });
+        plan.updates.push(u.clone());
+    }
+    plan.relies_on = relied.into_iter().collect();
+    Ok(plan)
+}
+
+pub fn pack(
+    work: &mut WorkDir,
+    sources: &Sources,
+    opts: &PackOptions<'_>,
+    progress: &(dyn Fn(PackEvent<'_>) + Sync),
+) -> Result<PackOutcome> {
+    if opts.keys.is_empty() {
+        return Err(Error::Invalid("at least one signing key is needed".into()));
+    }
+    for (i, key) in opts.keys.iter().enumerate() {
+        if opts.keys[..i].iter().any(|k| k.key_id == key.key_id) {
+            // Ingest counts each key once; a second signature would only mislead a reader.
+            return Err(Error::Invalid(format!("signing key {} given twice", key.key_id)));
+        }
+    }
+    let plan = plan(sources, &opts.plan)?;
+    if plan.updates.is_empty() {
+        return Ok(PackOutcome::NothingNew { up_to_date: plan.up_to_date });
+    }
+    progress(PackEvent::Selected { updates: plan.updates.len(), files: plan.jobs.len(), bytes: plan.payload_bytes() });
+    let cache = Cache::open(&work.root().join("cache"))?;
+
+    // Lay the volumes out before a sequence is used, so that media too small for the bundle
+    // cost nothing. The draft's sequence and times are placeholders of the widest form; only
+    // its length matters here.
+    let draft = Manifest {
+        format: BUNDLE_FORMAT,
+        bundle_id: crate::base::random::bundle_id()?,
+        channel: opts.plan.channel.clone(),
+        sequence: u64::MAX,
+        created: Timestamp::now(),
+        expires: opts.valid_for.map(|_| Timestamp::now()),
+        kind: plan.kind,
+        relies_on: plan.relies_on.clone(),
+        generator: concat!("ferry fetch ", env!("CARGO_PKG_VERSION")).to_string(),
+        updates: plan.updates.clone(),
+        files: plan.described.iter().map(|(sha256, size)| DescribedFile { sha256: *sha256, size: *size }).collect(),
+        layout: Layout { volumes: 1, payloads: Vec::new() },
+    };
+    let fs_limit = volumes::file_system_limit(&opts.out_dir);
+    let (capacity, lowered) =
+        volumes::effective_capacity(opts.volume_capacity, fs_limit.map(|(_, l)| l), plan.payload_bytes());
+    if let (true, Some((file_system, limit))) = (lowered, fs_limit) {
+        progress(PackEvent::FileSystemLimit { file_system, limit });
+    }
+    if let Some(r) = opts.rotation {
+        let statement = crate::formats::rotation::Statement::parse(&r.bytes).map_err(Error::Invalid)?;
+        if statement.channel != *opts.plan.channel {
+            return Err(Error::Invalid(format!(
+                "the rotation statement is for channel {}, the bundle for channel {}",
+                statement.channel, opts.plan.channel
+            )));
+        }
+    }
+    let rotation_entries: Vec<(String, Vec<u8>)> = opts
+        .rotation
+        .map(|r| {
+            let mut entries = vec![(ROTATION_ENTRY.to_string(), r.bytes.clone())];
+            entries.extend(r.signatures.iter().map(|s| (signature_entry(&s.key_id), s.to_file_string().into_bytes())));
+            entries
+        })
+        .unwrap_or_default();
+    let rotation_bytes: u64 =
+        rotation_entries.iter().map(|(n, b)| (n.len() + b.len()) as u64 + 2 * ENTRY_OVERHEAD).sum();
+    let pieces = layout_pieces(&plan, capacity, draft.to_json().len() as u64 + rotation_bytes, opts.keys.len())?;
+
+    let min_sequence = match (opts.min_sequence, plan.min_sequence) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    let channel = opts.plan.channel;
+    let reservation = work.reserve(channel, min_sequence)?;
+    if reservation.clock_behind {
+        progress(PackEvent::ClockBehind { kept: reservation.created });
+    }
+    let expires = match opts.valid_for {
+        None => None,
+        Some(d) => Some(
+            i64::try_from(d.as_secs())
+                .ok()
+                .and_then(|s| reservation.created.unix_seconds().checked_add(s))
+                .and_then(Timestamp::from_unix_seconds)
+                .ok_or_else(|| Error::Invalid(format!("a validity of {} seconds is too long", d.as_secs())))?,
+        ),
+    };
+    let draft = Manifest { sequence: reservation.sequence, created: reservation.created, expires, ..draft };
+    let volumes = volumes::volume_count(&pieces);
+    let mut writers = Vec::with_capacity(volumes as usize);
+    for k in 1..=volumes {
+        writers.push(BundleWriter::create(&opts.out_dir.join(bundle_file_name(
+            channel,
+            reservation.sequence,
+            k,
+            volumes,
+        )))?);
+    }
+
+    // Each file goes into its volume (or, cut into chunks, into several) as soon as it is
+    // complete; a chunk is hashed first, since its entry is named by its digest.
+    let total = plan.jobs.len();
+    let mut done = 0;
+    let mut pieces_of: BTreeMap<Sha256, Vec<&Piece>> = BTreeMap::new();
+    for piece in &pieces {
+        pieces_of.entry(piece.file).or_default().push(piece);
+    }
+    let mut payloads: Vec<Payload> = Vec::with_capacity(pieces.len());
+    // Chunk entries written, by volume: two chunks of one file with the same bytes (a file
+    // with identical regions) are one entry of a volume, listed at both offsets.
+    let mut written_chunks: BTreeSet<(u32, Sha256)> = BTreeSet::new();
+    download::run(&plan.jobs, sources, &cache, &opts.download, &|p| progress(PackEvent::Download(p)), |job, ready| {
+        let path = ready.path.as_path();
+        let mine = pieces_of.get(&job.digest).map_or(&[][..], Vec::as_slice);
+        let chunked = mine.iter().any(|p| !p.whole);
+        if chunked && !ready.verified {
+            // Chunk entries are named by the chunk's digest, so the file is read before it
+            // is copied: check it whole first.
+            let (actual, size) = crate::bundle::hash_range(path, 0, u64::MAX).at(path)?;
+            if size != job.size {
+                return Err(Error::SizeMismatch { what: path.display().to_string(), expected: job.size, actual: size });
+            }
+            if actual != job.digest {
+                return Err(Error::DigestMismatch { what: path.display().to_string(), expected: job.digest, actual });
+            }
+        }
+        for piece in mine {
+            let writer = &mut writers[piece.volume as usize - 1];
+            if piece.whole {
+                let check = (!ready.verified).then_some(&job.digest);
+                writer.add_entry(&file_entry_name(&job.digest), path, 0, job.size, check)?;
+                payloads.push(Payload {
+                    entry: file_entry_name(&job.digest),
+                    sha256: job.digest,
+                    size: job.size,
+                    volume: piece.volume,
+                    chunk_of: None,
+                });
+            } else {
+                let (digest, _) = crate::bundle::hash_range(path, piece.offset, piece.size).at(path)?;
+                if written_chunks.insert((piece.volume, digest)) {
+                    writer.add_entry(&chunk_entry_name(&digest), path, piece.offset, piece.size, None)?;
+                }
+                payloads.push(Payload {
+                    entry: chunk_entry_name(&digest),
+                    sha256: digest,
+                    size: piece.size,
+                    volume: piece.volume,
+                    chunk_of: Some(ChunkOf { file: job.digest, offset: piece.offset }),
+                });
+            }
+        }
+        done += 1;
+        progress(PackEvent::Packed { done, total, job });
+        Ok(())
+    })?;
+
+    payloads.sort_by(|a, b| (a.volume, &a.entry).cmp(&(b.volume, &b.entry)));
+    let manifest = Manifest { layout: Layout { volumes, payloads }, ..draft };
+    manifest
+        .check()
+        .map_err(|reason| Error::Invalid(format!("internal: the manifest written would be refused: {reason}")))?;
+    let bytes = manifest.to_json();
+    let mut sealed = Vec::with_capacity(writers.len());
+    for (k, writer) in (1..=volumes).zip(writers) {
+        progress(PackEvent::Sealing { volume: k, volumes });
+        let comment = manifest.trusted_comment(k).to_string();
+        let mut signatures = Vec::new();
+        for key in opts.keys {
+            let untrusted = format!("ferry bundle signature by key {}", key.key_id);
+            signatures.push(key.sign(&bytes, &comment, &untrusted).map_err(Error::Invalid)?);
+        }
+        let mut writer = writer;
+        for (name, entry) in &rotation_entries {
+            writer.add_bytes(name, entry)?;
+        }
+        sealed.push(writer.seal(&bytes, &signatures, capacity)?);
+    }
+    // Only now does any volume get its name: a failure above leaves none behind.
+    let mut files = Vec::with_capacity(sealed.len());
+    for s in sealed {
+        let (path, size) = s.persist()?;
+        files.push(VolumeFile { path, size });
+    }
+    Ok(PackOutcome::Written(Box::new(PackResult {
+        path: files[0].path.clone(),
+        volumes: files,
+        bundle_id: manifest.bundle_id.to_string(),
+        channel: manifest.channel.to_string(),
+        sequence: manifest.sequence,
+        kind: manifest.kind,
+        created: manifest.created,
+        updates: manifest.updates.len(),
+        payloads: manifest.layout.payloads.len(),
+        payload_bytes: plan.payload_bytes(),
+        relies_on: manifest.relies_on.len(),
+        layout: manifest.layout.digest(),
+        signers: opts.keys.iter().map(|k| k.key_id.to_string()).collect(),
+    })))
+}

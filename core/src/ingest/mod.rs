@@ -1,0 +1,10 @@
+//! The offline server's operations, each what one `ingest` command does: importing bundles,
+//! registering files by hand, exchanging lists with other servers, checking the store,
+//! notifying people and watching drop folders.
+
+pub mod check;
+pub mod exchange;
+pub mod import;
+pub mod notify;
+pub mod register;
+pub mod watch;
