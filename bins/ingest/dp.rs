@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use ferry_core::base::names::{DpName, GroupName};
-use ferry_core::publish::{self, Published, Verified};
+use ferry_core::publish::{self, Published, VerifiedPoint};
 use ferry_core::server::datadir::{DataDir, SERVER_PUBLIC_FILE};
 
 use crate::actor;
@@ -138,7 +138,7 @@ pub fn run(dir: &Path, command: DpCommand) -> anyhow::Result<u8> {
 fn verify(dir: &Path, args: VerifyArgs) -> anyhow::Result<u8> {
     let key_path = args.key.unwrap_or_else(|| dir.join(SERVER_PUBLIC_FILE));
     let key = ferry_core::formats::keys::read_public_key(&key_path)?;
-    let found = publish::verify(&args.dir, &key)?;
+    let found = publish::verify_point(&args.dir, &key)?;
     if args.json {
         json_line(&found)?;
     } else {
@@ -147,7 +147,7 @@ fn verify(dir: &Path, args: VerifyArgs) -> anyhow::Result<u8> {
     Ok(if found.is_intact() { code::OK } else { code::INTEGRITY })
 }
 
-fn print_verified(v: &Verified) {
+fn print_verified(v: &VerifiedPoint) {
     outln!(
         "distribution point {} at {}: generation {} published {}, signed by server key {}",
         safe(&v.distribution_point),

@@ -5,6 +5,7 @@
 
 pub mod approval;
 pub mod catalog;
+pub mod dp_index;
 pub mod freshness;
 pub mod keys;
 pub mod list_csv;

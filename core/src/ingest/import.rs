@@ -447,7 +447,7 @@ fn import_checked(data: &mut DataDir, path: &Path, opts: ImportOptions) -> Resul
     // Registered: now the files take their place in the store, and their chunks go.
     let store = data.store().expect("opened exclusively above");
     crate::failpoint!("ingest.before-publish");
-    store.publish(&stored)?;
+    store.promote(&stored)?;
     crate::failpoint!("ingest.before-chunk-removal");
     let joined: Vec<Sha256> = reassembled.iter().flat_map(|(_, chunks)| chunks.iter().copied()).collect();
     for chunk in &joined {

@@ -172,7 +172,7 @@ pub fn register(
     };
     data.registry.record_manual(&record)?;
     let store = data.store().expect("checked above");
-    store.publish(&stored)?;
+    store.promote(&stored)?;
     let refresh = crate::ingest::import::refresh(data)?;
 
     let mut files = Vec::new();

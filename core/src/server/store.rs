@@ -65,7 +65,7 @@ impl Store {
             let digest = path.file_name().and_then(|n| n.to_str()).and_then(|n| n.parse::<Sha256>().ok());
             match digest {
                 Some(d) if registered(&d)? => {
-                    self.publish(&[d])?;
+                    self.promote(&[d])?;
                     moved += 1;
                 }
                 _ => {
@@ -83,7 +83,7 @@ impl Store {
 
     /// Moves committed files from `pending/` into `sha256/`, after the registry transaction
     /// that records them has committed.
-    pub fn publish(&self, digests: &[Sha256]) -> Result<()> {
+    pub fn promote(&self, digests: &[Sha256]) -> Result<()> {
         let mut dirs = std::collections::BTreeSet::new();
         for digest in digests {
             let from = self.pending_dir().join(digest.hex());
@@ -177,7 +177,7 @@ impl Store {
     }
 
     /// Makes a written, synced and verified temporary file durable as pending: it becomes the
-    /// store's copy of `digest` when [`Store::publish`] moves it, after the registry commit.
+    /// store's copy of `digest` when [`Store::promote`] moves it, after the registry commit.
     pub fn commit(&self, temp: TempPath, digest: &Sha256) -> Result<()> {
         if self.contains(digest) {
             make_writable(&temp)?;
