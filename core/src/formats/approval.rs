@@ -62,6 +62,22 @@ impl Actor {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Who is acting: the name given (`--by`), else the login name (`USER`, `USERNAME`). The
+    /// audit log must say who acted, so an unknown name is refused rather than recorded.
+    pub fn acting(given: Option<&str>) -> Result<Actor> {
+        let login = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).ok();
+        match given.or(login.as_deref()) {
+            Some(name) => name.parse(),
+            None => Err(Error::Invalid("who is acting is unknown: give --by NAME".into())),
+        }
+    }
+
+    /// Who runs a command that takes no `--by`, as its change report names it: the login
+    /// name, or "unknown".
+    pub fn running() -> String {
+        Actor::acting(None).map_or_else(|_| "unknown".to_string(), |a| a.0)
+    }
 }
 
 impl FromStr for Actor {

@@ -2,9 +2,15 @@
 //! registering files by hand, exchanging lists with other servers, checking the store,
 //! notifying people and watching drop folders.
 
+pub mod audit;
 pub mod check;
 pub mod exchange;
+pub mod groups;
 pub mod import;
+pub mod list;
 pub mod notify;
 pub mod register;
+pub mod reports;
+pub mod rules;
+pub mod trust;
 pub mod watch;

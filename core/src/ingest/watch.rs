@@ -18,10 +18,12 @@ use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::base::clock::DailyTime;
 use crate::base::clock::Timestamp;
 use crate::base::error::{Error, IoContext, Result};
 use crate::base::shared_tree::SharedTree;
-use crate::server::registry::{Observed, Registry};
+use crate::server::datadir::DataDir;
+use crate::server::registry::Observed;
 
 /// Where accepted bundles go, inside the drop folder they were found in.
 pub const PROCESSED_DIR: &str = "processed";
@@ -233,11 +235,23 @@ fn write_new(dir: &SharedTree, name: &str, bytes: &[u8]) -> Result<()> {
 }
 /// Records a file that could not be moved, so that later passes leave it alone while it is
 /// unchanged.
-pub fn remember(registry: &mut Registry, found: &Found, disposition: &Disposition) -> Result<()> {
+pub fn remember(data: &mut DataDir, found: &Found, disposition: &Disposition) -> Result<()> {
     match disposition {
-        Disposition::Remembered { outcome, .. } => registry.remember_seen(&found.observed(), outcome),
+        Disposition::Remembered { outcome, .. } => data.registry.remember_seen(&found.observed(), outcome),
         _ => Ok(()),
     }
+}
+
+/// Whether `found` is a file an earlier pass could not move and that has not changed since:
+/// it is left alone.
+pub fn seen_before(data: &DataDir, found: &Found) -> Result<bool> {
+    data.registry.watch_seen(&found.observed())
+}
+
+/// Whether the daily refresh at `at` is due, the last refresh having run when the registry
+/// says.
+pub fn daily_refresh_due(data: &DataDir, at: DailyTime) -> Result<bool> {
+    Ok(at.is_due_now(data.registry.last_refresh()?))
 }
 
 /// Renames `found` to the same relative path under `drop/dir/`, with a number added to its

@@ -27,6 +27,7 @@ use crate::server::registry::{DistributionPoint, Registry};
 
 mod generations;
 mod place;
+pub mod points;
 mod verify;
 
 use generations::{
@@ -99,7 +100,8 @@ pub fn publish(data: &mut DataDir, names: &[DpName], check: bool) -> Result<Vec<
 /// published, or they were never published. Reads the registry (no metadata) and each
 /// point's `current`, no index and no published file: `ingest watch` asks every pass, and a
 /// pass with nothing to do must stay cheap. What changed is for the publish to find out.
-pub fn pending(registry: &Registry) -> Result<Vec<DistributionPoint>> {
+pub fn pending(data: &DataDir) -> Result<Vec<DistributionPoint>> {
+    let registry = &data.registry;
     let mut out = Vec::new();
     for dp in registry.dps()? {
         let current = SharedTree::open(&dp.path).ok().and_then(|root| read_current(&root).ok().flatten());

@@ -24,7 +24,9 @@ pub const SERVER_PUBLIC_FILE: &str = "server.pub";
 
 pub struct DataDir {
     root: PathBuf,
-    pub registry: Registry,
+    /// Only core reaches the registry: the binaries call the operations of `ingest` and
+    /// `publish`, which keep its rules.
+    pub(crate) registry: Registry,
     /// The configuration in force (`ingest.toml` and the command line's overrides); the
     /// defaults until the caller sets it.
     pub config: Config,

@@ -1,6 +1,6 @@
 //! `ingest register`: files downloaded by hand.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 use ferry_core::base::clock::Date;
@@ -9,8 +9,11 @@ use ferry_core::base::shared_tree::Links;
 use ferry_core::formats::model::{Classification, Severity};
 use ferry_core::ingest::register::Details;
 
+use super::rules;
 use crate::common::{code, human_bytes, json_line, safe};
-use crate::{actor, rules};
+use crate::context::{Context, notify};
+use ferry_core::formats::approval::Actor;
+use ferry_core::ingest::reports;
 
 #[derive(Args)]
 pub struct RegisterArgs {
@@ -54,8 +57,8 @@ pub struct RegisterArgs {
     json: bool,
 }
 
-pub fn run(dir: &Path, args: RegisterArgs) -> anyhow::Result<u8> {
-    let actor = actor(args.by.as_deref())?;
+pub fn run(ctx: &Context, args: RegisterArgs) -> anyhow::Result<u8> {
+    let actor = Actor::acting(args.by.as_deref())?;
     let details = Details {
         title: args.title,
         vendor: args.vendor,
@@ -66,12 +69,12 @@ pub fn run(dir: &Path, args: RegisterArgs) -> anyhow::Result<u8> {
         severity: args.severity,
         release_date: args.released,
     };
-    let mut data = crate::config::open_configured(dir)?;
+    let mut data = ctx.write_configured()?;
     let links = if args.follow_symlinks { Links::Follow } else { Links::Refuse };
     let done =
         ferry_core::ingest::register::register(&mut data, &args.files, args.update.as_ref(), &details, links, &actor)?;
-    let report = data.registry.report(Some(done.report))?;
-    crate::config::notify(&data, &report);
+    let report = reports::get(&data, Some(done.report))?;
+    notify(&data, &report);
     if args.json {
         json_line(&done)?;
         return Ok(code::OK);
@@ -96,6 +99,6 @@ pub fn run(dir: &Path, args: RegisterArgs) -> anyhow::Result<u8> {
         outln!("refreshed the update list:");
         rules::print_refresh(&done.refresh, "");
     }
-    crate::report::print_pointer(done.report);
+    super::report::print_pointer(done.report);
     Ok(code::OK)
 }

@@ -1,12 +1,13 @@
 //! `ingest report`: a stored change report as text, JSON or a self-contained HTML page.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use ferry_core::server::datadir::DataDir;
 use ferry_core::server::report::ChangeReport;
 
 use crate::common::{code, json_line, safe};
+use crate::context::Context;
+use ferry_core::ingest::reports;
 
 #[derive(Args)]
 pub struct ReportArgs {
@@ -35,15 +36,15 @@ pub enum Format {
     Html,
 }
 
-pub fn run(dir: &Path, args: ReportArgs) -> anyhow::Result<u8> {
-    let config = crate::config::effective(dir)?.config;
+pub fn run(ctx: &Context, args: ReportArgs) -> anyhow::Result<u8> {
+    let config = ctx.effective()?.config;
     let format = match args.format {
         Some(f) => f,
         None => Format::from_str(&config.report.format, true).map_err(|e| anyhow::anyhow!(e))?,
     };
-    let data = DataDir::open_shared(dir)?;
+    let data = ctx.read()?;
     if args.list {
-        let headers = data.registry.reports(args.limit)?;
+        let headers = reports::list(&data, args.limit)?;
         match format {
             Format::Json => {
                 for h in &headers {
@@ -61,7 +62,7 @@ pub fn run(dir: &Path, args: ReportArgs) -> anyhow::Result<u8> {
         }
         return Ok(code::OK);
     }
-    let report = data.registry.report(args.id)?;
+    let report = reports::get(&data, args.id)?;
     let rendered = render(&report, format);
     match &args.out {
         Some(out) if out.as_os_str() != "-" => {

@@ -1,14 +1,16 @@
 //! `ingest dp` (distribution points) and `ingest publish`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use ferry_core::base::names::{DpName, GroupName};
 use ferry_core::publish::{self, Published, VerifiedPoint};
-use ferry_core::server::datadir::{DataDir, SERVER_PUBLIC_FILE};
+use ferry_core::server::datadir::SERVER_PUBLIC_FILE;
 
-use crate::actor;
 use crate::common::{code, human_bytes, json_line, safe};
+use crate::context::Context;
+use ferry_core::formats::approval::Actor;
+use ferry_core::publish::points;
 
 #[derive(Subcommand)]
 pub enum DpCommand {
@@ -82,13 +84,13 @@ pub struct PublishArgs {
     json: bool,
 }
 
-pub fn run(dir: &Path, command: DpCommand) -> anyhow::Result<u8> {
+pub fn run(ctx: &Context, command: DpCommand) -> anyhow::Result<u8> {
     match command {
         DpCommand::Add(args) => {
-            let actor = actor(args.by.as_deref())?;
+            let actor = Actor::acting(args.by.as_deref())?;
             let path = std::path::absolute(&args.path)?;
-            let mut data = DataDir::open_exclusive(dir)?;
-            let dp = data.registry.add_dp(&args.name, &path, args.group.as_ref(), dir, &actor)?;
+            let mut data = ctx.write()?;
+            let dp = points::add(&mut data, &args.name, &path, args.group.as_ref(), &actor)?;
             outln!(
                 "distribution point {} added: {} carries {} (run `ingest publish {}`)",
                 safe(&dp.name),
@@ -98,8 +100,8 @@ pub fn run(dir: &Path, command: DpCommand) -> anyhow::Result<u8> {
             );
         }
         DpCommand::List(args) => {
-            let data = DataDir::open_shared(dir)?;
-            let dps = data.registry.dps()?;
+            let data = ctx.read()?;
+            let dps = points::all(&data)?;
             if args.json {
                 for d in &dps {
                     json_line(d)?;
@@ -121,22 +123,22 @@ pub fn run(dir: &Path, command: DpCommand) -> anyhow::Result<u8> {
             }
         }
         DpCommand::Remove(args) => {
-            let actor = actor(args.by.as_deref())?;
-            let mut data = DataDir::open_exclusive(dir)?;
-            let dp = data.registry.remove_dp(&args.name, &actor)?;
+            let actor = Actor::acting(args.by.as_deref())?;
+            let mut data = ctx.write()?;
+            let dp = points::remove(&mut data, &args.name, &actor)?;
             outln!(
                 "distribution point {} removed; its directory {} is left as it is",
                 safe(&dp.name),
                 safe(&dp.path.display().to_string())
             );
         }
-        DpCommand::Verify(args) => return verify(dir, args),
+        DpCommand::Verify(args) => return verify(ctx, args),
     }
     Ok(code::OK)
 }
 
-fn verify(dir: &Path, args: VerifyArgs) -> anyhow::Result<u8> {
-    let key_path = args.key.unwrap_or_else(|| dir.join(SERVER_PUBLIC_FILE));
+fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<u8> {
+    let key_path = args.key.unwrap_or_else(|| ctx.dir().join(SERVER_PUBLIC_FILE));
     let key = ferry_core::formats::keys::read_public_key(&key_path)?;
     let found = publish::verify_point(&args.dir, &key)?;
     if args.json {
@@ -169,8 +171,8 @@ fn print_verified(v: &VerifiedPoint) {
     }
 }
 
-pub fn publish(dir: &Path, args: PublishArgs) -> anyhow::Result<u8> {
-    let mut data = crate::config::open_configured(dir)?;
+pub fn publish(ctx: &Context, args: PublishArgs) -> anyhow::Result<u8> {
+    let mut data = ctx.write_configured()?;
     let done = publish::publish(&mut data, &args.names, args.check)?;
     if done.is_empty() && !args.json {
         outln!("no distribution points (add one with `ingest dp add NAME --path DIR --approved`)");

@@ -6,7 +6,7 @@
 //! publish cut short leaves the previous state, and the next pass completes the work.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
@@ -19,6 +19,8 @@ use serde::Serialize;
 
 use crate::PROGRAM;
 use crate::common::{code, exit_code, json_line, safe};
+use crate::context::{Context, notify};
+use ferry_core::formats::approval::Actor;
 
 #[derive(Args)]
 pub struct WatchArgs {
@@ -58,8 +60,8 @@ struct Settings {
 }
 
 impl Settings {
-    fn new(args: &WatchArgs, dir: &Path) -> anyhow::Result<Settings> {
-        let w = crate::config::effective(dir)?.config.watch;
+    fn new(args: &WatchArgs, ctx: &Context) -> anyhow::Result<Settings> {
+        let w = ctx.effective()?.config.watch;
         let drops = if args.drops.is_empty() { w.drop } else { args.drops.clone() };
         // Absolute, so that a file remembered on a read-only stick is the same file whichever
         // directory cron or a person starts the watcher from.
@@ -123,9 +125,9 @@ struct BundleRecord {
     why: Option<String>,
 }
 
-pub fn run(dir: &Path, args: WatchArgs) -> anyhow::Result<u8> {
-    let _one_watcher = watch::single_instance(dir)?;
-    let mut settings = Settings::new(&args, dir)?;
+pub fn run(ctx: &Context, args: WatchArgs) -> anyhow::Result<u8> {
+    let _one_watcher = watch::single_instance(ctx.dir())?;
+    let mut settings = Settings::new(&args, ctx)?;
     if !args.once {
         eprintln!(
             "{PROGRAM}: watching {} every {} s{}; stop with Ctrl-C or SIGTERM at any time",
@@ -135,7 +137,7 @@ pub fn run(dir: &Path, args: WatchArgs) -> anyhow::Result<u8> {
         );
     }
     loop {
-        let status = match pass(dir, &settings, &args) {
+        let status = match pass(ctx, &settings, &args) {
             Ok(status) => status,
             Err(e) if !args.once => {
                 crate::common::report(PROGRAM, &e);
@@ -150,7 +152,7 @@ pub fn run(dir: &Path, args: WatchArgs) -> anyhow::Result<u8> {
         std::thread::sleep(until_next(&settings));
         // ingest.toml may have changed: the next pass reads it again; a broken one keeps the
         // settings in force and says so.
-        match Settings::new(&args, dir) {
+        match Settings::new(&args, ctx) {
             Ok(s) => settings = s,
             Err(e) => {
                 crate::common::report(PROGRAM, &e);
@@ -165,7 +167,7 @@ fn until_next(settings: &Settings) -> Duration {
 }
 
 /// One pass: find, settle, import and move, refresh if due, notify, publish.
-fn pass(dir: &Path, settings: &Settings, args: &WatchArgs) -> anyhow::Result<u8> {
+fn pass(ctx: &Context, settings: &Settings, args: &WatchArgs) -> anyhow::Result<u8> {
     let mut record =
         PassRecord { started: ferry_core::base::clock::Timestamp::now().to_string(), ..Default::default() };
     let scan = watch::scan(&settings.drops)?;
@@ -185,7 +187,7 @@ fn pass(dir: &Path, settings: &Settings, args: &WatchArgs) -> anyhow::Result<u8>
     });
     record.writing = settled.writing.iter().map(|f| f.path.display().to_string()).collect();
 
-    let mut data = crate::config::open_configured(dir)?;
+    let mut data = ctx.write_configured()?;
     let mut status = code::OK;
     if !settled.writing.is_empty() {
         // A bundle still arriving may be older than those ready: importing them first would
@@ -204,28 +206,26 @@ fn pass(dir: &Path, settings: &Settings, args: &WatchArgs) -> anyhow::Result<u8>
     }
 
     if let Some(at) = settings.daily
-        && at.is_due_now(data.registry.last_refresh()?)
+        && watch::daily_refresh_due(&data, at)?
     {
         let by = format!("ingest watch (daily refresh at {at})");
         let (refreshed, report) = ferry_core::ingest::import::refresh_reported(&mut data, &by)?;
         record.daily_refresh = Some(report.id);
         if !args.json {
             outln!("daily refresh ({at}) of the update list as of {}", refreshed.day);
-            crate::rules::print_refresh(&refreshed, "");
-            crate::report::print_pointer(report.id);
+            super::rules::print_refresh(&refreshed, "");
+            super::report::print_pointer(report.id);
         }
-        crate::config::notify(&data, &report);
+        notify(&data, &report);
     }
 
     if settings.publish {
-        let behind: Vec<_> = ferry_core::publish::pending(&data.registry)?
-            .into_iter()
-            .map(|dp| dp.name.parse())
-            .collect::<Result<_, _>>()?;
+        let behind: Vec<_> =
+            ferry_core::publish::pending(&data)?.into_iter().map(|dp| dp.name.parse()).collect::<Result<_, _>>()?;
         if !behind.is_empty() {
             record.published = ferry_core::publish::publish(&mut data, &behind, false)?;
             if !args.json {
-                record.published.iter().for_each(crate::dp::print_published);
+                record.published.iter().for_each(super::dp::print_published);
             }
         }
     }
@@ -242,7 +242,7 @@ fn pass(dir: &Path, settings: &Settings, args: &WatchArgs) -> anyhow::Result<u8>
 fn import_ready(data: &mut DataDir, ready: Vec<Found>, record: &mut PassRecord, json: bool) -> anyhow::Result<u8> {
     let mut by_path: HashMap<PathBuf, Found> = HashMap::new();
     for f in ready {
-        if data.registry.watch_seen(&f.observed())? {
+        if watch::seen_before(data, &f)? {
             record.remembered += 1;
         } else {
             by_path.insert(f.path.clone(), f);
@@ -254,7 +254,7 @@ fn import_ready(data: &mut DataDir, ready: Vec<Found>, record: &mut PassRecord, 
     let paths = ferry_core::ingest::import::order_for_import(&by_path.keys().cloned().collect::<Vec<_>>())?;
     let mut status = code::OK;
     let mut unmovable = Vec::new();
-    let by = format!("ingest watch ({})", crate::who());
+    let by = format!("ingest watch ({})", Actor::running());
     let imported = ferry_core::ingest::import::import_all(
         data,
         &paths,
@@ -282,17 +282,17 @@ fn import_ready(data: &mut DataDir, ready: Vec<Found>, record: &mut PassRecord, 
         },
     )?;
     for (found, disposition) in &unmovable {
-        watch::remember(&mut data.registry, found, disposition)?;
+        watch::remember(data, found, disposition)?;
     }
     record.report = Some(imported.report.id);
     if !json {
         if let Some(refresh) = imported.refresh.filter(|r| r.worth_showing()) {
             outln!("refreshed the update list:");
-            crate::rules::print_refresh(&refresh, "");
+            super::rules::print_refresh(&refresh, "");
         }
-        crate::report::print_pointer(imported.report.id);
+        super::report::print_pointer(imported.report.id);
     }
-    crate::config::notify(data, &imported.report);
+    notify(data, &imported.report);
     Ok(status)
 }
 

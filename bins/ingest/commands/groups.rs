@@ -1,14 +1,16 @@
 //! `ingest group`: update groups.
 
-use std::path::Path;
-
 use clap::{Args, Subcommand};
 use ferry_core::base::names::GroupName;
-use ferry_core::server::datadir::DataDir;
-use ferry_core::server::registry::{ListFilter, Membership};
+use ferry_core::server::registry::Membership;
 
+use super::list::print_table;
+use super::select::Selection;
+use super::usage_error;
 use crate::common::{code, json_line, safe};
-use crate::{Selection, actor, print_table, usage_error};
+use crate::context::Context;
+use ferry_core::formats::approval::Actor;
+use ferry_core::ingest::groups;
 
 #[derive(Subcommand)]
 pub enum GroupCommand {
@@ -71,29 +73,29 @@ pub struct ShowArgs {
     json: bool,
 }
 
-pub fn run(dir: &Path, command: GroupCommand) -> anyhow::Result<u8> {
+pub fn run(ctx: &Context, command: GroupCommand) -> anyhow::Result<u8> {
     match command {
         GroupCommand::Create(args) => {
-            let actor = actor(args.by.as_deref())?;
-            let mut data = DataDir::open_exclusive(dir)?;
-            let group = data.registry.create_group(&args.name, &args.description, &actor)?;
+            let actor = Actor::acting(args.by.as_deref())?;
+            let mut data = ctx.write()?;
+            let group = groups::create(&mut data, &args.name, &args.description, &actor)?;
             outln!("update group {} created", safe(&group.name));
         }
         GroupCommand::Delete(args) => {
-            let actor = actor(args.by.as_deref())?;
-            let mut data = DataDir::open_exclusive(dir)?;
-            let group = data.registry.delete_group(&args.name, &actor)?;
+            let actor = Actor::acting(args.by.as_deref())?;
+            let mut data = ctx.write()?;
+            let group = groups::delete(&mut data, &args.name, &actor)?;
             outln!(
                 "update group {} deleted ({} members; the updates stay in the list)",
                 safe(&group.name),
                 group.members
             );
         }
-        GroupCommand::Add(args) => return members(dir, args, true),
-        GroupCommand::Remove(args) => return members(dir, args, false),
+        GroupCommand::Add(args) => return members(ctx, args, true),
+        GroupCommand::Remove(args) => return members(ctx, args, false),
         GroupCommand::List(args) => {
-            let data = DataDir::open_shared(dir)?;
-            let groups = data.registry.groups()?;
+            let data = ctx.read()?;
+            let groups = groups::all(&data)?;
             if args.json {
                 for g in &groups {
                     json_line(g)?;
@@ -115,10 +117,8 @@ pub fn run(dir: &Path, command: GroupCommand) -> anyhow::Result<u8> {
             }
         }
         GroupCommand::Show(args) => {
-            let data = DataDir::open_shared(dir)?;
-            let group = data.registry.group(&args.name)?;
-            let filter = ListFilter { groups: vec![args.name], ..ListFilter::default() };
-            let members = data.registry.list(&filter)?;
+            let data = ctx.read()?;
+            let (group, members) = groups::show(&data, &args.name)?;
             if args.json {
                 json_line(&group)?;
                 for m in &members {
@@ -136,17 +136,17 @@ pub fn run(dir: &Path, command: GroupCommand) -> anyhow::Result<u8> {
     Ok(code::OK)
 }
 
-fn members(dir: &Path, args: MembersArgs, add: bool) -> anyhow::Result<u8> {
+fn members(ctx: &Context, args: MembersArgs, add: bool) -> anyhow::Result<u8> {
     let (ids, filter) = match args.selection.resolve() {
         Ok(selected) => selected,
         Err(usage) => return Ok(usage_error(usage)),
     };
-    let actor = actor(args.by.as_deref())?;
-    let mut data = DataDir::open_exclusive(dir)?;
+    let actor = Actor::acting(args.by.as_deref())?;
+    let mut data = ctx.write()?;
     let change: Membership = if add {
-        data.registry.add_to_group(&args.group, &ids, &filter, &actor)?
+        groups::add(&mut data, &args.group, &ids, &filter, &actor)?
     } else {
-        data.registry.remove_from_group(&args.group, &ids, &filter, &actor)?
+        groups::remove(&mut data, &args.group, &ids, &filter, &actor)?
     };
     if args.json {
         json_line(&change)?;

@@ -1,16 +1,17 @@
 //! `ingest rules` and `ingest refresh`: standing approval decisions and applying them.
 
-use std::path::Path;
-
 use clap::{Args, Subcommand};
 use ferry_core::base::clock::{Date, Timestamp};
 use ferry_core::base::names::{GroupName, RuleName};
 use ferry_core::formats::rules::{Action, Conditions, Rule};
-use ferry_core::server::datadir::DataDir;
 use ferry_core::server::registry::RefreshReport;
 
+use super::select::KindArgs;
+use super::usage_error;
 use crate::common::{code, json_line, safe};
-use crate::{KindArgs, actor, usage_error};
+use crate::context::{Context, notify};
+use ferry_core::formats::approval::Actor;
+use ferry_core::ingest::rules;
 
 #[derive(Subcommand)]
 pub enum RulesCommand {
@@ -136,11 +137,11 @@ pub struct RefreshArgs {
 
 const NO_ACTION: &str = "say what the rule does: --approve, --decline or --add-to-group GROUP";
 
-pub fn run(dir: &Path, command: RulesCommand) -> anyhow::Result<u8> {
+pub fn run(ctx: &Context, command: RulesCommand) -> anyhow::Result<u8> {
     match command {
         RulesCommand::List(args) => {
-            let data = DataDir::open_shared(dir)?;
-            let rules = data.registry.rules()?;
+            let data = ctx.read()?;
+            let rules = rules::all(&data)?;
             if args.json {
                 for r in &rules {
                     json_line(r)?;
@@ -157,25 +158,25 @@ pub fn run(dir: &Path, command: RulesCommand) -> anyhow::Result<u8> {
         RulesCommand::Add(args) => {
             let Some(action) = args.spec.action() else { return Ok(usage_error(NO_ACTION)) };
             let rule = Rule::new(args.name, action, args.spec.conditions())?;
-            let actor = actor(args.by.as_deref())?;
-            let mut data = DataDir::open_exclusive(dir)?;
-            let stored = data.registry.add_rule(&rule, &actor)?;
+            let actor = Actor::acting(args.by.as_deref())?;
+            let mut data = ctx.write()?;
+            let stored = rules::add(&mut data, &rule, &actor)?;
             outln!("rule {} added: {}", safe(stored.rule.name.as_str()), safe(&stored.reads));
             outln!("it applies from the next refresh (`ingest refresh`, or the next import)");
         }
         RulesCommand::Remove(args) => {
-            let actor = actor(args.by.as_deref())?;
-            let mut data = DataDir::open_exclusive(dir)?;
-            let stored = data.registry.remove_rule(&args.name, &actor)?;
+            let actor = Actor::acting(args.by.as_deref())?;
+            let mut data = ctx.write()?;
+            let stored = rules::remove(&mut data, &args.name, &actor)?;
             outln!("rule {} removed; what it decided stays as it is", safe(stored.rule.name.as_str()));
         }
         RulesCommand::Test(args) => {
             if args.name.is_some() && !args.spec.is_empty() {
                 return Ok(usage_error("name a stored rule or describe one, not both"));
             }
-            let mut data = DataDir::open_exclusive(dir)?;
+            let mut data = ctx.write()?;
             let rule = match (&args.name, args.spec.is_empty()) {
-                (Some(name), _) => Some(data.registry.rule(name)?.rule),
+                (Some(name), _) => Some(rules::get(&data, name)?.rule),
                 (None, true) => None,
                 (None, false) => {
                     let Some(action) = args.spec.action() else { return Ok(usage_error(NO_ACTION)) };
@@ -183,7 +184,7 @@ pub fn run(dir: &Path, command: RulesCommand) -> anyhow::Result<u8> {
                 }
             };
             let day = args.at.unwrap_or_else(|| Timestamp::now().date());
-            let report = data.registry.refresh(day, rule.as_ref(), true, false)?;
+            let report = rules::test(&mut data, rule.as_ref(), day)?;
             if args.json {
                 json_line(&report)?;
             } else {
@@ -198,9 +199,9 @@ pub fn run(dir: &Path, command: RulesCommand) -> anyhow::Result<u8> {
     Ok(code::OK)
 }
 
-pub fn refresh(dir: &Path, args: RefreshArgs) -> anyhow::Result<u8> {
-    let mut data = crate::config::open_configured(dir)?;
-    let (refreshed, report) = ferry_core::ingest::import::refresh_reported(&mut data, &crate::who())?;
+pub fn refresh(ctx: &Context, args: RefreshArgs) -> anyhow::Result<u8> {
+    let mut data = ctx.write_configured()?;
+    let (refreshed, report) = ferry_core::ingest::import::refresh_reported(&mut data, &Actor::running())?;
     if args.json {
         let mut shown = serde_json::to_value(&refreshed)?;
         shown["report"] = report.id.into();
@@ -208,9 +209,9 @@ pub fn refresh(dir: &Path, args: RefreshArgs) -> anyhow::Result<u8> {
     } else {
         outln!("refreshed the update list as of {}", refreshed.day);
         print_refresh(&refreshed, "");
-        crate::report::print_pointer(report.id);
+        super::report::print_pointer(report.id);
     }
-    crate::config::notify(&data, &report);
+    notify(&data, &report);
     Ok(code::OK)
 }
 

@@ -1,14 +1,17 @@
 //! `ingest export-list|import-list|export-groups|import-groups`: CSV between servers.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Args;
 use ferry_core::formats::list_csv::{BadRow, Exchanged};
 use ferry_core::ingest::exchange::{CsvInput, ExportTarget, ListTrust};
 use ferry_core::server::datadir::DataDir;
 
+use super::rules;
 use crate::common::{StdoutSink, code, json_line, safe};
-use crate::rules;
+use crate::context::{Context, notify};
+use ferry_core::formats::approval::Actor;
+use ferry_core::ingest::reports;
 
 #[derive(Args)]
 pub struct ExportArgs {
@@ -63,16 +66,16 @@ impl ImportArgs {
     }
 }
 
-pub fn export_list(dir: &Path, args: ExportArgs) -> anyhow::Result<u8> {
+pub fn export_list(ctx: &Context, args: ExportArgs) -> anyhow::Result<u8> {
     // Exclusive: the server key that signs the list is made on first use.
-    let data = DataDir::open_exclusive(dir)?;
+    let data = ctx.write()?;
     let rows = export(&data, &args, Exchanged::List, ferry_core::ingest::exchange::export_list)?;
     said(&args, &format!("{rows} updates written to"));
     Ok(code::OK)
 }
 
-pub fn export_groups(dir: &Path, args: ExportArgs) -> anyhow::Result<u8> {
-    let data = DataDir::open_exclusive(dir)?;
+pub fn export_groups(ctx: &Context, args: ExportArgs) -> anyhow::Result<u8> {
+    let data = ctx.write()?;
     let rows = export(&data, &args, Exchanged::Groups, ferry_core::ingest::exchange::export_groups)?;
     said(&args, &format!("{rows} update groups written to"));
     Ok(code::OK)
@@ -121,18 +124,18 @@ fn print_skipped(skipped: &[BadRow]) {
     }
 }
 
-pub fn import_list(dir: &Path, args: ImportArgs) -> anyhow::Result<u8> {
-    let mut data = crate::config::open_configured(dir)?;
+pub fn import_list(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
+    let mut data = ctx.write_configured()?;
     let trust = args.trust(&data, Exchanged::List)?;
     let done = ferry_core::ingest::exchange::import_list(
         &mut data,
         &CsvInput::from_arg(&args.file),
         &trust,
         args.skip_invalid,
-        &crate::who(),
+        &Actor::running(),
     )?;
-    let report = data.registry.report(Some(done.report))?;
-    crate::config::notify(&data, &report);
+    let report = reports::get(&data, Some(done.report))?;
+    notify(&data, &report);
     if args.json {
         json_line(&done)?;
         return Ok(code::OK);
@@ -173,12 +176,12 @@ pub fn import_list(dir: &Path, args: ImportArgs) -> anyhow::Result<u8> {
         outln!("refreshed the update list:");
         rules::print_refresh(&done.refresh, "");
     }
-    crate::report::print_pointer(done.report);
+    super::report::print_pointer(done.report);
     Ok(code::OK)
 }
 
-pub fn import_groups(dir: &Path, args: ImportArgs) -> anyhow::Result<u8> {
-    let mut data = DataDir::open_exclusive(dir)?;
+pub fn import_groups(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
+    let mut data = ctx.write()?;
     let trust = args.trust(&data, Exchanged::Groups)?;
     let done = ferry_core::ingest::exchange::import_groups(
         &mut data,

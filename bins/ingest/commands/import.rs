@@ -1,0 +1,177 @@
+//! `ingest import`: verify bundles, store their files, register their updates, and say what
+//! each did; a receipt of every check on request.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use ferry_core::formats::approval::Actor;
+use ferry_core::formats::freshness::TimeJudgement;
+use ferry_core::formats::trust::Allowed;
+use ferry_core::ingest::import::{ImportOptions, ImportOutcome, Receipt, ReceiptEntry, ReceiptResult};
+
+use crate::PROGRAM;
+use crate::common::{self, code, human_bytes, json_line, safe};
+use crate::context::{Context, notify};
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// Bundle files, volumes, or directories holding them (a disc, a stick). Volumes are
+    /// recognised by their signed manifests, not by their names, and may come in any order.
+    #[arg(required = true)]
+    pub bundles: Vec<PathBuf>,
+    /// One JSON object per bundle.
+    #[arg(long)]
+    pub json: bool,
+    /// Write a JSON receipt of every check made (keys, each file's digest and size, volume,
+    /// time judgement, timings, the audit log's head), accepted or refused, for the records.
+    #[arg(long, value_name = "FILE")]
+    pub receipt: Option<PathBuf>,
+    /// Accept bundles past their expiry, for example after a long courier delay. Each such
+    /// acceptance is recorded in the audit log and the receipt.
+    #[arg(long)]
+    pub allow_expired: bool,
+    /// Accept signatures in minisign's legacy form ("Ed", over the whole manifest), which
+    /// minisign before 0.8 wrote; by default only the prehashed form ferry writes counts.
+    #[arg(long)]
+    pub allow_legacy_signature: bool,
+    /// Accept a key rotation statement that makes the public demo key trusted (for
+    /// demonstrations only: anyone can sign with it).
+    #[arg(long)]
+    pub allow_demo_key: bool,
+}
+
+pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
+    let mut data = ctx.write_configured()?;
+    eprintln!("{PROGRAM}: importing into {} (the data directory is locked until done)", ctx.dir().display());
+    let mut status = code::OK;
+    let paths = ferry_core::ingest::import::order_for_import(&args.bundles)?;
+    if paths.is_empty() {
+        return Err(ferry_core::Error::Invalid("no bundle found in the paths given".into()).into());
+    }
+    let opts = ImportOptions {
+        allow_expired: args.allow_expired,
+        allowed: Allowed { legacy_signatures: args.allow_legacy_signature, demo_key: args.allow_demo_key },
+    };
+    let mut receipt = Receipt::new(&data);
+    // The latest word on each volume set seen: which of its volumes are still missing.
+    let mut sets: std::collections::BTreeMap<(String, u64), Vec<u32>> = std::collections::BTreeMap::new();
+    let by = Actor::running();
+    let imported =
+        ferry_core::ingest::import::import_all(&mut data, &paths, opts, &by, |path, result| -> anyhow::Result<()> {
+            match result {
+                Ok(outcome) => {
+                    if args.json {
+                        json_line(&outcome)?;
+                    } else {
+                        print_outcome(path, &outcome, &mut sets);
+                    }
+                    receipt.bundles.push(ReceiptEntry {
+                        path: path.display().to_string(),
+                        result: ReceiptResult::Done(Box::new(outcome)),
+                    });
+                }
+                Err(e) => {
+                    receipt
+                        .bundles
+                        .push(ReceiptEntry { path: path.display().to_string(), result: ReceiptResult::refused(&e) });
+                    // Keep going with the other bundles, remember the failure.
+                    let code = common::report(PROGRAM, &anyhow::Error::new(e));
+                    if status == code::OK {
+                        status = code;
+                    }
+                }
+            }
+            Ok(())
+        })?;
+    if args.json {
+        let r = &imported.report;
+        json_line(&serde_json::json!({"report": r.id, "headline": r.headline(), "refresh": imported.refresh}))?;
+    } else {
+        report_sets(&sets);
+        if let Some(refresh) = imported.refresh.filter(|r| r.worth_showing()) {
+            outln!("refreshed the update list:");
+            super::rules::print_refresh(&refresh, "");
+        }
+        super::report::print_pointer(imported.report.id);
+    }
+    notify(&data, &imported.report);
+    if let Some(out) = &args.receipt {
+        receipt.write(&data, out)?;
+        if !args.json {
+            outln!("receipt written to {}", safe(&out.display().to_string()));
+        }
+    }
+    Ok(status)
+}
+
+fn print_outcome(
+    path: &std::path::Path,
+    outcome: &ImportOutcome,
+    sets: &mut std::collections::BTreeMap<(String, u64), Vec<u32>>,
+) {
+    match outcome {
+        ImportOutcome::Accepted { verified: v, changes: c, missing_volumes, .. } => {
+            if v.volumes > 1 {
+                sets.insert((v.channel.clone(), v.sequence), missing_volumes.clone());
+            }
+            outln!("imported: {} ({})", safe(&path.display().to_string()), v.position());
+            warn_time(&v.time);
+            outln!("  signed by {}", v.signers.join(", "));
+            outln!(
+                "  {} payloads verified ({}); {} files newly stored",
+                v.payloads_verified,
+                human_bytes(v.bytes_verified),
+                c.files_stored
+            );
+            outln!(
+                "  updates: {} new, {} revised, {} unchanged, {} ignored",
+                c.new.len(),
+                c.revised.len(),
+                c.unchanged.len(),
+                c.ignored.len()
+            );
+            for id in &c.status_reset {
+                outln!("  {}: files changed in the new revision; approval reset to undefined", safe(id));
+            }
+            for id in &c.ignored {
+                outln!("  {}: older or conflicting metadata ignored; the list keeps its revision", safe(id));
+            }
+        }
+        ImportOutcome::AlreadyImported { verified: v } => {
+            outln!("already imported: {} ({}); nothing changed", safe(&path.display().to_string()), v.position());
+        }
+    }
+}
+
+/// Says on stderr when the time judgement needs a person's attention.
+pub fn warn_time(t: &TimeJudgement) {
+    if t.clock_behind {
+        eprintln!(
+            "{PROGRAM}: warning: the system clock ({}) is earlier than the latest accepted bundle ({}); expiry was judged against the latter. If the clock went backwards, set it right; if a bundle was dated in the future, `ingest trust clock-reset` recovers.",
+            t.system_clock,
+            t.latest_seen.map(|l| l.to_string()).unwrap_or_default()
+        );
+    }
+    if t.expiry_relaxed {
+        eprintln!(
+            "{PROGRAM}: warning: accepted past its expiry ({}) because of --allow-expired; recorded in the audit log",
+            t.expires.map(|e| e.to_string()).unwrap_or_default()
+        );
+    }
+}
+
+fn report_sets(sets: &std::collections::BTreeMap<(String, u64), Vec<u32>>) {
+    for ((channel, sequence), missing) in sets {
+        if missing.is_empty() {
+            outln!("channel {channel} sequence {sequence}: every volume has arrived");
+        } else {
+            let list: Vec<String> = missing.iter().map(|v| v.to_string()).collect();
+            outln!(
+                "channel {channel} sequence {sequence}: volume{} {} still missing; updates with files in {} stay unavailable",
+                if missing.len() == 1 { "" } else { "s" },
+                list.join(", "),
+                if missing.len() == 1 { "it" } else { "them" }
+            );
+        }
+    }
+}

@@ -1,0 +1,146 @@
+//! `ingest list` and `ingest show`: the update list, and one update in full.
+
+use clap::Args;
+use ferry_core::base::names::UpdateId;
+use ferry_core::ingest::list;
+use ferry_core::server::registry::UpdateSummary;
+
+use super::select::FilterArgs;
+use crate::common::{code, human_bytes, json_line, safe};
+use crate::context::Context;
+
+#[derive(Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Only updates whose files are all in the store.
+    #[arg(long, conflicts_with = "unavailable")]
+    pub available: bool,
+    /// Only updates still missing files.
+    #[arg(long)]
+    pub unavailable: bool,
+    /// JSON Lines: one object per update.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args)]
+pub struct ShowArgs {
+    pub id: UpdateId,
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(ctx: &Context, args: ListArgs) -> anyhow::Result<u8> {
+    let data = ctx.read()?;
+    let available = if args.available {
+        Some(true)
+    } else if args.unavailable {
+        Some(false)
+    } else {
+        None
+    };
+    let rows = list::list(&data, &args.filter.into_filter(available))?;
+    if args.json {
+        for row in &rows {
+            json_line(row)?;
+        }
+    } else {
+        print_table(&rows);
+    }
+    Ok(code::OK)
+}
+
+pub fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<u8> {
+    let data = ctx.read()?;
+    let d = list::show(&data, &args.id)?;
+    if args.json {
+        json_line(&d)?;
+        return Ok(code::OK);
+    }
+    let s = &d.summary;
+    let m = &d.metadata;
+    outln!("{}  revision {}", safe(&s.id), s.revision);
+    outln!("  title          {}", safe(&s.title));
+    outln!("  vendor         {}", safe(&s.vendor));
+    outln!("  product        {} {}", safe(&s.product), safe(&s.version));
+    outln!("  classification {}  severity {}", s.classification, s.severity);
+    if let Some(kb) = &s.kb {
+        outln!("  kb             {}", safe(kb));
+    }
+    if !m.cves.is_empty() {
+        outln!("  cves           {}", safe(&m.cves.join(", ")));
+    }
+    outln!("  released       {}", s.release_date);
+    outln!("  status         {} (set by {} at {})", s.status, s.status_set_by, s.status_set_at);
+    if let Some(actor) = &d.status_actor {
+        outln!("                 {}", safe(actor));
+    }
+    outln!(
+        "  available      {}{}",
+        if s.available { "yes" } else { "no" },
+        if s.withdrawn { " (withdrawn)" } else { "" }
+    );
+    outln!("  origin         {} ({})", s.origin, safe(&d.origin_detail));
+    if !m.supersedes.is_empty() {
+        let ids: Vec<&str> = m.supersedes.iter().map(|i| i.as_str()).collect();
+        outln!("  supersedes     {}", safe(&ids.join(", ")));
+    }
+    if let Some(since) = &d.superseded_since {
+        outln!("  superseded     since {since}, by an update present on this server");
+    }
+    for link in &d.supersedence_chain {
+        let state = match (link.known, link.present) {
+            (_, true) => "present",
+            (true, false) => "not present",
+            (false, _) => "not in the list",
+        };
+        outln!("  superseded by  {} <- {} ({state})", safe(&link.id), safe(&link.by));
+    }
+    if let Some(eula) = &m.eula {
+        outln!("  eula           acceptance {}", if eula.acceptance_required { "required" } else { "not required" });
+    }
+    if let Some(install) = &m.install {
+        outln!("  install        {} {}", safe(&install.command), safe(&install.arguments.join(" ")));
+        outln!(
+            "  exit codes     success {:?}  reboot {:?}  failure {:?} (any other code fails)",
+            install.exit_codes.success,
+            install.exit_codes.reboot,
+            install.exit_codes.failure
+        );
+    }
+    outln!("  files");
+    for f in &m.files {
+        let present = !d.missing_files.contains(&f.sha256.hex());
+        outln!(
+            "    {}  {}  {}  {}",
+            if present { "present" } else { "MISSING" },
+            safe(f.name.as_str()),
+            human_bytes(f.size),
+            f.sha256
+        );
+    }
+    Ok(code::OK)
+}
+
+pub fn print_table(rows: &[UpdateSummary]) {
+    if rows.is_empty() {
+        outln!("no updates");
+        return;
+    }
+    outln!("{:<10} {:<5} {:<11} {:<24} {:<16} {:<12} TITLE", "STATUS", "AVAIL", "SEVERITY", "ID", "PRODUCT", "VERSION");
+    for r in rows {
+        outln!(
+            "{:<10} {:<5} {:<11} {:<24} {:<16} {:<12} {}{}",
+            r.status,
+            if r.available { "yes" } else { "no" },
+            r.severity,
+            safe(&r.id),
+            safe(&r.product),
+            safe(&r.version),
+            safe(&r.title),
+            if r.superseded { " (superseded)" } else { "" }
+        );
+    }
+    outln!("{} updates", rows.len());
+}

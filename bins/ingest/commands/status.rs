@@ -1,0 +1,49 @@
+//! `ingest approve`, `decline` and `reset`: a person's decision on updates named by id or
+//! matched by a filter.
+
+use clap::Args;
+use ferry_core::formats::approval::{Actor, Status};
+use ferry_core::ingest::list;
+
+use super::select::Selection;
+use crate::common::{code, json_line, safe};
+use crate::context::Context;
+
+#[derive(Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// Who decides (recorded in the audit log); the login name by default.
+    #[arg(long, value_name = "NAME")]
+    pub by: Option<String>,
+    /// One JSON object: what changed, what was skipped and why.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// approve, decline and reset.
+pub fn run(ctx: &Context, args: StatusArgs, to: Status) -> anyhow::Result<u8> {
+    let (ids, filter) = match args.selection.resolve() {
+        Ok(selected) => selected,
+        Err(usage) => return Ok(super::usage_error(usage)),
+    };
+    let actor = Actor::acting(args.by.as_deref())?;
+    let mut data = ctx.write()?;
+    let change = list::set_status(&mut data, &ids, &filter, to, &actor)?;
+    if args.json {
+        json_line(&change)?;
+        return Ok(code::OK);
+    }
+    let n = change.changed.len();
+    outln!("{to}: {n} update{} (by {})", if n == 1 { "" } else { "s" }, safe(actor.as_str()));
+    for c in &change.changed {
+        outln!("  {}  {} -> {}", safe(&c.id), c.from, c.to);
+    }
+    if !change.unchanged.is_empty() {
+        outln!("already {to}: {}", safe(&change.unchanged.join(", ")));
+    }
+    for s in &change.skipped {
+        outln!("skipped {}: {}", safe(&s.id), safe(&s.reason));
+    }
+    Ok(code::OK)
+}

@@ -1,0 +1,68 @@
+//! What every `ingest` command runs with: the data directory and this run's `--set`
+//! overrides of ingest.toml. The one place that opens the data directory.
+
+use std::path::{Path, PathBuf};
+
+use ferry_core::server::config::{self, Effective};
+use ferry_core::server::datadir::DataDir;
+use ferry_core::server::report::ChangeReport;
+
+use crate::PROGRAM;
+use crate::common::safe;
+
+pub struct Context {
+    dir: PathBuf,
+    /// `--set KEY=VALUE`, in the order given.
+    overrides: Vec<String>,
+}
+
+impl Context {
+    pub fn new(dir: PathBuf, overrides: Vec<String>) -> Context {
+        Context { dir, overrides }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// ingest.toml in the data directory with this run's overrides.
+    pub fn effective(&self) -> ferry_core::Result<Effective> {
+        config::load(&self.dir, &self.overrides)
+    }
+
+    /// Opens the data directory to read, beside other readers.
+    pub fn read(&self) -> ferry_core::Result<DataDir> {
+        DataDir::open_shared(&self.dir)
+    }
+
+    /// Opens the data directory to change it, alone.
+    pub fn write(&self) -> ferry_core::Result<DataDir> {
+        DataDir::open_exclusive(&self.dir)
+    }
+
+    /// Opens the data directory to change it, alone, with the configuration in force (for
+    /// the commands whose change reports notify people).
+    pub fn write_configured(&self) -> ferry_core::Result<DataDir> {
+        let effective = self.effective()?;
+        let mut data = DataDir::open_exclusive(&self.dir)?;
+        data.config = effective.config;
+        Ok(data)
+    }
+}
+
+/// Sends the notifications the configuration asks for about `report`, and says how each went
+/// (on standard error: standard output may be JSON). A failed notification is a warning: the
+/// change it reports was made.
+pub fn notify(data: &DataDir, report: &ChangeReport) {
+    let mailer = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join(format!("ferry-mail{}", std::env::consts::EXE_SUFFIX))))
+        .unwrap_or_else(|| "ferry-mail".into());
+    for o in ferry_core::ingest::notify::notify(&data.config.notify, report, &mailer) {
+        if o.delivered {
+            eprintln!("{PROGRAM}: notified by {} about change report {}", o.channel, report.id);
+        } else {
+            eprintln!("{PROGRAM}: warning: notification by {} failed: {}", o.channel, safe(&o.detail));
+        }
+    }
+}
