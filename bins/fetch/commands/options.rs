@@ -1,0 +1,136 @@
+//! The options `pack` and `plan` share: which updates, and how to reach the network.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use ferry_core::base::clock::Date;
+use ferry_core::base::names::{Channel, UpdateId};
+use ferry_core::fetch::download::DownloadOptions;
+use ferry_core::fetch::net::NetOptions;
+use ferry_core::fetch::source::Sources;
+use ferry_core::formats::catalog::Selection;
+use ferry_core::formats::keys;
+use ferry_core::formats::model::{Classification, Severity};
+use ferry_core::formats::state::ServerState;
+
+/// Which updates to take, and from where.
+#[derive(Args)]
+pub struct SelectionArgs {
+    /// The catalog: a path, file:// or http(s):// URL.
+    #[arg(long, value_name = "LOCATION")]
+    pub catalog: String,
+    /// The channel the bundle belongs to.
+    #[arg(long, default_value = "default")]
+    pub channel: Channel,
+    /// Take updates of this product (repeatable; letter case is ignored).
+    #[arg(long = "product", value_name = "NAME")]
+    pub products: Vec<String>,
+    /// Take updates of this classification (repeatable).
+    #[arg(long = "classification", value_name = "NAME")]
+    pub classifications: Vec<Classification>,
+    /// Take updates of this severity (repeatable).
+    #[arg(long = "severity", value_name = "NAME")]
+    pub severities: Vec<Severity>,
+    /// Take updates released on or after this date (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<Date>,
+    /// Take the update with this id (repeatable).
+    #[arg(long = "id", value_name = "ID")]
+    pub ids: Vec<UpdateId>,
+    /// The offline server's state file (`ingest state export`): build a delta with only what
+    /// it lacks. Its signature (FILE.minisig) is checked against --server-key.
+    #[arg(long, value_name = "FILE", requires = "server_key")]
+    pub state: Option<PathBuf>,
+    /// The offline server's public key (`ingest server-key export`).
+    #[arg(long, value_name = "FILE", requires = "state")]
+    pub server_key: Option<PathBuf>,
+    /// Carry the updates' metadata only, no files.
+    #[arg(long)]
+    pub metadata_only: bool,
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+impl SelectionArgs {
+    pub fn selection(&self) -> Selection {
+        Selection {
+            ids: self.ids.clone(),
+            products: self.products.clone(),
+            classifications: self.classifications.clone(),
+            severities: self.severities.clone(),
+            released_since: self.since,
+        }
+    }
+
+    /// The verified state file, when one was given.
+    pub fn state(&self) -> anyhow::Result<Option<ServerState>> {
+        match (&self.state, &self.server_key) {
+            (Some(state), Some(key)) => Ok(Some(ServerState::read_verified(state, &keys::read_public_key(key)?)?)),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// How fetch reaches the network.
+#[derive(Args)]
+pub struct NetArgs {
+    /// Seconds a connection or a stalled transfer may take before it counts as failed.
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    pub timeout: f64,
+    /// Extra CA certificates (PEM) to trust, for example a corporate TLS proxy's.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+impl NetArgs {
+    pub fn sources(&self) -> anyhow::Result<Sources> {
+        let net = NetOptions { timeout: seconds(self.timeout, "--timeout")?, ca_cert: self.ca_cert.clone() };
+        Ok(Sources::new(&net)?)
+    }
+}
+
+#[derive(Args)]
+pub struct DownloadArgs {
+    /// How many files to download at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub parallel: u16,
+    /// How many times to retry a download after a timeout, a reset connection or a server error.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
+    /// Seconds to wait before the first retry; the wait doubles with each further one.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    pub retry_delay: f64,
+    /// A transfer slower than this many bytes a second over --speed-time counts as stalled
+    /// and is resumed by a retry (as curl's option of the same name); 0 turns the rule off.
+    #[arg(long, default_value_t = ferry_core::fetch::download::DEFAULT_SPEED_LIMIT, value_name = "BYTES")]
+    pub speed_limit: u64,
+    /// Seconds over which --speed-limit is judged.
+    #[arg(long, default_value_t = ferry_core::fetch::download::DEFAULT_SPEED_TIME.as_secs_f64(), value_name = "SECONDS")]
+    pub speed_time: f64,
+}
+
+impl DownloadArgs {
+    pub fn options(&self) -> anyhow::Result<DownloadOptions> {
+        Ok(DownloadOptions {
+            parallel: usize::from(self.parallel),
+            retries: self.retries,
+            retry_delay: seconds(self.retry_delay, "--retry-delay")?,
+            speed_limit: self.speed_limit,
+            speed_time: match seconds(self.speed_time, "--speed-time")? {
+                zero if zero.is_zero() && self.speed_limit > 0 => {
+                    return Err(ferry_core::Error::Invalid(
+                        "--speed-time 0 would judge every transfer stalled before its first byte; give seconds, or --speed-limit 0".into(),
+                    )
+                    .into());
+                }
+                t => t,
+            },
+        })
+    }
+}
+
+pub fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| ferry_core::Error::Invalid(format!("{flag} {value} is not a number of seconds")).into())
+}

@@ -1,0 +1,137 @@
+//! `fetch pack`: select updates from a catalog, download their files and write signed
+//! bundle volumes, with progress.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use ferry_core::fetch::pack::{PackOptions, PackOutcome, PlanOptions};
+use ferry_core::fetch::source::Location;
+use ferry_core::fetch::volumes;
+use ferry_core::fetch::workdir::WorkDir;
+use ferry_core::formats::keys;
+
+use super::key::read_passphrase;
+use super::options::{DownloadArgs, SelectionArgs};
+use crate::common::{code, human_bytes, json_line};
+use crate::progress;
+
+#[derive(Args)]
+pub struct PackArgs {
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+    /// Secret key to sign with; repeat for several signatures.
+    #[arg(long = "key", value_name = "FILE", required = true)]
+    pub keys: Vec<PathBuf>,
+    /// A rotation directory from `fetch key rotate` to carry in the bundle: ingest applies
+    /// it before checking the bundle's own signatures.
+    #[arg(long, value_name = "DIR")]
+    pub rotation: Option<PathBuf>,
+    /// Read the key passphrase from this file instead of FERRY_KEY_PASSWORD or the terminal.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Directory to write the bundle into.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Use at least this sequence number.
+    #[arg(long, value_name = "N")]
+    pub min_sequence: Option<u64>,
+    /// The bundle expires this many days after its creation.
+    #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub expires_in_days: Option<u32>,
+    /// Split the bundle into volumes of at most this size: a medium's name (cd, dvd, dvd-dl,
+    /// bd25, bd50, usb-4g, usb-8g, usb-16g, usb-32g, usb-64g) or a number of bytes.
+    #[arg(long, value_name = "MEDIUM")]
+    pub media: Option<String>,
+    /// The largest file the target file system holds: fat32, iso9660, or a number of bytes.
+    #[arg(long, value_name = "FS")]
+    pub max_file_size: Option<String>,
+    #[command(flatten)]
+    pub download: DownloadArgs,
+    /// JSON Lines on stdout: progress events, then the result as {"event": "bundle", …}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
+    let rotation = args.rotation.as_deref().map(ferry_core::formats::rotation::read_dir).transpose()?;
+    let mut signing_keys = Vec::new();
+    for path in &args.keys {
+        let prompt = format!("Passphrase for {}: ", path.display());
+        signing_keys
+            .push(keys::read_secret_key(path, || read_passphrase(args.passphrase_file.as_deref(), &prompt, false))?);
+    }
+    let sel = &args.selection;
+    let catalog = Location::parse(&sel.catalog)?;
+    let selection = sel.selection();
+    let state = sel.state()?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let options = PackOptions {
+        plan: PlanOptions {
+            catalog: &catalog,
+            selection: &selection,
+            channel: &sel.channel,
+            state: state.as_ref(),
+            metadata_only: sel.metadata_only,
+        },
+        keys: &signing_keys,
+        out_dir: args.out.clone(),
+        min_sequence: args.min_sequence,
+        valid_for: args.expires_in_days.map(|d| Duration::from_secs(u64::from(d) * 86_400)),
+        volume_capacity: volumes::requested_capacity(args.media.as_deref(), args.max_file_size.as_deref())?,
+        download: args.download.options()?,
+        rotation: rotation.as_ref(),
+    };
+    let mut work = WorkDir::open(work_dir)?;
+    let sources = sel.net.sources()?;
+    let reporter = progress::Reporter::new(args.json);
+    let outcome = ferry_core::fetch::pack::pack(&mut work, &sources, &options, &|event| reporter.event(event))?;
+    let result = match outcome {
+        PackOutcome::NothingNew { up_to_date } => {
+            if args.json {
+                json_line(&serde_json::json!({"event": "nothing-new", "up_to_date": up_to_date}))?;
+            } else {
+                outln!(
+                    "nothing new for the offline side: {up_to_date} selected updates are up to date; no bundle written"
+                );
+            }
+            return Ok(code::OK);
+        }
+        PackOutcome::Written(result) => result,
+    };
+    if args.json {
+        let mut value = serde_json::to_value(&result)?;
+        value["event"] = "bundle".into();
+        json_line(&value)?;
+    } else {
+        if result.volumes.len() == 1 {
+            outln!("bundle written: {}", result.path.display());
+        } else {
+            outln!("bundle written in {} volumes:", result.volumes.len());
+            for v in &result.volumes {
+                outln!("  {} ({})", v.path.display(), human_bytes(v.size));
+            }
+        }
+        outln!(
+            "  channel {} sequence {} ({} bundle {})",
+            result.channel,
+            result.sequence,
+            result.kind,
+            result.bundle_id
+        );
+        outln!(
+            "  {} updates, {} payloads, {}{}",
+            result.updates,
+            result.payloads,
+            human_bytes(result.payload_bytes),
+            if result.relies_on > 0 {
+                format!("; relies on {} files the offline side holds", result.relies_on)
+            } else {
+                String::new()
+            }
+        );
+        outln!("  signed by {}", result.signers.join(", "));
+    }
+    Ok(code::OK)
+}
