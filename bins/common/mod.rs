@@ -25,12 +25,14 @@ pub mod code {
     pub const BUNDLE: u8 = 7;
     /// A replayed, older, conflicting or expired bundle.
     pub const ROLLBACK: u8 = 8;
-    /// The local disk, data directory or registry failed.
+    /// The local disk, file system or operating system failed.
     pub const LOCAL: u8 = 9;
     /// Something asked for by name does not exist.
     pub const NOT_FOUND: u8 = 10;
     /// Another process holds the data or work directory.
     pub const BUSY: u8 = 11;
+    /// Data ferry wrote itself is damaged (registry, stored report, work-directory state).
+    pub const DAMAGED: u8 = 12;
 }
 
 pub fn exit_code(class: ErrorClass) -> u8 {
@@ -44,6 +46,8 @@ pub fn exit_code(class: ErrorClass) -> u8 {
         ErrorClass::Local => code::LOCAL,
         ErrorClass::NotFound => code::NOT_FOUND,
         ErrorClass::Busy => code::BUSY,
+        ErrorClass::Damaged => code::DAMAGED,
+        ErrorClass::Internal => code::INTERNAL,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Malformed catalogs are refused with the JSON path or line and column of the problem
-//! (exit code 3), before anything is downloaded or a sequence is used.
+//! (exit code 3), before anything is downloaded or a sequence is used; so is a damaged work
+//! directory (exit code 12), which fetch never repairs by guessing.
 
 use crate::support::*;
 
@@ -124,4 +125,18 @@ fn local_catalog_naming_a_device() {
     assert!(run.stderr.contains("/dev/zero: is a FIFO, socket or device, not a plain file"), "{}", run.stderr);
     assert!(started.elapsed() < std::time::Duration::from_secs(20), "refused before reading it");
     assert!(walk(&s.media()).is_empty());
+}
+
+#[test]
+fn work_directory_state_damaged() {
+    let s = Scratch::new();
+    let path = s.path("catalog.json");
+    std::fs::write(&path, valid()).unwrap();
+    std::fs::create_dir_all(s.work_dir()).unwrap();
+    std::fs::write(s.work_dir().join("state.json"), b"{\"channels\": [truncated").unwrap();
+    let (secret, _) = s.key("signer");
+    s.pack_run(path.to_str().unwrap(), &secret, &[], &[])
+        .refused(exit::DAMAGED, &["work-directory state", "state.json", "is damaged"]);
+    assert!(walk(&s.media()).is_empty());
+    assert_eq!(std::fs::read(s.work_dir().join("state.json")).unwrap(), b"{\"channels\": [truncated", "left as found");
 }

@@ -134,5 +134,5 @@ fn registry_row_damaged_behind_ingest() {
     let db = rusqlite::Connection::open(s.data_dir().join("registry.sqlite")).unwrap();
     db.execute("UPDATE update_metadata SET metadata = '{not json' WHERE update_id = 'KB5034122'", []).unwrap();
     drop(db);
-    s.ingest(&["show", "KB5034122"]).refused(exit::LOCAL, &["registry ", "metadata of KB5034122 is damaged"]);
+    s.ingest(&["show", "KB5034122"]).refused(exit::DAMAGED, &["registry ", "metadata of KB5034122 is damaged"]);
 }

@@ -222,3 +222,19 @@ fn the_layering_rule_rejects_an_upward_use_and_a_circle() {
         ]
     );
 }
+
+#[test]
+fn every_exit_code_is_documented_in_the_readme() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let codes = std::fs::read_to_string(root.join("bins/common/mod.rs")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let defined: Vec<u8> = codes
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("pub const ")?.split_once(": u8 = "))
+        .map(|(_, n)| n.trim_end_matches(';').parse().unwrap())
+        .collect();
+    assert!(defined.len() >= 12, "{defined:?}");
+    for code in defined {
+        assert!(readme.contains(&format!("\n| {code} | ")), "exit code {code} is not in README.md's table");
+    }
+}

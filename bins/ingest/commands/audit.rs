@@ -56,7 +56,7 @@ fn list(ctx: &Context, args: JsonArgs) -> anyhow::Result<u8> {
     let data = ctx.read()?;
     audit::entries(&data, |entry| {
         if args.json {
-            json_line(&entry).map_err(|e| ferry_core::Error::Invalid(e.to_string()))
+            json_line(&entry).map_err(|e| ferry_core::Error::Internal(e.to_string()))
         } else {
             outln!(
                 "{:>6}  {}  {:<18} {}  {}",

@@ -24,8 +24,13 @@ pub enum ErrorClass {
     Bundle,
     /// A replayed, older or conflicting bundle.
     Rollback,
-    /// The local machine failed us: disk, data directory, registry.
+    /// The local machine failed us: disk, file system, the operating system.
     Local,
+    /// Data ferry wrote itself is damaged: a registry row or a stored report it never writes
+    /// that way, a work directory's state. Restore from a backup, or repair.
+    Damaged,
+    /// A fault of ferry itself: a bug, never the user's input.
+    Internal,
     /// Something asked for by name does not exist.
     NotFound,
     /// Another process holds the data directory.
@@ -189,9 +194,23 @@ pub enum Error {
     UpgradeRefused { path: PathBuf, version: i64, table: String },
 
     /// The registry holds something its own code never writes: a damaged file or a bug, not
-    /// bad input (exit 9, local failure).
+    /// bad input.
     #[error("registry {}: {reason}", path.display())]
     RegistryDamaged { path: PathBuf, reason: String },
+
+    /// Other data ferry wrote itself is damaged: a stored change report, a work directory's
+    /// state.
+    #[error("{what} is damaged: {reason}")]
+    Damaged { what: String, reason: String },
+
+    /// The operating system could not give what was needed (random bytes, an HTTP client's
+    /// TLS set-up, an output stream).
+    #[error("{what}: {cause}")]
+    Environment { what: String, cause: String },
+
+    /// A fault of ferry itself: something its own code should never produce.
+    #[error("internal error (a bug in ferry): {0}")]
+    Internal(String),
 
     #[error("data directory {} holds no registry yet (trust a key with `ingest trust add` first, or check --data-dir)", dir.display())]
     NoRegistry { dir: PathBuf },
@@ -236,6 +255,7 @@ pub enum Error {
     #[error("{}: larger than {limit} bytes", path.display())]
     TooLarge { path: PathBuf, limit: u64 },
 
+    /// Input the user gave is refused, for the reason given.
     #[error("{0}")]
     Invalid(String),
 }
@@ -244,9 +264,9 @@ impl Error {
     pub fn class(&self) -> ErrorClass {
         use Error::*;
         match self {
-            Io { .. } | Registry { .. } | RegistryDamaged { .. } | SchemaTooNew { .. } | UpgradeRefused { .. } => {
-                ErrorClass::Local
-            }
+            Io { .. } | Registry { .. } | SchemaTooNew { .. } | Environment { .. } => ErrorClass::Local,
+            RegistryDamaged { .. } | UpgradeRefused { .. } | Damaged { .. } => ErrorClass::Damaged,
+            Internal(_) => ErrorClass::Internal,
             InvalidName { .. }
             | Catalog { .. }
             | EmptySelection { .. }

@@ -4,7 +4,10 @@ use crate::base::error::{Error, Result};
 use crate::base::names::{BundleId, hex};
 
 pub fn fill(buf: &mut [u8]) -> Result<()> {
-    getrandom::fill(buf).map_err(|e| Error::Invalid(format!("the operating system gave no random bytes: {e}")))
+    getrandom::fill(buf).map_err(|e| Error::Environment {
+        what: "random bytes".into(),
+        cause: format!("the operating system gave none: {e}"),
+    })
 }
 
 /// A new bundle id: 16 random bytes in hex.

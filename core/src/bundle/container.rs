@@ -560,7 +560,7 @@ impl EntryReader<'_> {
     /// its CRC-32 matches. Bytes already handed out must then be discarded.
     pub fn finish(self) -> Result<()> {
         if self.done != self.entry.size {
-            return Err(Error::Invalid(format!("entry {:?} was not read to its end", self.entry.name)));
+            return Err(Error::Internal(format!("entry {:?} was not read to its end", self.entry.name)));
         }
         if self.crc.finalize() != self.entry.crc32 {
             return Err(fault(&self.container.path, ContainerFault::BadCrc { name: self.entry.name.clone() }));

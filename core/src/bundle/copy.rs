@@ -132,7 +132,7 @@ pub fn copy_all<S: BlockSink>(
             Some(r) => done.push(r?),
             // Not reached: a later job failed first and the workers stopped.
             None => {
-                return Err(Error::Invalid(format!("{} was not read: an earlier failure stopped the copy", what(i))));
+                return Err(Error::Internal(format!("{} was not read: an earlier failure stopped the copy", what(i))));
             }
         }
     }

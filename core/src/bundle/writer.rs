@@ -134,8 +134,8 @@ impl BundleWriter {
         if let Some(max) = max_size
             && size > max
         {
-            return Err(Error::Invalid(format!(
-                "internal: volume {} came to {size} bytes, over its {max}-byte capacity",
+            return Err(Error::Internal(format!(
+                "volume {} came to {size} bytes, over its {max}-byte capacity",
                 self.final_path.display()
             )));
         }

@@ -260,7 +260,7 @@ impl Worker<'_> {
             if stop.load(Ordering::SeqCst) {
                 // Another file failed and the pack is over; keep the partial bytes for next time.
                 file.flush().at(&partial)?;
-                return Err(Error::Invalid("stopped because another file failed".into()));
+                return Err(Error::Internal("stopped because another file failed".into()));
             }
             let n = match reader.read(&mut buf) {
                 Ok(0) => break,

@@ -56,8 +56,10 @@ impl HttpClient {
                 builder = builder.add_root_certificate(cert);
             }
         }
-        let client =
-            builder.build().map_err(|e| Error::Invalid(format!("cannot set up the HTTP client: {}", describe(&e))))?;
+        let client = builder.build().map_err(|e| Error::Environment {
+            what: "the HTTP client".into(),
+            cause: format!("cannot be set up: {}", describe(&e)),
+        })?;
         Ok(HttpClient { client })
     }
 

@@ -436,9 +436,7 @@ pub fn pack(
 
     payloads.sort_by(|a, b| (a.volume, &a.entry).cmp(&(b.volume, &b.entry)));
     let manifest = Manifest { layout: Layout { volumes, payloads }, ..draft };
-    manifest
-        .check()
-        .map_err(|reason| Error::Invalid(format!("internal: the manifest written would be refused: {reason}")))?;
+    manifest.check().map_err(|reason| Error::Internal(format!("the manifest written would be refused: {reason}")))?;
     let bytes = manifest.to_json();
     let mut sealed = Vec::with_capacity(writers.len());
     for (k, writer) in (1..=volumes).zip(writers) {

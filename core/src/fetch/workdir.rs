@@ -50,8 +50,10 @@ impl WorkDir {
         let lock = crate::base::lock::acquire(root, LOCK_FILE)?;
         let path = root.join(STATE_FILE);
         let state = match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| Error::Invalid(format!("{}: damaged work-directory state: {e}", path.display())))?,
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| Error::Damaged {
+                what: format!("work-directory state {}", path.display()),
+                reason: e.to_string(),
+            })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
             Err(e) => return Err(Error::io(&path, e)),
         };

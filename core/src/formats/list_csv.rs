@@ -141,7 +141,12 @@ fn restore(cell: &str) -> &str {
 }
 
 fn csv_error(what: &str) -> impl Fn(csv::Error) -> Error + '_ {
-    move |e| Error::Invalid(format!("{what}: {e}"))
+    move |e| Error::Environment { what: format!("writing {what}"), cause: e.to_string() }
+}
+
+/// Writing a CSV file failed: the output (a full disk, a closed pipe), not the input.
+fn csv_output(cause: String) -> Error {
+    Error::Environment { what: "writing CSV".into(), cause }
 }
 
 /// Writes the update list.
@@ -191,8 +196,8 @@ impl<W: Write> ListWriter<W> {
     }
 
     pub fn finish(mut self) -> Result<W> {
-        self.csv.flush().map_err(|e| Error::Invalid(format!("CSV: {e}")))?;
-        self.csv.into_inner().map_err(|e| Error::Invalid(format!("CSV: {}", e.error())))
+        self.csv.flush().map_err(|e| csv_output(e.to_string()))?;
+        self.csv.into_inner().map_err(|e| csv_output(e.error().to_string()))
     }
 }
 
@@ -210,8 +215,8 @@ pub fn write_groups<W: Write>(out: W, groups: &[GroupRow]) -> Result<W> {
         ];
         csv.write_record(cells.iter().map(|c| Cell(neutralise(c)))).map_err(csv_error("CSV"))?;
     }
-    csv.flush().map_err(|e| Error::Invalid(format!("CSV: {e}")))?;
-    csv.into_inner().map_err(|e| Error::Invalid(format!("CSV: {}", e.error())))
+    csv.flush().map_err(|e| csv_output(e.to_string()))?;
+    csv.into_inner().map_err(|e| csv_output(e.error().to_string()))
 }
 
 /// The longest row read: the largest metadata the model accepts (a licence text of 1 MiB,

@@ -93,7 +93,7 @@ impl ServerState {
         bytes.push(b'\n');
         let sig = key
             .sign(&bytes, &self.trusted_comment(), &format!("ferry state file signed by server key {}", key.key_id))
-            .map_err(Error::Invalid)?;
+            .map_err(Error::Internal)?;
         let sig_path = signature_path(path);
         crate::base::output::write_bytes(path, Some(protected), &bytes)?;
         crate::base::output::write_bytes(&sig_path, Some(protected), sig.to_file_string().as_bytes())

@@ -112,7 +112,7 @@ struct Found {
 /// Checks the data directory and, with `repair`, repairs it. Needs the exclusive lock.
 pub fn check(data: &mut DataDir, repair: bool) -> Result<CheckReport> {
     let Some(store) = data.store() else {
-        return Err(Error::Invalid("the data directory was opened read-only".into()));
+        return Err(Error::Internal("the data directory was opened read-only".into()));
     };
     let mut findings = Vec::new();
     let integrity = data.registry.integrity_check()?;

@@ -161,7 +161,7 @@ fn sign_export(
     let comment =
         format!("{LIST_SIGNATURE_FORMAT} kind={} server={} created={}", kind.as_str(), key.key_id, Timestamp::now());
     key.sign_prehashed(prehash, &comment, &format!("ferry {} signed by server key {}", kind.as_str(), key.key_id))
-        .map_err(Error::Invalid)
+        .map_err(Error::Internal)
 }
 
 /// Where an export goes: the process's standard output (the binary's writer), or a file.

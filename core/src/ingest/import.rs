@@ -343,7 +343,7 @@ pub fn is_refusal(e: &Error) -> bool {
 
 fn import_checked(data: &mut DataDir, path: &Path, opts: ImportOptions) -> Result<ImportOutcome> {
     let Some(store) = data.store() else {
-        return Err(Error::Invalid("the data directory was opened read-only".into()));
+        return Err(Error::Internal("the data directory was opened read-only".into()));
     };
     let started = std::time::Instant::now();
     let c = check_signatures_and_entries(data, path, opts)?;

@@ -89,7 +89,7 @@ pub fn register(
     actor: &Actor,
 ) -> Result<Registration> {
     if data.store().is_none() {
-        return Err(Error::Invalid("the data directory was opened read-only".into()));
+        return Err(Error::Internal("the data directory was opened read-only".into()));
     }
     let mut copies: Vec<Copied> = Vec::new();
     for path in paths {

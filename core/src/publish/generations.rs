@@ -46,7 +46,7 @@ pub(crate) fn write_generation(generations_dir: &SharedTree, index: &Index, key:
     let comment = trusted_comment(&index.distribution_point, index.generation, &index.published);
     let signature = key
         .sign(&bytes, &comment, &format!("ferry distribution point index, signed by server key {}", key.key_id))
-        .map_err(Error::Invalid)?;
+        .map_err(Error::Internal)?;
     let partial_name = format!("{PARTIAL_PREFIX}{}", index.generation);
     generations_dir.remove(&partial_name)?;
     let partial = generations_dir.subdir(&partial_name, &mut Vec::new())?;

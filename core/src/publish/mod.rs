@@ -74,7 +74,8 @@ pub fn publish(data: &mut DataDir, names: &[DpName], check: bool) -> Result<Vec<
         names.iter().map(|n| data.registry.dp(n)).collect::<Result<Vec<_>>>()?
     };
     let key = data.server_key()?;
-    let store_root = data.store().ok_or_else(|| Error::Invalid("publishing needs the data directory's lock".into()))?;
+    let store_root =
+        data.store().ok_or_else(|| Error::Internal("publishing needs the data directory's lock".into()))?;
     let store_root = store_root.root().to_path_buf();
     let mut done = Vec::new();
     for dp in dps {

@@ -99,7 +99,7 @@ impl DataDir {
             return keys::read_secret_key(&secret, || Err("the server key must not be encrypted".into()));
         }
         if self.store.is_none() {
-            return Err(Error::Invalid("the server key does not exist yet and this command may not create it".into()));
+            return Err(Error::Internal("the server key does not exist yet and this command may not create it".into()));
         }
         let key = SecretKey::generate()?;
         keys::write_key_pair(&secret, &self.root.join(SERVER_PUBLIC_FILE), &key, None, false)?;

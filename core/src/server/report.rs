@@ -733,7 +733,8 @@ Array.from(body.rows).sort(function(a,b){var x=key(a),y=key(b);return (x<y?-1:x>
 
 /// Reads a stored report back.
 pub fn from_stored(id: u64, body: &str) -> Result<ChangeReport> {
-    serde_json::from_str(body).map_err(|e| Error::Invalid(format!("change report {id} cannot be read: {e}")))
+    serde_json::from_str(body)
+        .map_err(|e| Error::Damaged { what: format!("stored change report {id}"), reason: e.to_string() })
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub mod exit {
     pub const LOCAL: i32 = 9;
     pub const NOT_FOUND: i32 = 10;
     pub const BUSY: i32 = 11;
+    pub const DAMAGED: i32 = 12;
 }
 
 /// The result of running a binary, with its output as text.

@@ -62,10 +62,11 @@ impl Registry {
         let mut out = Vec::new();
         for row in rows {
             let (id, kind, created, by, headline) = row.map_err(self.err())?;
-            let kind = ReportKind::ALL
-                .into_iter()
-                .find(|k| k.to_string() == kind)
-                .ok_or_else(|| Error::Invalid(format!("change report {id} has an unknown kind {kind:?}")))?;
+            let kind =
+                ReportKind::ALL.into_iter().find(|k| k.to_string() == kind).ok_or_else(|| Error::RegistryDamaged {
+                    path: self.path.clone(),
+                    reason: format!("change report {id} has an unknown kind {kind:?}"),
+                })?;
             out.push(ReportHeader { id: id as u64, kind, created, by, headline });
         }
         Ok(out)

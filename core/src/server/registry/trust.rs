@@ -182,12 +182,9 @@ impl Registry {
     pub fn trust_store(&self) -> Result<TrustStore> {
         let mut keys = Vec::new();
         for k in self.trusted_keys(None)? {
-            let damaged = |reason: String| {
-                Error::Invalid(format!(
-                    "registry {}: trusted key {} is damaged: {reason}",
-                    self.path.display(),
-                    k.key_id
-                ))
+            let damaged = |reason: String| Error::RegistryDamaged {
+                path: self.path.clone(),
+                reason: format!("trusted key {} is damaged: {reason}", k.key_id),
             };
             let channel: Channel = k.channel.parse().map_err(|e: Error| damaged(e.to_string()))?;
             keys.push((channel, PublicKey::parse(&k.public_key).map_err(damaged)?));
@@ -230,13 +227,13 @@ pub(super) fn apply_rotation(tx: &Transaction<'_>, path: &Path, rotation: &Rotat
     let e = sql_error(path);
     let statement = &rotation.statement;
     let channel = statement.channel.as_str();
-    let keys = statement.public_keys().map_err(Error::Invalid)?;
+    let keys = statement.public_keys().map_err(Error::Internal)?;
     tx.execute("INSERT OR IGNORE INTO channels (channel) VALUES (?1)", [channel]).map_err(&e)?;
     let version: i64 =
         tx.query_row("SELECT root_version FROM channels WHERE channel = ?1", [channel], |r| r.get(0)).map_err(&e)?;
     if version + 1 != i64::from(statement.version) {
-        return Err(Error::Invalid(format!(
-            "registry {}: channel {channel} is at trust version {version}, not {}",
+        return Err(Error::Internal(format!(
+            "registry {}: channel {channel} is at trust version {version}, not {}, although the statement was judged against it",
             path.display(),
             statement.version - 1
         )));
