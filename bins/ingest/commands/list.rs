@@ -60,18 +60,18 @@ pub fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<u8> {
     }
     let s = &d.summary;
     let m = &d.metadata;
-    outln!("{}  revision {}", safe(&s.id), s.revision);
-    outln!("  title          {}", safe(&s.title));
-    outln!("  vendor         {}", safe(&s.vendor));
-    outln!("  product        {} {}", safe(&s.product), safe(&s.version));
-    outln!("  classification {}  severity {}", s.classification, s.severity);
-    if let Some(kb) = &s.kb {
+    outln!("{}  revision {}", safe(s.update.id.as_str()), s.update.revision);
+    outln!("  title          {}", safe(&s.update.title));
+    outln!("  vendor         {}", safe(&s.update.vendor));
+    outln!("  product        {} {}", safe(&s.update.product), safe(&s.update.version));
+    outln!("  classification {}  severity {}", s.update.classification, s.update.severity);
+    if let Some(kb) = &s.update.kb {
         outln!("  kb             {}", safe(kb));
     }
     if !m.cves.is_empty() {
         outln!("  cves           {}", safe(&m.cves.join(", ")));
     }
-    outln!("  released       {}", s.release_date);
+    outln!("  released       {}", s.update.release_date);
     outln!("  status         {} (set by {} at {})", s.status, s.status_set_by, s.status_set_at);
     if let Some(actor) = &d.status_actor {
         outln!("                 {}", safe(actor));
@@ -134,11 +134,11 @@ pub fn print_table(rows: &[UpdateSummary]) {
             "{:<10} {:<5} {:<11} {:<24} {:<16} {:<12} {}{}",
             r.status,
             if r.available { "yes" } else { "no" },
-            r.severity,
-            safe(&r.id),
-            safe(&r.product),
-            safe(&r.version),
-            safe(&r.title),
+            r.update.severity,
+            safe(r.update.id.as_str()),
+            safe(&r.update.product),
+            safe(&r.update.version),
+            safe(&r.update.title),
             if r.superseded { " (superseded)" } else { "" }
         );
     }

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result};
 use crate::base::names::{FileName, Sha256};
-use crate::formats::model::{ExitCodes, Install, Update};
+use crate::formats::model::{ExitCodes, Install, Update, UpdateRow};
 
 pub const INDEX_FORMAT: &str = "ferry-dp-index v1";
 
@@ -58,17 +58,8 @@ pub struct Index {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IndexedUpdate {
-    pub id: String,
-    pub revision: u32,
-    pub title: String,
-    pub vendor: String,
-    pub product: String,
-    pub version: String,
-    pub classification: String,
-    pub severity: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kb: Option<String>,
-    pub release_date: String,
+    #[serde(flatten)]
+    pub update: UpdateRow,
     /// What to run (`{file}` stands for the first file's local path) and how the
     /// installer's exit codes are judged: success, success needing a restart, failure.
     pub install: Install,
@@ -149,16 +140,7 @@ pub fn install_of(update: &Update) -> Install {
 
 pub(crate) fn indexed(update: &Update) -> IndexedUpdate {
     IndexedUpdate {
-        id: update.id.to_string(),
-        revision: update.revision,
-        title: update.title.clone(),
-        vendor: update.vendor.clone(),
-        product: update.product.clone(),
-        version: update.version.clone(),
-        classification: update.classification.to_string(),
-        severity: update.severity.to_string(),
-        kb: update.kb.clone(),
-        release_date: update.release_date.to_string(),
+        update: update.row(),
         install: install_of(update),
         files: update
             .files

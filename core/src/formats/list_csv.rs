@@ -20,7 +20,7 @@ use crate::base::clock::Timestamp;
 use crate::base::error::{Error, Result};
 use crate::base::names::GroupName;
 use crate::formats::approval::Status;
-use crate::formats::model::Update;
+use crate::formats::model::{Update, UpdateRow};
 
 /// The update list's columns, in order.
 pub const LIST_COLUMNS: [&str; 21] = [
@@ -54,22 +54,13 @@ pub const GROUP_COLUMNS: [&str; 5] = ["name", "description", "created_by", "crea
 const LIST_SEPARATOR: char = ';';
 
 /// One update as exported: the registry's columns as stored.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ExportRow {
-    pub id: String,
-    pub revision: u32,
-    pub title: String,
-    pub vendor: String,
-    pub product: String,
-    pub version: String,
-    pub classification: String,
-    pub severity: String,
-    pub kb: Option<String>,
-    pub release_date: String,
+    pub update: UpdateRow,
     pub withdrawn: bool,
     pub origin: String,
     pub available: bool,
-    pub status: String,
+    pub status: Status,
     pub status_set_by: String,
     pub status_actor: Option<String>,
     pub status_set_at: String,
@@ -163,27 +154,29 @@ impl<W: Write> ListWriter<W> {
 
     pub fn write(&mut self, row: &ExportRow) -> Result<()> {
         let yes_no = |b: bool| if b { "yes" } else { "no" };
-        let revision = row.revision.to_string();
+        let u = &row.update;
+        let revision = u.revision.to_string();
+        let release_date = u.release_date.to_string();
         let groups = row.groups.join(&LIST_SEPARATOR.to_string());
         let (eula_by, eula_at) = match &row.eula_accepted {
             Some((by, at)) => (by.as_str(), at.as_str()),
             None => ("", ""),
         };
         let cells: [&str; 21] = [
-            &row.id,
+            u.id.as_str(),
             &revision,
-            &row.title,
-            &row.vendor,
-            &row.product,
-            &row.version,
-            &row.classification,
-            &row.severity,
-            row.kb.as_deref().unwrap_or_default(),
-            &row.release_date,
+            &u.title,
+            &u.vendor,
+            &u.product,
+            &u.version,
+            u.classification.as_str(),
+            u.severity.as_str(),
+            u.kb.as_deref().unwrap_or_default(),
+            &release_date,
             yes_no(row.withdrawn),
             &row.origin,
             yes_no(row.available),
-            &row.status,
+            row.status.as_str(),
             &row.status_set_by,
             row.status_actor.as_deref().unwrap_or_default(),
             &row.status_set_at,

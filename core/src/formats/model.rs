@@ -202,12 +202,46 @@ pub struct Update {
     pub files: Vec<UpdateFile>,
 }
 
+/// What identifies and describes an update wherever ferry lists it: `ingest list`, the
+/// exchange CSV, a distribution point's index and a change report. One type, so that every
+/// list reads and writes the same validated values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateRow {
+    pub id: UpdateId,
+    pub revision: u32,
+    pub title: String,
+    pub vendor: String,
+    pub product: String,
+    pub version: String,
+    pub classification: Classification,
+    pub severity: Severity,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kb: Option<String>,
+    pub release_date: Date,
+}
+
 /// Longest title, vendor, product or version accepted, in bytes.
 const MAX_SHORT_TEXT: usize = 1024;
 /// Longest EULA text accepted, in bytes.
 const MAX_EULA_TEXT: usize = 1 << 20;
 
 impl Update {
+    /// The update as every list shows it.
+    pub fn row(&self) -> UpdateRow {
+        UpdateRow {
+            id: self.id.clone(),
+            revision: self.revision,
+            title: self.title.clone(),
+            vendor: self.vendor.clone(),
+            product: self.product.clone(),
+            version: self.version.clone(),
+            classification: self.classification,
+            severity: self.severity,
+            kb: self.kb.clone(),
+            release_date: self.release_date,
+        }
+    }
+
     /// The update as the registry stores and the exchange CSV carries it: compact JSON.
     pub fn stored_json(&self) -> String {
         serde_json::to_string(self).expect("an update always serialises")

@@ -159,8 +159,8 @@ fn publish_one(
     let placed = placer.finish();
 
     let unchanged = previous.as_ref().is_some_and(|p| p.updates == updates && p.distribution_point == dp.name);
-    let before: BTreeSet<&str> = previous.iter().flat_map(|p| p.updates.iter().map(|u| u.id.as_str())).collect();
-    let after: BTreeSet<&str> = updates.iter().map(|u| u.id.as_str()).collect();
+    let before: BTreeSet<&str> = previous.iter().flat_map(|p| p.updates.iter().map(|u| u.update.id.as_str())).collect();
+    let after: BTreeSet<&str> = updates.iter().map(|u| u.update.id.as_str()).collect();
     let added = after.difference(&before).map(|s| s.to_string()).collect();
     let removed = before.difference(&after).map(|s| s.to_string()).collect();
     let files = wanted.len();

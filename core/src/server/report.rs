@@ -18,6 +18,8 @@ use crate::base::clock::Timestamp;
 use crate::base::error::{Error, Result};
 use crate::base::names::Sha256;
 use crate::base::text::{for_terminal, human_bytes};
+use crate::formats::approval::Status;
+use crate::formats::model::UpdateRow;
 use crate::server::registry::{ImportChanges, RefreshReport, Registry};
 
 /// What produced a report.
@@ -91,32 +93,55 @@ pub struct Source {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     pub id: String,
-    pub title: String,
-    pub product: String,
-    pub classification: String,
-    pub severity: String,
-    pub kb: Option<String>,
+    /// The update as the list holds it now; none when the list no longer holds it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update: Option<UpdateRow>,
     /// Its approval status now.
-    pub status: String,
+    #[serde(default, deserialize_with = "status_if_known")]
+    pub status: Option<Status>,
     /// Whether every file is in the store now (and it is not withdrawn).
     pub available: bool,
     pub changes: Vec<Change>,
 }
 
+/// A stored status, or none: a report stored before entries were typed may say "".
+fn status_if_known<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Status>, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.and_then(|s| s.parse().ok()))
+}
+
 impl Entry {
+    /// An entry for an update the list holds, as it stands now.
+    pub fn listed(update: UpdateRow, status: Status, available: bool) -> Entry {
+        Entry { id: update.id.to_string(), update: Some(update), status: Some(status), available, changes: Vec::new() }
+    }
+
     /// An entry that knows only the update's id.
     pub fn named(id: &str) -> Entry {
-        Entry {
-            id: id.to_string(),
-            title: String::new(),
-            product: String::new(),
-            classification: String::new(),
-            severity: String::new(),
-            kb: None,
-            status: String::new(),
-            available: false,
-            changes: Vec::new(),
-        }
+        Entry { id: id.to_string(), update: None, status: None, available: false, changes: Vec::new() }
+    }
+
+    fn title(&self) -> &str {
+        self.update.as_ref().map_or("", |u| u.title.as_str())
+    }
+
+    fn product(&self) -> &str {
+        self.update.as_ref().map_or("", |u| u.product.as_str())
+    }
+
+    fn classification(&self) -> &str {
+        self.update.as_ref().map_or("", |u| u.classification.as_str())
+    }
+
+    fn severity(&self) -> &str {
+        self.update.as_ref().map_or("", |u| u.severity.as_str())
+    }
+
+    fn kb(&self) -> Option<&str> {
+        self.update.as_ref().and_then(|u| u.kb.as_deref())
+    }
+
+    fn status_text(&self) -> &str {
+        self.status.map_or("", Status::as_str)
     }
 }
 
@@ -366,14 +391,15 @@ impl ReportBuilder {
             updates_counted = Some(counts);
         }
         let ids: Vec<String> = changes.keys().cloned().collect();
-        let mut standing: BTreeMap<String, (u32, Entry)> =
-            registry.report_lines(&ids)?.into_iter().map(|(revision, e)| (e.id.clone(), (revision, e))).collect();
+        let mut standing: BTreeMap<String, Entry> =
+            registry.report_lines(&ids)?.into_iter().map(|e| (e.id.clone(), e)).collect();
         let updates: Vec<Entry> = changes
             .into_iter()
             .map(|(id, mut changes)| {
                 changes.sort_by_key(|c| c.kind);
                 // An update the list no longer holds is named by its id alone.
-                let (revision, entry) = standing.remove(&id).unwrap_or_else(|| (0, Entry::named(&id)));
+                let entry = standing.remove(&id).unwrap_or_else(|| Entry::named(&id));
+                let revision = entry.update.as_ref().map_or(0, |u| u.revision);
                 if let Some(c) = changes.iter_mut().find(|c| c.kind == ChangeKind::Revised && c.detail.is_empty()) {
                     c.detail = format!("now revision {revision}");
                 }
@@ -427,7 +453,7 @@ impl ChangeReport {
     fn updates_counted(&self) -> Counts {
         let mut c = Counts::default();
         for e in &self.updates {
-            c.add_update(&e.product, &e.severity, &e.changes);
+            c.add_update(e.product(), e.severity(), &e.changes);
         }
         c
     }
@@ -503,12 +529,12 @@ impl ChangeReport {
                     out,
                     "  {}  {} [{}; {}; {}; {}{}]",
                     t(&e.id),
-                    t(&e.title),
-                    t(&e.product),
-                    t(&e.severity),
-                    e.status,
+                    t(e.title()),
+                    t(e.product()),
+                    t(e.severity()),
+                    e.status_text(),
                     if e.available { "available" } else { "waiting for files" },
-                    e.kb.as_deref().map(|k| format!("; {}", t(k))).unwrap_or_default()
+                    e.kb().map(|k| format!("; {}", t(k))).unwrap_or_default()
                 );
                 for c in &e.changes {
                     let sep = if c.detail.is_empty() { "" } else { ": " };
@@ -606,13 +632,13 @@ impl ChangeReport {
                     body,
                     "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"sev-{}\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                     esc(&e.id),
-                    esc(&e.title),
-                    esc(&e.product),
-                    esc(&e.classification),
-                    esc(&e.severity),
-                    esc(&e.severity),
-                    esc(e.kb.as_deref().unwrap_or("")),
-                    esc(&e.status),
+                    esc(e.title()),
+                    esc(e.product()),
+                    esc(e.classification()),
+                    esc(e.severity()),
+                    esc(e.severity()),
+                    esc(e.kb().unwrap_or("")),
+                    esc(e.status_text()),
                     if e.available { "available" } else { "waiting" },
                     changes.join("<br>")
                 );
@@ -740,6 +766,7 @@ pub fn from_stored(id: u64, body: &str) -> Result<ChangeReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::model::{Classification, Severity};
 
     fn hostile() -> ChangeReport {
         ChangeReport {
@@ -754,15 +781,23 @@ mod tests {
                 detail: "<img src=x onerror=alert(1)>".into(),
             }],
             updates: vec![Entry {
-                id: "KB1".into(),
-                title: "<script>alert('x')</script>\u{1b}]0;pwned\u{7} & \"more\"".into(),
-                product: "Windows".into(),
-                classification: "security-update".into(),
-                severity: "critical".into(),
-                kb: None,
-                status: "approved".into(),
-                available: true,
                 changes: vec![Change { kind: ChangeKind::New, detail: String::new() }],
+                ..Entry::listed(
+                    UpdateRow {
+                        id: "KB1".parse().unwrap(),
+                        revision: 1,
+                        title: "<script>alert('x')</script>\u{1b}]0;pwned\u{7} & \"more\"".into(),
+                        vendor: "Microsoft".into(),
+                        product: "Windows".into(),
+                        version: "11".into(),
+                        classification: Classification::SecurityUpdate,
+                        severity: Severity::Critical,
+                        kb: None,
+                        release_date: "2026-11-10".parse().unwrap(),
+                    },
+                    Status::Approved,
+                    true,
+                )
             }],
             files_arrived: vec![],
             waiting: vec![],

@@ -5,6 +5,7 @@ use rusqlite::{TransactionBehavior, params};
 use serde::Serialize;
 
 use super::list::{eula_acceptance, hindrance_of, words};
+use super::row::{row_columns, update_row};
 use super::rules::refresh_in;
 use super::{
     ImportChanges, RefreshReport, Registry, Unavailable, append_audit, exec, merge_update, query_row, sql_error,
@@ -176,28 +177,22 @@ impl Registry {
         // Availability from one pass over the list, not a probe per update (at 200,000
         // updates the probes were a third of the export: tests/bench/update-list-scale.sh).
         let unavailable = Unavailable::load(&self.conn).map_err(self.err())?;
-        let sql = "SELECT u.id, u.revision, u.title, u.vendor, u.product, u.version, u.classification, u.severity, u.kb, \
-             u.release_date, u.withdrawn, u.origin, u.status, u.status_set_by, u.status_actor, \
-             u.status_set_at, (SELECT group_concat(gm.group_name, ' ') FROM group_members gm WHERE gm.update_id = u.id), \
-             m.metadata FROM updates u JOIN update_metadata m ON m.update_id = u.id ORDER BY u.id";
+        let sql = concat!(
+            "SELECT ",
+            row_columns!(),
+            ", u.withdrawn, u.origin, u.status, u.status_set_by, u.status_actor, u.status_set_at, \
+             (SELECT group_concat(gm.group_name, ' ') FROM group_members gm WHERE gm.update_id = u.id), \
+             m.metadata FROM updates u JOIN update_metadata m ON m.update_id = u.id ORDER BY u.id"
+        );
         let mut stmt = self.conn.prepare(sql).map_err(self.err())?;
         let mut rows = stmt.query([]).map_err(self.err())?;
         let e = self.err();
         while let Some(r) = rows.next().map_err(&e)? {
             let groups = words(r.get(16).map_err(&e)?);
-            let id: String = r.get(0).map_err(&e)?;
+            let update = update_row(r, 0).map_err(&e)?;
             let mut row = ExportRow {
-                available: unavailable.available(&id),
-                id,
-                revision: r.get(1).map_err(&e)?,
-                title: r.get(2).map_err(&e)?,
-                vendor: r.get(3).map_err(&e)?,
-                product: r.get(4).map_err(&e)?,
-                version: r.get(5).map_err(&e)?,
-                classification: r.get(6).map_err(&e)?,
-                severity: r.get(7).map_err(&e)?,
-                kb: r.get(8).map_err(&e)?,
-                release_date: r.get(9).map_err(&e)?,
+                available: unavailable.available(update.id.as_str()),
+                update,
                 withdrawn: r.get(10).map_err(&e)?,
                 origin: r.get(11).map_err(&e)?,
                 status: r.get(12).map_err(&e)?,
@@ -214,7 +209,8 @@ impl Registry {
                 && let Some(eula) = &update.eula
             {
                 row.eula_accepted =
-                    eula_acceptance(&self.conn, &self.path, &row.id, &eula_digest(eula))?.map(|a| (a.by, a.at));
+                    eula_acceptance(&self.conn, &self.path, row.update.id.as_str(), &eula_digest(eula))?
+                        .map(|a| (a.by, a.at));
             }
             each(&row)?;
         }

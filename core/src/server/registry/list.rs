@@ -5,12 +5,13 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::filter::{ListFilter, select};
+use super::row::{row_columns, update_row};
 use super::{Registry, append_audit, available_sql, query_row, sql_error};
 use crate::base::clock::Timestamp;
 use crate::base::error::{Error, Result};
 use crate::base::names::{Sha256, UpdateId};
 use crate::formats::approval::{self, Actor, Candidate, Changed, Skipped, Status, StatusChange};
-use crate::formats::model::Update;
+use crate::formats::model::{Update, UpdateRow};
 
 /// Who accepted the licence of update `id` in the wording whose digest is `eula`, and when.
 pub(super) fn eula_acceptance(
@@ -87,21 +88,13 @@ pub struct EulaAcceptance {
 }
 
 /// One row of the update list, as `ingest list --json` prints it.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct UpdateSummary {
-    pub id: String,
-    pub revision: u32,
-    pub title: String,
-    pub vendor: String,
-    pub product: String,
-    pub version: String,
-    pub classification: String,
-    pub severity: String,
-    pub kb: Option<String>,
-    pub release_date: String,
+    #[serde(flatten)]
+    pub update: UpdateRow,
     pub withdrawn: bool,
     pub origin: String,
-    pub status: String,
+    pub status: Status,
     pub status_set_by: String,
     /// Shown by `show`; left out of `list --json`, so that two servers holding the same
     /// content print the same list whenever they received it.
@@ -156,13 +149,15 @@ const MAX_CHAIN: usize = 256;
 /// The metadata of update `u`, as a column.
 const METADATA: &str = "(SELECT m.metadata FROM update_metadata m WHERE m.update_id = u.id)";
 
-const SUMMARY_COLUMNS: &str = "u.id, u.revision, u.title, u.vendor, u.product, u.version, u.classification, \
-     u.severity, u.kb, u.release_date, u.withdrawn, u.origin, u.status, u.status_set_by, u.status_set_at, \
+const SUMMARY_COLUMNS: &str = concat!(
+    row_columns!(),
+    ", u.withdrawn, u.origin, u.status, u.status_set_by, u.status_set_at, \
      (SELECT COUNT(*) FROM update_files uf WHERE uf.update_id = u.id), \
      (SELECT COUNT(*) FROM update_files uf JOIN files f ON f.sha256 = uf.sha256 WHERE uf.update_id = u.id AND f.present = 1), \
      (SELECT group_concat(s.update_id, ' ') FROM supersedence s WHERE s.supersedes = u.id), \
      (SELECT group_concat(gm.group_name, ' ') FROM group_members gm WHERE gm.update_id = u.id), \
-     u.superseded_since";
+     u.superseded_since"
+);
 
 /// The column after [`SUMMARY_COLUMNS`].
 const AFTER_SUMMARY: usize = 20;
@@ -180,16 +175,7 @@ fn summary_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<UpdateSummary> 
     let files: u32 = row.get(15)?;
     let files_present: u32 = row.get(16)?;
     Ok(UpdateSummary {
-        id: row.get(0)?,
-        revision: row.get(1)?,
-        title: row.get(2)?,
-        vendor: row.get(3)?,
-        product: row.get(4)?,
-        version: row.get(5)?,
-        classification: row.get(6)?,
-        severity: row.get(7)?,
-        kb: row.get(8)?,
-        release_date: row.get(9)?,
+        update: update_row(row, 0)?,
         withdrawn,
         origin: row.get(11)?,
         status: row.get(12)?,

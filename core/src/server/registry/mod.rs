@@ -30,6 +30,7 @@ mod list;
 mod manual;
 mod peers;
 mod reports;
+mod row;
 mod rules;
 mod schema;
 mod state;
@@ -133,8 +134,15 @@ fn query_row<T>(
     conn.prepare_cached(sql)?.query_row(params, f)
 }
 
+/// A registry error with the file it concerns. A value that does not read back as its type
+/// is damage (ingest never writes one), not a failure of SQLite.
 fn sql_error(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
-    move |source| Error::Registry { path: path.to_path_buf(), source }
+    move |source| match source {
+        rusqlite::Error::FromSqlConversionFailure(column, _, cause) => {
+            Error::RegistryDamaged { path: path.to_path_buf(), reason: format!("column {column}: {cause}") }
+        }
+        source => Error::Registry { path: path.to_path_buf(), source },
+    }
 }
 
 impl Registry {

@@ -3,6 +3,7 @@
 use rusqlite::{OptionalExtension, params};
 
 use super::Registry;
+use super::row::{row_columns, update_row};
 use crate::base::error::{Error, Result};
 use crate::base::names::Sha256;
 use crate::server::report::{Arrival, ChangeReport, Entry, ReportHeader, ReportKind};
@@ -74,34 +75,19 @@ impl Registry {
 
     /// How each of `ids` in the list stands now, for a change report, with its revision (a
     /// report names at most [`crate::server::report::DETAIL_LIMIT`] updates: one look-up each).
-    pub fn report_lines(&self, ids: &[String]) -> Result<Vec<(u32, Entry)>> {
+    pub fn report_lines(&self, ids: &[String]) -> Result<Vec<Entry>> {
         let mut stmt = self
             .conn
             .prepare(&format!(
-                "SELECT u.id, u.revision, u.title, u.product, u.classification, u.severity, u.kb, u.status, {} \
-                 FROM updates u WHERE u.id = ?1",
+                "SELECT {}, u.status, {} FROM updates u WHERE u.id = ?1",
+                row_columns!(),
                 super::available_sql("u")
             ))
             .map_err(self.err())?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             let line = stmt
-                .query_row([id], |r| {
-                    Ok((
-                        r.get(1)?,
-                        Entry {
-                            id: r.get(0)?,
-                            title: r.get(2)?,
-                            product: r.get(3)?,
-                            classification: r.get(4)?,
-                            severity: r.get(5)?,
-                            kb: r.get(6)?,
-                            status: r.get(7)?,
-                            available: r.get(8)?,
-                            changes: Vec::new(),
-                        },
-                    ))
-                })
+                .query_row([id], |r| Ok(Entry::listed(update_row(r, 0)?, r.get(10)?, r.get(11)?)))
                 .optional()
                 .map_err(self.err())?;
             out.extend(line);
