@@ -67,10 +67,17 @@ pub fn report(program: &str, error: &anyhow::Error) -> u8 {
         }
     }
     eprintln!("{program}: error: {}", ferry_core::base::text::for_terminal(&text));
-    match error.downcast_ref::<Error>() {
-        Some(e) => exit_code(e.class()),
-        None => code::INTERNAL,
+    let (code, class) = match error.downcast_ref::<Error>() {
+        Some(e) => (exit_code(e.class()), e.class()),
+        None => (code::INTERNAL, ErrorClass::Internal),
+    };
+    if json_requested() {
+        let data = serde_json::json!({"program": program, "exit_code": code, "class": class.as_str(), "message": text});
+        // Standard output may be gone; the message is on standard error already.
+        let _ = json_line("error", &data);
+        flush_out();
     }
+    code
 }
 
 /// Runs a command body and turns its result into the process exit code.
@@ -191,10 +198,18 @@ macro_rules! out {
     };
 }
 
-/// Prints one JSON Lines record on stdout.
-pub fn json_line<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
-    outln!("{}", serde_json::to_string(value)?);
+/// Prints one JSON line of type `kind` carrying `data` on stdout (docs/json.md).
+pub fn json_line<T: serde::Serialize + ?Sized>(kind: &str, data: &T) -> anyhow::Result<()> {
+    outln!("{}", ferry_core::formats::json_lines::line(kind, data)?);
     Ok(())
+}
+
+/// Whether the command line asks for JSON output (`--json`, or `--format json`): refusals
+/// are then JSON lines on standard output too.
+pub fn json_requested() -> bool {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    args.iter().any(|a| a == "--json" || a == "--format=json")
+        || args.windows(2).any(|w| w[0] == "--format" && w[1] == "json")
 }
 
 pub use ferry_core::base::text::human_bytes;

@@ -49,8 +49,9 @@ impl Reporter {
 
     pub fn event(&self, event: PackEvent<'_>) {
         if let Reporter::Json = self {
-            if let Some(value) = json_event(&event) {
-                outln!("{value}");
+            if let Some((kind, data)) = json_event(&event) {
+                // Standard output gone is reported when the command ends.
+                let _ = crate::common::json_line(kind, &data);
             }
             return;
         }
@@ -156,34 +157,39 @@ impl Reporter {
     }
 }
 
-fn json_event(event: &PackEvent<'_>) -> Option<serde_json::Value> {
+/// An event as a JSON line's type and data; none for byte counts.
+fn json_event(event: &PackEvent<'_>) -> Option<(&'static str, serde_json::Value)> {
     Some(match event {
         PackEvent::Selected { updates, files, bytes } => {
-            json!({"event": "selected", "updates": updates, "files": files, "bytes": bytes})
+            ("selected", json!({"updates": updates, "files": files, "bytes": bytes}))
         }
-        PackEvent::ClockBehind { kept } => json!({"event": "clock-behind", "created": kept}),
+        PackEvent::ClockBehind { kept } => ("clock-behind", json!({"created": kept})),
         PackEvent::FileSystemLimit { file_system, limit } => {
-            json!({"event": "file-system-limit", "file_system": file_system, "limit": limit})
+            ("file-system-limit", json!({"file_system": file_system, "limit": limit}))
         }
         PackEvent::Packed { done, total, job } => {
-            json!({"event": "packed", "sha256": job.digest, "done": done, "total": total})
+            ("packed", json!({"sha256": job.digest, "done": done, "total": total}))
         }
-        PackEvent::Sealing { volume, volumes } => json!({"event": "sealing", "volume": volume, "volumes": volumes}),
+        PackEvent::Sealing { volume, volumes } => ("sealing", json!({"volume": volume, "volumes": volumes})),
         PackEvent::Download(p) => match p {
             Progress::Cached { job } => {
-                json!({"event": "cached", "url": job.location.to_string(), "sha256": job.digest, "size": job.size})
+                ("cached", json!({"url": job.location.to_string(), "sha256": job.digest, "size": job.size}))
             }
-            Progress::Started { job, from } => json!({
-                "event": "download-started", "url": job.location.to_string(), "sha256": job.digest,
-                "size": job.size, "from": from
-            }),
+            Progress::Started { job, from } => (
+                "download-started",
+                json!({"url": job.location.to_string(), "sha256": job.digest,
+                    "size": job.size, "from": from
+                }),
+            ),
             Progress::Bytes { .. } => return None,
-            Progress::Retrying { job, attempt, of, delay, cause } => json!({
-                "event": "retrying", "url": job.location.to_string(), "attempt": attempt, "of": of,
-                "delay_ms": delay.as_millis() as u64, "cause": cause
-            }),
+            Progress::Retrying { job, attempt, of, delay, cause } => (
+                "retrying",
+                json!({"url": job.location.to_string(), "attempt": attempt, "of": of,
+                    "delay_ms": delay.as_millis() as u64, "cause": cause
+                }),
+            ),
             Progress::Done { job } => {
-                json!({"event": "downloaded", "url": job.location.to_string(), "sha256": job.digest, "size": job.size})
+                ("downloaded", json!({"url": job.location.to_string(), "sha256": job.digest, "size": job.size}))
             }
         },
     })

@@ -15,7 +15,7 @@ fn approve_by_id_records_who_and_when() {
     assert_eq!(shown["status_set_by"], "person");
     assert_eq!(shown["status_actor"], "alice");
     let audit = s.ingest(&["audit", "list", "--json"]).ok();
-    let entry: serde_json::Value = serde_json::from_str(audit.lines().next_back().unwrap()).unwrap();
+    let entry: serde_json::Value = data(audit.lines().next_back().unwrap());
     assert_eq!(entry["event"], "status-set");
     assert_eq!(entry["subject"], "approved");
     assert_eq!(entry["detail"]["by"], "alice");
@@ -34,7 +34,7 @@ fn approve_decline_and_reset_by_filter() {
     s.ingest(&["approve", "--product", "vlc media player", "--by", "alice"]).ok();
     assert_eq!(ids_with(&s, "approved"), ["VideoLAN.VLC@3.0.21"]);
     let out = s.ingest(&["decline", "--kb", "5034122", "--by", "bob", "--json"]).ok();
-    let change: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let change: serde_json::Value = data(out.trim());
     assert_eq!(change["status"], "declined");
     assert_eq!(change["changed"].as_array().unwrap().len(), 1, "{out}");
     assert_eq!(ids_with(&s, "declined"), ["KB5034122"]);
@@ -80,8 +80,7 @@ fn licence_not_accepted() {
     assert!(!shown.contains('\u{1b}'), "the licence's escape sequence reached the terminal: {shown:?}");
     let out = s.ingest(&["eula", "accept", "KB5099999", "--by", "carol"]).ok();
     assert!(out.contains("licence of KB5099999 accepted by carol"), "{out}");
-    let licence: serde_json::Value =
-        serde_json::from_str(s.ingest(&["eula", "show", "KB5099999", "--json"]).ok().trim()).unwrap();
+    let licence: serde_json::Value = data(s.ingest(&["eula", "show", "KB5099999", "--json"]).ok().trim());
     assert_eq!(licence["accepted"]["by"], "carol");
 
     s.ingest(&["approve", "KB5099999", "--by", "alice"]).ok();

@@ -11,7 +11,7 @@ fn logged() -> (Accepted, String) {
     let foreign = a.s.pack(a.catalog.to_str().unwrap(), &stranger, &[]);
     a.s.ingest(&["import", foreign.to_str().unwrap()]).refused(exit::SIGNATURE, &["not signed by enough"]);
     let out = a.s.ingest(&["audit", "verify", "--json"]).ok();
-    let report: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let report: serde_json::Value = data(out.trim());
     assert_eq!(report["entries"], 3, "{out}");
     (a, report["head"].as_str().unwrap().to_string())
 }
@@ -25,7 +25,7 @@ fn sql(a: &Accepted, statement: &str) {
 fn the_log_records_acceptances_refusals_and_trust() {
     let (a, head) = logged();
     let out = a.s.ingest(&["audit", "list", "--json"]).ok();
-    let events: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let events: Vec<serde_json::Value> = out.lines().map(data).collect();
     let names: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
     assert_eq!(names, ["trust-added", "bundle-accepted", "bundle-refused"]);
     assert!(events[1]["detail"]["signers"][0].is_string(), "{out}");

@@ -23,10 +23,7 @@ fn set_mode(path: &std::path::Path, mode: u32) {
 
 fn available(a: &Accepted, id: &str) -> bool {
     let out = a.s.ingest(&["list", "--json"]).ok();
-    out.lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .find(|u| u["id"] == id)
-        .unwrap_or_else(|| panic!("{id} not listed: {out}"))["available"]
+    out.lines().map(data).find(|u| u["id"] == id).unwrap_or_else(|| panic!("{id} not listed: {out}"))["available"]
         .as_bool()
         .unwrap()
 }

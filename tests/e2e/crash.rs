@@ -90,7 +90,7 @@ impl Fixture {
         let catalog = local_catalog(&s.path("feed"), &updates);
         let (secret, public) = s.key("signer");
         let out = s.pack_run(catalog.to_str().unwrap(), &secret, &["--json", "--media", "120000"], &[]).ok();
-        let result: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+        let result: serde_json::Value = data(out.lines().last().unwrap());
         let mut volumes: Vec<PathBuf> =
             result["volumes"].as_array().unwrap().iter().map(|v| PathBuf::from(v["path"].as_str().unwrap())).collect();
         let carries_chunk = |v: &PathBuf| zip_entries(v).iter().any(|(n, _)| n.starts_with("chunks/"));

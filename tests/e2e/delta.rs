@@ -46,7 +46,7 @@ impl Exported {
 }
 
 fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text.lines().last().unwrap()).unwrap()
+    data(text.lines().last().unwrap())
 }
 
 #[test]

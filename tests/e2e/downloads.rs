@@ -79,11 +79,8 @@ fn server_errors_are_retried() {
     let (secret, _) = s.key("signer");
     let out = s.pack_run(&server.url("catalog.json"), &secret, &["--json", "--retry-delay", "0.05"], &[]).ok();
     assert_eq!(server.stats(file).requests, 3);
-    let retries: Vec<serde_json::Value> = out
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|e| e["event"] == "retrying")
-        .collect();
+    let retries: Vec<serde_json::Value> =
+        out.lines().map(json_line).filter(|e| e["type"] == "retrying").map(|e| e["data"].clone()).collect();
     assert_eq!(retries.len(), 2, "{out}");
     assert_eq!(retries[0]["cause"], "HTTP 500 Internal Server Error");
     assert_eq!(retries[1]["delay_ms"], 100, "the delay doubles");

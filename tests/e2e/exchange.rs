@@ -41,7 +41,7 @@ fn list_without_files(s: &Scratch) -> Vec<serde_json::Value> {
         .ok()
         .lines()
         .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let mut v: serde_json::Value = data(l);
             let o = v.as_object_mut().unwrap();
             o.remove("available");
             o.remove("files_present");
@@ -54,11 +54,7 @@ fn list_without_files(s: &Scratch) -> Vec<serde_json::Value> {
 
 /// Each update's origin on this server.
 fn origins(s: &Scratch) -> Vec<String> {
-    s.ingest(&["list", "--json"])
-        .ok()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["origin"].as_str().unwrap().to_string())
-        .collect()
+    s.ingest(&["list", "--json"]).ok().lines().map(|l| data(l)["origin"].as_str().unwrap().to_string()).collect()
 }
 
 #[test]
@@ -86,11 +82,10 @@ fn a_list_exported_and_imported_into_a_fresh_server_is_the_same_list() {
     assert!(out.contains("5 updates lack files here"), "the withdrawn one needs none: {out}");
     assert_eq!(list_without_files(&b), list_without_files(&a));
     assert!(origins(&b).iter().all(|o| o == "csv"), "unsigned here: {:?}", origins(&b));
-    let group: serde_json::Value = serde_json::from_str(b.ingest(&["group", "list", "--json"]).ok().trim()).unwrap();
+    let group: serde_json::Value = data(b.ingest(&["group", "list", "--json"]).ok().trim());
     assert_eq!(group["description"], "=SUM(A1) pilot machines", "restored on import");
     assert_eq!(group["members"], 2);
-    let licence: serde_json::Value =
-        serde_json::from_str(b.ingest(&["eula", "show", "KB5099999", "--json"]).ok().trim()).unwrap();
+    let licence: serde_json::Value = data(b.ingest(&["eula", "show", "KB5099999", "--json"]).ok().trim());
     assert_eq!(licence["accepted"]["by"], "carol");
     assert!(b.ingest(&["audit", "list"]).ok().contains("list-imported"));
 
@@ -153,7 +148,7 @@ fn merging_keeps_revisions_and_the_later_decision() {
     let second = export(&a, "list");
     resign(&b, &second, "list");
     let out = b.ingest(&["import-list", second.to_str().unwrap(), "--json"]).ok();
-    let merge: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let merge: serde_json::Value = data(out.trim());
     assert_eq!(merge["statuses_taken"], serde_json::json!(["VideoLAN.VLC@3.0.21"]), "{merge}");
     assert_eq!(update_json(&b, "KB5034122")["status_actor"], "bernard", "B's later decision holds");
     assert_eq!(update_json(&b, "VideoLAN.VLC@3.0.21")["status"], "declined");
@@ -165,8 +160,7 @@ fn merging_keeps_revisions_and_the_later_decision() {
     let catalog = local_catalog(&dir, &updates[1..2]);
     b.ingest(&["import", b.pack(catalog.to_str().unwrap(), &a.path("signer.key"), &[]).to_str().unwrap()]).ok();
     resign(&b, &second, "list");
-    let merge: serde_json::Value =
-        serde_json::from_str(b.ingest(&["import-list", second.to_str().unwrap(), "--json"]).ok().trim()).unwrap();
+    let merge: serde_json::Value = data(b.ingest(&["import-list", second.to_str().unwrap(), "--json"]).ok().trim());
     assert_eq!(merge["ignored"], serde_json::json!(["7zip.7zip@24.09"]), "{merge}");
     assert_eq!(update_json(&b, "7zip.7zip@24.09")["revision"], 2);
 }
@@ -549,7 +543,7 @@ fn quoted_cells_round_trip_exactly() {
         .ok()
         .lines()
         .map(|l| {
-            let g: serde_json::Value = serde_json::from_str(l).unwrap();
+            let g: serde_json::Value = data(l);
             (g["name"].as_str().unwrap().to_string(), g["description"].as_str().unwrap().to_string())
         })
         .collect();

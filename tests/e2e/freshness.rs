@@ -6,7 +6,7 @@ use crate::support::*;
 
 fn audit_events(s: &Scratch) -> Vec<serde_json::Value> {
     let out = s.ingest(&["audit", "list", "--json"]).ok();
-    out.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    out.lines().map(data).collect()
 }
 
 #[test]

@@ -25,7 +25,7 @@ fn groups_collect_updates_for_filters_and_approval() {
     assert!(out.contains("approved: 1 update") && out.contains("skipped KB5099999"), "{out}");
 
     let list = s.ingest(&["group", "list", "--json"]).ok();
-    let g: serde_json::Value = serde_json::from_str(list.trim()).unwrap();
+    let g: serde_json::Value = data(list.trim());
     assert_eq!(g["name"], "tested-on-servers");
     assert_eq!(g["description"], "passed the server pilot");
     assert_eq!((g["members"].as_u64(), g["approved"].as_u64()), (Some(2), Some(1)));
@@ -42,7 +42,7 @@ fn groups_collect_updates_for_filters_and_approval() {
     let audit = s.ingest(&["audit", "list", "--json"]).ok();
     let events: Vec<String> = audit
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(data)
         .filter(|e| e["event"].as_str().unwrap().starts_with("group-"))
         .map(|e| format!("{} {}", e["event"].as_str().unwrap(), e["detail"]["by"].as_str().unwrap()))
         .collect();

@@ -66,14 +66,13 @@ fn catalog_over_http_to_update_list() {
     assert!(verified.contains("3 updates; 3 payloads"), "{verified}");
 
     let imported: serde_json::Value =
-        serde_json::from_str(s.ingest(&["import", "--json", bundle.to_str().unwrap()]).ok().lines().next().unwrap())
-            .unwrap();
+        data(s.ingest(&["import", "--json", bundle.to_str().unwrap()]).ok().lines().next().unwrap());
     assert_eq!(imported["outcome"], "accepted");
     assert_eq!(imported["changes"]["new"].as_array().unwrap().len(), 3);
     assert_eq!(imported["changes"]["files_stored"], 3);
 
     let list = s.ingest(&["list", "--json"]).ok();
-    let rows: Vec<serde_json::Value> = list.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<serde_json::Value> = list.lines().map(data).collect();
     assert_eq!(rows.len(), 3);
     for u in &updates {
         let row = rows.iter().find(|r| r["id"] == u.id).unwrap_or_else(|| panic!("{} missing from the list", u.id));
@@ -96,8 +95,7 @@ fn catalog_over_http_to_update_list() {
 
     let before = s.state();
     let again: serde_json::Value =
-        serde_json::from_str(s.ingest(&["import", "--json", bundle.to_str().unwrap()]).ok().lines().next().unwrap())
-            .unwrap();
+        data(s.ingest(&["import", "--json", bundle.to_str().unwrap()]).ok().lines().next().unwrap());
     assert_eq!(again["outcome"], "already-imported");
     assert_eq!(s.state(), before, "re-importing the same bundle changes nothing");
 }
@@ -131,8 +129,7 @@ fn sequences_grow_and_show_and_filters_work() {
     s.ingest(&["import", first.to_str().unwrap(), second.to_str().unwrap()]).ok();
     assert_eq!(s.ingest(&["list", "--json"]).ok().lines().count(), 3);
 
-    let shown: serde_json::Value =
-        serde_json::from_str(s.ingest(&["show", "--json", "KB5034122"]).ok().trim()).unwrap();
+    let shown: serde_json::Value = data(s.ingest(&["show", "--json", "KB5034122"]).ok().trim());
     assert_eq!(shown["metadata"]["files"][0]["name"], "windows10.0-kb5034122-x64.msu");
     assert!(shown["origin_detail"].as_str().unwrap().contains("sequence 1 of channel default"), "{shown}");
     s.ingest(&["show", "KB0000000"]).refused(exit::NOT_FOUND, &["update \"KB0000000\" not found"]);

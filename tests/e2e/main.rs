@@ -18,6 +18,7 @@ mod freshness;
 mod groups;
 mod hostile_property;
 mod journey;
+mod json_output;
 mod keys;
 mod large_archives;
 mod manifest_refusals;

@@ -141,10 +141,7 @@ fn a_failed_mail_is_a_warning_and_the_import_stands() {
     run.ok();
     assert!(sink.messages().is_empty());
     assert_eq!(listed(&s, &[]).len(), 3, "the import stands");
-    assert_eq!(
-        serde_json::from_str::<serde_json::Value>(&s.ingest(&["report", "--format", "json"]).ok()).unwrap()["id"],
-        1
-    );
+    assert_eq!(data(&s.ingest(&["report", "--format", "json"]).ok())["id"], 1);
 }
 
 #[test]
@@ -190,7 +187,9 @@ fn a_command_gets_the_report_as_json() {
     let run = s.ingest(&["import", &bundle]);
     assert!(run.stderr.contains("notified by command about change report 1"), "{}", run.stderr);
     run.ok();
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report-1.json")).unwrap()).unwrap();
+    let line = std::fs::read_to_string(out.join("report-1.json")).unwrap();
+    assert_eq!(json_line(&line)["type"], "report", "one JSON line of the documented shape");
+    let report = data(&line);
     assert_eq!(report["kind"], "import");
     assert_eq!(report["updates"].as_array().unwrap().len(), 3);
     assert_eq!(std::fs::read_to_string(out.join("headline-1")).unwrap(), "3 new, 3 files arrived (119.5 KiB)");

@@ -183,7 +183,7 @@ fn publishing_again_with_nothing_changed_writes_no_generation_and_puts_back_a_lo
     let s = published_server();
     s.ingest(&["publish"]).ok();
     let out = s.ingest(&["publish", "--json"]).ok();
-    let done: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let done: serde_json::Value = data(out.trim());
     assert_eq!(done["new_generation"], false, "{done}");
     assert_eq!(done["generation"], 1);
     assert_eq!(done["placed"]["unchanged"], 3);
@@ -192,7 +192,7 @@ fn publishing_again_with_nothing_changed_writes_no_generation_and_puts_back_a_lo
     let (lost, digest) = index_files(&index).remove(0);
     std::fs::remove_file(dp_dir(&s).join(&lost)).unwrap();
     let out = s.ingest(&["publish", "--json"]).ok();
-    let done: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let done: serde_json::Value = data(out.trim());
     assert_eq!(done["new_generation"], false);
     assert_eq!(done["placed"]["unchanged"], 2);
     assert_eq!(sha256_hex(&std::fs::read(dp_dir(&s).join(&lost)).unwrap()), digest);
@@ -201,7 +201,7 @@ fn publishing_again_with_nothing_changed_writes_no_generation_and_puts_back_a_lo
     let meta = std::fs::metadata(dp_dir(&s).join(&lost)).unwrap();
     assert!(meta.permissions().readonly(), "{lost}");
     let listed = s.ingest(&["dp", "list", "--json"]).ok();
-    let dp: serde_json::Value = serde_json::from_str(listed.trim()).unwrap();
+    let dp: serde_json::Value = data(listed.trim());
     assert_eq!(dp["generation"], 1);
     assert_eq!(dp["name"], "hq");
 }
@@ -262,7 +262,7 @@ fn publishing_to_another_file_system_copies_and_checks_every_file() {
     let s = update_list_server();
     s.ingest(&["approve", "KB5034122", "VideoLAN.VLC@3.0.21"]).ok();
     s.ingest(&["dp", "add", "shm", "--path", target.path().to_str().unwrap(), "--approved"]).ok();
-    let done: serde_json::Value = serde_json::from_str(s.ingest(&["publish", "--json"]).ok().trim()).unwrap();
+    let done: serde_json::Value = data(s.ingest(&["publish", "--json"]).ok().trim());
     assert_eq!(done["placed"]["copied"], 2, "{done}");
     assert_eq!(done["placed"]["reflinked"], 0, "{done}");
     s.ingest(&["dp", "verify", target.path().to_str().unwrap()]).ok();
@@ -299,7 +299,7 @@ fn dp_verify_names_missing_corrupt_and_extra_files() {
     );
     assert!(!out.contains("panicked"));
     let json = s.ingest(&["dp", "verify", dir.to_str().unwrap(), "--json"]);
-    let found: serde_json::Value = serde_json::from_str(json.refused_on_stdout(exit::INTEGRITY, &[]).trim()).unwrap();
+    let found: serde_json::Value = data(json.refused_on_stdout(exit::INTEGRITY, &[]).trim());
     assert_eq!(found["missing"], serde_json::json!([missing]));
 
     // A plain publish trusts sizes: it puts back what was lost and prunes what was planted;

@@ -19,7 +19,7 @@ fn store_files(s: &Scratch) -> Vec<String> {
 }
 
 fn registered(s: &Scratch, args: &[&str]) -> serde_json::Value {
-    serde_json::from_str(s.ingest(&[&["register", "--json"], args].concat()).ok().trim()).unwrap()
+    data(s.ingest(&[&["register", "--json"], args].concat()).ok().trim())
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use crate::support::*;
 
 fn report_json(s: &Scratch, args: &[&str]) -> serde_json::Value {
-    serde_json::from_str(&s.ingest(&[&["report", "--format", "json"], args].concat()).ok()).unwrap()
+    data(&s.ingest(&[&["report", "--format", "json"], args].concat()).ok())
 }
 
 fn entry<'a>(report: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
@@ -74,7 +74,7 @@ fn import_json_ends_with_the_report_and_the_refresh() {
     let s = Scratch::new();
     let bundle = packed(&s, "feed", three_updates(), |_| {});
     let out = s.ingest(&["import", "--json", &bundle]).ok();
-    let last: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let last: serde_json::Value = data(out.lines().last().unwrap());
     assert_eq!(last["report"], 1, "{out}");
     assert_eq!(last["headline"], "3 new, 3 files arrived (119.5 KiB)", "{out}");
     assert!(last["refresh"]["day"].is_string(), "{out}");
@@ -87,7 +87,7 @@ fn a_refused_bundle_and_missing_volumes_are_in_the_report() {
     let (secret, public) = s.key("signer");
     s.trust(&public);
     let out = s.pack_run(catalog.to_str().unwrap(), &secret, &["--json", "--media", "120000"], &[]).ok();
-    let result: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let result: serde_json::Value = data(out.lines().last().unwrap());
     let first = result["volumes"][0]["path"].as_str().unwrap().to_string();
     let mut bytes = std::fs::read(&first).unwrap();
     let truncated_bundle = s.path("truncated_bundle.zip");
@@ -168,7 +168,7 @@ fn register_import_list_and_refresh_each_store_a_report() {
     assert_eq!(r["updates"].as_array().unwrap().len(), 6, "{r}");
     assert!(r["updates"].as_array().unwrap().iter().all(|e| e["available"] == false), "no files came by CSV");
 
-    let refreshed: serde_json::Value = serde_json::from_str(s.ingest(&["refresh", "--json"]).ok().trim()).unwrap();
+    let refreshed: serde_json::Value = data(s.ingest(&["refresh", "--json"]).ok().trim());
     assert_eq!(refreshed["report"], 3, "{refreshed}");
     let r = report_json(&s, &["3"]);
     assert_eq!(r["kind"], "refresh");

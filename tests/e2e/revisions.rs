@@ -4,8 +4,7 @@
 use crate::support::*;
 
 fn import_json(s: &Scratch, bundle: &std::path::Path) -> serde_json::Value {
-    serde_json::from_str(s.ingest(&["import", "--json", bundle.to_str().unwrap()]).ok().lines().next().unwrap())
-        .unwrap()
+    data(s.ingest(&["import", "--json", bundle.to_str().unwrap()]).ok().lines().next().unwrap())
 }
 
 fn ids(v: &serde_json::Value) -> Vec<String> {
@@ -45,15 +44,13 @@ fn a_revision_that_changes_files_resets_approval() {
     assert_eq!(ids(&second["changes"]["status_reset"]), ["KB5034122"]);
     assert_eq!(ids(&second["changes"]["unchanged"]), ["VideoLAN.VLC@3.0.21"]);
 
-    let shown: serde_json::Value =
-        serde_json::from_str(s.ingest(&["show", "--json", "KB5034122"]).ok().trim()).unwrap();
+    let shown: serde_json::Value = data(s.ingest(&["show", "--json", "KB5034122"]).ok().trim());
     assert_eq!(shown["revision"], 2);
     assert_eq!(shown["status"], "undefined");
     assert_eq!(shown["status_set_by"], "system");
     assert_eq!(shown["status_actor"], "revision 2 changed the update's files");
     assert_eq!(shown["available"], true);
-    let zip: serde_json::Value =
-        serde_json::from_str(s.ingest(&["show", "--json", "7zip.7zip@24.09"]).ok().trim()).unwrap();
+    let zip: serde_json::Value = data(s.ingest(&["show", "--json", "7zip.7zip@24.09"]).ok().trim());
     assert_eq!(zip["status"], "approved", "a metadata-only correction keeps the approval");
     assert_eq!(zip["title"], "7-Zip 24.09 update");
 
@@ -70,7 +67,6 @@ fn a_revision_that_changes_files_resets_approval() {
     let old = local_catalog(&s.path("old-feed"), &updates[..1]);
     let third = import_json(&s, &s.pack(old.to_str().unwrap(), &secret, &[]));
     assert_eq!(ids(&third["changes"]["ignored"]), ["KB5034122"]);
-    let shown: serde_json::Value =
-        serde_json::from_str(s.ingest(&["show", "--json", "KB5034122"]).ok().trim()).unwrap();
+    let shown: serde_json::Value = data(s.ingest(&["show", "--json", "KB5034122"]).ok().trim());
     assert_eq!(shown["revision"], 2);
 }

@@ -50,9 +50,7 @@ impl Rotating {
 
     fn trusted_ids(&self) -> Vec<String> {
         let out = self.s.ingest(&["trust", "list", "--json"]).ok();
-        out.lines()
-            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["key_id"].as_str().unwrap().to_string())
-            .collect()
+        out.lines().map(|l| data(l)["key_id"].as_str().unwrap().to_string()).collect()
     }
 }
 
@@ -69,7 +67,7 @@ fn rotation_replaces_the_trusted_key() {
     // The new key signs the bundle that carries the statement.
     let bundle = r.pack_with(&r.new, &dir);
     let out = r.s.ingest(&["import", bundle.to_str().unwrap(), "--json"]).ok();
-    let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let v: serde_json::Value = data(out.lines().next().unwrap());
     assert_eq!(v["verified"]["rotation"], 2, "{out}");
     assert_eq!(r.trusted_ids(), [key_id(&r.new_pub)]);
     let listed = r.s.ingest(&["trust", "list"]).ok();
@@ -82,8 +80,7 @@ fn rotation_replaces_the_trusted_key() {
     r.s.ingest(&["import", by_new.to_str().unwrap()]).ok();
 
     let log = r.s.ingest(&["audit", "list", "--json"]).ok();
-    let rotated: serde_json::Value =
-        serde_json::from_str(log.lines().find(|l| l.contains("\"trust-rotated\"")).expect("logged")).unwrap();
+    let rotated: serde_json::Value = data(log.lines().find(|l| l.contains("\"trust-rotated\"")).expect("logged"));
     assert_eq!(rotated["detail"]["removed"][0], key_id(&r.old_pub).as_str());
     assert_eq!(rotated["detail"]["added"][0], key_id(&r.new_pub).as_str());
 
@@ -234,7 +231,7 @@ fn a_late_volume_carrying_an_earlier_rotation_is_accepted() {
     let out =
         r.s.pack_run(&r.catalog, &r.old, &["--json", "--media", "120000", "--rotation", v2.to_str().unwrap()], &[])
             .ok();
-    let result: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let result: serde_json::Value = data(out.lines().last().unwrap());
     let volumes: Vec<String> =
         result["volumes"].as_array().unwrap().iter().map(|v| v["path"].as_str().unwrap().to_string()).collect();
     assert!(volumes.len() >= 2, "{out}");
@@ -249,7 +246,7 @@ fn a_late_volume_carrying_an_earlier_rotation_is_accepted() {
     assert!(r.s.ingest(&["trust", "list"]).ok().contains("(trust version 3)"));
 
     let out = r.s.ingest(&["import", &volumes[1], "--json"]).ok();
-    let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let v: serde_json::Value = data(out.lines().next().unwrap());
     assert_eq!(v["outcome"], "accepted", "{out}");
     assert_eq!(v["verified"]["rotation"], serde_json::Value::Null, "nothing was rotated: {out}");
     assert!(r.s.ingest(&["trust", "list"]).ok().contains("(trust version 3)"), "the trust version stays");

@@ -10,7 +10,7 @@ fn today_plus(days: i64) -> String {
 }
 
 fn report(s: &Scratch, args: &[&str]) -> serde_json::Value {
-    serde_json::from_str(s.ingest(&[args, &["--json"]].concat()).ok().trim()).unwrap()
+    data(s.ingest(&[args, &["--json"]].concat()).ok().trim())
 }
 
 fn ids(list: &serde_json::Value, field: &str) -> Vec<String> {

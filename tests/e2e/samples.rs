@@ -26,8 +26,7 @@ fn demo_script_runs_the_journey() {
             Command::new(INGEST).arg("--data-dir").arg(&server).args(args).env("USER", "tester").output().unwrap(),
         )
     };
-    let listed: Vec<serde_json::Value> =
-        run(&["list", "--json"]).ok().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let listed: Vec<serde_json::Value> = run(&["list", "--json"]).ok().lines().map(data).collect();
     assert!(listed.len() >= 6, "the sample updates and the one registered by hand: {listed:?}");
     assert!(listed.iter().any(|u| u["id"] == "KB5034122" && u["status"] == "approved"), "{listed:?}");
     assert!(listed.iter().any(|u| u["origin"] == "manual"), "the hotfix registered by hand: {listed:?}");

@@ -65,7 +65,7 @@ fn demo_key_is_refused_unless_allowed() {
 fn trust_remove_stops_acceptance() {
     let a = Accepted::new();
     let key_id = a.s.ingest(&["trust", "list", "--json"]).ok();
-    let key_id: serde_json::Value = serde_json::from_str(key_id.trim()).unwrap();
+    let key_id: serde_json::Value = data(key_id.trim());
     a.s.ingest(&["trust", "remove", key_id["key_id"].as_str().unwrap()]).ok();
     let stderr = a.s.ingest(&["import", a.next.to_str().unwrap()]).refused(exit::SIGNATURE, &["trusted: none"]);
     assert!(stderr.contains("not signed by enough trusted keys"));

@@ -29,7 +29,7 @@ fn too_few_valid_signatures() {
     // The same content signed by both is accepted, and both are recorded as signers.
     let both = s.pack(&catalog, &a, &["--id", "KB5034122", "--key", b.to_str().unwrap()]);
     let out = s.ingest(&["import", both.to_str().unwrap(), "--json"]).ok();
-    let v: serde_json::Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    let v: serde_json::Value = data(out.lines().next().unwrap());
     assert_eq!(v["verified"]["signers"].as_array().unwrap().len(), 2, "{out}");
 }
 
@@ -62,10 +62,7 @@ fn threshold_cannot_exceed_the_trusted_keys() {
     s.ingest(&["trust", "threshold", "3"]).refused(exit::INPUT, &["threshold of 3 is impossible with 2 trusted keys"]);
     s.ingest(&["trust", "threshold", "0"]).refused(exit::INPUT, &["threshold of 0 is impossible"]);
     let keys = s.ingest(&["trust", "list", "--json"]).ok();
-    let id = serde_json::from_str::<serde_json::Value>(keys.lines().next().unwrap()).unwrap()["key_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = data(keys.lines().next().unwrap())["key_id"].as_str().unwrap().to_string();
     s.ingest(&["trust", "remove", &id]).refused(exit::INPUT, &["would leave 1 keys for a threshold of 2"]);
     s.ingest(&["trust", "threshold", "1"]).ok();
     s.ingest(&["trust", "remove", &id]).ok();

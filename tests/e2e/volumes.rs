@@ -9,8 +9,8 @@ fn split_pack(s: &Scratch) -> (Vec<std::path::PathBuf>, std::path::PathBuf) {
     let catalog = local_catalog(&s.path("feed"), &three_updates());
     let (secret, public) = s.key("signer");
     let out = s.pack_run(catalog.to_str().unwrap(), &secret, &["--json", "--media", "120000"], &[]).ok();
-    let result: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
-    let sealing = out.lines().filter(|l| l.contains("\"event\":\"sealing\"")).count();
+    let result: serde_json::Value = data(out.lines().last().unwrap());
+    let sealing = out.lines().filter(|l| json_line(l)["type"] == "sealing").count();
     assert_eq!(sealing, result["volumes"].as_array().unwrap().len(), "one sealing event per volume:\n{out}");
     let volumes: Vec<std::path::PathBuf> = result["volumes"]
         .as_array()
@@ -25,7 +25,7 @@ fn split_pack(s: &Scratch) -> (Vec<std::path::PathBuf>, std::path::PathBuf) {
 }
 
 fn available(s: &Scratch, id: &str) -> bool {
-    let shown: serde_json::Value = serde_json::from_str(s.ingest(&["show", "--json", id]).ok().trim()).unwrap();
+    let shown: serde_json::Value = data(s.ingest(&["show", "--json", id]).ok().trim());
     shown["available"].as_bool().unwrap()
 }
 
@@ -220,7 +220,7 @@ fn a_file_with_identical_chunks_travels_and_is_joined() {
     let catalog = local_catalog(&s.path("feed"), &[update]);
     let (secret, public) = s.key("signer");
     let out = s.pack_run(catalog.to_str().unwrap(), &secret, &["--json", "--media", "120000"], &[]).ok();
-    let result: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let result: serde_json::Value = data(out.lines().last().unwrap());
     let volumes: Vec<std::path::PathBuf> = result["volumes"]
         .as_array()
         .unwrap()

@@ -23,7 +23,7 @@ fn passes(mut cmd: Command, code: i32) -> Vec<serde_json::Value> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
+    stdout.lines().map(data).collect()
 }
 
 /// Three bundles of one channel, sequences 1 to 3, each adding an update, packed with a
@@ -93,7 +93,7 @@ fn three_bundles_copied_out_of_order_one_still_being_written_go_in_by_sequence()
     // The cut-short bundle is refused (a bundle fault: exit 7) but does not stop the others.
     assert_eq!(out.status.code(), Some(exit::BUNDLE), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(started.elapsed() >= Duration::from_secs(2), "waited for the file being written");
-    let pass: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let pass: serde_json::Value = data(stdout.lines().last().unwrap());
 
     let order: Vec<(&str, &str, &str)> = pass["bundles"]
         .as_array()
@@ -136,8 +136,7 @@ fn three_bundles_copied_out_of_order_one_still_being_written_go_in_by_sequence()
     assert!(reason.contains("move it back into the\ndrop folder"), "{reason}");
 
     // The audit log, the change report and the distribution point.
-    let report: serde_json::Value =
-        serde_json::from_str(&s.ingest(&["report", &pass["report"].to_string(), "--format", "json"]).ok()).unwrap();
+    let report: serde_json::Value = data(&s.ingest(&["report", &pass["report"].to_string(), "--format", "json"]).ok());
     let sources: Vec<&str> =
         report["sources"].as_array().unwrap().iter().map(|x| x["outcome"].as_str().unwrap()).collect();
     assert_eq!(sources, ["accepted", "accepted", "accepted", "refused"]);
@@ -187,7 +186,7 @@ fn an_approval_made_by_hand_is_published_by_the_next_pass_and_arrivals_are_notif
     std::fs::copy(&two, drop.join("two.zip")).unwrap();
     set_modified(&drop.join("two.zip"), SystemTime::now() - Duration::from_secs(60));
     let third = passes(watch(&s, &["--drop", drop.to_str().unwrap(), "--once", "--set", &command]), 0);
-    let sent: serde_json::Value = serde_json::from_slice(&std::fs::read(&inbox).unwrap()).unwrap();
+    let sent = data(&std::fs::read_to_string(&inbox).unwrap());
     assert_eq!(sent["id"], third[0]["report"], "{sent}");
     assert_eq!(sent["sources"][0]["outcome"], "accepted");
 }
@@ -208,8 +207,7 @@ fn the_daily_refresh_runs_once_after_its_time_even_without_bundles() {
     let args = ["--drop", drop.to_str().unwrap(), "--once", "--set", at.as_str()];
     let first = passes(watch(&s, &args), 0);
     let report = first[0]["daily_refresh"].as_u64().expect("the daily refresh ran");
-    let shown: serde_json::Value =
-        serde_json::from_str(&s.ingest(&["report", &report.to_string(), "--format", "json"]).ok()).unwrap();
+    let shown: serde_json::Value = data(&s.ingest(&["report", &report.to_string(), "--format", "json"]).ok());
     assert_eq!(shown["kind"], "refresh");
     assert!(shown["by"].as_str().unwrap().starts_with("ingest watch (daily refresh at"), "{shown}");
     let second = passes(watch(&s, &args), 0);

@@ -24,14 +24,17 @@ pub fn inspect(args: &InspectArgs) -> anyhow::Result<u8> {
             .iter()
             .map(|(entry, s)| serde_json::json!({"entry": entry, "key_id": s.key_id.to_string(), "trusted_comment": s.trusted_comment}))
             .collect();
-        json_line(&serde_json::json!({
-            "verified": false,
-            "path": args.bundle.display().to_string(),
-            "manifest_sha256": bundle.manifest_digest,
-            "layout": m.layout.digest(),
-            "signatures": signatures,
-            "manifest": m,
-        }))?;
+        json_line(
+            "bundle-contents",
+            &serde_json::json!({
+                "verified": false,
+                "path": args.bundle.display().to_string(),
+                "manifest_sha256": bundle.manifest_digest,
+                "layout": m.layout.digest(),
+                "signatures": signatures,
+                "manifest": m,
+            }),
+        )?;
         return Ok(code::OK);
     }
     outln!("UNVERIFIED: nothing below has been checked against trusted keys; use `ingest verify` for that.");

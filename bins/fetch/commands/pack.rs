@@ -90,7 +90,7 @@ pub fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
     let result = match outcome {
         PackOutcome::NothingNew { up_to_date } => {
             if args.json {
-                json_line(&serde_json::json!({"event": "nothing-new", "up_to_date": up_to_date}))?;
+                json_line("nothing-new", &serde_json::json!({"up_to_date": up_to_date}))?;
             } else {
                 outln!(
                     "nothing new for the offline side: {up_to_date} selected updates are up to date; no bundle written"
@@ -101,9 +101,7 @@ pub fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
         PackOutcome::Written(result) => result,
     };
     if args.json {
-        let mut value = serde_json::to_value(&result)?;
-        value["event"] = "bundle".into();
-        json_line(&value)?;
+        json_line("bundle", &result)?;
     } else {
         if result.volumes.len() == 1 {
             outln!("bundle written: {}", result.path.display());

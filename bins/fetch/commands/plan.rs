@@ -31,15 +31,18 @@ pub fn plan(args: &PlanArgs) -> anyhow::Result<u8> {
     };
     let plan = ferry_core::fetch::pack::plan(&sel.net.sources()?, &options)?;
     if args.json {
-        json_line(&serde_json::json!({
-            "kind": plan.kind,
-            "updates": plan.entries,
-            "files": plan.jobs.len(),
-            "payload_bytes": plan.payload_bytes(),
-            "relies_on": plan.relies_on,
-            "up_to_date": plan.up_to_date,
-            "min_sequence": plan.min_sequence,
-        }))?;
+        json_line(
+            "plan",
+            &serde_json::json!({
+                "kind": plan.kind,
+                "updates": plan.entries,
+                "files": plan.jobs.len(),
+                "payload_bytes": plan.payload_bytes(),
+                "relies_on": plan.relies_on,
+                "up_to_date": plan.up_to_date,
+                "min_sequence": plan.min_sequence,
+            }),
+        )?;
         return Ok(code::OK);
     }
     outln!("{} bundle for channel {}", plan.kind, sel.channel);

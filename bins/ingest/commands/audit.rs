@@ -42,7 +42,7 @@ fn verify(ctx: &Context, args: AuditVerifyArgs) -> anyhow::Result<u8> {
     let data = ctx.read()?;
     let report = audit::verify(&data, args.head.as_deref())?;
     if args.json {
-        json_line(&report)?;
+        json_line("audit-verified", &report)?;
     } else {
         outln!("audit log intact: {} entries", report.entries);
         if let Some(head) = &report.head {
@@ -56,7 +56,7 @@ fn list(ctx: &Context, args: JsonArgs) -> anyhow::Result<u8> {
     let data = ctx.read()?;
     audit::entries(&data, |entry| {
         if args.json {
-            json_line(&entry).map_err(|e| ferry_core::Error::Internal(e.to_string()))
+            json_line("audit-entry", &entry).map_err(|e| ferry_core::Error::Internal(e.to_string()))
         } else {
             outln!(
                 "{:>6}  {}  {:<18} {}  {}",

@@ -22,7 +22,7 @@ pub fn run(ctx: &Context, args: CheckArgs) -> anyhow::Result<u8> {
     let mut data = ctx.write()?;
     let report = ferry_core::ingest::check::check(&mut data, args.repair)?;
     if args.json {
-        json_line(&report)?;
+        json_line("check", &report)?;
     } else {
         outln!("checked {} stored files ({})", report.files_checked, human_bytes(report.bytes_checked));
         for finding in &report.findings {

@@ -26,7 +26,7 @@ pub fn run(ctx: &Context, command: ConfigCommand) -> anyhow::Result<u8> {
     let effective = ctx.effective()?;
     if args.json {
         for (key, value, origin) in &effective.values {
-            json_line(&serde_json::json!({"key": key, "value": value, "origin": origin.to_string()}))?;
+            json_line("config-value", &serde_json::json!({"key": key, "value": value, "origin": origin.to_string()}))?;
         }
         return Ok(code::OK);
     }

@@ -104,7 +104,7 @@ pub fn run(ctx: &Context, command: DpCommand) -> anyhow::Result<u8> {
             let dps = points::all(&data)?;
             if args.json {
                 for d in &dps {
-                    json_line(d)?;
+                    json_line("distribution-point", d)?;
                 }
             } else if dps.is_empty() {
                 outln!("no distribution points (add one with `ingest dp add NAME --path DIR --approved`)");
@@ -142,7 +142,7 @@ fn verify(ctx: &Context, args: VerifyArgs) -> anyhow::Result<u8> {
     let key = ferry_core::formats::keys::read_public_key(&key_path)?;
     let found = publish::verify_point(&args.dir, &key)?;
     if args.json {
-        json_line(&found)?;
+        json_line("point-verified", &found)?;
     } else {
         print_verified(&found);
     }
@@ -179,7 +179,7 @@ pub fn publish(ctx: &Context, args: PublishArgs) -> anyhow::Result<u8> {
     }
     for p in &done {
         if args.json {
-            json_line(p)?;
+            json_line("published", p)?;
         } else {
             print_published(p);
         }

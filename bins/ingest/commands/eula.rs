@@ -36,7 +36,7 @@ fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<u8> {
     let data = ctx.read()?;
     let view = list::eula(&data, &args.id)?;
     if args.json {
-        json_line(&view)?;
+        json_line("eula", &view)?;
         return Ok(code::OK);
     }
     outln!("{}  {}", safe(&view.id), safe(&view.title));

@@ -137,7 +137,7 @@ pub fn import_list(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
     let report = reports::get(&data, Some(done.report))?;
     notify(&data, &report);
     if args.json {
-        json_line(&done)?;
+        json_line("list-imported", &done)?;
         return Ok(code::OK);
     }
     let m = &done.merge;
@@ -190,7 +190,7 @@ pub fn import_groups(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
         args.skip_invalid,
     )?;
     if args.json {
-        json_line(&done)?;
+        json_line("groups-imported", &done)?;
         return Ok(code::OK);
     }
     outln!("imported {} update groups from {}", done.rows, safe(&CsvInput::from_arg(&args.file).what()));

@@ -98,7 +98,7 @@ pub fn run(ctx: &Context, command: GroupCommand) -> anyhow::Result<u8> {
             let groups = groups::all(&data)?;
             if args.json {
                 for g in &groups {
-                    json_line(g)?;
+                    json_line("group", g)?;
                 }
             } else if groups.is_empty() {
                 outln!("no update groups (create one with `ingest group create NAME`)");
@@ -120,9 +120,9 @@ pub fn run(ctx: &Context, command: GroupCommand) -> anyhow::Result<u8> {
             let data = ctx.read()?;
             let (group, members) = groups::show(&data, &args.name)?;
             if args.json {
-                json_line(&group)?;
+                json_line("group", &group)?;
                 for m in &members {
-                    json_line(m)?;
+                    json_line("update", m)?;
                 }
             } else {
                 outln!("{}  {}", safe(&group.name), safe(&group.description));
@@ -149,7 +149,7 @@ fn members(ctx: &Context, args: MembersArgs, add: bool) -> anyhow::Result<u8> {
         groups::remove(&mut data, &args.group, &ids, &filter, &actor)?
     };
     if args.json {
-        json_line(&change)?;
+        json_line("membership", &change)?;
         return Ok(code::OK);
     }
     let (done, already) = if add { ("added to", "already in") } else { ("removed from", "not in") };

@@ -61,7 +61,7 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
             match result {
                 Ok(outcome) => {
                     if args.json {
-                        json_line(&outcome)?;
+                        json_line("import", &outcome)?;
                     } else {
                         print_outcome(path, &outcome, &mut sets);
                     }
@@ -85,7 +85,10 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
         })?;
     if args.json {
         let r = &imported.report;
-        json_line(&serde_json::json!({"report": r.id, "headline": r.headline(), "refresh": imported.refresh}))?;
+        json_line(
+            "import-done",
+            &serde_json::json!({"report": r.id, "headline": r.headline(), "refresh": imported.refresh}),
+        )?;
     } else {
         report_sets(&sets);
         if let Some(refresh) = imported.refresh.filter(|r| r.worth_showing()) {

@@ -43,7 +43,7 @@ pub fn run(ctx: &Context, args: ListArgs) -> anyhow::Result<u8> {
     let rows = list::list(&data, &args.filter.into_filter(available))?;
     if args.json {
         for row in &rows {
-            json_line(row)?;
+            json_line("update", row)?;
         }
     } else {
         print_table(&rows);
@@ -55,7 +55,7 @@ pub fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<u8> {
     let data = ctx.read()?;
     let d = list::show(&data, &args.id)?;
     if args.json {
-        json_line(&d)?;
+        json_line("update-detail", &d)?;
         return Ok(code::OK);
     }
     let s = &d.summary;

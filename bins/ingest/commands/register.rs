@@ -76,7 +76,7 @@ pub fn run(ctx: &Context, args: RegisterArgs) -> anyhow::Result<u8> {
     let report = reports::get(&data, Some(done.report))?;
     notify(&data, &report);
     if args.json {
-        json_line(&done)?;
+        json_line("registration", &done)?;
         return Ok(code::OK);
     }
     for f in &done.files {

@@ -21,6 +21,9 @@ pub struct ReportArgs {
     /// standard output) instead of standard output.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
+    /// The report as one JSON line (the same as --format json).
+    #[arg(long, conflicts_with = "format")]
+    json: bool,
     /// List the latest reports instead: number, kind, time, who and headline.
     #[arg(long, conflicts_with_all = ["id", "out"])]
     list: bool,
@@ -39,6 +42,7 @@ pub enum Format {
 pub fn run(ctx: &Context, args: ReportArgs) -> anyhow::Result<u8> {
     let config = ctx.effective()?.config;
     let format = match args.format {
+        _ if args.json => Format::Json,
         Some(f) => f,
         None => Format::from_str(&config.report.format, true).map_err(|e| anyhow::anyhow!(e))?,
     };
@@ -48,7 +52,7 @@ pub fn run(ctx: &Context, args: ReportArgs) -> anyhow::Result<u8> {
         match format {
             Format::Json => {
                 for h in &headers {
-                    json_line(h)?;
+                    json_line("report-header", h)?;
                 }
             }
             _ => {
@@ -77,7 +81,7 @@ pub fn run(ctx: &Context, args: ReportArgs) -> anyhow::Result<u8> {
 pub fn render(report: &ChangeReport, format: Format) -> String {
     match format {
         Format::Text => report.to_text(),
-        Format::Json => serde_json::to_string_pretty(report).expect("a report serialises") + "\n",
+        Format::Json => ferry_core::formats::json_lines::line("report", report).expect("a report serialises") + "\n",
         Format::Html => report.to_html(),
     }
 }

@@ -144,7 +144,7 @@ pub fn run(ctx: &Context, command: RulesCommand) -> anyhow::Result<u8> {
             let rules = rules::all(&data)?;
             if args.json {
                 for r in &rules {
-                    json_line(r)?;
+                    json_line("rule", r)?;
                 }
             } else if rules.is_empty() {
                 outln!("no approval rules (add one with `ingest rules add NAME --approve ...`)");
@@ -186,7 +186,7 @@ pub fn run(ctx: &Context, command: RulesCommand) -> anyhow::Result<u8> {
             let day = args.at.unwrap_or_else(|| Timestamp::now().date());
             let report = rules::test(&mut data, rule.as_ref(), day)?;
             if args.json {
-                json_line(&report)?;
+                json_line("rule-test", &report)?;
             } else {
                 match &rule {
                     Some(r) => outln!("testing: {} (nothing is changed)", safe(&r.to_string())),
@@ -205,7 +205,7 @@ pub fn refresh(ctx: &Context, args: RefreshArgs) -> anyhow::Result<u8> {
     if args.json {
         let mut shown = serde_json::to_value(&refreshed)?;
         shown["report"] = report.id.into();
-        json_line(&shown)?;
+        json_line("refresh", &shown)?;
     } else {
         outln!("refreshed the update list as of {}", refreshed.day);
         print_refresh(&refreshed, "");

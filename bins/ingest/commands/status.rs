@@ -31,7 +31,7 @@ pub fn run(ctx: &Context, args: StatusArgs, to: Status) -> anyhow::Result<u8> {
     let mut data = ctx.write()?;
     let change = list::set_status(&mut data, &ids, &filter, to, &actor)?;
     if args.json {
-        json_line(&change)?;
+        json_line("status-change", &change)?;
         return Ok(code::OK);
     }
     let n = change.changed.len();

@@ -162,7 +162,7 @@ fn list(ctx: &Context, args: TrustListArgs) -> anyhow::Result<u8> {
     }
     for k in trust::keys(&data, args.channel.as_ref())? {
         if args.json {
-            json_line(&k)?;
+            json_line("trusted-key", &k)?;
         } else {
             outln!("{}  channel {}  added {}", k.key_id, k.channel, k.added_at);
         }
@@ -199,7 +199,7 @@ fn peers(ctx: &Context, args: PeersArgs) -> anyhow::Result<u8> {
     }
     for p in &peers {
         if args.json {
-            json_line(p)?;
+            json_line("peer-key", p)?;
         } else {
             outln!("{}  added by {} at {}", p.key_id, safe(&p.added_by), p.added_at);
         }

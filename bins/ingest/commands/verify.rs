@@ -36,7 +36,7 @@ pub fn run(ctx: &Context, args: VerifyArgs) -> anyhow::Result<u8> {
     let v = ferry_core::ingest::import::verify(&data, &args.bundle, opts)?;
     warn_time(&v.time);
     if args.json {
-        json_line(&v)?;
+        json_line("verified", &v)?;
     } else {
         outln!("verified: {}", safe(&args.bundle.display().to_string()));
         outln!("  {} (bundle {})", v.position(), v.bundle_id);

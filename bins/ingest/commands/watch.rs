@@ -232,7 +232,7 @@ fn pass(ctx: &Context, settings: &Settings, args: &WatchArgs) -> anyhow::Result<
     // A pass that found nothing prints nothing (cron mails whatever a job prints); --json
     // prints every pass.
     if args.json {
-        json_line(&record)?;
+        json_line("watch-pass", &record)?;
     }
     Ok(status)
 }

@@ -37,6 +37,25 @@ pub enum ErrorClass {
     Busy,
 }
 
+impl ErrorClass {
+    /// The class's name in JSON output (docs/json.md).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::Input => "input",
+            ErrorClass::Network => "network",
+            ErrorClass::Integrity => "integrity",
+            ErrorClass::Signature => "signature",
+            ErrorClass::Bundle => "bundle",
+            ErrorClass::Rollback => "rollback",
+            ErrorClass::Local => "local",
+            ErrorClass::NotFound => "not-found",
+            ErrorClass::Busy => "busy",
+            ErrorClass::Damaged => "damaged",
+            ErrorClass::Internal => "internal",
+        }
+    }
+}
+
 /// Why a bundle's zip container was refused before anything in it was trusted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContainerFault {

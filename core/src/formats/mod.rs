@@ -7,6 +7,7 @@ pub mod approval;
 pub mod catalog;
 pub mod dp_index;
 pub mod freshness;
+pub mod json_lines;
 pub mod keys;
 pub mod list_csv;
 pub mod manifest;

@@ -1,5 +1,5 @@
 //! Telling people that a change report is ready: a configured command gets the report as
-//! JSON on its standard input, and mail goes to the LAN mail server through the `ferry-mail`
+//! one JSON line on its standard input (type `report`, docs/json.md), and mail goes to the LAN mail server through the `ferry-mail`
 //! program (so that ingest itself holds no network client code).
 //!
 //! A notification that fails does not undo or fail what was reported: the change is made
@@ -42,7 +42,7 @@ pub fn notify(config: &Notify, report: &ChangeReport, mailer: &Path) -> Vec<Outc
         return outcomes;
     }
     if let Some((program, args)) = config.command.split_first() {
-        let json = serde_json::to_vec(report).expect("a report serialises");
+        let json = crate::formats::json_lines::line("report", report).expect("a report serialises").into_bytes();
         let mut command = Command::new(program);
         command
             .args(args)

@@ -186,9 +186,9 @@ impl Scratch {
     /// Packs `catalog` with `key` into the media directory and returns the bundle path.
     pub fn pack(&self, catalog: &str, key: &Path, extra: &[&str]) -> PathBuf {
         let out = self.pack_run(catalog, key, &[extra, &["--json"]].concat(), &[]).ok();
-        let result: serde_json::Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
-        assert_eq!(result["event"], "bundle", "{out}");
-        PathBuf::from(result["path"].as_str().unwrap())
+        let result = json_line(out.lines().last().unwrap());
+        assert_eq!(result["type"], "bundle", "{out}");
+        PathBuf::from(result["data"]["path"].as_str().unwrap())
     }
 
     /// Runs `fetch key gen` for the two key paths.
@@ -276,6 +276,68 @@ pub fn sign_export_with_minisign(server: &Scratch, file: &Path, kind: &str) {
         .output()
         .unwrap();
     assert!(out.status.success(), "minisign -S: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The types of JSON line ferry prints (docs/json.md).
+pub const JSON_TYPES: &[&str] = &[
+    "audit-entry",
+    "audit-verified",
+    "bundle",
+    "bundle-contents",
+    "cached",
+    "check",
+    "clock-behind",
+    "config-value",
+    "distribution-point",
+    "download-started",
+    "downloaded",
+    "error",
+    "eula",
+    "file-system-limit",
+    "group",
+    "groups-imported",
+    "import",
+    "import-done",
+    "list-imported",
+    "membership",
+    "nothing-new",
+    "packed",
+    "peer-key",
+    "plan",
+    "point-verified",
+    "published",
+    "refresh",
+    "registration",
+    "report",
+    "report-header",
+    "retrying",
+    "rule",
+    "rule-test",
+    "sealing",
+    "selected",
+    "status-change",
+    "trusted-key",
+    "update",
+    "update-detail",
+    "verified",
+    "watch-pass",
+];
+
+/// One line of ferry's JSON output, checked to have the one documented shape:
+/// `{"type": KNOWN, "format": 1, "data": …}`.
+pub fn json_line(line: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    let kind = v["type"].as_str().unwrap_or_else(|| panic!("no type: {line}"));
+    assert!(JSON_TYPES.contains(&kind), "unknown type {kind:?}: {line}");
+    assert_eq!(v["format"], 1, "{line}");
+    assert!(v.get("data").is_some(), "no data: {line}");
+    assert_eq!(v.as_object().unwrap().len(), 3, "{line}");
+    v
+}
+
+/// The `data` of one line of ferry's JSON output ([`json_line`]).
+pub fn data(line: &str) -> serde_json::Value {
+    json_line(line)["data"].take()
 }
 
 /// Every file below `dir`, relative to it.
@@ -527,16 +589,13 @@ pub fn update_list_server() -> Scratch {
 }
 
 pub fn update_json(s: &Scratch, id: &str) -> serde_json::Value {
-    serde_json::from_str(s.ingest(&["show", id, "--json"]).ok().trim()).unwrap()
+    data(s.ingest(&["show", id, "--json"]).ok().trim())
 }
 
 /// The sorted ids of the updates `ingest list` shows with `filter`.
 pub fn listed(s: &Scratch, filter: &[&str]) -> Vec<String> {
     let out = s.ingest(&[&["list", "--json"], filter].concat()).ok();
-    let mut ids: Vec<String> = out
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["id"].as_str().unwrap().to_string())
-        .collect();
+    let mut ids: Vec<String> = out.lines().map(|l| data(l)["id"].as_str().unwrap().to_string()).collect();
     ids.sort();
     ids
 }
