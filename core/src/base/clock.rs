@@ -10,27 +10,37 @@ use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use time::format_description::well_known::Rfc3339;
-use time::macros::format_description;
-use time::{OffsetDateTime, UtcOffset};
 
 use std::time::Duration;
+
+use jiff::tz::TimeZone;
 
 use crate::base::error::{Error, Result};
 
 /// A calendar date, `YYYY-MM-DD`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Date(time::Date);
+pub struct Date(jiff::civil::Date);
 
 impl FromStr for Date {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
-        time::Date::parse(s, format_description!("[year]-[month]-[day]")).map(Date).map_err(|e| Error::InvalidName {
+        let refuse = |reason: &str| Error::InvalidName {
             kind: "date",
             value: s.to_string(),
-            reason: format!("expected YYYY-MM-DD ({e})"),
-        })
+            reason: format!("expected YYYY-MM-DD ({reason})"),
+        };
+        // Exactly four, two and two digits: the parser of a date library also takes other
+        // ISO 8601 forms (a time after the date, a signed six-digit year), which a signed
+        // value must not be rewritten from.
+        let b = s.as_bytes();
+        let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' || !digits(0..4) || !digits(5..7) || !digits(8..10) {
+            return Err(refuse("not of that form"));
+        }
+        let n = |r: std::ops::Range<usize>| s[r].parse::<i16>().unwrap_or(0);
+        let (year, month, day) = (n(0..4), n(5..7) as i8, n(8..10) as i8);
+        jiff::civil::Date::new(year, month, day).map(Date).map_err(|e| refuse(&e.to_string()))
     }
 }
 
@@ -39,48 +49,48 @@ crate::base::names::string_conversions!(Date);
 impl Date {
     /// Whole days from `earlier` to `self` (negative if `earlier` is later).
     pub fn days_since(self, earlier: Date) -> i64 {
-        (self.0 - earlier.0).whole_days()
+        self.0.duration_since(earlier.0).as_secs() / 86_400
     }
 }
 
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = self.0;
-        write!(f, "{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+        write!(f, "{:04}-{:02}-{:02}", d.year(), d.month(), d.day())
     }
 }
 
 /// An instant in UTC with whole seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct Timestamp(OffsetDateTime);
+pub struct Timestamp(jiff::Timestamp);
 
 impl Timestamp {
     pub fn now() -> Timestamp {
-        Timestamp::from_datetime(OffsetDateTime::now_utc())
+        Timestamp::whole_seconds(jiff::Timestamp::now())
     }
 
-    fn from_datetime(t: OffsetDateTime) -> Timestamp {
-        let utc = t.to_offset(UtcOffset::UTC);
-        Timestamp(utc.replace_nanosecond(0).unwrap_or(utc))
+    fn whole_seconds(t: jiff::Timestamp) -> Timestamp {
+        Timestamp(jiff::Timestamp::from_second(t.as_second()).unwrap_or(t))
     }
 
     pub fn unix_seconds(&self) -> i64 {
-        self.0.unix_timestamp()
+        self.0.as_second()
     }
 
     pub fn from_unix_seconds(secs: i64) -> Option<Timestamp> {
-        OffsetDateTime::from_unix_timestamp(secs).ok().map(Timestamp)
+        jiff::Timestamp::from_second(secs).ok().map(Timestamp)
     }
 
-    /// `self` later by `d` (whole seconds).
+    /// `self` later by `d` (whole seconds), or the latest time there is.
     pub fn plus(&self, d: std::time::Duration) -> Timestamp {
-        Timestamp(self.0.saturating_add(time::Duration::seconds(d.as_secs() as i64)))
+        let later = i64::try_from(d.as_secs()).ok().and_then(|s| self.unix_seconds().checked_add(s));
+        later.and_then(Timestamp::from_unix_seconds).unwrap_or_else(|| Timestamp::whole_seconds(jiff::Timestamp::MAX))
     }
 
     /// The date part, for comparisons with release dates.
     pub fn date(&self) -> Date {
-        Date(self.0.date())
+        Date(self.0.to_zoned(TimeZone::UTC).date())
     }
 }
 
@@ -88,12 +98,12 @@ impl FromStr for Timestamp {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
         let refuse = |reason: String| Error::InvalidName { kind: "time", value: s.to_string(), reason };
-        let parsed = OffsetDateTime::parse(s, &Rfc3339)
-            .map_err(|e| refuse(format!("expected RFC 3339 in UTC, such as 2024-01-09T18:00:00Z ({e})")))?;
-        if parsed.offset() != UtcOffset::UTC || !s.ends_with('Z') {
+        let parsed: jiff::Timestamp =
+            s.parse().map_err(|e| refuse(format!("expected RFC 3339 in UTC, such as 2024-01-09T18:00:00Z ({e})")))?;
+        if !s.ends_with('Z') {
             return Err(refuse("not in UTC: times are written with Z, such as 2024-01-09T18:00:00Z".into()));
         }
-        let t = Timestamp::from_datetime(parsed);
+        let t = Timestamp::whole_seconds(parsed);
         if t.to_string() != s {
             return Err(refuse(
                 "not whole seconds of a regular minute (a fraction, or a leap second such as 23:59:60): \
@@ -109,12 +119,12 @@ crate::base::names::string_conversions!(Timestamp);
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let t = self.0;
+        let t = self.0.to_zoned(TimeZone::UTC).datetime();
         write!(
             f,
             "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
             t.year(),
-            u8::from(t.month()),
+            t.month(),
             t.day(),
             t.hour(),
             t.minute(),
@@ -265,5 +275,11 @@ mod tests {
         assert_eq!("2024-11-30".parse::<Date>().unwrap().to_string(), "2024-11-30");
         assert!("2024-13-01".parse::<Date>().is_err());
         assert!("30.11.2024".parse::<Date>().is_err());
+        // Other ISO 8601 forms a date library reads are not a release date's form.
+        for other in ["2024-1-09", "+002024-01-09", "2024-01-09T00:00", "20240109", " 2024-01-09", "2024-02-30"] {
+            assert!(other.parse::<Date>().is_err(), "{other}");
+        }
+        let (a, b): (Date, Date) = ("2024-03-01".parse().unwrap(), "2024-02-28".parse().unwrap());
+        assert_eq!((a.days_since(b), b.days_since(a)), (2, -2), "2024 is a leap year");
     }
 }
