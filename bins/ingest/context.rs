@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ferry_core::server::config::{self, Effective};
+use ferry_core::server::config::{self, Config, Effective, Notify};
 use ferry_core::server::datadir::DataDir;
 use ferry_core::server::report::ChangeReport;
 
@@ -43,9 +43,13 @@ impl Context {
     /// Opens the data directory to change it, alone, with the configuration in force (for
     /// the commands whose change reports notify people).
     pub fn write_configured(&self) -> ferry_core::Result<DataDir> {
-        let effective = self.effective()?;
+        self.write_with(self.effective()?.config)
+    }
+
+    /// Opens the data directory to change it, alone, with `config` in force.
+    pub fn write_with(&self, config: Config) -> ferry_core::Result<DataDir> {
         let mut data = DataDir::open_exclusive(&self.dir)?;
-        data.config = effective.config;
+        data.config = config;
         Ok(data)
     }
 }
@@ -53,12 +57,12 @@ impl Context {
 /// Sends the notifications the configuration asks for about `report`, and says how each went
 /// (on standard error: standard output may be JSON). A failed notification is a warning: the
 /// change it reports was made.
-pub fn notify(data: &DataDir, report: &ChangeReport) {
+pub fn notify(config: &Notify, report: &ChangeReport) {
     let mailer = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|d| d.join(format!("ferry-mail{}", std::env::consts::EXE_SUFFIX))))
         .unwrap_or_else(|| "ferry-mail".into());
-    for o in ferry_core::ingest::notify::notify(&data.config.notify, report, &mailer) {
+    for o in ferry_core::ingest::notify::notify(config, report, &mailer) {
         if o.delivered {
             eprintln!("{PROGRAM}: notified by {} about change report {}", o.channel, report.id);
         } else {

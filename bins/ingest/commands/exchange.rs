@@ -135,7 +135,7 @@ pub fn import_list(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
         &Actor::running(),
     )?;
     let report = reports::get(&data, Some(done.report))?;
-    notify(&data, &report);
+    notify(&data.config.notify, &report);
     if args.json {
         json_line("list-imported", &done)?;
         return Ok(code::OK);

@@ -97,7 +97,7 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
         }
         super::report::print_pointer(imported.report.id);
     }
-    notify(&data, &imported.report);
+    notify(&data.config.notify, &imported.report);
     if let Some(out) = &args.receipt {
         receipt.write(&data, out)?;
         if !args.json {

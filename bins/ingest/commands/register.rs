@@ -74,7 +74,7 @@ pub fn run(ctx: &Context, args: RegisterArgs) -> anyhow::Result<u8> {
     let done =
         ferry_core::ingest::register::register(&mut data, &args.files, args.update.as_ref(), &details, links, &actor)?;
     let report = reports::get(&data, Some(done.report))?;
-    notify(&data, &report);
+    notify(&data.config.notify, &report);
     if args.json {
         json_line("registration", &done)?;
         return Ok(code::OK);

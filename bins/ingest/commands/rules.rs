@@ -211,7 +211,7 @@ pub fn refresh(ctx: &Context, args: RefreshArgs) -> anyhow::Result<u8> {
         print_refresh(&refreshed, "");
         super::report::print_pointer(report.id);
     }
-    notify(&data, &report);
+    notify(&data.config.notify, &report);
     Ok(code::OK)
 }
 

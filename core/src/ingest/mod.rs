@@ -14,3 +14,4 @@ pub mod reports;
 pub mod rules;
 pub mod trust;
 pub mod watch;
+pub mod watch_pass;
