@@ -7,7 +7,7 @@ use clap::Args;
 use ferry_core::formats::approval::Actor;
 use ferry_core::formats::freshness::TimeJudgement;
 use ferry_core::formats::trust::Allowed;
-use ferry_core::ingest::import::{ImportOptions, ImportOutcome, Receipt, ReceiptEntry, ReceiptResult};
+use ferry_core::ingest::import::{ImportOptions, ImportOutcome};
 
 use crate::PROGRAM;
 use crate::common::{self, code, human_bytes, json_line, safe};
@@ -52,7 +52,6 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
         allow_expired: args.allow_expired,
         allowed: Allowed { legacy_signatures: args.allow_legacy_signature, demo_key: args.allow_demo_key },
     };
-    let mut receipt = Receipt::new(&data);
     // The latest word on each volume set seen: which of its volumes are still missing.
     let mut sets: std::collections::BTreeMap<(String, u64), Vec<u32>> = std::collections::BTreeMap::new();
     let by = Actor::running();
@@ -65,15 +64,8 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
                     } else {
                         print_outcome(path, &outcome, &mut sets);
                     }
-                    receipt.bundles.push(ReceiptEntry {
-                        path: path.display().to_string(),
-                        result: ReceiptResult::Done(Box::new(outcome)),
-                    });
                 }
                 Err(e) => {
-                    receipt
-                        .bundles
-                        .push(ReceiptEntry { path: path.display().to_string(), result: ReceiptResult::refused(&e) });
                     // Keep going with the other bundles, remember the failure.
                     let code = common::report(PROGRAM, &anyhow::Error::new(e));
                     if status == code::OK {
@@ -99,7 +91,7 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
     }
     notify(&data.config.notify, &imported.report);
     if let Some(out) = &args.receipt {
-        receipt.write(&data, out)?;
+        imported.receipt.write(&data, out)?;
         if !args.json {
             outln!("receipt written to {}", safe(&out.display().to_string()));
         }

@@ -131,7 +131,7 @@ pub fn outcome_summary(result: &Result<ImportOutcome>) -> (&'static str, String)
 
 /// What `ingest import --receipt` writes: every check made on every bundle of one run, for
 /// the officer's files.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Receipt {
     pub format: u32,
     pub generator: String,
@@ -143,14 +143,14 @@ pub struct Receipt {
     pub audit_head: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ReceiptEntry {
     pub path: String,
     #[serde(flatten)]
     pub result: ReceiptResult,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum ReceiptResult {
     Done(Box<ImportOutcome>),
@@ -161,7 +161,7 @@ impl ReceiptResult {
     pub fn refused(e: &Error) -> ReceiptResult {
         ReceiptResult::Refused {
             outcome: "refused",
-            class: format!("{:?}", e.class()).to_lowercase(),
+            class: e.class().as_str().to_string(),
             reason: e.to_string(),
         }
     }
@@ -559,11 +559,19 @@ pub fn import_all<E: From<Error>>(
     mut each: impl FnMut(&Path, Result<ImportOutcome>) -> std::result::Result<(), E>,
 ) -> std::result::Result<Imported, E> {
     let mut report = ReportBuilder::new(ReportKind::Import, by);
+    let mut receipt = Receipt::new(data);
     let mut accepted = false;
     for path in paths {
         let result = import(data, path, opts);
         accepted |= matches!(result, Ok(ImportOutcome::Accepted { .. }));
         record(&mut report, path, &result);
+        receipt.bundles.push(ReceiptEntry {
+            path: path.display().to_string(),
+            result: match &result {
+                Ok(outcome) => ReceiptResult::Done(Box::new(outcome.clone())),
+                Err(e) => ReceiptResult::refused(e),
+            },
+        });
         each(path, result)?;
     }
     let refresh = if accepted { Some(refresh(data)?) } else { None };
@@ -571,7 +579,7 @@ pub fn import_all<E: From<Error>>(
         report.refresh(r);
     }
     let report = report.store(&mut data.registry)?;
-    Ok(Imported { refresh, report })
+    Ok(Imported { refresh, report, receipt })
 }
 
 /// What [`import_all`] did beyond each bundle: the refresh that followed, and the change
@@ -580,6 +588,8 @@ pub fn import_all<E: From<Error>>(
 pub struct Imported {
     pub refresh: Option<crate::server::registry::RefreshReport>,
     pub report: ChangeReport,
+    /// Every check made, accepted or refused, for `--receipt` ([`Receipt::write`]).
+    pub receipt: Receipt,
 }
 
 /// Re-marks supersedence and applies the approval rules as of today. Every import that
