@@ -13,6 +13,7 @@ pub mod list_csv;
 pub mod manifest;
 pub mod minisign;
 pub mod model;
+pub mod revisions;
 pub mod rotation;
 pub mod rules;
 pub mod state;

@@ -159,11 +159,7 @@ pub enum ReceiptResult {
 
 impl ReceiptResult {
     pub fn refused(e: &Error) -> ReceiptResult {
-        ReceiptResult::Refused {
-            outcome: "refused",
-            class: e.class().as_str().to_string(),
-            reason: e.to_string(),
-        }
+        ReceiptResult::Refused { outcome: "refused", class: e.class().as_str().to_string(), reason: e.to_string() }
     }
 }
 

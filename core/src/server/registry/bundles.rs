@@ -16,6 +16,7 @@ use crate::base::error::{Error, Result};
 use crate::base::names::{Channel, KeyId, Sha256, UpdateId};
 use crate::formats::manifest::Manifest;
 use crate::formats::model::Update;
+use crate::formats::revisions::{self, Merge};
 use crate::formats::rotation::Rotation;
 
 /// What the registry remembers of a channel.
@@ -338,29 +339,27 @@ pub(super) fn merge_update(
     };
     let status_set_at = existing.as_ref().map(|(_, _, at, _)| at.clone());
     let is_new = existing.is_none();
-    // Metadata that came signed in a bundle (or was registered here) is never replaced from a
-    // CSV, at any revision; and metadata that came only by CSV (unsigned) gives way to a
-    // signed bundle's or a registration's, whatever revision the CSV claimed.
-    let unsigned_here = existing.as_ref().is_some_and(|(_, _, _, was)| was == "csv");
-    match existing.map(|(revision, metadata, _, _)| (revision, metadata)) {
-        None => {
+    let held = existing.as_ref().map(|(revision, metadata, _, origin)| revisions::Held {
+        revision: *revision,
+        metadata,
+        origin,
+    });
+    let held_revision = held.map_or(0, |h| h.revision);
+    match revisions::judge(held, update, metadata, origin) {
+        Merge::New => {
             exec(tx, "INSERT INTO update_metadata (update_id, metadata) VALUES (?1, ?2)", params![id, metadata])
                 .map_err(&e)?;
             changes.new.push(id);
         }
-        Some((revision, old)) if update.revision == revision && old == metadata => {
+        Merge::Unchanged => {
             changes.unchanged.push(id);
             return Ok(status_set_at);
         }
-        Some(_) if origin == "csv" && !unsigned_here => {
+        Merge::Ignored => {
             changes.ignored.push(id);
             return Ok(status_set_at);
         }
-        Some((revision, old))
-            if update.revision > revision || (origin != "csv" && unsigned_here && old != metadata) =>
-        {
-            let old: Option<Update> = serde_json::from_str(&old).ok();
-            let files_changed = old.is_none_or(|o| o.file_digests() != update.file_digests());
+        Merge::Revise { files_changed } => {
             exec(tx,
                 "UPDATE updates SET revision = ?2, title = ?3, vendor = ?4, product = ?5, version = ?6, classification = ?7, \
                  severity = ?8, kb = ?9, release_date = ?10, withdrawn = ?11, origin_detail = ?12, updated_at = ?13, origin = ?14 \
@@ -382,7 +381,7 @@ pub(super) fn merge_update(
                     "status-reset",
                     &id,
                     &serde_json::json!({
-                        "from_revision": revision,
+                        "from_revision": held_revision,
                         "to_revision": update.revision,
                         "reason": "the new revision changes the update's file digests",
                     }),
@@ -390,14 +389,6 @@ pub(super) fn merge_update(
                 changes.status_reset.push(id.clone());
             }
             changes.revised.push(id);
-        }
-        Some((revision, old)) if update.revision == revision && old == metadata => {
-            changes.unchanged.push(id);
-            return Ok(status_set_at);
-        }
-        Some(_) => {
-            changes.ignored.push(id);
-            return Ok(status_set_at);
         }
     }
     if !is_new {
