@@ -26,6 +26,13 @@ pub struct ImportArgs {
     /// time judgement, timings, the audit log's head), accepted or refused, for the records.
     #[arg(long, value_name = "FILE")]
     pub receipt: Option<PathBuf>,
+    #[command(flatten)]
+    pub allow: AllowArgs,
+}
+
+/// What an administrator allows beyond the defaults, for import and verify alike.
+#[derive(Args)]
+pub struct AllowArgs {
     /// Accept bundles past their expiry, for example after a long courier delay. Each such
     /// acceptance is recorded in the audit log and the receipt.
     #[arg(long)]
@@ -40,6 +47,15 @@ pub struct ImportArgs {
     pub allow_demo_key: bool,
 }
 
+impl AllowArgs {
+    pub fn options(&self) -> ImportOptions {
+        ImportOptions {
+            allow_expired: self.allow_expired,
+            allowed: Allowed { legacy_signatures: self.allow_legacy_signature, demo_key: self.allow_demo_key },
+        }
+    }
+}
+
 pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
     let mut data = ctx.write_configured()?;
     eprintln!("{PROGRAM}: importing into {} (the data directory is locked until done)", ctx.dir().display());
@@ -48,10 +64,7 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
     if paths.is_empty() {
         return Err(ferry_core::Error::Invalid("no bundle found in the paths given".into()).into());
     }
-    let opts = ImportOptions {
-        allow_expired: args.allow_expired,
-        allowed: Allowed { legacy_signatures: args.allow_legacy_signature, demo_key: args.allow_demo_key },
-    };
+    let opts = args.allow.options();
     // The latest word on each volume set seen: which of its volumes are still missing.
     let mut sets: std::collections::BTreeMap<(String, u64), Vec<u32>> = std::collections::BTreeMap::new();
     let by = Actor::running();
