@@ -118,6 +118,11 @@ pub enum Error {
     #[error("catalog {origin}: {location}: {message}")]
     Catalog { origin: String, location: String, message: String },
 
+    /// A feed's file (a winget manifest, a scan catalog, an MSRC document) refused: the
+    /// file, the line where known, the field and why.
+    #[error("{}{}: {}{reason}", file.display(), line.map(|l| format!(": line {l}")).unwrap_or_default(), if field.is_empty() { String::new() } else { format!("{field}: ") })]
+    Feed { file: PathBuf, line: Option<usize>, field: String, reason: String },
+
     #[error("selection matches no update in catalog {origin}")]
     EmptySelection { origin: String },
 
@@ -288,6 +293,7 @@ impl Error {
             Internal(_) => ErrorClass::Internal,
             InvalidName { .. }
             | Catalog { .. }
+            | Feed { .. }
             | EmptySelection { .. }
             | KeyFile { .. }
             | WrongPassphrase { .. }

@@ -9,4 +9,5 @@ pub mod pack;
 pub mod source;
 pub mod transfer;
 pub mod volumes;
+pub mod winget;
 pub mod workdir;

@@ -18,3 +18,4 @@ pub mod rotation;
 pub mod rules;
 pub mod state;
 pub mod trust;
+pub mod winget;

@@ -1,0 +1,129 @@
+//! A winget manifest tree on disk, laid out as winget-pkgs's `manifests/`
+//! (`<letter>/<Publisher>/<Package>/<Version>/`) or any part of it (a publisher's folder, one
+//! package, one version): every directory that holds manifest files is one package version.
+//!
+//! Links are not followed and only plain files are read, each under the manifest size cap.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::base::error::{Error, IoContext, Result};
+use crate::base::shared_tree::{Links, open_regular};
+use crate::formats::winget::{MAX_MANIFEST_BYTES, PackageVersion, read_version};
+
+/// Every package version under `root`, by package id, then version from newest to oldest.
+pub fn read_tree(root: &Path) -> Result<Vec<PackageVersion>> {
+    let mut by_dir: BTreeMap<PathBuf, Vec<(PathBuf, Vec<u8>)>> = BTreeMap::new();
+    for entry in walkdir::WalkDir::new(root).follow_links(false).sort_by_file_name() {
+        let entry = entry.map_err(|e| {
+            let path = e.path().unwrap_or(root).to_path_buf();
+            Error::io(path, e.into_io_error().unwrap_or_else(|| std::io::Error::other("a loop of links")))
+        })?;
+        let is_yaml =
+            entry.path().extension().is_some_and(|x| x.eq_ignore_ascii_case("yaml") || x.eq_ignore_ascii_case("yml"));
+        if !entry.file_type().is_file() || !is_yaml {
+            continue;
+        }
+        let path = entry.path().to_path_buf();
+        let opened = open_regular(&path, Links::Refuse)?;
+        if opened.len > MAX_MANIFEST_BYTES {
+            return Err(Error::TooLarge { path, limit: MAX_MANIFEST_BYTES });
+        }
+        let mut bytes = Vec::new();
+        opened.file.take(MAX_MANIFEST_BYTES + 1).read_to_end(&mut bytes).at(&path)?;
+        if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+            return Err(Error::TooLarge { path, limit: MAX_MANIFEST_BYTES });
+        }
+        let dir = path.parent().unwrap_or(root).to_path_buf();
+        by_dir.entry(dir).or_default().push((path, bytes));
+    }
+    let mut versions = by_dir.values().map(|files| read_version(files)).collect::<Result<Vec<_>>>()?;
+    versions.sort_by(|a, b| {
+        a.id.to_ascii_lowercase().cmp(&b.id.to_ascii_lowercase()).then(compare_versions(&b.version, &a.version))
+    });
+    Ok(versions)
+}
+
+/// Orders package versions as winget does: part by part at the dots, numbers as numbers
+/// (so 24.10 is newer than 24.9), a part with letters after a plain number of the same value.
+pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    let parts = |v: &str| -> Vec<(u64, String)> {
+        v.split('.')
+            .map(|p| {
+                let digits: String = p.chars().take_while(char::is_ascii_digit).collect();
+                (digits.parse().unwrap_or(0), p[digits.len()..].to_ascii_lowercase())
+            })
+            .collect()
+    };
+    let (a, b) = (parts(a), parts(b));
+    for i in 0..a.len().max(b.len()) {
+        let zero = (0, String::new());
+        let (x, y) = (a.get(i).unwrap_or(&zero), b.get(i).unwrap_or(&zero));
+        let order = x.0.cmp(&y.0).then_with(|| match (x.1.is_empty(), y.1.is_empty()) {
+            (true, false) => std::cmp::Ordering::Greater,
+            (false, true) => std::cmp::Ordering::Less,
+            _ => x.1.cmp(&y.1),
+        });
+        if order.is_ne() {
+            return order;
+        }
+    }
+    std::cmp::Ordering::Equal
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_part_by_part() {
+        use std::cmp::Ordering::*;
+        assert_eq!(compare_versions("24.10", "24.9"), Greater);
+        assert_eq!(compare_versions("3.0.21", "3.0.20"), Greater);
+        assert_eq!(compare_versions("16.0.4", "23.01"), Less);
+        assert_eq!(compare_versions("1.0", "1.0.0"), Equal);
+        assert_eq!(compare_versions("2.0", "2.0-beta"), Greater);
+    }
+
+    /// The real manifests of winget-pkgs kept beside the project (../shared/realdata).
+    fn realdata() -> Option<PathBuf> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/realdata/winget/manifests");
+        dir.is_dir().then_some(dir)
+    }
+
+    #[test]
+    fn every_real_manifest_is_read() {
+        let Some(dir) = realdata() else {
+            panic!("../shared/realdata/winget is missing: the tests read the real manifests there");
+        };
+        let versions = read_tree(&dir).unwrap();
+        let counts: Vec<(String, String, usize)> =
+            versions.iter().map(|v| (v.id.clone(), v.version.clone(), v.installers.len())).collect();
+        let expected = [
+            ("7zip.7zip", "24.09", 6),
+            ("7zip.7zip", "24.08", 6),
+            ("7zip.7zip", "23.01", 5),
+            ("7zip.7zip", "16.0.4", 1),
+            ("Mozilla.Firefox.ESR", "115.15.0", 3),
+            ("Notepad++.Notepad++", "8.7", 3),
+            ("VideoLAN.VLC", "3.0.21", 2),
+            ("VideoLAN.VLC", "3.0.20", 4),
+        ];
+        let expected: Vec<(String, String, usize)> =
+            expected.iter().map(|(i, v, n)| (i.to_string(), v.to_string(), *n)).collect();
+        assert_eq!(counts, expected);
+        for v in &versions {
+            assert!(v.name.is_some() && v.publisher.is_some(), "{} {}: no default locale texts", v.id, v.version);
+            for i in &v.installers {
+                assert!(i.url.starts_with("https://"), "{}: {}", v.id, i.url);
+            }
+        }
+        let singleton = versions.iter().find(|v| v.version == "16.0.4").unwrap();
+        assert_eq!(singleton.manifest_version, "1.0.0");
+        assert_eq!(singleton.installers[0].installer_type.as_deref(), Some("msi"), "a top-level default");
+        let vlc = versions.iter().find(|v| v.version == "3.0.20").unwrap();
+        assert_eq!(vlc.installers[0].product_code.as_deref(), Some("{9675011C-2395-4AD7-B1CC-92910F991F58}"));
+        assert_eq!(vlc.installers[0].platform, ["Windows.Desktop"], "a top-level default");
+    }
+}
