@@ -126,4 +126,31 @@ mod tests {
         assert_eq!(vlc.installers[0].product_code.as_deref(), Some("{9675011C-2395-4AD7-B1CC-92910F991F58}"));
         assert_eq!(vlc.installers[0].platform, ["Windows.Desktop"], "a top-level default");
     }
+
+    #[test]
+    fn real_versions_are_selected_as_asked() {
+        use crate::formats::winget::{Selection, select};
+        let Some(dir) = realdata() else { panic!("../shared/realdata/winget is missing") };
+        let versions = read_tree(&dir).unwrap();
+        let latest = Selection { latest: Some(1), ..Selection::default() };
+        let (chosen, skipped) = select(&versions, &latest);
+        let picked: Vec<String> = chosen.iter().map(|c| format!("{}@{}", c.version.id, c.version.version)).collect();
+        assert_eq!(
+            picked,
+            ["7zip.7zip@24.09", "Mozilla.Firefox.ESR@115.15.0", "Notepad++.Notepad++@8.7", "VideoLAN.VLC@3.0.21"]
+        );
+        assert!(skipped.is_empty(), "{skipped:?}");
+        let x64 = Selection {
+            packages: vec!["7ZIP.*".into()],
+            latest: Some(2),
+            architectures: vec!["x64".into()],
+            ..Selection::default()
+        };
+        let (chosen, _) = select(&versions, &x64);
+        let picked: Vec<(&str, usize, &str)> = chosen
+            .iter()
+            .map(|c| (c.version.version.as_str(), c.installers.len(), c.installers[0].architecture.as_str()))
+            .collect();
+        assert_eq!(picked, [("24.09", 1, "x64"), ("24.08", 1, "x64")]);
+    }
 }

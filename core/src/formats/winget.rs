@@ -352,6 +352,129 @@ pub fn read_version(files: &[(PathBuf, Vec<u8>)]) -> Result<PackageVersion> {
     })
 }
 
+/// Which package versions and installers to carry, as `fetch` is asked.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Package identifiers, `*` and `?` as wildcards, letter case ignored; all if empty.
+    pub packages: Vec<String>,
+    /// The newest N versions of each package; all if none.
+    pub latest: Option<usize>,
+    /// Only these architectures (x64, x86, arm64, arm, neutral); all if empty.
+    pub architectures: Vec<String>,
+    /// Only these installer types (msi, wix, exe, nullsoft, inno, burn, msix, zip, …).
+    pub installer_types: Vec<String>,
+    /// `machine` or `user`: installers of that scope, and those that declare none.
+    pub scope: Option<String>,
+    /// A locale (en-US): installers for it first, then those that declare none.
+    pub locale: Option<String>,
+}
+
+/// A package version selected, with the installer chosen for each architecture.
+#[derive(Debug)]
+pub struct Chosen<'a> {
+    pub version: &'a PackageVersion,
+    pub installers: Vec<&'a Installer>,
+}
+
+/// A package version or installer left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Skipped {
+    pub id: String,
+    pub version: String,
+    pub reason: String,
+}
+
+/// Whether `id` matches `pattern` (`*` any run, `?` one character, case ignored).
+pub fn matches_glob(pattern: &str, id: &str) -> bool {
+    fn go(p: &[char], s: &[char]) -> bool {
+        match (p.first(), s.first()) {
+            (None, None) => true,
+            (Some('*'), _) => go(&p[1..], s) || (!s.is_empty() && go(p, &s[1..])),
+            (Some('?'), Some(_)) => go(&p[1..], &s[1..]),
+            (Some(a), Some(b)) => a == b && go(&p[1..], &s[1..]),
+            _ => false,
+        }
+    }
+    let lower = |t: &str| -> Vec<char> { t.to_lowercase().chars().collect() };
+    go(&lower(pattern), &lower(id))
+}
+
+/// Selects from `versions` (ordered by package, newest first, as `fetch::winget::read_tree`
+/// gives them). Within a version, one installer per architecture is chosen, as winget
+/// chooses among several that match: the requested locale's before one that declares no
+/// locale before any other; then the requested scope (machine when none is asked, since
+/// ferry installs for the computer); then the manifest's own order. An installer whose
+/// publisher forbids downloading it (`DownloadCommandProhibited`) is never carried and is
+/// reported; so is a version left without any installer.
+pub fn select<'a>(versions: &'a [PackageVersion], sel: &Selection) -> (Vec<Chosen<'a>>, Vec<Skipped>) {
+    let eq = |a: &str, b: &str| a.eq_ignore_ascii_case(b);
+    let mut chosen = Vec::new();
+    let mut skipped = Vec::new();
+    let mut taken_of: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for v in versions {
+        if !sel.packages.is_empty() && !sel.packages.iter().any(|p| matches_glob(p, &v.id)) {
+            continue;
+        }
+        let taken = taken_of.entry(v.id.to_lowercase()).or_default();
+        if sel.latest.is_some_and(|n| *taken >= n) {
+            continue;
+        }
+        let skip = |reason: String| Skipped { id: v.id.clone(), version: v.version.clone(), reason };
+        let mut candidates: Vec<&Installer> = Vec::new();
+        for i in &v.installers {
+            if !sel.architectures.is_empty() && !sel.architectures.iter().any(|a| eq(a, &i.architecture)) {
+                continue;
+            }
+            let kind = i.installer_type.as_deref().unwrap_or("");
+            if !sel.installer_types.is_empty() && !sel.installer_types.iter().any(|t| eq(t, kind)) {
+                continue;
+            }
+            if let (Some(want), Some(scope)) = (&sel.scope, &i.scope)
+                && !eq(want, scope)
+            {
+                continue;
+            }
+            if i.download_command_prohibited {
+                skipped.push(skip(format!(
+                    "the {} installer may not be downloaded for redistribution (DownloadCommandProhibited)",
+                    i.architecture
+                )));
+                continue;
+            }
+            candidates.push(i);
+        }
+        let rank = |i: &Installer| -> (u8, u8) {
+            let locale = match (&sel.locale, &i.locale) {
+                (Some(want), Some(have)) if eq(want, have) => 0,
+                (_, None) => 1,
+                _ => 2,
+            };
+            let want_scope = sel.scope.as_deref().unwrap_or("machine");
+            let scope = match &i.scope {
+                Some(s) if eq(s, want_scope) => 0,
+                None => 1,
+                _ => 2,
+            };
+            (locale, scope)
+        };
+        let mut by_architecture: Vec<&Installer> = Vec::new();
+        for i in candidates {
+            match by_architecture.iter_mut().find(|c| eq(&c.architecture, &i.architecture)) {
+                Some(current) if rank(i) < rank(current) => *current = i,
+                Some(_) => {}
+                None => by_architecture.push(i),
+            }
+        }
+        if by_architecture.is_empty() {
+            skipped.push(skip("no installer matches the selection".into()));
+            continue;
+        }
+        *taken += 1;
+        chosen.push(Chosen { version: v, installers: by_architecture });
+    }
+    (chosen, skipped)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,6 +523,48 @@ mod tests {
         let e =
             version(&[("v.yaml", &VERSION.replace("1.6.0", "2.0.0")), ("i.yaml", INSTALLER)]).unwrap_err().to_string();
         assert!(e.contains("only schema 1.x"), "{e}");
+    }
+
+    #[test]
+    fn one_installer_per_architecture_as_winget_prefers() {
+        let two_scopes = INSTALLER.replace("- Architecture: x86\r\n", "- Architecture: x64\r\n  Scope: user\r\n  InstallerUrl: https://example.com/user.exe\r\n  InstallerSha256: BDD1A33DE78618D16EE4CE148B849932C05D0015491C34887846D431D29F308E\r\n- Architecture: x86\r\n");
+        let v = vec![version(&[("v.yaml", VERSION), ("i.yaml", &two_scopes)]).unwrap()];
+        let (chosen, skipped) = select(&v, &Selection::default());
+        assert!(skipped.is_empty());
+        let urls: Vec<&str> = chosen[0].installers.iter().map(|i| i.url.as_str()).collect();
+        assert_eq!(
+            urls,
+            ["https://example.com/tool-x64.exe", "https://example.com/tool-x86.msi"],
+            "machine scope first"
+        );
+        let user = Selection { scope: Some("user".into()), ..Selection::default() };
+        let urls: Vec<String> = select(&v, &user).0[0].installers.iter().map(|i| i.url.clone()).collect();
+        assert_eq!(urls, ["https://example.com/user.exe", "https://example.com/tool-x86.msi"]);
+        let msi = Selection { installer_types: vec!["MSI".into()], ..Selection::default() };
+        assert_eq!(select(&v, &msi).0[0].installers.len(), 1);
+        let none = Selection { architectures: vec!["arm64".into()], ..Selection::default() };
+        let (chosen, skipped) = select(&v, &none);
+        assert!(chosen.is_empty());
+        assert_eq!(skipped[0].reason, "no installer matches the selection");
+    }
+
+    #[test]
+    fn a_prohibited_download_is_reported_not_carried() {
+        let prohibited = INSTALLER
+            .replace("- Architecture: x86\r\n", "- Architecture: x86\r\n  DownloadCommandProhibited: true\r\n");
+        let v = vec![version(&[("v.yaml", VERSION), ("i.yaml", &prohibited)]).unwrap()];
+        let (chosen, skipped) = select(&v, &Selection::default());
+        assert_eq!(chosen[0].installers.len(), 1);
+        assert!(skipped[0].reason.contains("DownloadCommandProhibited"), "{skipped:?}");
+    }
+
+    #[test]
+    fn package_globs_ignore_case() {
+        assert!(matches_glob("7zip.*", "7zip.7zip"));
+        assert!(matches_glob("videolan.vlc", "VideoLAN.VLC"));
+        assert!(matches_glob("Mozilla.Firefox*", "Mozilla.Firefox.ESR"));
+        assert!(!matches_glob("Mozilla.Firefox", "Mozilla.Firefox.ESR"));
+        assert!(matches_glob("?zip.7zip", "7zip.7zip"));
     }
 
     #[test]
