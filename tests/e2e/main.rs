@@ -41,3 +41,4 @@ mod tls;
 mod transfer_integrity;
 mod volumes;
 mod watch;
+mod winget;

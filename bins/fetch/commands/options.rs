@@ -19,7 +19,7 @@ use ferry_core::formats::state::ServerState;
 pub struct SelectionArgs {
     /// The catalog: a path, file:// or http(s):// URL.
     #[arg(long, value_name = "LOCATION")]
-    pub catalog: String,
+    pub catalog: Option<String>,
     /// The channel the bundle belongs to.
     #[arg(long, default_value = "default")]
     pub channel: Channel,
@@ -133,4 +133,44 @@ impl DownloadArgs {
 pub fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(value)
         .map_err(|_| ferry_core::Error::Invalid(format!("{flag} {value} is not a number of seconds")).into())
+}
+
+/// A winget manifest tree to read instead of a catalog, and which of it to take
+/// (`fetch plan` reads it; docs/feeds.md).
+#[derive(Args)]
+pub struct WingetArgs {
+    /// A winget manifest tree: winget-pkgs's `manifests/` folder, or any part of it.
+    #[arg(long, value_name = "DIR", conflicts_with = "catalog")]
+    pub winget: Option<PathBuf>,
+    /// Only this package (repeatable; `*` and `?` as wildcards; letter case is ignored).
+    #[arg(long = "package", value_name = "ID", requires = "winget")]
+    pub packages: Vec<String>,
+    /// Only the newest N versions of each package.
+    #[arg(long, value_name = "N", requires = "winget")]
+    pub latest: Option<usize>,
+    /// Only installers for this architecture (repeatable: x64, x86, arm64, arm, neutral).
+    #[arg(long = "architecture", value_name = "ARCH", requires = "winget")]
+    pub architectures: Vec<String>,
+    /// Only installers of this type (repeatable: msi, wix, exe, nullsoft, inno, burn, msix, zip).
+    #[arg(long = "installer-type", value_name = "TYPE", requires = "winget")]
+    pub installer_types: Vec<String>,
+    /// machine or user: installers of that scope (and those that declare none).
+    #[arg(long, value_name = "SCOPE", value_parser = ["machine", "user"], requires = "winget")]
+    pub scope: Option<String>,
+    /// Prefer installers for this locale (en-US).
+    #[arg(long, value_name = "LOCALE", requires = "winget")]
+    pub locale: Option<String>,
+}
+
+impl WingetArgs {
+    pub fn selection(&self) -> ferry_core::formats::winget::Selection {
+        ferry_core::formats::winget::Selection {
+            packages: self.packages.clone(),
+            latest: self.latest,
+            architectures: self.architectures.clone(),
+            installer_types: self.installer_types.clone(),
+            scope: self.scope.clone(),
+            locale: self.locale.clone(),
+        }
+    }
 }

@@ -18,6 +18,7 @@ use crate::common::{code, human_bytes, json_line};
 use crate::progress;
 
 #[derive(Args)]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["catalog"]))]
 pub struct PackArgs {
     #[command(flatten)]
     pub selection: SelectionArgs,
@@ -63,7 +64,7 @@ pub fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
             .push(keys::read_secret_key(path, || read_passphrase(args.passphrase_file.as_deref(), &prompt, false))?);
     }
     let sel = &args.selection;
-    let catalog = Location::parse(&sel.catalog)?;
+    let catalog = Location::parse(sel.catalog.as_deref().unwrap_or_default())?;
     let selection = sel.selection();
     let state = sel.state()?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;

@@ -4,13 +4,16 @@ use clap::Args;
 use ferry_core::fetch::pack::PlanOptions;
 use ferry_core::fetch::source::Location;
 
-use super::options::SelectionArgs;
+use super::options::{SelectionArgs, WingetArgs};
 use crate::common::{code, human_bytes, json_line, safe};
 
 #[derive(Args)]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["catalog", "winget"]))]
 pub struct PlanArgs {
     #[command(flatten)]
     pub selection: SelectionArgs,
+    #[command(flatten)]
+    pub winget: WingetArgs,
     /// Print the plan as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -18,8 +21,11 @@ pub struct PlanArgs {
 
 /// The most bytes one volume may have: the medium's capacity and the file system's largest file.
 pub fn plan(args: &PlanArgs) -> anyhow::Result<u8> {
+    if let Some(tree) = &args.winget.winget {
+        return plan_winget(tree, &args.winget, args.json);
+    }
     let sel = &args.selection;
-    let catalog = Location::parse(&sel.catalog)?;
+    let catalog = Location::parse(sel.catalog.as_deref().unwrap_or_default())?;
     let selection = sel.selection();
     let state = sel.state()?;
     let options = PlanOptions {
@@ -69,5 +75,39 @@ pub fn plan(args: &PlanArgs) -> anyhow::Result<u8> {
             format!("; relies on {} held files", plan.relies_on.len())
         }
     );
+    Ok(code::OK)
+}
+
+/// `fetch plan --winget DIR`: the package versions selected, each with the installer chosen
+/// per architecture and its digest, and what was left out and why.
+fn plan_winget(tree: &std::path::Path, args: &WingetArgs, json: bool) -> anyhow::Result<u8> {
+    let plan = ferry_core::fetch::winget::plan(tree, &args.selection())?;
+    if json {
+        for v in &plan.versions {
+            json_line("plan-update", v)?;
+        }
+        for s in &plan.skipped {
+            json_line("plan-skipped", s)?;
+        }
+        return Ok(code::OK);
+    }
+    for v in &plan.versions {
+        outln!("{}  {}", safe(&v.id), safe(v.name.as_deref().unwrap_or("")));
+        for f in &v.files {
+            outln!(
+                "  {:<6} {:<9} {:<8} {}  sha256 {} (from the manifest; size unknown until downloaded)",
+                safe(&f.architecture),
+                safe(f.installer_type.as_deref().unwrap_or("")),
+                safe(f.scope.as_deref().unwrap_or("")),
+                safe(&f.url),
+                f.sha256
+            );
+        }
+    }
+    for s in &plan.skipped {
+        outln!("skipped {}@{}: {}", safe(&s.id), safe(&s.version), safe(&s.reason));
+    }
+    let files: usize = plan.versions.iter().map(|v| v.files.len()).sum();
+    outln!("{} package versions, {} installers", plan.versions.len(), files);
     Ok(code::OK)
 }

@@ -9,8 +9,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::base::error::{Error, IoContext, Result};
+use crate::base::names::Sha256;
 use crate::base::shared_tree::{Links, open_regular};
-use crate::formats::winget::{MAX_MANIFEST_BYTES, PackageVersion, read_version};
+use crate::formats::winget::{MAX_MANIFEST_BYTES, PackageVersion, Selection, Skipped, read_version, select};
 
 /// Every package version under `root`, by package id, then version from newest to oldest.
 pub fn read_tree(root: &Path) -> Result<Vec<PackageVersion>> {
@@ -43,6 +44,73 @@ pub fn read_tree(root: &Path) -> Result<Vec<PackageVersion>> {
         a.id.to_ascii_lowercase().cmp(&b.id.to_ascii_lowercase()).then(compare_versions(&b.version, &a.version))
     });
     Ok(versions)
+}
+
+/// A file a planned update would carry, as `fetch plan` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PlannedFile {
+    pub url: String,
+    pub architecture: String,
+    pub installer_type: Option<String>,
+    pub scope: Option<String>,
+    pub sha256: Sha256,
+    /// Where the digest comes from: `vendor-sha256` (the manifest's InstallerSha256).
+    pub digest: &'static str,
+    /// Unknown until downloaded: winget manifests give no sizes.
+    pub size: Option<u64>,
+}
+
+/// A package version `fetch plan` would carry.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PlannedVersion {
+    /// `PackageIdentifier@PackageVersion`.
+    pub id: String,
+    pub package: String,
+    pub version: String,
+    pub name: Option<String>,
+    pub publisher: Option<String>,
+    pub files: Vec<PlannedFile>,
+}
+
+/// What `fetch plan --winget` shows: the versions selected with their installers, and
+/// everything left out with its reason.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub versions: Vec<PlannedVersion>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Reads the tree at `root` and selects from it.
+pub fn plan(root: &Path, selection: &Selection) -> Result<Plan> {
+    let versions = read_tree(root)?;
+    let (chosen, skipped) = select(&versions, selection);
+    if chosen.is_empty() && skipped.is_empty() {
+        return Err(Error::EmptySelection { origin: root.display().to_string() });
+    }
+    let versions = chosen
+        .iter()
+        .map(|c| PlannedVersion {
+            id: format!("{}@{}", c.version.id, c.version.version),
+            package: c.version.id.clone(),
+            version: c.version.version.clone(),
+            name: c.version.name.clone(),
+            publisher: c.version.publisher.clone(),
+            files: c
+                .installers
+                .iter()
+                .map(|i| PlannedFile {
+                    url: i.url.clone(),
+                    architecture: i.architecture.clone(),
+                    installer_type: i.installer_type.clone(),
+                    scope: i.scope.clone(),
+                    sha256: i.sha256,
+                    digest: "vendor-sha256",
+                    size: None,
+                })
+                .collect(),
+        })
+        .collect();
+    Ok(Plan { versions, skipped })
 }
 
 /// Orders package versions as winget does: part by part at the dots, numbers as numbers
@@ -129,7 +197,6 @@ mod tests {
 
     #[test]
     fn real_versions_are_selected_as_asked() {
-        use crate::formats::winget::{Selection, select};
         let Some(dir) = realdata() else { panic!("../shared/realdata/winget is missing") };
         let versions = read_tree(&dir).unwrap();
         let latest = Selection { latest: Some(1), ..Selection::default() };
@@ -139,7 +206,7 @@ mod tests {
             picked,
             ["7zip.7zip@24.09", "Mozilla.Firefox.ESR@115.15.0", "Notepad++.Notepad++@8.7", "VideoLAN.VLC@3.0.21"]
         );
-        assert!(skipped.is_empty(), "{skipped:?}");
+        assert!(skipped.iter().all(|s| s.reason.contains("gives way to")), "{skipped:?}");
         let x64 = Selection {
             packages: vec!["7ZIP.*".into()],
             latest: Some(2),

@@ -458,12 +458,26 @@ pub fn select<'a>(versions: &'a [PackageVersion], sel: &Selection) -> (Vec<Chose
             (locale, scope)
         };
         let mut by_architecture: Vec<&Installer> = Vec::new();
+        let mut passed_over: Vec<&Installer> = Vec::new();
         for i in candidates {
             match by_architecture.iter_mut().find(|c| eq(&c.architecture, &i.architecture)) {
-                Some(current) if rank(i) < rank(current) => *current = i,
-                Some(_) => {}
+                Some(current) if rank(i) < rank(current) => passed_over.push(std::mem::replace(current, i)),
+                Some(_) => passed_over.push(i),
                 None => by_architecture.push(i),
             }
+        }
+        for i in passed_over {
+            let kind = |i: &Installer| i.installer_type.clone().unwrap_or_else(|| "untyped".into());
+            let preferred = by_architecture
+                .iter()
+                .find(|c| eq(&c.architecture, &i.architecture))
+                .map_or(String::new(), |c| kind(c));
+            skipped.push(skip(format!(
+                "the {} {} installer ({}) gives way to the {preferred} one for the same architecture",
+                i.architecture,
+                kind(i),
+                i.url
+            )));
         }
         if by_architecture.is_empty() {
             skipped.push(skip("no installer matches the selection".into()));
@@ -530,7 +544,8 @@ mod tests {
         let two_scopes = INSTALLER.replace("- Architecture: x86\r\n", "- Architecture: x64\r\n  Scope: user\r\n  InstallerUrl: https://example.com/user.exe\r\n  InstallerSha256: BDD1A33DE78618D16EE4CE148B849932C05D0015491C34887846D431D29F308E\r\n- Architecture: x86\r\n");
         let v = vec![version(&[("v.yaml", VERSION), ("i.yaml", &two_scopes)]).unwrap()];
         let (chosen, skipped) = select(&v, &Selection::default());
-        assert!(skipped.is_empty());
+        assert_eq!(skipped.len(), 1, "the user-scope x64 installer is passed over, and said so: {skipped:?}");
+        assert!(skipped[0].reason.contains("https://example.com/user.exe"), "{skipped:?}");
         let urls: Vec<&str> = chosen[0].installers.iter().map(|i| i.url.as_str()).collect();
         assert_eq!(
             urls,
@@ -545,7 +560,7 @@ mod tests {
         let none = Selection { architectures: vec!["arm64".into()], ..Selection::default() };
         let (chosen, skipped) = select(&v, &none);
         assert!(chosen.is_empty());
-        assert_eq!(skipped[0].reason, "no installer matches the selection");
+        assert_eq!(skipped.last().unwrap().reason, "no installer matches the selection");
     }
 
     #[test]

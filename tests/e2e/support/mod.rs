@@ -304,6 +304,8 @@ pub const JSON_TYPES: &[&str] = &[
     "packed",
     "peer-key",
     "plan",
+    "plan-skipped",
+    "plan-update",
     "point-verified",
     "published",
     "refresh",
