@@ -13,6 +13,7 @@ pub mod list_csv;
 pub mod manifest;
 pub mod minisign;
 pub mod model;
+pub mod msrc;
 pub mod revisions;
 pub mod rotation;
 pub mod rules;

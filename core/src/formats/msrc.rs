@@ -1,0 +1,356 @@
+//! MSRC security update documents in CVRF v3.0 XML, as Microsoft publishes one a month:
+//! per KB, the CVEs it fixes, the highest severity per product, what it supersedes, whether
+//! a restart is required and the build it brings. Remediations that name no KB (release
+//! notes, Click-to-Run, package versions of Linux components, commits) are counted by kind
+//! and skipped, never dropped silently.
+//!
+//! The document is read as a stream of XML events (quick-xml), under [`MAX_DOCUMENT_BYTES`]
+//! and a nesting limit; quick-xml expands no entity a document defines, so entity expansion
+//! cannot blow up.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use quick_xml::events::Event;
+
+use crate::base::error::{Error, Result};
+use crate::formats::model::Severity;
+
+/// The largest document read (the monthly documents are a few MiB).
+pub const MAX_DOCUMENT_BYTES: u64 = 256 << 20;
+
+/// Deeper nesting than any CVRF document has.
+const MAX_DEPTH: usize = 64;
+
+/// What a document says of one KB.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Kb {
+    pub cves: BTreeSet<String>,
+    /// The highest severity the document gives any CVE this KB fixes, per product name.
+    pub severity: BTreeMap<String, Severity>,
+    /// KB numbers it supersedes (the older documents' comma-separated form split).
+    pub supersedes: BTreeSet<String>,
+    /// "Yes", "No" or "Maybe", as the document says (the strongest when they differ).
+    pub restart_required: Option<String>,
+    pub fixed_builds: BTreeSet<String>,
+    pub urls: BTreeSet<String>,
+}
+
+/// One CVRF document read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Document {
+    /// `2024-Jan`.
+    pub id: String,
+    pub initial_release: Option<String>,
+    pub current_release: Option<String>,
+    pub vulnerabilities: usize,
+    /// By KB number (digits only, without "KB").
+    pub kbs: BTreeMap<String, Kb>,
+    /// Vendor fixes that name no KB, counted by what they name instead.
+    pub skipped: BTreeMap<String, usize>,
+}
+
+/// A remediation being read.
+#[derive(Default)]
+struct Remediation {
+    vendor_fix: bool,
+    description: String,
+    url: String,
+    supersedence: String,
+    fixed_build: String,
+    restart: String,
+    products: Vec<String>,
+}
+
+/// A vulnerability being read.
+#[derive(Default)]
+struct Vulnerability {
+    cve: String,
+    /// Product id → severity (Threat Type "Severity").
+    severities: BTreeMap<String, Severity>,
+    remediations: Vec<Remediation>,
+}
+
+fn severity(text: &str) -> Option<Severity> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "critical" => Some(Severity::Critical),
+        "important" => Some(Severity::Important),
+        "moderate" => Some(Severity::Moderate),
+        "low" => Some(Severity::Low),
+        _ => None,
+    }
+}
+
+/// "Yes" over "Maybe" over "No".
+fn stronger_restart(a: Option<String>, b: &str) -> Option<String> {
+    let rank = |s: &str| match s.to_ascii_lowercase().as_str() {
+        "yes" => 3,
+        "maybe" => 2,
+        "no" => 1,
+        _ => 0,
+    };
+    match a {
+        Some(a) if rank(&a) >= rank(b) => Some(a),
+        _ if b.is_empty() => None,
+        _ => Some(b.to_string()),
+    }
+}
+
+/// The KB number a remediation's description names: `5034122` or `KB5034122`.
+fn kb_number(description: &str) -> Option<String> {
+    let d = description.trim();
+    let digits = d.strip_prefix("KB").or_else(|| d.strip_prefix("kb")).unwrap_or(d);
+    (digits.len() >= 6 && digits.len() <= 8 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.to_string())
+}
+
+/// What a non-KB remediation names, for the count of skipped ones.
+fn skipped_kind(description: &str) -> String {
+    let d = description.trim();
+    match d {
+        "" => "(no description)".into(),
+        "Release Notes" | "Click to Run" | "Commit" => d.into(),
+        _ => "package version (Linux component)".into(),
+    }
+}
+
+/// Reads a CVRF v3.0 XML document; `path` names it in refusals.
+pub fn read_cvrf(path: &Path, bytes: &[u8]) -> Result<Document> {
+    let refuse = |reason: String, at: u64| Error::Feed {
+        file: path.to_path_buf(),
+        line: Some(bytes[..(at as usize).min(bytes.len())].iter().filter(|b| **b == b'\n').count() + 1),
+        field: String::new(),
+        reason,
+    };
+    if bytes.len() as u64 > MAX_DOCUMENT_BYTES {
+        return Err(Error::TooLarge { path: path.to_path_buf(), limit: MAX_DOCUMENT_BYTES });
+    }
+    let bytes_without_bom = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut reader = quick_xml::Reader::from_reader(bytes_without_bom);
+    reader.config_mut().trim_text(true);
+    let mut doc = Document::default();
+    let mut products: BTreeMap<String, String> = BTreeMap::new();
+    let mut stack: Vec<String> = Vec::new();
+    let mut text = String::new();
+    let mut product_id_attr: Option<String> = None;
+    let mut vuln: Option<Vulnerability> = None;
+    let mut remediation: Option<Remediation> = None;
+    let mut threat: Option<(String, String, Vec<String>)> = None; // type, description, products
+    let mut saw_root = false;
+    loop {
+        let at = reader.buffer_position();
+        let event = reader.read_event().map_err(|e| refuse(format!("not well-formed XML: {e}"), at))?;
+        match event {
+            Event::Start(e) => {
+                let name = e.local_name().as_ref().to_string();
+                if stack.is_empty() {
+                    if name != "cvrfdoc" {
+                        return Err(refuse(format!("the root element is {name}, not a CVRF document (cvrfdoc)"), at));
+                    }
+                    saw_root = true;
+                }
+                if stack.len() >= MAX_DEPTH {
+                    return Err(refuse(format!("elements nested deeper than {MAX_DEPTH}"), at));
+                }
+                match name.as_str() {
+                    "Vulnerability" => vuln = Some(Vulnerability::default()),
+                    "Remediation" => {
+                        let vendor_fix = e
+                            .attributes()
+                            .flatten()
+                            .any(|a| a.key.local_name().as_ref() == "Type" && a.value.as_ref() == "Vendor Fix");
+                        remediation = Some(Remediation { vendor_fix, ..Remediation::default() });
+                    }
+                    "Threat" => {
+                        let kind = e
+                            .attributes()
+                            .flatten()
+                            .find(|a| a.key.local_name().as_ref() == "Type")
+                            .map(|a| a.value.to_string())
+                            .unwrap_or_default();
+                        threat = Some((kind, String::new(), Vec::new()));
+                    }
+                    "FullProductName" => {
+                        product_id_attr = e
+                            .attributes()
+                            .flatten()
+                            .find(|a| a.key.local_name().as_ref() == "ProductID")
+                            .map(|a| a.value.to_string());
+                    }
+                    _ => {}
+                }
+                stack.push(name);
+                text.clear();
+            }
+            Event::Text(t) => text.push_str(&t.into_inner()),
+            Event::CData(t) => text.push_str(&t.into_inner()),
+            Event::GeneralRef(r) => {
+                let name = r.into_inner();
+                let c = match name.as_ref() {
+                    "lt" => Some('<'),
+                    "gt" => Some('>'),
+                    "amp" => Some('&'),
+                    "quot" => Some('"'),
+                    "apos" => Some('\''),
+                    other => other
+                        .strip_prefix("#x")
+                        .and_then(|h| u32::from_str_radix(h, 16).ok())
+                        .or_else(|| other.strip_prefix('#').and_then(|d| d.parse().ok()))
+                        .and_then(char::from_u32),
+                };
+                match c {
+                    Some(c) => text.push(c),
+                    None => return Err(refuse(format!("the entity &{name}; is not one XML defines"), at)),
+                }
+            }
+            Event::End(_) => {
+                let name = stack.pop().unwrap_or_default();
+                let value = std::mem::take(&mut text);
+                let value = value.trim();
+                let parent = stack.last().map(String::as_str).unwrap_or("");
+                match (parent, name.as_str()) {
+                    ("Identification", "ID") if doc.id.is_empty() => doc.id = value.to_string(),
+                    ("DocumentTracking", "InitialReleaseDate") => doc.initial_release = Some(value.to_string()),
+                    ("DocumentTracking", "CurrentReleaseDate") => doc.current_release = Some(value.to_string()),
+                    (_, "FullProductName") => {
+                        if let Some(id) = product_id_attr.take() {
+                            products.insert(id, value.to_string());
+                        }
+                    }
+                    ("Vulnerability", "CVE") => {
+                        if let Some(v) = vuln.as_mut() {
+                            v.cve = value.to_string();
+                        }
+                    }
+                    ("Remediation", field) => {
+                        if let Some(r) = remediation.as_mut() {
+                            match field {
+                                "Description" => r.description = value.to_string(),
+                                "URL" => r.url = value.to_string(),
+                                "Supercedence" => r.supersedence = value.to_string(),
+                                "FixedBuild" => r.fixed_build = value.to_string(),
+                                "RestartRequired" => r.restart = value.to_string(),
+                                "ProductID" => r.products.push(value.to_string()),
+                                _ => {}
+                            }
+                        }
+                    }
+                    ("Threat", field) => {
+                        if let Some(t) = threat.as_mut() {
+                            match field {
+                                "Description" => t.1 = value.to_string(),
+                                "ProductID" => t.2.push(value.to_string()),
+                                _ => {}
+                            }
+                        }
+                    }
+                    (_, "Threat") => {
+                        if let (Some((kind, description, ids)), Some(v)) = (threat.take(), vuln.as_mut())
+                            && kind == "Severity"
+                            && let Some(s) = severity(&description)
+                        {
+                            for id in ids {
+                                let e = v.severities.entry(id).or_insert(s);
+                                *e = (*e).min(s);
+                            }
+                        }
+                    }
+                    (_, "Remediation") => {
+                        if let (Some(r), Some(v)) = (remediation.take(), vuln.as_mut()) {
+                            v.remediations.push(r);
+                        }
+                    }
+                    (_, "Vulnerability") => {
+                        if let Some(v) = vuln.take() {
+                            doc.vulnerabilities += 1;
+                            record(&mut doc, &products, v);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    if !saw_root {
+        return Err(refuse("no CVRF document element".into(), 0));
+    }
+    Ok(doc)
+}
+
+/// Adds what a vulnerability's vendor fixes say to the document's KBs.
+fn record(doc: &mut Document, products: &BTreeMap<String, String>, v: Vulnerability) {
+    for r in v.remediations.into_iter().filter(|r| r.vendor_fix) {
+        let Some(kb) = kb_number(&r.description) else {
+            *doc.skipped.entry(skipped_kind(&r.description)).or_default() += 1;
+            continue;
+        };
+        let entry = doc.kbs.entry(kb).or_default();
+        if !v.cve.is_empty() {
+            entry.cves.insert(v.cve.clone());
+        }
+        for id in &r.products {
+            if let Some(s) = v.severities.get(id) {
+                let name = products.get(id).cloned().unwrap_or_else(|| format!("product {id}"));
+                let e = entry.severity.entry(name).or_insert(*s);
+                *e = (*e).min(*s);
+            }
+        }
+        entry.supersedes.extend(r.supersedence.split([',', ';']).filter_map(kb_number));
+        entry.restart_required = stronger_restart(entry.restart_required.take(), &r.restart);
+        if !r.fixed_build.is_empty() {
+            entry.fixed_builds.insert(r.fixed_build);
+        }
+        if !r.url.is_empty() {
+            entry.urls.insert(r.url);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn realdata(name: &str) -> Vec<u8> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/realdata/msrc-cvrf").join(name);
+        std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (the tests read the real documents there)", path.display()))
+    }
+
+    #[test]
+    fn every_real_document_is_read_with_its_counts() {
+        for (name, id, vulnerabilities, kbs, skipped) in [
+            ("cvrfDocument-2024-Jan.xml", "2024-Jan", 85, 37, 81),
+            ("cvrfDocument-2024-Feb.xml", "2024-Feb", 97, 46, 71),
+            ("cvrfDocument-2018-Jan.xml", "2018-Jan", 63, 118, 68),
+        ] {
+            let doc = read_cvrf(Path::new(name), &realdata(name)).unwrap();
+            assert_eq!(doc.id, id);
+            assert_eq!(doc.vulnerabilities, vulnerabilities, "{name}");
+            assert_eq!(doc.kbs.len(), kbs, "{name}");
+            assert_eq!(doc.skipped.values().sum::<usize>(), skipped, "{name}: {:?}", doc.skipped);
+            assert!(doc.kbs.values().all(|k| !k.cves.is_empty()), "{name}: a KB without a CVE");
+        }
+        let jan = read_cvrf(Path::new("2024-Jan"), &realdata("cvrfDocument-2024-Jan.xml")).unwrap();
+        let kb = &jan.kbs["5034122"];
+        assert!(kb.cves.len() > 10, "{kb:?}");
+        assert!(kb.severity.values().any(|s| *s == Severity::Critical || *s == Severity::Important), "{kb:?}");
+        assert_eq!(jan.initial_release.as_deref(), Some("2024-01-09T08:00:00"));
+        let old = read_cvrf(Path::new("2018-Jan"), &realdata("cvrfDocument-2018-Jan.xml")).unwrap();
+        assert!(old.kbs["4011622"].supersedes.contains("4011038"), "{:?}", old.kbs["4011622"]);
+    }
+
+    #[test]
+    fn hostile_documents_are_refused() {
+        let not_cvrf = read_cvrf(Path::new("x.xml"), b"<html><body/></html>").unwrap_err().to_string();
+        assert!(not_cvrf.contains("not a CVRF document"), "{not_cvrf}");
+        let entity = b"<!DOCTYPE d [<!ENTITY a \"aaaaaaaaaa\">]><cvrfdoc><Vulnerability><CVE>&a;</CVE></Vulnerability></cvrfdoc>";
+        let e = read_cvrf(Path::new("e.xml"), entity).unwrap_err().to_string();
+        assert!(e.contains("&a;"), "a defined entity is never expanded: {e}");
+        let deep = format!("<cvrfdoc>{}", "<x>".repeat(100));
+        let e = read_cvrf(Path::new("d.xml"), deep.as_bytes()).unwrap_err().to_string();
+        assert!(e.contains("nested deeper"), "{e}");
+        let broken = read_cvrf(Path::new("b.xml"), b"<cvrfdoc>\n<Vulnerability>\n</cvrfdoc>").unwrap_err().to_string();
+        assert!(broken.contains("b.xml: line"), "{broken}");
+    }
+}
