@@ -137,3 +137,40 @@ fn sequences_grow_and_show_and_filters_work() {
     let third = s.pack(catalog.to_str().unwrap(), &secret, &["--min-sequence", "40", "--id", "KB5034122"]);
     assert!(third.ends_with("ferry-default-000040.zip"), "{}", third.display());
 }
+
+#[test]
+fn update_without_a_release_date() {
+    // A source that gives no release date (a winget manifest without ReleaseDate): the date
+    // stays unknown from catalog to list; nothing invents one.
+    let s = Scratch::new();
+    let catalog = local_catalog(&s.path("feed"), &three_updates());
+    let mut doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&catalog).unwrap()).unwrap();
+    doc["updates"][1].as_object_mut().unwrap().remove("release_date");
+    let undated = doc["updates"][1]["id"].as_str().unwrap().to_string();
+    std::fs::write(&catalog, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    let (secret, public) = s.key("signer");
+    s.trust(&public);
+    let bundle = s.pack(catalog.to_str().unwrap(), &secret, &[]);
+    s.ingest(&["import", bundle.to_str().unwrap()]).ok();
+
+    let shown = update_json(&s, &undated);
+    assert!(shown.get("release_date").is_none(), "{shown}");
+    assert!(s.ingest(&["show", &undated]).ok().contains("released       unknown"));
+    // A filter by release date, and a rule counting days since release, pass it by.
+    assert!(!listed(&s, &["--released-before", "2099-01-01"]).contains(&undated));
+    assert!(listed(&s, &[]).contains(&undated));
+    s.ingest(&["rules", "add", "old-enough", "--approve", "--days-since-release", "1", "--by", "alice"]).ok();
+    s.ingest(&["refresh"]).ok();
+    assert_eq!(update_json(&s, &undated)["status"], "undefined");
+    let dated = doc["updates"][0]["id"].as_str().unwrap();
+    assert_eq!(update_json(&s, dated)["status"], "approved", "the rule applies to dated updates");
+    // The CSV export leaves the cell empty.
+    let csv = s.path("list.csv");
+    s.ingest(&["export-list", "--out", csv.to_str().unwrap()]).ok();
+    let mut rows = csv::Reader::from_path(&csv).unwrap();
+    let column = rows.headers().unwrap().iter().position(|h| h == "release_date").unwrap();
+    let cells: BTreeMap<String, String> =
+        rows.records().map(|r| r.unwrap()).map(|r| (r[0].to_string(), r[column].to_string())).collect();
+    assert_eq!(cells[&undated], "");
+    assert_eq!(cells[dated], "2024-01-09");
+}

@@ -71,7 +71,7 @@ pub fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<u8> {
     if !m.cves.is_empty() {
         outln!("  cves           {}", safe(&m.cves.join(", ")));
     }
-    outln!("  released       {}", s.update.release_date);
+    outln!("  released       {}", s.update.release_date.map_or("unknown".to_string(), |d| d.to_string()));
     outln!("  status         {} (set by {} at {})", s.status, s.status_set_by, s.status_set_at);
     if let Some(actor) = &d.status_actor {
         outln!("                 {}", safe(actor));

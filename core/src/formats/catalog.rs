@@ -119,7 +119,7 @@ impl Selection {
             && (self.products.is_empty() || self.products.iter().any(|p| p.eq_ignore_ascii_case(&update.product)))
             && (self.classifications.is_empty() || self.classifications.contains(&update.classification))
             && (self.severities.is_empty() || self.severities.contains(&update.severity))
-            && self.released_since.is_none_or(|since| update.release_date >= since)
+            && self.released_since.is_none_or(|since| update.release_date.is_some_and(|d| d >= since))
     }
 
     /// Ids asked for by name that the catalog does not have: a typo should not pass silently.

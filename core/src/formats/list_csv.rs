@@ -156,7 +156,7 @@ impl<W: Write> ListWriter<W> {
         let yes_no = |b: bool| if b { "yes" } else { "no" };
         let u = &row.update;
         let revision = u.revision.to_string();
-        let release_date = u.release_date.to_string();
+        let release_date = u.release_date.map(|d| d.to_string()).unwrap_or_default();
         let groups = row.groups.join(&LIST_SEPARATOR.to_string());
         let (eula_by, eula_at) = match &row.eula_accepted {
             Some((by, at)) => (by.as_str(), at.as_str()),

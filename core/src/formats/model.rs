@@ -186,7 +186,10 @@ pub struct Update {
     pub kb: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cves: Vec<String>,
-    pub release_date: Date,
+    /// The vendor's release date; none when the source does not say (a winget manifest
+    /// without ReleaseDate): never invented.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_date: Option<Date>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub supersedes: Vec<UpdateId>,
     /// The vendor withdrew the update; it is carried as metadata so the offline side learns it.
@@ -217,7 +220,10 @@ pub struct UpdateRow {
     pub severity: Severity,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kb: Option<String>,
-    pub release_date: Date,
+    /// The vendor's release date; none when the source does not say (a winget manifest
+    /// without ReleaseDate): never invented.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_date: Option<Date>,
 }
 
 /// Longest title, vendor, product or version accepted, in bytes.

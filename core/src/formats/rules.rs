@@ -104,7 +104,9 @@ pub struct Facts {
     pub product: String,
     pub classification: String,
     pub severity: String,
-    pub release_date: Date,
+    /// None when the source gave no release date: a rule counting days since release
+    /// then never matches it.
+    pub release_date: Option<Date>,
     /// The day it arrived on this server.
     pub arrived: Date,
     pub superseded: bool,
@@ -130,7 +132,10 @@ impl Conditions {
             && (self.classifications.is_empty() || self.classifications.iter().any(|c| c.as_str() == f.classification))
             && (self.severities.is_empty() || self.severities.iter().any(|s| s.as_str() == f.severity))
             && days(f.arrived, self.days_since_arrival)
-            && days(f.release_date, self.days_since_release)
+            && match f.release_date {
+                Some(released) => days(released, self.days_since_release),
+                None => self.days_since_release.is_none(),
+            }
             && self.superseded.is_none_or(|s| s == f.superseded)
             && self.group.as_ref().is_none_or(|g| {
                 f.groups
@@ -252,7 +257,7 @@ mod tests {
             product: "Windows 11".into(),
             classification: "security-update".into(),
             severity: "critical".into(),
-            release_date: date("2026-01-13"),
+            release_date: Some(date("2026-01-13")),
             arrived: date("2026-01-20"),
             superseded: false,
             withdrawn: false,

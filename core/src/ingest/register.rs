@@ -255,7 +255,7 @@ fn new_manual_update(copies: &[Copied], unknown: &[usize], d: &Details) -> Resul
         severity: d.severity.unwrap_or(Severity::Unspecified),
         kb: d.kb.as_deref().map(crate::formats::model::normalise_kb),
         cves: vec![],
-        release_date: d.release_date.unwrap_or_else(|| Timestamp::now().date()),
+        release_date: Some(d.release_date.unwrap_or_else(|| Timestamp::now().date())),
         supersedes: vec![],
         withdrawn: false,
         eula: None,

@@ -793,7 +793,7 @@ mod tests {
                         classification: Classification::SecurityUpdate,
                         severity: Severity::Critical,
                         kb: None,
-                        release_date: "2026-11-10".parse().unwrap(),
+                        release_date: Some("2026-11-10".parse().unwrap()),
                     },
                     Status::Approved,
                     true,

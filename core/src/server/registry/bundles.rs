@@ -305,7 +305,7 @@ pub(super) fn merge_update(
         update.classification.to_string(),
         update.severity.to_string(),
         update.kb,
-        update.release_date.to_string(),
+        update.release_date.map(|d| d.to_string()),
         update.withdrawn,
         origin_detail,
         now,

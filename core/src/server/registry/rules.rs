@@ -372,8 +372,9 @@ fn apply(
     let mut approvals: Vec<(String, Status, String, String)> = Vec::new();
     while let Some(r) = rows.next().map_err(&e)? {
         let id: String = r.get(0).map_err(&e)?;
-        let (release, arrived): (String, String) = (r.get(4).map_err(&e)?, r.get(5).map_err(&e)?);
-        let (Some(release_date), Some(arrived)) = (day_of(&release), day_of(&arrived)) else { continue };
+        let (release, arrived): (Option<String>, String) = (r.get(4).map_err(&e)?, r.get(5).map_err(&e)?);
+        let Some(arrived) = day_of(&arrived) else { continue };
+        let release_date = release.as_deref().and_then(day_of);
         let status: String = r.get(7).map_err(&e)?;
         let set_by: String = r.get(8).map_err(&e)?;
         let mut facts = Facts {

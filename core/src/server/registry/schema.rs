@@ -322,6 +322,45 @@ CREATE TABLE peer_keys (
     added_at   TEXT NOT NULL
 ) WITHOUT ROWID;
 "#,
+    // Migration 14: an update's release date may be unknown (a winget manifest without
+    // ReleaseDate): the column takes NULL; the table is rebuilt under its own name as in 11.
+    r#"
+CREATE TABLE updates_rebuilt (
+    id               TEXT PRIMARY KEY,
+    revision         INTEGER NOT NULL,
+    title            TEXT NOT NULL,
+    vendor           TEXT NOT NULL,
+    product          TEXT NOT NULL,
+    version          TEXT NOT NULL,
+    classification   TEXT NOT NULL,
+    severity         TEXT NOT NULL,
+    kb               TEXT,
+    release_date     TEXT,
+    withdrawn        INTEGER NOT NULL DEFAULT 0,
+    origin           TEXT NOT NULL CHECK (origin IN ('bundle', 'manual', 'csv')),
+    origin_detail    TEXT NOT NULL,
+    status           TEXT NOT NULL DEFAULT 'undefined' CHECK (status IN ('undefined', 'approved', 'declined')),
+    status_set_by    TEXT NOT NULL DEFAULT 'system' CHECK (status_set_by IN ('system', 'person', 'rule', 'csv')),
+    status_actor     TEXT,
+    status_set_at    TEXT NOT NULL,
+    first_seen       TEXT NOT NULL,
+    updated_at       TEXT NOT NULL,
+    superseded_since TEXT
+) WITHOUT ROWID;
+INSERT INTO updates_rebuilt (id, revision, title, vendor, product, version, classification, severity, kb,
+        release_date, withdrawn, origin, origin_detail, status, status_set_by, status_actor, status_set_at,
+        first_seen, updated_at, superseded_since)
+    SELECT id, revision, title, vendor, product, version, classification, severity, kb,
+        release_date, withdrawn, origin, origin_detail, status, status_set_by, status_actor, status_set_at,
+        first_seen, updated_at, superseded_since FROM updates;
+DROP TABLE updates;
+ALTER TABLE updates_rebuilt RENAME TO updates;
+CREATE INDEX updates_product ON updates(product COLLATE NOCASE);
+CREATE INDEX updates_classification ON updates(classification);
+CREATE INDEX updates_status ON updates(status);
+CREATE INDEX updates_kb ON updates(kb);
+CREATE INDEX updates_superseded ON updates(superseded_since);
+"#,
 ];
 
 /// The schema version this ferry writes.
