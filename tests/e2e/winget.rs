@@ -1,4 +1,4 @@
-//! `fetch plan --winget`: the real winget manifests kept beside the project
+//! `fetch plan --winget` and `--msrc`: the real winget manifests and MSRC documents kept beside the project
 //! (../shared/realdata/winget) are read whole, and a broken manifest is refused naming the
 //! file, the line and the field.
 
@@ -65,4 +65,34 @@ fn manifest_with_a_bad_success_code() {
         exit::INPUT,
         &["VideoLAN.VLC.installer.yaml", &format!("line {line}"), "InstallerSuccessCodes[0]", "invalid type"],
     );
+}
+
+fn cvrf(name: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/realdata/msrc-cvrf").join(name);
+    assert!(path.is_file(), "{} is missing: the tests read the real documents there", path.display());
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn every_real_msrc_document_is_read() {
+    let s = Scratch::new();
+    let docs = ["cvrfDocument-2024-Jan.xml", "cvrfDocument-2024-Feb.xml", "cvrfDocument-2018-Jan.xml"].map(cvrf);
+    let out = s.fetch(&["plan", "--msrc", &docs[0], "--msrc", &docs[1], "--msrc", &docs[2], "--json"]).ok();
+    let lines: Vec<serde_json::Value> = out.lines().map(json_line).collect();
+    let kbs: Vec<&serde_json::Value> = lines.iter().filter(|l| l["type"] == "msrc-kb").map(|l| &l["data"]).collect();
+    assert_eq!(kbs.len(), 37 + 46 + 118, "each month's KBs, none shared");
+    assert!(kbs.iter().all(|k| !k["security"]["cves"].as_array().unwrap().is_empty()));
+    let summary = &lines.last().unwrap()["data"];
+    assert_eq!(summary["documents"], serde_json::json!(["2024-Jan", "2024-Feb", "2018-Jan"]));
+    let skipped: u64 = summary["without_kb"].as_object().unwrap().values().map(|n| n.as_u64().unwrap()).sum();
+    assert_eq!(skipped, 81 + 71 + 68, "vendor fixes without a KB are counted, not dropped");
+}
+
+#[test]
+fn msrc_document_cut_short() {
+    let s = Scratch::new();
+    let text = std::fs::read(cvrf("cvrfDocument-2024-Jan.xml")).unwrap();
+    let cut = s.path("cut.xml");
+    std::fs::write(&cut, &text[..text.len() / 2]).unwrap();
+    s.fetch(&["plan", "--msrc", cut.to_str().unwrap()]).refused(exit::INPUT, &["cut.xml: line"]);
 }

@@ -8,12 +8,16 @@ use super::options::{SelectionArgs, WingetArgs};
 use crate::common::{code, human_bytes, json_line, safe};
 
 #[derive(Args)]
-#[command(group = clap::ArgGroup::new("source").required(true).args(["catalog", "winget"]))]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["catalog", "winget", "msrc"]))]
 pub struct PlanArgs {
     #[command(flatten)]
     pub selection: SelectionArgs,
     #[command(flatten)]
     pub winget: WingetArgs,
+    /// An MSRC security update document (CVRF v3.0 XML; a path or a URL; repeatable): per
+    /// KB, the CVEs it fixes, the highest severity per product, what it supersedes.
+    #[arg(long = "msrc", value_name = "DOC", conflicts_with_all = ["catalog", "winget"])]
+    pub msrc: Vec<String>,
     /// Print the plan as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -23,6 +27,9 @@ pub struct PlanArgs {
 pub fn plan(args: &PlanArgs) -> anyhow::Result<u8> {
     if let Some(tree) = &args.winget.winget {
         return plan_winget(tree, &args.winget, args.json);
+    }
+    if !args.msrc.is_empty() {
+        return plan_msrc(args);
     }
     let sel = &args.selection;
     let catalog = Location::parse(sel.catalog.as_deref().unwrap_or_default())?;
@@ -109,5 +116,47 @@ fn plan_winget(tree: &std::path::Path, args: &WingetArgs, json: bool) -> anyhow:
     }
     let files: usize = plan.versions.iter().map(|v| v.files.len()).sum();
     outln!("{} package versions, {} installers", plan.versions.len(), files);
+    Ok(code::OK)
+}
+
+/// `fetch plan --msrc DOC…`: every KB the documents name, with its CVEs, highest severity,
+/// the products it is rated for and what it supersedes; vendor fixes that name no KB are
+/// counted by kind.
+fn plan_msrc(args: &PlanArgs) -> anyhow::Result<u8> {
+    let locations = args.msrc.iter().map(|d| Location::parse(d)).collect::<Result<Vec<_>, _>>()?;
+    let security = ferry_core::fetch::msrc::read(&args.selection.net.sources()?, &locations)?;
+    if args.json {
+        for (number, kb) in &security.kbs {
+            json_line("msrc-kb", &serde_json::json!({"kb": format!("KB{number}"), "security": kb}))?;
+        }
+        json_line(
+            "msrc-skipped",
+            &serde_json::json!({"documents": security.documents, "without_kb": security.skipped}),
+        )?;
+        return Ok(code::OK);
+    }
+    for (number, kb) in &security.kbs {
+        let highest = kb.severity.values().min().map_or("unrated", |s| s.as_str());
+        outln!(
+            "KB{number}  {highest:<9} {} CVEs, {} products{}",
+            kb.cves.len(),
+            kb.severity.len(),
+            if kb.supersedes.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; supersedes {}",
+                    kb.supersedes.iter().map(|s| format!("KB{s}")).collect::<Vec<_>>().join(", ")
+                )
+            }
+        );
+    }
+    let skipped: Vec<String> = security.skipped.iter().map(|(kind, n)| format!("{n} {kind}")).collect();
+    outln!(
+        "{} KBs in {}; vendor fixes without a KB: {}",
+        security.kbs.len(),
+        security.documents.join(", "),
+        if skipped.is_empty() { "none".to_string() } else { safe(&skipped.join(", ")).into_owned() }
+    );
     Ok(code::OK)
 }

@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod download;
+pub mod msrc;
 #[cfg(feature = "net")]
 pub mod net;
 pub mod pack;

@@ -268,7 +268,12 @@ pub fn read_cvrf(path: &Path, bytes: &[u8]) -> Result<Document> {
                     _ => {}
                 }
             }
-            Event::Eof => break,
+            Event::Eof => {
+                if let Some(open) = stack.last() {
+                    return Err(refuse(format!("the document ends inside <{open}>: cut short"), at));
+                }
+                break;
+            }
             _ => {}
         }
     }
@@ -352,5 +357,7 @@ mod tests {
         assert!(e.contains("nested deeper"), "{e}");
         let broken = read_cvrf(Path::new("b.xml"), b"<cvrfdoc>\n<Vulnerability>\n</cvrfdoc>").unwrap_err().to_string();
         assert!(broken.contains("b.xml: line"), "{broken}");
+        let cut = read_cvrf(Path::new("c.xml"), b"<cvrfdoc>\n<Vulnerability>\n<CVE>CVE-1").unwrap_err().to_string();
+        assert!(cut.contains("c.xml: line 3") && cut.contains("cut short"), "{cut}");
     }
 }

@@ -300,6 +300,8 @@ pub const JSON_TYPES: &[&str] = &[
     "import-done",
     "list-imported",
     "membership",
+    "msrc-kb",
+    "msrc-skipped",
     "nothing-new",
     "packed",
     "peer-key",
