@@ -49,13 +49,7 @@ fn every_real_installer_is_planned_or_said_why_not() {
 fn manifest_with_a_bad_success_code() {
     let s = Scratch::new();
     let tree = s.path("manifests");
-    let source = realdata().join("v/VideoLAN/VLC/3.0.21");
-    let target = tree.join("v/VideoLAN/VLC/3.0.21");
-    std::fs::create_dir_all(&target).unwrap();
-    for entry in std::fs::read_dir(&source).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), target.join(entry.file_name())).unwrap();
-    }
+    let target = copy_version(&tree, "v/VideoLAN/VLC/3.0.21");
     let installer = target.join("VideoLAN.VLC.installer.yaml");
     let text = std::fs::read_to_string(&installer).unwrap();
     let broken = text.replacen("Installers:", "InstallerSuccessCodes: [zero]\nInstallers:", 1);
@@ -95,4 +89,42 @@ fn msrc_document_cut_short() {
     let cut = s.path("cut.xml");
     std::fs::write(&cut, &text[..text.len() / 2]).unwrap();
     s.fetch(&["plan", "--msrc", cut.to_str().unwrap()]).refused(exit::INPUT, &["cut.xml: line"]);
+}
+
+/// A copy of one real version directory under `tree`, for fixtures that break it.
+fn copy_version(tree: &std::path::Path, rel: &str) -> std::path::PathBuf {
+    let target = tree.join(rel);
+    std::fs::create_dir_all(&target).unwrap();
+    for entry in std::fs::read_dir(realdata().join(rel)).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), target.join(entry.file_name())).unwrap();
+    }
+    target
+}
+
+#[cfg(unix)]
+#[test]
+fn manifest_that_is_a_symbolic_link() {
+    let s = Scratch::new();
+    let tree = s.path("manifests");
+    let version = copy_version(&tree, "v/VideoLAN/VLC/3.0.21");
+    let locale = version.join("VideoLAN.VLC.locale.en-US.yaml");
+    std::fs::rename(&locale, s.path("elsewhere.yaml")).unwrap();
+    std::os::unix::fs::symlink(s.path("elsewhere.yaml"), &locale).unwrap();
+    s.fetch(&["plan", "--winget", tree.to_str().unwrap()])
+        .refused(exit::INPUT, &["VideoLAN.VLC.locale.en-US.yaml", "symbolic link"]);
+}
+
+#[cfg(unix)]
+#[test]
+fn manifest_that_is_a_fifo() {
+    let s = Scratch::new();
+    let tree = s.path("manifests");
+    let version = copy_version(&tree, "v/VideoLAN/VLC/3.0.21");
+    let fifo = version.join("VideoLAN.VLC.locale.de-DE.yaml");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let started = std::time::Instant::now();
+    s.fetch(&["plan", "--winget", tree.to_str().unwrap()])
+        .refused(exit::INPUT, &["VideoLAN.VLC.locale.de-DE.yaml", "not a plain file"]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "refused without waiting on the FIFO");
 }

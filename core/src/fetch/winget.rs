@@ -2,7 +2,9 @@
 //! (`<letter>/<Publisher>/<Package>/<Version>/`) or any part of it (a publisher's folder, one
 //! package, one version): every directory that holds manifest files is one package version.
 //!
-//! Links are not followed and only plain files are read, each under the manifest size cap.
+//! Links are not followed and only plain files are read, each under the manifest size cap: a
+//! link or a FIFO named as a manifest is refused, not skipped (a version read without one of
+//! its files would be another version).
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -23,7 +25,9 @@ pub fn read_tree(root: &Path) -> Result<Vec<PackageVersion>> {
         })?;
         let is_yaml =
             entry.path().extension().is_some_and(|x| x.eq_ignore_ascii_case("yaml") || x.eq_ignore_ascii_case("yml"));
-        if !entry.file_type().is_file() || !is_yaml {
+        // Anything named as a manifest but not a plain file (a link, a FIFO, a device) is
+        // refused by the open below without being followed or waited on.
+        if entry.file_type().is_dir() || !is_yaml {
             continue;
         }
         let path = entry.path().to_path_buf();
