@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::base::error::Result;
 use crate::fetch::source::{Location, Sources};
-use crate::formats::msrc::{Document, Kb, MAX_DOCUMENT_BYTES, read_cvrf};
+use crate::formats::msrc::{Document, Kb, MAX_DOCUMENT_BYTES, read_cvrf, stronger_restart};
 
 /// Every KB the documents name, merged (CVEs, severities and supersedence of all months),
 /// with the documents read and the vendor fixes they name without a KB.
@@ -34,7 +34,9 @@ pub fn read(sources: &Sources, locations: &[Location]) -> Result<Security> {
             merged.supersedes.extend(kb.supersedes);
             merged.fixed_builds.extend(kb.fixed_builds);
             merged.urls.extend(kb.urls);
-            merged.restart_required = merged.restart_required.take().or(kb.restart_required);
+            if let Some(restart) = &kb.restart_required {
+                merged.restart_required = stronger_restart(merged.restart_required.take(), restart);
+            }
         }
         for (kind, n) in doc.skipped {
             *all.skipped.entry(kind).or_default() += n;

@@ -82,7 +82,7 @@ fn severity(text: &str) -> Option<Severity> {
 }
 
 /// "Yes" over "Maybe" over "No".
-fn stronger_restart(a: Option<String>, b: &str) -> Option<String> {
+pub fn stronger_restart(a: Option<String>, b: &str) -> Option<String> {
     let rank = |s: &str| match s.to_ascii_lowercase().as_str() {
         "yes" => 3,
         "maybe" => 2,
