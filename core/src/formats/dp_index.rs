@@ -135,7 +135,7 @@ pub fn install_of(update: &Update) -> Install {
     } else {
         ("{file}", vec![], codes(&[0], &[3010]))
     };
-    Install { command: command.to_string(), arguments, exit_codes }
+    Install { command: command.to_string(), arguments, nested: None, exit_codes }
 }
 
 pub(crate) fn indexed(update: &Update) -> IndexedUpdate {

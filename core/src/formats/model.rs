@@ -101,6 +101,36 @@ pub struct Applicability {
     pub os_builds: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub msi_product_codes: Vec<String>,
+    /// The package identifiers the update installs, as its source names them (winget's
+    /// `7zip.7zip`): a computer whose inventory lists the package is a candidate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<String>,
+    /// The Windows platforms it runs on (`Windows.Desktop`, `Windows.Universal`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<String>,
+    /// The oldest Windows version it installs on (`10.0.17763.0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_os_version: Option<String>,
+    /// How the installed program shows in "Apps and Features" (the uninstall registry
+    /// keys), so that an inventory of installed programs can be matched against it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub installed_entries: Vec<InstalledEntry>,
+}
+
+/// One entry of "Apps and Features" an installed update leaves (an uninstall registry key).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstalledEntry {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publisher: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_version: Option<String>,
+    /// The uninstall key's name: the MSI product code for an MSI install.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upgrade_code: Option<String>,
 }
 
 /// How an installer's exit code is judged. A code in none of the lists is a failure.
@@ -129,10 +159,16 @@ impl Default for ExitCodes {
 /// How a client installs the update.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Install {
-    /// The program to run; `{file}` stands for the update's first file.
+    /// The program to run; `{file}` stands for the update's file for the computer: the
+    /// first whose architecture is the computer's, or that names none.
     pub command: String,
+    /// Passed to the program as they are written, one argument each; `{file}` as above.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub arguments: Vec<String>,
+    /// The file is an archive (zip) to unpack first; this is the installer inside it, a
+    /// relative path, and `{file}` stands for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nested: Option<String>,
     #[serde(default)]
     pub exit_codes: ExitCodes,
 }
@@ -319,6 +355,11 @@ impl Update {
                 return fail("eula", "acceptance is required but neither text nor reference is given".into());
             }
         }
+        if let Some(nested) = self.install.as_ref().and_then(|i| i.nested.as_deref())
+            && let Err(reason) = check_nested_path(nested)
+        {
+            return fail("install.nested", reason);
+        }
         if self.files.is_empty() && !self.withdrawn {
             return fail("files", "an update that is not withdrawn needs at least one file".into());
         }
@@ -333,6 +374,23 @@ impl Update {
         }
         Ok(())
     }
+}
+
+/// A path inside an archive, as a client will unpack it: relative, without `..`, drive or
+/// stream names, or control characters (either slash separates).
+fn check_nested_path(path: &str) -> Result<(), String> {
+    let bad = if path.is_empty() || path.len() > 260 {
+        "must be 1 to 260 bytes"
+    } else if path.starts_with(['/', '\\']) {
+        "must be relative"
+    } else if path.contains(':') || path.chars().any(char::is_control) {
+        "must not hold a colon or control characters"
+    } else if path.split(['/', '\\']).any(|c| c.is_empty() || c == "." || c == "..") {
+        "must not hold empty, . or .. components"
+    } else {
+        return Ok(());
+    };
+    Err(format!("{path:?} {bad}"))
 }
 
 /// A KB number as the list stores it, `KB5034122`, from what a person types (`5034122`,
@@ -388,6 +446,19 @@ pub(crate) mod tests {
         check_field(|u| u.supersedes.push(u.id.clone()), "supersedes[0]");
         check_field(|u| u.files.clear(), "files");
         check_field(|u| u.files.push(u.files[0].clone()), "files[1].name");
+        for climbing in ["../setup.exe", "a\\..\\b.exe", "/setup.exe", "C:setup.exe", "a//b.exe"] {
+            check_field(
+                |u| {
+                    u.install = Some(Install {
+                        command: "{file}".into(),
+                        arguments: vec![],
+                        nested: Some(climbing.into()),
+                        exit_codes: ExitCodes::default(),
+                    })
+                },
+                "install.nested",
+            );
+        }
     }
 
     #[test]

@@ -18,6 +18,8 @@ use serde::Deserialize;
 use crate::base::error::{Error, Result};
 use crate::base::names::Sha256;
 
+pub mod update;
+
 /// The largest manifest file read (the largest in winget-pkgs are tens of KiB).
 pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
 
