@@ -81,6 +81,12 @@ impl Reporter {
                  the bundle is split into volumes under that size (as with --max-file-size)"
             )),
             PackEvent::Download(p) => self.download(p),
+            PackEvent::Skipped(skipped) => self.line(format!(
+                "fetch: skipped {}@{}: {}",
+                safe(&skipped.id),
+                safe(&skipped.version),
+                safe(&skipped.reason)
+            )),
             PackEvent::Sealing { volume, volumes } => {
                 self.line(format!("fetch: signing and syncing volume {volume} of {volumes}"))
             }
@@ -114,11 +120,8 @@ impl Reporter {
                 if let Reporter::Lines = self {
                     let resume = if from > 0 { format!(", resuming at byte {from}") } else { String::new() };
                     let verb = if matches!(job.location, Location::File(_)) { "reading" } else { "downloading" };
-                    self.line(format!(
-                        "fetch: {verb} {} ({}{resume})",
-                        safe(&job.location.to_string()),
-                        human_bytes(job.size)
-                    ));
+                    let size = if job.exact { human_bytes(job.size) } else { "size not given by the feed".into() };
+                    self.line(format!("fetch: {verb} {} ({size}{resume})", safe(&job.location.to_string())));
                 }
             }
             Progress::Bytes { job, bytes } => {
@@ -171,14 +174,16 @@ fn json_event(event: &PackEvent<'_>) -> Option<(&'static str, serde_json::Value)
             ("packed", json!({"sha256": job.digest, "done": done, "total": total}))
         }
         PackEvent::Sealing { volume, volumes } => ("sealing", json!({"volume": volume, "volumes": volumes})),
+        PackEvent::Skipped(skipped) => ("plan-skipped", json!(skipped)),
         PackEvent::Download(p) => match p {
-            Progress::Cached { job } => {
-                ("cached", json!({"url": job.location.to_string(), "sha256": job.digest, "size": job.size}))
-            }
+            Progress::Cached { job } => (
+                "cached",
+                json!({"url": job.location.to_string(), "sha256": job.digest, "size": job.exact.then_some(job.size)}),
+            ),
             Progress::Started { job, from } => (
                 "download-started",
                 json!({"url": job.location.to_string(), "sha256": job.digest,
-                    "size": job.size, "from": from
+                    "size": job.exact.then_some(job.size), "from": from
                 }),
             ),
             Progress::Bytes { .. } => return None,
@@ -188,9 +193,10 @@ fn json_event(event: &PackEvent<'_>) -> Option<(&'static str, serde_json::Value)
                     "delay_ms": delay.as_millis() as u64, "cause": cause
                 }),
             ),
-            Progress::Done { job } => {
-                ("downloaded", json!({"url": job.location.to_string(), "sha256": job.digest, "size": job.size}))
-            }
+            Progress::Done { job } => (
+                "downloaded",
+                json!({"url": job.location.to_string(), "sha256": job.digest, "size": job.exact.then_some(job.size)}),
+            ),
         },
     })
 }
@@ -200,11 +206,7 @@ mod tests {
     use super::*;
 
     fn job(size: u64) -> Job {
-        Job {
-            digest: Sha256([7; 32]),
-            size,
-            location: Location::parse("http://127.0.0.1/update.msu").expect("a valid URL"),
-        }
+        Job::sized(Sha256([7; 32]), size, Location::parse("http://127.0.0.1/update.msu").expect("a valid URL"))
     }
 
     #[test]

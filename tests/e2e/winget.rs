@@ -128,3 +128,148 @@ fn manifest_that_is_a_fifo() {
         .refused(exit::INPUT, &["VideoLAN.VLC.locale.de-DE.yaml", "not a plain file"]);
     assert!(started.elapsed() < std::time::Duration::from_secs(20), "refused without waiting on the FIFO");
 }
+
+/// A copy of the real manifest tree whose installers are generated payloads served by a
+/// loopback server: every `InstallerUrl` points at the server and every `InstallerSha256`
+/// is that of the payload. The payload of a URL containing `tamper` is served with one byte
+/// more than its digest says.
+fn served_realdata(s: &Scratch, tamper: Option<&str>) -> (std::path::PathBuf, crate::support::http::Server) {
+    let tree = s.path("manifests");
+    let mut manifests: Vec<(std::path::PathBuf, String)> = Vec::new();
+    for rel in walk(&realdata()) {
+        let target = tree.join(&rel);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        manifests.push((target, std::fs::read_to_string(realdata().join(&rel)).unwrap()));
+    }
+    let key = |line: &str| line.trim_start().trim_start_matches("- ").to_string();
+    let path_of = |url: &str| url.split_once("://").unwrap().1.replace(['/', '%'], "_");
+    let payload_of = |url: &str| payload(url, 1000 + 10 * url.len());
+    let mut served = std::collections::BTreeMap::new();
+    for (_, text) in &manifests {
+        for line in text.lines().map(key) {
+            if let Some(url) = line.strip_prefix("InstallerUrl: ") {
+                let mut bytes = payload_of(url);
+                if tamper.is_some_and(|t| url.contains(t)) {
+                    bytes.push(b'!');
+                }
+                served.insert(path_of(url), bytes);
+            }
+        }
+    }
+    let server = crate::support::http::Server::start(served);
+    for (target, text) in manifests {
+        // The k-th InstallerSha256 is the k-th installer's, wherever it stands in the item.
+        let urls: Vec<String> =
+            text.lines().map(key).filter_map(|l| l.strip_prefix("InstallerUrl: ").map(str::to_string)).collect();
+        let (mut url_k, mut digest_k) = (0, 0);
+        let rewritten: Vec<String> = text
+            .lines()
+            .map(|line| {
+                let head = &line[..line.len() - key(line).len()];
+                if key(line).starts_with("InstallerUrl: ") {
+                    url_k += 1;
+                    format!("{head}InstallerUrl: {}", server.url(&path_of(&urls[url_k - 1])))
+                } else if key(line).starts_with("InstallerSha256: ") {
+                    digest_k += 1;
+                    format!("{head}InstallerSha256: {}", sha256_hex(&payload_of(&urls[digest_k - 1])).to_uppercase())
+                } else {
+                    line.to_string()
+                }
+            })
+            .collect();
+        assert_eq!(url_k, digest_k, "{}: one digest per installer URL", target.display());
+        std::fs::write(&target, rewritten.join("\r\n") + "\r\n").unwrap();
+    }
+    (tree, server)
+}
+
+#[test]
+fn winget_tree_over_a_loopback_server_to_update_list() {
+    let s = Scratch::new();
+    let (tree, server) = served_realdata(&s, None);
+    let (secret, public) = s.key("signer");
+    let media = s.media();
+    let out = s
+        .fetch(&[
+            "pack",
+            "--winget",
+            tree.to_str().unwrap(),
+            "--key",
+            secret.to_str().unwrap(),
+            "--out",
+            media.to_str().unwrap(),
+            "--json",
+        ])
+        .ok();
+    let lines: Vec<serde_json::Value> = out.lines().map(json_line).collect();
+    let bundle = lines.last().unwrap();
+    assert_eq!(bundle["type"], "bundle", "{out}");
+    assert_eq!(bundle["data"]["updates"], 8, "{out}");
+    assert_eq!(bundle["data"]["payloads"], 22, "one per chosen installer: {out}");
+    let skipped = lines.iter().filter(|l| l["type"] == "plan-skipped").count();
+    assert_eq!(skipped, 8, "the installers passed over are said, as by plan: {out}");
+    for request in server.requests() {
+        assert_eq!(
+            server.stats(&request).requests,
+            1,
+            "{request} is fetched once: to learn its size, then packed from the cache"
+        );
+    }
+
+    s.trust(&public);
+    s.ingest(&["import", bundle["data"]["path"].as_str().unwrap()]).ok();
+    let list = s.ingest(&["list", "--json"]).ok();
+    let mut ids: Vec<String> = list.lines().map(|l| data(l)["id"].as_str().unwrap().to_string()).collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [
+            "7zip.7zip@16.0.4",
+            "7zip.7zip@23.01",
+            "7zip.7zip@24.08",
+            "7zip.7zip@24.09",
+            "Mozilla.Firefox.ESR@115.15.0",
+            "Notepad++.Notepad++@8.7",
+            "VideoLAN.VLC@3.0.20",
+            "VideoLAN.VLC@3.0.21",
+        ]
+    );
+    let show = data(&s.ingest(&["show", "7zip.7zip@24.08", "--json"]).ok());
+    assert_eq!(show["superseded_by"], serde_json::json!(["7zip.7zip@24.09"]), "{show}");
+    assert_eq!(show["classification"], "application");
+    let firefox = data(&s.ingest(&["show", "Mozilla.Firefox.ESR@115.15.0", "--json"]).ok());
+    let metadata = &firefox["metadata"];
+    assert_eq!(metadata["applicability"]["packages"], serde_json::json!(["Mozilla.Firefox.ESR"]), "{metadata}");
+    let names: std::collections::BTreeSet<&str> =
+        metadata["files"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), 3, "three architectures' installers of one name stay apart: {names:?}");
+    assert_eq!(
+        metadata["install"]["arguments"],
+        serde_json::json!(["/S", "/PreventRebootRequired=true"]),
+        "{metadata}"
+    );
+    assert_eq!(firefox["release_date"], "2024-09-03", "the manifest's ReleaseDate");
+    let vlc = data(&s.ingest(&["show", "VideoLAN.VLC@3.0.21", "--json"]).ok());
+    assert_eq!(vlc["release_date"], serde_json::Value::Null, "no ReleaseDate in the manifest: unknown, not invented");
+}
+
+#[test]
+fn winget_installer_whose_digest_differs() {
+    let s = Scratch::new();
+    let (tree, _server) = served_realdata(&s, Some("npp.8.7.Installer.x64.exe"));
+    let (secret, _) = s.key("signer");
+    let media = s.media();
+    s.fetch(&[
+        "pack",
+        "--winget",
+        tree.to_str().unwrap(),
+        "--package",
+        "Notepad++.*",
+        "--key",
+        secret.to_str().unwrap(),
+        "--out",
+        media.to_str().unwrap(),
+    ])
+    .refused(exit::INTEGRITY, &["npp.8.7.Installer.x64.exe", "SHA-256"]);
+    assert!(walk(&media).is_empty(), "no bundle is left behind: {:?}", walk(&media));
+}

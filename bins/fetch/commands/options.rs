@@ -136,7 +136,7 @@ pub fn seconds(value: f64, flag: &str) -> anyhow::Result<Duration> {
 }
 
 /// A winget manifest tree to read instead of a catalog, and which of it to take
-/// (`fetch plan` reads it; docs/feeds.md).
+/// (docs/feeds.md).
 #[derive(Args)]
 pub struct WingetArgs {
     /// A winget manifest tree: winget-pkgs's `manifests/` folder, or any part of it.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
+use ferry_core::fetch::feed::Feed;
 use ferry_core::fetch::pack::{PackOptions, PackOutcome, PlanOptions};
 use ferry_core::fetch::source::Location;
 use ferry_core::fetch::volumes;
@@ -13,15 +14,17 @@ use ferry_core::fetch::workdir::WorkDir;
 use ferry_core::formats::keys;
 
 use super::key::read_passphrase;
-use super::options::{DownloadArgs, SelectionArgs};
+use super::options::{DownloadArgs, SelectionArgs, WingetArgs};
 use crate::common::{code, human_bytes, json_line};
 use crate::progress;
 
 #[derive(Args)]
-#[command(group = clap::ArgGroup::new("source").required(true).args(["catalog"]))]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["catalog", "winget"]))]
 pub struct PackArgs {
     #[command(flatten)]
     pub selection: SelectionArgs,
+    #[command(flatten)]
+    pub winget: WingetArgs,
     /// Secret key to sign with; repeat for several signatures.
     #[arg(long = "key", value_name = "FILE", required = true)]
     pub keys: Vec<PathBuf>,
@@ -64,13 +67,19 @@ pub fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
             .push(keys::read_secret_key(path, || read_passphrase(args.passphrase_file.as_deref(), &prompt, false))?);
     }
     let sel = &args.selection;
-    let catalog = Location::parse(sel.catalog.as_deref().unwrap_or_default())?;
+    let catalog = sel.catalog.as_deref().map(Location::parse).transpose()?;
+    let winget_selection = args.winget.selection();
+    let feed = match (&catalog, &args.winget.winget) {
+        (Some(location), _) => Feed::Catalog(location),
+        (None, Some(tree)) => Feed::Winget { tree, selection: &winget_selection },
+        (None, None) => return Err(ferry_core::Error::Invalid("give --catalog or --winget".into()).into()),
+    };
     let selection = sel.selection();
     let state = sel.state()?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     let options = PackOptions {
+        feed,
         plan: PlanOptions {
-            catalog: &catalog,
             selection: &selection,
             channel: &sel.channel,
             state: state.as_ref(),

@@ -36,13 +36,13 @@ pub fn plan(args: &PlanArgs) -> anyhow::Result<u8> {
     let selection = sel.selection();
     let state = sel.state()?;
     let options = PlanOptions {
-        catalog: &catalog,
         selection: &selection,
         channel: &sel.channel,
         state: state.as_ref(),
         metadata_only: sel.metadata_only,
     };
-    let plan = ferry_core::fetch::pack::plan(&sel.net.sources()?, &options)?;
+    let offered = ferry_core::fetch::feed::load_catalog(&sel.net.sources()?, &catalog)?;
+    let plan = ferry_core::fetch::pack::plan(&offered, &catalog, &options)?;
     if args.json {
         json_line(
             "plan",

@@ -41,6 +41,11 @@ impl Cache {
         fs::metadata(self.path_of(digest)).is_ok_and(|m| m.is_file() && m.len() == size)
     }
 
+    /// Whether a complete file is cached for `digest`, whatever its size (not re-hashed here).
+    pub fn holds_any(&self, digest: &Sha256) -> bool {
+        fs::metadata(self.path_of(digest)).is_ok_and(|m| m.is_file())
+    }
+
     /// Moves a verified partial download into the cache, read-only.
     ///
     /// Not synced to disk: every cache entry is hashed again before it is used, so one lost

@@ -40,8 +40,23 @@ pub struct Ready {
 #[derive(Debug, Clone)]
 pub struct Job {
     pub digest: Sha256,
+    /// The file's size; when not `exact`, the most bytes accepted (a winget manifest gives
+    /// no sizes: the file is fetched to learn it, its digest still checked).
     pub size: u64,
+    pub exact: bool,
     pub location: Location,
+}
+
+impl Job {
+    /// A file whose size the metadata gives.
+    pub fn sized(digest: Sha256, size: u64, location: Location) -> Job {
+        Job { digest, size, exact: true, location }
+    }
+
+    /// A file whose size is learnt by fetching it, up to `at_most` bytes.
+    pub fn size_unknown(digest: Sha256, at_most: u64, location: Location) -> Job {
+        Job { digest, size: at_most, exact: false, location }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -169,10 +184,11 @@ impl Worker<'_> {
             return Ok(Ready { path: path.clone(), verified: false });
         }
         let cached = self.cache.path_of(&job.digest);
-        if self.cache.holds(&job.digest, job.size) {
+        let held = if job.exact { self.cache.holds(&job.digest, job.size) } else { self.cache.holds_any(&job.digest) };
+        if held {
             // Re-hash what an earlier run left: the disk may have changed since.
             match hash_file(&cached) {
-                Ok((digest, size)) if digest == job.digest && size == job.size => {
+                Ok((digest, size)) if digest == job.digest && (size == job.size || !job.exact && size <= job.size) => {
                     (self.progress)(Progress::Cached { job });
                     return Ok(Ready { path: cached, verified: true });
                 }
@@ -217,6 +233,7 @@ impl Worker<'_> {
         let partial = self.cache.partial_path(&job.digest);
         let have = std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
         let from = if have < job.size { have } else { 0 };
+        let of_size = if job.exact { format!("{} bytes", job.size) } else { "a size not known beforehand".to_string() };
         let body = match self.sources.open_at(&job.location, from) {
             Ok(body) => body,
             Err(Failure { cause, retryable: true, restart }) => return Ok(Attempt::Again { cause, restart }),
@@ -247,10 +264,9 @@ impl Worker<'_> {
                     file.flush().at(&partial)?;
                     return Ok(Attempt::Again {
                         cause: format!(
-                            "stalled: {} bytes in the last {:.0} s, below {speed_limit} bytes a second (--speed-limit, --speed-time), after {written} of {} bytes",
+                            "stalled: {} bytes in the last {:.0} s, below {speed_limit} bytes a second (--speed-limit, --speed-time), after {written} bytes of {of_size}",
                             window.1,
                             elapsed.as_secs_f64(),
-                            job.size
                         ),
                         restart: false,
                     });
@@ -269,7 +285,7 @@ impl Worker<'_> {
                 Err(e) => {
                     file.flush().at(&partial)?;
                     return Ok(Attempt::Again {
-                        cause: format!("transfer broke off after {written} of {} bytes: {e}", job.size),
+                        cause: format!("transfer broke off after {written} bytes of {of_size}: {e}"),
                         restart: false,
                     });
                 }
@@ -277,6 +293,12 @@ impl Worker<'_> {
             if written + n as u64 > job.size {
                 drop(file);
                 self.cache.discard(&partial)?;
+                if !job.exact {
+                    return Err(Error::Download {
+                        url,
+                        cause: format!("more than {} bytes, the most accepted for a file of unknown size", job.size),
+                    });
+                }
                 return Err(Error::SizeMismatch { what: url, expected: job.size, actual: written + n as u64 });
             }
             file.write_all(&buf[..n]).at(&partial)?;
@@ -286,7 +308,7 @@ impl Worker<'_> {
             (self.progress)(Progress::Bytes { job, bytes: n as u64 });
         }
         drop(file);
-        if written < job.size {
+        if job.exact && written < job.size {
             return Ok(Attempt::Again {
                 cause: format!("the connection closed after {written} of {} bytes", job.size),
                 restart: false,

@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod download;
+pub mod feed;
 pub mod msrc;
 #[cfg(feature = "net")]
 pub mod net;

@@ -18,10 +18,11 @@ use crate::base::names::{Channel, Sha256, UpdateId};
 use crate::bundle::writer::BundleWriter;
 use crate::fetch::cache::Cache;
 use crate::fetch::download::{self, DownloadOptions, Job, Progress};
+use crate::fetch::feed::Feed;
 use crate::fetch::source::{Location, Sources};
 use crate::fetch::volumes::{self, ENTRY_OVERHEAD, Piece};
 use crate::fetch::workdir::WorkDir;
-use crate::formats::catalog::{Catalog, MAX_CATALOG_BYTES, Selection};
+use crate::formats::catalog::{Catalog, Selection};
 use crate::formats::manifest::{
     BUNDLE_FORMAT, BundleKind, ChunkOf, DescribedFile, Layout, Manifest, Payload, chunk_entry_name, file_entry_name,
 };
@@ -29,10 +30,10 @@ use crate::formats::minisign::SecretKey;
 use crate::formats::model::Update;
 use crate::formats::rotation::{ROTATION_ENTRY, SignedStatement, signature_entry};
 use crate::formats::state::ServerState;
+use crate::formats::winget::Skipped;
 
-/// What to plan a bundle from.
+/// How to plan a bundle from the updates a feed offers.
 pub struct PlanOptions<'a> {
-    pub catalog: &'a Location,
     pub selection: &'a Selection,
     pub channel: &'a Channel,
     /// The offline server's verified state: plan a delta against it.
@@ -42,6 +43,7 @@ pub struct PlanOptions<'a> {
 }
 
 pub struct PackOptions<'a> {
+    pub feed: Feed<'a>,
     pub plan: PlanOptions<'a>,
     pub keys: &'a [SecretKey],
     pub out_dir: PathBuf,
@@ -107,6 +109,8 @@ impl Plan {
 /// What `pack` reports as it goes, for the binary to show.
 #[derive(Debug, Clone)]
 pub enum PackEvent<'a> {
+    /// The feed had this but does not offer it.
+    Skipped(&'a Skipped),
     Selected {
         updates: usize,
         files: usize,
@@ -170,12 +174,6 @@ pub enum PackOutcome {
     },
 }
 
-/// Reads and checks the catalog at `location`.
-pub fn load_catalog(sources: &Sources, location: &Location) -> Result<Catalog> {
-    let bytes = sources.read_capped(location, MAX_CATALOG_BYTES)?;
-    Catalog::parse(&bytes, &location.to_string())
-}
-
 /// The file name of volume `volume` of `volumes`: people read it, ingest never does.
 pub fn bundle_file_name(channel: &Channel, sequence: u64, volume: u32, volumes: u32) -> String {
     if volumes == 1 {
@@ -216,17 +214,17 @@ fn layout_pieces(plan: &Plan, capacity: Option<u64>, manifest_len: u64, keys: us
     volumes::assign(&files, budget(first.len())?)
 }
 
-/// Decides what a bundle carries, downloading nothing.
-pub fn plan(sources: &Sources, opts: &PlanOptions<'_>) -> Result<Plan> {
-    let catalog = load_catalog(sources, opts.catalog)?;
-    let unknown = opts.selection.unknown_ids(&catalog);
+/// Decides what a bundle carries of the updates in `catalog`, downloading nothing. File
+/// references relative to the feed resolve against `base`.
+pub fn plan(catalog: &Catalog, base: &Location, opts: &PlanOptions<'_>) -> Result<Plan> {
+    let unknown = opts.selection.unknown_ids(catalog);
     if !unknown.is_empty() {
         let names: Vec<String> = unknown.iter().map(|i| i.to_string()).collect();
-        return Err(Error::Invalid(format!("catalog {} has no update with id {}", opts.catalog, names.join(", "))));
+        return Err(Error::Invalid(format!("{base} has no update with id {}", names.join(", "))));
     }
     let selected = catalog.select(opts.selection);
     if selected.is_empty() {
-        return Err(Error::EmptySelection { origin: opts.catalog.to_string() });
+        return Err(Error::EmptySelection { origin: base.to_string() });
     }
     let held: BTreeSet<Sha256> = opts.state.map(ServerState::held_files).unwrap_or_default();
 
@@ -268,7 +266,7 @@ pub fn plan(sources: &Sources, opts: &PlanOptions<'_>) -> Result<Plan> {
             } else if !u.withdrawn && !opts.metadata_only {
                 carried_bytes += f.size;
                 if carried.insert(f.sha256) {
-                    plan.jobs.push(Job { digest: f.sha256, size: f.size, location: opts.catalog.join(&f.url)? });
+                    plan.jobs.push(Job::sized(f.sha256, f.size, base.join(&f.url)?));
                 }
             }
         }
@@ -294,12 +292,17 @@ pub fn pack(
             return Err(Error::Invalid(format!("signing key {} given twice", key.key_id)));
         }
     }
-    let plan = plan(sources, &opts.plan)?;
+    let cache = Cache::open(&work.root().join("cache"))?;
+    // A feed without sizes (winget) fetches its files into the cache here, before the plan.
+    let offered = opts.feed.offer(sources, &cache, &opts.download, &|p| progress(PackEvent::Download(p)))?;
+    for skipped in &offered.skipped {
+        progress(PackEvent::Skipped(skipped));
+    }
+    let plan = plan(&offered.catalog, &offered.base, &opts.plan)?;
     if plan.updates.is_empty() {
         return Ok(PackOutcome::NothingNew { up_to_date: plan.up_to_date });
     }
     progress(PackEvent::Selected { updates: plan.updates.len(), files: plan.jobs.len(), bytes: plan.payload_bytes() });
-    let cache = Cache::open(&work.root().join("cache"))?;
 
     // Lay the volumes out before a sequence is used, so that media too small for the bundle
     // cost nothing. The draft's sequence and times are placeholders of the widest form; only

@@ -13,7 +13,14 @@ use std::path::{Path, PathBuf};
 use crate::base::error::{Error, IoContext, Result};
 use crate::base::names::Sha256;
 use crate::base::shared_tree::{Links, open_regular};
-use crate::formats::winget::{MAX_MANIFEST_BYTES, PackageVersion, Selection, Skipped, read_version, select};
+use crate::fetch::cache::Cache;
+use crate::fetch::download::{self, DownloadOptions, Job, Progress};
+use crate::fetch::source::{Location, Sources};
+use crate::formats::catalog::{CATALOG_FORMAT, Catalog};
+use crate::formats::winget::update::to_update;
+use crate::formats::winget::{
+    Chosen, Installer, MAX_MANIFEST_BYTES, PackageVersion, Selection, Skipped, read_version, select,
+};
 
 /// Every package version under `root`, by package id, then version from newest to oldest.
 pub fn read_tree(root: &Path) -> Result<Vec<PackageVersion>> {
@@ -84,10 +91,39 @@ pub struct Plan {
     pub skipped: Vec<Skipped>,
 }
 
-/// Reads the tree at `root` and selects from it.
+/// Selects from `versions` and keeps what maps to an update: a version whose installers
+/// cannot be installed unattended or named in the model joins the skipped, with its reason.
+fn choose<'a>(versions: &'a [PackageVersion], selection: &Selection) -> (Vec<Chosen<'a>>, Vec<Skipped>) {
+    let (chosen, mut skipped) = select(versions, selection);
+    let chosen = chosen
+        .into_iter()
+        .filter(|c| {
+            let no_sizes: Vec<(&Installer, u64)> = c.installers.iter().map(|i| (*i, 0)).collect();
+            match to_update(c.version, &no_sizes, &older(versions, c.version)) {
+                Ok(_) => true,
+                Err(reason) => {
+                    skipped.push(Skipped { id: c.version.id.clone(), version: c.version.version.clone(), reason });
+                    false
+                }
+            }
+        })
+        .collect();
+    (chosen, skipped)
+}
+
+/// The versions of `version`'s package in `versions` older than it: what it supersedes.
+fn older<'a>(versions: &'a [PackageVersion], version: &PackageVersion) -> Vec<&'a str> {
+    versions
+        .iter()
+        .filter(|v| v.id.eq_ignore_ascii_case(&version.id) && compare_versions(&v.version, &version.version).is_lt())
+        .map(|v| v.version.as_str())
+        .collect()
+}
+
+/// Reads the tree at `root` and selects from it, downloading nothing.
 pub fn plan(root: &Path, selection: &Selection) -> Result<Plan> {
     let versions = read_tree(root)?;
-    let (chosen, skipped) = select(&versions, selection);
+    let (chosen, skipped) = choose(&versions, selection);
     if chosen.is_empty() && skipped.is_empty() {
         return Err(Error::EmptySelection { origin: root.display().to_string() });
     }
@@ -115,6 +151,52 @@ pub fn plan(root: &Path, selection: &Selection) -> Result<Plan> {
         })
         .collect();
     Ok(Plan { versions, skipped })
+}
+
+/// The most bytes fetched of an installer whose size no manifest gives (the largest in
+/// winget-pkgs are a few GiB).
+pub const MAX_INSTALLER_BYTES: u64 = 16 << 30;
+
+/// The updates the tree at `root` offers under `selection` and what it passed over, with
+/// their files' sizes: each
+/// chosen installer is fetched into the cache first (its SHA-256 checked), since manifests
+/// give no sizes and a bundle's layout needs them. The pack that follows finds them there.
+pub fn offer(
+    root: &Path,
+    selection: &Selection,
+    sources: &Sources,
+    cache: &Cache,
+    download: &DownloadOptions,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Result<(Catalog, Vec<Skipped>)> {
+    let versions = read_tree(root)?;
+    let (chosen, mut skipped) = choose(&versions, selection);
+    let base = Location::File(root.to_path_buf());
+    let mut jobs: Vec<Job> = Vec::new();
+    for c in &chosen {
+        for i in &c.installers {
+            if !jobs.iter().any(|j| j.digest == i.sha256) {
+                jobs.push(Job::size_unknown(i.sha256, MAX_INSTALLER_BYTES, base.join(&i.url)?));
+            }
+        }
+    }
+    let mut sizes: BTreeMap<Sha256, u64> = BTreeMap::new();
+    download::run(&jobs, sources, cache, download, progress, |job, ready| {
+        let size = std::fs::metadata(&ready.path).at(&ready.path)?.len();
+        sizes.insert(job.digest, size);
+        Ok(())
+    })?;
+    let mut updates = Vec::with_capacity(chosen.len());
+    for c in &chosen {
+        let sized: Vec<(&Installer, u64)> = c.installers.iter().map(|i| (*i, sizes[&i.sha256])).collect();
+        match to_update(c.version, &sized, &older(&versions, c.version)) {
+            Ok(update) => updates.push(update),
+            Err(reason) => {
+                skipped.push(Skipped { id: c.version.id.clone(), version: c.version.version.clone(), reason })
+            }
+        }
+    }
+    Ok((Catalog { format: CATALOG_FORMAT, updates }, skipped))
 }
 
 /// Orders package versions as winget does: part by part at the dots, numbers as numbers
