@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole ferry journey on the shipped samples, with no network:
 #   fetch pack → fetch inspect → (minisign -V, if installed) → ingest trust add →
-#   ingest verify → ingest import → ingest list → ingest approve (a licence accepted
+#   ingest verify → ingest import → ingest list → a winget manifest tree planned, packed
+#   and imported → ingest approve (a licence accepted
 #   first) → update group and approval rules → ingest refresh → a file registered by
 #   hand → ingest show → CSV export → ingest import again → reports → publishing to a
 #   distribution point → a scheduled-ingestion pass over a drop folder.
@@ -56,6 +57,15 @@ step "$ingest" trust add "$samples/keys/demo.pub" --allow-demo-key
 step "$ingest" verify "$bundle"
 step "$ingest" import "$bundle"
 step "$ingest" list
+
+echo
+echo "== third-party applications from a winget manifest tree (samples/winget, the real Firefox ESR"
+echo "   manifests with the x64 installer pointed at a sample payload): plan, pack, import"
+step "$fetch" plan --winget "$samples/winget/manifests"
+step "$fetch" pack --winget "$samples/winget/manifests" --architecture x64 --key "$samples/keys/demo.key" --out "$media"
+step "$ingest" import "$(ls "$media"/ferry-default-*.zip | tail -n 1)"
+step "$ingest" show Mozilla.Firefox.ESR@115.15.0
+
 step "$ingest" approve --severity important --severity critical --by demo-admin
 step "$ingest" eula accept KB5002519 --by demo-admin
 step "$ingest" approve KB5002519 --by demo-admin

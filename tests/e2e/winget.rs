@@ -273,3 +273,30 @@ fn winget_installer_whose_digest_differs() {
     .refused(exit::INTEGRITY, &["npp.8.7.Installer.x64.exe", "SHA-256"]);
     assert!(walk(&media).is_empty(), "no bundle is left behind: {:?}", walk(&media));
 }
+
+#[test]
+fn winget_installer_named_relative_to_its_manifest() {
+    // The shipped sample: the real Firefox ESR manifests, the x64 installer pointed at a
+    // payload beside the tree, as a local mirror of installers is written.
+    let s = Scratch::new();
+    let tree = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/winget/manifests");
+    let (secret, _) = s.key("signer");
+    let media = s.media();
+    let args = [
+        "pack",
+        "--winget",
+        tree.to_str().unwrap(),
+        "--key",
+        secret.to_str().unwrap(),
+        "--out",
+        media.to_str().unwrap(),
+    ];
+    let out = s.fetch(&[&args[..], &["--architecture", "x64", "--json"]].concat()).ok();
+    let bundle = json_line(out.lines().last().unwrap());
+    assert_eq!((bundle["data"]["updates"].as_u64(), bundle["data"]["payloads"].as_u64()), (Some(1), Some(1)), "{out}");
+    let inspect = data(&s.fetch(&["inspect", bundle["data"]["path"].as_str().unwrap(), "--json"]).ok());
+    let file = &inspect["manifest"]["updates"][0]["files"][0];
+    assert_eq!(file["name"], "Firefox Setup 115.15.0esr.exe", "{file}");
+    assert!(file["url"].as_str().unwrap().starts_with("file:///"), "resolved against the manifest: {file}");
+    assert_eq!(file["size"], 4608);
+}

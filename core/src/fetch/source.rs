@@ -41,7 +41,8 @@ impl Location {
         }
     }
 
-    fn as_url(&self) -> Result<Url> {
+    /// The location as a URL (`file://` for a path).
+    pub fn as_url(&self) -> Result<Url> {
         match self {
             Location::Http(url) => Ok(url.clone()),
             Location::File(path) => {

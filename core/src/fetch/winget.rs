@@ -171,12 +171,13 @@ pub fn offer(
 ) -> Result<(Catalog, Vec<Skipped>)> {
     let versions = read_tree(root)?;
     let (chosen, mut skipped) = choose(&versions, selection);
-    let base = Location::File(root.to_path_buf());
     let mut jobs: Vec<Job> = Vec::new();
     for c in &chosen {
+        // A relative InstallerUrl (a local mirror's) is relative to the manifest.
+        let manifest = Location::File(c.version.files.first().cloned().unwrap_or_else(|| root.to_path_buf()));
         for i in &c.installers {
             if !jobs.iter().any(|j| j.digest == i.sha256) {
-                jobs.push(Job::size_unknown(i.sha256, MAX_INSTALLER_BYTES, base.join(&i.url)?));
+                jobs.push(Job::size_unknown(i.sha256, MAX_INSTALLER_BYTES, manifest.join(&i.url)?));
             }
         }
     }
@@ -190,7 +191,14 @@ pub fn offer(
     for c in &chosen {
         let sized: Vec<(&Installer, u64)> = c.installers.iter().map(|i| (*i, sizes[&i.sha256])).collect();
         match to_update(c.version, &sized, &older(&versions, c.version)) {
-            Ok(update) => updates.push(update),
+            Ok(mut update) => {
+                for file in &mut update.files {
+                    if let Some(job) = jobs.iter().find(|j| j.digest == file.sha256) {
+                        file.url = job.location.as_url()?.to_string();
+                    }
+                }
+                updates.push(update)
+            }
             Err(reason) => {
                 skipped.push(Skipped { id: c.version.id.clone(), version: c.version.version.clone(), reason })
             }

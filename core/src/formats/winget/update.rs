@@ -126,11 +126,12 @@ fn split_switches(text: &str) -> Vec<String> {
 /// not a usable file name (a URL ending in a query) or is taken by another architecture's
 /// installer, one made of the package, version and architecture.
 fn file_name(version: &PackageVersion, installer: &Installer, taken: &BTreeSet<String>) -> Result<FileName, String> {
-    let from_url = url::Url::parse(&installer.url).ok().and_then(|u| {
-        let last = u.path_segments()?.next_back()?.to_string();
-        let decoded = percent_decode(&last)?;
-        FileName::from_str(&decoded).ok()
-    });
+    let last = match url::Url::parse(&installer.url) {
+        Ok(u) => u.path_segments().and_then(|mut s| s.next_back()).map(str::to_string),
+        // A reference relative to the manifest (a local mirror's).
+        Err(_) => installer.url.split(['?', '#']).next().and_then(|p| p.rsplit('/').next()).map(str::to_string),
+    };
+    let from_url = last.and_then(|l| percent_decode(&l)).and_then(|d| FileName::from_str(&d).ok());
     let free = |n: &FileName| !taken.contains(&n.as_str().to_ascii_lowercase());
     if let Some(name) = from_url.as_ref().filter(|n| free(n)) {
         return Ok(name.clone());
@@ -205,9 +206,17 @@ pub fn to_update(version: &PackageVersion, installers: &[(&Installer, u64)], old
     let mut files = Vec::with_capacity(installers.len());
     let mut applicability = Applicability { packages: vec![version.id.clone()], ..Applicability::default() };
     for (installer, size) in installers {
-        let scheme = url::Url::parse(&installer.url).map(|u| u.scheme().to_string()).unwrap_or_default();
-        if scheme != "https" && scheme != "http" {
-            return Err(format!("InstallerUrl {:?} is not an http or https URL", installer.url));
+        // http(s) as winget-pkgs has them; a file URL or a reference relative to the
+        // manifest for a local mirror of installers (resolved by whoever reads the tree).
+        match url::Url::parse(&installer.url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https" | "file") => {}
+            Err(url::ParseError::RelativeUrlWithoutBase) => {}
+            _ => {
+                return Err(format!(
+                    "InstallerUrl {:?} is not an http, https or file URL, nor relative to the manifest",
+                    installer.url
+                ));
+            }
         }
         if let Some(text) = &installer.release_date {
             let date = Date::from_str(text).map_err(|e| format!("ReleaseDate: {e}"))?;
@@ -420,7 +429,7 @@ mod tests {
         late.release_date = Some("2024-13-01".into());
         assert!(to_update(&v, &[(&late, 1)], &[]).unwrap_err().starts_with("ReleaseDate"));
         let mut local = x64.clone();
-        local.url = "file:///etc/passwd".into();
-        assert!(to_update(&v, &[(&local, 1)], &[]).unwrap_err().contains("not an http or https URL"));
+        local.url = "ftp://e.com/a.exe".into();
+        assert!(to_update(&v, &[(&local, 1)], &[]).unwrap_err().contains("not an http, https or file URL"));
     }
 }
