@@ -30,12 +30,17 @@ fn demo_script_runs_the_journey() {
     assert!(listed.len() >= 6, "the sample updates and the one registered by hand: {listed:?}");
     assert!(listed.iter().any(|u| u["id"] == "KB5034122" && u["status"] == "approved"), "{listed:?}");
     assert!(listed.iter().any(|u| u["origin"] == "manual"), "the hotfix registered by hand: {listed:?}");
+    assert!(
+        listed.iter().any(|u| u["id"] == "Mozilla.Firefox.ESR@115.15.0" && u["classification"] == "application"),
+        "the version packed from the sample winget tree: {listed:?}"
+    );
     // Imported, then imported again as a no-op, then the next week's bundle by the watcher.
     assert!(stdout.contains("imported: ") && stdout.contains("already imported: "), "{stdout}");
     let channels = run(&["state", "export", "--out", s.path("state.json").to_str().unwrap()]);
     channels.ok();
     let state: serde_json::Value = serde_json::from_slice(&std::fs::read(s.path("state.json")).unwrap()).unwrap();
-    assert_eq!(state["channels"]["default"]["highest_sequence"], 2, "the watcher imported sequence 2: {state}");
+    // Sequence 1 from the catalog, 2 from the winget tree, 3 by the watcher.
+    assert_eq!(state["channels"]["default"]["highest_sequence"], 3, "the watcher imported sequence 3: {state}");
     // The distribution point verifies, as a branch office would check it.
     let verified = run(&["dp", "verify", demo.join("www/updates").to_str().unwrap()]).ok();
     assert!(verified.contains("intact: every file present"), "{verified}");
