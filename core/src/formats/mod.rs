@@ -20,3 +20,4 @@ pub mod rules;
 pub mod state;
 pub mod trust;
 pub mod winget;
+mod xml;

@@ -117,7 +117,7 @@ fn skipped_kind(description: &str) -> String {
 pub fn read_cvrf(path: &Path, bytes: &[u8]) -> Result<Document> {
     let refuse = |reason: String, at: u64| Error::Feed {
         file: path.to_path_buf(),
-        line: Some(bytes[..(at as usize).min(bytes.len())].iter().filter(|b| **b == b'\n').count() + 1),
+        line: Some(crate::formats::xml::line_of(bytes, at)),
         field: String::new(),
         reason,
     };
@@ -125,8 +125,9 @@ pub fn read_cvrf(path: &Path, bytes: &[u8]) -> Result<Document> {
         return Err(Error::TooLarge { path: path.to_path_buf(), limit: MAX_DOCUMENT_BYTES });
     }
     let bytes_without_bom = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    // Text is trimmed once whole, at the end of its element: trimming each piece around an
+    // entity would eat the spaces beside it ("A &amp; B" would read "A&B").
     let mut reader = quick_xml::Reader::from_reader(bytes_without_bom);
-    reader.config_mut().trim_text(true);
     let mut doc = Document::default();
     let mut products: BTreeMap<String, String> = BTreeMap::new();
     let mut stack: Vec<String> = Vec::new();
@@ -185,19 +186,7 @@ pub fn read_cvrf(path: &Path, bytes: &[u8]) -> Result<Document> {
             Event::CData(t) => text.push_str(&t.into_inner()),
             Event::GeneralRef(r) => {
                 let name = r.into_inner();
-                let c = match name.as_ref() {
-                    "lt" => Some('<'),
-                    "gt" => Some('>'),
-                    "amp" => Some('&'),
-                    "quot" => Some('"'),
-                    "apos" => Some('\''),
-                    other => other
-                        .strip_prefix("#x")
-                        .and_then(|h| u32::from_str_radix(h, 16).ok())
-                        .or_else(|| other.strip_prefix('#').and_then(|d| d.parse().ok()))
-                        .and_then(char::from_u32),
-                };
-                match c {
+                match crate::formats::xml::entity(&name) {
                     Some(c) => text.push(c),
                     None => return Err(refuse(format!("the entity &{name}; is not one XML defines"), at)),
                 }
