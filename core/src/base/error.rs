@@ -123,6 +123,11 @@ pub enum Error {
     #[error("{}{}: {}{reason}", file.display(), line.map(|l| format!(": line {l}")).unwrap_or_default(), if field.is_empty() { String::new() } else { format!("{field}: ") })]
     Feed { file: PathBuf, line: Option<usize>, field: String, reason: String },
 
+    /// A feed whose vendor signs it (Microsoft's offline scan catalog) is not signed as it
+    /// must be: nothing it lists is trusted.
+    #[error("{}: its signature is refused: {reason}", file.display())]
+    FeedSignature { file: PathBuf, reason: String },
+
     #[error("selection matches no update in catalog {origin}")]
     EmptySelection { origin: String },
 
@@ -319,7 +324,8 @@ impl Error {
             | Untrusted { .. }
             | Rotation { .. }
             | StateFile { .. }
-            | DpIndex { .. } => ErrorClass::Signature,
+            | DpIndex { .. }
+            | FeedSignature { .. } => ErrorClass::Signature,
             Rollback { .. } | SequenceReused { .. } | MissingBase { .. } | Expired { .. } => ErrorClass::Rollback,
             NotFound { .. } | NoRegistry { .. } => ErrorClass::NotFound,
             Busy { .. } | WatchRunning { .. } => ErrorClass::Busy,

@@ -4,6 +4,7 @@
 //! the files themselves.
 
 pub mod approval;
+pub mod authenticode;
 pub mod catalog;
 pub mod dp_index;
 pub mod freshness;
