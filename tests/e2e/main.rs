@@ -42,3 +42,4 @@ mod transfer_integrity;
 mod volumes;
 mod watch;
 mod winget;
+mod wsusscn2;

@@ -38,6 +38,9 @@ pub struct SelectionArgs {
     /// Take the update with this id (repeatable).
     #[arg(long = "id", value_name = "ID")]
     pub ids: Vec<UpdateId>,
+    /// Take the updates of this KB article (repeatable; 5034122 or KB5034122).
+    #[arg(long = "kb", value_name = "KB")]
+    pub kbs: Vec<String>,
     /// The offline server's state file (`ingest state export`): build a delta with only what
     /// it lacks. Its signature (FILE.minisig) is checked against --server-key.
     #[arg(long, value_name = "FILE", requires = "server_key")]
@@ -60,6 +63,7 @@ impl SelectionArgs {
             classifications: self.classifications.clone(),
             severities: self.severities.clone(),
             released_since: self.since,
+            kbs: self.kbs.iter().map(|k| ferry_core::formats::model::normalise_kb(k)).collect(),
         }
     }
 
@@ -173,4 +177,20 @@ impl WingetArgs {
             locale: self.locale.clone(),
         }
     }
+}
+
+/// Microsoft's offline scan catalog to read instead of a catalog (docs/feeds.md).
+#[derive(Args)]
+pub struct ScanArgs {
+    /// Microsoft's offline scan catalog (wsusscn2.cab, a path): its Authenticode signature
+    /// is checked against Microsoft's root certificates before anything in it is read.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["catalog", "winget"])]
+    pub wsusscn2: Option<PathBuf>,
+    /// Trust this root certificate (DER or PEM) for the scan catalog's signature too, beside
+    /// Microsoft's pinned ones (repeatable).
+    #[arg(long = "wsusscn2-root", value_name = "CERT", requires = "wsusscn2")]
+    pub roots: Vec<PathBuf>,
+    /// Whether an update that another selected update supersedes is carried too.
+    #[arg(long, value_name = "WHICH", default_value = "exclude", value_parser = ["include", "exclude"])]
+    pub superseded: String,
 }

@@ -4,11 +4,11 @@ use clap::Args;
 use ferry_core::fetch::pack::PlanOptions;
 use ferry_core::fetch::source::Location;
 
-use super::options::{SelectionArgs, WingetArgs};
+use super::options::{ScanArgs, SelectionArgs, WingetArgs};
 use crate::common::{code, human_bytes, json_line, safe};
 
 #[derive(Args)]
-#[command(group = clap::ArgGroup::new("source").required(true).args(["catalog", "winget", "msrc"]))]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["catalog", "winget", "msrc", "wsusscn2"]))]
 pub struct PlanArgs {
     #[command(flatten)]
     pub selection: SelectionArgs,
@@ -18,6 +18,8 @@ pub struct PlanArgs {
     /// KB, the CVEs it fixes, the highest severity per product, what it supersedes.
     #[arg(long = "msrc", value_name = "DOC", conflicts_with_all = ["catalog", "winget"])]
     pub msrc: Vec<String>,
+    #[command(flatten)]
+    pub scan: ScanArgs,
     /// Print the plan as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -30,6 +32,9 @@ pub fn plan(args: &PlanArgs) -> anyhow::Result<u8> {
     }
     if !args.msrc.is_empty() {
         return plan_msrc(args);
+    }
+    if let Some(cab) = &args.scan.wsusscn2 {
+        return plan_scan(cab, args);
     }
     let sel = &args.selection;
     let catalog = Location::parse(sel.catalog.as_deref().unwrap_or_default())?;
@@ -158,5 +163,63 @@ fn plan_msrc(args: &PlanArgs) -> anyhow::Result<u8> {
         security.documents.join(", "),
         if skipped.is_empty() { "none".to_string() } else { safe(&skipped.join(", ")).into_owned() }
     );
+    Ok(code::OK)
+}
+
+/// `fetch plan --wsusscn2 FILE`: the signature checked, then every Microsoft update the
+/// selection picks with its files (by the SHA-1 the catalog gives) and what it supersedes,
+/// and what was left out and why.
+fn plan_scan(cab: &std::path::Path, args: &PlanArgs) -> anyhow::Result<u8> {
+    let roots = ferry_core::fetch::wsusscn2::roots(&args.scan.roots)?;
+    let scan = ferry_core::fetch::wsusscn2::read(cab, &roots)?;
+    let include = args.scan.superseded == "include";
+    let (updates, mut skipped) =
+        ferry_core::formats::wsusscn2::select(scan.updates, &args.selection.selection(), include);
+    skipped.extend(scan.skipped);
+    if args.json {
+        json_line(
+            "scan-catalog",
+            &serde_json::json!({
+                "signer": scan.signer.subject, "root": scan.signer.root, "digest": scan.signer.digest,
+                "package_version": scan.package_version, "created": scan.created,
+            }),
+        )?;
+        for u in &updates {
+            json_line("scan-update", u)?;
+        }
+        for s in &skipped {
+            json_line("scan-skipped", s)?;
+        }
+        return Ok(code::OK);
+    }
+    outln!(
+        "{}: signed by {} (chain to {}), catalog version {}",
+        cab.display(),
+        safe(&scan.signer.subject),
+        safe(&scan.signer.root),
+        safe(scan.package_version.as_deref().unwrap_or("unknown"))
+    );
+    for u in &updates {
+        outln!(
+            "{}  rev {}  {}  {}  {}  {}",
+            u.id,
+            u.revision,
+            safe(u.kb.as_deref().unwrap_or("-")),
+            u.classification,
+            u.severity,
+            safe(&u.title)
+        );
+        for f in &u.files {
+            outln!("  {}  sha1 {} (from the catalog; SHA-256 computed when downloaded)", safe(&f.url), f.sha1);
+        }
+        if !u.supersedes.is_empty() {
+            let ids: Vec<String> = u.supersedes.iter().map(|s| s.to_string()).collect();
+            outln!("  supersedes {}", ids.join(", "));
+        }
+    }
+    for s in &skipped {
+        outln!("skipped {} {}: {}", s.id, safe(s.title.as_deref().unwrap_or("")), safe(&s.reason));
+    }
+    outln!("{} updates selected, {} left out", updates.len(), skipped.len());
     Ok(code::OK)
 }

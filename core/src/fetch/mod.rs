@@ -13,3 +13,4 @@ pub mod transfer;
 pub mod volumes;
 pub mod winget;
 pub mod workdir;
+pub mod wsusscn2;

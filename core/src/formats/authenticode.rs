@@ -371,3 +371,54 @@ pub fn verify_cabinet(file: &mut (impl Read + Seek), len: u64, roots: &[Vec<u8>]
     }
     Err("the certificate chain is longer than ferry follows".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(flags: u16, reserve: &[u8]) -> Vec<u8> {
+        let mut h = vec![0u8; 36];
+        h[..4].copy_from_slice(b"MSCF");
+        h[24] = 3;
+        h[25] = 1;
+        h[26] = 1; // one folder
+        h[30..32].copy_from_slice(&flags.to_le_bytes());
+        h.extend_from_slice(reserve);
+        h.resize(200, 0);
+        h
+    }
+
+    fn refusal(bytes: &[u8]) -> String {
+        verify_cabinet(&mut std::io::Cursor::new(bytes), bytes.len() as u64, &[]).unwrap_err()
+    }
+
+    #[test]
+    fn the_pinned_roots_are_microsofts() {
+        for (der, name) in [(MICROSOFT_ROOT_2011, "2011"), (MICROSOFT_ROOT_2010, "2010")] {
+            let cert = Certificate::from_der(der).unwrap();
+            let subject = cert.tbs_certificate.subject.to_string();
+            assert!(subject.contains(&format!("CN=Microsoft Root Certificate Authority {name}")), "{subject}");
+            let thumbprint: String = sha1::Sha1::digest(der).iter().map(|b| format!("{b:02X}")).collect();
+            let expected = if name == "2011" {
+                "8F43288AD272F3103B6FB1428485EA3014C0BCFE"
+            } else {
+                "3B1EFD3A66EA28B16697394703A72CA340A05BD5"
+            };
+            assert_eq!(thumbprint, expected);
+        }
+    }
+
+    #[test]
+    fn layouts_that_are_not_a_signed_cabinet_are_refused() {
+        assert!(
+            refusal(b"PK\x03\x04 and more than sixty bytes of something that is not a cabinet at all....")
+                .contains("not a cabinet")
+        );
+        assert!(refusal(&header(0, &[])).contains("not signed"));
+        assert!(refusal(&header(0x0001, &[])).contains("multi-cabinet"));
+        let mut reserve = vec![20, 0, 0, 0, 0, 0, 0x10, 0];
+        reserve.extend_from_slice(&150u32.to_le_bytes());
+        reserve.extend_from_slice(&100u32.to_le_bytes());
+        assert!(refusal(&header(0x0004, &reserve)).contains("does not end the 200-byte file"));
+    }
+}

@@ -111,6 +111,8 @@ pub struct Selection {
     pub classifications: Vec<Classification>,
     pub severities: Vec<Severity>,
     pub released_since: Option<Date>,
+    /// KB numbers as the list stores them (`KB5034122`).
+    pub kbs: Vec<String>,
 }
 
 impl Selection {
@@ -120,6 +122,12 @@ impl Selection {
             && (self.classifications.is_empty() || self.classifications.contains(&update.classification))
             && (self.severities.is_empty() || self.severities.contains(&update.severity))
             && self.released_since.is_none_or(|since| update.release_date.is_some_and(|d| d >= since))
+            && self.matches_kb(update.kb.as_deref())
+    }
+
+    /// Whether an update with `kb` passes the `--kb` criterion.
+    pub fn matches_kb(&self, kb: Option<&str>) -> bool {
+        self.kbs.is_empty() || kb.is_some_and(|kb| self.kbs.iter().any(|k| k.eq_ignore_ascii_case(kb)))
     }
 
     /// Ids asked for by name that the catalog does not have: a typo should not pass silently.

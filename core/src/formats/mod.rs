@@ -21,4 +21,5 @@ pub mod rules;
 pub mod state;
 pub mod trust;
 pub mod winget;
+pub mod wsusscn2;
 mod xml;

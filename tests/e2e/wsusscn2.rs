@@ -1,0 +1,327 @@
+//! `fetch plan --wsusscn2`: scan catalogs in Microsoft's layout, built in the test with
+//! gcab (MSZIP) and signed with osslsigncode under a test root, yield Microsoft updates with
+//! supersedence and SHA-1 provenance; a cabinet whose signature does not hold is refused
+//! before anything in it is read.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::support::*;
+
+fn run(command: &mut Command) {
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{command:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A test root and a code-signing certificate it issued, as PEM files in `dir`.
+struct Pki {
+    root: PathBuf,
+    signer: PathBuf,
+    key: PathBuf,
+}
+
+fn pki(dir: &Path, name: &str) -> Pki {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = |f: &str| dir.join(format!("{name}-{f}"));
+    run(tool("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650"])
+        .arg("-keyout")
+        .arg(path("root.key"))
+        .arg("-out")
+        .arg(path("root.pem"))
+        .args([
+            "-subj",
+            &format!("/CN={name} root"),
+            "-addext",
+            "basicConstraints=critical,CA:true",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ]));
+    run(tool("openssl")
+        .args(["req", "-newkey", "rsa:2048", "-nodes"])
+        .arg("-keyout")
+        .arg(path("signer.key"))
+        .arg("-out")
+        .arg(path("signer.csr"))
+        .args(["-subj", &format!("/CN={name} signer")]));
+    std::fs::write(path("ext.cnf"), "extendedKeyUsage=codeSigning\nbasicConstraints=CA:false\n").unwrap();
+    run(tool("openssl")
+        .args(["x509", "-req", "-days", "3650", "-set_serial", "7"])
+        .arg("-in")
+        .arg(path("signer.csr"))
+        .arg("-CA")
+        .arg(path("root.pem"))
+        .arg("-CAkey")
+        .arg(path("root.key"))
+        .arg("-out")
+        .arg(path("signer.pem"))
+        .arg("-extfile")
+        .arg(path("ext.cnf")));
+    Pki { root: path("root.pem"), signer: path("signer.pem"), key: path("signer.key") }
+}
+
+fn sha1_of(bytes: &[u8]) -> [u8; 20] {
+    use sha1::Digest;
+    sha1::Sha1::digest(bytes).into()
+}
+
+fn file_id(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(sha1_of(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+const WINDOWS_10: &str = "a3c2375d-0c8a-42f9-bce0-28333e198407";
+const SECURITY_UPDATES: &str = "0fa1201d-4330-4fa8-8ae9-b877473b6441";
+const PLAIN_UPDATES: &str = "cd5ffd1e-e932-4e3a-bf74-18bf0b1bbd83";
+const JANUARY: &str = "2b0ab5e4-0d0f-4b0e-9e8e-1a7a2a3b4c01";
+const DECEMBER: &str = "2b0ab5e4-0d0f-4b0e-9e8e-1a7a2a3b4c00";
+const TOOL: &str = "2b0ab5e4-0d0f-4b0e-9e8e-1a7a2a3b4c02";
+
+/// Builds a scan catalog in `dir` in Microsoft's layout: two categories and a product, a
+/// January cumulative update (a bundle whose leaf carries the file) that supersedes
+/// December's, and an update of a classification ferry does not carry. `edit` may change
+/// any file (path relative to the catalog, text) before the cabinets are made.
+fn scan_catalog(dir: &Path, pki: &Pki, edit: impl FnOnce(&mut Vec<(String, String)>)) -> PathBuf {
+    let january = payload("windows10.0-kb5034122-x64.msu", 3000);
+    let december = payload("windows10.0-kb5033372-x64.msu", 2500);
+    let url = |name: &str, bytes: &[u8]| {
+        format!(
+            "http://download.windowsupdate.com/c/msdownload/update/software/secu/{name}_{}.msu",
+            hex(&sha1_of(bytes))
+        )
+    };
+    let update = |id: &str, rev: u32, number: u32, extra: &str| {
+        format!(
+            r#"<Update UpdateId="{id}" RevisionId="{rev}" RevisionNumber="{number}" CreationDate="2024-01-09T18:00:00Z" DefaultLanguage="en" IsBundle="true">{extra}</Update>"#
+        )
+    };
+    let categories = |class: &str| {
+        format!(
+            r#"<Categories><Category Type="Company" Id="56309036-4c77-4dd9-951a-99ee9c246a94"/><Category Type="Product" Id="{WINDOWS_10}"/><Category Type="UpdateClassification" Id="{class}"/></Categories>"#
+        )
+    };
+    let leaf = |id: &str, rev: u32, bundle: u32, bytes: &[u8]| {
+        format!(
+            r#"<Update UpdateId="{id}" RevisionId="{rev}" RevisionNumber="1" IsLeaf="true"><BundledBy><Revision Id="{bundle}"/></BundledBy><PayloadFiles><File Id="{}"/></PayloadFiles></Update>"#,
+            file_id(bytes)
+        )
+    };
+    let package = format!(
+        r#"<?xml version="1.0" encoding="utf-8"?>
+<OfflineSyncPackage xmlns="http://schemas.microsoft.com/msus/2004/02/OfflineSync" MinimumClientVersion="5.8.0.2678" PackageId="8a7d4f3e-0000-0000-0000-000000000001" PackageVersion="1.0" ProtocolVersion="1.0" CreationDate="2024-01-10T00:00:00Z" SourceId="cc56a0b6-9cf6-4f49-8bf7-3a3f9e1a1f90">
+<Updates>
+<Update UpdateId="{WINDOWS_10}" RevisionId="1" RevisionNumber="1" IsSoftware="false"/>
+<Update UpdateId="{SECURITY_UPDATES}" RevisionId="2" RevisionNumber="1" IsSoftware="false"/>
+<Update UpdateId="{PLAIN_UPDATES}" RevisionId="3" RevisionNumber="1" IsSoftware="false"/>
+{december}
+{december_leaf}
+{january}
+{january_leaf}
+{tool}
+</Updates>
+<FileLocations>
+<FileLocation Id="{january_id}" Url="{january_url}"/>
+<FileLocation Id="{december_id}" Url="{december_url}"/>
+</FileLocations>
+</OfflineSyncPackage>
+"#,
+        december = update(
+            DECEMBER,
+            10,
+            200,
+            &format!("{}<SupersededBy><Revision Id=\"20\"/></SupersededBy>", categories(SECURITY_UPDATES))
+        ),
+        december_leaf = leaf("9d6e0b1c-0000-4000-8000-000000000010", 11, 10, &december),
+        january = update(
+            JANUARY,
+            20,
+            201,
+            &format!("{}<Prerequisites><UpdateId Id=\"{WINDOWS_10}\"/></Prerequisites>", categories(SECURITY_UPDATES))
+        ),
+        january_leaf = leaf("9d6e0b1c-0000-4000-8000-000000000020", 21, 20, &january),
+        tool = update(TOOL, 30, 100, &categories(PLAIN_UPDATES)),
+        january_id = file_id(&january),
+        january_url = url("windows10.0-kb5034122-x64", &january),
+        december_id = file_id(&december),
+        december_url = url("windows10.0-kb5033372-x64", &december),
+    );
+    let extended = |kb: &str, severity: &str, cves: &[&str]| {
+        let cves: String = cves.iter().map(|c| format!("<CveID>{c}</CveID>")).collect();
+        format!(
+            r#"<ExtendedProperties DefaultPropertiesLanguage="en" Handler="http://schemas.microsoft.com/msus/2002/12/UpdateHandlers/WindowsPatch" MsrcSeverity="{severity}"><KBArticleID>{kb}</KBArticleID>{cves}<SupportUrl>https://support.microsoft.com/help/{kb}</SupportUrl></ExtendedProperties>"#
+        )
+    };
+    let title =
+        |t: &str| format!("<LocalizedProperties><Language>en</Language><Title>{t}</Title></LocalizedProperties>");
+    let mut files: Vec<(String, String)> = vec![
+        ("package/package.xml".into(), package),
+        ("index.xml".into(), r#"<?xml version="1.0"?><OfflineSyncPackageIndex><CABLIST><CAB NAME="package.cab"/><CAB NAME="package2.cab" RANGESTART="1"/></CABLIST></OfflineSyncPackageIndex>"#.into()),
+        ("package2/l/en/1".into(), title("Windows 10")),
+        ("package2/l/en/2".into(), title("Security Updates")),
+        ("package2/l/en/3".into(), title("Updates")),
+        ("package2/x/10".into(), extended("5033372", "Important", &["CVE-2023-35628"])),
+        ("package2/l/en/10".into(), title("2023-12 Cumulative Update for Windows 10 Version 22H2 for x64-based Systems (KB5033372)")),
+        ("package2/x/20".into(), extended("5034122", "Critical", &["CVE-2024-20674", "CVE-2024-20700"])),
+        ("package2/l/en/20".into(), title("2024-01 Cumulative Update for Windows 10 Version 22H2 for x64-based Systems (KB5034122) &amp; more")),
+        ("package2/x/30".into(), extended("890830", "", &[])),
+        ("package2/l/en/30".into(), title("Windows Malicious Software Removal Tool x64")),
+    ];
+    edit(&mut files);
+    let build = dir.join("build");
+    for (rel, text) in &files {
+        let path = build.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    for inner in ["package", "package2"] {
+        let from = build.join(inner);
+        let names: Vec<String> = walk(&from);
+        run(tool("gcab").arg("-c").arg("-z").arg(build.join(format!("{inner}.cab"))).args(&names).current_dir(&from));
+    }
+    let unsigned = dir.join("unsigned.cab");
+    run(tool("gcab")
+        .arg("-c")
+        .arg("-z")
+        .arg(&unsigned)
+        .args(["package.cab", "package2.cab", "index.xml"])
+        .current_dir(&build));
+    let signed = dir.join("wsusscn2.cab");
+    run(tool("osslsigncode")
+        .arg("sign")
+        .arg("-certs")
+        .arg(&pki.signer)
+        .arg("-key")
+        .arg(&pki.key)
+        .arg("-in")
+        .arg(&unsigned)
+        .arg("-out")
+        .arg(&signed));
+    signed
+}
+
+fn plan(s: &Scratch, cab: &Path, root: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
+    let args = [
+        &["plan", "--wsusscn2", cab.to_str().unwrap(), "--wsusscn2-root", root.to_str().unwrap(), "--json"][..],
+        extra,
+    ]
+    .concat();
+    s.fetch(&args).ok().lines().map(json_line).collect()
+}
+
+#[test]
+fn scan_catalog_yields_microsoft_updates_with_supersedence_and_sha1() {
+    let s = Scratch::new();
+    let pki = pki(&s.path("pki"), "test");
+    let cab = scan_catalog(&s.path("catalog"), &pki, |_| {});
+    let lines = plan(&s, &cab, &pki.root, &["--superseded", "include"]);
+    assert_eq!(lines[0]["type"], "scan-catalog");
+    assert!(lines[0]["data"]["signer"].as_str().unwrap().contains("test signer"), "{}", lines[0]);
+    let updates: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l["type"] == "scan-update").map(|l| &l["data"]).collect();
+    let ids: Vec<&str> = updates.iter().map(|u| u["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [DECEMBER, JANUARY], "one update per bundle; categories and leaves are not offered");
+    let january = updates[1];
+    assert_eq!(january["kb"], "KB5034122");
+    assert_eq!(january["revision"], 201, "Microsoft's revision number");
+    assert_eq!(january["severity"], "critical");
+    assert_eq!(january["classification"], "security-update");
+    assert_eq!(january["products"], serde_json::json!(["Windows 10"]));
+    assert_eq!(january["cves"], serde_json::json!(["CVE-2024-20674", "CVE-2024-20700"]));
+    assert!(
+        january["title"].as_str().unwrap().ends_with("(KB5034122) & more"),
+        "entities of XML itself are read: {january}"
+    );
+    assert_eq!(january["supersedes"], serde_json::json!([DECEMBER]));
+    let file = &january["files"][0];
+    assert_eq!(file["sha1"], hex(&sha1_of(&payload("windows10.0-kb5034122-x64.msu", 3000))));
+    assert_eq!(file["digest"], "vendor-sha1", "the digest's provenance: the catalog's SHA-1");
+    let skipped: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l["type"] == "scan-skipped").map(|l| &l["data"]).collect();
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert!(skipped[0]["reason"].as_str().unwrap().contains("classification Updates"), "{skipped:?}");
+
+    // By default, what a selected update supersedes stays behind, and is said so.
+    let lines = plan(&s, &cab, &pki.root, &["--kb", "5033372", "--kb", "KB5034122"]);
+    let ids: Vec<&str> =
+        lines.iter().filter(|l| l["type"] == "scan-update").map(|l| l["data"]["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [JANUARY]);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["type"] == "scan-skipped" && l["data"]["reason"].as_str().unwrap().contains("superseded by"))
+    );
+}
+
+#[test]
+fn scan_catalog_signed_by_another_root() {
+    let s = Scratch::new();
+    let signer = pki(&s.path("pki"), "stranger");
+    let trusted = pki(&s.path("pki"), "test");
+    let cab = scan_catalog(&s.path("catalog"), &signer, |_| {});
+    s.fetch(&["plan", "--wsusscn2", cab.to_str().unwrap(), "--wsusscn2-root", trusted.root.to_str().unwrap()])
+        .refused(exit::SIGNATURE, &["wsusscn2.cab", "signature is refused", "no trusted root signed"]);
+    // Without the test root, Microsoft's pinned roots alone decide.
+    s.fetch(&["plan", "--wsusscn2", cab.to_str().unwrap()]).refused(exit::SIGNATURE, &["no trusted root signed"]);
+}
+
+#[test]
+fn scan_catalog_changed_after_signing() {
+    let s = Scratch::new();
+    let pki = pki(&s.path("pki"), "test");
+    let cab = scan_catalog(&s.path("catalog"), &pki, |_| {});
+    let mut bytes = std::fs::read(&cab).unwrap();
+    let at = bytes.len() / 3;
+    bytes[at] ^= 0x20;
+    std::fs::write(&cab, bytes).unwrap();
+    s.fetch(&["plan", "--wsusscn2", cab.to_str().unwrap(), "--wsusscn2-root", pki.root.to_str().unwrap()])
+        .refused(exit::SIGNATURE, &["changed after signing"]);
+}
+
+#[test]
+fn scan_catalog_unsigned() {
+    let s = Scratch::new();
+    let pki = pki(&s.path("pki"), "test");
+    scan_catalog(&s.path("catalog"), &pki, |_| {});
+    let unsigned = s.path("catalog/unsigned.cab");
+    s.fetch(&["plan", "--wsusscn2", unsigned.to_str().unwrap(), "--wsusscn2-root", pki.root.to_str().unwrap()])
+        .refused(exit::SIGNATURE, &["not signed"]);
+}
+
+#[test]
+fn scan_catalog_whose_file_id_and_name_disagree() {
+    let s = Scratch::new();
+    let pki = pki(&s.path("pki"), "test");
+    let cab = scan_catalog(&s.path("catalog"), &pki, |files| {
+        let package = &mut files[0].1;
+        let at = package.find("_").unwrap() + 1;
+        package.replace_range(at..at + 4, "0000");
+    });
+    let lines = plan(&s, &cab, &pki.root, &[]);
+    assert!(
+        lines.iter().any(
+            |l| l["type"] == "scan-skipped" && l["data"]["reason"].as_str().unwrap().contains("but its file id is")
+        ),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn scan_catalog_with_a_package_cut_short() {
+    let s = Scratch::new();
+    let pki = pki(&s.path("pki"), "test");
+    let cab = scan_catalog(&s.path("catalog"), &pki, |files| {
+        let package = &mut files[0].1;
+        package.truncate(package.len() / 2);
+    });
+    s.fetch(&["plan", "--wsusscn2", cab.to_str().unwrap(), "--wsusscn2-root", pki.root.to_str().unwrap()])
+        .refused(exit::INPUT, &["wsusscn2.cab", "package.xml"]);
+}
