@@ -6,8 +6,7 @@ use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Mutex;
 
-use ferry_core::base::names::Sha256;
-use ferry_core::fetch::download::{Job, Progress};
+use ferry_core::fetch::download::{Job, Progress, Vouched};
 use ferry_core::fetch::pack::PackEvent;
 use ferry_core::fetch::source::Location;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -23,7 +22,7 @@ pub enum Reporter {
 
 /// Bytes the bar has counted for each file, so that a transfer resumed in the same run is
 /// not counted twice and one that starts over takes its bytes back.
-type Counted = Mutex<HashMap<Sha256, u64>>;
+type Counted = Mutex<HashMap<Vouched, u64>>;
 
 impl Reporter {
     pub fn new(json: bool) -> Reporter {
@@ -140,7 +139,7 @@ impl Reporter {
 
     fn counted(&self, job: &Job) -> u64 {
         match self {
-            Reporter::Bar(_, counted) => counted.lock().expect("counted lock").get(&job.digest).copied().unwrap_or(0),
+            Reporter::Bar(_, counted) => counted.lock().expect("counted lock").get(&job.vouched).copied().unwrap_or(0),
             _ => 0,
         }
     }
@@ -150,7 +149,7 @@ impl Reporter {
         if let Reporter::Bar(bar, counted) = self
             && let Some(bar) = bar.lock().expect("bar lock").as_ref()
         {
-            let before = counted.lock().expect("counted lock").insert(job.digest, bytes).unwrap_or(0);
+            let before = counted.lock().expect("counted lock").insert(job.vouched, bytes).unwrap_or(0);
             if bytes >= before {
                 bar.inc(bytes - before);
             } else {
@@ -158,6 +157,19 @@ impl Reporter {
             }
         }
     }
+}
+
+/// A file's URL, digests and size (null when the feed gives none) with `more`: the SHA-256
+/// the feed gives (null for a file it names by SHA-1 only, then given as `sha1`).
+fn file_json(job: &Job, mut more: serde_json::Value) -> serde_json::Value {
+    let map = more.as_object_mut().expect("an object");
+    map.insert("url".into(), json!(job.location.to_string()));
+    map.insert("sha256".into(), json!(job.sha256()));
+    if let Vouched::Sha1(sha1) = job.vouched {
+        map.insert("sha1".into(), json!(sha1));
+    }
+    map.insert("size".into(), json!(job.exact.then_some(job.size)));
+    more
 }
 
 /// An event as a JSON line's type and data; none for byte counts.
@@ -171,21 +183,13 @@ fn json_event(event: &PackEvent<'_>) -> Option<(&'static str, serde_json::Value)
             ("file-system-limit", json!({"file_system": file_system, "limit": limit}))
         }
         PackEvent::Packed { done, total, job } => {
-            ("packed", json!({"sha256": job.digest, "done": done, "total": total}))
+            ("packed", json!({"sha256": job.sha256(), "done": done, "total": total}))
         }
         PackEvent::Sealing { volume, volumes } => ("sealing", json!({"volume": volume, "volumes": volumes})),
         PackEvent::Skipped(skipped) => ("plan-skipped", json!(skipped)),
         PackEvent::Download(p) => match p {
-            Progress::Cached { job } => (
-                "cached",
-                json!({"url": job.location.to_string(), "sha256": job.digest, "size": job.exact.then_some(job.size)}),
-            ),
-            Progress::Started { job, from } => (
-                "download-started",
-                json!({"url": job.location.to_string(), "sha256": job.digest,
-                    "size": job.exact.then_some(job.size), "from": from
-                }),
-            ),
+            Progress::Cached { job } => ("cached", file_json(job, json!({}))),
+            Progress::Started { job, from } => ("download-started", file_json(job, json!({"from": from}))),
             Progress::Bytes { .. } => return None,
             Progress::Retrying { job, attempt, of, delay, cause } => (
                 "retrying",
@@ -193,10 +197,7 @@ fn json_event(event: &PackEvent<'_>) -> Option<(&'static str, serde_json::Value)
                     "delay_ms": delay.as_millis() as u64, "cause": cause
                 }),
             ),
-            Progress::Done { job } => (
-                "downloaded",
-                json!({"url": job.location.to_string(), "sha256": job.digest, "size": job.exact.then_some(job.size)}),
-            ),
+            Progress::Done { job } => ("downloaded", file_json(job, json!({}))),
         },
     })
 }
@@ -206,7 +207,11 @@ mod tests {
     use super::*;
 
     fn job(size: u64) -> Job {
-        Job::sized(Sha256([7; 32]), size, Location::parse("http://127.0.0.1/update.msu").expect("a valid URL"))
+        Job::sized(
+            ferry_core::base::names::Sha256([7; 32]),
+            size,
+            Location::parse("http://127.0.0.1/update.msu").expect("a valid URL"),
+        )
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use crate::base::names::{KeyId, Sha256};
+use crate::base::names::{KeyId, Sha1, Sha256};
 
 /// The broad kind of a failure; the binaries map each to one documented exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,6 +157,10 @@ pub enum Error {
 
     #[error("{what}: SHA-256 mismatch: expected {expected}, got {actual}")]
     DigestMismatch { what: String, expected: Sha256, actual: Sha256 },
+
+    /// A file the vendor names by SHA-1 only (Microsoft's) is not the one named.
+    #[error("{what}: SHA-1 mismatch: the vendor's metadata names {expected}, got {actual}")]
+    Sha1Mismatch { what: String, expected: Sha1, actual: Sha1 },
 
     #[error("bundle {}: {fault}", path.display())]
     Container { path: PathBuf, fault: ContainerFault },
@@ -313,7 +317,9 @@ impl Error {
             | TooLarge { .. }
             | Invalid(_) => ErrorClass::Input,
             Download { .. } | Notification { .. } => ErrorClass::Network,
-            SizeMismatch { .. } | DigestMismatch { .. } | AuditBroken { .. } => ErrorClass::Integrity,
+            SizeMismatch { .. } | DigestMismatch { .. } | Sha1Mismatch { .. } | AuditBroken { .. } => {
+                ErrorClass::Integrity
+            }
             Container { .. } | Manifest { .. } | Entries { .. } => ErrorClass::Bundle,
             SignatureFile { .. }
             | ManifestAltered { .. }

@@ -281,6 +281,39 @@ impl FromStr for Sha256 {
 
 string_conversions!(Sha256);
 
+/// A SHA-1 digest, as Microsoft names its update files. Never trusted alone: a file known by
+/// SHA-1 is checked against it when downloaded and then carried by its SHA-256.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Sha1(pub [u8; 20]);
+
+impl Sha1 {
+    pub fn hex(&self) -> String {
+        hex(&self.0)
+    }
+}
+
+impl fmt::Display for Sha1 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.hex())
+    }
+}
+
+impl fmt::Debug for Sha1 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Sha1({})", self.hex())
+    }
+}
+
+impl FromStr for Sha1 {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        unhex::<20>(s).map(Sha1).ok_or_else(|| invalid("SHA-1 digest", s, "expected 40 hexadecimal digits"))
+    }
+}
+
+string_conversions!(Sha1);
+
 /// A minisign key id: 8 bytes, shown as minisign shows it (the little-endian u64 in upper-case
 /// hex), so that ids printed by ferry and by `minisign` are the same string.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -1,7 +1,8 @@
 //! fetch's content-addressed download cache, inside the work directory:
-//! `cache/sha256/ab/abcdef…` holds complete, verified files (read-only), and
-//! `cache/partial/<hex>` holds downloads in progress, kept across runs so that an
-//! interrupted download resumes where it stopped.
+//! `cache/sha256/ab/abcdef…` holds complete, verified files (read-only),
+//! `cache/partial/<hex>` (or `sha1-<hex>`) holds downloads in progress, kept across runs so
+//! that an interrupted download resumes where it stopped, and `cache/sha1/<hex>` names the
+//! SHA-256 of a file its vendor names by SHA-1 only (checked again whenever it is used).
 //!
 //! A file enters the cache only after its size and SHA-256 matched; a second run downloads
 //! nothing the cache holds, and a file shared by several updates is fetched once.
@@ -11,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::base::error::{Error, IoContext, Result};
 use crate::base::names::Sha256;
+use crate::fetch::download::{Job, Vouched};
 
 pub struct Cache {
     root: PathBuf,
@@ -18,7 +20,7 @@ pub struct Cache {
 
 impl Cache {
     pub fn open(root: &Path) -> Result<Cache> {
-        for dir in ["sha256", "partial"] {
+        for dir in ["sha256", "partial", "sha1"] {
             let d = root.join(dir);
             fs::create_dir_all(&d).at(&d)?;
         }
@@ -31,29 +33,42 @@ impl Cache {
         self.root.join("sha256").join(&hex[..2]).join(hex)
     }
 
-    /// Where a download of `digest` in progress lives.
-    pub fn partial_path(&self, digest: &Sha256) -> PathBuf {
-        self.root.join("partial").join(digest.hex())
+    /// Where a download of the file vouched for by `vouched` in progress lives.
+    pub fn partial_path(&self, vouched: &Vouched) -> PathBuf {
+        let name = match vouched {
+            Vouched::Sha256(d) => d.hex(),
+            Vouched::Sha1(d) => format!("sha1-{}", d.hex()),
+        };
+        self.root.join("partial").join(name)
     }
 
-    /// Whether a complete file of `size` bytes is cached for `digest` (not re-hashed here).
-    pub fn holds(&self, digest: &Sha256, size: u64) -> bool {
-        fs::metadata(self.path_of(digest)).is_ok_and(|m| m.is_file() && m.len() == size)
+    /// The cached file `job` may find, if one is there (not re-hashed here): by its SHA-256,
+    /// or through the SHA-1 index for a file named by SHA-1.
+    pub fn find(&self, job: &Job) -> Option<PathBuf> {
+        let digest = match job.vouched {
+            Vouched::Sha256(d) => d,
+            Vouched::Sha1(d) => {
+                let text = fs::read_to_string(self.root.join("sha1").join(d.hex())).ok()?;
+                text.trim().parse().ok()?
+            }
+        };
+        let path = self.path_of(&digest);
+        fs::metadata(&path).is_ok_and(|m| m.is_file() && (!job.exact || m.len() == job.size)).then_some(path)
     }
 
-    /// Whether a complete file is cached for `digest`, whatever its size (not re-hashed here).
-    pub fn holds_any(&self, digest: &Sha256) -> bool {
-        fs::metadata(self.path_of(digest)).is_ok_and(|m| m.is_file())
-    }
-
-    /// Moves a verified partial download into the cache, read-only.
+    /// Moves a verified partial download into the cache as `sha256`, read-only; a file
+    /// named by SHA-1 gets its index entry.
     ///
     /// Not synced to disk: every cache entry is hashed again before it is used, so one lost
     /// or torn by a crash is simply downloaded again, and a hundred fsyncs per pack would
     /// cost more than that risk.
-    pub fn commit(&self, digest: &Sha256) -> Result<PathBuf> {
-        let partial = self.partial_path(digest);
-        let target = self.path_of(digest);
+    pub fn commit(&self, vouched: &Vouched, sha256: &Sha256) -> Result<PathBuf> {
+        let partial = self.partial_path(vouched);
+        let target = self.path_of(sha256);
+        if let Vouched::Sha1(sha1) = vouched {
+            let index = self.root.join("sha1").join(sha1.hex());
+            fs::write(&index, sha256.hex()).at(&index)?;
+        }
         crate::base::durable::make_readonly(&partial)?;
         let dir = target.parent().expect("cache paths have a parent");
         fs::create_dir_all(dir).at(dir)?;

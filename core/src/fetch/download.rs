@@ -18,7 +18,7 @@ use std::time::Duration;
 use sha2::Digest;
 
 use crate::base::error::{Error, IoContext, Result};
-use crate::base::names::Sha256;
+use crate::base::names::{Sha1, Sha256};
 use crate::fetch::cache::Cache;
 use crate::fetch::source::{Location, Sources};
 use crate::fetch::transfer::{Body, Failure};
@@ -31,15 +31,28 @@ const MAX_DELAY: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct Ready {
     pub path: PathBuf,
-    /// Its size and SHA-256 were checked. A local source is not: it is read once, and hashed
-    /// while it is copied into the bundle, so that the bytes checked are the bytes packed.
+    /// Its size and SHA-256 were checked. A local source named by SHA-256 is not: it is
+    /// read once, and hashed while it is copied into the bundle, so that the bytes checked
+    /// are the bytes packed.
     pub verified: bool,
+    /// Its SHA-256: the one the metadata gives, or, for a file named by SHA-1, the one
+    /// computed once the SHA-1 matched.
+    pub sha256: Sha256,
+}
+
+/// The digest the metadata vouches for a file by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Vouched {
+    Sha256(Sha256),
+    /// Microsoft's metadata names its files by SHA-1 only: the file is checked against it
+    /// and its SHA-256 computed, by which it is carried from then on.
+    Sha1(Sha1),
 }
 
 /// One file to have in the cache.
 #[derive(Debug, Clone)]
 pub struct Job {
-    pub digest: Sha256,
+    pub vouched: Vouched,
     /// The file's size; when not `exact`, the most bytes accepted (a winget manifest gives
     /// no sizes: the file is fetched to learn it, its digest still checked).
     pub size: u64,
@@ -48,14 +61,27 @@ pub struct Job {
 }
 
 impl Job {
-    /// A file whose size the metadata gives.
+    /// A file whose size and SHA-256 the metadata gives.
     pub fn sized(digest: Sha256, size: u64, location: Location) -> Job {
-        Job { digest, size, exact: true, location }
+        Job { vouched: Vouched::Sha256(digest), size, exact: true, location }
     }
 
     /// A file whose size is learnt by fetching it, up to `at_most` bytes.
     pub fn size_unknown(digest: Sha256, at_most: u64, location: Location) -> Job {
-        Job { digest, size: at_most, exact: false, location }
+        Job { vouched: Vouched::Sha256(digest), size: at_most, exact: false, location }
+    }
+
+    /// A file the metadata names by SHA-1 only, of unknown size up to `at_most` bytes.
+    pub fn by_sha1(sha1: Sha1, at_most: u64, location: Location) -> Job {
+        Job { vouched: Vouched::Sha1(sha1), size: at_most, exact: false, location }
+    }
+
+    /// The SHA-256 the metadata gives, when it gives one.
+    pub fn sha256(&self) -> Option<Sha256> {
+        match self.vouched {
+            Vouched::Sha256(d) => Some(d),
+            Vouched::Sha1(_) => None,
+        }
     }
 }
 
@@ -109,12 +135,10 @@ pub enum Progress<'a> {
 
 /// The outcome of one attempt.
 enum Attempt {
-    Done(PathBuf),
+    /// The file is in the cache at this path, with this SHA-256.
+    Done(PathBuf, Sha256),
     /// Try again (after a pause), keeping or dropping the partial bytes.
-    Again {
-        cause: String,
-        restart: bool,
-    },
+    Again { cause: String, restart: bool },
 }
 
 struct Worker<'a> {
@@ -169,8 +193,52 @@ pub fn run(
     })
 }
 
-fn hash_file(path: &Path) -> io::Result<(Sha256, u64)> {
-    crate::bundle::hash_range(path, 0, u64::MAX)
+/// The SHA-256, SHA-1 and size of the file at `path`.
+fn hash_file(path: &Path) -> io::Result<(Sha256, Sha1, u64)> {
+    let mut file = File::open(path)?;
+    let mut hashers = Hashers::default();
+    let size = io::copy(&mut file, &mut hashers)?;
+    let (sha256, sha1) = hashers.finish();
+    Ok((sha256, sha1, size))
+}
+
+/// SHA-256 and SHA-1 at once: a file named by SHA-1 is checked by it and carried by its
+/// SHA-256, in one read.
+#[derive(Default)]
+struct Hashers {
+    sha256: sha2::Sha256,
+    sha1: sha1::Sha1,
+}
+
+impl Hashers {
+    fn update(&mut self, bytes: &[u8]) {
+        self.sha256.update(bytes);
+        self.sha1.update(bytes);
+    }
+
+    fn finish(self) -> (Sha256, Sha1) {
+        (Sha256(self.sha256.finalize().into()), Sha1(self.sha1.finalize().into()))
+    }
+}
+
+impl Write for Hashers {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Whether a file of `sha256`, `sha1` and `size` is the one `job` asks for.
+fn matches(job: &Job, sha256: Sha256, sha1: Sha1, size: u64) -> bool {
+    let size_ok = size == job.size || !job.exact && size <= job.size;
+    size_ok
+        && match job.vouched {
+            Vouched::Sha256(d) => d == sha256,
+            Vouched::Sha1(d) => d == sha1,
+        }
 }
 
 impl Worker<'_> {
@@ -181,16 +249,26 @@ impl Worker<'_> {
             // device (/dev/zero) or FIFO is refused before a byte is read.
             crate::base::shared_tree::open_regular(path, crate::base::shared_tree::Links::Follow)?;
             (self.progress)(Progress::Started { job, from: 0 });
-            return Ok(Ready { path: path.clone(), verified: false });
+            return match job.vouched {
+                Vouched::Sha256(sha256) => Ok(Ready { path: path.clone(), verified: false, sha256 }),
+                Vouched::Sha1(expected) => {
+                    // Named by SHA-1 only: its SHA-256 is learnt here, in one read.
+                    let (sha256, sha1, size) = hash_file(path).at(path)?;
+                    if !matches(job, sha256, sha1, size) {
+                        return Err(Error::Sha1Mismatch { what: path.display().to_string(), expected, actual: sha1 });
+                    }
+                    Ok(Ready { path: path.clone(), verified: true, sha256 })
+                }
+            };
         }
-        let cached = self.cache.path_of(&job.digest);
-        let held = if job.exact { self.cache.holds(&job.digest, job.size) } else { self.cache.holds_any(&job.digest) };
-        if held {
+        if let Some(cached) = self.cache.find(job) {
             // Re-hash what an earlier run left: the disk may have changed since.
             match hash_file(&cached) {
-                Ok((digest, size)) if digest == job.digest && (size == job.size || !job.exact && size <= job.size) => {
+                Ok((sha256, sha1, size))
+                    if matches(job, sha256, sha1, size) && cached == self.cache.path_of(&sha256) =>
+                {
                     (self.progress)(Progress::Cached { job });
-                    return Ok(Ready { path: cached, verified: true });
+                    return Ok(Ready { path: cached, verified: true, sha256 });
                 }
                 _ => self.cache.discard(&cached)?,
             }
@@ -199,13 +277,13 @@ impl Worker<'_> {
         let mut attempt = 0;
         loop {
             match self.attempt(job, stop)? {
-                Attempt::Done(path) => {
+                Attempt::Done(path, sha256) => {
                     (self.progress)(Progress::Done { job });
-                    return Ok(Ready { path, verified: true });
+                    return Ok(Ready { path, verified: true, sha256 });
                 }
                 Attempt::Again { cause, restart } => {
                     if restart {
-                        self.cache.discard(&self.cache.partial_path(&job.digest))?;
+                        self.cache.discard(&self.cache.partial_path(&job.vouched))?;
                     }
                     if attempt >= options.retries || stop.load(Ordering::SeqCst) {
                         let tries = attempt + 1;
@@ -230,7 +308,7 @@ impl Worker<'_> {
     /// hashing, and check size and digest. Errors are final; `Again` is worth a retry.
     fn attempt(&self, job: &Job, stop: &AtomicBool) -> Result<Attempt> {
         let url = job.location.to_string();
-        let partial = self.cache.partial_path(&job.digest);
+        let partial = self.cache.partial_path(&job.vouched);
         let have = std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0);
         let from = if have < job.size { have } else { 0 };
         let of_size = if job.exact { format!("{} bytes", job.size) } else { "a size not known beforehand".to_string() };
@@ -242,15 +320,15 @@ impl Worker<'_> {
         let (mut reader, mut file, mut hasher, mut written) = match body {
             Body::FromOffset(reader) if from > 0 => {
                 // Hash the bytes kept from before, then append.
-                let mut hasher = sha2::Sha256::new();
+                let mut hasher = Hashers::default();
                 let mut kept = File::open(&partial).at(&partial)?.take(from);
-                io::copy(&mut kept, &mut HashSink(&mut hasher)).at(&partial)?;
+                io::copy(&mut kept, &mut hasher).at(&partial)?;
                 let file = OpenOptions::new().append(true).open(&partial).at(&partial)?;
                 (reader, file, hasher, from)
             }
             Body::FromOffset(reader) | Body::FromStart(reader) => {
                 let file = File::create(&partial).at(&partial)?;
-                (reader, file, sha2::Sha256::new(), 0)
+                (reader, file, Hashers::default(), 0)
             }
         };
         (self.progress)(Progress::Started { job, from: written });
@@ -314,31 +392,21 @@ impl Worker<'_> {
                 restart: false,
             });
         }
-        let actual = Sha256(hasher.finalize().into());
-        if actual != job.digest {
+        let (sha256, sha1) = hasher.finish();
+        if !matches(job, sha256, sha1, written) {
             self.cache.discard(&partial)?;
             if from > 0 {
                 // The bytes kept from before may be what is wrong: fetch the whole file again.
                 return Ok(Attempt::Again {
-                    cause: format!("resumed file has SHA-256 {actual}; starting over"),
+                    cause: format!("resumed file has SHA-256 {sha256}; starting over"),
                     restart: true,
                 });
             }
-            return Err(Error::DigestMismatch { what: url, expected: job.digest, actual });
+            return Err(match job.vouched {
+                Vouched::Sha256(expected) => Error::DigestMismatch { what: url, expected, actual: sha256 },
+                Vouched::Sha1(expected) => Error::Sha1Mismatch { what: url, expected, actual: sha1 },
+            });
         }
-        Ok(Attempt::Done(self.cache.commit(&job.digest)?))
-    }
-}
-
-/// Feeds `io::copy` into a hasher.
-struct HashSink<'a>(&'a mut sha2::Sha256);
-
-impl Write for HashSink<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        Ok(Attempt::Done(self.cache.commit(&job.vouched, &sha256)?, sha256))
     }
 }

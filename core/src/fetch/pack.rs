@@ -192,7 +192,8 @@ fn volume_reserve(manifest_without_payloads: u64, pieces: usize, keys: usize) ->
 
 /// Spreads the plan's files over volumes of `capacity` bytes.
 fn layout_pieces(plan: &Plan, capacity: Option<u64>, manifest_len: u64, keys: usize) -> Result<Vec<Piece>> {
-    let files: Vec<(Sha256, u64)> = plan.jobs.iter().map(|j| (j.digest, j.size)).collect();
+    // A plan's jobs are the files its updates describe, each by its SHA-256.
+    let files: Vec<(Sha256, u64)> = plan.jobs.iter().filter_map(|j| Some((j.sha256()?, j.size))).collect();
     let Some(capacity) = capacity else {
         return Ok(files
             .iter()
@@ -393,7 +394,9 @@ pub fn pack(
     let mut written_chunks: BTreeSet<(u32, Sha256)> = BTreeSet::new();
     download::run(&plan.jobs, sources, &cache, &opts.download, &|p| progress(PackEvent::Download(p)), |job, ready| {
         let path = ready.path.as_path();
-        let mine = pieces_of.get(&job.digest).map_or(&[][..], Vec::as_slice);
+        // The SHA-256 the plan named (checked by the download, or by the writer below).
+        let digest = ready.sha256;
+        let mine = pieces_of.get(&digest).map_or(&[][..], Vec::as_slice);
         let chunked = mine.iter().any(|p| !p.whole);
         if chunked && !ready.verified {
             // Chunk entries are named by the chunk's digest, so the file is read before it
@@ -402,18 +405,18 @@ pub fn pack(
             if size != job.size {
                 return Err(Error::SizeMismatch { what: path.display().to_string(), expected: job.size, actual: size });
             }
-            if actual != job.digest {
-                return Err(Error::DigestMismatch { what: path.display().to_string(), expected: job.digest, actual });
+            if actual != digest {
+                return Err(Error::DigestMismatch { what: path.display().to_string(), expected: digest, actual });
             }
         }
         for piece in mine {
             let writer = &mut writers[piece.volume as usize - 1];
             if piece.whole {
-                let check = (!ready.verified).then_some(&job.digest);
-                writer.add_entry(&file_entry_name(&job.digest), path, 0, job.size, check)?;
+                let check = (!ready.verified).then_some(&digest);
+                writer.add_entry(&file_entry_name(&digest), path, 0, job.size, check)?;
                 payloads.push(Payload {
-                    entry: file_entry_name(&job.digest),
-                    sha256: job.digest,
+                    entry: file_entry_name(&digest),
+                    sha256: digest,
                     size: job.size,
                     volume: piece.volume,
                     chunk_of: None,
@@ -428,7 +431,7 @@ pub fn pack(
                     sha256: digest,
                     size: piece.size,
                     volume: piece.volume,
-                    chunk_of: Some(ChunkOf { file: job.digest, offset: piece.offset }),
+                    chunk_of: Some(ChunkOf { file: digest, offset: piece.offset }),
                 });
             }
         }

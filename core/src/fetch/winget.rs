@@ -176,15 +176,15 @@ pub fn offer(
         // A relative InstallerUrl (a local mirror's) is relative to the manifest.
         let manifest = Location::File(c.version.files.first().cloned().unwrap_or_else(|| root.to_path_buf()));
         for i in &c.installers {
-            if !jobs.iter().any(|j| j.digest == i.sha256) {
+            if !jobs.iter().any(|j| j.sha256() == Some(i.sha256)) {
                 jobs.push(Job::size_unknown(i.sha256, MAX_INSTALLER_BYTES, manifest.join(&i.url)?));
             }
         }
     }
     let mut sizes: BTreeMap<Sha256, u64> = BTreeMap::new();
-    download::run(&jobs, sources, cache, download, progress, |job, ready| {
+    download::run(&jobs, sources, cache, download, progress, |_, ready| {
         let size = std::fs::metadata(&ready.path).at(&ready.path)?.len();
-        sizes.insert(job.digest, size);
+        sizes.insert(ready.sha256, size);
         Ok(())
     })?;
     let mut updates = Vec::with_capacity(chosen.len());
@@ -193,7 +193,7 @@ pub fn offer(
         match to_update(c.version, &sized, &older(&versions, c.version)) {
             Ok(mut update) => {
                 for file in &mut update.files {
-                    if let Some(job) = jobs.iter().find(|j| j.digest == file.sha256) {
+                    if let Some(job) = jobs.iter().find(|j| j.sha256() == Some(file.sha256)) {
                         file.url = job.location.as_url()?.to_string();
                     }
                 }
