@@ -11,8 +11,16 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::base::error::{Error, IoContext, Result};
-use crate::base::names::Sha256;
-use crate::fetch::download::{Job, Vouched};
+use crate::base::names::{Sha1, Sha256};
+
+/// The digest the metadata vouches for a file by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Vouched {
+    Sha256(Sha256),
+    /// Microsoft's metadata names its files by SHA-1 only: the file is checked against it
+    /// and its SHA-256 computed, by which it is carried from then on.
+    Sha1(Sha1),
+}
 
 pub struct Cache {
     root: PathBuf,
@@ -42,10 +50,10 @@ impl Cache {
         self.root.join("partial").join(name)
     }
 
-    /// The cached file `job` may find, if one is there (not re-hashed here): by its SHA-256,
-    /// or through the SHA-1 index for a file named by SHA-1.
-    pub fn find(&self, job: &Job) -> Option<PathBuf> {
-        let digest = match job.vouched {
+    /// The cached file vouched for by `vouched` (of `size` bytes, when known), if one is
+    /// there (not re-hashed here): by its SHA-256, or through the SHA-1 index.
+    pub fn find(&self, vouched: &Vouched, size: Option<u64>) -> Option<PathBuf> {
+        let digest = match *vouched {
             Vouched::Sha256(d) => d,
             Vouched::Sha1(d) => {
                 let text = fs::read_to_string(self.root.join("sha1").join(d.hex())).ok()?;
@@ -53,7 +61,7 @@ impl Cache {
             }
         };
         let path = self.path_of(&digest);
-        fs::metadata(&path).is_ok_and(|m| m.is_file() && (!job.exact || m.len() == job.size)).then_some(path)
+        fs::metadata(&path).is_ok_and(|m| m.is_file() && size.is_none_or(|s| m.len() == s)).then_some(path)
     }
 
     /// Moves a verified partial download into the cache as `sha256`, read-only; a file

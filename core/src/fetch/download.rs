@@ -40,14 +40,7 @@ pub struct Ready {
     pub sha256: Sha256,
 }
 
-/// The digest the metadata vouches for a file by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Vouched {
-    Sha256(Sha256),
-    /// Microsoft's metadata names its files by SHA-1 only: the file is checked against it
-    /// and its SHA-256 computed, by which it is carried from then on.
-    Sha1(Sha1),
-}
+pub use crate::fetch::cache::Vouched;
 
 /// One file to have in the cache.
 #[derive(Debug, Clone)]
@@ -261,7 +254,7 @@ impl Worker<'_> {
                 }
             };
         }
-        if let Some(cached) = self.cache.find(job) {
+        if let Some(cached) = self.cache.find(&job.vouched, job.exact.then_some(job.size)) {
             // Re-hash what an earlier run left: the disk may have changed since.
             match hash_file(&cached) {
                 Ok((sha256, sha1, size))

@@ -422,13 +422,13 @@ pub fn pack(
                     chunk_of: None,
                 });
             } else {
-                let (digest, _) = crate::bundle::hash_range(path, piece.offset, piece.size).at(path)?;
-                if written_chunks.insert((piece.volume, digest)) {
-                    writer.add_entry(&chunk_entry_name(&digest), path, piece.offset, piece.size, None)?;
+                let (chunk, _) = crate::bundle::hash_range(path, piece.offset, piece.size).at(path)?;
+                if written_chunks.insert((piece.volume, chunk)) {
+                    writer.add_entry(&chunk_entry_name(&chunk), path, piece.offset, piece.size, None)?;
                 }
                 payloads.push(Payload {
-                    entry: chunk_entry_name(&digest),
-                    sha256: digest,
+                    entry: chunk_entry_name(&chunk),
+                    sha256: chunk,
                     size: piece.size,
                     volume: piece.volume,
                     chunk_of: Some(ChunkOf { file: digest, offset: piece.offset }),
