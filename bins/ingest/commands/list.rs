@@ -2,6 +2,7 @@
 
 use clap::Args;
 use ferry_core::base::names::UpdateId;
+use ferry_core::formats::model::DigestSource;
 use ferry_core::ingest::list;
 use ferry_core::server::registry::UpdateSummary;
 
@@ -112,8 +113,15 @@ pub fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<u8> {
     outln!("  files");
     for f in &m.files {
         let present = !d.missing_files.contains(&f.sha256.hex());
+        let from = match (f.sha256_from, f.sha1) {
+            (DigestSource::Fetch, Some(sha1)) => {
+                format!(" (computed by fetch; the vendor names it by SHA-1 {sha1} only)")
+            }
+            (DigestSource::Registered, _) => " (computed when registered by hand)".to_string(),
+            _ => String::new(),
+        };
         outln!(
-            "    {}  {}  {}  {}",
+            "    {}  {}  {}  {}{from}",
             if present { "present" } else { "MISSING" },
             safe(f.name.as_str()),
             human_bytes(f.size),

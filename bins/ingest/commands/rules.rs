@@ -59,6 +59,12 @@ pub struct RuleSpec {
     /// Only updates not superseded by an update present on this server.
     #[arg(long)]
     not_superseded: bool,
+    /// Only updates with a file its vendor names by SHA-1 only (Microsoft's scan catalog).
+    #[arg(long, conflicts_with = "not_sha1_only")]
+    sha1_only: bool,
+    /// Only updates whose files are all known by their vendor's SHA-256 (or registered here).
+    #[arg(long)]
+    not_sha1_only: bool,
 }
 
 impl RuleSpec {
@@ -82,6 +88,7 @@ impl RuleSpec {
             days_since_arrival: self.days_since_arrival,
             days_since_release: self.days_since_release,
             superseded: (self.superseded || self.not_superseded).then_some(self.superseded),
+            sha1_only: (self.sha1_only || self.not_sha1_only).then_some(self.sha1_only),
         }
     }
 

@@ -51,6 +51,12 @@ pub struct FilterArgs {
     /// Only updates not superseded by an update present on this server.
     #[arg(long)]
     pub not_superseded: bool,
+    /// Only updates with a file its vendor names by SHA-1 only (Microsoft's scan catalog).
+    #[arg(long, conflicts_with = "not_sha1_only")]
+    pub sha1_only: bool,
+    /// Only updates whose files are all known by their vendor's SHA-256 (or registered here).
+    #[arg(long)]
+    pub not_sha1_only: bool,
 }
 
 impl FilterArgs {
@@ -63,6 +69,8 @@ impl FilterArgs {
             && self.groups.is_empty()
             && !self.superseded
             && !self.not_superseded
+            && !self.sha1_only
+            && !self.not_sha1_only
     }
 
     pub fn into_filter(self, available: Option<bool>) -> ListFilter {
@@ -76,6 +84,7 @@ impl FilterArgs {
             released_after: self.released_after,
             groups: self.groups,
             superseded: (self.superseded || self.not_superseded).then_some(self.superseded),
+            sha1_only: (self.sha1_only || self.not_sha1_only).then_some(self.sha1_only),
             available,
         }
     }

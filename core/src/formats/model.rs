@@ -10,7 +10,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::base::clock::Date;
-use crate::base::names::{FileName, Sha256, UpdateId};
+use crate::base::names::{FileName, Sha1, Sha256, UpdateId};
 
 /// What kind of update this is, with the names Windows Update and third-party catalogs use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -173,6 +173,35 @@ pub struct Install {
     pub exit_codes: ExitCodes,
 }
 
+/// Where a file's SHA-256 comes from: the digest every list, bundle and store names it by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DigestSource {
+    /// The vendor's metadata gives the SHA-256 (winget's InstallerSha256, ferry's catalog).
+    #[default]
+    Vendor,
+    /// The vendor's metadata names the file by SHA-1 only (Microsoft's scan catalog): fetch
+    /// checked the SHA-1 and computed the SHA-256. As strong as SHA-1 against a vendor's
+    /// mirror, which a rule may decline to trust.
+    Fetch,
+    /// Registered by hand: ingest computed it from the file the administrator gave.
+    Registered,
+}
+
+impl DigestSource {
+    fn is_vendor(&self) -> bool {
+        *self == DigestSource::Vendor
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DigestSource::Vendor => "vendor",
+            DigestSource::Fetch => "fetch",
+            DigestSource::Registered => "registered",
+        }
+    }
+}
+
 /// One execution file of an update.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpdateFile {
@@ -182,6 +211,12 @@ pub struct UpdateFile {
     pub url: String,
     pub sha256: Sha256,
     pub size: u64,
+    /// The SHA-1 the vendor names the file by, where its metadata gives one (Microsoft's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha1: Option<Sha1>,
+    /// Where `sha256` comes from.
+    #[serde(default, skip_serializing_if = "DigestSource::is_vendor")]
+    pub sha256_from: DigestSource,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub architecture: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -367,6 +402,12 @@ impl Update {
         for (i, file) in self.files.iter().enumerate() {
             if !names.insert(file.name.as_str().to_ascii_lowercase()) {
                 return fail(&format!("files[{i}].name"), format!("{:?} is listed twice", file.name.as_str()));
+            }
+            if file.sha256_from == DigestSource::Fetch && file.sha1.is_none() {
+                return fail(
+                    &format!("files[{i}].sha256_from"),
+                    "a SHA-256 computed by fetch needs the vendor's SHA-1 it was checked against".into(),
+                );
             }
             if file.url.trim().is_empty() {
                 return fail(&format!("files[{i}].url"), "must not be empty".into());

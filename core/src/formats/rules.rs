@@ -58,6 +58,10 @@ pub struct Conditions {
     /// Superseded (true) or not (false) by an update that is present on this server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub superseded: Option<bool>,
+    /// With (true) or without (false) a file its vendor names by SHA-1 only (Microsoft's
+    /// scan catalog: fetch checked the SHA-1 and computed the SHA-256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha1_only: Option<bool>,
 }
 
 /// A rule as stored and listed.
@@ -110,6 +114,8 @@ pub struct Facts {
     /// The day it arrived on this server.
     pub arrived: Date,
     pub superseded: bool,
+    /// It has a file its vendor names by SHA-1 only.
+    pub sha1_only: bool,
     /// Withdrawn by its vendor: approve rules pass it by (a decline rule may still match).
     pub withdrawn: bool,
     pub status: Status,
@@ -137,6 +143,7 @@ impl Conditions {
                 None => self.days_since_release.is_none(),
             }
             && self.superseded.is_none_or(|s| s == f.superseded)
+            && self.sha1_only.is_none_or(|s| s == f.sha1_only)
             && self.group.as_ref().is_none_or(|g| {
                 f.groups
                     .iter()
@@ -228,6 +235,13 @@ impl fmt::Display for Rule {
         if let Some(s) = w.superseded {
             parts.push(if s { "superseded".into() } else { "not superseded".into() });
         }
+        if let Some(s) = w.sha1_only {
+            parts.push(if s {
+                "with a file known by SHA-1 only".into()
+            } else {
+                "every file known by its vendor's SHA-256 or registered".into()
+            });
+        }
         if let Some(g) = &w.group {
             parts.push(match w.days_in_group {
                 Some(n) => format!("in group {g} for {n} days"),
@@ -260,6 +274,7 @@ mod tests {
             release_date: Some(date("2026-01-13")),
             arrived: date("2026-01-20"),
             superseded: false,
+            sha1_only: false,
             withdrawn: false,
             status: Status::Undefined,
             set_by: SetBy::System,

@@ -26,7 +26,7 @@ use crate::base::shared_tree::{Links, open_regular};
 use crate::bundle::HashingWriter;
 use crate::bundle::copy::BlockSink;
 use crate::formats::approval::Actor;
-use crate::formats::model::{Applicability, Classification, Severity, Update, UpdateFile};
+use crate::formats::model::{Applicability, Classification, DigestSource, Severity, Update, UpdateFile};
 use crate::server::datadir::DataDir;
 use crate::server::registry::{KnownFile, ManualRecord, RefreshReport};
 use crate::server::report::{ChangeKind, ReportBuilder, ReportKind};
@@ -270,6 +270,8 @@ fn new_manual_update(copies: &[Copied], unknown: &[usize], d: &Details) -> Resul
                     url: format!("manual:{}", c.name),
                     sha256: c.sha256,
                     size: c.size,
+                    sha1: None,
+                    sha256_from: DigestSource::Registered,
                     architecture: None,
                     language: None,
                 }

@@ -217,6 +217,10 @@ pub struct Arrival {
     pub size: u64,
     pub names: Vec<String>,
     pub updates: Vec<String>,
+    /// The vendor's SHA-1, for a file its vendor names by SHA-1 only (fetch computed the
+    /// SHA-256 after checking it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha1_only: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -555,11 +559,12 @@ impl ChangeReport {
             for f in &self.files_arrived {
                 let _ = writeln!(
                     out,
-                    "  {}  {}  {} (of {})",
+                    "  {}  {}  {} (of {}){}",
                     f.sha256,
                     human_bytes(f.size),
                     t(&f.names.join(", ")),
-                    t(&f.updates.join(", "))
+                    t(&f.updates.join(", ")),
+                    f.sha1_only.as_ref().map_or(String::new(), |s| format!("; the vendor names it by SHA-1 {s} only"))
                 );
             }
         }
@@ -676,12 +681,16 @@ impl ChangeReport {
             for f in &self.files_arrived {
                 let _ = writeln!(
                     body,
-                    "<tr><td>{}</td><td>{}</td><td data-sort=\"{}\">{}</td><td class=\"digest\">{}</td></tr>",
+                    "<tr><td>{}</td><td>{}</td><td data-sort=\"{}\">{}</td><td class=\"digest\">{}{}</td></tr>",
                     esc(&f.names.join(", ")),
                     esc(&f.updates.join(", ")),
                     f.size,
                     esc(&human_bytes(f.size)),
-                    esc(&f.sha256)
+                    esc(&f.sha256),
+                    f.sha1_only.as_ref().map_or(String::new(), |s| format!(
+                        "<br><small>computed by fetch: the vendor names it by SHA-1 {} only</small>",
+                        esc(s)
+                    ))
                 );
             }
             body.push_str("</tbody></table>\n");

@@ -11,7 +11,7 @@ use std::str::FromStr;
 use crate::base::clock::Date;
 use crate::base::names::{FileName, UpdateId};
 use crate::formats::model::{
-    Applicability, Classification, Eula, ExitCodes, Install, InstalledEntry, Severity, Update, UpdateFile,
+    Applicability, Classification, DigestSource, Eula, ExitCodes, Install, InstalledEntry, Severity, Update, UpdateFile,
 };
 use crate::formats::winget::{Installer, PackageVersion};
 
@@ -229,6 +229,8 @@ pub fn to_update(version: &PackageVersion, installers: &[(&Installer, u64)], old
             url: installer.url.clone(),
             sha256: installer.sha256,
             size: *size,
+            sha1: None,
+            sha256_from: DigestSource::Vendor,
             architecture: Some(installer.architecture.clone()),
             language: installer.locale.clone(),
         });

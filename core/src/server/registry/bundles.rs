@@ -397,8 +397,19 @@ pub(super) fn merge_update(
     }
     for (i, f) in update.files.iter().enumerate() {
         exec(tx,
-            "INSERT INTO update_files (update_id, position, name, sha256, url, architecture, language) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![update.id.as_str(), i as i64, f.name.as_str(), f.sha256.hex(), f.url, f.architecture, f.language],
+            "INSERT INTO update_files (update_id, position, name, sha256, url, architecture, language, sha1, sha256_from) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                update.id.as_str(),
+                i as i64,
+                f.name.as_str(),
+                f.sha256.hex(),
+                f.url,
+                f.architecture,
+                f.language,
+                f.sha1.map(|s| s.hex()),
+                f.sha256_from.as_str()
+            ],
         )
         .map_err(&e)?;
     }

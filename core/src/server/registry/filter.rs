@@ -28,6 +28,8 @@ pub struct ListFilter {
     pub groups: Vec<GroupName>,
     /// Superseded (true) or not (false) by an update present on this server.
     pub superseded: Option<bool>,
+    /// With (true) or without (false) a file its vendor names by SHA-1 only.
+    pub sha1_only: Option<bool>,
     pub available: Option<bool>,
 }
 
@@ -73,6 +75,13 @@ impl ListFilter {
                 " AND u.superseded_since IS NOT NULL"
             } else {
                 " AND u.superseded_since IS NULL"
+            });
+        }
+        if let Some(sha1_only) = self.sha1_only {
+            sql.push_str(if sha1_only {
+                " AND EXISTS (SELECT 1 FROM update_files x WHERE x.update_id = u.id AND x.sha256_from = 'fetch')"
+            } else {
+                " AND NOT EXISTS (SELECT 1 FROM update_files x WHERE x.update_id = u.id AND x.sha256_from = 'fetch')"
             });
         }
         if let Some(d) = self.released_before {

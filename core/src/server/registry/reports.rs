@@ -113,7 +113,10 @@ impl Registry {
         let mut size = self.conn.prepare("SELECT size FROM files WHERE sha256 = ?1").map_err(self.err())?;
         let mut uses = self
             .conn
-            .prepare("SELECT DISTINCT name, update_id FROM update_files WHERE sha256 = ?1 ORDER BY update_id, name")
+            .prepare(
+                "SELECT DISTINCT name, update_id, CASE WHEN sha256_from = 'fetch' THEN sha1 END FROM update_files \
+                 WHERE sha256 = ?1 ORDER BY update_id, name",
+            )
             .map_err(self.err())?;
         let mut out = Vec::new();
         for d in digests {
@@ -122,11 +125,15 @@ impl Registry {
             };
             let mut names = Vec::new();
             let mut updates = Vec::new();
+            let mut sha1_only = None;
             let rows = uses
-                .query_map([d.hex()], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .query_map([d.hex()], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<String>>(2)?))
+                })
                 .map_err(self.err())?;
             for row in rows {
-                let (name, update) = row.map_err(self.err())?;
+                let (name, update, sha1) = row.map_err(self.err())?;
+                sha1_only = sha1_only.or(sha1);
                 if !names.contains(&name) {
                     names.push(name);
                 }
@@ -134,7 +141,7 @@ impl Registry {
                     updates.push(update);
                 }
             }
-            out.push(Arrival { sha256: d.hex(), size: bytes as u64, names, updates });
+            out.push(Arrival { sha256: d.hex(), size: bytes as u64, names, updates, sha1_only });
         }
         Ok(out)
     }

@@ -365,7 +365,8 @@ fn apply(
     let mut stmt = tx
         .prepare(
             "SELECT u.id, u.product, u.classification, u.severity, u.release_date, u.first_seen, \
-             u.superseded_since IS NOT NULL, u.status, u.status_set_by, u.withdrawn FROM updates u ORDER BY u.id",
+             u.superseded_since IS NOT NULL, u.status, u.status_set_by, u.withdrawn, \
+             EXISTS (SELECT 1 FROM update_files x WHERE x.update_id = u.id AND x.sha256_from = 'fetch') FROM updates u ORDER BY u.id",
         )
         .map_err(&e)?;
     let mut rows = stmt.query([]).map_err(&e)?;
@@ -384,6 +385,7 @@ fn apply(
             release_date,
             arrived,
             superseded: r.get(6).map_err(&e)?,
+            sha1_only: r.get(10).map_err(&e)?,
             withdrawn: r.get(9).map_err(&e)?,
             status: status.parse().unwrap_or(Status::Undefined),
             set_by: SetBy::from_column(&set_by),

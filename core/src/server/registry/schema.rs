@@ -361,6 +361,17 @@ CREATE INDEX updates_status ON updates(status);
 CREATE INDEX updates_kb ON updates(kb);
 CREATE INDEX updates_superseded ON updates(superseded_since);
 "#,
+    // 15: each file's digest provenance: the vendor's SHA-1 where its metadata gives one, and
+    // where the SHA-256 comes from (the vendor; fetch, after checking the vendor's SHA-1;
+    // ingest, for a file registered by hand), so that lists, reports and rules can tell
+    // the files Microsoft names by SHA-1 only.
+    r#"
+ALTER TABLE update_files ADD COLUMN sha1 TEXT;
+ALTER TABLE update_files ADD COLUMN sha256_from TEXT NOT NULL DEFAULT 'vendor'
+    CHECK (sha256_from IN ('vendor', 'fetch', 'registered'));
+UPDATE update_files SET sha256_from = 'registered'
+    WHERE update_id IN (SELECT id FROM updates WHERE origin = 'manual');
+"#,
 ];
 
 /// The schema version this ferry writes.
