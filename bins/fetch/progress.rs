@@ -7,6 +7,7 @@ use std::io::IsTerminal;
 use std::sync::Mutex;
 
 use ferry_core::fetch::download::{Job, Progress, Vouched};
+use ferry_core::fetch::feed::Skip;
 use ferry_core::fetch::pack::PackEvent;
 use ferry_core::fetch::source::Location;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -80,10 +81,16 @@ impl Reporter {
                  the bundle is split into volumes under that size (as with --max-file-size)"
             )),
             PackEvent::Download(p) => self.download(p),
-            PackEvent::Skipped(skipped) => self.line(format!(
+            PackEvent::Skipped(Skip::Winget(skipped)) => self.line(format!(
                 "fetch: skipped {}@{}: {}",
                 safe(&skipped.id),
                 safe(&skipped.version),
+                safe(&skipped.reason)
+            )),
+            PackEvent::Skipped(Skip::Scan(skipped)) => self.line(format!(
+                "fetch: skipped {} {}: {}",
+                safe(&skipped.id),
+                safe(skipped.title.as_deref().unwrap_or("")),
                 safe(&skipped.reason)
             )),
             PackEvent::Sealing { volume, volumes } => {
@@ -186,7 +193,8 @@ fn json_event(event: &PackEvent<'_>) -> Option<(&'static str, serde_json::Value)
             ("packed", json!({"sha256": job.sha256(), "done": done, "total": total}))
         }
         PackEvent::Sealing { volume, volumes } => ("sealing", json!({"volume": volume, "volumes": volumes})),
-        PackEvent::Skipped(skipped) => ("plan-skipped", json!(skipped)),
+        PackEvent::Skipped(Skip::Winget(skipped)) => ("plan-skipped", json!(skipped)),
+        PackEvent::Skipped(Skip::Scan(skipped)) => ("scan-skipped", json!(skipped)),
         PackEvent::Download(p) => match p {
             Progress::Cached { job } => ("cached", file_json(job, json!({}))),
             Progress::Started { job, from } => ("download-started", file_json(job, json!({"from": from}))),

@@ -91,14 +91,27 @@ const TOOL: &str = "2b0ab5e4-0d0f-4b0e-9e8e-1a7a2a3b4c02";
 /// December's, and an update of a classification ferry does not carry. `edit` may change
 /// any file (path relative to the catalog, text) before the cabinets are made.
 fn scan_catalog(dir: &Path, pki: &Pki, edit: impl FnOnce(&mut Vec<(String, String)>)) -> PathBuf {
+    scan_catalog_at(dir, pki, MICROSOFT, edit)
+}
+
+const MICROSOFT: &str = "http://download.windowsupdate.com/c/msdownload/update/software/secu";
+
+/// The two update files of the catalog, as (file name at the download base, bytes).
+fn update_files() -> Vec<(String, Vec<u8>)> {
+    [("windows10.0-kb5034122-x64", 3000), ("windows10.0-kb5033372-x64", 2500)]
+        .iter()
+        .map(|(name, size)| {
+            let bytes = payload(&format!("{name}.msu"), *size);
+            (format!("{name}_{}.msu", hex(&sha1_of(&bytes))), bytes)
+        })
+        .collect()
+}
+
+/// [`scan_catalog`] whose files are downloaded from `base`.
+fn scan_catalog_at(dir: &Path, pki: &Pki, base: &str, edit: impl FnOnce(&mut Vec<(String, String)>)) -> PathBuf {
     let january = payload("windows10.0-kb5034122-x64.msu", 3000);
     let december = payload("windows10.0-kb5033372-x64.msu", 2500);
-    let url = |name: &str, bytes: &[u8]| {
-        format!(
-            "http://download.windowsupdate.com/c/msdownload/update/software/secu/{name}_{}.msu",
-            hex(&sha1_of(bytes))
-        )
-    };
+    let url = |name: &str, bytes: &[u8]| format!("{base}/{name}_{}.msu", hex(&sha1_of(bytes)));
     let update = |id: &str, rev: u32, number: u32, extra: &str| {
         format!(
             r#"<Update UpdateId="{id}" RevisionId="{rev}" RevisionNumber="{number}" CreationDate="2024-01-09T18:00:00Z" DefaultLanguage="en" IsBundle="true">{extra}</Update>"#
@@ -324,4 +337,94 @@ fn scan_catalog_with_a_package_cut_short() {
     });
     s.fetch(&["plan", "--wsusscn2", cab.to_str().unwrap(), "--wsusscn2-root", pki.root.to_str().unwrap()])
         .refused(exit::INPUT, &["wsusscn2.cab", "package.xml"]);
+}
+
+#[test]
+fn scan_catalog_packs_and_imports_with_sha1_provenance() {
+    let s = Scratch::new();
+    let pki = pki(&s.path("pki"), "test");
+    let server = crate::support::http::Server::start(
+        update_files().into_iter().map(|(name, bytes)| (format!("secu/{name}"), bytes)).collect(),
+    );
+    let cab = scan_catalog_at(&s.path("catalog"), &pki, server.url("secu").trim_end_matches('/'), |_| {});
+    let (secret, public) = s.key("signer");
+    let media = s.media();
+    let out = s
+        .fetch(&[
+            "pack",
+            "--wsusscn2",
+            cab.to_str().unwrap(),
+            "--wsusscn2-root",
+            pki.root.to_str().unwrap(),
+            "--superseded",
+            "include",
+            "--key",
+            secret.to_str().unwrap(),
+            "--out",
+            media.to_str().unwrap(),
+            "--json",
+        ])
+        .ok();
+    let lines: Vec<serde_json::Value> = out.lines().map(json_line).collect();
+    let bundle = lines.last().unwrap();
+    assert_eq!((bundle["type"].as_str(), bundle["data"]["updates"].as_u64()), (Some("bundle"), Some(2)), "{out}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["type"] == "download-started" && l["data"]["sha256"].is_null() && l["data"]["sha1"].is_string()),
+        "{out}"
+    );
+    assert!(lines.iter().any(|l| l["type"] == "scan-skipped"), "the classification not carried is said: {out}");
+
+    s.trust(&public);
+    s.ingest(&["import", bundle["data"]["path"].as_str().unwrap()]).ok();
+    let january = data(&s.ingest(&["show", JANUARY, "--json"]).ok());
+    let file = &january["metadata"]["files"][0];
+    assert_eq!(file["sha256_from"], "fetch", "{file}");
+    assert_eq!(file["sha1"], hex(&sha1_of(&payload("windows10.0-kb5034122-x64.msu", 3000))));
+    assert_eq!(file["sha256"], sha256_hex(&payload("windows10.0-kb5034122-x64.msu", 3000)));
+    assert_eq!(january["kb"], "KB5034122");
+    let text = s.ingest(&["show", JANUARY]).ok();
+    assert!(text.contains("computed by fetch; the vendor names it by SHA-1"), "{text}");
+    let december = data(&s.ingest(&["show", DECEMBER, "--json"]).ok());
+    assert_eq!(december["superseded_by"], serde_json::json!([JANUARY]), "{december}");
+
+    // A filter and a rule can hold back what is known by SHA-1 only.
+    assert_eq!(s.ingest(&["list", "--json", "--sha1-only"]).ok().lines().count(), 2);
+    assert_eq!(s.ingest(&["list", "--json", "--not-sha1-only"]).ok().lines().count(), 0);
+    s.ingest(&["rules", "add", "trusted-digests-only", "--approve", "--not-sha1-only", "--by", "tester"]).ok();
+    s.ingest(&["refresh"]).ok();
+    let listed = s.ingest(&["list", "--json", "--status", "approved"]).ok();
+    assert!(listed.is_empty(), "no update known by SHA-1 only is approved by the rule: {listed}");
+    s.ingest(&["rules", "add", "hold-sha1", "--decline", "--sha1-only", "--by", "tester"]).ok();
+    s.ingest(&["refresh"]).ok();
+    assert_eq!(s.ingest(&["list", "--json", "--status", "declined"]).ok().lines().count(), 2, "the facts hold");
+    let report = s.ingest(&["report", "1"]).ok();
+    assert!(report.contains("the vendor names it by SHA-1"), "{report}");
+}
+
+#[test]
+fn scan_catalog_file_whose_sha1_differs() {
+    let s = Scratch::new();
+    let pki = pki(&s.path("pki"), "test");
+    let mut files = update_files();
+    files[0].1.push(b'!');
+    let server =
+        crate::support::http::Server::start(files.into_iter().map(|(n, b)| (format!("secu/{n}"), b)).collect());
+    let cab = scan_catalog_at(&s.path("catalog"), &pki, server.url("secu").trim_end_matches('/'), |_| {});
+    let (secret, _) = s.key("signer");
+    let media = s.media();
+    s.fetch(&[
+        "pack",
+        "--wsusscn2",
+        cab.to_str().unwrap(),
+        "--wsusscn2-root",
+        pki.root.to_str().unwrap(),
+        "--key",
+        secret.to_str().unwrap(),
+        "--out",
+        media.to_str().unwrap(),
+    ])
+    .refused(exit::INTEGRITY, &["SHA-1 mismatch", "windows10.0-kb5034122-x64"]);
+    assert!(walk(&media).is_empty(), "no bundle is left behind: {:?}", walk(&media));
 }

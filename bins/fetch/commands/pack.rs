@@ -14,17 +14,19 @@ use ferry_core::fetch::workdir::WorkDir;
 use ferry_core::formats::keys;
 
 use super::key::read_passphrase;
-use super::options::{DownloadArgs, SelectionArgs, WingetArgs};
+use super::options::{DownloadArgs, ScanArgs, SelectionArgs, WingetArgs};
 use crate::common::{code, human_bytes, json_line};
 use crate::progress;
 
 #[derive(Args)]
-#[command(group = clap::ArgGroup::new("source").required(true).args(["catalog", "winget"]))]
+#[command(group = clap::ArgGroup::new("source").required(true).args(["catalog", "winget", "wsusscn2"]))]
 pub struct PackArgs {
     #[command(flatten)]
     pub selection: SelectionArgs,
     #[command(flatten)]
     pub winget: WingetArgs,
+    #[command(flatten)]
+    pub scan: ScanArgs,
     /// Secret key to sign with; repeat for several signatures.
     #[arg(long = "key", value_name = "FILE", required = true)]
     pub keys: Vec<PathBuf>,
@@ -69,12 +71,27 @@ pub fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
     let sel = &args.selection;
     let catalog = sel.catalog.as_deref().map(Location::parse).transpose()?;
     let winget_selection = args.winget.selection();
-    let feed = match (&catalog, &args.winget.winget) {
-        (Some(location), _) => Feed::Catalog(location),
-        (None, Some(tree)) => Feed::Winget { tree, selection: &winget_selection },
-        (None, None) => return Err(ferry_core::Error::Invalid("give --catalog or --winget".into()).into()),
+    let scan_roots = match &args.scan.wsusscn2 {
+        Some(_) => ferry_core::fetch::wsusscn2::roots(&args.scan.roots)?,
+        None => Vec::new(),
     };
-    let selection = sel.selection();
+    let scan_selection = sel.selection();
+    let feed = match (&catalog, &args.winget.winget, &args.scan.wsusscn2) {
+        (Some(location), _, _) => Feed::Catalog(location),
+        (None, Some(tree), _) => Feed::Winget { tree, selection: &winget_selection },
+        (None, None, Some(cab)) => Feed::Wsusscn2 {
+            cab,
+            roots: &scan_roots,
+            selection: &scan_selection,
+            include_superseded: args.scan.superseded == "include",
+        },
+        (None, None, None) => {
+            return Err(ferry_core::Error::Invalid("give --catalog, --winget or --wsusscn2".into()).into());
+        }
+    };
+    // The scan catalog's feed selects itself (supersedence depends on what is selected).
+    let selection =
+        if args.scan.wsusscn2.is_some() { ferry_core::formats::catalog::Selection::default() } else { sel.selection() };
     let state = sel.state()?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
     let options = PackOptions {

@@ -8,8 +8,9 @@ use crate::base::error::Result;
 use crate::fetch::cache::Cache;
 use crate::fetch::download::{DownloadOptions, Progress};
 use crate::fetch::source::{Location, Sources};
-use crate::formats::catalog::{Catalog, MAX_CATALOG_BYTES};
+use crate::formats::catalog::{Catalog, MAX_CATALOG_BYTES, Selection};
 use crate::formats::winget::{self, Skipped};
+use crate::formats::wsusscn2::ScanSkipped;
 
 /// Where `fetch pack` reads its updates.
 #[derive(Debug, Clone, Copy)]
@@ -18,6 +19,16 @@ pub enum Feed<'a> {
     Catalog(&'a Location),
     /// A winget manifest tree, with what to choose from it.
     Winget { tree: &'a Path, selection: &'a winget::Selection },
+    /// Microsoft's offline scan catalog, the roots its signature must chain to, what to
+    /// choose from it and whether what a chosen update supersedes is carried too.
+    Wsusscn2 { cab: &'a Path, roots: &'a [Vec<u8>], selection: &'a Selection, include_superseded: bool },
+}
+
+/// Something a feed had but does not offer, in the feed's own terms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    Winget(Skipped),
+    Scan(ScanSkipped),
 }
 
 /// What a feed offers.
@@ -28,7 +39,7 @@ pub struct Offered {
     /// Where a file reference relative to the feed resolves.
     pub base: Location,
     /// What the feed had but does not offer, and why.
-    pub skipped: Vec<Skipped>,
+    pub skipped: Vec<Skip>,
 }
 
 impl Feed<'_> {
@@ -50,7 +61,22 @@ impl Feed<'_> {
             Feed::Winget { tree, selection } => {
                 let (catalog, skipped) =
                     crate::fetch::winget::offer(tree, selection, sources, cache, download, progress)?;
+                let skipped = skipped.into_iter().map(Skip::Winget).collect();
                 Ok(Offered { catalog, base: Location::File(tree.to_path_buf()), skipped })
+            }
+            Feed::Wsusscn2 { cab, roots, selection, include_superseded } => {
+                let (catalog, skipped) = crate::fetch::wsusscn2::offer(
+                    cab,
+                    roots,
+                    selection,
+                    *include_superseded,
+                    sources,
+                    cache,
+                    download,
+                    progress,
+                )?;
+                let skipped = skipped.into_iter().map(Skip::Scan).collect();
+                Ok(Offered { catalog, base: Location::File(cab.to_path_buf()), skipped })
             }
         }
     }
@@ -60,6 +86,7 @@ impl Feed<'_> {
         match self {
             Feed::Catalog(location) => location.to_string(),
             Feed::Winget { tree, .. } => tree.display().to_string(),
+            Feed::Wsusscn2 { cab, .. } => cab.display().to_string(),
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::base::names::{Channel, Sha256, UpdateId};
 use crate::bundle::writer::BundleWriter;
 use crate::fetch::cache::Cache;
 use crate::fetch::download::{self, DownloadOptions, Job, Progress};
-use crate::fetch::feed::Feed;
+use crate::fetch::feed::{Feed, Skip};
 use crate::fetch::source::{Location, Sources};
 use crate::fetch::volumes::{self, ENTRY_OVERHEAD, Piece};
 use crate::fetch::workdir::WorkDir;
@@ -30,7 +30,6 @@ use crate::formats::minisign::SecretKey;
 use crate::formats::model::Update;
 use crate::formats::rotation::{ROTATION_ENTRY, SignedStatement, signature_entry};
 use crate::formats::state::ServerState;
-use crate::formats::winget::Skipped;
 
 /// How to plan a bundle from the updates a feed offers.
 pub struct PlanOptions<'a> {
@@ -110,7 +109,7 @@ impl Plan {
 #[derive(Debug, Clone)]
 pub enum PackEvent<'a> {
     /// The feed had this but does not offer it.
-    Skipped(&'a Skipped),
+    Skipped(&'a Skip),
     Selected {
         updates: usize,
         files: usize,

@@ -13,8 +13,13 @@ use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use crate::base::error::{Error, IoContext, Result};
+use crate::base::names::{Sha1, Sha256};
 use crate::base::shared_tree::{Links, open_regular};
+use crate::fetch::cache::Cache;
+use crate::fetch::download::{self, DownloadOptions, Job, Progress, Vouched};
+use crate::fetch::source::{Location, Sources};
 use crate::formats::authenticode::{self, Signer};
+use crate::formats::catalog::{CATALOG_FORMAT, Catalog, Selection};
 use crate::formats::wsusscn2::{self, Properties, RawUpdate, ScanSkipped, ScanUpdate};
 
 /// The largest nested cabinet copied out (`package.cab` is tens of MiB).
@@ -212,4 +217,69 @@ fn pem_to_der(pem: &[u8]) -> Option<Vec<u8>> {
         .take_while(|l| !l.starts_with("-----END"))
         .collect();
     base64::engine::general_purpose::STANDARD.decode(body.trim()).ok()
+}
+
+/// The largest update file fetched whose size the catalog does not give (Microsoft's
+/// largest cumulative updates are a few GiB).
+pub const MAX_UPDATE_FILE: u64 = 16 << 30;
+
+/// The updates the scan catalog at `path` offers under `selection`, and what it left out:
+/// each chosen file is fetched into the cache first, checked against the SHA-1 the catalog
+/// names it by, and carried by the SHA-256 computed (and its size), which the pack that
+/// follows finds there.
+#[allow(clippy::too_many_arguments)]
+pub fn offer(
+    path: &Path,
+    roots: &[Vec<u8>],
+    selection: &Selection,
+    include_superseded: bool,
+    sources: &Sources,
+    cache: &Cache,
+    options: &DownloadOptions,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Result<(Catalog, Vec<ScanSkipped>)> {
+    let scan = read(path, roots)?;
+    let (chosen, mut skipped) = wsusscn2::select(scan.updates, selection, include_superseded);
+    skipped.extend(scan.skipped);
+    let mut jobs: Vec<Job> = Vec::new();
+    for u in &chosen {
+        for f in &u.files {
+            let sha1: Sha1 = f.sha1.parse()?;
+            if !jobs.iter().any(|j| j.vouched == Vouched::Sha1(sha1)) {
+                let location = Location::parse(&f.url)?;
+                if !matches!(location, Location::Http(_)) {
+                    return Err(Error::Feed {
+                        file: path.to_path_buf(),
+                        line: None,
+                        field: "FileLocation".into(),
+                        reason: format!("{} is not an http or https URL", f.url),
+                    });
+                }
+                jobs.push(Job::by_sha1(sha1, MAX_UPDATE_FILE, location));
+            }
+        }
+    }
+    let mut found: HashMap<Sha1, (Sha256, u64)> = HashMap::new();
+    download::run(&jobs, sources, cache, options, progress, |job, ready| {
+        let size = std::fs::metadata(&ready.path).at(&ready.path)?.len();
+        if let Vouched::Sha1(sha1) = job.vouched {
+            found.insert(sha1, (ready.sha256, size));
+        }
+        Ok(())
+    })?;
+    let mut updates = Vec::with_capacity(chosen.len());
+    for u in &chosen {
+        let files: Vec<(Sha256, u64)> =
+            u.files.iter().filter_map(|f| f.sha1.parse().ok().and_then(|s| found.get(&s).copied())).collect();
+        match wsusscn2::to_update(u, &files) {
+            Ok(update) if files.len() == u.files.len() => updates.push(update),
+            Ok(_) => skipped.push(ScanSkipped {
+                id: u.id.to_string(),
+                title: Some(u.title.clone()),
+                reason: "a file was not fetched".into(),
+            }),
+            Err(reason) => skipped.push(ScanSkipped { id: u.id.to_string(), title: Some(u.title.clone()), reason }),
+        }
+    }
+    Ok((Catalog { format: CATALOG_FORMAT, updates }, skipped))
 }

@@ -16,8 +16,8 @@ use std::io::BufRead;
 
 use quick_xml::events::Event;
 
-use crate::base::names::UpdateId;
-use crate::formats::model::{Classification, Severity};
+use crate::base::names::{FileName, UpdateId};
+use crate::formats::model::{Applicability, Classification, DigestSource, Severity, Update, UpdateFile};
 use crate::formats::xml::{attr, entity};
 
 /// Deeper nesting than the catalog's documents have.
@@ -579,6 +579,48 @@ pub fn select(
         .collect();
     let kept = kept.into_iter().cloned().collect();
     (kept, skipped)
+}
+
+/// The update `u` is once its files were downloaded: `files` gives, for each of `u.files`
+/// in order, the SHA-256 computed once its SHA-1 matched, and its size.
+pub fn to_update(u: &ScanUpdate, files: &[(crate::base::names::Sha256, u64)]) -> Result<Update, String> {
+    use std::str::FromStr;
+    let mut update_files = Vec::with_capacity(u.files.len());
+    for (f, (sha256, size)) in u.files.iter().zip(files) {
+        let sha1 = crate::base::names::Sha1::from_str(&f.sha1).map_err(|e| e.to_string())?;
+        update_files.push(UpdateFile {
+            name: FileName::from_str(&f.name).map_err(|e| format!("file {}: {e}", f.url))?,
+            url: f.url.clone(),
+            sha256: *sha256,
+            size: *size,
+            sha1: Some(sha1),
+            sha256_from: DigestSource::Fetch,
+            architecture: None,
+            language: None,
+        });
+    }
+    let update = Update {
+        id: u.id.clone(),
+        revision: u.revision.max(1),
+        title: u.title.clone(),
+        vendor: "Microsoft".into(),
+        product: u.products.first().cloned().unwrap_or_else(|| "Microsoft".into()),
+        version: u.kb.clone().unwrap_or_else(|| format!("revision {}", u.revision)),
+        classification: u.classification,
+        severity: u.severity,
+        kb: u.kb.clone(),
+        cves: u.cves.clone(),
+        release_date: u.created.as_deref().and_then(|d| d.parse().ok()),
+        supersedes: u.supersedes.clone(),
+        withdrawn: false,
+        eula: None,
+        applicability: Applicability { products: u.products.clone(), ..Applicability::default() },
+        // The usual command for the file's kind: wusa for .msu, DISM for .cab.
+        install: None,
+        files: update_files,
+    };
+    update.check_described().map_err(|(field, reason)| format!("{field}: {reason}"))?;
+    Ok(update)
 }
 
 #[cfg(test)]
