@@ -428,3 +428,25 @@ fn scan_catalog_file_whose_sha1_differs() {
     .refused(exit::INTEGRITY, &["SHA-1 mismatch", "windows10.0-kb5034122-x64"]);
     assert!(walk(&media).is_empty(), "no bundle is left behind: {:?}", walk(&media));
 }
+
+#[test]
+fn msrc_documents_enrich_the_scan_catalog_and_name_what_it_lacks() {
+    let s = Scratch::new();
+    let pki = pki(&s.path("pki"), "test");
+    let cab = scan_catalog(&s.path("catalog"), &pki, |_| {});
+    let january = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/realdata/msrc-cvrf/cvrfDocument-2024-Jan.xml");
+    assert!(january.is_file(), "{} is missing: the tests read the real documents there", january.display());
+    let lines = plan(&s, &cab, &pki.root, &["--msrc", january.to_str().unwrap(), "--cve", "CVE-2024-20653"]);
+    let updates: Vec<&serde_json::Value> =
+        lines.iter().filter(|l| l["type"] == "scan-update").map(|l| &l["data"]).collect();
+    assert_eq!(updates.len(), 1, "only KB5034122 fixes CVE-2024-20653, as MSRC says: {lines:?}");
+    let cves = updates[0]["cves"].as_array().unwrap();
+    assert!(cves.len() > 30 && cves.contains(&serde_json::json!("CVE-2024-20653")), "{cves:?}");
+    let uncarried: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["type"] == "scan-skipped" && l["data"]["reason"].as_str().unwrap().contains("named by MSRC"))
+        .map(|l| l["data"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(uncarried.len(), 36, "the other KBs of January are reported, not dropped: {uncarried:?}");
+    assert!(!uncarried.contains(&"KB5034122"));
+}

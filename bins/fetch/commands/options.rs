@@ -41,6 +41,10 @@ pub struct SelectionArgs {
     /// Take the updates of this KB article (repeatable; 5034122 or KB5034122).
     #[arg(long = "kb", value_name = "KB")]
     pub kbs: Vec<String>,
+    /// Take the updates that fix this CVE (repeatable; with --msrc, MSRC's documents say
+    /// which KBs fix it).
+    #[arg(long = "cve", value_name = "CVE")]
+    pub cves: Vec<String>,
     /// The offline server's state file (`ingest state export`): build a delta with only what
     /// it lacks. Its signature (FILE.minisig) is checked against --server-key.
     #[arg(long, value_name = "FILE", requires = "server_key")]
@@ -64,6 +68,7 @@ impl SelectionArgs {
             severities: self.severities.clone(),
             released_since: self.since,
             kbs: self.kbs.iter().map(|k| ferry_core::formats::model::normalise_kb(k)).collect(),
+            cves: self.cves.clone(),
         }
     }
 

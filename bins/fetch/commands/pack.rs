@@ -27,6 +27,10 @@ pub struct PackArgs {
     pub winget: WingetArgs,
     #[command(flatten)]
     pub scan: ScanArgs,
+    /// An MSRC security update document (CVRF v3.0 XML; a path or a URL; repeatable): adds
+    /// the CVEs and severities it gives to the scan catalog's updates of its KBs.
+    #[arg(long = "msrc", value_name = "DOC", requires = "wsusscn2")]
+    pub msrc: Vec<String>,
     /// Secret key to sign with; repeat for several signatures.
     #[arg(long = "key", value_name = "FILE", required = true)]
     pub keys: Vec<PathBuf>,
@@ -76,12 +80,14 @@ pub fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
         None => Vec::new(),
     };
     let scan_selection = sel.selection();
+    let security = super::plan::read_msrc(&args.msrc, sel)?;
     let feed = match (&catalog, &args.winget.winget, &args.scan.wsusscn2) {
         (Some(location), _, _) => Feed::Catalog(location),
         (None, Some(tree), _) => Feed::Winget { tree, selection: &winget_selection },
         (None, None, Some(cab)) => Feed::Wsusscn2 {
             cab,
             roots: &scan_roots,
+            security: security.as_ref(),
             selection: &scan_selection,
             include_superseded: args.scan.superseded == "include",
         },

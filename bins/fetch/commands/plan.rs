@@ -8,14 +8,15 @@ use super::options::{ScanArgs, SelectionArgs, WingetArgs};
 use crate::common::{code, human_bytes, json_line, safe};
 
 #[derive(Args)]
-#[command(group = clap::ArgGroup::new("source").required(true).args(["catalog", "winget", "msrc", "wsusscn2"]))]
+#[command(group = clap::ArgGroup::new("source").required(true).multiple(true).args(["catalog", "winget", "msrc", "wsusscn2"]))]
 pub struct PlanArgs {
     #[command(flatten)]
     pub selection: SelectionArgs,
     #[command(flatten)]
     pub winget: WingetArgs,
     /// An MSRC security update document (CVRF v3.0 XML; a path or a URL; repeatable): per
-    /// KB, the CVEs it fixes, the highest severity per product, what it supersedes.
+    /// KB, the CVEs it fixes, the highest severity per product, what it supersedes. With
+    /// --wsusscn2, it adds CVEs and severities to the updates of its KBs.
     #[arg(long = "msrc", value_name = "DOC", conflicts_with_all = ["catalog", "winget"])]
     pub msrc: Vec<String>,
     #[command(flatten)]
@@ -30,11 +31,11 @@ pub fn plan(args: &PlanArgs) -> anyhow::Result<u8> {
     if let Some(tree) = &args.winget.winget {
         return plan_winget(tree, &args.winget, args.json);
     }
-    if !args.msrc.is_empty() {
-        return plan_msrc(args);
-    }
     if let Some(cab) = &args.scan.wsusscn2 {
         return plan_scan(cab, args);
+    }
+    if !args.msrc.is_empty() {
+        return plan_msrc(args);
     }
     let sel = &args.selection;
     let catalog = Location::parse(sel.catalog.as_deref().unwrap_or_default())?;
@@ -124,6 +125,18 @@ fn plan_winget(tree: &std::path::Path, args: &WingetArgs, json: bool) -> anyhow:
     Ok(code::OK)
 }
 
+/// The MSRC documents at `docs`, read, when there are any.
+pub fn read_msrc(
+    docs: &[String],
+    selection: &SelectionArgs,
+) -> anyhow::Result<Option<ferry_core::fetch::msrc::Security>> {
+    if docs.is_empty() {
+        return Ok(None);
+    }
+    let locations = docs.iter().map(|d| Location::parse(d)).collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(ferry_core::fetch::msrc::read(&selection.net.sources()?, &locations)?))
+}
+
 /// `fetch plan --msrc DOC…`: every KB the documents name, with its CVEs, highest severity,
 /// the products it is rated for and what it supersedes; vendor fixes that name no KB are
 /// counted by kind.
@@ -171,11 +184,11 @@ fn plan_msrc(args: &PlanArgs) -> anyhow::Result<u8> {
 /// and what was left out and why.
 fn plan_scan(cab: &std::path::Path, args: &PlanArgs) -> anyhow::Result<u8> {
     let roots = ferry_core::fetch::wsusscn2::roots(&args.scan.roots)?;
-    let scan = ferry_core::fetch::wsusscn2::read(cab, &roots)?;
+    let security = read_msrc(&args.msrc, &args.selection)?;
     let include = args.scan.superseded == "include";
-    let (updates, mut skipped) =
-        ferry_core::formats::wsusscn2::select(scan.updates, &args.selection.selection(), include);
-    skipped.extend(scan.skipped);
+    let scan =
+        ferry_core::fetch::wsusscn2::choose(cab, &roots, security.as_ref(), &args.selection.selection(), include)?;
+    let (updates, skipped) = (scan.updates, scan.skipped);
     if args.json {
         json_line(
             "scan-catalog",

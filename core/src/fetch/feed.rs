@@ -21,7 +21,14 @@ pub enum Feed<'a> {
     Winget { tree: &'a Path, selection: &'a winget::Selection },
     /// Microsoft's offline scan catalog, the roots its signature must chain to, what to
     /// choose from it and whether what a chosen update supersedes is carried too.
-    Wsusscn2 { cab: &'a Path, roots: &'a [Vec<u8>], selection: &'a Selection, include_superseded: bool },
+    /// MSRC's documents, when given, add CVEs and severities to the updates of their KBs.
+    Wsusscn2 {
+        cab: &'a Path,
+        roots: &'a [Vec<u8>],
+        security: Option<&'a crate::fetch::msrc::Security>,
+        selection: &'a Selection,
+        include_superseded: bool,
+    },
 }
 
 /// Something a feed had but does not offer, in the feed's own terms.
@@ -64,10 +71,11 @@ impl Feed<'_> {
                 let skipped = skipped.into_iter().map(Skip::Winget).collect();
                 Ok(Offered { catalog, base: Location::File(tree.to_path_buf()), skipped })
             }
-            Feed::Wsusscn2 { cab, roots, selection, include_superseded } => {
+            Feed::Wsusscn2 { cab, roots, security, selection, include_superseded } => {
                 let (catalog, skipped) = crate::fetch::wsusscn2::offer(
                     cab,
                     roots,
+                    *security,
                     selection,
                     *include_superseded,
                     sources,

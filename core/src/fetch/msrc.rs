@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use crate::base::error::Result;
 use crate::fetch::source::{Location, Sources};
 use crate::formats::msrc::{Document, Kb, MAX_DOCUMENT_BYTES, read_cvrf, stronger_restart};
+use crate::formats::wsusscn2::{ScanSkipped, ScanUpdate};
 
 /// Every KB the documents name, merged (CVEs, severities and supersedence of all months),
 /// with the documents read and the vendor fixes they name without a KB.
@@ -43,4 +44,41 @@ pub fn read(sources: &Sources, locations: &[Location]) -> Result<Security> {
         }
     }
     Ok(all)
+}
+
+/// Adds what MSRC's documents say to the scan catalog's updates of the same KB: the CVEs
+/// the KB fixes, and its severity where MSRC rates it higher than the catalog (MSRC rates
+/// per product; the highest rating of the KB is taken, as the catalog's own is). Returns
+/// the KBs the documents name that no update carries, so that they are reported, never
+/// dropped silently. Supersedence stays the catalog's: MSRC gives it per KB, and one KB is
+/// several updates (one per product and architecture).
+pub fn enrich(updates: &mut [ScanUpdate], security: &Security) -> Vec<ScanSkipped> {
+    let mut carried = std::collections::BTreeSet::new();
+    for u in updates.iter_mut() {
+        let Some(number) = u.kb.as_deref().and_then(|k| k.strip_prefix("KB")) else { continue };
+        let Some(kb) = security.kbs.get(number) else { continue };
+        carried.insert(number.to_string());
+        for cve in &kb.cves {
+            if !u.cves.contains(cve) {
+                u.cves.push(cve.clone());
+            }
+        }
+        if let Some(highest) = kb.severity.values().min() {
+            u.severity = u.severity.min(*highest);
+        }
+    }
+    security
+        .kbs
+        .iter()
+        .filter(|(number, _)| !carried.contains(*number))
+        .map(|(number, kb)| ScanSkipped {
+            id: format!("KB{number}"),
+            title: None,
+            reason: format!(
+                "named by MSRC ({} CVEs, {}) but no update of the scan catalog carries it",
+                kb.cves.len(),
+                kb.severity.values().min().map_or("unrated", |s| s.as_str())
+            ),
+        })
+        .collect()
 }

@@ -187,6 +187,30 @@ pub fn read(path: &Path, roots: &[Vec<u8>]) -> Result<Scan> {
     })
 }
 
+/// Reads the scan catalog at `path` (signature first), adds what the MSRC documents of
+/// `security` say of the same KBs, and keeps what `selection` picks: the scan with its
+/// chosen updates, and everything left out with its reason (including KBs MSRC names that
+/// no update carries).
+pub fn choose(
+    path: &Path,
+    roots: &[Vec<u8>],
+    security: Option<&crate::fetch::msrc::Security>,
+    selection: &Selection,
+    include_superseded: bool,
+) -> Result<Scan> {
+    let mut scan = read(path, roots)?;
+    let mut uncarried = Vec::new();
+    if let Some(security) = security {
+        uncarried = crate::fetch::msrc::enrich(&mut scan.updates, security);
+    }
+    let (chosen, mut skipped) = wsusscn2::select(std::mem::take(&mut scan.updates), selection, include_superseded);
+    skipped.append(&mut scan.skipped);
+    skipped.extend(uncarried);
+    scan.updates = chosen;
+    scan.skipped = skipped;
+    Ok(scan)
+}
+
 /// The roots a scan catalog's signature must chain to: Microsoft's, pinned, and any the
 /// administrator adds (`--wsusscn2-root`: a test root, or Microsoft's next one).
 pub fn roots(extra: &[PathBuf]) -> Result<Vec<Vec<u8>>> {
@@ -231,6 +255,7 @@ pub const MAX_UPDATE_FILE: u64 = 16 << 30;
 pub fn offer(
     path: &Path,
     roots: &[Vec<u8>],
+    security: Option<&crate::fetch::msrc::Security>,
     selection: &Selection,
     include_superseded: bool,
     sources: &Sources,
@@ -238,9 +263,7 @@ pub fn offer(
     options: &DownloadOptions,
     progress: &(dyn Fn(Progress<'_>) + Sync),
 ) -> Result<(Catalog, Vec<ScanSkipped>)> {
-    let scan = read(path, roots)?;
-    let (chosen, mut skipped) = wsusscn2::select(scan.updates, selection, include_superseded);
-    skipped.extend(scan.skipped);
+    let Scan { updates: chosen, mut skipped, .. } = choose(path, roots, security, selection, include_superseded)?;
     let mut jobs: Vec<Job> = Vec::new();
     for u in &chosen {
         for f in &u.files {

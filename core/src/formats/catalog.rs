@@ -113,6 +113,8 @@ pub struct Selection {
     pub released_since: Option<Date>,
     /// KB numbers as the list stores them (`KB5034122`).
     pub kbs: Vec<String>,
+    /// CVE ids: updates that fix any of them.
+    pub cves: Vec<String>,
 }
 
 impl Selection {
@@ -123,6 +125,12 @@ impl Selection {
             && (self.severities.is_empty() || self.severities.contains(&update.severity))
             && self.released_since.is_none_or(|since| update.release_date.is_some_and(|d| d >= since))
             && self.matches_kb(update.kb.as_deref())
+            && self.matches_cves(&update.cves)
+    }
+
+    /// Whether an update fixing `cves` passes the `--cve` criterion.
+    pub fn matches_cves(&self, cves: &[String]) -> bool {
+        self.cves.is_empty() || cves.iter().any(|c| self.cves.iter().any(|w| w.eq_ignore_ascii_case(c)))
     }
 
     /// Whether an update with `kb` passes the `--kb` criterion.

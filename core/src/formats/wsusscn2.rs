@@ -558,6 +558,7 @@ pub fn select(
                         .is_some_and(|d| d >= since)
                 })
                 && selection.matches_kb(u.kb.as_deref())
+                && selection.matches_cves(&u.cves)
         })
         .collect();
     if include_superseded {
