@@ -300,3 +300,17 @@ fn winget_installer_named_relative_to_its_manifest() {
     assert!(file["url"].as_str().unwrap().starts_with("file:///"), "resolved against the manifest: {file}");
     assert_eq!(file["size"], 4608);
 }
+
+#[test]
+fn msrc_json_document_with_a_cve_that_is_not_text() {
+    let s = Scratch::new();
+    let doc = s.path("2024-Jan.json");
+    std::fs::write(
+        &doc,
+        r#"{"DocumentTracking":{"Identification":{"ID":{"Value":"2024-Jan"}}},
+"Vulnerability":[{"CVE":20674,"Remediations":[{"Type":2,"Description":{"Value":"5034122"}}]}]}"#,
+    )
+    .unwrap();
+    s.fetch(&["plan", "--msrc", doc.to_str().unwrap()])
+        .refused(exit::INPUT, &["2024-Jan.json", "line 2", "Vulnerability[0].CVE"]);
+}

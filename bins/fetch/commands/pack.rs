@@ -27,7 +27,7 @@ pub struct PackArgs {
     pub winget: WingetArgs,
     #[command(flatten)]
     pub scan: ScanArgs,
-    /// An MSRC security update document (CVRF v3.0 XML; a path or a URL; repeatable): adds
+    /// An MSRC security update document (CVRF v3.0, XML or JSON; a path or a URL; repeatable): adds
     /// the CVEs and severities it gives to the scan catalog's updates of its KBs.
     #[arg(long = "msrc", value_name = "DOC", requires = "wsusscn2")]
     pub msrc: Vec<String>,

@@ -14,7 +14,7 @@ pub struct PlanArgs {
     pub selection: SelectionArgs,
     #[command(flatten)]
     pub winget: WingetArgs,
-    /// An MSRC security update document (CVRF v3.0 XML; a path or a URL; repeatable): per
+    /// An MSRC security update document (CVRF v3.0, XML or JSON; a path or a URL; repeatable): per
     /// KB, the CVEs it fixes, the highest severity per product, what it supersedes. With
     /// --wsusscn2, it adds CVEs and severities to the updates of its KBs.
     #[arg(long = "msrc", value_name = "DOC", conflicts_with_all = ["catalog", "winget"])]

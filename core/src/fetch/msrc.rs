@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::base::error::Result;
 use crate::fetch::source::{Location, Sources};
-use crate::formats::msrc::{Document, Kb, MAX_DOCUMENT_BYTES, read_cvrf, stronger_restart};
+use crate::formats::msrc::{Document, Kb, MAX_DOCUMENT_BYTES, read_cvrf_any, stronger_restart};
 use crate::formats::wsusscn2::{ScanSkipped, ScanUpdate};
 
 /// Every KB the documents name, merged (CVEs, severities and supersedence of all months),
@@ -18,12 +18,12 @@ pub struct Security {
     pub skipped: BTreeMap<String, usize>,
 }
 
-/// Reads each document at `locations` (CVRF v3.0 XML).
+/// Reads each document at `locations` (CVRF v3.0, XML or JSON).
 pub fn read(sources: &Sources, locations: &[Location]) -> Result<Security> {
     let mut all = Security::default();
     for location in locations {
         let bytes = sources.read_capped(location, MAX_DOCUMENT_BYTES)?;
-        let doc: Document = read_cvrf(&PathBuf::from(location.to_string()), &bytes)?;
+        let doc: Document = read_cvrf_any(&PathBuf::from(location.to_string()), &bytes)?;
         all.documents.push(doc.id.clone());
         for (number, kb) in doc.kbs {
             let merged = all.kbs.entry(number).or_default();

@@ -272,6 +272,159 @@ pub fn read_cvrf(path: &Path, bytes: &[u8]) -> Result<Document> {
     Ok(doc)
 }
 
+/// A `{"Value": …}` wrapper, as MSRC's JSON gives most texts.
+#[derive(Debug, Default, serde::Deserialize)]
+struct Valued {
+    #[serde(rename = "Value", default)]
+    value: Option<serde_json::Value>,
+}
+
+impl Valued {
+    fn text(&self) -> String {
+        match &self.value {
+            Some(serde_json::Value::String(s)) => s.trim().to_string(),
+            Some(other) if !other.is_null() => other.to_string(),
+            _ => String::new(),
+        }
+    }
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct JsonThreat {
+    #[serde(rename = "Type")]
+    kind: Option<u32>,
+    description: Valued,
+    #[serde(rename = "ProductID")]
+    product_ids: Vec<String>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct JsonRemediation {
+    #[serde(rename = "Type")]
+    kind: Option<u32>,
+    description: Valued,
+    #[serde(rename = "URL")]
+    url: Option<String>,
+    supercedence: Option<String>,
+    fixed_build: Option<String>,
+    restart_required: Valued,
+    #[serde(rename = "ProductID")]
+    product_ids: Vec<String>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct JsonVulnerability {
+    #[serde(rename = "CVE")]
+    cve: Option<String>,
+    threats: Vec<JsonThreat>,
+    remediations: Vec<JsonRemediation>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct JsonTracking {
+    identification: Option<JsonIdentification>,
+    initial_release_date: Option<String>,
+    current_release_date: Option<String>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct JsonIdentification {
+    #[serde(rename = "ID")]
+    id: Valued,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct JsonDocument {
+    document_tracking: JsonTracking,
+    #[serde(default)]
+    product_tree: serde_json::Value,
+    #[serde(default)]
+    vulnerability: Vec<JsonVulnerability>,
+}
+
+/// Every `{"ProductID": …, "Value": …}` of a product tree, at any depth (the flat list and
+/// the branches).
+fn json_products(tree: &serde_json::Value, into: &mut BTreeMap<String, String>) {
+    match tree {
+        serde_json::Value::Object(map) => {
+            if let (Some(serde_json::Value::String(id)), Some(serde_json::Value::String(name))) =
+                (map.get("ProductID"), map.get("Value"))
+            {
+                into.entry(id.clone()).or_insert_with(|| name.clone());
+            }
+            map.values().for_each(|v| json_products(v, into));
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|v| json_products(v, into)),
+        _ => {}
+    }
+}
+
+/// Reads a CVRF v3.0 document in the JSON form MSRC's API also serves (the same fields as
+/// the XML; a threat of type 3 is a severity, a remediation of type 2 a vendor fix); `path`
+/// names it in refusals.
+pub fn read_cvrf_json(path: &Path, bytes: &[u8]) -> Result<Document> {
+    if bytes.len() as u64 > MAX_DOCUMENT_BYTES {
+        return Err(Error::TooLarge { path: path.to_path_buf(), limit: MAX_DOCUMENT_BYTES });
+    }
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let json: JsonDocument = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        Error::Feed {
+            file: path.to_path_buf(),
+            line: Some(inner.line()),
+            field: if field == "." { String::new() } else { field },
+            reason: inner.to_string(),
+        }
+    })?;
+    let mut products = BTreeMap::new();
+    json_products(&json.product_tree, &mut products);
+    let mut doc = Document {
+        id: json.document_tracking.identification.map(|i| i.id.text()).unwrap_or_default(),
+        initial_release: json.document_tracking.initial_release_date,
+        current_release: json.document_tracking.current_release_date,
+        ..Document::default()
+    };
+    for v in json.vulnerability {
+        let mut vuln = Vulnerability { cve: v.cve.unwrap_or_default(), ..Vulnerability::default() };
+        for t in v.threats.iter().filter(|t| t.kind == Some(3)) {
+            if let Some(s) = severity(&t.description.text()) {
+                for id in &t.product_ids {
+                    let e = vuln.severities.entry(id.clone()).or_insert(s);
+                    *e = (*e).min(s);
+                }
+            }
+        }
+        for r in v.remediations {
+            vuln.remediations.push(Remediation {
+                vendor_fix: r.kind == Some(2),
+                description: r.description.text(),
+                url: r.url.unwrap_or_default(),
+                supersedence: r.supercedence.unwrap_or_default(),
+                fixed_build: r.fixed_build.unwrap_or_default(),
+                restart: r.restart_required.text(),
+                products: r.product_ids,
+            });
+        }
+        doc.vulnerabilities += 1;
+        record(&mut doc, &products, vuln);
+    }
+    Ok(doc)
+}
+
+/// Reads a CVRF v3.0 document in either form, told apart by its first character.
+pub fn read_cvrf_any(path: &Path, bytes: &[u8]) -> Result<Document> {
+    let first = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes).iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'{') { read_cvrf_json(path, bytes) } else { read_cvrf(path, bytes) }
+}
+
 /// Adds what a vulnerability's vendor fixes say to the document's KBs.
 fn record(doc: &mut Document, products: &BTreeMap<String, String>, v: Vulnerability) {
     for r in v.remediations.into_iter().filter(|r| r.vendor_fix) {
@@ -332,6 +485,33 @@ mod tests {
         assert_eq!(jan.initial_release.as_deref(), Some("2024-01-09T08:00:00"));
         let old = read_cvrf(Path::new("2018-Jan"), &realdata("cvrfDocument-2018-Jan.xml")).unwrap();
         assert!(old.kbs["4011622"].supersedes.contains("4011038"), "{:?}", old.kbs["4011622"]);
+    }
+
+    #[test]
+    fn the_json_form_reads_as_the_xml_form() {
+        let xml = r#"<cvrfdoc xmlns="http://www.icasi.org/CVRF/schema/cvrf/1.1" xmlns:vuln="http://www.icasi.org/CVRF/schema/vuln/1.1" xmlns:prod="http://www.icasi.org/CVRF/schema/prod/1.1">
+<DocumentTracking><Identification><ID>2024-Jan</ID></Identification><InitialReleaseDate>2024-01-09T08:00:00</InitialReleaseDate></DocumentTracking>
+<prod:ProductTree><prod:FullProductName ProductID="11568">Windows 10 Version 22H2 for x64-based Systems</prod:FullProductName></prod:ProductTree>
+<vuln:Vulnerability><vuln:CVE>CVE-2024-20674</vuln:CVE>
+<vuln:Threats><vuln:Threat Type="Severity"><vuln:Description>Critical</vuln:Description><vuln:ProductID>11568</vuln:ProductID></vuln:Threat></vuln:Threats>
+<vuln:Remediations><vuln:Remediation Type="Vendor Fix"><vuln:Description>5034122</vuln:Description><vuln:URL>https://catalog.update.microsoft.com/v7/site/Search.aspx?q=KB5034122</vuln:URL><vuln:Supercedence>5033372</vuln:Supercedence><vuln:ProductID>11568</vuln:ProductID><vuln:FixedBuild>10.0.19045.3930</vuln:FixedBuild><vuln:RestartRequired>Yes</vuln:RestartRequired></vuln:Remediation>
+<vuln:Remediation Type="Vendor Fix"><vuln:Description>Release Notes</vuln:Description><vuln:ProductID>11568</vuln:ProductID></vuln:Remediation></vuln:Remediations>
+</vuln:Vulnerability></cvrfdoc>"#;
+        let json = r#"{"DocumentTracking":{"Identification":{"ID":{"Value":"2024-Jan"}},"InitialReleaseDate":"2024-01-09T08:00:00"},
+ "ProductTree":{"Branch":[{"Items":[{"Items":[{"ProductID":"11568","Value":"Windows 10 Version 22H2 for x64-based Systems"}]}]}]},
+ "Vulnerability":[{"CVE":"CVE-2024-20674",
+   "Threats":[{"Type":3,"Description":{"Value":"Critical"},"ProductID":["11568"]},{"Type":1,"Description":{"Value":"Exploited:No"}}],
+   "Remediations":[{"Type":2,"SubType":"Security Update","Description":{"Value":"5034122"},"URL":"https://catalog.update.microsoft.com/v7/site/Search.aspx?q=KB5034122","Supercedence":"5033372","FixedBuild":"10.0.19045.3930","RestartRequired":{"Value":"Yes"},"ProductID":["11568"]},
+                   {"Type":2,"Description":{"Value":"Release Notes"},"RestartRequired":{},"ProductID":["11568"]},
+                   {"Type":3,"SubType":"5034122","ProductID":["11568"]}]}]}"#;
+        let from_xml = read_cvrf(Path::new("d.xml"), xml.as_bytes()).unwrap();
+        let from_json = read_cvrf_any(Path::new("d.json"), json.as_bytes()).unwrap();
+        assert_eq!(from_json, from_xml);
+        assert_eq!(from_json.kbs["5034122"].supersedes.iter().collect::<Vec<_>>(), ["5033372"]);
+        assert_eq!(from_json.skipped["Release Notes"], 1);
+        let broken = json.replace("\"CVE\":\"CVE-2024-20674\"", "\"CVE\":7");
+        let e = read_cvrf_any(Path::new("d.json"), broken.as_bytes()).unwrap_err().to_string();
+        assert!(e.contains("d.json") && e.contains("Vulnerability[0].CVE"), "{e}");
     }
 
     #[test]
