@@ -1,11 +1,7 @@
 //! Microsoft's offline scan catalog on disk: its Authenticode signature checked against
-//! the pinned Microsoft roots before anything in it is read, then its cabinets opened
-//! (MSZIP or LZX, by the `cab` crate) and read as streams under caps, so that a hostile
-//! file costs bounded memory, disk and time.
-//!
-//! Nested cabinets are copied out of the outer one into a temporary directory (each under
-//! [`MAX_INNER_CABINET`]), since a cabinet is read with seeks; `package.xml` is parsed as it
-//! is decompressed, never held whole.
+//! the pinned Microsoft roots before anything in it is read, then its cabinets read in one
+//! pass each (formats::cabinet; MSZIP or LZX) as streams under caps, so that a hostile file
+//! costs bounded memory, disk and time.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -19,6 +15,7 @@ use crate::fetch::cache::Cache;
 use crate::fetch::download::{self, DownloadOptions, Job, Progress, Vouched};
 use crate::fetch::source::{Location, Sources};
 use crate::formats::authenticode::{self, Signer};
+use crate::formats::cabinet;
 use crate::formats::catalog::{CATALOG_FORMAT, Catalog, Selection};
 use crate::formats::wsusscn2::{self, Properties, RawUpdate, ScanSkipped, ScanUpdate};
 
@@ -39,145 +36,108 @@ pub struct Scan {
     pub skipped: Vec<ScanSkipped>,
 }
 
-/// A cabinet's entries: normalised name → (name as stored, decompressed size).
-type Entries = HashMap<String, (String, u64)>;
-
-/// Entry names of a cabinet, by their normalised form (`/` for `\`, lower case).
-fn names<R: Read + std::io::Seek>(cabinet: &cab::Cabinet<R>) -> Entries {
-    cabinet
-        .folder_entries()
-        .flat_map(|f| f.file_entries())
-        .map(|e| {
-            (e.name().replace('\\', "/").to_ascii_lowercase(), (e.name().to_string(), u64::from(e.uncompressed_size())))
-        })
-        .collect()
-}
-
-struct Reader<'a> {
-    path: &'a Path,
-    temp: tempfile::TempDir,
-    /// Cabinets copied out so far, to name the next.
-    copied: std::cell::Cell<usize>,
-}
-
-impl Reader<'_> {
-    fn refuse(&self, field: &str, reason: impl Into<String>) -> Error {
-        Error::Feed { file: self.path.to_path_buf(), line: None, field: field.to_string(), reason: reason.into() }
-    }
-
-    fn open<R: Read + std::io::Seek>(&self, reader: R, what: &str) -> Result<cab::Cabinet<R>> {
-        cab::Cabinet::new(reader).map_err(|e| self.refuse(what, format!("not a readable cabinet: {e}")))
-    }
-
-    /// Reads entry `name` of `cabinet` whole, refusing more than `cap` bytes.
-    fn read_entry<R: Read + std::io::Seek>(
-        &self,
-        cabinet: &mut cab::Cabinet<R>,
-        entries: &Entries,
-        name: &str,
-        cap: u64,
-    ) -> Result<Option<Vec<u8>>> {
-        let Some((real, size)) = entries.get(&name.to_ascii_lowercase()) else { return Ok(None) };
-        if *size > cap {
-            return Err(self.refuse(name, format!("{size} bytes once decompressed, more than the {cap} read")));
-        }
-        let mut bytes = Vec::new();
-        let reader = cabinet.read_file(real).map_err(|e| self.refuse(name, e.to_string()))?;
-        reader
-            .take(cap + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| self.refuse(name, format!("cannot be decompressed: {e}")))?;
-        if bytes.len() as u64 > cap {
-            return Err(self.refuse(name, format!("more than {cap} bytes once decompressed")));
-        }
-        Ok(Some(bytes))
-    }
-
-    /// Copies nested cabinet `name` out of `cabinet` into the temporary directory.
-    fn copy_out<R: Read + std::io::Seek>(
-        &self,
-        cabinet: &mut cab::Cabinet<R>,
-        entries: &Entries,
-        name: &str,
-    ) -> Result<PathBuf> {
-        let (real, size) =
-            entries.get(&name.to_ascii_lowercase()).ok_or_else(|| self.refuse(name, "is missing from the catalog"))?;
-        if *size > MAX_INNER_CABINET {
-            return Err(self.refuse(name, format!("{size} bytes, more than the {MAX_INNER_CABINET} read")));
-        }
-        // Named by position, never by the entry's own name: an entry cannot climb out.
-        self.copied.set(self.copied.get() + 1);
-        let target = self.temp.path().join(format!("inner-{}.cab", self.copied.get()));
-        let mut out = File::create(&target).at(&target)?;
-        let reader = cabinet.read_file(real).map_err(|e| self.refuse(name, e.to_string()))?;
-        let copied = std::io::copy(&mut reader.take(MAX_INNER_CABINET + 1), &mut out)
-            .map_err(|e| self.refuse(name, format!("cannot be decompressed: {e}")))?;
-        if copied > MAX_INNER_CABINET {
-            return Err(self.refuse(name, format!("more than {MAX_INNER_CABINET} bytes once decompressed")));
-        }
-        Ok(target)
-    }
-}
-
 /// Reads the scan catalog at `path`: checks its signature against `roots` (DER
-/// certificates), then maps what it offers.
+/// certificates), then maps what it offers. Each cabinet is read in one pass
+/// (formats::cabinet): the outer one copies `package.cab` and the property cabinets out
+/// (each under [`MAX_INNER_CABINET`], under names of ferry's choosing), `package.xml` is
+/// parsed as it is decompressed, and the property cabinets give the properties of the
+/// revisions the mapping needs, read under [`MAX_SMALL`] each.
 pub fn read(path: &Path, roots: &[Vec<u8>]) -> Result<Scan> {
     let opened = open_regular(path, Links::Follow)?;
-    let mut file = opened.file;
-    let signer = authenticode::verify_cabinet(&mut file, opened.len, roots)
+    let (mut file, len) = (opened.file, opened.len);
+    let signer = authenticode::verify_cabinet(&mut file, len, roots)
         .map_err(|reason| Error::FeedSignature { file: path.to_path_buf(), reason })?;
-    let temp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
-    let reader = Reader { path, temp, copied: std::cell::Cell::new(0) };
-    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(0)).at(path)?;
-    let mut outer = reader.open(file, "wsusscn2.cab")?;
-    let outer_names = names(&outer);
-    let index_bytes = reader
-        .read_entry(&mut outer, &outer_names, "index.xml", MAX_SMALL)?
-        .ok_or_else(|| reader.refuse("index.xml", "is missing from the catalog"))?;
-    let index = wsusscn2::read_index(&index_bytes).map_err(|r| reader.refuse("index.xml", r.reason))?;
-
-    let package_cab = reader.copy_out(&mut outer, &outer_names, "package.cab")?;
-    let mut package_cabinet = reader.open(File::open(&package_cab).at(&package_cab)?, "package.cab")?;
-    let package_names = names(&package_cabinet);
-    let (xml_name, xml_size) = package_names
-        .get("package.xml")
-        .cloned()
-        .ok_or_else(|| reader.refuse("package.cab", "holds no package.xml"))?;
-    if xml_size > MAX_PACKAGE_XML {
-        return Err(reader.refuse("package.xml", format!("{xml_size} bytes, more than the {MAX_PACKAGE_XML} read")));
-    }
-    let stream = package_cabinet.read_file(&xml_name).map_err(|e| reader.refuse("package.xml", e.to_string()))?;
-    let package = wsusscn2::read_package(BufReader::with_capacity(256 * 1024, stream.take(MAX_PACKAGE_XML)))
-        .map_err(|r| reader.refuse("package.xml", format!("{} (near byte {})", r.reason, r.at)))?;
-
-    // The per-revision cabinets, opened as revisions ask for them.
-    let mut opened: HashMap<String, (cab::Cabinet<File>, Entries)> = HashMap::new();
-    let mut properties = |u: &RawUpdate| -> std::result::Result<Properties, wsusscn2::Refusal> {
-        let mut props = Properties::default();
-        let Some(cab_name) = wsusscn2::cabinet_of(&index, u.revision_id) else { return Ok(props) };
-        let fail = |e: Error| wsusscn2::Refusal { at: 0, reason: e.to_string() };
-        if !opened.contains_key(cab_name) {
-            let copied = reader.copy_out(&mut outer, &outer_names, cab_name).map_err(fail)?;
-            let cabinet =
-                reader.open(File::open(&copied).map_err(|e| fail(Error::io(&copied, e)))?, cab_name).map_err(fail)?;
-            let entries = names(&cabinet);
-            opened.insert(cab_name.to_string(), (cabinet, entries));
-        }
-        let (cabinet, entries) = opened.get_mut(cab_name).expect("opened above");
-        let language = u.default_language.as_deref().unwrap_or("en");
-        let extended = format!("x/{}", u.revision_id);
-        if let Some(bytes) = reader.read_entry(cabinet, entries, &extended, MAX_SMALL).map_err(fail)? {
-            wsusscn2::read_extended(&bytes, &mut props)
-                .map_err(|r| wsusscn2::Refusal { at: 0, reason: format!("{cab_name} {extended}: {}", r.reason) })?;
-        }
-        let localized = format!("l/{language}/{}", u.revision_id);
-        if let Some(bytes) = reader.read_entry(cabinet, entries, &localized, MAX_SMALL).map_err(fail)? {
-            wsusscn2::read_localized(&bytes, &mut props)
-                .map_err(|r| wsusscn2::Refusal { at: 0, reason: format!("{cab_name} {localized}: {}", r.reason) })?;
-        }
-        Ok(props)
+    let refuse = |field: &str, reason: String| Error::Feed {
+        file: path.to_path_buf(),
+        line: None,
+        field: field.to_string(),
+        reason,
     };
-    let (updates, skipped) = wsusscn2::map(&package, &mut properties).map_err(|r| reader.refuse("", r.reason))?;
+    let temp = tempfile::tempdir().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+
+    let mut index_bytes = None;
+    let mut inner: HashMap<String, PathBuf> = HashMap::new();
+    cabinet::for_each(&mut file, len, |entry, body| {
+        let name = entry.name.to_ascii_lowercase();
+        if name == "index.xml" {
+            index_bytes = Some(read_small(body, &entry.name)?);
+        } else if name.ends_with(".cab") && !name.contains('/') {
+            // Named by position, never by the entry's own name.
+            let target = temp.path().join(format!("inner-{}.cab", inner.len() + 1));
+            let mut out = File::create(&target)?;
+            if std::io::copy(&mut body.take(MAX_INNER_CABINET + 1), &mut out)? > MAX_INNER_CABINET {
+                return Err(too_large(&entry.name, MAX_INNER_CABINET));
+            }
+            inner.insert(name, target);
+        }
+        Ok(())
+    })
+    .map_err(|e| refuse("wsusscn2.cab", e.to_string()))?;
+    let index_bytes = index_bytes.ok_or_else(|| refuse("index.xml", "is missing from the catalog".into()))?;
+    let index = wsusscn2::read_index(&index_bytes).map_err(|r| refuse("index.xml", r.reason))?;
+
+    let open_inner = |name: &str| -> Result<(File, u64)> {
+        let copied =
+            inner.get(&name.to_ascii_lowercase()).ok_or_else(|| refuse(name, "is missing from the catalog".into()))?;
+        let f = File::open(copied).at(copied)?;
+        let len = f.metadata().at(copied)?.len();
+        Ok((f, len))
+    };
+    let (mut package_cab, package_len) = open_inner("package.cab")?;
+    let mut package = None;
+    cabinet::for_each(&mut package_cab, package_len, |entry, body| {
+        if entry.name.eq_ignore_ascii_case("package.xml") {
+            let parsed = wsusscn2::read_package(BufReader::with_capacity(256 * 1024, body.take(MAX_PACKAGE_XML)))
+                .map_err(|r| std::io::Error::other(format!("package.xml: {} (near byte {})", r.reason, r.at)))?;
+            package = Some(parsed);
+        }
+        Ok(())
+    })
+    .map_err(|e| refuse("package.cab", e.to_string()))?;
+    let package = package.ok_or_else(|| refuse("package.cab", "holds no package.xml".into()))?;
+
+    // The properties the mapping asks for: those of the top-level software updates and of
+    // the category entries, in their default language.
+    let mut wanted: HashMap<u32, String> = package
+        .updates
+        .iter()
+        .filter(|u| !u.is_software || u.bundled_by.is_empty())
+        .map(|u| (u.revision_id, u.default_language.clone().unwrap_or_else(|| "en".into()).to_ascii_lowercase()))
+        .collect();
+    let mut properties: HashMap<u32, Properties> = HashMap::new();
+    for (cab_name, start) in &index {
+        if start.is_none() {
+            continue;
+        }
+        let (mut cab_file, cab_len) = open_inner(cab_name)?;
+        cabinet::for_each(&mut cab_file, cab_len, |entry, body| {
+            let name = entry.name.to_ascii_lowercase();
+            let (extended, rest) = match (name.strip_prefix("x/"), name.strip_prefix("l/")) {
+                (Some(rev), _) => (true, rev.to_string()),
+                (_, Some(rest)) => (false, rest.to_string()),
+                _ => return Ok(()),
+            };
+            let (language, rev) = if extended {
+                (None, rest.as_str())
+            } else {
+                rest.split_once('/').map_or((None, ""), |(l, r)| (Some(l), r))
+            };
+            let Ok(revision) = rev.parse::<u32>() else { return Ok(()) };
+            let Some(default_language) = wanted.get(&revision) else { return Ok(()) };
+            if language.is_some_and(|l| l != default_language) {
+                return Ok(());
+            }
+            let bytes = read_small(body, &entry.name)?;
+            let props = properties.entry(revision).or_default();
+            let parsed =
+                if extended { wsusscn2::read_extended(&bytes, props) } else { wsusscn2::read_localized(&bytes, props) };
+            parsed.map_err(|r| std::io::Error::other(format!("{}: {}", entry.name, r.reason)))
+        })
+        .map_err(|e| refuse(cab_name, e.to_string()))?;
+    }
+    wanted.clear();
+    let mut lookup = |u: &RawUpdate| Ok(properties.get(&u.revision_id).cloned().unwrap_or_default());
+    let (updates, skipped) = wsusscn2::map(&package, &mut lookup).map_err(|r| refuse("", r.reason))?;
     Ok(Scan {
         signer,
         package_version: package.package_version.clone(),
@@ -185,6 +145,20 @@ pub fn read(path: &Path, roots: &[Vec<u8>]) -> Result<Scan> {
         updates,
         skipped,
     })
+}
+
+/// Reads a small document of the catalog whole, refusing more than [`MAX_SMALL`] bytes.
+fn read_small(body: &mut dyn Read, name: &str) -> std::io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    body.take(MAX_SMALL + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_SMALL {
+        return Err(too_large(name, MAX_SMALL));
+    }
+    Ok(bytes)
+}
+
+fn too_large(name: &str, cap: u64) -> std::io::Error {
+    std::io::Error::other(format!("{name} is more than the {cap} bytes read"))
 }
 
 /// Reads the scan catalog at `path` (signature first), adds what the MSRC documents of

@@ -5,6 +5,7 @@
 
 pub mod approval;
 pub mod authenticode;
+pub mod cabinet;
 pub mod catalog;
 pub mod dp_index;
 pub mod freshness;
