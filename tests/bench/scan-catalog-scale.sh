@@ -2,12 +2,13 @@
 # Benchmark (not a test): reading Microsoft's offline scan catalog at scale. A catalog in
 # Microsoft's layout with $UPDATES bundle updates (default 50,000: 100,000 revisions, each
 # bundle with a leaf carrying one file, extended and localised properties for every bundle)
-# is built with gcab (MSZIP, one folder per cabinet, as cabarc writes them) and signed with
-# osslsigncode under a test root; then, timing whole processes with hyperfine (median of
-# $RUNS runs):
+# is built with gcab (MSZIP, one folder per cabinet, as cabarc writes them; the properties
+# spread over cabinets of 5,000 bundles each, which index.xml names by revision range, as
+# Microsoft's are: a cabinet holds at most 65,535 files) and signed with osslsigncode under a
+# test root; then, timing whole processes with hyperfine (median of $RUNS runs):
 #   - `fetch plan --wsusscn2` (signature, every cabinet read in one pass, package.xml parsed
-#     as a stream, every update mapped), against `gcab -x` extracting the same three
-#     cabinets (decompression alone, to a disk of the same machine);
+#     as a stream, every update mapped), against `gcab -x` extracting the same cabinets
+#     (decompression alone, to a disk of the same machine);
 #   - its peak memory (GNU time).
 # A reader that decompresses a cabinet's folder from its start for every file (as the cab
 # crate's read_file does) is quadratic: 4,000 bundles took 19.5 s that way.
@@ -42,14 +43,18 @@ openssl x509 -req -days 30 -in "$work/signer.csr" -CA "$work/root.pem" -CAkey "$
 python3 - "$updates" "$work/build" <<'PY'
 import base64, hashlib, os, sys
 n, out = int(sys.argv[1]), sys.argv[2]
-for d in ("package", "package2/x", "package2/l/en"):
-    os.makedirs(f"{out}/{d}", exist_ok=True)
+per_cab = 5000
+def props(i):
+    d = f"{out}/package{2 + i // per_cab}"
+    os.makedirs(f"{d}/x", exist_ok=True); os.makedirs(f"{d}/l/en", exist_ok=True)
+    return d
+os.makedirs(f"{out}/package", exist_ok=True)
 product, security = "a3c2375d-0c8a-42f9-bce0-28333e198407", "0fa1201d-4330-4fa8-8ae9-b877473b6441"
 updates = [f'<Update UpdateId="{product}" RevisionId="1" RevisionNumber="1" IsSoftware="false"/>',
            f'<Update UpdateId="{security}" RevisionId="2" RevisionNumber="1" IsSoftware="false"/>']
 locations = []
-open(f"{out}/package2/l/en/1", "w").write("<LocalizedProperties><Title>Windows 10</Title></LocalizedProperties>")
-open(f"{out}/package2/l/en/2", "w").write("<LocalizedProperties><Title>Security Updates</Title></LocalizedProperties>")
+open(f"{props(0)}/l/en/1", "w").write("<LocalizedProperties><Title>Windows 10</Title></LocalizedProperties>")
+open(f"{props(0)}/l/en/2", "w").write("<LocalizedProperties><Title>Security Updates</Title></LocalizedProperties>")
 for i in range(n):
     rev, kb = 10 + 2 * i, 5000000 + i
     sha1 = hashlib.sha1(f"payload {i}".encode()).digest()
@@ -63,31 +68,39 @@ for i in range(n):
                    f'<BundledBy><Revision Id="{rev}"/></BundledBy><PayloadFiles><File Id="{fid}"/></PayloadFiles></Update>')
     locations.append(f'<FileLocation Id="{fid}" Url="http://download.windowsupdate.com/c/msdownload/update/software/'
                      f'secu/windows10.0-kb{kb}-x64_{sha1.hex()}.msu"/>')
-    open(f"{out}/package2/x/{rev}", "w").write(
+    open(f"{props(i)}/x/{rev}", "w").write(
         f'<ExtendedProperties MsrcSeverity="Important"><KBArticleID>{kb}</KBArticleID>'
         f'<CveID>CVE-2024-{10000 + i}</CveID><SupportUrl>https://support.microsoft.com/help/{kb}</SupportUrl>'
         f'</ExtendedProperties>')
-    open(f"{out}/package2/l/en/{rev}", "w").write(
+    open(f"{props(i)}/l/en/{rev}", "w").write(
         f'<LocalizedProperties><Language>en</Language><Title>2024-01 Cumulative Update for Windows 10 '
         f'(KB{kb})</Title><Description>{"A security issue has been identified. " * 12}</Description>'
         f'</LocalizedProperties>')
 open(f"{out}/package/package.xml", "w").write(
     '<OfflineSyncPackage PackageVersion="1.0"><Updates>' + "\n".join(updates) + '</Updates><FileLocations>'
     + "\n".join(locations) + '</FileLocations></OfflineSyncPackage>')
+cabs = ['<CAB NAME="package.cab"/>'] + [
+    f'<CAB NAME="package{2 + k}.cab" RANGESTART="{1 if k == 0 else 10 + 2 * k * per_cab}"/>'
+    for k in range((n + per_cab - 1) // per_cab)]
 open(f"{out}/index.xml", "w").write(
-    '<OfflineSyncPackageIndex><CABLIST><CAB NAME="package.cab"/><CAB NAME="package2.cab" RANGESTART="1"/>'
-    '</CABLIST></OfflineSyncPackageIndex>')
+    '<OfflineSyncPackageIndex><CABLIST>' + "".join(cabs) + '</CABLIST></OfflineSyncPackageIndex>')
 PY
 (cd "$work/build/package" && gcab -c -z ../package.cab package.xml)
-(cd "$work/build/package2" && find x l -type f >../list && gcab -c -z ../package2.cab $(cat ../list))
-(cd "$work/build" && gcab -c -z "$work/unsigned.cab" package.cab package2.cab index.xml)
+cabs=()
+for dir in "$work"/build/package[0-9]*; do
+    name="$(basename "$dir").cab"
+    (cd "$dir" && find x l -type f >"$work/list" && gcab -c -z "../$name" $(cat "$work/list"))
+    rm -rf "$dir"
+    cabs+=("$name")
+done
+(cd "$work/build" && gcab -c -z "$work/unsigned.cab" package.cab "${cabs[@]}" index.xml)
 osslsigncode sign -certs "$work/signer.pem" -key "$work/signer.key" -in "$work/unsigned.cab" -out "$work/wsusscn2.cab" >/dev/null
-rm -rf "$work/build/package" "$work/build/package2" "$work/unsigned.cab"
+rm -rf "$work/build/package" "$work/unsigned.cab"
 ls -l "$work/wsusscn2.cab"
 
 plan=("$fetch" plan --wsusscn2 "$work/wsusscn2.cab" --wsusscn2-root "$work/root.pem" --superseded include --json)
 [[ $("${plan[@]}" | grep -c '"type":"scan-update"') -eq "$updates" ]] || { echo "fetch did not offer every bundle"; exit 1; }
-extract="rm -rf $work/x && mkdir -p $work/x && cd $work/x && gcab -x $work/wsusscn2.cab && gcab -x package.cab && gcab -x package2.cab"
+extract="rm -rf $work/x && mkdir -p $work/x && cd $work/x && gcab -x $work/wsusscn2.cab && for c in *.cab; do gcab -x \$c; done"
 hyperfine --warmup 1 --runs "$runs" --export-json "$work/plan.json" "${plan[*]} >/dev/null" >/dev/null
 hyperfine --warmup 1 --runs "$runs" --export-json "$work/gcab.json" "$extract" >/dev/null
 t_plan=$(median "$work/plan.json"); t_gcab=$(median "$work/gcab.json")

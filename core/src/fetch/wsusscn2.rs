@@ -239,10 +239,11 @@ pub fn offer(
 ) -> Result<(Catalog, Vec<ScanSkipped>)> {
     let Scan { updates: chosen, mut skipped, .. } = choose(path, roots, security, selection, include_superseded)?;
     let mut jobs: Vec<Job> = Vec::new();
+    let mut queued: std::collections::HashSet<Sha1> = std::collections::HashSet::new();
     for u in &chosen {
         for f in &u.files {
             let sha1: Sha1 = f.sha1.parse()?;
-            if !jobs.iter().any(|j| j.vouched == Vouched::Sha1(sha1)) {
+            if queued.insert(sha1) {
                 let location = Location::parse(&f.url)?;
                 if !matches!(location, Location::Http(_)) {
                     return Err(Error::Feed {

@@ -525,12 +525,13 @@ pub fn map(
         });
     }
     // Supersedence is given on the superseded side; the model keeps it on the newer one.
-    let pairs: Vec<(UpdateId, UpdateId)> =
-        offered.iter().flat_map(|old| old.superseded_by.iter().map(|new| (new.clone(), old.id.clone()))).collect();
+    let position: HashMap<UpdateId, usize> = offered.iter().enumerate().map(|(i, u)| (u.id.clone(), i)).collect();
+    let pairs: Vec<(usize, UpdateId)> = offered
+        .iter()
+        .flat_map(|old| old.superseded_by.iter().filter_map(|new| Some((*position.get(new)?, old.id.clone()))))
+        .collect();
     for (new, old) in pairs {
-        if let Some(n) = offered.iter_mut().find(|u| u.id == new) {
-            n.supersedes.push(old);
-        }
+        offered[new].supersedes.push(old);
     }
     Ok((offered, skipped))
 }
