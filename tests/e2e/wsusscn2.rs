@@ -208,6 +208,13 @@ fn scan_catalog_at(dir: &Path, pki: &Pki, base: &str, edit: impl FnOnce(&mut Vec
         .args(["package.cab", "package2.cab", "index.xml"])
         .current_dir(&build));
     let signed = dir.join("wsusscn2.cab");
+    sign(pki, &unsigned, &signed);
+    signed
+}
+
+/// Signs the cabinet `unsigned` into `signed` with the certificate of `pki`.
+fn sign(pki: &Pki, unsigned: &Path, signed: &Path) {
+    let _ = std::fs::remove_file(signed);
     run(tool("osslsigncode")
         .arg("sign")
         .arg("-certs")
@@ -215,10 +222,9 @@ fn scan_catalog_at(dir: &Path, pki: &Pki, base: &str, edit: impl FnOnce(&mut Vec
         .arg("-key")
         .arg(&pki.key)
         .arg("-in")
-        .arg(&unsigned)
+        .arg(unsigned)
         .arg("-out")
-        .arg(&signed));
-    signed
+        .arg(signed));
 }
 
 fn plan(s: &Scratch, cab: &Path, root: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
@@ -449,4 +455,37 @@ fn msrc_documents_enrich_the_scan_catalog_and_name_what_it_lacks() {
         .collect();
     assert_eq!(uncarried.len(), 36, "the other KBs of January are reported, not dropped: {uncarried:?}");
     assert!(!uncarried.contains(&"KB5034122"));
+}
+
+#[test]
+fn scan_catalog_whose_entry_climbs_out() {
+    // Signed as it is: the signature holds, and the entry's name is what is refused.
+    let s = Scratch::new();
+    let pki = pki(&s.path("pki"), "test");
+    scan_catalog(&s.path("catalog"), &pki, |_| {});
+    let mut bytes = std::fs::read(s.path("catalog/unsigned.cab")).unwrap();
+    let at = bytes.windows(9).position(|w| w == b"index.xml").unwrap();
+    bytes[at..at + 9].copy_from_slice(b"../dx.xml");
+    std::fs::write(s.path("climbing.cab"), bytes).unwrap();
+    let signed = s.path("wsusscn2.cab");
+    sign(&pki, &s.path("climbing.cab"), &signed);
+    s.fetch(&["plan", "--wsusscn2", signed.to_str().unwrap(), "--wsusscn2-root", pki.root.to_str().unwrap()])
+        .refused(exit::INPUT, &["\"../dx.xml\"", "outside the cabinet"]);
+    assert!(!s.path("dx.xml").exists() && !s.path("catalog/dx.xml").exists(), "nothing is written outside");
+}
+
+#[test]
+fn scan_catalog_with_a_decompression_bomb() {
+    // 40 MiB of spaces in index.xml compress to a few KiB; the reader stops at its cap.
+    let s = Scratch::new();
+    let pki = pki(&s.path("pki"), "test");
+    let cab = scan_catalog(&s.path("catalog"), &pki, |files| {
+        let index = files.iter_mut().find(|(name, _)| name == "index.xml").unwrap();
+        index.1.push_str(&" ".repeat(40 << 20));
+    });
+    assert!(std::fs::metadata(&cab).unwrap().len() < 1 << 20, "the bomb is small on disk");
+    let started = std::time::Instant::now();
+    s.fetch(&["plan", "--wsusscn2", cab.to_str().unwrap(), "--wsusscn2-root", pki.root.to_str().unwrap()])
+        .refused(exit::INPUT, &["index.xml is more than the 16777216 bytes read"]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "refused at the cap, not after the whole bomb");
 }
