@@ -390,6 +390,7 @@ fn scan_catalog_packs_and_imports_with_sha1_provenance() {
     assert_eq!(file["sha1"], hex(&sha1_of(&payload("windows10.0-kb5034122-x64.msu", 3000))));
     assert_eq!(file["sha256"], sha256_hex(&payload("windows10.0-kb5034122-x64.msu", 3000)));
     assert_eq!(january["kb"], "KB5034122");
+    assert_eq!(january["metadata"]["applicability"]["prerequisites"], serde_json::json!([[WINDOWS_10]]));
     let text = s.ingest(&["show", JANUARY]).ok();
     assert!(text.contains("computed by fetch; the vendor names it by SHA-1"), "{text}");
     let december = data(&s.ingest(&["show", DECEMBER, "--json"]).ok());

@@ -115,6 +115,11 @@ pub struct Applicability {
     /// keys), so that an inventory of installed programs can be matched against it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub installed_entries: Vec<InstalledEntry>,
+    /// What must be installed or detected first, as the vendor's own update ids (Microsoft's
+    /// UpdateIDs, often of detection rules or products rather than updates): every inner list
+    /// must be met, by any one of its ids.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub prerequisites: Vec<Vec<String>>,
 }
 
 /// One entry of "Apps and Features" an installed update leaves (an uninstall registry key).

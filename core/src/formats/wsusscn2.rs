@@ -387,6 +387,10 @@ pub struct ScanUpdate {
     pub supersedes: Vec<UpdateId>,
     pub superseded_by: Vec<UpdateId>,
     pub support_url: Option<String>,
+    /// Every inner list must be met, by any one of its UpdateIDs (detection rules, products
+    /// or other updates).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub prerequisites: Vec<Vec<String>>,
     pub files: Vec<ScanFile>,
 }
 
@@ -521,6 +525,7 @@ pub fn map(
             supersedes: Vec::new(),
             superseded_by,
             support_url: props.support_url.clone(),
+            prerequisites: u.prerequisites.clone(),
             files,
         });
     }
@@ -616,7 +621,11 @@ pub fn to_update(u: &ScanUpdate, files: &[(crate::base::names::Sha256, u64)]) ->
         supersedes: u.supersedes.clone(),
         withdrawn: false,
         eula: None,
-        applicability: Applicability { products: u.products.clone(), ..Applicability::default() },
+        applicability: Applicability {
+            products: u.products.clone(),
+            prerequisites: u.prerequisites.clone(),
+            ..Applicability::default()
+        },
         // The usual command for the file's kind: wusa for .msu, DISM for .cab.
         install: None,
         files: update_files,
