@@ -188,19 +188,7 @@ fn winget_tree_over_a_loopback_server_to_update_list() {
     let s = Scratch::new();
     let (tree, server) = served_realdata(&s, None);
     let (secret, public) = s.key("signer");
-    let media = s.media();
-    let out = s
-        .fetch(&[
-            "pack",
-            "--winget",
-            tree.to_str().unwrap(),
-            "--key",
-            secret.to_str().unwrap(),
-            "--out",
-            media.to_str().unwrap(),
-            "--json",
-        ])
-        .ok();
+    let out = s.pack_from(&["--winget", tree.to_str().unwrap()], &secret, &["--json"], &[]).ok();
     let lines: Vec<serde_json::Value> = out.lines().map(json_line).collect();
     let bundle = lines.last().unwrap();
     assert_eq!(bundle["type"], "bundle", "{out}");
@@ -259,18 +247,8 @@ fn winget_installer_whose_digest_differs() {
     let (tree, _server) = served_realdata(&s, Some("npp.8.7.Installer.x64.exe"));
     let (secret, _) = s.key("signer");
     let media = s.media();
-    s.fetch(&[
-        "pack",
-        "--winget",
-        tree.to_str().unwrap(),
-        "--package",
-        "Notepad++.*",
-        "--key",
-        secret.to_str().unwrap(),
-        "--out",
-        media.to_str().unwrap(),
-    ])
-    .refused(exit::INTEGRITY, &["npp.8.7.Installer.x64.exe", "SHA-256"]);
+    s.pack_from(&["--winget", tree.to_str().unwrap()], &secret, &["--package", "Notepad++.*"], &[])
+        .refused(exit::INTEGRITY, &["npp.8.7.Installer.x64.exe", "SHA-256"]);
     assert!(walk(&media).is_empty(), "no bundle is left behind: {:?}", walk(&media));
 }
 
@@ -281,17 +259,8 @@ fn winget_installer_named_relative_to_its_manifest() {
     let s = Scratch::new();
     let tree = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/winget/manifests");
     let (secret, _) = s.key("signer");
-    let media = s.media();
-    let args = [
-        "pack",
-        "--winget",
-        tree.to_str().unwrap(),
-        "--key",
-        secret.to_str().unwrap(),
-        "--out",
-        media.to_str().unwrap(),
-    ];
-    let out = s.fetch(&[&args[..], &["--architecture", "x64", "--json"]].concat()).ok();
+    let out =
+        s.pack_from(&["--winget", tree.to_str().unwrap()], &secret, &["--architecture", "x64", "--json"], &[]).ok();
     let bundle = json_line(out.lines().last().unwrap());
     assert_eq!((bundle["data"]["updates"].as_u64(), bundle["data"]["payloads"].as_u64()), (Some(1), Some(1)), "{out}");
     let inspect = data(&s.fetch(&["inspect", bundle["data"]["path"].as_str().unwrap(), "--json"]).ok());

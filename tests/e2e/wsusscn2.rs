@@ -354,23 +354,8 @@ fn scan_catalog_packs_and_imports_with_sha1_provenance() {
     );
     let cab = scan_catalog_at(&s.path("catalog"), &pki, server.url("secu").trim_end_matches('/'), |_| {});
     let (secret, public) = s.key("signer");
-    let media = s.media();
-    let out = s
-        .fetch(&[
-            "pack",
-            "--wsusscn2",
-            cab.to_str().unwrap(),
-            "--wsusscn2-root",
-            pki.root.to_str().unwrap(),
-            "--superseded",
-            "include",
-            "--key",
-            secret.to_str().unwrap(),
-            "--out",
-            media.to_str().unwrap(),
-            "--json",
-        ])
-        .ok();
+    let feed = ["--wsusscn2", cab.to_str().unwrap(), "--wsusscn2-root", pki.root.to_str().unwrap()];
+    let out = s.pack_from(&feed, &secret, &["--superseded", "include", "--json"], &[]).ok();
     let lines: Vec<serde_json::Value> = out.lines().map(json_line).collect();
     let bundle = lines.last().unwrap();
     assert_eq!((bundle["type"].as_str(), bundle["data"]["updates"].as_u64()), (Some("bundle"), Some(2)), "{out}");
@@ -421,17 +406,12 @@ fn scan_catalog_file_whose_sha1_differs() {
     let cab = scan_catalog_at(&s.path("catalog"), &pki, server.url("secu").trim_end_matches('/'), |_| {});
     let (secret, _) = s.key("signer");
     let media = s.media();
-    s.fetch(&[
-        "pack",
-        "--wsusscn2",
-        cab.to_str().unwrap(),
-        "--wsusscn2-root",
-        pki.root.to_str().unwrap(),
-        "--key",
-        secret.to_str().unwrap(),
-        "--out",
-        media.to_str().unwrap(),
-    ])
+    s.pack_from(
+        &["--wsusscn2", cab.to_str().unwrap(), "--wsusscn2-root", pki.root.to_str().unwrap()],
+        &secret,
+        &[],
+        &[],
+    )
     .refused(exit::INTEGRITY, &["SHA-1 mismatch", "windows10.0-kb5034122-x64"]);
     assert!(walk(&media).is_empty(), "no bundle is left behind: {:?}", walk(&media));
 }

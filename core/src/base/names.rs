@@ -242,11 +242,52 @@ fn unhex<const N: usize>(s: &str) -> Option<[u8; N]> {
     Some(out)
 }
 
-/// A SHA-256 digest. Parsed from 64 hex digits of either case (vendors publish upper case),
-/// always shown in lower case, which is the form used in entry names and store paths.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Sha256(pub [u8; 32]);
+/// A digest of `$len` bytes, parsed from hex digits of either case (vendors publish upper
+/// case) and always shown in lower case.
+macro_rules! digest_name {
+    ($(#[$doc:meta])* $name:ident, $len:literal, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(pub [u8; $len]);
+
+        impl $name {
+            pub fn hex(&self) -> String {
+                hex(&self.0)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.hex())
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.hex())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = Error;
+            fn from_str(s: &str) -> Result<Self, Error> {
+                unhex::<$len>(s)
+                    .map($name)
+                    .ok_or_else(|| invalid($kind, s, format!("expected {} hexadecimal digits", $len * 2)))
+            }
+        }
+
+        string_conversions!($name);
+    };
+}
+
+digest_name!(
+    /// A SHA-256 digest: the form used in entry names and store paths.
+    Sha256,
+    32,
+    "SHA-256 digest"
+);
 
 impl Sha256 {
     /// The digest of `bytes`.
@@ -254,65 +295,15 @@ impl Sha256 {
         use sha2::Digest;
         Sha256(sha2::Sha256::digest(bytes).into())
     }
-
-    pub fn hex(&self) -> String {
-        hex(&self.0)
-    }
 }
 
-impl fmt::Display for Sha256 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.hex())
-    }
-}
-
-impl fmt::Debug for Sha256 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Sha256({})", self.hex())
-    }
-}
-
-impl FromStr for Sha256 {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        unhex::<32>(s).map(Sha256).ok_or_else(|| invalid("SHA-256 digest", s, "expected 64 hexadecimal digits"))
-    }
-}
-
-string_conversions!(Sha256);
-
-/// A SHA-1 digest, as Microsoft names its update files. Never trusted alone: a file known by
-/// SHA-1 is checked against it when downloaded and then carried by its SHA-256.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Sha1(pub [u8; 20]);
-
-impl Sha1 {
-    pub fn hex(&self) -> String {
-        hex(&self.0)
-    }
-}
-
-impl fmt::Display for Sha1 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.hex())
-    }
-}
-
-impl fmt::Debug for Sha1 {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Sha1({})", self.hex())
-    }
-}
-
-impl FromStr for Sha1 {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        unhex::<20>(s).map(Sha1).ok_or_else(|| invalid("SHA-1 digest", s, "expected 40 hexadecimal digits"))
-    }
-}
-
-string_conversions!(Sha1);
+digest_name!(
+    /// A SHA-1 digest, as Microsoft names its update files. Never trusted alone: a file known
+    /// by SHA-1 is checked against it when downloaded and then carried by its SHA-256.
+    Sha1,
+    20,
+    "SHA-1 digest"
+);
 
 /// A minisign key id: 8 bytes, shown as minisign shows it (the little-endian u64 in upper-case
 /// hex), so that ids printed by ferry and by `minisign` are the same string.

@@ -176,9 +176,16 @@ impl Scratch {
 
     /// Runs `fetch pack` of `catalog`, signed with `key`, into the media directory.
     pub fn pack_run(&self, catalog: &str, key: &Path, extra: &[&str], env: &[(&str, &str)]) -> Run {
+        self.pack_from(&["--catalog", catalog], key, extra, env)
+    }
+
+    /// Runs `fetch pack` of the feed `feed` names (`["--winget", DIR]`, …), signed with
+    /// `key`, into the media directory.
+    pub fn pack_from(&self, feed: &[&str], key: &Path, extra: &[&str], env: &[(&str, &str)]) -> Run {
         let media = self.media();
-        let mut args =
-            vec!["pack", "--catalog", catalog, "--key", key.to_str().unwrap(), "--out", media.to_str().unwrap()];
+        let mut args = vec!["pack"];
+        args.extend_from_slice(feed);
+        args.extend_from_slice(&["--key", key.to_str().unwrap(), "--out", media.to_str().unwrap()]);
         args.extend_from_slice(extra);
         self.fetch_with_env(&args, env)
     }
