@@ -53,7 +53,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Pack(args) => {
             pack::pack(&common::default_dir(cli.work_dir, "fetch", "--work-dir", "FERRY_WORK_DIR")?, &args)
         }
-        Command::Plan(args) => plan::plan(&args),
+        Command::Plan(args) => plan::plan(cli.work_dir, &args),
         Command::Inspect(args) => inspect::inspect(&args),
     }
 }

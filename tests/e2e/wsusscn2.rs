@@ -470,3 +470,45 @@ fn scan_catalog_with_a_decompression_bomb() {
         .refused(exit::INPUT, &["index.xml is more than the 16777216 bytes read"]);
     assert!(started.elapsed() < std::time::Duration::from_secs(30), "refused at the cap, not after the whole bomb");
 }
+
+#[test]
+fn scan_catalog_from_a_url_is_kept_and_revalidated() {
+    let s = Scratch::new();
+    let pki = pki(&s.path("pki"), "test");
+    let cab = std::fs::read(scan_catalog(&s.path("catalog"), &pki, |_| {})).unwrap();
+    let faults = [("wsusscn2.cab".to_string(), crate::support::http::Fault::drop_after(1000, 1))].into();
+    let server = crate::support::http::Server::with_faults(
+        [("wsusscn2.cab".to_string(), cab.clone())].into(),
+        faults,
+        std::time::Duration::ZERO,
+    );
+    let url = server.url("wsusscn2.cab");
+    let plan = || s.fetch(&["plan", "--wsusscn2", &url, "--wsusscn2-root", pki.root.to_str().unwrap(), "--json"]);
+    // The first transfer breaks off after 1,000 bytes; the retry resumes there.
+    let out = plan().ok();
+    assert_eq!(out.lines().filter(|l| l.contains("\"type\":\"scan-update\"")).count(), 1, "{out}");
+    let stats = server.stats("wsusscn2.cab");
+    assert_eq!(stats.ranges, [1000], "resumed where it broke off: {stats:?}");
+    assert_eq!(stats.bytes_sent, cab.len(), "every byte sent once");
+    // The next run finds its copy current: nothing is sent again.
+    plan().ok();
+    let stats = server.stats("wsusscn2.cab");
+    assert_eq!((stats.not_modified, stats.bytes_sent), (1, cab.len()), "{stats:?}");
+}
+
+#[test]
+fn scan_catalog_from_a_url_with_a_bad_signature_is_not_kept() {
+    let s = Scratch::new();
+    let pki = pki(&s.path("pki"), "test");
+    let mut cab = std::fs::read(scan_catalog(&s.path("catalog"), &pki, |_| {})).unwrap();
+    let at = cab.len() / 3;
+    cab[at] ^= 0x20;
+    let server = crate::support::http::Server::start([("wsusscn2.cab".to_string(), cab)].into());
+    let url = server.url("wsusscn2.cab");
+    let args = ["plan", "--wsusscn2", url.as_str(), "--wsusscn2-root", pki.root.to_str().unwrap()];
+    s.fetch(&args).refused(exit::SIGNATURE, &["changed after signing"]);
+    let kept: Vec<String> = walk(&s.work_dir().join("cache/scan-catalog"));
+    assert!(kept.iter().all(|f| !f.ends_with(".cab")), "a refused copy is not kept: {kept:?}");
+    s.fetch(&args).refused(exit::SIGNATURE, &["changed after signing"]);
+    assert_eq!(server.stats("wsusscn2.cab").not_modified, 0, "fetched whole again, not revalidated");
+}

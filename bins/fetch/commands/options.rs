@@ -171,6 +171,47 @@ pub struct WingetArgs {
     pub locale: Option<String>,
 }
 
+/// The scan catalog as a local file, and, for one given by URL, where its copy is kept.
+pub struct ScanSource {
+    pub path: PathBuf,
+    copy_of: Option<(ferry_core::fetch::source::Location, PathBuf)>,
+}
+
+impl ScanArgs {
+    /// The scan catalog given, as a local file: the path itself, or the copy of the URL kept
+    /// up to date in `work_dir`'s cache (asked for only then).
+    pub fn source(
+        &self,
+        work_dir: impl FnOnce() -> anyhow::Result<PathBuf>,
+        net: &NetArgs,
+        download: &DownloadOptions,
+    ) -> anyhow::Result<Option<ScanSource>> {
+        let Some(given) = &self.wsusscn2 else { return Ok(None) };
+        match ferry_core::fetch::source::Location::parse(given)? {
+            ferry_core::fetch::source::Location::File(path) => Ok(Some(ScanSource { path, copy_of: None })),
+            ferry_core::fetch::source::Location::Http(url) => {
+                let dir = work_dir()?.join("cache").join("scan-catalog");
+                let note = |line: String| eprintln!("fetch: {}", crate::common::safe(&line));
+                let path = ferry_core::fetch::wsusscn2::obtain(&url, &dir, &net.sources()?, download, &note)?;
+                Ok(Some(ScanSource { path, copy_of: Some((ferry_core::fetch::source::Location::Http(url), dir)) }))
+            }
+        }
+    }
+}
+
+impl ScanSource {
+    /// Passes `result` on; a copy whose signature was refused is forgotten first, so that
+    /// the next run fetches it whole.
+    pub fn checked<T>(&self, result: anyhow::Result<T>) -> anyhow::Result<T> {
+        if let (Err(e), Some((ferry_core::fetch::source::Location::Http(url), dir))) = (&result, &self.copy_of)
+            && matches!(e.downcast_ref::<ferry_core::Error>(), Some(ferry_core::Error::FeedSignature { .. }))
+        {
+            ferry_core::fetch::wsusscn2::forget(url, dir);
+        }
+        result
+    }
+}
+
 impl WingetArgs {
     pub fn selection(&self) -> ferry_core::formats::winget::Selection {
         ferry_core::formats::winget::Selection {
@@ -187,10 +228,12 @@ impl WingetArgs {
 /// Microsoft's offline scan catalog to read instead of a catalog (docs/feeds.md).
 #[derive(Args)]
 pub struct ScanArgs {
-    /// Microsoft's offline scan catalog (wsusscn2.cab, a path): its Authenticode signature
-    /// is checked against Microsoft's root certificates before anything in it is read.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["catalog", "winget"])]
-    pub wsusscn2: Option<PathBuf>,
+    /// Microsoft's offline scan catalog (wsusscn2.cab; a path, or an http(s) URL whose copy
+    /// is kept in the work directory and revalidated on each run): its Authenticode
+    /// signature is checked against Microsoft's root certificates before anything in it is
+    /// read.
+    #[arg(long, value_name = "LOCATION", conflicts_with_all = ["catalog", "winget"])]
+    pub wsusscn2: Option<String>,
     /// Trust this root certificate (DER or PEM) for the scan catalog's signature too, beside
     /// Microsoft's pinned ones (repeatable).
     #[arg(long = "wsusscn2-root", value_name = "CERT", requires = "wsusscn2")]

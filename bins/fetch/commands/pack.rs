@@ -79,9 +79,11 @@ pub fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
         Some(_) => ferry_core::fetch::wsusscn2::roots(&args.scan.roots)?,
         None => Vec::new(),
     };
+    let download = args.download.options()?;
+    let scan = args.scan.source(|| Ok(work_dir.to_path_buf()), &sel.net, &download)?;
     let scan_selection = sel.selection();
     let security = super::plan::read_msrc(&args.msrc, sel)?;
-    let feed = match (&catalog, &args.winget.winget, &args.scan.wsusscn2) {
+    let feed = match (&catalog, &args.winget.winget, scan.as_ref().map(|s| s.path.as_path())) {
         (Some(location), _, _) => Feed::Catalog(location),
         (None, Some(tree), _) => Feed::Winget { tree, selection: &winget_selection },
         (None, None, Some(cab)) => Feed::Wsusscn2 {
@@ -113,13 +115,18 @@ pub fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
         min_sequence: args.min_sequence,
         valid_for: args.expires_in_days.map(|d| Duration::from_secs(u64::from(d) * 86_400)),
         volume_capacity: volumes::requested_capacity(args.media.as_deref(), args.max_file_size.as_deref())?,
-        download: args.download.options()?,
+        download,
         rotation: rotation.as_ref(),
     };
     let mut work = WorkDir::open(work_dir)?;
     let sources = sel.net.sources()?;
     let reporter = progress::Reporter::new(args.json);
-    let outcome = ferry_core::fetch::pack::pack(&mut work, &sources, &options, &|event| reporter.event(event))?;
+    let outcome = ferry_core::fetch::pack::pack(&mut work, &sources, &options, &|event| reporter.event(event))
+        .map_err(anyhow::Error::from);
+    let outcome = match &scan {
+        Some(scan) => scan.checked(outcome)?,
+        None => outcome?,
+    };
     let result = match outcome {
         PackOutcome::NothingNew { up_to_date } => {
             if args.json {

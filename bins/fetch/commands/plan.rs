@@ -5,7 +5,9 @@ use ferry_core::fetch::pack::PlanOptions;
 use ferry_core::fetch::source::Location;
 
 use super::options::{ScanArgs, SelectionArgs, WingetArgs};
+use crate::common;
 use crate::common::{code, human_bytes, json_line, safe};
+use ferry_core::fetch::download::DownloadOptions;
 
 #[derive(Args)]
 #[command(group = clap::ArgGroup::new("source").required(true).multiple(true).args(["catalog", "winget", "msrc", "wsusscn2"]))]
@@ -27,12 +29,13 @@ pub struct PlanArgs {
 }
 
 /// The most bytes one volume may have: the medium's capacity and the file system's largest file.
-pub fn plan(args: &PlanArgs) -> anyhow::Result<u8> {
+pub fn plan(work_dir: Option<std::path::PathBuf>, args: &PlanArgs) -> anyhow::Result<u8> {
     if let Some(tree) = &args.winget.winget {
         return plan_winget(tree, &args.winget, args.json);
     }
-    if let Some(cab) = &args.scan.wsusscn2 {
-        return plan_scan(cab, args);
+    let work = || common::default_dir(work_dir.clone(), "fetch", "--work-dir", "FERRY_WORK_DIR");
+    if let Some(scan) = args.scan.source(work, &args.selection.net, &DownloadOptions::default())? {
+        return scan.checked(plan_scan(&scan.path, args));
     }
     if !args.msrc.is_empty() {
         return plan_msrc(args);

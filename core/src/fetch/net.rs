@@ -14,7 +14,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::base::error::{Error, Result};
-use crate::fetch::transfer::{Body, Failure};
+use crate::fetch::transfer::{Body, Failure, Fetched, Validators};
 
 /// How the HTTP client behaves on a corporate network.
 #[derive(Debug, Clone)]
@@ -89,6 +89,60 @@ impl HttpClient {
         }
         if status.is_success() {
             return Ok(Body::FromStart(Box::new(response)));
+        }
+        let cause = format!("HTTP {status}");
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            Err(Failure::retry(cause))
+        } else {
+            Err(Failure::fatal(cause))
+        }
+    }
+}
+
+impl HttpClient {
+    /// Asks for `url` unless the copy `held` names is current (If-None-Match,
+    /// If-Modified-Since), and from byte `from` on when the partial copy `partial` names is
+    /// still the server's (Range with If-Range: a server with a newer file answers whole).
+    pub fn revalidate(
+        &self,
+        url: &Url,
+        held: Option<&Validators>,
+        from: u64,
+        partial: Option<&Validators>,
+    ) -> std::result::Result<Fetched, Failure> {
+        use reqwest::header;
+        let mut request = self.client.get(url.clone());
+        if let Some(v) = held {
+            if let Some(etag) = &v.etag {
+                request = request.header(header::IF_NONE_MATCH, etag);
+            }
+            if let Some(date) = &v.last_modified {
+                request = request.header(header::IF_MODIFIED_SINCE, date);
+            }
+        }
+        let resume = from > 0 && partial.is_some_and(|p| !p.is_empty());
+        if resume && let Some(p) = partial {
+            request = request.header(header::RANGE, format!("bytes={from}-"));
+            request =
+                request.header(header::IF_RANGE, p.etag.as_ref().or(p.last_modified.as_ref()).expect("not empty"));
+        }
+        let response = request.send().map_err(|e| Failure::retry(describe(&e)))?;
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_MODIFIED {
+            return Ok(Fetched::NotModified);
+        }
+        let text =
+            |name: header::HeaderName| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let validators = Validators { etag: text(header::ETAG), last_modified: text(header::LAST_MODIFIED) };
+        if resume && status == reqwest::StatusCode::PARTIAL_CONTENT {
+            let range = text(header::CONTENT_RANGE).unwrap_or_default();
+            if !range.starts_with(&format!("bytes {from}-")) {
+                return Err(Failure::restart(format!("the server answered range {from}- with {range:?}")));
+            }
+            return Ok(Fetched::Body { body: Body::FromOffset(Box::new(response)), validators });
+        }
+        if status.is_success() {
+            return Ok(Fetched::Body { body: Body::FromStart(Box::new(response)), validators });
         }
         let cause = format!("HTTP {status}");
         if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {

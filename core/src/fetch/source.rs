@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use url::Url;
 
 use crate::base::error::{Error, IoContext, Result};
-use crate::fetch::transfer::{Body, Failure};
+use crate::fetch::transfer::{Body, Failure, Fetched, Validators};
 
 /// A place to read bytes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +125,24 @@ impl Sources {
             Location::Http(url) => self.http.get_from(url, offset),
             #[cfg(not(feature = "net"))]
             Location::Http(_) => Err(Failure::fatal("this build of ferry has no HTTP client")),
+        }
+    }
+
+    /// Asks for the HTTP `url` unless the copy `held` names is current, resuming from byte
+    /// `from` if the partial copy `partial` names is still the server's.
+    pub fn revalidate(
+        &self,
+        url: &Url,
+        held: Option<&Validators>,
+        from: u64,
+        partial: Option<&Validators>,
+    ) -> std::result::Result<Fetched, Failure> {
+        #[cfg(feature = "net")]
+        return self.http.revalidate(url, held, from, partial);
+        #[cfg(not(feature = "net"))]
+        {
+            let _ = (url, held, from, partial);
+            Err(Failure::fatal("this build of ferry has no HTTP client"))
         }
     }
 

@@ -30,3 +30,27 @@ impl Failure {
         Failure { cause: cause.into(), retryable: false, restart: false }
     }
 }
+
+/// What identifies a version of a file on an HTTP server: its entity tag and its
+/// modification date, as the server gave them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Validators {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_modified: Option<String>,
+}
+
+impl Validators {
+    pub fn is_empty(&self) -> bool {
+        self.etag.is_none() && self.last_modified.is_none()
+    }
+}
+
+/// The answer to a request that revalidates a copy held and may resume a partial one.
+pub enum Fetched {
+    /// The copy held is current.
+    NotModified,
+    /// The file, whole or from the offset asked for, and its validators.
+    Body { body: Body, validators: Validators },
+}

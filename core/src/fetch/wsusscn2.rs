@@ -281,3 +281,96 @@ pub fn offer(
     }
     Ok((Catalog { format: CATALOG_FORMAT, updates }, skipped))
 }
+
+/// The largest scan catalog downloaded (Microsoft's is under 1 GiB).
+pub const MAX_SCAN_CATALOG: u64 = 4 << 30;
+
+/// Brings the scan catalog at `url` into `dir` and returns its path. A copy held from an
+/// earlier run is revalidated (If-None-Match, If-Modified-Since) and used when current, so
+/// the monthly file crosses the network once a month; an interrupted download resumes
+/// where it stopped (Range with If-Range) in this run's retries and in the next run. The
+/// copy is trusted no more than a path: its signature is checked before it is read.
+pub fn obtain(
+    url: &url::Url,
+    dir: &Path,
+    sources: &Sources,
+    options: &DownloadOptions,
+    note: &dyn Fn(String),
+) -> Result<PathBuf> {
+    use crate::fetch::transfer::{Body, Fetched, Validators};
+    std::fs::create_dir_all(dir).at(dir)?;
+    let key = Sha256::of(url.as_str().as_bytes()).hex()[..16].to_string();
+    let (cab, meta) = (dir.join(format!("{key}.cab")), dir.join(format!("{key}.json")));
+    let (partial, partial_meta) = (dir.join(format!("{key}.partial")), dir.join(format!("{key}.partial.json")));
+    let read_meta = |p: &Path| -> Option<Validators> { serde_json::from_slice(&std::fs::read(p).ok()?).ok() };
+    let write_meta = |p: &Path, v: &Validators| -> Result<()> {
+        std::fs::write(p, serde_json::to_vec(v).expect("validators serialise")).at(p)
+    };
+    let mut attempt = 0u32;
+    loop {
+        let held = if cab.is_file() { read_meta(&meta) } else { None };
+        let resumable = read_meta(&partial_meta);
+        let from = resumable.as_ref().and(std::fs::metadata(&partial).ok()).map_or(0, |m| m.len());
+        let failure = match sources.revalidate(url, held.as_ref(), from, resumable.as_ref()) {
+            Ok(Fetched::NotModified) => {
+                note(format!("{url}: the copy held is current"));
+                return Ok(cab);
+            }
+            Ok(Fetched::Body { body, validators }) => {
+                let (reader, mut file, start) = match body {
+                    Body::FromOffset(r) => {
+                        (r, std::fs::OpenOptions::new().append(true).open(&partial).at(&partial)?, from)
+                    }
+                    Body::FromStart(r) => {
+                        write_meta(&partial_meta, &validators)?;
+                        (r, File::create(&partial).at(&partial)?, 0)
+                    }
+                };
+                note(if start > 0 {
+                    format!("{url}: resuming at byte {start}")
+                } else {
+                    format!("{url}: downloading")
+                });
+                match std::io::copy(&mut reader.take(MAX_SCAN_CATALOG + 1 - start), &mut file) {
+                    Ok(n) if start + n > MAX_SCAN_CATALOG => {
+                        drop(file);
+                        let _ = std::fs::remove_file(&partial);
+                        return Err(Error::Download {
+                            url: url.to_string(),
+                            cause: format!("more than {MAX_SCAN_CATALOG} bytes"),
+                        });
+                    }
+                    Ok(_) => {
+                        file.sync_all().at(&partial)?;
+                        drop(file);
+                        std::fs::rename(&partial, &cab).at(&cab)?;
+                        std::fs::rename(&partial_meta, &meta).at(&meta)?;
+                        return Ok(cab);
+                    }
+                    Err(e) => crate::fetch::transfer::Failure::retry(format!("the transfer broke off: {e}")),
+                }
+            }
+            Err(f) => f,
+        };
+        if failure.restart {
+            let _ = std::fs::remove_file(&partial_meta);
+        }
+        if !failure.retryable || attempt >= options.retries {
+            return Err(Error::Download { url: url.to_string(), cause: failure.cause });
+        }
+        attempt += 1;
+        note(format!("{url}: {}; retry {attempt} of {}", failure.cause, options.retries));
+        std::thread::sleep(
+            options.retry_delay.saturating_mul(1 << attempt.min(5)).min(std::time::Duration::from_secs(30)),
+        );
+    }
+}
+
+/// Forgets the copy of the scan catalog at `url` held in `dir` (its signature was refused:
+/// the next run fetches it whole).
+pub fn forget(url: &url::Url, dir: &Path) {
+    let key = Sha256::of(url.as_str().as_bytes()).hex()[..16].to_string();
+    for name in [format!("{key}.cab"), format!("{key}.json")] {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+}

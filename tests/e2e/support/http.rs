@@ -56,6 +56,8 @@ pub struct PathStats {
     pub bytes_sent: usize,
     /// The User-Agent header of each request.
     pub user_agents: Vec<String>,
+    /// Requests answered 304 Not Modified (the client's copy was current).
+    pub not_modified: usize,
 }
 
 #[derive(Default)]
@@ -207,6 +209,20 @@ fn serve(stream: &mut (impl Read + Write), state: &State) {
         let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         return;
     };
+    // An entity tag from the content, so that a client revalidating a copy (If-None-Match)
+    // or resuming one (If-Range) is answered as a real server would.
+    let etag = format!("\"{}\"", &crate::support::sha256_hex(file)[..16]);
+    let header = |name: &str| {
+        head.lines().find_map(|l| {
+            l.split_once(':').filter(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.trim().to_string())
+        })
+    };
+    if header("if-none-match").is_some_and(|v| v == etag) {
+        state.stats.lock().unwrap().get_mut(&path).unwrap().not_modified += 1;
+        let _ = write!(stream, "HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\nConnection: close\r\n\r\n");
+        return;
+    }
+    let range = if header("if-range").is_some_and(|v| v != etag) { None } else { range };
     let fault = state.faults.get(&path).cloned().unwrap_or_default();
     if let Some(code) = fault.status
         && nth <= fault.status_times
@@ -226,14 +242,14 @@ fn serve(stream: &mut (impl Read + Write), state: &State) {
     let body = &file[from..];
     let head = if from > 0 {
         format!(
-            "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {from}-{}/{}\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {from}-{}/{}\r\nETag: {etag}\r\nConnection: close\r\n\r\n",
             body.len(),
             file.len() - 1,
             file.len()
         )
     } else {
         format!(
-            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\nConnection: close\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\nETag: {etag}\r\nConnection: close\r\n\r\n",
             body.len()
         )
     };
