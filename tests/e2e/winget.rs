@@ -283,3 +283,46 @@ fn msrc_json_document_with_a_cve_that_is_not_text() {
     s.fetch(&["plan", "--msrc", doc.to_str().unwrap()])
         .refused(exit::INPUT, &["2024-Jan.json", "line 2", "Vulnerability[0].CVE"]);
 }
+
+#[test]
+fn winget_manifest_corrected_in_place() {
+    // winget-pkgs corrects a version's installer in place (a vendor re-released it): the same
+    // PackageIdentifier@PackageVersion with another InstallerSha256. fetch numbers a new
+    // revision, so that the offline side takes the correction.
+    let s = Scratch::new();
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let rel = "winget/manifests/m/Mozilla/Firefox/ESR/115.15.0";
+    std::fs::create_dir_all(s.path(rel)).unwrap();
+    for entry in std::fs::read_dir(samples.join(rel)).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), s.path(rel).join(entry.file_name())).unwrap();
+    }
+    std::fs::create_dir_all(s.path("payloads")).unwrap();
+    let payload = s.path("payloads/Firefox Setup 115.15.0esr.exe");
+    std::fs::copy(samples.join("payloads/Firefox Setup 115.15.0esr.exe"), &payload).unwrap();
+    let (secret, public) = s.key("signer");
+    s.trust(&public);
+    let tree = s.path("winget/manifests");
+    let pack_and_import = || {
+        let out =
+            s.pack_from(&["--winget", tree.to_str().unwrap()], &secret, &["--architecture", "x64", "--json"], &[]).ok();
+        let bundle = json_line(out.lines().last().unwrap());
+        s.ingest(&["import", bundle["data"]["path"].as_str().unwrap()]).ok();
+        data(&s.ingest(&["show", "Mozilla.Firefox.ESR@115.15.0", "--json"]).ok())
+    };
+    let first = pack_and_import();
+    assert_eq!(first["revision"], 1);
+    s.ingest(&["approve", "Mozilla.Firefox.ESR@115.15.0", "--by", "tester"]).ok();
+
+    let mut bytes = std::fs::read(&payload).unwrap();
+    bytes.extend_from_slice(b"re-released\n");
+    std::fs::write(&payload, &bytes).unwrap();
+    let installer = s.path(rel).join("Mozilla.Firefox.ESR.installer.yaml");
+    let text = std::fs::read_to_string(&installer).unwrap();
+    let old = first["metadata"]["files"][0]["sha256"].as_str().unwrap().to_uppercase();
+    std::fs::write(&installer, text.replace(&old, &sha256_hex(&bytes).to_uppercase())).unwrap();
+    let second = pack_and_import();
+    assert_eq!(second["revision"], 2, "{second}");
+    assert_eq!(second["metadata"]["files"][0]["sha256"], sha256_hex(&bytes));
+    assert_eq!(second["status"], "undefined", "new files send the approval back: {second}");
+}

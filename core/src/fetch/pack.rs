@@ -294,9 +294,12 @@ pub fn pack(
     }
     let cache = Cache::open(&work.root().join("cache"))?;
     // A feed without sizes (winget) fetches its files into the cache here, before the plan.
-    let offered = opts.feed.offer(sources, &cache, &opts.download, &|p| progress(PackEvent::Download(p)))?;
+    let mut offered = opts.feed.offer(sources, &cache, &opts.download, &|p| progress(PackEvent::Download(p)))?;
     for skipped in &offered.skipped {
         progress(PackEvent::Skipped(skipped));
+    }
+    if let Feed::Winget { .. } = opts.feed {
+        work.number_revisions(&mut offered.catalog.updates)?;
     }
     let plan = plan(&offered.catalog, &offered.base, &opts.plan)?;
     if plan.updates.is_empty() {

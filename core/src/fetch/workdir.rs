@@ -1,5 +1,6 @@
 //! fetch's work directory: what `fetch` must remember between runs (the last sequence and
-//! creation time per channel), kept in `state.json` and guarded by `fetch.lock`.
+//! creation time per channel, and the revisions it numbered for feeds that have none), kept
+//! in `state.json` and guarded by `fetch.lock`.
 //!
 //! A sequence is reserved (written durably) before its bundle is written, so a crash can leave
 //! a gap in the sequence but never reuse a number for different content.
@@ -13,7 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::base::clock::Timestamp;
 use crate::base::error::{Error, IoContext, Result};
-use crate::base::names::Channel;
+use crate::base::names::{Channel, Sha256, UpdateId};
+use crate::formats::model::Update;
 
 const STATE_FILE: &str = "state.json";
 const LOCK_FILE: &str = "fetch.lock";
@@ -22,6 +24,16 @@ const LOCK_FILE: &str = "fetch.lock";
 struct State {
     #[serde(default)]
     channels: BTreeMap<Channel, ChannelRecord>,
+    /// For updates of feeds without revisions (winget): the revision last packed under each
+    /// id, and the digest of its metadata then.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    revisions: BTreeMap<UpdateId, RevisionRecord>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct RevisionRecord {
+    revision: u32,
+    metadata: Sha256,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,6 +106,34 @@ impl WorkDir {
         Ok(Reservation { sequence, created, clock_behind })
     }
 
+    /// Numbers the revisions of `updates`, which come from a feed that has none (winget: a
+    /// manifest corrected in place keeps its version). An update whose metadata differs from
+    /// what this work directory last packed under its id gets the next revision, so that the
+    /// offline side takes the correction (and, if its files changed, sends its approval back
+    /// to undefined) instead of keeping the old metadata; unchanged metadata keeps its
+    /// revision. Recorded at once, so a pack that fails later numbers the same way again.
+    pub fn number_revisions(&mut self, updates: &mut [Update]) -> Result<()> {
+        let mut changed = false;
+        for update in updates.iter_mut() {
+            update.revision = 1;
+            let metadata = Sha256::of(update.stored_json().as_bytes());
+            let revision = match self.state.revisions.get(&update.id) {
+                Some(r) if r.metadata == metadata => r.revision,
+                Some(r) => r.revision.saturating_add(1),
+                None => 1,
+            };
+            if self.state.revisions.get(&update.id).is_none_or(|r| r.metadata != metadata) {
+                self.state.revisions.insert(update.id.clone(), RevisionRecord { revision, metadata });
+                changed = true;
+            }
+            update.revision = revision;
+        }
+        if changed {
+            self.save()?;
+        }
+        Ok(())
+    }
+
     fn save(&self) -> Result<()> {
         let path = self.root.join(STATE_FILE);
         let mut temp = tempfile::Builder::new().prefix(".state-").tempfile_in(&self.root).at(&self.root)?;
@@ -121,6 +161,24 @@ mod tests {
         drop(w);
         let mut w = WorkDir::open(dir.path()).unwrap();
         assert_eq!(w.reserve(&ch, None).unwrap().sequence, 12);
+    }
+
+    #[test]
+    fn revisions_grow_when_metadata_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = WorkDir::open(dir.path()).unwrap();
+        let mut u = vec![crate::formats::model::tests::sample()];
+        w.number_revisions(&mut u).unwrap();
+        assert_eq!(u[0].revision, 1);
+        w.number_revisions(&mut u).unwrap();
+        assert_eq!(u[0].revision, 1, "the same metadata keeps its revision");
+        u[0].title.push_str(" (corrected)");
+        w.number_revisions(&mut u).unwrap();
+        assert_eq!(u[0].revision, 2);
+        drop(w);
+        let mut w = WorkDir::open(dir.path()).unwrap();
+        w.number_revisions(&mut u).unwrap();
+        assert_eq!(u[0].revision, 2, "remembered across runs");
     }
 
     #[test]
