@@ -137,3 +137,17 @@ fn title_with_a_bidi_override_is_shown_escaped() {
     let html = a.s.ingest(&["report", "--format", "html"]).ok();
     assert!(!html.contains('\u{202E}') && html.contains("&lt;U+202E&gt;"), "the HTML report escapes it too");
 }
+
+#[test]
+fn scan_catalog_that_is_not_a_described_file() {
+    check(
+        "scan-catalog-not-described.zip",
+        |m| {
+            m["scan_catalog"] = serde_json::json!({
+                "sha256": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+                "size": 3, "signer": "CN=Microsoft Corporation", "root": "CN=Microsoft Root Certificate Authority 2011"
+            });
+        },
+        "manifest: scan_catalog.sha256: ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad is not in the described files",
+    );
+}

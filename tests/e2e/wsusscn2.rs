@@ -512,3 +512,49 @@ fn scan_catalog_from_a_url_with_a_bad_signature_is_not_kept() {
     s.fetch(&args).refused(exit::SIGNATURE, &["changed after signing"]);
     assert_eq!(server.stats("wsusscn2.cab").not_modified, 0, "fetched whole again, not revalidated");
 }
+
+#[test]
+fn scan_catalog_carried_to_every_distribution_point() {
+    let s = Scratch::new();
+    let pki = pki(&s.path("pki"), "test");
+    let server = crate::support::http::Server::start(
+        update_files().into_iter().map(|(name, bytes)| (format!("secu/{name}"), bytes)).collect(),
+    );
+    let cab = scan_catalog_at(&s.path("catalog"), &pki, server.url("secu").trim_end_matches('/'), |_| {});
+    let cab_bytes = std::fs::read(&cab).unwrap();
+    let (secret, public) = s.key("signer");
+    let feed = ["--wsusscn2", cab.to_str().unwrap(), "--wsusscn2-root", pki.root.to_str().unwrap()];
+    let out = s.pack_from(&feed, &secret, &["--carry-scan-catalog", "--json"], &[]).ok();
+    let bundle = json_line(out.lines().last().unwrap());
+    let path = bundle["data"]["path"].as_str().unwrap().to_string();
+    let inspected = data(&s.fetch(&["inspect", &path, "--json"]).ok());
+    let carried = &inspected["manifest"]["scan_catalog"];
+    assert_eq!(carried["sha256"], sha256_hex(&cab_bytes), "{carried}");
+    assert!(carried["signer"].as_str().unwrap().contains("test signer"), "{carried}");
+
+    s.trust(&public);
+    s.ingest(&["import", &path]).ok();
+    s.ingest(&["check"]).ok();
+    let point = s.path("www/updates");
+    s.ingest(&["dp", "add", "hq", "--path", point.to_str().unwrap(), "--approved", "--by", "tester"]).ok();
+    s.ingest(&["publish"]).ok();
+    s.ingest(&["dp", "verify", point.to_str().unwrap()]).ok();
+    let current = std::fs::read_to_string(point.join("current")).unwrap();
+    let index: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(point.join("generations").join(current.trim()).join("index.json")).unwrap(),
+    )
+    .unwrap();
+    let published = &index["scan_catalog"];
+    assert_eq!(published["name"], "wsusscn2.cab", "{index}");
+    assert_eq!(
+        std::fs::read(point.join(published["path"].as_str().unwrap())).unwrap(),
+        cab_bytes,
+        "no approval needed: it is metadata"
+    );
+
+    // The catalog alone, when no update is new: a bundle of nothing but metadata.
+    let out = s.pack_from(&feed, &secret, &["--carry-scan-catalog", "--kb", "1", "--json"], &[]).ok();
+    let alone = json_line(out.lines().last().unwrap());
+    assert_eq!((alone["type"].as_str(), alone["data"]["updates"].as_u64()), (Some("bundle"), Some(0)), "{out}");
+    s.ingest(&["import", alone["data"]["path"].as_str().unwrap()]).ok();
+}

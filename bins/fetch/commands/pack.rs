@@ -31,6 +31,10 @@ pub struct PackArgs {
     /// the CVEs and severities it gives to the scan catalog's updates of its KBs.
     #[arg(long = "msrc", value_name = "DOC", requires = "wsusscn2")]
     pub msrc: Vec<String>,
+    /// Carry the scan catalog itself too: ingest keeps it and every distribution point
+    /// publishes the newest one, named in its signed index, for the computers' own scans.
+    #[arg(long, requires = "wsusscn2")]
+    pub carry_scan_catalog: bool,
     /// Secret key to sign with; repeat for several signatures.
     #[arg(long = "key", value_name = "FILE", required = true)]
     pub keys: Vec<PathBuf>,
@@ -92,6 +96,7 @@ pub fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
             security: security.as_ref(),
             selection: &scan_selection,
             include_superseded: args.scan.superseded == "include",
+            carry: args.carry_scan_catalog,
         },
         (None, None, None) => {
             return Err(ferry_core::Error::Invalid("give --catalog, --winget or --wsusscn2".into()).into());
@@ -109,6 +114,7 @@ pub fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
             channel: &sel.channel,
             state: state.as_ref(),
             metadata_only: sel.metadata_only,
+            allow_empty: args.carry_scan_catalog,
         },
         keys: &signing_keys,
         out_dir: args.out.clone(),

@@ -49,6 +49,7 @@ pub fn plan(work_dir: Option<std::path::PathBuf>, args: &PlanArgs) -> anyhow::Re
         channel: &sel.channel,
         state: state.as_ref(),
         metadata_only: sel.metadata_only,
+        allow_empty: false,
     };
     let offered = ferry_core::fetch::feed::load_catalog(&sel.net.sources()?, &catalog)?;
     let plan = ferry_core::fetch::pack::plan(&offered, &catalog, &options)?;

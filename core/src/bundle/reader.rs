@@ -384,6 +384,7 @@ mod hostile_bytes {
             files: payloads.iter().map(|p| DescribedFile { sha256: p.sha256, size: p.size }).collect(),
             updates,
             layout: Layout { volumes: 1, payloads },
+            scan_catalog: None,
         };
         let bytes = manifest.to_json();
         let sig = key.sign(&bytes, &manifest.trusted_comment(1).to_string(), "test").unwrap();

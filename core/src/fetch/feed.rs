@@ -28,6 +28,8 @@ pub enum Feed<'a> {
         security: Option<&'a crate::fetch::msrc::Security>,
         selection: &'a Selection,
         include_superseded: bool,
+        /// Carry the catalog itself too, for the computers' own scans.
+        carry: bool,
     },
 }
 
@@ -47,6 +49,8 @@ pub struct Offered {
     pub base: Location,
     /// What the feed had but does not offer, and why.
     pub skipped: Vec<Skip>,
+    /// A scan catalog to carry beside the updates, and where its file is.
+    pub scan_catalog: Option<(std::path::PathBuf, crate::formats::manifest::ScanCatalog)>,
 }
 
 impl Feed<'_> {
@@ -64,27 +68,30 @@ impl Feed<'_> {
                 catalog: load_catalog(sources, location)?,
                 base: (*location).clone(),
                 skipped: Vec::new(),
+                scan_catalog: None,
             }),
             Feed::Winget { tree, selection } => {
                 let (catalog, skipped) =
                     crate::fetch::winget::offer(tree, selection, sources, cache, download, progress)?;
                 let skipped = skipped.into_iter().map(Skip::Winget).collect();
-                Ok(Offered { catalog, base: Location::File(tree.to_path_buf()), skipped })
+                Ok(Offered { catalog, base: Location::File(tree.to_path_buf()), skipped, scan_catalog: None })
             }
-            Feed::Wsusscn2 { cab, roots, security, selection, include_superseded } => {
-                let (catalog, skipped) = crate::fetch::wsusscn2::offer(
+            Feed::Wsusscn2 { cab, roots, security, selection, include_superseded, carry } => {
+                let (catalog, skipped, carried) = crate::fetch::wsusscn2::offer(
                     cab,
                     roots,
                     *security,
                     selection,
                     *include_superseded,
+                    *carry,
                     sources,
                     cache,
                     download,
                     progress,
                 )?;
                 let skipped = skipped.into_iter().map(Skip::Scan).collect();
-                Ok(Offered { catalog, base: Location::File(cab.to_path_buf()), skipped })
+                let scan_catalog = carried.map(|c| (cab.to_path_buf(), c));
+                Ok(Offered { catalog, base: Location::File(cab.to_path_buf()), skipped, scan_catalog })
             }
         }
     }

@@ -39,6 +39,9 @@ pub struct PlanOptions<'a> {
     pub state: Option<&'a ServerState>,
     /// Carry the metadata only, no files (for review before a large download).
     pub metadata_only: bool,
+    /// A selection that matches nothing is not an error (the bundle carries something else:
+    /// a scan catalog).
+    pub allow_empty: bool,
 }
 
 pub struct PackOptions<'a> {
@@ -223,7 +226,7 @@ pub fn plan(catalog: &Catalog, base: &Location, opts: &PlanOptions<'_>) -> Resul
         return Err(Error::Invalid(format!("{base} has no update with id {}", names.join(", "))));
     }
     let selected = catalog.select(opts.selection);
-    if selected.is_empty() {
+    if selected.is_empty() && !opts.allow_empty {
         return Err(Error::EmptySelection { origin: base.to_string() });
     }
     let held: BTreeSet<Sha256> = opts.state.map(ServerState::held_files).unwrap_or_default();
@@ -301,8 +304,14 @@ pub fn pack(
     if let Feed::Winget { .. } = opts.feed {
         work.number_revisions(&mut offered.catalog.updates)?;
     }
-    let plan = plan(&offered.catalog, &offered.base, &opts.plan)?;
-    if plan.updates.is_empty() {
+    let mut plan = plan(&offered.catalog, &offered.base, &opts.plan)?;
+    let scan_catalog = offered.scan_catalog.map(|(path, carried)| {
+        if plan.described.insert(carried.sha256, carried.size).is_none() {
+            plan.jobs.push(Job::sized(carried.sha256, carried.size, Location::File(path)));
+        }
+        carried
+    });
+    if plan.updates.is_empty() && scan_catalog.is_none() {
         return Ok(PackOutcome::NothingNew { up_to_date: plan.up_to_date });
     }
     progress(PackEvent::Selected { updates: plan.updates.len(), files: plan.jobs.len(), bytes: plan.payload_bytes() });
@@ -322,6 +331,7 @@ pub fn pack(
         generator: concat!("ferry fetch ", env!("CARGO_PKG_VERSION")).to_string(),
         updates: plan.updates.clone(),
         files: plan.described.iter().map(|(sha256, size)| DescribedFile { sha256: *sha256, size: *size }).collect(),
+        scan_catalog,
         layout: Layout { volumes: 1, payloads: Vec::new() },
     };
     let fs_limit = volumes::file_system_limit(&opts.out_dir);

@@ -17,6 +17,7 @@ use crate::fetch::source::{Location, Sources};
 use crate::formats::authenticode::{self, Signer};
 use crate::formats::cabinet;
 use crate::formats::catalog::{CATALOG_FORMAT, Catalog, Selection};
+use crate::formats::manifest::ScanCatalog;
 use crate::formats::wsusscn2::{self, Properties, RawUpdate, ScanSkipped, ScanUpdate};
 
 /// The largest nested cabinet copied out (`package.cab` is tens of MiB).
@@ -232,12 +233,21 @@ pub fn offer(
     security: Option<&crate::fetch::msrc::Security>,
     selection: &Selection,
     include_superseded: bool,
+    carry: bool,
     sources: &Sources,
     cache: &Cache,
     options: &DownloadOptions,
     progress: &(dyn Fn(Progress<'_>) + Sync),
-) -> Result<(Catalog, Vec<ScanSkipped>)> {
-    let Scan { updates: chosen, mut skipped, .. } = choose(path, roots, security, selection, include_superseded)?;
+) -> Result<(Catalog, Vec<ScanSkipped>, Option<ScanCatalog>)> {
+    let Scan { updates: chosen, mut skipped, signer, package_version, created } =
+        choose(path, roots, security, selection, include_superseded)?;
+    // The catalog as a bundle carries it: verified above, hashed here.
+    let carried = if carry {
+        let (sha256, size) = crate::bundle::hash_range(path, 0, u64::MAX).at(path)?;
+        Some(ScanCatalog { sha256, size, signer: signer.subject, root: signer.root, package_version, created })
+    } else {
+        None
+    };
     let mut jobs: Vec<Job> = Vec::new();
     let mut queued: std::collections::HashSet<Sha1> = std::collections::HashSet::new();
     for u in &chosen {
@@ -279,7 +289,7 @@ pub fn offer(
             Err(reason) => skipped.push(ScanSkipped { id: u.id.to_string(), title: Some(u.title.clone()), reason }),
         }
     }
-    Ok((Catalog { format: CATALOG_FORMAT, updates }, skipped))
+    Ok((Catalog { format: CATALOG_FORMAT, updates }, skipped, carried))
 }
 
 /// The largest scan catalog downloaded (Microsoft's is under 1 GiB).

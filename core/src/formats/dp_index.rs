@@ -54,6 +54,31 @@ pub struct Index {
     /// How the agent's own return codes are judged (see [`AGENT_RETURN_CODES`]).
     pub agent_return_codes: BTreeMap<String, String>,
     pub updates: Vec<IndexedUpdate>,
+    /// Microsoft's offline scan catalog, for the computers' own scans (the Windows Update
+    /// Agent's offline scan service): the newest the server holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan_catalog: Option<IndexedScanCatalog>,
+}
+
+/// The scan catalog a point publishes, as a file of the point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexedScanCatalog {
+    #[serde(flatten)]
+    pub file: IndexedFile,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+}
+
+/// The name a point gives the scan catalog's file: `files/<ab>/<sha256>-wsusscn2.cab`.
+pub const SCAN_CATALOG_NAME: &str = "wsusscn2.cab";
+
+impl Index {
+    /// Every file the index names: the updates' and the scan catalog's.
+    pub fn files(&self) -> impl Iterator<Item = &IndexedFile> {
+        self.updates.iter().flat_map(|u| &u.files).chain(self.scan_catalog.iter().map(|s| &s.file))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

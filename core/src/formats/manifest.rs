@@ -109,6 +109,25 @@ pub struct Manifest {
     pub updates: Vec<Update>,
     pub files: Vec<DescribedFile>,
     pub layout: Layout,
+    /// Microsoft's offline scan catalog, carried for the computers' own scans: metadata,
+    /// so it needs no approval. Its file is one of the described files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan_catalog: Option<ScanCatalog>,
+}
+
+/// A scan catalog a bundle carries, as fetch verified it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanCatalog {
+    pub sha256: Sha256,
+    pub size: u64,
+    /// The Authenticode signer fetch checked, and the root its chain ended at.
+    pub signer: String,
+    pub root: String,
+    /// The catalog's own version and creation time (`package.xml`), where it gives them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
 }
 
 /// Only the version field, read first so that an unknown format gets a clear refusal rather
@@ -179,6 +198,19 @@ impl Manifest {
                 }
                 referenced.insert(f.sha256);
             }
+        }
+        if let Some(scan) = &self.scan_catalog {
+            match described.get(&scan.sha256) {
+                Some(size) if *size == scan.size => {}
+                Some(size) => {
+                    return Err(format!("scan_catalog.size: {} differs from the described size {size}", scan.size));
+                }
+                None => return Err(format!("scan_catalog.sha256: {} is not in the described files", scan.sha256)),
+            }
+            if scan.signer.len() > 1024 || scan.root.len() > 1024 {
+                return Err("scan_catalog: a signer or root name longer than 1024 bytes".into());
+            }
+            referenced.insert(scan.sha256);
         }
         if let Some(f) = self.files.iter().find(|f| !referenced.contains(&f.sha256)) {
             return Err(format!("files: {} is described but no update refers to it", f.sha256));

@@ -668,6 +668,7 @@ mod tests {
             updates: vec![],
             files: vec![],
             layout: Layout { volumes: 1, payloads: vec![] },
+            scan_catalog: None,
         }
     }
 

@@ -16,10 +16,12 @@ use serde::Serialize;
 
 use crate::base::clock::Timestamp;
 use crate::base::error::{Error, Result};
+use crate::base::names::FileName;
 use crate::base::names::{DpName, Sha256};
 use crate::base::shared_tree::SharedTree;
 use crate::formats::dp_index::{
-    AGENT_RETURN_CODES, FILES_DIR, GENERATIONS_DIR, INDEX_FORMAT, Index, IndexedUpdate, indexed, split_file_path,
+    AGENT_RETURN_CODES, FILES_DIR, GENERATIONS_DIR, INDEX_FORMAT, Index, IndexedFile, IndexedScanCatalog,
+    IndexedUpdate, SCAN_CATALOG_NAME, file_path, indexed, split_file_path,
 };
 use crate::formats::minisign::SecretKey;
 use crate::server::datadir::DataDir;
@@ -134,6 +136,14 @@ fn publish_one(
 
     let publication = registry.publication(dp)?;
     let updates: Vec<IndexedUpdate> = publication.updates.iter().map(indexed).collect();
+    let scan_catalog = publication.scan_catalog.as_ref().map(|s| {
+        let name: FileName = SCAN_CATALOG_NAME.parse().expect("a valid file name");
+        IndexedScanCatalog {
+            file: IndexedFile { path: file_path(&s.sha256, &name), name, sha256: s.sha256, size: s.size },
+            package_version: s.package_version.clone(),
+            created: s.created.clone(),
+        }
+    });
     let current = match read_current(&root) {
         Ok(current) => current,
         // The point is the server's own output: a damaged pointer is written anew.
@@ -148,7 +158,7 @@ fn publish_one(
 
     let mut placer = Placer::new(store_root, &files_dir, check, &mut repaired);
     let mut wanted: BTreeMap<String, (Sha256, u64)> = BTreeMap::new();
-    for f in updates.iter().flat_map(|u| &u.files) {
+    for f in updates.iter().flat_map(|u| &u.files).chain(scan_catalog.iter().map(|s| &s.file)) {
         wanted.insert(f.path.clone(), (f.sha256, f.size));
     }
     for (path, (digest, size)) in &wanted {
@@ -158,7 +168,9 @@ fn publish_one(
     placer.sync()?;
     let placed = placer.finish();
 
-    let unchanged = previous.as_ref().is_some_and(|p| p.updates == updates && p.distribution_point == dp.name);
+    let unchanged = previous
+        .as_ref()
+        .is_some_and(|p| p.updates == updates && p.scan_catalog == scan_catalog && p.distribution_point == dp.name);
     let before: BTreeSet<&str> = previous.iter().flat_map(|p| p.updates.iter().map(|u| u.update.id.as_str())).collect();
     let after: BTreeSet<&str> = updates.iter().map(|u| u.update.id.as_str()).collect();
     let added = after.difference(&before).map(|s| s.to_string()).collect();
@@ -185,6 +197,7 @@ fn publish_one(
                     .map(|(code, meaning)| (code.to_string(), meaning.to_string()))
                     .collect(),
                 updates,
+                scan_catalog,
             };
             write_generation(&generations_dir, &index, key)?;
             crate::failpoint!("publish.before-switch");
@@ -207,14 +220,13 @@ fn publish_one(
     if !pruned_generations.is_empty() {
         generations_dir.sync()?;
     }
-    let mut keep: BTreeSet<String> =
-        index.updates.iter().flat_map(|u| u.files.iter().map(|f| f.path.clone())).collect();
+    let mut keep: BTreeSet<String> = index.files().map(|f| f.path.clone()).collect();
     let pruned_files = match kept_previous.map(|g| read_index(&generations_dir, g)) {
         // A previous generation that cannot be read: its readers' files cannot be told
         // apart, so nothing is pruned this time.
         Some(Err(_)) => 0,
         Some(Ok(prev)) => {
-            keep.extend(prev.updates.iter().flat_map(|u| u.files.iter().map(|f| f.path.clone())));
+            keep.extend(prev.files().map(|f| f.path.clone()));
             prune_files(&files_dir, &keep)?
         }
         None => prune_files(&files_dir, &keep)?,

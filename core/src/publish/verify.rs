@@ -107,7 +107,7 @@ pub fn verify_point(dir: &Path, key: &PublicKey) -> Result<VerifiedPoint> {
         }
     };
     let mut subdirs: BTreeMap<String, Option<SharedTree>> = BTreeMap::new();
-    for f in index.updates.iter().flat_map(|u| &u.files) {
+    for f in index.files() {
         let expected = file_path(&f.sha256, &f.name);
         if f.path != expected {
             report.corrupt.push(format!("{}: listed at an unexpected path (expected {expected})", f.path));
@@ -157,7 +157,7 @@ pub fn verify_point(dir: &Path, key: &PublicKey) -> Result<VerifiedPoint> {
     if let Some(prev) = generations.iter().copied().filter(|p| *p < g).max()
         && let Ok(previous) = verified_index(&generations_dir, dir, prev, key)
     {
-        listed.extend(previous.updates.iter().flat_map(|u| u.files.iter().map(|f| f.path.clone())));
+        listed.extend(previous.files().map(|f| f.path.clone()));
     }
     if let Some(files_dir) = &files_dir {
         for (sub, kind) in files_dir.entries()? {

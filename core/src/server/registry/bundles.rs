@@ -161,6 +161,23 @@ impl Registry {
         for update in &m.updates {
             merge_update(&tx, &path, update, &update.stored_json(), "bundle", &origin_detail, &now, &mut changes)?;
         }
+        if let Some(scan) = &m.scan_catalog {
+            tx.execute(
+                "INSERT OR IGNORE INTO scan_catalogs (sha256, size, signer, root, package_version, created, bundle_id, received_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    scan.sha256.hex(),
+                    scan.size as i64,
+                    scan.signer,
+                    scan.root,
+                    scan.package_version,
+                    scan.created,
+                    m.bundle_id.as_str(),
+                    now
+                ],
+            )
+            .map_err(&e)?;
+        }
 
         if accepted.is_none() {
             tx.execute(

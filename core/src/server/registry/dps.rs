@@ -12,6 +12,7 @@ use crate::base::clock::Timestamp;
 use crate::base::error::{Error, Result};
 use crate::base::names::{DpName, GroupName};
 use crate::formats::approval::Actor;
+use crate::formats::manifest::ScanCatalog;
 use crate::formats::model::Update;
 
 /// A distribution point as `ingest dp list` prints it.
@@ -48,6 +49,8 @@ pub struct Publication {
     pub updates: Vec<Update>,
     /// Approved updates that still lack files in the store: not published until they arrive.
     pub waiting: Vec<String>,
+    /// The newest scan catalog in the store, which every point publishes.
+    pub scan_catalog: Option<ScanCatalog>,
 }
 
 fn dp_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DistributionPoint> {
@@ -201,7 +204,34 @@ impl Registry {
             })?;
             publication.updates.push(update);
         }
+        publication.scan_catalog = self.newest_scan_catalog()?;
         Ok(publication)
+    }
+
+    /// The newest scan catalog whose file is in the store: by the catalog's own creation
+    /// time, then by arrival.
+    pub fn newest_scan_catalog(&self) -> Result<Option<ScanCatalog>> {
+        self.conn
+            .query_row(
+                "SELECT s.sha256, s.size, s.signer, s.root, s.package_version, s.created FROM scan_catalogs s \
+                 JOIN files f ON f.sha256 = s.sha256 WHERE f.present = 1 \
+                 ORDER BY COALESCE(s.created, '') DESC, s.received_at DESC LIMIT 1",
+                [],
+                |r| {
+                    let digest: String = r.get(0)?;
+                    Ok((digest, r.get::<_, i64>(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                },
+            )
+            .optional()
+            .map_err(self.err())?
+            .map(|(digest, size, signer, root, package_version, created)| {
+                let sha256 = digest.parse().map_err(|_| Error::RegistryDamaged {
+                    path: self.path.to_path_buf(),
+                    reason: format!("scan catalog digest {digest:?} is damaged"),
+                })?;
+                Ok(ScanCatalog { sha256, size: size as u64, signer, root, package_version, created })
+            })
+            .transpose()
     }
 
     /// A digest of what `dp` should carry now: each approved, available update's id,
@@ -224,6 +254,9 @@ impl Registry {
                 let updated: String = r.get(2).map_err(&e)?;
                 hash.update(format!("{id}\t{revision}\t{updated}\n"));
             }
+        }
+        if let Some(scan) = self.newest_scan_catalog()? {
+            hash.update(format!("scan catalog {}\n", scan.sha256));
         }
         Ok(crate::base::names::Sha256(hash.finalize().into()).to_string())
     }

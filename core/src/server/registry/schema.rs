@@ -372,6 +372,20 @@ ALTER TABLE update_files ADD COLUMN sha256_from TEXT NOT NULL DEFAULT 'vendor'
 UPDATE update_files SET sha256_from = 'registered'
     WHERE update_id IN (SELECT id FROM updates WHERE origin = 'manual');
 "#,
+    // 16: Microsoft's offline scan catalogs the bundles carried, for the computers' own
+    // scans; distribution points publish the newest whose file is present.
+    r#"
+CREATE TABLE scan_catalogs (
+    sha256          TEXT PRIMARY KEY REFERENCES files(sha256),
+    size            INTEGER NOT NULL,
+    signer          TEXT NOT NULL,
+    root            TEXT NOT NULL,
+    package_version TEXT,
+    created         TEXT,
+    bundle_id       TEXT NOT NULL,
+    received_at     TEXT NOT NULL
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this ferry writes.
