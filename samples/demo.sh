@@ -2,7 +2,7 @@
 # The whole ferry journey on the shipped samples, with no network:
 #   fetch pack → fetch inspect → (minisign -V, if installed) → ingest trust add →
 #   ingest verify → ingest import → ingest list → a winget manifest tree planned, packed
-#   and imported → ingest approve (a licence accepted
+#   and imported → a scan catalog planned and carried → ingest approve (a licence accepted
 #   first) → update group and approval rules → ingest refresh → a file registered by
 #   hand → ingest show → CSV export → ingest import again → reports → publishing to a
 #   distribution point → a scheduled-ingestion pass over a drop folder.
@@ -65,6 +65,14 @@ step "$fetch" plan --winget "$samples/winget/manifests"
 step "$fetch" pack --winget "$samples/winget/manifests" --architecture x64 --key "$samples/keys/demo.key" --out "$media"
 step "$ingest" import "$(ls "$media"/ferry-default-*.zip | tail -n 1)"
 step "$ingest" show Mozilla.Firefox.ESR@115.15.0
+
+echo
+echo "== Microsoft updates from an offline scan catalog (samples/wsusscn2, signed under a demo root;"
+echo "   Microsoft's own chains to its roots, pinned in ferry): plan, then carry the catalog itself"
+scan=(--wsusscn2 "$samples/wsusscn2/wsusscn2.cab" --wsusscn2-root "$samples/wsusscn2/demo-root.pem")
+step "$fetch" plan "${scan[@]}"
+step "$fetch" pack "${scan[@]}" --carry-scan-catalog --kb 1 --key "$samples/keys/demo.key" --out "$media"
+step "$ingest" import "$(ls "$media"/ferry-default-*.zip | tail -n 1)"
 
 step "$ingest" approve --severity important --severity critical --by demo-admin
 step "$ingest" eula accept KB5002519 --by demo-admin

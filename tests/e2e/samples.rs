@@ -39,11 +39,18 @@ fn demo_script_runs_the_journey() {
     let channels = run(&["state", "export", "--out", s.path("state.json").to_str().unwrap()]);
     channels.ok();
     let state: serde_json::Value = serde_json::from_slice(&std::fs::read(s.path("state.json")).unwrap()).unwrap();
-    // Sequence 1 from the catalog, 2 from the winget tree, 3 by the watcher.
-    assert_eq!(state["channels"]["default"]["highest_sequence"], 3, "the watcher imported sequence 3: {state}");
+    // Sequence 1 from the catalog, 2 from the winget tree, 3 the scan catalog, 4 by the watcher.
+    assert_eq!(state["channels"]["default"]["highest_sequence"], 4, "the watcher imported sequence 4: {state}");
     // The distribution point verifies, as a branch office would check it.
     let verified = run(&["dp", "verify", demo.join("www/updates").to_str().unwrap()]).ok();
     assert!(verified.contains("intact: every file present"), "{verified}");
+    let point = demo.join("www/updates");
+    let current = std::fs::read_to_string(point.join("current")).unwrap();
+    let index: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(point.join("generations").join(current.trim()).join("index.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(index["scan_catalog"]["name"], "wsusscn2.cab", "the carried scan catalog is published: {index}");
     // The watcher's drop folder: the bundle processed, the damaged copy rejected with why.
     let mut drop = walk(&demo.join("drop"));
     drop.sort();

@@ -533,7 +533,8 @@ fn scan_catalog_carried_to_every_distribution_point() {
     assert!(carried["signer"].as_str().unwrap().contains("test signer"), "{carried}");
 
     s.trust(&public);
-    s.ingest(&["import", &path]).ok();
+    let imported = s.ingest(&["import", &path]).ok();
+    assert!(imported.contains("scan catalog version 1.0 of 2024-01-10T00:00:00Z kept"), "{imported}");
     s.ingest(&["check"]).ok();
     let point = s.path("www/updates");
     s.ingest(&["dp", "add", "hq", "--path", point.to_str().unwrap(), "--approved", "--by", "tester"]).ok();

@@ -138,6 +138,12 @@ fn print_outcome(
                 c.unchanged.len(),
                 c.ignored.len()
             );
+            if let Some(scan) = &c.scan_catalog {
+                outln!(
+                    "  scan catalog {} kept: distribution points publish the newest for the computers' own scans",
+                    safe(scan)
+                );
+            }
             for id in &c.status_reset {
                 outln!("  {}: files changed in the new revision; approval reset to undefined", safe(id));
             }

@@ -60,6 +60,9 @@ pub struct ImportChanges {
     /// Metadata older than (or conflicting with) what the list holds; kept as it was.
     pub ignored: Vec<String>,
     pub files_stored: usize,
+    /// The scan catalog the bundle carried, described for people (its version and date).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scan_catalog: Option<String>,
     /// The files newly present in the store, for the change report.
     #[serde(skip)]
     pub arrived: Vec<Sha256>,
@@ -162,6 +165,11 @@ impl Registry {
             merge_update(&tx, &path, update, &update.stored_json(), "bundle", &origin_detail, &now, &mut changes)?;
         }
         if let Some(scan) = &m.scan_catalog {
+            changes.scan_catalog = Some(format!(
+                "version {} of {}",
+                scan.package_version.as_deref().unwrap_or("unknown"),
+                scan.created.as_deref().unwrap_or("an unknown date")
+            ));
             tx.execute(
                 "INSERT OR IGNORE INTO scan_catalogs (sha256, size, signer, root, package_version, created, bundle_id, received_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
