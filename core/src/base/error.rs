@@ -54,6 +54,23 @@ impl ErrorClass {
             ErrorClass::Internal => "internal",
         }
     }
+
+    /// What happened, in words a person reads (a refusal's reason file, a report).
+    pub fn sentence(self) -> &'static str {
+        match self {
+            ErrorClass::Input => "something given as input is malformed",
+            ErrorClass::Network => "a download failed",
+            ErrorClass::Integrity => "its bytes do not match the digest or size they were signed with",
+            ErrorClass::Signature => "its signature is bad, missing or not from a trusted key",
+            ErrorClass::Bundle => "the bundle's zip container or manifest is unsafe or malformed",
+            ErrorClass::Rollback => "it is a replayed, older or conflicting bundle",
+            ErrorClass::Local => "this machine failed to read or write it (disk, file system)",
+            ErrorClass::NotFound => "something it names does not exist",
+            ErrorClass::Busy => "another process holds the data directory",
+            ErrorClass::Damaged => "data ferry wrote itself is damaged",
+            ErrorClass::Internal => "ferry itself failed (a bug)",
+        }
+    }
 }
 
 /// Why a bundle's zip container was refused before anything in it was trusted.

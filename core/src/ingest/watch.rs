@@ -207,14 +207,15 @@ pub fn dispose(found: &Found, refusal: Option<&Error>) -> Result<Disposition> {
     let text = format!(
         "ingest watch refused this file at {}.\n\
          found:   {}\n\
-         refusal: {:?}\n\
+         what:    {} ({})\n\
          reason:  {}\n\n\
          It is not read again from here. Once the cause is dealt with (a key trusted with\n\
          `ingest trust add`, the missing earlier bundle imported, ...), move it back into the\n\
          drop folder; a file that is damaged needs a new copy from the online side.\n",
         Timestamp::now(),
         crate::base::text::for_terminal(&found.path.display().to_string()),
-        e.class(),
+        e.class().sentence(),
+        e.class().as_str(),
         crate::base::text::for_terminal(&e.to_string()),
     );
     write_new(&dest, &reason_name, text.as_bytes())?;
