@@ -16,8 +16,9 @@ samples="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(dirname "$samples")"
 
 if [[ -z "${FERRY_BIN_DIR:-}" ]]; then
-    echo "== building fetch and ingest (cargo build --release --locked)"
-    cargo build --release --locked --quiet --manifest-path "$root/Cargo.toml" --bin fetch --bin ingest
+    # ferry-mail too: ingest mails its notifications through it, from beside itself.
+    echo "== building fetch, ingest and ferry-mail (cargo build --release --locked)"
+    cargo build --release --locked --quiet --manifest-path "$root/Cargo.toml" --bin fetch --bin ingest --bin ferry-mail
     FERRY_BIN_DIR="$root/target/release"
 fi
 fetch="$FERRY_BIN_DIR/fetch"

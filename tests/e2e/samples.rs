@@ -200,3 +200,23 @@ fn task_scheduler_sample_is_well_formed() {
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.contains("UNTESTED ON WINDOWS") && text.contains("watch --once --drop"));
 }
+
+/// The demo builds every binary of the package (ferry-mail too: ingest's mail notification
+/// runs it from beside itself), so that a user who ran it has them all.
+#[test]
+fn the_demo_builds_every_binary() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let demo = std::fs::read_to_string(root.join("samples/demo.sh")).unwrap();
+    let build = demo.lines().find(|l| l.trim_start().starts_with("cargo build")).expect("the demo builds");
+    let bins: Vec<&str> = manifest
+        .split("[[bin]]")
+        .skip(1)
+        .filter_map(|section| section.lines().find_map(|l| l.trim().strip_prefix("name = ")))
+        .map(|name| name.trim_matches('"'))
+        .collect();
+    assert!(bins.contains(&"ferry-mail"), "{bins:?}");
+    for bin in bins {
+        assert!(build.contains(&format!("--bin {bin}")), "the demo does not build {bin}: {build}");
+    }
+}
