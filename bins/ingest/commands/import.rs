@@ -88,21 +88,30 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
             }
             Ok(())
         })?;
+    let report = imported.report.as_ref();
     if args.json {
-        let r = &imported.report;
         json_line(
             "import-done",
-            &serde_json::json!({"report": r.id, "headline": r.headline(), "refresh": imported.refresh}),
+            &serde_json::json!({
+                "report": report.map(|r| r.id),
+                "headline": report.map(|r| r.headline()),
+                "refresh": imported.refresh,
+            }),
         )?;
     } else {
         report_sets(&sets);
-        if let Some(refresh) = imported.refresh.filter(|r| r.worth_showing()) {
+        if let Some(refresh) = imported.refresh.as_ref().filter(|r| r.worth_showing()) {
             outln!("refreshed the update list:");
-            super::rules::print_refresh(&refresh, "");
+            super::rules::print_refresh(refresh, "");
         }
-        super::report::print_pointer(imported.report.id);
+        match report {
+            Some(r) => super::report::print_pointer(r.id),
+            None => outln!("nothing changed: no change report stored (the audit log records the repeat)"),
+        }
     }
-    notify(&data.config.notify, &imported.report);
+    if let Some(r) = report {
+        notify(&data.config.notify, r);
+    }
     if let Some(out) = &args.receipt {
         imported.receipt.write(&data, out)?;
         if !args.json {

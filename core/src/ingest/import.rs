@@ -545,8 +545,9 @@ fn record(report: &mut ReportBuilder, path: &Path, result: &Result<ImportOutcome
 
 /// Imports each of `paths` in turn, handing each outcome to `each`; a refused bundle does
 /// not stop the others. If any volume was accepted, ends with a [`refresh`]. Stores one
-/// change report of the whole run, made by `by`, even when every bundle was refused or had
-/// been imported before (the report says so).
+/// change report of the whole run, made by `by`, when a volume was accepted or refused; a
+/// run that only met bundles imported before stores none (it would say "nothing changed"
+/// each time), and each such bundle leaves an entry in the audit log instead.
 pub fn import_all<E: From<Error>>(
     data: &mut DataDir,
     paths: &[std::path::PathBuf],
@@ -557,9 +558,14 @@ pub fn import_all<E: From<Error>>(
     let mut report = ReportBuilder::new(ReportKind::Import, by);
     let mut receipt = Receipt::new(data);
     let mut accepted = false;
+    let mut refused = false;
     for path in paths {
         let result = import(data, path, opts);
         accepted |= matches!(result, Ok(ImportOutcome::Accepted { .. }));
+        refused |= result.is_err();
+        if let Ok(ImportOutcome::AlreadyImported { verified }) = &result {
+            data.registry.log_already_imported(path, &verified.position())?;
+        }
         record(&mut report, path, &result);
         receipt.bundles.push(ReceiptEntry {
             path: path.display().to_string(),
@@ -574,7 +580,7 @@ pub fn import_all<E: From<Error>>(
     if let Some(r) = &refresh {
         report.refresh(r);
     }
-    let report = report.store(&mut data.registry)?;
+    let report = if accepted || refused { Some(report.store(&mut data.registry)?) } else { None };
     Ok(Imported { refresh, report, receipt })
 }
 
@@ -583,7 +589,8 @@ pub fn import_all<E: From<Error>>(
 #[derive(Debug, Clone)]
 pub struct Imported {
     pub refresh: Option<crate::server::registry::RefreshReport>,
-    pub report: ChangeReport,
+    /// None when every bundle had been imported before: nothing to report.
+    pub report: Option<ChangeReport>,
     /// Every check made, accepted or refused, for `--receipt` ([`Receipt::write`]).
     pub receipt: Receipt,
 }

@@ -227,8 +227,10 @@ fn import_ready(
     for (found, disposition) in &unmovable {
         watch::remember(data, found, disposition)?;
     }
-    record.report = Some(imported.report.id);
-    events(PassEvent::Imported(imported.refresh.as_ref(), &imported.report));
+    record.report = imported.report.as_ref().map(|r| r.id);
+    if let Some(report) = &imported.report {
+        events(PassEvent::Imported(imported.refresh.as_ref(), report));
+    }
     Ok(())
 }
 

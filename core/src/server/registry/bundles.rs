@@ -242,6 +242,21 @@ impl Registry {
         Ok(changes)
     }
 
+    /// Records in the audit log that a bundle volume imported before was met again (no
+    /// change report is stored for it).
+    pub fn log_already_imported(&mut self, source: &Path, position: &str) -> Result<()> {
+        let e = sql_error(&self.path);
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
+        append_audit(
+            &tx,
+            &self.path,
+            "bundle-already-imported",
+            &source.display().to_string(),
+            &serde_json::json!({"volume": position}),
+        )?;
+        tx.commit().map_err(&e)
+    }
+
     /// Records a refused bundle in the audit log (the only trace a refusal leaves).
     pub fn log_refusal(&mut self, source: &Path, reason: &str) -> Result<()> {
         let e = sql_error(&self.path);
