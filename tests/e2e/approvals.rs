@@ -124,12 +124,37 @@ fn no_selection() {
 }
 
 #[test]
-fn actor_unknown() {
+fn actor_from_the_process_account() {
+    // No --by and no login name in the environment (a service, a container, cron): the
+    // account name of the process's user id is recorded, as other tools fall back.
     let s = update_list_server();
-    let before = s.state();
-    // No --by and no login name in the environment: the audit log could not say who acted.
+    let account = String::from_utf8(std::process::Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
     let out = std::process::Command::new(INGEST)
         .arg("--data-dir")
+        .arg(s.data_dir())
+        .args(["approve", "KB5034122"])
+        .env_remove("USER")
+        .env_remove("USERNAME")
+        .output()
+        .unwrap();
+    let out = Run::from(out).ok();
+    assert!(out.contains(&format!("(by {})", account.trim())), "{out}");
+    assert_eq!(update_json(&s, "KB5034122")["status_actor"], account.trim());
+}
+
+#[cfg(unix)]
+#[test]
+fn actor_unknown() {
+    // A user id with no account (and no login name, no --by): the audit log could not say
+    // who acted, so nothing is recorded. Needs root to run as such a user id.
+    if std::process::Command::new("id").arg("-u").output().unwrap().stdout != b"0\n" {
+        panic!("this test runs as root (as CI does) to take a user id that has no account");
+    }
+    let s = update_list_server();
+    let before = s.state();
+    assert!(std::process::Command::new("chmod").arg("-R").arg("a+rwX").arg(s.dir.path()).status().unwrap().success());
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=54321", "--regid=54321", "--clear-groups", INGEST, "--data-dir"])
         .arg(s.data_dir())
         .args(["approve", "KB5034122"])
         .env_remove("USER")

@@ -39,7 +39,7 @@ pub struct AddArgs {
     /// Carry every approved update.
     #[arg(long)]
     approved: bool,
-    /// Who acts (recorded in the audit log); the login name by default.
+    /// Who acts (recorded in the audit log); the login name (else the account name of the process) by default.
     #[arg(long, value_name = "NAME")]
     by: Option<String>,
 }

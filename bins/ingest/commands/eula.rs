@@ -20,7 +20,7 @@ pub enum EulaCommand {
 #[derive(Args)]
 pub struct EulaAcceptArgs {
     pub id: UpdateId,
-    /// Who accepts (recorded in the audit log); the login name by default.
+    /// Who accepts (recorded in the audit log); the login name (else the account name of the process) by default.
     #[arg(long, value_name = "NAME")]
     pub by: Option<String>,
 }

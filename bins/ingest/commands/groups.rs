@@ -34,7 +34,7 @@ pub struct CreateArgs {
     /// What the group is for, shown by `group list`.
     #[arg(long, default_value = "")]
     description: String,
-    /// Who acts (recorded in the audit log); the login name by default.
+    /// Who acts (recorded in the audit log); the login name (else the account name of the process) by default.
     #[arg(long, value_name = "NAME")]
     by: Option<String>,
 }

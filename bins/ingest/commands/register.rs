@@ -45,7 +45,7 @@ pub struct RegisterArgs {
     /// Release date, YYYY-MM-DD (today by default).
     #[arg(long, value_name = "DATE")]
     released: Option<Date>,
-    /// Who registers (recorded in the audit log); the login name by default.
+    /// Who registers (recorded in the audit log); the login name (else the account name of the process) by default.
     #[arg(long, value_name = "NAME")]
     by: Option<String>,
     /// Read what a symbolic link among FILES points to (each target is printed); without

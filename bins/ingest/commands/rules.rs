@@ -109,7 +109,7 @@ pub struct AddArgs {
     name: RuleName,
     #[command(flatten)]
     spec: RuleSpec,
-    /// Who adds it (recorded in the audit log); the login name by default.
+    /// Who adds it (recorded in the audit log); the login name (else the account name of the process) by default.
     #[arg(long, value_name = "NAME")]
     by: Option<String>,
 }

@@ -13,7 +13,7 @@ use crate::context::Context;
 pub struct StatusArgs {
     #[command(flatten)]
     pub selection: Selection,
-    /// Who decides (recorded in the audit log); the login name by default.
+    /// Who decides (recorded in the audit log); the login name (else the account name of the process) by default.
     #[arg(long, value_name = "NAME")]
     pub by: Option<String>,
     /// One JSON object: what changed, what was skipped and why.

@@ -38,7 +38,7 @@ pub enum TrustCommand {
 #[derive(Args)]
 pub struct PeerAddArgs {
     pub public_key: PathBuf,
-    /// Who acts (recorded in the audit log); the login name by default.
+    /// Who acts (recorded in the audit log); the login name (else the account name of the process) by default.
     #[arg(long, value_name = "NAME")]
     pub by: Option<String>,
 }

@@ -63,10 +63,16 @@ impl Actor {
         &self.0
     }
 
-    /// Who is acting: the name given (`--by`), else the login name (`USER`, `USERNAME`). The
-    /// audit log must say who acted, so an unknown name is refused rather than recorded.
+    /// Who is acting: the name given (`--by`), else the login name (`USER`, `USERNAME`),
+    /// else the account name of the process's user id (a service account, a container, a
+    /// cron job without a login environment), as other tools fall back. The audit log must
+    /// say who acted, so a process with no name at all is refused rather than recorded.
     pub fn acting(given: Option<&str>) -> Result<Actor> {
-        let login = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).ok();
+        let login = std::env::var("USER")
+            .or_else(|_| std::env::var("USERNAME"))
+            .ok()
+            .filter(|n| !n.trim().is_empty())
+            .or_else(|| whoami::fallible::username().ok().filter(|n| !n.trim().is_empty()));
         match given.or(login.as_deref()) {
             Some(name) => name.parse(),
             None => Err(Error::Invalid("who is acting is unknown: give --by NAME".into())),
