@@ -119,10 +119,12 @@ fn mail_over_starttls_with_authentication_carries_the_report() {
     assert!(raw.contains("Content-Disposition: attachment; filename=\"ferry-report-"), "{raw}");
     assert!(!raw.contains("s3cret"), "the password never appears in the message");
 
-    // Nothing new: no mail (notify.when = "changes" by default) ...
-    s.ingest(&["import", &bundle]).ok();
+    // The same bundle again: no report, so no mail, even when every report is mailed ...
+    s.ingest(&["--set", "notify.when=always", "import", &bundle]).ok();
     assert_eq!(sink.messages().len(), 1);
-    // ... unless asked for every report.
+    // ... and a refresh with nothing new mails only when asked for every report.
+    s.ingest(&["refresh"]).ok();
+    assert_eq!(sink.messages().len(), 1, "notify.when = \"changes\" by default");
     let run = s.ingest(&["--set", "notify.when=always", "refresh"]);
     run.ok();
     assert_eq!(sink.messages().len(), 2);
