@@ -101,6 +101,20 @@ fn withdrawn_update_approved() {
 }
 
 #[test]
+fn withdrawn_is_said_withdrawn() {
+    // Not "waiting for files" in the report, marked in the list, no empty heading in show.
+    let s = update_list_server();
+    let list = s.ingest(&["list"]).ok();
+    let line = list.lines().find(|l| l.contains("KB5011111")).unwrap();
+    assert!(line.ends_with("(withdrawn)"), "{list}");
+    let show = s.ingest(&["show", "KB5011111"]).ok();
+    assert!(show.contains("files          none (withdrawn by its vendor)"), "{show}");
+    let report = s.ingest(&["report"]).ok();
+    let entry = report.lines().find(|l| l.contains("KB5011111")).unwrap_or_default();
+    assert!(entry.contains("withdrawn") && !entry.contains("waiting for files"), "{report}");
+}
+
+#[test]
 fn unknown_update_id() {
     let s = update_list_server();
     let before = s.state();

@@ -110,7 +110,11 @@ pub fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<u8> {
             install.exit_codes.failure
         );
     }
-    outln!("  files");
+    if m.files.is_empty() {
+        outln!("  files          none{}", if d.summary.withdrawn { " (withdrawn by its vendor)" } else { "" });
+    } else {
+        outln!("  files");
+    }
     for f in &m.files {
         let present = !d.missing_files.contains(&f.sha256.hex());
         let from = match (f.sha256_from, f.sha1) {
@@ -147,7 +151,11 @@ pub fn print_table(rows: &[UpdateSummary]) {
             safe(&r.update.product),
             safe(&r.update.version),
             safe(&r.update.title),
-            if r.superseded { " (superseded)" } else { "" }
+            match (r.withdrawn, r.superseded) {
+                (true, _) => " (withdrawn)",
+                (false, true) => " (superseded)",
+                (false, false) => "",
+            }
         );
     }
     outln!("{} updates", rows.len());

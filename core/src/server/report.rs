@@ -101,6 +101,9 @@ pub struct Entry {
     pub status: Option<Status>,
     /// Whether every file is in the store now (and it is not withdrawn).
     pub available: bool,
+    /// Its vendor withdrew it: never available, whatever files the store holds.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub withdrawn: bool,
     pub changes: Vec<Change>,
 }
 
@@ -110,14 +113,38 @@ fn status_if_known<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Resul
 }
 
 impl Entry {
+    /// Whether a person can expect it on the distribution points: available, withdrawn by
+    /// its vendor, or waiting for files.
+    pub fn availability(&self) -> &'static str {
+        match (self.withdrawn, self.available) {
+            (true, _) => "withdrawn",
+            (false, true) => "available",
+            (false, false) => "waiting for files",
+        }
+    }
+
     /// An entry for an update the list holds, as it stands now.
     pub fn listed(update: UpdateRow, status: Status, available: bool) -> Entry {
-        Entry { id: update.id.to_string(), update: Some(update), status: Some(status), available, changes: Vec::new() }
+        Entry {
+            id: update.id.to_string(),
+            update: Some(update),
+            status: Some(status),
+            available,
+            withdrawn: false,
+            changes: Vec::new(),
+        }
     }
 
     /// An entry that knows only the update's id.
     pub fn named(id: &str) -> Entry {
-        Entry { id: id.to_string(), update: None, status: None, available: false, changes: Vec::new() }
+        Entry {
+            id: id.to_string(),
+            update: None,
+            status: None,
+            available: false,
+            withdrawn: false,
+            changes: Vec::new(),
+        }
     }
 
     fn title(&self) -> &str {
@@ -537,7 +564,7 @@ impl ChangeReport {
                     t(e.product()),
                     t(e.severity()),
                     e.status_text(),
-                    if e.available { "available" } else { "waiting for files" },
+                    e.availability(),
                     e.kb().map(|k| format!("; {}", t(k))).unwrap_or_default()
                 );
                 for c in &e.changes {
@@ -644,7 +671,7 @@ impl ChangeReport {
                     esc(e.severity()),
                     esc(e.kb().unwrap_or("")),
                     esc(e.status_text()),
-                    if e.available { "available" } else { "waiting" },
+                    e.availability(),
                     changes.join("<br>")
                 );
             }

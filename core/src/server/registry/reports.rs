@@ -79,7 +79,7 @@ impl Registry {
         let mut stmt = self
             .conn
             .prepare(&format!(
-                "SELECT {}, u.status, {} FROM updates u WHERE u.id = ?1",
+                "SELECT {}, u.status, {}, u.withdrawn FROM updates u WHERE u.id = ?1",
                 row_columns!(),
                 super::available_sql("u")
             ))
@@ -87,7 +87,9 @@ impl Registry {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             let line = stmt
-                .query_row([id], |r| Ok(Entry::listed(update_row(r, 0)?, r.get(10)?, r.get(11)?)))
+                .query_row([id], |r| {
+                    Ok(Entry { withdrawn: r.get(12)?, ..Entry::listed(update_row(r, 0)?, r.get(10)?, r.get(11)?) })
+                })
                 .optional()
                 .map_err(self.err())?;
             out.extend(line);
