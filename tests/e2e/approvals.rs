@@ -178,3 +178,28 @@ fn actor_unknown() {
     Run::from(out).refused(exit::INPUT, &["who is acting is unknown: give --by NAME"]);
     assert_eq!(s.state(), before);
 }
+
+#[test]
+fn a_persons_decision_is_not_overturned_by_a_filter() {
+    let s = update_list_server();
+    s.ingest(&["decline", "VideoLAN.VLC@3.0.21", "--by", "alice"]).ok();
+    // A filter skips it, and says who decided.
+    let out = s.ingest(&["approve", "--product", "vlc media player", "--by", "bob"]).ok();
+    assert!(out.contains("approved: 0 updates"), "{out}");
+    assert!(out.contains("skipped VideoLAN.VLC@3.0.21: a person (alice) set it to declined"), "{out}");
+    assert_eq!(update_json(&s, "VideoLAN.VLC@3.0.21")["status"], "declined");
+    // --all too.
+    let out = s.ingest(&["approve", "--all", "--by", "bob"]).ok();
+    assert!(out.contains("skipped VideoLAN.VLC@3.0.21"), "{out}");
+    assert_eq!(update_json(&s, "VideoLAN.VLC@3.0.21")["status"], "declined");
+    // Saying so overturns it; so does naming it.
+    s.ingest(&["approve", "--product", "vlc media player", "--override-people", "--by", "bob"]).ok();
+    assert_eq!(update_json(&s, "VideoLAN.VLC@3.0.21")["status"], "approved");
+    s.ingest(&["decline", "VideoLAN.VLC@3.0.21", "--by", "alice"]).ok();
+    assert_eq!(update_json(&s, "VideoLAN.VLC@3.0.21")["status"], "declined");
+    // A reset by filter hands people's decisions back to the rules, and says how many.
+    let out = s.ingest(&["reset", "--product", "vlc media player", "--by", "carol"]).ok();
+    assert!(out.contains("handed back to the rules: 1 decision people made (VideoLAN.VLC@3.0.21)"), "{out}");
+    let shown = update_json(&s, "VideoLAN.VLC@3.0.21");
+    assert_eq!((shown["status"].as_str(), shown["status_set_by"].as_str()), (Some("undefined"), Some("system")));
+}

@@ -16,6 +16,10 @@ pub struct StatusArgs {
     /// Who decides (recorded in the audit log); the login name (else the account name of the process) by default.
     #[arg(long, value_name = "NAME")]
     pub by: Option<String>,
+    /// With a filter or --all: change updates whose status a person set too (a filter
+    /// skips them otherwise, and says so; an update named by id is always changed).
+    #[arg(long)]
+    pub override_people: bool,
     /// One JSON object: what changed, what was skipped and why.
     #[arg(long)]
     pub json: bool,
@@ -29,7 +33,7 @@ pub fn run(ctx: &Context, args: StatusArgs, to: Status) -> anyhow::Result<u8> {
     };
     let actor = Actor::acting(args.by.as_deref())?;
     let mut data = ctx.write()?;
-    let change = list::set_status(&mut data, &ids, &filter, to, &actor)?;
+    let change = list::set_status(&mut data, &ids, &filter, to, &actor, args.override_people)?;
     if args.json {
         json_line("status-change", &change)?;
         return Ok(code::OK);
@@ -44,6 +48,14 @@ pub fn run(ctx: &Context, args: StatusArgs, to: Status) -> anyhow::Result<u8> {
     }
     for s in &change.skipped {
         outln!("skipped {}: {}", safe(&s.id), safe(&s.reason));
+    }
+    if !change.handed_back.is_empty() {
+        let n = change.handed_back.len();
+        outln!(
+            "handed back to the rules: {n} decision{} people made ({})",
+            if n == 1 { "" } else { "s" },
+            safe(&change.handed_back.join(", "))
+        );
     }
     Ok(code::OK)
 }

@@ -162,6 +162,9 @@ pub struct StatusChange {
     pub unchanged: Vec<String>,
     /// Selected by a filter, and not changed (explicit ids refuse the whole command instead).
     pub skipped: Vec<Skipped>,
+    /// A reset by filter: the decisions people had made that go back to the rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub handed_back: Vec<String>,
 }
 
 #[cfg(test)]

@@ -19,15 +19,17 @@ pub fn show(data: &DataDir, id: &UpdateId) -> Result<UpdateDetail> {
 
 /// Gives status `to` to the updates named by `ids`, or else to those `filter` matches, in one
 /// transaction logged with `actor`. Named updates that cannot take it refuse the command;
-/// matched ones are skipped and reported.
+/// matched ones are skipped and reported, and so are those whose status a person set,
+/// unless `override_people`.
 pub fn set_status(
     data: &mut DataDir,
     ids: &[UpdateId],
     filter: &ListFilter,
     to: Status,
     actor: &Actor,
+    override_people: bool,
 ) -> Result<StatusChange> {
-    data.registry.set_status(ids, filter, to, actor)
+    data.registry.set_status(ids, filter, to, actor, override_people)
 }
 
 /// An update's licence and whether it was accepted in its current wording.

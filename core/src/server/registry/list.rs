@@ -12,6 +12,7 @@ use crate::base::error::{Error, Result};
 use crate::base::names::{Sha256, UpdateId};
 use crate::formats::approval::{self, Actor, Candidate, Changed, Skipped, Status, StatusChange};
 use crate::formats::model::{Update, UpdateRow};
+use crate::formats::rules::SetBy;
 
 /// Who accepted the licence of update `id` in the wording whose digest is `eula`, and when.
 pub(super) fn eula_acceptance(
@@ -219,25 +220,54 @@ impl Registry {
     /// transaction with one audit entry naming `actor`. An update that cannot take the
     /// status (approving a withdrawn update, or one whose licence is not accepted) refuses
     /// the whole command when named by id, and is skipped and reported when matched by a
-    /// filter. Reset (to undefined) hands the update back to the rules.
+    /// filter. A filter also skips, and reports, an update whose status a person set (here,
+    /// or on another server by CSV), unless `override_people`: only naming it, or saying so,
+    /// overturns a person's decision. Reset (to undefined) hands the update back to the
+    /// rules; by filter it reports the people's decisions it hands back.
     pub fn set_status(
         &mut self,
         ids: &[UpdateId],
         filter: &ListFilter,
         to: Status,
         actor: &Actor,
+        override_people: bool,
     ) -> Result<StatusChange> {
         let e = sql_error(&self.path);
         let path = self.path.clone();
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
-        let selected: Vec<(String, String, bool, String)> =
-            select(&tx, &path, ids, filter, &format!("u.id, u.status, u.withdrawn, {METADATA}"), |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0, r.get(3)?))
-            })?;
-        let mut change =
-            StatusChange { status: to, actor: actor.clone(), changed: vec![], unchanged: vec![], skipped: vec![] };
+        type Row = (String, String, bool, String, String, Option<String>);
+        let selected: Vec<Row> = select(
+            &tx,
+            &path,
+            ids,
+            filter,
+            &format!("u.id, u.status, u.withdrawn, {METADATA}, u.status_set_by, u.status_actor"),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0, r.get(3)?, r.get(4)?, r.get(5)?)),
+        )?;
+        let mut change = StatusChange {
+            status: to,
+            actor: actor.clone(),
+            changed: vec![],
+            unchanged: vec![],
+            skipped: vec![],
+            handed_back: vec![],
+        };
         let mut refusals = Vec::new();
-        for (id, from, withdrawn, metadata) in selected {
+        for (id, from, withdrawn, metadata, set_by, decided_by) in selected {
+            let by_person = SetBy::from_column(&set_by) == SetBy::Person && from != Status::Undefined.as_str();
+            if by_person && ids.is_empty() && !override_people && to != Status::Undefined && from != to.as_str() {
+                let who = decided_by.map_or_else(String::new, |a| format!(" ({a})"));
+                change.skipped.push(Skipped {
+                    id,
+                    reason: format!(
+                        "a person{who} set it to {from}: a filter does not overturn that; name the update, or add --override-people"
+                    ),
+                });
+                continue;
+            }
+            if by_person && to == Status::Undefined && ids.is_empty() {
+                change.handed_back.push(id.clone());
+            }
             if let Some(reason) = hindrance(&tx, &path, &id, withdrawn, &metadata, to)? {
                 if ids.is_empty() {
                     change.skipped.push(Skipped { id, reason });
