@@ -140,3 +140,14 @@ fn work_directory_state_damaged() {
     assert!(walk(&s.media()).is_empty());
     assert_eq!(std::fs::read(s.work_dir().join("state.json")).unwrap(), b"{\"channels\": [truncated", "left as found");
 }
+
+#[test]
+fn catalog_that_is_a_directory() {
+    // The user's input, said once: not "download DIR: DIR: …" with a network exit code.
+    let s = Scratch::new();
+    let dir = s.path("feed");
+    std::fs::create_dir_all(&dir).unwrap();
+    let stderr = s.fetch(&["plan", "--catalog", dir.to_str().unwrap()]).refused(exit::INPUT, &["is a directory"]);
+    assert_eq!(stderr.matches(dir.to_str().unwrap()).count(), 1, "{stderr}");
+    assert!(!stderr.contains("download"), "{stderr}");
+}

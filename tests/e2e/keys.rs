@@ -84,3 +84,14 @@ fn a_public_key_that_is_not_a_key() {
     std::fs::write(&bad, "untrusted comment: nothing\nnot base64 at all!\n").unwrap();
     s.ingest(&["trust", "add", bad.to_str().unwrap()]).refused(exit::INPUT, &["garbage.pub", "not valid base64"]);
 }
+
+#[test]
+fn key_into_a_missing_folder() {
+    let s = Scratch::new();
+    let secret = s.path("no-such-folder/k.key");
+    let stderr = s
+        .key_gen(&secret, &s.path("no-such-folder/k.pub"), &["--unencrypted"])
+        .refused(exit::LOCAL, &["no-such-folder/k.key", "No such file or directory"]);
+    assert_eq!(stderr.matches("No such file or directory").count(), 1, "said once: {stderr}");
+    assert!(!s.path("no-such-folder").exists());
+}

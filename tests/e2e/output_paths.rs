@@ -177,3 +177,14 @@ fn output_under_a_strict_umask() {
     s.ingest(&["export-list", "--out", out.to_str().unwrap()]).ok();
     assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o640);
 }
+
+/// Each error is said once: the operating system's message and the path appear one time,
+/// not again inside a library's own wording ("… at path …").
+#[test]
+fn output_into_a_missing_folder() {
+    let s = update_list_server();
+    let out = s.ingest(&["export-list", "--out", "/nonexistent-ferry-folder/list.csv"]);
+    let stderr = out.refused(exit::LOCAL, &["/nonexistent-ferry-folder: No such file or directory"]);
+    assert_eq!(stderr.matches("No such file or directory").count(), 1, "{stderr}");
+    assert!(!stderr.contains("at path"), "{stderr}");
+}

@@ -357,7 +357,7 @@ impl Error {
 
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
-        Error::Io { path: path.into(), source }
+        Error::Io { path: path.into(), source: plain_io(source) }
     }
 }
 
@@ -366,6 +366,16 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Attaches a path to `std::io::Result`s.
 pub(crate) trait IoContext<T> {
     fn at(self, path: impl Into<PathBuf>) -> Result<T>;
+}
+
+/// `e` without a path of its own: tempfile's errors say "… at path …" after the operating
+/// system's message, and ferry names the path itself, once.
+fn plain_io(e: std::io::Error) -> std::io::Error {
+    let text = e.get_ref().map(|inner| inner.to_string());
+    match text.as_deref().and_then(|t| t.rsplit_once(" at path ")) {
+        Some((message, _)) => std::io::Error::new(e.kind(), message.to_string()),
+        None => e,
+    }
 }
 
 impl<T> IoContext<T> for std::io::Result<T> {

@@ -148,9 +148,16 @@ impl Sources {
 
     /// Reads a whole small document (a catalog), refusing more than `cap` bytes.
     pub fn read_capped(&self, location: &Location, cap: u64) -> Result<Vec<u8>> {
-        let reader = match self.open_at(location, 0) {
-            Ok(Body::FromStart(r) | Body::FromOffset(r)) => r,
-            Err(f) => return Err(failure_error(location, f)),
+        let reader: Box<dyn Read> = match location {
+            // A local file's refusal (missing, a directory, a FIFO) is the file's, not a
+            // download's: said once, as the user's input.
+            Location::File(path) => {
+                Box::new(crate::base::shared_tree::open_regular(path, crate::base::shared_tree::Links::Follow)?.file)
+            }
+            Location::Http(_) => match self.open_at(location, 0) {
+                Ok(Body::FromStart(r) | Body::FromOffset(r)) => r,
+                Err(f) => return Err(failure_error(location, f)),
+            },
         };
         let mut bytes = Vec::new();
         reader.take(cap + 1).read_to_end(&mut bytes).map_err(|e| read_error(location, e))?;
