@@ -203,3 +203,23 @@ fn a_persons_decision_is_not_overturned_by_a_filter() {
     let shown = update_json(&s, "VideoLAN.VLC@3.0.21");
     assert_eq!((shown["status"].as_str(), shown["status_set_by"].as_str()), (Some("undefined"), Some("system")));
 }
+
+#[test]
+fn product_misspelt_in_a_filter() {
+    // Approving 0 updates of "vlc media playr" passes no longer unnoticed: the closest
+    // product is named.
+    let s = update_list_server();
+    let run = s.ingest(&["approve", "--product", "vlc media playr", "--by", "bob"]);
+    assert!(
+        run.stderr.contains("no update is of product \"vlc media playr\"; the closest: \"VLC media player\""),
+        "{}",
+        run.stderr
+    );
+    assert!(run.ok().contains("approved: 0 updates"));
+    let run = s.ingest(&["list", "--product", "Nothing Like It"]);
+    assert!(
+        run.stderr.contains("no update is of product \"Nothing Like It\"; `ingest list` shows the products"),
+        "{}",
+        run.stderr
+    );
+}

@@ -25,7 +25,10 @@ fn equal_sequence_with_different_layout() {
     a.refuse(
         &conflicting,
         exit::ROLLBACK,
-        &["sequence 2 of channel \"default\" was already accepted with other content"],
+        &[
+            "sequence 2 of channel \"default\" was already accepted with other content",
+            "pack again with `fetch pack … --min-sequence 3`",
+        ],
     );
 }
 

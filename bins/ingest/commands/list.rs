@@ -41,7 +41,11 @@ pub fn run(ctx: &Context, args: ListArgs) -> anyhow::Result<u8> {
     } else {
         None
     };
-    let rows = list::list(&data, &args.filter.into_filter(available))?;
+    let filter = args.filter.into_filter(available);
+    let rows = list::list(&data, &filter)?;
+    if rows.is_empty() {
+        super::status::hint_products(&data, &filter.products)?;
+    }
     if args.json {
         for row in &rows {
             json_line("update", row)?;

@@ -25,6 +25,20 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
+/// Says on standard error which typed products name nothing the list holds, and the closest
+/// ones it does: `--product "Windws 10"` matching nothing should not pass unnoticed.
+pub fn hint_products(data: &ferry_core::server::datadir::DataDir, typed: &[String]) -> anyhow::Result<()> {
+    for (product, closest) in list::unknown_products(data, typed)? {
+        let hint = if closest.is_empty() {
+            "; `ingest list` shows the products".to_string()
+        } else {
+            format!("; the closest: {}", closest.iter().map(|c| format!("{:?}", c)).collect::<Vec<_>>().join(", "))
+        };
+        eprintln!("ingest: warning: no update is of product {:?}{}", safe(&product), safe(&hint));
+    }
+    Ok(())
+}
+
 /// approve, decline and reset.
 pub fn run(ctx: &Context, args: StatusArgs, to: Status) -> anyhow::Result<u8> {
     let (ids, filter) = match args.selection.resolve() {
@@ -34,6 +48,7 @@ pub fn run(ctx: &Context, args: StatusArgs, to: Status) -> anyhow::Result<u8> {
     let actor = Actor::acting(args.by.as_deref())?;
     let mut data = ctx.write()?;
     let change = list::set_status(&mut data, &ids, &filter, to, &actor, args.override_people)?;
+    hint_products(&data, &filter.products)?;
     if args.json {
         json_line("status-change", &change)?;
         return Ok(code::OK);

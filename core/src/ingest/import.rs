@@ -201,8 +201,9 @@ pub fn judge_sequence(
             path: path.to_path_buf(),
             channel: manifest.channel.to_string(),
             sequence: manifest.sequence,
-            accepted_layout: a.layout_digest,
-            layout: manifest.layout.digest(),
+            accepted_layout: Box::new(a.layout_digest),
+            layout: Box::new(manifest.layout.digest()),
+            next: state.highest_sequence.unwrap_or(manifest.sequence).max(manifest.sequence).saturating_add(1),
         }),
         None => match state.highest_sequence {
             Some(highest) if manifest.sequence <= highest => Err(Error::Rollback {

@@ -32,6 +32,30 @@ pub fn set_status(
     data.registry.set_status(ids, filter, to, actor, override_people)
 }
 
+/// For each of `typed` that names no product of the list (letter case ignored), the closest
+/// products the list holds (at most three), so that a misspelt filter says what was meant.
+pub fn unknown_products(data: &DataDir, typed: &[String]) -> Result<Vec<(String, Vec<String>)>> {
+    if typed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let known = data.registry.products()?;
+    let mut out = Vec::new();
+    for t in typed {
+        if known.iter().any(|k| k.eq_ignore_ascii_case(t)) {
+            continue;
+        }
+        let lower = t.to_lowercase();
+        let mut scored: Vec<(f64, &String)> = known
+            .iter()
+            .map(|k| (strsim::jaro_winkler(&lower, &k.to_lowercase()), k))
+            .filter(|(score, _)| *score >= 0.8)
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+        out.push((t.clone(), scored.into_iter().take(3).map(|(_, k)| k.clone()).collect()));
+    }
+    Ok(out)
+}
+
 /// An update's licence and whether it was accepted in its current wording.
 pub fn eula(data: &DataDir, id: &UpdateId) -> Result<EulaView> {
     data.registry.eula(id)

@@ -214,6 +214,14 @@ impl Registry {
         Ok(out)
     }
 
+    /// Every product the list holds, once, in order.
+    pub fn products(&self) -> Result<Vec<String>> {
+        let mut stmt =
+            self.conn.prepare("SELECT DISTINCT product FROM updates ORDER BY product").map_err(self.err())?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).map_err(self.err())?;
+        rows.collect::<rusqlite::Result<Vec<_>>>().map_err(self.err())
+    }
+
     // ----- approval -----
 
     /// Gives `to` to the updates named by `ids`, or else to those `filter` matches, in one
