@@ -78,6 +78,10 @@ fn licence_not_accepted() {
     assert!(shown.contains("must be accepted before approval") && shown.contains("accepted       no"), "{shown}");
     assert!(shown.contains("install on servers you own"), "{shown}");
     assert!(!shown.contains('\u{1b}'), "the licence's escape sequence reached the terminal: {shown:?}");
+    assert!(
+        shown.contains("Accepting (`ingest eula accept KB5099999`) records your name"),
+        "what accepting means: {shown}"
+    );
     let out = s.ingest(&["eula", "accept", "KB5099999", "--by", "carol"]).ok();
     assert!(out.contains("licence of KB5099999 accepted by carol"), "{out}");
     let licence: serde_json::Value = data(s.ingest(&["eula", "show", "KB5099999", "--json"]).ok().trim());

@@ -49,11 +49,27 @@ fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<u8> {
         Some(a) => outln!("  accepted       by {} at {}", safe(&a.by), a.at),
         None => outln!("  accepted       no"),
     }
-    if let Some(text) = &view.eula.text {
-        outln!();
-        for line in text.lines() {
-            outln!("  {}", safe(line));
+    match (&view.eula.text, &view.eula.reference) {
+        (Some(text), _) => {
+            outln!();
+            for line in text.lines() {
+                outln!("  {}", safe(line));
+            }
         }
+        (None, Some(reference)) => {
+            outln!();
+            outln!("  The vendor's metadata gives no licence text: read it at {} before accepting.", safe(reference));
+        }
+        (None, None) => {}
+    }
+    if view.eula.acceptance_required && view.accepted.is_none() {
+        outln!();
+        outln!(
+            "  Accepting (`ingest eula accept {}`) records your name, the time and this wording's digest",
+            safe(&view.id)
+        );
+        outln!("  ({}) in the audit log, and lets the update be approved.", view.sha256);
+        outln!("  A later revision that changes the wording must be accepted again.");
     }
     Ok(code::OK)
 }

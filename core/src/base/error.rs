@@ -223,7 +223,14 @@ pub enum Error {
     Rollback { path: PathBuf, channel: String, sequence: u64, highest: u64 },
 
     #[error("bundle {}: sequence {sequence} of channel {channel:?} was already accepted with other content (layout {accepted_layout}, this bundle {layout}); if two online machines, or a lost work directory, used the number, pack again with `fetch pack … --min-sequence {next}` (or export this server's state with `ingest state export` and pack against it)", path.display())]
-    SequenceReused { path: PathBuf, channel: String, sequence: u64, accepted_layout: Box<Sha256>, layout: Box<Sha256>, next: u64 },
+    SequenceReused {
+        path: PathBuf,
+        channel: String,
+        sequence: u64,
+        accepted_layout: Box<Sha256>,
+        layout: Box<Sha256>,
+        next: u64,
+    },
 
     #[error("bundle {}: delta relies on file {digest} which this server does not hold", path.display())]
     MissingBase { path: PathBuf, digest: Sha256 },
