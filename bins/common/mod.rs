@@ -35,6 +35,32 @@ pub mod code {
     pub const DAMAGED: u8 = 12;
 }
 
+/// The exit codes as `--help` ends with them (README.md has the full table).
+pub const EXIT_CODES_HELP: &str = "Exit codes: 0 success; 1 internal error (a bug in ferry); 2 usage; 3 bad input; \
+4 a download failed, or mail was not delivered; 5 bytes do not match their digest or size; 6 a signature is bad, \
+missing or untrusted; 7 a bundle's container or manifest is unsafe or malformed; 8 a replayed, older, conflicting \
+or expired bundle; 9 this machine failed (disk, file system); 10 not found; 11 busy (another process holds the \
+directory); 12 damaged (data ferry wrote itself). README.md has the full table.";
+
+/// Parses `--classification`, and lists its possible values in `--help`.
+#[allow(dead_code)]
+pub fn classification_parser()
+-> impl clap::builder::TypedValueParser<Value = ferry_core::formats::model::Classification> {
+    use clap::builder::TypedValueParser;
+    use ferry_core::formats::model::Classification;
+    clap::builder::PossibleValuesParser::new(Classification::ALL.iter().map(|c| c.as_str()))
+        .map(|s| s.parse::<Classification>().expect("one of the values listed"))
+}
+
+/// Parses `--severity`, and lists its possible values in `--help`.
+#[allow(dead_code)]
+pub fn severity_parser() -> impl clap::builder::TypedValueParser<Value = ferry_core::formats::model::Severity> {
+    use clap::builder::TypedValueParser;
+    use ferry_core::formats::model::Severity;
+    clap::builder::PossibleValuesParser::new(Severity::ALL.iter().map(|c| c.as_str()))
+        .map(|s| s.parse::<Severity>().expect("one of the values listed"))
+}
+
 pub fn exit_code(class: ErrorClass) -> u8 {
     match class {
         ErrorClass::Input => code::INPUT,

@@ -19,7 +19,7 @@ const PROGRAM: &str = "fetch";
 
 /// Builds signed update bundles on a machine with internet access.
 #[derive(Parser)]
-#[command(name = "fetch", version, about, max_term_width = 100)]
+#[command(name = "fetch", version, max_term_width = 100, after_help = common::EXIT_CODES_HELP)]
 struct Cli {
     /// Where fetch keeps its state (last sequence per channel).
     #[arg(long, env = "FERRY_WORK_DIR", global = true, value_name = "DIR")]

@@ -31,7 +31,7 @@ const PROGRAM: &str = "ingest";
 
 /// Verifies bundles and keeps the update list on the isolated management server.
 #[derive(Parser)]
-#[command(name = "ingest", version, about, max_term_width = 100)]
+#[command(name = "ingest", version, max_term_width = 100, after_help = common::EXIT_CODES_HELP)]
 struct Cli {
     /// The data directory (registry and content store).
     #[arg(long, env = "FERRY_DATA_DIR", global = true, value_name = "DIR")]

@@ -31,7 +31,7 @@ const PROGRAM: &str = "ferry-mail";
 
 /// Sends one message (body on standard input) to a mail server.
 #[derive(Parser)]
-#[command(name = "ferry-mail", version, about, max_term_width = 100)]
+#[command(name = "ferry-mail", version, max_term_width = 100, after_help = common::EXIT_CODES_HELP)]
 struct Cli {
     /// The mail server's host name (as its certificate names it).
     #[arg(long)]

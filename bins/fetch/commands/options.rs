@@ -27,10 +27,10 @@ pub struct SelectionArgs {
     #[arg(long = "product", value_name = "NAME")]
     pub products: Vec<String>,
     /// Take updates of this classification (repeatable).
-    #[arg(long = "classification", value_name = "NAME")]
+    #[arg(long = "classification", value_name = "NAME", value_parser = crate::common::classification_parser())]
     pub classifications: Vec<Classification>,
     /// Take updates of this severity (repeatable).
-    #[arg(long = "severity", value_name = "NAME")]
+    #[arg(long = "severity", value_name = "NAME", value_parser = crate::common::severity_parser())]
     pub severities: Vec<Severity>,
     /// Take updates released on or after this date (YYYY-MM-DD).
     #[arg(long, value_name = "DATE")]

@@ -13,9 +13,10 @@ pub struct KindArgs {
     /// Only this product (repeatable; letter case is ignored).
     #[arg(long = "product", value_name = "NAME")]
     pub products: Vec<String>,
-    #[arg(long = "classification", value_name = "NAME")]
+    /// Only this classification (repeatable).
+    #[arg(long = "classification", value_name = "NAME", value_parser = crate::common::classification_parser())]
     pub classifications: Vec<Classification>,
-    #[arg(long = "severity", value_name = "NAME")]
+    #[arg(long = "severity", value_name = "NAME", value_parser = crate::common::severity_parser())]
     pub severities: Vec<Severity>,
 }
 
