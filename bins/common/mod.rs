@@ -256,3 +256,100 @@ pub fn default_dir(
 pub fn safe(text: &str) -> std::borrow::Cow<'_, str> {
     ferry_core::base::text::for_terminal(text)
 }
+
+/// A table whose columns are as wide as their widest cell. On a terminal narrower than the
+/// table, the widest columns are cut with an ellipsis; on a pipe or into a file nothing is
+/// ever cut, so scripts read every byte.
+#[allow(dead_code)]
+pub struct Table {
+    headers: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+#[allow(dead_code)]
+impl Table {
+    pub fn new(headers: &[&str]) -> Table {
+        Table { headers: headers.iter().map(|h| h.to_string()).collect(), rows: Vec::new() }
+    }
+
+    /// Adds a row; each cell is made safe for the terminal.
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells.into_iter().map(|c| safe(&c).into_owned()).collect());
+    }
+
+    /// The lines of the table for a terminal of `width` columns (none: never cut).
+    pub fn lines(&self, width: Option<usize>) -> Vec<String> {
+        let w = |s: &str| console::measure_text_width(s);
+        let columns = self.headers.len();
+        let mut widths: Vec<usize> = (0..columns)
+            .map(|i| {
+                self.rows.iter().map(|r| r.get(i).map_or(0, |c| w(c))).chain([w(&self.headers[i])]).max().unwrap_or(0)
+            })
+            .collect();
+        if let Some(width) = width {
+            // Cut the widest column by one until the table fits, never below its header
+            // or 8 columns.
+            while widths.iter().sum::<usize>() + 2 * (columns - 1) > width {
+                let Some((i, _)) = widths
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, c)| **c > w(&self.headers[*i]).max(8))
+                    .max_by_key(|(_, c)| **c)
+                else {
+                    break;
+                };
+                widths[i] -= 1;
+            }
+        }
+        let line = |cells: &[String]| {
+            let mut out = String::new();
+            for (i, cell) in cells.iter().enumerate() {
+                let fitted = if w(cell) > widths[i] {
+                    console::truncate_str(cell, widths[i], "…").into_owned()
+                } else {
+                    cell.clone()
+                };
+                out.push_str(&fitted);
+                if i + 1 < cells.len() {
+                    out.push_str(&" ".repeat(widths[i] - w(&fitted) + 2));
+                }
+            }
+            out
+        };
+        std::iter::once(line(&self.headers)).chain(self.rows.iter().map(|r| line(r))).collect()
+    }
+
+    /// Prints the table to standard output, fitted to the terminal if it is one.
+    pub fn print(&self) {
+        use std::io::IsTerminal;
+        let width = std::io::stdout()
+            .is_terminal()
+            .then(|| console::Term::stdout().size_checked().map(|(_, cols)| usize::from(cols)))
+            .flatten();
+        for l in self.lines(width) {
+            outln!("{l}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::Table;
+
+    #[test]
+    fn a_table_is_cut_on_a_narrow_terminal_only() {
+        let mut t = Table::new(&["ID", "PRODUCT", "TITLE"]);
+        t.row(vec![
+            "KB5034122".into(),
+            "Windows 10 Version 22H2 for x64-based Systems".into(),
+            "Cumulative update".into(),
+        ]);
+        t.row(vec!["7zip.7zip@24.09".into(), "7-Zip".into(), "7-Zip 24.09 (x64) with a long title".into()]);
+        let whole = t.lines(None);
+        assert!(whole.iter().all(|l| !l.contains('…')), "never cut on a pipe: {whole:?}");
+        assert_eq!(whole[1].find("Cumulative"), whole[0].find("TITLE"));
+        let fitted = t.lines(Some(60));
+        assert!(fitted.iter().all(|l| console::measure_text_width(l) <= 60), "{fitted:?}");
+        assert!(fitted[1].contains('…'), "the widest column is cut: {fitted:?}");
+    }
+}

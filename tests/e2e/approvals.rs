@@ -227,3 +227,22 @@ fn product_misspelt_in_a_filter() {
         run.stderr
     );
 }
+
+#[test]
+fn the_list_lines_up() {
+    // Columns as wide as their widest cell (never cut on a pipe): every row's title starts
+    // where the TITLE heading does, whatever the lengths of ids, products and versions.
+    let s = update_list_server();
+    let list = s.ingest(&["list"]).ok();
+    let mut lines = list.lines();
+    let header = lines.next().unwrap();
+    let at = header.find("TITLE").unwrap();
+    let id_at = header.find("ID").unwrap();
+    let rows: Vec<&str> = lines.filter(|l| l.contains('@') || l.contains("KB")).collect();
+    assert!(rows.len() >= 5, "{list}");
+    for row in rows {
+        assert_eq!(row.chars().nth(at - 1), Some(' '), "{list}");
+        assert_ne!(row.chars().nth(at), Some(' '), "titles start under TITLE: {list}");
+        assert_ne!(row.chars().nth(id_at), Some(' '), "ids start under ID: {list}");
+    }
+}

@@ -59,8 +59,12 @@ fn an_import_reports_new_updates_arrived_files_and_rule_decisions() {
     let again = s.ingest(&["import", &bundle]).ok();
     assert!(again.contains("nothing changed: no change report stored"), "{again}");
     let list = s.ingest(&["report", "--list"]).ok();
-    assert_eq!(list.lines().count(), 1, "{list}");
-    assert!(list.contains("3 new, 1 approved"), "{list}");
+    let lines: Vec<&str> = list.lines().collect();
+    assert_eq!(lines.len(), 2, "a heading and report 1: {list}");
+    assert!(lines[0].starts_with("ID") && lines[0].ends_with("WHAT CHANGED"), "{list}");
+    assert!(lines[1].starts_with("1 ") && lines[1].contains("3 new, 1 approved"), "{list}");
+    // Columns line up: the headline starts under its heading.
+    assert_eq!(lines[1].find("3 new"), lines[0].find("WHAT CHANGED"), "{list}");
     let audit = s.ingest(&["audit", "list", "--json"]).ok();
     assert!(audit.lines().any(|l| data(l)["event"] == "bundle-already-imported"), "{audit}");
 }

@@ -144,23 +144,23 @@ pub fn print_table(rows: &[UpdateSummary]) {
         outln!("no updates");
         return;
     }
-    outln!("{:<10} {:<5} {:<11} {:<24} {:<16} {:<12} TITLE", "STATUS", "AVAIL", "SEVERITY", "ID", "PRODUCT", "VERSION");
+    let mut table = crate::common::Table::new(&["STATUS", "AVAIL", "SEVERITY", "ID", "PRODUCT", "VERSION", "TITLE"]);
     for r in rows {
-        outln!(
-            "{:<10} {:<5} {:<11} {:<24} {:<16} {:<12} {}{}",
-            r.status,
-            if r.available { "yes" } else { "no" },
-            r.update.severity,
-            safe(r.update.id.as_str()),
-            safe(&r.update.product),
-            safe(&r.update.version),
-            safe(&r.update.title),
-            match (r.withdrawn, r.superseded) {
-                (true, _) => " (withdrawn)",
-                (false, true) => " (superseded)",
-                (false, false) => "",
-            }
-        );
+        let mark = match (r.withdrawn, r.superseded) {
+            (true, _) => " (withdrawn)",
+            (false, true) => " (superseded)",
+            (false, false) => "",
+        };
+        table.row(vec![
+            r.status.to_string(),
+            if r.available { "yes" } else { "no" }.to_string(),
+            r.update.severity.to_string(),
+            r.update.id.to_string(),
+            r.update.product.clone(),
+            r.update.version.clone(),
+            format!("{}{mark}", r.update.title),
+        ]);
     }
+    table.print();
     outln!("{} updates", rows.len());
 }

@@ -58,10 +58,19 @@ pub fn run(ctx: &Context, args: ReportArgs) -> anyhow::Result<u8> {
             _ => {
                 if headers.is_empty() {
                     outln!("no change reports yet");
+                    return Ok(code::OK);
                 }
+                let mut table = crate::common::Table::new(&["ID", "KIND", "CREATED", "BY", "WHAT CHANGED"]);
                 for h in &headers {
-                    outln!("{:>5}  {:<11}  {}  {:<12}  {}", h.id, h.kind, h.created, safe(&h.by), safe(&h.headline));
+                    table.row(vec![
+                        h.id.to_string(),
+                        h.kind.to_string(),
+                        h.created.to_string(),
+                        h.by.clone(),
+                        h.headline.clone(),
+                    ]);
                 }
+                table.print();
             }
         }
         return Ok(code::OK);
