@@ -448,3 +448,41 @@ fn store_file_damaged_is_not_copied_out() {
         walk(target.path())
     );
 }
+
+#[test]
+fn a_pilot_group_receives_updates_before_approval() {
+    // "Pilot for 7 days, then approve for all": a point for the pilot group carries its
+    // undecided members, never declined ones; the point for everyone waits for approval.
+    let s = update_list_server();
+    s.ingest(&["group", "create", "pilot", "--by", "tester"]).ok();
+    s.ingest(&["group", "add", "pilot", "7zip.7zip@24.09", "VideoLAN.VLC@3.0.21", "KB5034122", "--by", "tester"]).ok();
+    s.ingest(&["decline", "VideoLAN.VLC@3.0.21", "--by", "tester"]).ok();
+    let (pilot, hq) = (s.path("dp-pilot"), dp_dir(&s));
+    let out = s
+        .ingest(&[
+            "dp",
+            "add",
+            "pilot",
+            "--path",
+            pilot.to_str().unwrap(),
+            "--group",
+            "pilot",
+            "--include-unapproved",
+            "--by",
+            "tester",
+        ])
+        .ok();
+    assert!(out.contains("approved and undecided updates of group pilot (a pilot)"), "{out}");
+    s.ingest(&["dp", "add", "hq", "--path", hq.to_str().unwrap(), "--approved", "--by", "tester"]).ok();
+    s.ingest(&["publish"]).ok();
+    let mut ids = index_ids(&index_at(&pilot, "1"));
+    ids.sort();
+    assert_eq!(ids, ["7zip.7zip@24.09", "KB5034122"], "undecided members, not the declined one");
+    assert!(index_ids(&index_at(&hq, "1")).is_empty(), "nothing is approved for everyone yet");
+    s.ingest(&["approve", "KB5034122", "--by", "tester"]).ok();
+    s.ingest(&["publish"]).ok();
+    assert_eq!(index_ids(&index_at(&hq, "2")), ["KB5034122"]);
+    // Only a group's point carries undecided updates.
+    s.ingest(&["dp", "add", "all", "--path", s.path("dp-all").to_str().unwrap(), "--approved", "--include-unapproved"])
+        .refused(exit::INPUT, &["only a point for an update group (a pilot) carries undecided updates"]);
+}

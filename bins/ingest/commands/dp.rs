@@ -39,6 +39,10 @@ pub struct AddArgs {
     /// Carry every approved update.
     #[arg(long)]
     approved: bool,
+    /// With --group: carry the group's undecided members too, never declined ones (a pilot
+    /// group receives an update before it is approved for everyone).
+    #[arg(long)]
+    include_unapproved: bool,
     /// Who acts (recorded in the audit log); the login name (else the account name of the process) by default.
     #[arg(long, value_name = "NAME")]
     by: Option<String>,
@@ -90,7 +94,7 @@ pub fn run(ctx: &Context, command: DpCommand) -> anyhow::Result<u8> {
             let actor = Actor::acting(args.by.as_deref())?;
             let path = std::path::absolute(&args.path)?;
             let mut data = ctx.write()?;
-            let dp = points::add(&mut data, &args.name, &path, args.group.as_ref(), &actor)?;
+            let dp = points::add(&mut data, &args.name, &path, args.group.as_ref(), args.include_unapproved, &actor)?;
             outln!(
                 "distribution point {} added: {} carries {} (run `ingest publish {}`)",
                 safe(&dp.name),

@@ -15,10 +15,11 @@ pub fn add(
     name: &DpName,
     path: &Path,
     group: Option<&GroupName>,
+    include_unapproved: bool,
     actor: &Actor,
 ) -> Result<DistributionPoint> {
     let root = data.root().to_path_buf();
-    data.registry.add_dp(name, path, group, &root, actor)
+    data.registry.add_dp(name, path, group, include_unapproved, &root, actor)
 }
 
 pub fn all(data: &DataDir) -> Result<Vec<DistributionPoint>> {

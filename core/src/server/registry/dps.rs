@@ -22,6 +22,8 @@ pub struct DistributionPoint {
     pub path: PathBuf,
     /// The update group it carries; none: every approved update.
     pub group: Option<String>,
+    /// With a group: its undecided members too (a pilot group), never declined ones.
+    pub include_unapproved: bool,
     pub created_by: String,
     pub created_at: String,
     /// The last generation published, if any.
@@ -35,9 +37,10 @@ pub struct DistributionPoint {
 impl DistributionPoint {
     /// What it carries, in words.
     pub fn carries(&self) -> String {
-        match &self.group {
-            Some(g) => format!("approved updates of group {g}"),
-            None => "all approved updates".to_string(),
+        match (&self.group, self.include_unapproved) {
+            (Some(g), true) => format!("approved and undecided updates of group {g} (a pilot)"),
+            (Some(g), false) => format!("approved updates of group {g}"),
+            (None, _) => "all approved updates".to_string(),
         }
     }
 }
@@ -63,15 +66,16 @@ fn dp_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DistributionPoint> {
         generation: r.get::<_, Option<i64>>(5)?.map(|g| g as u64),
         published_at: r.get(6)?,
         fingerprint: r.get(7)?,
+        include_unapproved: r.get(8)?,
     })
 }
 
-const DP_COLUMNS: &str =
-    "name, path, group_name, created_by, created_at, generation, published_at, published_fingerprint";
+const DP_COLUMNS: &str = "name, path, group_name, created_by, created_at, generation, published_at, published_fingerprint, include_unapproved";
 
 /// The approved updates (of group `?1`, if not null) that a distribution point carries, by id;
 /// whether each is available is decided apart ([`Unavailable`]).
-const CARRIED: &str = "WHERE u.status = 'approved' AND u.withdrawn = 0 \
+const CARRIED: &str = "WHERE (u.status = 'approved' OR (?2 AND ?1 IS NOT NULL AND u.status = 'undefined')) \
+     AND u.withdrawn = 0 \
      AND (?1 IS NULL OR EXISTS (SELECT 1 FROM group_members g WHERE g.update_id = u.id AND g.group_name = ?1)) \
      ORDER BY u.id";
 
@@ -83,9 +87,15 @@ impl Registry {
         name: &DpName,
         path: &Path,
         group: Option<&GroupName>,
+        include_unapproved: bool,
         data_dir: &Path,
         actor: &Actor,
     ) -> Result<DistributionPoint> {
+        if include_unapproved && group.is_none() {
+            return Err(Error::Invalid(format!(
+                "distribution point {name}: only a point for an update group (a pilot) carries undecided updates"
+            )));
+        }
         if !path.is_absolute() {
             return Err(Error::Invalid(format!("distribution point {name}: path {} is not absolute", path.display())));
         }
@@ -117,8 +127,9 @@ impl Registry {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
         let group = group.map(|g| require_group(&tx, &self.path, g)).transpose()?;
         tx.execute(
-            "INSERT INTO distribution_points (name, path, group_name, created_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![name.as_str(), text, group, actor.as_str(), Timestamp::now().to_string()],
+            "INSERT INTO distribution_points (name, path, group_name, created_by, created_at, include_unapproved) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![name.as_str(), text, group, actor.as_str(), Timestamp::now().to_string(), include_unapproved],
         )
         .map_err(&e)?;
         append_audit(
@@ -126,7 +137,7 @@ impl Registry {
             &self.path,
             "dp-added",
             name.as_str(),
-            &serde_json::json!({"by": actor.as_str(), "path": text, "group": group}),
+            &serde_json::json!({"by": actor.as_str(), "path": text, "group": group, "include_unapproved": include_unapproved}),
         )?;
         tx.commit().map_err(&e)?;
         self.dp(name)
@@ -189,7 +200,7 @@ impl Registry {
         let sql =
             format!("SELECT u.id, m.metadata FROM updates u JOIN update_metadata m ON m.update_id = u.id {CARRIED}");
         let mut stmt = self.conn.prepare(&sql).map_err(&e)?;
-        let mut rows = stmt.query([dp.group.as_deref()]).map_err(&e)?;
+        let mut rows = stmt.query(params![dp.group.as_deref(), dp.include_unapproved]).map_err(&e)?;
         let mut publication = Publication::default();
         while let Some(r) = rows.next().map_err(&e)? {
             let id: String = r.get(0).map_err(&e)?;
@@ -243,10 +254,10 @@ impl Registry {
         let e = self.err();
         let unavailable = Unavailable::load(&self.conn).map_err(&e)?;
         let mut hash = sha2::Sha256::new();
-        hash.update(format!("carries {:?}\n", dp.group));
+        hash.update(format!("carries {:?} {}\n", dp.group, dp.include_unapproved));
         let sql = format!("SELECT u.id, u.revision, u.updated_at FROM updates u {CARRIED}");
         let mut stmt = self.conn.prepare(&sql).map_err(&e)?;
-        let mut rows = stmt.query([dp.group.as_deref()]).map_err(&e)?;
+        let mut rows = stmt.query(params![dp.group.as_deref(), dp.include_unapproved]).map_err(&e)?;
         while let Some(r) = rows.next().map_err(&e)? {
             let id: String = r.get(0).map_err(&e)?;
             if unavailable.available(&id) {

@@ -386,6 +386,11 @@ CREATE TABLE scan_catalogs (
     received_at     TEXT NOT NULL
 ) WITHOUT ROWID;
 "#,
+    // 17: a point for a pilot group carries the group's undecided members too, so that a
+    // test group receives an update before it is approved for everyone.
+    r#"
+ALTER TABLE distribution_points ADD COLUMN include_unapproved INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// The schema version this ferry writes.
