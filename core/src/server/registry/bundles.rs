@@ -245,29 +245,18 @@ impl Registry {
     /// Records in the audit log that a bundle volume imported before was met again (no
     /// change report is stored for it).
     pub fn log_already_imported(&mut self, source: &Path, position: &str) -> Result<()> {
-        let e = sql_error(&self.path);
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
-        append_audit(
-            &tx,
-            &self.path,
-            "bundle-already-imported",
-            &source.display().to_string(),
-            &serde_json::json!({"volume": position}),
-        )?;
-        tx.commit().map_err(&e)
+        self.log_bundle_event("bundle-already-imported", source, serde_json::json!({"volume": position}))
     }
 
     /// Records a refused bundle in the audit log (the only trace a refusal leaves).
     pub fn log_refusal(&mut self, source: &Path, reason: &str) -> Result<()> {
+        self.log_bundle_event("bundle-refused", source, serde_json::json!({"reason": reason}))
+    }
+
+    fn log_bundle_event(&mut self, event: &str, source: &Path, detail: serde_json::Value) -> Result<()> {
         let e = sql_error(&self.path);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
-        append_audit(
-            &tx,
-            &self.path,
-            "bundle-refused",
-            &source.display().to_string(),
-            &serde_json::json!({"reason": reason}),
-        )?;
+        append_audit(&tx, &self.path, event, &source.display().to_string(), &detail)?;
         tx.commit().map_err(&e)
     }
 }
