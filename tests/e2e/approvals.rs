@@ -246,3 +246,17 @@ fn the_list_lines_up() {
         assert_ne!(row.chars().nth(id_at), Some(' '), "ids start under ID: {list}");
     }
 }
+
+#[test]
+fn approve_all_as_a_dry_run() {
+    // Look before you leap: what --all would approve, said; nothing written, nothing logged.
+    let s = update_list_server();
+    let before = s.state();
+    let out = s.ingest(&["approve", "--all", "--dry-run", "--by", "bob"]).ok();
+    assert!(out.starts_with("would be approved: "), "{out}");
+    assert!(out.contains("undefined -> approved"), "{out}");
+    assert_eq!(s.state(), before, "a dry run changes nothing");
+    let json = data(s.ingest(&["reset", "--all", "--dry-run", "--by", "bob", "--json"]).ok().trim());
+    assert_eq!(json["dry_run"], true);
+    assert_eq!(s.state(), before);
+}

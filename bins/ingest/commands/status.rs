@@ -20,6 +20,9 @@ pub struct StatusArgs {
     /// skips them otherwise, and says so; an update named by id is always changed).
     #[arg(long)]
     pub override_people: bool,
+    /// Say what would change, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// One JSON object: what changed, what was skipped and why.
     #[arg(long)]
     pub json: bool,
@@ -47,14 +50,15 @@ pub fn run(ctx: &Context, args: StatusArgs, to: Status) -> anyhow::Result<u8> {
     };
     let actor = Actor::acting(args.by.as_deref())?;
     let mut data = ctx.write()?;
-    let change = list::set_status(&mut data, &ids, &filter, to, &actor, args.override_people)?;
+    let change = list::set_status(&mut data, &ids, &filter, to, &actor, args.override_people, args.dry_run)?;
     hint_products(&data, &filter.products)?;
     if args.json {
         json_line("status-change", &change)?;
         return Ok(code::OK);
     }
     let n = change.changed.len();
-    outln!("{to}: {n} update{} (by {})", if n == 1 { "" } else { "s" }, safe(actor.as_str()));
+    let would = if args.dry_run { "would be " } else { "" };
+    outln!("{would}{to}: {n} update{} (by {})", if n == 1 { "" } else { "s" }, safe(actor.as_str()));
     for c in &change.changed {
         outln!("  {}  {} -> {}", safe(&c.id), c.from, c.to);
     }

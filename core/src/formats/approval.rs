@@ -165,6 +165,9 @@ pub struct StatusChange {
     /// A reset by filter: the decisions people had made that go back to the rules.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub handed_back: Vec<String>,
+    /// `--dry-run`: what would change; nothing was written.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
 }
 
 #[cfg(test)]

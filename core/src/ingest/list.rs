@@ -20,7 +20,7 @@ pub fn show(data: &DataDir, id: &UpdateId) -> Result<UpdateDetail> {
 /// Gives status `to` to the updates named by `ids`, or else to those `filter` matches, in one
 /// transaction logged with `actor`. Named updates that cannot take it refuse the command;
 /// matched ones are skipped and reported, and so are those whose status a person set,
-/// unless `override_people`.
+/// unless `override_people`. With `dry_run`, says what would change and writes nothing.
 pub fn set_status(
     data: &mut DataDir,
     ids: &[UpdateId],
@@ -28,8 +28,9 @@ pub fn set_status(
     to: Status,
     actor: &Actor,
     override_people: bool,
+    dry_run: bool,
 ) -> Result<StatusChange> {
-    data.registry.set_status(ids, filter, to, actor, override_people)
+    data.registry.set_status(ids, filter, to, actor, override_people, dry_run)
 }
 
 /// For each of `typed` that names no product of the list (letter case ignored), the closest

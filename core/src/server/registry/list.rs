@@ -239,6 +239,7 @@ impl Registry {
         to: Status,
         actor: &Actor,
         override_people: bool,
+        dry_run: bool,
     ) -> Result<StatusChange> {
         let e = sql_error(&self.path);
         let path = self.path.clone();
@@ -259,6 +260,7 @@ impl Registry {
             unchanged: vec![],
             skipped: vec![],
             handed_back: vec![],
+            dry_run,
         };
         let mut refusals = Vec::new();
         for (id, from, withdrawn, metadata, set_by, decided_by) in selected {
@@ -292,6 +294,10 @@ impl Registry {
         }
         if !refusals.is_empty() {
             return Err(Error::Invalid(format!("nothing was changed: cannot set {to}: {}", refusals.join("; "))));
+        }
+        if dry_run {
+            // What would change, said; the transaction is dropped, so nothing is written.
+            return Ok(change);
         }
         let now = Timestamp::now().to_string();
         // A person's decision holds against the rules; a reset hands the update back to them.
