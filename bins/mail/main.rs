@@ -126,10 +126,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     }
     let transport = transport.build();
     transport.send(&message).map_err(|e| {
+        // lettre's message often states its source already: each cause is said once.
         let mut cause = e.to_string();
         let mut source = std::error::Error::source(&e);
         while let Some(s) = source {
-            cause.push_str(&format!(": {s}"));
+            let text = s.to_string();
+            if !cause.contains(&text) {
+                cause.push_str(&format!(": {text}"));
+            }
             source = s.source();
         }
         anyhow::Error::from(Error::Notification {

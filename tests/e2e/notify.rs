@@ -156,6 +156,7 @@ fn mail_is_not_sent_in_clear_when_starttls_is_required() {
     configure(&s, &mail_config(&s, &sink, ""));
     let run = s.ingest(&["import", &bundle]);
     assert!(run.stderr.contains("warning: notification by mail failed"), "{}", run.stderr);
+    assert_eq!(run.stderr.matches("STARTTLS is not supported").count(), 1, "said once: {}", run.stderr);
     run.ok();
     assert!(sink.messages().is_empty(), "nothing went out in clear");
 
