@@ -130,8 +130,10 @@ fn a_medium_too_small_for_the_manifest_is_refused() {
     let s = Scratch::new();
     let catalog = local_catalog(&s.path("feed"), &three_updates());
     let (secret, _) = s.key("signer");
-    s.pack_run(catalog.to_str().unwrap(), &secret, &["--media", "5000"], &[])
-        .refused(exit::INPUT, &["a volume of 5000 bytes cannot even hold the manifest"]);
+    s.pack_run(catalog.to_str().unwrap(), &secret, &["--media", "5000"], &[]).refused(
+        exit::INPUT,
+        &["a volume of 5000 bytes cannot hold its part of the bundle: every volume keeps", "64 KiB to spare"],
+    );
     assert!(walk(&s.media()).is_empty());
     assert!(!s.work_dir().join("state.json").exists(), "no sequence was used");
     s.pack_run(catalog.to_str().unwrap(), &secret, &["--media", "floppy"], &[])

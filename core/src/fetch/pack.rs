@@ -203,13 +203,15 @@ fn layout_pieces(plan: &Plan, capacity: Option<u64>, manifest_len: u64, keys: us
             .collect());
     };
     let budget = |pieces: usize| {
-        capacity.checked_sub(volume_reserve(manifest_len, pieces, keys)).filter(|b| *b > ENTRY_OVERHEAD).ok_or_else(
-            || {
-                Error::Invalid(format!(
-                    "a volume of {capacity} bytes cannot even hold the manifest ({manifest_len} bytes)"
-                ))
-            },
-        )
+        let reserve = volume_reserve(manifest_len, pieces, keys);
+        capacity.checked_sub(reserve).filter(|b| *b > ENTRY_OVERHEAD).ok_or_else(|| {
+            Error::Invalid(format!(
+                "a volume of {capacity} bytes cannot hold its part of the bundle: every volume keeps {reserve} bytes \
+                 for the manifest ({manifest_len} bytes, and 400 more for each of the {pieces} payloads it will \
+                 list), {keys} signature{} of 1 KiB, the zip's records and 64 KiB to spare; give a larger --media",
+                if keys == 1 { "" } else { "s" }
+            ))
+        })
     };
     // The reserve depends on the number of pieces, which depends on the reserve: a first
     // layout counts the pieces, the second reserves room for them (with 64 KiB to spare).

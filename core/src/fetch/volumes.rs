@@ -132,8 +132,47 @@ pub fn assign(files: &[(Sha256, u64)], payload_budget: u64) -> Result<Vec<Piece>
             }
         }
     }
+    // First fit keeps files whole but may leave room unused in every volume (six 60 MB
+    // files on 100 MB media take six volumes). When filling each volume to the brim, a file
+    // cut across two volumes where it does not fit, takes fewer, that layout is used.
+    let filled = fill(files, payload_budget, chunk);
+    let mut pieces = if volume_count(&filled) < volume_count(&pieces) { filled } else { pieces };
     pieces.sort_by(|a, b| a.volume.cmp(&b.volume).then(a.file.cmp(&b.file)).then(a.offset.cmp(&b.offset)));
     Ok(pieces)
+}
+
+/// The smallest piece a file is cut into to fill the end of a volume: below it, the file
+/// starts the next volume instead.
+const MIN_FILL_PIECE: u64 = 1 << 20;
+
+/// Fills volume after volume, largest files first, cutting a file where the volume ends.
+fn fill(files: &[(Sha256, u64)], payload_budget: u64, chunk: u64) -> Vec<Piece> {
+    let mut order: Vec<&(Sha256, u64)> = files.iter().collect();
+    order.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let (mut volume, mut room) = (1u32, payload_budget);
+    let mut pieces = Vec::new();
+    for (file, size) in order {
+        let mut offset = 0;
+        while offset < *size || (*size == 0 && offset == 0) {
+            let rest = size - offset;
+            let fits_whole = rest + ENTRY_OVERHEAD <= room;
+            // A fresh volume always takes what it can; a used one only a piece worth cutting.
+            let worth_cutting = room == payload_budget || room >= ENTRY_OVERHEAD + MIN_FILL_PIECE.min(chunk);
+            if !fits_whole && !worth_cutting {
+                volume += 1;
+                room = payload_budget;
+                continue;
+            }
+            let take = rest.min(room - ENTRY_OVERHEAD).min(chunk);
+            pieces.push(Piece { file: *file, offset, size: take, whole: offset == 0 && take == *size, volume });
+            room -= take + ENTRY_OVERHEAD;
+            offset += take;
+            if *size == 0 {
+                break;
+            }
+        }
+    }
+    pieces
 }
 
 /// How many volumes a layout uses (at least one, for a bundle of metadata only).
@@ -198,6 +237,31 @@ mod tests {
             assert!(used <= budget, "volume {v} holds {used} bytes");
         }
         assert_eq!(volume_count(&pieces), 5);
+    }
+
+    #[test]
+    fn files_that_leave_room_are_cut_to_fill_volumes() {
+        // Six 60 MiB files on 100 MiB volumes: kept whole they take six volumes; cut where a
+        // volume ends they take four.
+        let mib = 1u64 << 20;
+        let files: Vec<(Sha256, u64)> = (1..=6).map(|n| (d(n), 60 * mib)).collect();
+        let budget = 100 * mib;
+        let pieces = assign(&files, budget).unwrap();
+        assert_eq!(volume_count(&pieces), 4);
+        for v in 1..=4 {
+            let used: u64 = pieces.iter().filter(|p| p.volume == v).map(|p| p.size + ENTRY_OVERHEAD).sum();
+            assert!(used <= budget, "volume {v} holds {used} bytes");
+        }
+        for (file, size) in &files {
+            let mut mine: Vec<&Piece> = pieces.iter().filter(|p| p.file == *file).collect();
+            mine.sort_by_key(|p| p.offset);
+            let mut next = 0;
+            for p in mine {
+                assert_eq!(p.offset, next, "the pieces of a file tile it");
+                next += p.size;
+            }
+            assert_eq!(next, *size);
+        }
     }
 
     #[test]
