@@ -244,3 +244,20 @@ fn a_file_with_identical_chunks_travels_and_is_joined() {
     s.ingest(&["check"]).ok();
     assert!(walk(&s.data_dir().join("store/chunks")).is_empty(), "no chunk left waiting");
 }
+
+#[test]
+fn plan_shows_the_volumes_a_pack_writes() {
+    // Plan what the media will hold before downloading anything: the same volumes, with
+    // the same bytes of files, as the pack then writes.
+    let s = Scratch::new();
+    let catalog = local_catalog(&s.path("feed"), &three_updates());
+    let planned = data(&s.fetch(&["plan", "--catalog", catalog.to_str().unwrap(), "--media", "120000", "--json"]).ok());
+    let sizes: Vec<u64> = planned["volumes"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect();
+    let text = s.fetch(&["plan", "--catalog", catalog.to_str().unwrap(), "--media", "120000"]).ok();
+    assert!(text.contains(&format!("{} volumes of at most", sizes.len())), "{text}");
+    let (secret, _) = s.key("signer");
+    let out = s.pack_run(catalog.to_str().unwrap(), &secret, &["--json", "--media", "120000"], &[]).ok();
+    let result = data(out.lines().last().unwrap());
+    assert_eq!(result["volumes"].as_array().unwrap().len(), sizes.len(), "{planned}\n{out}");
+    assert_eq!(sizes.iter().sum::<u64>(), result["payload_bytes"].as_u64().unwrap());
+}

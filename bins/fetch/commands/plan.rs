@@ -23,6 +23,13 @@ pub struct PlanArgs {
     pub msrc: Vec<String>,
     #[command(flatten)]
     pub scan: ScanArgs,
+    /// Show how the bundle would spread over volumes of this medium (cd, dvd, dvd-dl, bd25,
+    /// bd50, usb-4g, … or a number of bytes), as `fetch pack --media` would write them.
+    #[arg(long, value_name = "MEDIUM")]
+    pub media: Option<String>,
+    /// The largest file the target file system holds: fat32, iso9660, or a number of bytes.
+    #[arg(long, value_name = "FS")]
+    pub max_file_size: Option<String>,
     /// Print the plan as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -53,6 +60,12 @@ pub fn plan(work_dir: Option<std::path::PathBuf>, args: &PlanArgs) -> anyhow::Re
     };
     let offered = ferry_core::fetch::feed::load_catalog(&sel.net.sources()?, &catalog)?;
     let plan = ferry_core::fetch::pack::plan(&offered, &catalog, &options)?;
+    let capacity =
+        ferry_core::fetch::volumes::requested_capacity(args.media.as_deref(), args.max_file_size.as_deref())?;
+    let volumes = match capacity {
+        Some(_) => Some(ferry_core::fetch::pack::volume_sizes(&plan, &sel.channel, capacity, 1)?),
+        None => None,
+    };
     if args.json {
         json_line(
             "plan",
@@ -64,6 +77,7 @@ pub fn plan(work_dir: Option<std::path::PathBuf>, args: &PlanArgs) -> anyhow::Re
                 "relies_on": plan.relies_on,
                 "up_to_date": plan.up_to_date,
                 "min_sequence": plan.min_sequence,
+                "volumes": volumes,
             }),
         )?;
         return Ok(code::OK);
@@ -92,6 +106,17 @@ pub fn plan(work_dir: Option<std::path::PathBuf>, args: &PlanArgs) -> anyhow::Re
             format!("; relies on {} held files", plan.relies_on.len())
         }
     );
+    if let (Some(sizes), Some(capacity)) = (&volumes, capacity) {
+        outln!(
+            "{} volume{} of at most {} (signed by one key):",
+            sizes.len(),
+            if sizes.len() == 1 { "" } else { "s" },
+            human_bytes(capacity)
+        );
+        for (i, size) in sizes.iter().enumerate() {
+            outln!("  volume {}: {} of files", i + 1, human_bytes(*size));
+        }
+    }
     Ok(code::OK)
 }
 

@@ -219,6 +219,33 @@ fn layout_pieces(plan: &Plan, capacity: Option<u64>, manifest_len: u64, keys: us
     volumes::assign(&files, budget(first.len())?)
 }
 
+/// How `plan`'s files would spread over volumes of `capacity` bytes (none: one zip) signed
+/// by `keys` keys: the payload bytes of each volume, in order. What `fetch plan --media`
+/// shows before anything is downloaded.
+pub fn volume_sizes(plan: &Plan, channel: &Channel, capacity: Option<u64>, keys: usize) -> Result<Vec<u64>> {
+    let draft = Manifest {
+        format: BUNDLE_FORMAT,
+        bundle_id: crate::base::random::bundle_id()?,
+        channel: channel.clone(),
+        sequence: u64::MAX,
+        created: Timestamp::now(),
+        expires: None,
+        kind: plan.kind,
+        relies_on: plan.relies_on.clone(),
+        generator: concat!("ferry fetch ", env!("CARGO_PKG_VERSION")).to_string(),
+        updates: plan.updates.clone(),
+        files: plan.described.iter().map(|(sha256, size)| DescribedFile { sha256: *sha256, size: *size }).collect(),
+        scan_catalog: None,
+        layout: Layout { volumes: 1, payloads: Vec::new() },
+    };
+    let pieces = layout_pieces(plan, capacity, draft.to_json().len() as u64, keys.max(1))?;
+    let mut sizes = vec![0u64; volumes::volume_count(&pieces) as usize];
+    for p in &pieces {
+        sizes[p.volume as usize - 1] += p.size;
+    }
+    Ok(sizes)
+}
+
 /// Decides what a bundle carries of the updates in `catalog`, downloading nothing. File
 /// references relative to the feed resolve against `base`.
 pub fn plan(catalog: &Catalog, base: &Location, opts: &PlanOptions<'_>) -> Result<Plan> {
