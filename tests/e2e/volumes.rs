@@ -261,3 +261,18 @@ fn plan_shows_the_volumes_a_pack_writes() {
     assert_eq!(result["volumes"].as_array().unwrap().len(), sizes.len(), "{planned}\n{out}");
     assert_eq!(sizes.iter().sum::<u64>(), result["payload_bytes"].as_u64().unwrap());
 }
+
+#[test]
+fn plan_lines_up() {
+    // Ids of different lengths keep the columns in line: each size starts under CARRIES.
+    let s = Scratch::new();
+    let catalog = local_catalog(&s.path("feed"), &three_updates());
+    let text = s.fetch(&["plan", "--catalog", catalog.to_str().unwrap()]).ok();
+    let mut lines = text.lines().skip(1);
+    let header = lines.next().unwrap();
+    let at = header.find("CARRIES").unwrap();
+    for row in lines.take(3) {
+        assert_ne!(row.chars().nth(at), Some(' '), "{text}");
+        assert_eq!(row.chars().nth(at - 1), Some(' '), "{text}");
+    }
+}

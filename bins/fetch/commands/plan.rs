@@ -83,15 +83,16 @@ pub fn plan(work_dir: Option<std::path::PathBuf>, args: &PlanArgs) -> anyhow::Re
         return Ok(code::OK);
     }
     outln!("{} bundle for channel {}", plan.kind, sel.channel);
+    let mut table = common::Table::new(&["WHY", "ID", "REV", "CARRIES"]);
     for e in &plan.entries {
-        outln!(
-            "  {:<8} {}  rev {}  {}",
+        table.row(vec![
             format!("{:?}", e.reason).to_lowercase(),
-            safe(e.id.as_str()),
-            e.revision,
-            human_bytes(e.carried_bytes)
-        );
+            e.id.to_string(),
+            e.revision.to_string(),
+            human_bytes(e.carried_bytes),
+        ]);
     }
+    table.print();
     if plan.up_to_date > 0 {
         outln!("  ({} selected updates are up to date on the offline side)", plan.up_to_date);
     }
