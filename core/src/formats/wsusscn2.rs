@@ -288,15 +288,6 @@ pub fn read_index(bytes: &[u8]) -> Result<Vec<(String, Option<u32>)>, Refusal> {
     Ok(cabs)
 }
 
-/// The cabinet of `cabs` (from [`read_index`]) holding the properties of `revision`: the one
-/// with the highest range start not above it.
-pub fn cabinet_of(cabs: &[(String, Option<u32>)], revision: u32) -> Option<&str> {
-    cabs.iter()
-        .filter_map(|(name, start)| start.filter(|s| *s <= revision).map(|s| (s, name.as_str())))
-        .max_by_key(|(s, _)| *s)
-        .map(|(_, name)| name)
-}
-
 /// What the extended properties (`x/<revision>`) and the localised ones
 /// (`l/<language>/<revision>`) say of a revision.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -679,10 +670,16 @@ mod tests {
     }
 
     #[test]
-    fn properties_come_from_the_cabinet_of_their_range() {
+    fn the_index_names_each_property_cabinet_with_its_range() {
         let index = read_index(br#"<CABLIST><CAB NAME="package.cab"/><CAB NAME="package2.cab" RANGESTART="1"/><CAB NAME="package3.cab" RANGESTART="500"/></CABLIST>"#).unwrap();
-        assert_eq!(cabinet_of(&index, 499), Some("package2.cab"));
-        assert_eq!(cabinet_of(&index, 500), Some("package3.cab"));
-        assert_eq!(cabinet_of(&index, 0), None);
+        assert_eq!(
+            index,
+            [
+                ("package.cab".to_string(), None),
+                ("package2.cab".to_string(), Some(1)),
+                ("package3.cab".to_string(), Some(500))
+            ]
+        );
+        assert!(read_index(br#"<CABLIST><CAB NAME="x.cab" RANGESTART="many"/></CABLIST>"#).is_err());
     }
 }
