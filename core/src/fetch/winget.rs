@@ -172,11 +172,12 @@ pub fn offer(
     let versions = read_tree(root)?;
     let (chosen, mut skipped) = choose(&versions, selection);
     let mut jobs: Vec<Job> = Vec::new();
+    let mut queued: std::collections::HashSet<Sha256> = std::collections::HashSet::new();
     for c in &chosen {
         // A relative InstallerUrl (a local mirror's) is relative to the manifest.
         let manifest = Location::File(c.version.files.first().cloned().unwrap_or_else(|| root.to_path_buf()));
         for i in &c.installers {
-            if !jobs.iter().any(|j| j.sha256() == Some(i.sha256)) {
+            if queued.insert(i.sha256) {
                 jobs.push(Job::size_unknown(i.sha256, MAX_INSTALLER_BYTES, manifest.join(&i.url)?));
             }
         }
