@@ -3,6 +3,8 @@
 
 use std::process::ExitCode;
 
+pub mod progress;
+
 use ferry_core::{Error, ErrorClass};
 
 /// The documented exit codes (README.md and ARCHITECTURE.md list them).

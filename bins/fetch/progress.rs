@@ -1,6 +1,7 @@
 //! How `fetch pack` shows its progress: a progress bar with bytes, rate and ETA when stderr
 //! is a terminal, plain log lines when it is not (timers, CI, pipes), and JSON Lines events on
-//! stdout with `--json`, for scripts.
+//! stdout with `--json`, for scripts: one per file's step, and `progress` events with the
+//! bytes and files done, as `ingest` gives them.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -13,22 +14,34 @@ use ferry_core::fetch::source::Location;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
+use crate::PROGRAM;
+use crate::common::progress::View;
 use crate::common::{human_bytes, safe};
+use ferry_core::base::progress::{Stage, Task, Watch};
 
 pub enum Reporter {
     Bar(Mutex<Option<ProgressBar>>, Counted),
     Lines,
-    Json,
+    Json(Counted, Mutex<Tally>, View),
 }
 
-/// Bytes the bar has counted for each file, so that a transfer resumed in the same run is
-/// not counted twice and one that starts over takes its bytes back.
+/// Bytes counted for each file, so that a transfer resumed in the same run is not counted
+/// twice and one that starts over takes its bytes back.
 type Counted = Mutex<HashMap<Vouched, u64>>;
+
+/// The whole pack's counts, for `progress` events.
+#[derive(Default)]
+pub struct Tally {
+    bytes_done: u64,
+    bytes_total: u64,
+    files_done: u64,
+    files_total: u64,
+}
 
 impl Reporter {
     pub fn new(json: bool) -> Reporter {
         if json {
-            Reporter::Json
+            Reporter::Json(Mutex::new(HashMap::new()), Mutex::new(Tally::default()), View::new(PROGRAM, true))
         } else if std::io::stderr().is_terminal() {
             Reporter::Bar(Mutex::new(None), Mutex::new(HashMap::new()))
         } else {
@@ -48,11 +61,12 @@ impl Reporter {
     }
 
     pub fn event(&self, event: PackEvent<'_>) {
-        if let Reporter::Json = self {
+        if let Reporter::Json(..) = self {
             if let Some((kind, data)) = json_event(&event) {
                 // Standard output gone is reported when the command ends.
                 let _ = crate::common::json_line(kind, &data);
             }
+            self.tally(&event);
             return;
         }
         match event {
@@ -144,24 +158,85 @@ impl Reporter {
         }
     }
 
+    /// Counts a pack event into the `progress` events of `--json`.
+    fn tally(&self, event: &PackEvent<'_>) {
+        let Reporter::Json(_, tally, view) = self else { return };
+        let stage = {
+            let mut t = tally.lock().expect("tally lock");
+            match *event {
+                PackEvent::Selected { files, bytes, .. } => {
+                    (t.files_total, t.bytes_total) = (files as u64, bytes);
+                    Stage::Started
+                }
+                PackEvent::Packed { done, total, job } => {
+                    t.files_done = done as u64;
+                    drop(t);
+                    if matches!(job.location, Location::File(_)) {
+                        self.set(job, job.size);
+                    }
+                    if done == total { Stage::Finished } else { Stage::Running }
+                }
+                PackEvent::Download(Progress::Cached { job }) => {
+                    drop(t);
+                    self.set(job, job.size);
+                    Stage::Running
+                }
+                PackEvent::Download(Progress::Started { job, from }) => {
+                    drop(t);
+                    self.set(job, from);
+                    Stage::Running
+                }
+                PackEvent::Download(Progress::Bytes { job, bytes }) => {
+                    drop(t);
+                    self.set(job, self.counted(job) + bytes);
+                    Stage::Running
+                }
+                _ => return,
+            }
+        };
+        let t = tally.lock().expect("tally lock");
+        view.progress(&ferry_core::base::progress::Progress {
+            task: Task::Pack,
+            subject: String::new(),
+            stage,
+            items_done: t.files_done,
+            items_total: Some(t.files_total),
+            bytes_done: t.bytes_done,
+            bytes_total: Some(t.bytes_total),
+        });
+    }
+
     fn counted(&self, job: &Job) -> u64 {
         match self {
-            Reporter::Bar(_, counted) => counted.lock().expect("counted lock").get(&job.vouched).copied().unwrap_or(0),
-            _ => 0,
+            Reporter::Bar(_, counted) | Reporter::Json(counted, ..) => {
+                counted.lock().expect("counted lock").get(&job.vouched).copied().unwrap_or(0)
+            }
+            Reporter::Lines => 0,
         }
     }
 
-    /// Records that `bytes` of `job` are in, moving the bar by the difference.
+    /// Records that `bytes` of `job` are in, moving the bar (or the tally) by the difference.
     fn set(&self, job: &Job, bytes: u64) {
-        if let Reporter::Bar(bar, counted) = self
-            && let Some(bar) = bar.lock().expect("bar lock").as_ref()
-        {
-            let before = counted.lock().expect("counted lock").insert(job.vouched, bytes).unwrap_or(0);
-            if bytes >= before {
-                bar.inc(bytes - before);
-            } else {
-                bar.dec(before - bytes);
+        let counted = match self {
+            Reporter::Bar(_, counted) | Reporter::Json(counted, ..) => counted,
+            Reporter::Lines => return,
+        };
+        let before = counted.lock().expect("counted lock").insert(job.vouched, bytes).unwrap_or(0);
+        match self {
+            Reporter::Bar(bar, _) => {
+                if let Some(bar) = bar.lock().expect("bar lock").as_ref() {
+                    if bytes >= before {
+                        bar.inc(bytes - before);
+                    } else {
+                        bar.dec(before - bytes);
+                    }
+                }
             }
+            Reporter::Json(_, tally, _) => {
+                let mut t = tally.lock().expect("tally lock");
+                t.bytes_done = (t.bytes_done + bytes).saturating_sub(before);
+            }
+            Reporter::Lines => {}
         }
     }
 }

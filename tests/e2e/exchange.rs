@@ -148,7 +148,7 @@ fn merging_keeps_revisions_and_the_later_decision() {
     let second = export(&a, "list");
     resign(&b, &second, "list");
     let out = b.ingest(&["import-list", second.to_str().unwrap(), "--json"]).ok();
-    let merge: serde_json::Value = data(out.trim());
+    let merge: serde_json::Value = first_of(&out, "list-imported");
     assert_eq!(merge["statuses_taken"], serde_json::json!(["VideoLAN.VLC@3.0.21"]), "{merge}");
     assert_eq!(update_json(&b, "KB5034122")["status_actor"], "bernard", "B's later decision holds");
     assert_eq!(update_json(&b, "VideoLAN.VLC@3.0.21")["status"], "declined");
@@ -160,7 +160,8 @@ fn merging_keeps_revisions_and_the_later_decision() {
     let catalog = local_catalog(&dir, &updates[1..2]);
     b.ingest(&["import", b.pack(catalog.to_str().unwrap(), &a.path("signer.key"), &[]).to_str().unwrap()]).ok();
     resign(&b, &second, "list");
-    let merge: serde_json::Value = data(b.ingest(&["import-list", second.to_str().unwrap(), "--json"]).ok().trim());
+    let merge: serde_json::Value =
+        first_of(&b.ingest(&["import-list", second.to_str().unwrap(), "--json"]).ok(), "list-imported");
     assert_eq!(merge["ignored"], serde_json::json!(["7zip.7zip@24.09"]), "{merge}");
     assert_eq!(update_json(&b, "7zip.7zip@24.09")["revision"], 2);
 }

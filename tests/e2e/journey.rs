@@ -66,7 +66,7 @@ fn catalog_over_http_to_update_list() {
     assert!(verified.contains("3 updates; 3 payloads"), "{verified}");
 
     let imported: serde_json::Value =
-        data(s.ingest(&["import", "--json", bundle.to_str().unwrap()]).ok().lines().next().unwrap());
+        first_of(&s.ingest(&["import", "--json", bundle.to_str().unwrap()]).ok(), "import");
     assert_eq!(imported["outcome"], "accepted");
     assert_eq!(imported["changes"]["new"].as_array().unwrap().len(), 3);
     assert_eq!(imported["changes"]["files_stored"], 3);
@@ -94,8 +94,7 @@ fn catalog_over_http_to_update_list() {
     assert!(filtered.contains("7zip.7zip@24.09"));
 
     let before = s.state();
-    let again: serde_json::Value =
-        data(s.ingest(&["import", "--json", bundle.to_str().unwrap()]).ok().lines().next().unwrap());
+    let again: serde_json::Value = first_of(&s.ingest(&["import", "--json", bundle.to_str().unwrap()]).ok(), "import");
     assert_eq!(again["outcome"], "already-imported");
     assert_eq!(s.state(), before, "re-importing the same bundle changes nothing");
 }

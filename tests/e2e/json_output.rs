@@ -106,6 +106,7 @@ fn every_json_line_of_every_command_has_the_documented_shape() {
         "published",
         "point-verified",
         "audit-entry",
+        "progress",
         "error",
     ] {
         assert!(seen.iter().any(|t| t == expected), "no {expected:?} line in {seen:?}");

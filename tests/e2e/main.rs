@@ -25,6 +25,7 @@ mod manifest_refusals;
 mod notify;
 mod output_paths;
 mod point_tampering;
+mod progress;
 mod publish;
 mod register;
 mod replay_and_rollback;

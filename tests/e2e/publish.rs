@@ -183,7 +183,7 @@ fn publishing_again_with_nothing_changed_writes_no_generation_and_puts_back_a_lo
     let s = published_server();
     s.ingest(&["publish"]).ok();
     let out = s.ingest(&["publish", "--json"]).ok();
-    let done: serde_json::Value = data(out.trim());
+    let done: serde_json::Value = first_of(&out, "published");
     assert_eq!(done["new_generation"], false, "{done}");
     assert_eq!(done["generation"], 1);
     assert_eq!(done["placed"]["unchanged"], 3);
@@ -192,7 +192,7 @@ fn publishing_again_with_nothing_changed_writes_no_generation_and_puts_back_a_lo
     let (lost, digest) = index_files(&index).remove(0);
     std::fs::remove_file(dp_dir(&s).join(&lost)).unwrap();
     let out = s.ingest(&["publish", "--json"]).ok();
-    let done: serde_json::Value = data(out.trim());
+    let done: serde_json::Value = first_of(&out, "published");
     assert_eq!(done["new_generation"], false);
     assert_eq!(done["placed"]["unchanged"], 2);
     assert_eq!(sha256_hex(&std::fs::read(dp_dir(&s).join(&lost)).unwrap()), digest);
@@ -262,7 +262,7 @@ fn publishing_to_another_file_system_copies_and_checks_every_file() {
     let s = update_list_server();
     s.ingest(&["approve", "KB5034122", "VideoLAN.VLC@3.0.21"]).ok();
     s.ingest(&["dp", "add", "shm", "--path", target.path().to_str().unwrap(), "--approved"]).ok();
-    let done: serde_json::Value = data(s.ingest(&["publish", "--json"]).ok().trim());
+    let done: serde_json::Value = first_of(&s.ingest(&["publish", "--json"]).ok(), "published");
     assert_eq!(done["placed"]["copied"], 2, "{done}");
     assert_eq!(done["placed"]["reflinked"], 0, "{done}");
     s.ingest(&["dp", "verify", target.path().to_str().unwrap()]).ok();

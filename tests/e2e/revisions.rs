@@ -4,7 +4,7 @@
 use crate::support::*;
 
 fn import_json(s: &Scratch, bundle: &std::path::Path) -> serde_json::Value {
-    data(s.ingest(&["import", "--json", bundle.to_str().unwrap()]).ok().lines().next().unwrap())
+    first_of(&s.ingest(&["import", "--json", bundle.to_str().unwrap()]).ok(), "import")
 }
 
 fn ids(v: &serde_json::Value) -> Vec<String> {

@@ -67,7 +67,7 @@ fn rotation_replaces_the_trusted_key() {
     // The new key signs the bundle that carries the statement.
     let bundle = r.pack_with(&r.new, &dir);
     let out = r.s.ingest(&["import", bundle.to_str().unwrap(), "--json"]).ok();
-    let v: serde_json::Value = data(out.lines().next().unwrap());
+    let v: serde_json::Value = first_of(&out, "import");
     assert_eq!(v["verified"]["rotation"], 2, "{out}");
     assert_eq!(r.trusted_ids(), [key_id(&r.new_pub)]);
     let listed = r.s.ingest(&["trust", "list"]).ok();
@@ -246,7 +246,7 @@ fn a_late_volume_carrying_an_earlier_rotation_is_accepted() {
     assert!(r.s.ingest(&["trust", "list"]).ok().contains("(trust version 3)"));
 
     let out = r.s.ingest(&["import", &volumes[1], "--json"]).ok();
-    let v: serde_json::Value = data(out.lines().next().unwrap());
+    let v: serde_json::Value = first_of(&out, "import");
     assert_eq!(v["outcome"], "accepted", "{out}");
     assert_eq!(v["verified"]["rotation"], serde_json::Value::Null, "nothing was rotated: {out}");
     assert!(r.s.ingest(&["trust", "list"]).ok().contains("(trust version 3)"), "the trust version stays");

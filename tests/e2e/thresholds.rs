@@ -29,7 +29,7 @@ fn too_few_valid_signatures() {
     // The same content signed by both is accepted, and both are recorded as signers.
     let both = s.pack(&catalog, &a, &["--id", "KB5034122", "--key", b.to_str().unwrap()]);
     let out = s.ingest(&["import", both.to_str().unwrap(), "--json"]).ok();
-    let v: serde_json::Value = data(out.lines().next().unwrap());
+    let v: serde_json::Value = first_of(&out, "import");
     assert_eq!(v["verified"]["signers"].as_array().unwrap().len(), 2, "{out}");
 }
 

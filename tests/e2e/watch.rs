@@ -23,7 +23,8 @@ fn passes(mut cmd: Command, code: i32) -> Vec<serde_json::Value> {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "stdout:\n{stdout}\nstderr:\n{stderr}");
-    stdout.lines().map(data).collect()
+    // The passes, among the progress of their imports and publishes.
+    stdout.lines().map(json_line).filter(|l| l["type"] == "watch-pass").map(|mut l| l["data"].take()).collect()
 }
 
 /// Three bundles of one channel, sequences 1 to 3, each adding an update, packed with a

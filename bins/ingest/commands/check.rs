@@ -3,6 +3,7 @@
 use clap::Args;
 
 use crate::PROGRAM;
+use crate::common::progress::View;
 use crate::common::{code, human_bytes, json_line, safe};
 use crate::context::Context;
 
@@ -20,7 +21,7 @@ pub struct CheckArgs {
 
 pub fn run(ctx: &Context, args: CheckArgs) -> anyhow::Result<u8> {
     let mut data = ctx.write()?;
-    let report = ferry_core::ingest::check::check(&mut data, args.repair)?;
+    let report = ferry_core::ingest::check::check(&mut data, args.repair, &View::new(PROGRAM, args.json))?;
     if args.json {
         json_line("check", &report)?;
     } else {

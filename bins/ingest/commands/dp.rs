@@ -7,6 +7,8 @@ use ferry_core::base::names::{DpName, GroupName};
 use ferry_core::publish::{self, Published, VerifiedPoint};
 use ferry_core::server::datadir::SERVER_PUBLIC_FILE;
 
+use crate::PROGRAM;
+use crate::common::progress::View;
 use crate::common::{code, human_bytes, json_line, safe};
 use crate::context::Context;
 use ferry_core::formats::approval::Actor;
@@ -177,7 +179,7 @@ fn print_verified(v: &VerifiedPoint) {
 
 pub fn publish(ctx: &Context, args: PublishArgs) -> anyhow::Result<u8> {
     let mut data = ctx.write_configured()?;
-    let done = publish::publish(&mut data, &args.names, args.check)?;
+    let done = publish::publish(&mut data, &args.names, args.check, &View::new(PROGRAM, args.json))?;
     if done.is_empty() && !args.json {
         outln!("no distribution points (add one with `ingest dp add NAME --path DIR --approved`)");
     }

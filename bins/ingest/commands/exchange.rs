@@ -8,6 +8,8 @@ use ferry_core::ingest::exchange::{CsvInput, ExportTarget, ListTrust};
 use ferry_core::server::datadir::DataDir;
 
 use super::rules;
+use crate::PROGRAM;
+use crate::common::progress::View;
 use crate::common::{StdoutSink, code, json_line, safe};
 use crate::context::{Context, notify};
 use ferry_core::formats::approval::Actor;
@@ -133,6 +135,7 @@ pub fn import_list(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
         &trust,
         args.skip_invalid,
         &Actor::running(),
+        &View::new(PROGRAM, args.json),
     )?;
     let report = reports::get(&data, Some(done.report))?;
     notify(&data.config.notify, &report);

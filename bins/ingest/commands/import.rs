@@ -10,6 +10,7 @@ use ferry_core::formats::trust::Allowed;
 use ferry_core::ingest::import::{ImportOptions, ImportOutcome};
 
 use crate::PROGRAM;
+use crate::common::progress::View;
 use crate::common::{self, code, human_bytes, json_line, safe};
 use crate::context::{Context, notify};
 
@@ -68,8 +69,14 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
     // The latest word on each volume set seen: which of its volumes are still missing.
     let mut sets: std::collections::BTreeMap<(String, u64), Vec<u32>> = std::collections::BTreeMap::new();
     let by = Actor::running();
-    let imported =
-        ferry_core::ingest::import::import_all(&mut data, &paths, opts, &by, |path, result| -> anyhow::Result<()> {
+    let view = View::new(PROGRAM, args.json);
+    let imported = ferry_core::ingest::import::import_all(
+        &mut data,
+        &paths,
+        opts,
+        &by,
+        &view,
+        |path, result| -> anyhow::Result<()> {
             match result {
                 Ok(outcome) => {
                     if args.json {
@@ -87,7 +94,8 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
                 }
             }
             Ok(())
-        })?;
+        },
+    )?;
     let report = imported.report.as_ref();
     if args.json {
         json_line(

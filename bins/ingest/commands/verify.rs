@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use super::import::{AllowArgs, warn_time};
+use crate::PROGRAM;
+use crate::common::progress::View;
 use crate::common::{code, human_bytes, json_line, safe};
 use crate::context::Context;
 use clap::Args;
@@ -19,7 +21,8 @@ pub struct VerifyArgs {
 
 pub fn run(ctx: &Context, args: VerifyArgs) -> anyhow::Result<u8> {
     let data = ctx.read()?;
-    let v = ferry_core::ingest::import::verify(&data, &args.bundle, args.allow.options())?;
+    let view = View::new(PROGRAM, args.json);
+    let v = ferry_core::ingest::import::verify(&data, &args.bundle, args.allow.options(), &view)?;
     warn_time(&v.time);
     if args.json {
         json_line("verified", &v)?;

@@ -97,7 +97,13 @@ pub fn run(ctx: &Context, args: WatchArgs) -> anyhow::Result<u8> {
 fn pass(ctx: &Context, settings: &Settings, json: bool) -> anyhow::Result<u8> {
     let config = ctx.effective()?.config;
     let notify_config = config.notify.clone();
-    let record = watch_pass::pass(settings, || ctx.write_with(config), &mut |event| show(event, json, &notify_config))?;
+    let progress = crate::common::progress::View::new(PROGRAM, json);
+    let record = watch_pass::pass(
+        settings,
+        || ctx.write_with(config),
+        &mut |event| show(event, json, &notify_config),
+        &progress,
+    )?;
     if json {
         json_line("watch-pass", &record)?;
     }

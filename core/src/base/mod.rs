@@ -7,6 +7,7 @@ pub mod error;
 pub(crate) mod lock;
 pub mod names;
 pub mod output;
+pub mod progress;
 pub(crate) mod random;
 pub mod shared_tree;
 pub mod text;

@@ -23,6 +23,7 @@ use sha2::Digest;
 
 use crate::base::error::{Error, Result};
 use crate::base::names::Sha256;
+use crate::base::progress::Meter;
 use crate::bundle::container::{Container, Entry};
 
 /// Bytes read, hashed and written at a time.
@@ -97,10 +98,12 @@ fn workers_for(jobs: usize) -> usize {
 /// it into the sink `open` gives for it, if any (called on the worker when the payload's turn
 /// comes, so no more sinks are open at once than workers). Returns, in job order, what each
 /// sink left (None for a payload only checked), or the error of the first job, in job order,
-/// that failed. `what` names a job in errors.
+/// that failed. `what` names a job in errors. Each block read and each payload done is
+/// counted on `meter`.
 pub fn copy_all<S: BlockSink>(
     container: &Container,
     jobs: &[Job<'_>],
+    meter: &Meter<'_>,
     open: impl Fn(usize) -> Result<Option<S>> + Sync,
     what: impl Fn(usize) -> String + Sync,
 ) -> Result<Vec<Option<S::Done>>> {
@@ -116,7 +119,8 @@ pub fn copy_all<S: BlockSink>(
                 while !failed.load(Ordering::Relaxed) {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(job) = jobs.get(i) else { break };
-                    let result = copy_one(container, job, &mut spare, || open(i), &what(i));
+                    let result = copy_one(container, job, &mut spare, || open(i), &what(i), meter);
+                    meter.item();
                     if result.is_err() {
                         failed.store(true, Ordering::Relaxed);
                     }
@@ -146,6 +150,7 @@ fn copy_one<S: BlockSink>(
     spare: &mut Vec<Block>,
     open: impl FnOnce() -> Result<Option<S>>,
     what: &str,
+    meter: &Meter<'_>,
 ) -> Result<Option<S::Done>> {
     while spare.len() < BLOCKS_IN_FLIGHT {
         spare.push(Block::new());
@@ -163,6 +168,7 @@ fn copy_one<S: BlockSink>(
                 }
                 hasher.update(&block.space()[..n]);
                 size += n as u64;
+                meter.bytes(n as u64);
             }
             None
         }
@@ -195,6 +201,7 @@ fn copy_one<S: BlockSink>(
                         block.len = n;
                         hasher.update(block.bytes());
                         size += n as u64;
+                        meter.bytes(n as u64);
                         if full_tx.send(block).is_err() {
                             return Ok(()); // the writer failed; its error is reported below
                         }
@@ -225,6 +232,7 @@ mod tests {
     use std::path::{Path, PathBuf};
 
     use super::*;
+    use crate::base::progress::{Progress, Task, Unwatched};
     use crate::bundle::writer::BundleWriter;
     use crate::server::store::Store;
 
@@ -254,6 +262,10 @@ mod tests {
         (path, expected)
     }
 
+    fn silent() -> Meter<'static> {
+        Meter::start(&Unwatched, Task::Import, String::new(), 0, 0)
+    }
+
     fn jobs<'a>(container: &'a Container, expected: &[(String, Sha256, u64)]) -> Vec<Job<'a>> {
         expected
             .iter()
@@ -269,14 +281,23 @@ mod tests {
         let store = Store::open(&dir.path().join("store")).unwrap();
         let jobs = jobs(&container, &expected);
         // Every other payload is only checked, as one the store holds already.
+        let last = Mutex::new(None);
+        let watch = |p: &Progress| *last.lock().unwrap() = Some(p.clone());
+        let meter = Meter::start(&watch, Task::Import, "b.zip".into(), jobs.len() as u64, 0);
         let done = copy_all(
             &container,
             &jobs,
+            &meter,
             |i| if i % 2 == 0 { store.incoming().map(Some) } else { Ok(None) },
             |i| format!("p{i}"),
         )
         .unwrap();
+        meter.finish();
         assert_eq!(done.len(), SIZES.len());
+        // Every byte and payload was counted, copied or only checked.
+        let last = last.into_inner().unwrap().unwrap();
+        assert_eq!(last.items_done, SIZES.len() as u64);
+        assert_eq!(last.bytes_done, SIZES.iter().sum::<usize>() as u64);
         for (i, temp) in done.into_iter().enumerate() {
             match temp {
                 None => assert_eq!(i % 2, 1),
@@ -310,7 +331,8 @@ mod tests {
         let jobs = jobs(&container, &reordered);
         for _ in 0..10 {
             let err =
-                copy_all(&container, &jobs, |_| store.incoming().map(Some), |i| format!("p{}", order[i])).unwrap_err();
+                copy_all(&container, &jobs, &silent(), |_| store.incoming().map(Some), |i| format!("p{}", order[i]))
+                    .unwrap_err();
             assert!(err.to_string().contains("\"p7\""), "{err}");
         }
         // Nothing of the refused copies stays in the store's temporary area.

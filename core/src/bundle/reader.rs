@@ -14,6 +14,7 @@ use std::path::Path;
 
 use crate::base::error::{Error, Result};
 use crate::base::names::{KeyId, Sha256};
+use crate::base::progress::Meter;
 use crate::bundle::container::Container;
 use crate::bundle::copy::{self, BlockSink, Discard, Job};
 use crate::formats::manifest::{
@@ -300,6 +301,7 @@ impl Bundle {
     pub fn copy_payloads<S: BlockSink>(
         &self,
         payloads: &[Payload],
+        meter: &Meter<'_>,
         open: impl Fn(&Payload) -> Result<Option<S>> + Sync,
     ) -> Result<Vec<Option<S::Done>>> {
         let mut jobs = Vec::with_capacity(payloads.len());
@@ -310,12 +312,18 @@ impl Bundle {
             })?;
             jobs.push(Job { entry, sha256: p.sha256, size: p.size });
         }
-        copy::copy_all(&self.container, &jobs, |i| open(&payloads[i]), |i| format!("entry {}", payloads[i].entry))
+        copy::copy_all(
+            &self.container,
+            &jobs,
+            meter,
+            |i| open(&payloads[i]),
+            |i| format!("entry {}", payloads[i].entry),
+        )
     }
 
     /// Reads and checks every payload of this volume, copying nothing.
-    pub fn check_payloads(&self, payloads: &[Payload]) -> Result<()> {
-        self.copy_payloads::<Discard>(payloads, |_| Ok(None)).map(|_| ())
+    pub fn check_payloads(&self, payloads: &[Payload], meter: &Meter<'_>) -> Result<()> {
+        self.copy_payloads::<Discard>(payloads, meter, |_| Ok(None)).map(|_| ())
     }
 }
 
@@ -420,7 +428,9 @@ mod hostile_bytes {
         let (bundle, sig) = SignedBundle::open(path)?.authenticate(trust, Allowed::default())?;
         bundle.check_entries(sig.volume)?;
         let payloads: Vec<Payload> = bundle.manifest.payloads_in(sig.volume).cloned().collect();
-        bundle.check_payloads(&payloads)
+        let meter =
+            Meter::start(&crate::base::progress::Unwatched, crate::base::progress::Task::Verify, String::new(), 0, 0);
+        bundle.check_payloads(&payloads, &meter)
     }
 
     /// One key's signature twice cannot reach a threshold of two. A bundle cannot carry it

@@ -26,6 +26,7 @@ use crate::base::clock::Timestamp;
 use crate::base::durable::{make_readonly, make_writable, sync_dir};
 use crate::base::error::{Error, IoContext, Result};
 use crate::base::names::Sha256;
+use crate::base::progress::{Meter, Task, Watch};
 use crate::bundle::hash_range;
 use crate::server::datadir::DataDir;
 use crate::server::registry::FileRow;
@@ -107,10 +108,13 @@ struct Found {
     /// The digest its name claims (for `sha256/`) or its chunk name claims.
     named: Sha256,
     chunk: bool,
+    /// Its size when listed, for the count of bytes to hash.
+    size: u64,
 }
 
-/// Checks the data directory and, with `repair`, repairs it. Needs the exclusive lock.
-pub fn check(data: &mut DataDir, repair: bool) -> Result<CheckReport> {
+/// Checks the data directory and, with `repair`, repairs it, telling `watch` how far the
+/// hashing of the store has come. Needs the exclusive lock.
+pub fn check(data: &mut DataDir, repair: bool, watch: &dyn Watch) -> Result<CheckReport> {
     let Some(store) = data.store() else {
         return Err(Error::Internal("the data directory was opened read-only".into()));
     };
@@ -126,7 +130,16 @@ pub fn check(data: &mut DataDir, repair: bool) -> Result<CheckReport> {
     let rows = data.registry.file_rows()?;
     let waiting = data.registry.waiting_chunks()?;
     let (found, mut unknown) = scan(store)?;
-    let hashed = hash_all(&found)?;
+    let meter = Meter::start(
+        watch,
+        Task::Check,
+        store.root().display().to_string(),
+        found.len() as u64,
+        found.iter().map(|f| f.size).sum::<u64>(),
+    );
+    let hashed = hash_all(&found, &meter);
+    meter.finish();
+    let hashed = hashed?;
     let mut files_checked = 0;
     let mut bytes_checked = 0;
     let mut seen: BTreeMap<Sha256, bool> = BTreeMap::new();
@@ -185,6 +198,7 @@ fn scan(store: &Store) -> Result<(Vec<Found>, Vec<PathBuf>)> {
                 continue;
             }
             let is_file = entry.file_type().is_file();
+            let size = entry.metadata().map_or(0, |m| m.len());
             let path = entry.into_path();
             if !is_file {
                 // A link or device where only stored files belong.
@@ -197,7 +211,9 @@ fn scan(store: &Store) -> Result<(Vec<Found>, Vec<PathBuf>)> {
                 .and_then(|n| n.parse::<Sha256>().ok().filter(|d| d.hex() == n));
             let expected = named.map(|d| if chunk { store.chunk_path(&d) } else { store.path_of(&d) });
             match named {
-                Some(named) if expected.as_deref() == Some(path.as_path()) => found.push(Found { path, named, chunk }),
+                Some(named) if expected.as_deref() == Some(path.as_path()) => {
+                    found.push(Found { path, named, chunk, size })
+                }
                 _ => unknown.push(path),
             }
         }
@@ -205,8 +221,9 @@ fn scan(store: &Store) -> Result<(Vec<Found>, Vec<PathBuf>)> {
     Ok((found, unknown))
 }
 
-/// (digest, size, writable) of each file, hashed on every core the machine offers.
-fn hash_all(found: &[Found]) -> Result<Vec<(Sha256, u64, bool)>> {
+/// (digest, size, writable) of each file, hashed on every core the machine offers, each
+/// counted on `meter` once hashed.
+fn hash_all(found: &[Found], meter: &Meter) -> Result<Vec<(Sha256, u64, bool)>> {
     let results: Mutex<Vec<Option<(Sha256, u64, bool)>>> = Mutex::new(vec![None; found.len()]);
     let next = AtomicUsize::new(0);
     let failure: Mutex<Option<Error>> = Mutex::new(None);
@@ -222,7 +239,10 @@ fn hash_all(found: &[Found]) -> Result<Vec<(Sha256, u64, bool)>> {
                         Ok((digest, size, !meta.permissions().readonly()))
                     });
                     match outcome {
-                        Ok(r) => results.lock().expect("no worker panics")[i] = Some(r),
+                        Ok(r) => {
+                            meter.item_of(r.1);
+                            results.lock().expect("no worker panics")[i] = Some(r)
+                        }
                         Err(e) => {
                             failure.lock().expect("no worker panics").get_or_insert(Error::io(&item.path, e));
                             break;

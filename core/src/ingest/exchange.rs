@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::base::clock::Timestamp;
 use crate::base::error::IoContext;
 use crate::base::error::{Error, Result};
+use crate::base::progress::{Counted, Meter, Task, Watch};
 use crate::formats::list_csv::{
     BadRow, CLOCK_SKEW, Exchanged, LIST_SIGNATURE_FORMAT, ListRow, ListWriter, read_groups, read_list, refusal,
     signature_path, write_groups,
@@ -350,8 +351,9 @@ impl CsvInput {
 const BATCH: usize = 256;
 const BATCHES_AHEAD: usize = 4;
 
-/// Merges the update list in the CSV at `path` and refreshes, in one transaction. Bad rows
-/// refuse the whole file unless `skip_invalid`: the merge then ends without a change.
+/// Merges the update list in the CSV at `path` and refreshes, in one transaction, telling
+/// `watch` how many rows and bytes have been read. Bad rows refuse the whole file unless
+/// `skip_invalid`: the merge then ends without a change.
 ///
 /// The file is read and checked on a thread of its own while the registry merges the rows
 /// before (reading and checking a large list is a fifth of its import, and the merge needs
@@ -363,21 +365,29 @@ pub fn import_list(
     trust: &ListTrust,
     skip_invalid: bool,
     by: &str,
+    watch: &dyn Watch,
 ) -> Result<ListImport> {
     let what = input.what();
+    let size = match input {
+        CsvInput::File(path) => std::fs::metadata(path).ok().filter(|m| m.is_file()).map(|m| m.len()),
+        CsvInput::Stdin => None,
+    };
     let input = input.open()?;
+    let meter = Meter::start(watch, Task::ImportList, what.clone(), None, size);
     // "Now" as for bundles: the later of the clock and the latest time accepted.
     let now = data.registry.latest_time_seen()?.map_or(Timestamp::now(), |latest| latest.max(Timestamp::now()));
     let not_after = now.plus(CLOCK_SKEW);
     let registry = &mut data.registry;
     let (day, apply_rules) = (Timestamp::now().date(), data.config.rules.apply);
-    let (merge, refresh, rows, bad) = std::thread::scope(|scope| {
+    let merged = std::thread::scope(|scope| {
         let (send, receive) = std::sync::mpsc::sync_channel(BATCHES_AHEAD);
         let reading = what.as_str();
+        let meter = &meter;
         let reader = scope.spawn(move || {
             let mut batch = Vec::with_capacity(BATCH);
             let mut input = input;
-            let read = read_list(&mut input, reading, not_after, |row| {
+            let read = read_list(Counted { inner: &mut input, meter }, reading, not_after, |row| {
+                meter.item();
                 batch.push(row.map_or_else(Reading::Bad, Reading::Row));
                 batch.len() < BATCH || send.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_ok()
             });
@@ -403,7 +413,9 @@ pub fn import_list(
         drop(receive);
         reader.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         merge.map(|(merge, refresh)| (merge, refresh, good, bad))
-    })?;
+    });
+    meter.finish();
+    let (merge, refresh, rows, bad) = merged?;
     let mut done = ListImport { rows, skipped: bad, merge, refresh, report: 0 };
     let mut report = ReportBuilder::new(ReportKind::ImportList, by);
     done.record(&what, &mut report);

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use crate::base::clock::Timestamp;
 use crate::base::error::{Error, ErrorClass, IoContext, Result};
 use crate::base::names::{KeyId, Sha256};
+use crate::base::progress::{Meter, Task, Watch};
 use crate::bundle::HashingWriter;
 use crate::bundle::reader::{Bundle, SignedBundle};
 use crate::formats::freshness::TimeJudgement;
@@ -247,7 +248,7 @@ fn check_signatures_and_entries(data: &DataDir, path: &Path, opts: ImportOptions
 
 fn verified(c: &Checked, payloads: Vec<PayloadCheck>, time: TimeJudgement) -> Verified {
     let m = &c.bundle.manifest;
-    let bytes = payloads.iter().map(|p| p.size).sum();
+    let bytes: u64 = payloads.iter().map(|p| p.size).sum();
     Verified {
         path: c.bundle.path().display().to_string(),
         bundle_id: m.bundle_id.to_string(),
@@ -311,19 +312,29 @@ fn rollback_checks(
     Ok((accepted, time))
 }
 
-/// Checks everything and changes nothing.
-pub fn verify(data: &DataDir, path: &Path, opts: ImportOptions) -> Result<Verified> {
+/// Checks everything and changes nothing; tells `watch` how far the payloads' reading has come.
+pub fn verify(data: &DataDir, path: &Path, opts: ImportOptions, watch: &dyn Watch) -> Result<Verified> {
     let c = check_signatures_and_entries(data, path, opts)?;
     let payloads: Vec<_> = c.bundle.manifest.payloads_in(c.volume).cloned().collect();
-    c.bundle.check_payloads(&payloads)?;
+    let meter = payload_meter(watch, Task::Verify, path, &payloads);
+    let checked = c.bundle.check_payloads(&payloads, &meter);
+    meter.finish();
+    checked?;
     let checks = payloads.iter().map(|p| payload_check(p, "verified")).collect();
     let (_, time) = rollback_checks(data, &c, opts)?;
     Ok(verified(&c, checks, time))
 }
 
-/// Verifies, stores and registers one bundle volume. Refusals are logged in the audit log.
-pub fn import(data: &mut DataDir, path: &Path, opts: ImportOptions) -> Result<ImportOutcome> {
-    match import_checked(data, path, opts) {
+/// Counts the reading of `payloads` of the bundle at `path`.
+fn payload_meter<'a>(watch: &'a dyn Watch, task: Task, path: &Path, payloads: &[Payload]) -> Meter<'a> {
+    let bytes: u64 = payloads.iter().map(|p| p.size).sum();
+    Meter::start(watch, task, path.display().to_string(), payloads.len() as u64, bytes)
+}
+
+/// Verifies, stores and registers one bundle volume; tells `watch` how far the payloads'
+/// copy has come. Refusals are logged in the audit log.
+pub fn import(data: &mut DataDir, path: &Path, opts: ImportOptions, watch: &dyn Watch) -> Result<ImportOutcome> {
+    match import_checked(data, path, opts, watch) {
         Err(e) if is_refusal(&e) => {
             // The refusal is what the officer needs to see; a failure to log it is secondary.
             let _ = data.registry.log_refusal(path, &e.to_string());
@@ -338,7 +349,7 @@ pub fn is_refusal(e: &Error) -> bool {
     matches!(e.class(), ErrorClass::Bundle | ErrorClass::Signature | ErrorClass::Integrity | ErrorClass::Rollback)
 }
 
-fn import_checked(data: &mut DataDir, path: &Path, opts: ImportOptions) -> Result<ImportOutcome> {
+fn import_checked(data: &mut DataDir, path: &Path, opts: ImportOptions, watch: &dyn Watch) -> Result<ImportOutcome> {
     let Some(store) = data.store() else {
         return Err(Error::Internal("the data directory was opened read-only".into()));
     };
@@ -349,13 +360,16 @@ fn import_checked(data: &mut DataDir, path: &Path, opts: ImportOptions) -> Resul
     // every core. What the store holds already is hashed all the same (the media must be
     // sound), not copied.
     let payloads: Vec<Payload> = c.bundle.manifest.payloads_in(c.volume).cloned().collect();
-    let copies = c.bundle.copy_payloads(&payloads, |p| {
+    let meter = payload_meter(watch, Task::Import, path, &payloads);
+    let copies = c.bundle.copy_payloads(&payloads, &meter, |p| {
         let already = match &p.chunk_of {
             None => store.contains(&p.sha256),
             Some(chunk) => store.contains(&chunk.file) || store.holds_chunk(&p.sha256),
         };
         if already { Ok(None) } else { store.incoming().map(Some) }
-    })?;
+    });
+    meter.finish();
+    let copies = copies?;
     let mut incoming: Vec<(Sha256, TempPath)> = Vec::new();
     let mut incoming_chunks: Vec<(Sha256, TempPath)> = Vec::new();
     let mut held: std::collections::BTreeSet<Sha256> = std::collections::BTreeSet::new();
@@ -544,16 +558,18 @@ fn record(report: &mut ReportBuilder, path: &Path, result: &Result<ImportOutcome
     }
 }
 
-/// Imports each of `paths` in turn, handing each outcome to `each`; a refused bundle does
-/// not stop the others. If any volume was accepted, ends with a [`refresh`]. Stores one
-/// change report of the whole run, made by `by`, when a volume was accepted or refused; a
-/// run that only met bundles imported before stores none (it would say "nothing changed"
-/// each time), and each such bundle leaves an entry in the audit log instead.
+/// Imports each of `paths` in turn, telling `watch` how far each copy has come and handing
+/// each outcome to `each`; a refused bundle does not stop the others. If any volume was
+/// accepted, ends with a [`refresh`]. Stores one change report of the whole run, made by
+/// `by`, when a volume was accepted or refused; a run that only met bundles imported before
+/// stores none (it would say "nothing changed" each time), and each such bundle leaves an
+/// entry in the audit log instead.
 pub fn import_all<E: From<Error>>(
     data: &mut DataDir,
     paths: &[std::path::PathBuf],
     opts: ImportOptions,
     by: &str,
+    watch: &dyn Watch,
     mut each: impl FnMut(&Path, Result<ImportOutcome>) -> std::result::Result<(), E>,
 ) -> std::result::Result<Imported, E> {
     let mut report = ReportBuilder::new(ReportKind::Import, by);
@@ -561,7 +577,7 @@ pub fn import_all<E: From<Error>>(
     let mut accepted = false;
     let mut refused = false;
     for path in paths {
-        let result = import(data, path, opts);
+        let result = import(data, path, opts, watch);
         accepted |= matches!(result, Ok(ImportOutcome::Accepted { .. }));
         refused |= result.is_err();
         if let Ok(ImportOutcome::AlreadyImported { verified }) = &result {

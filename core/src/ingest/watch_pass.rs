@@ -19,6 +19,7 @@ use super::import::{ImportOptions, import_all, order_for_import, outcome_summary
 use super::watch::{self, Disposition, Found};
 use crate::base::clock::{DailyTime, Timestamp};
 use crate::base::error::{Error, ErrorClass, Result};
+use crate::base::progress::Watch;
 use crate::publish::Published;
 use crate::server::config::WatchConfig;
 use crate::server::datadir::DataDir;
@@ -139,11 +140,13 @@ pub enum PassEvent<'a> {
 }
 
 /// One pass, with the data directory that `open` gives once the drop folders have settled
-/// (so that it is not held while files are still arriving).
+/// (so that it is not held while files are still arriving); `progress` is told how far
+/// each import and publish has come.
 pub fn pass(
     settings: &Settings,
     open: impl FnOnce() -> Result<DataDir>,
     events: &mut dyn FnMut(PassEvent<'_>),
+    progress: &dyn Watch,
 ) -> Result<PassRecord> {
     let mut record = PassRecord { started: Timestamp::now().to_string(), ..Default::default() };
     let scan = watch::scan(&settings.drops)?;
@@ -160,7 +163,7 @@ pub fn pass(
 
     let mut data = open()?;
     if settled.writing.is_empty() {
-        import_ready(&mut data, settled.ready, &mut record, events)?;
+        import_ready(&mut data, settled.ready, &mut record, events, progress)?;
     } else {
         events(PassEvent::StillWriting(&settled.writing, settings.max_wait));
     }
@@ -178,7 +181,7 @@ pub fn pass(
         let behind: Vec<_> =
             crate::publish::pending(&data)?.into_iter().map(|dp| dp.name.parse()).collect::<Result<_>>()?;
         if !behind.is_empty() {
-            record.published = crate::publish::publish(&mut data, &behind, false)?;
+            record.published = crate::publish::publish(&mut data, &behind, false, progress)?;
             for p in &record.published {
                 events(PassEvent::Published(p));
             }
@@ -193,6 +196,7 @@ fn import_ready(
     ready: Vec<Found>,
     record: &mut PassRecord,
     events: &mut dyn FnMut(PassEvent<'_>),
+    progress: &dyn Watch,
 ) -> Result<()> {
     let mut by_path: HashMap<PathBuf, Found> = HashMap::new();
     for f in ready {
@@ -208,7 +212,7 @@ fn import_ready(
     let paths = order_for_import(&by_path.keys().cloned().collect::<Vec<_>>())?;
     let mut unmovable = Vec::new();
     let by = format!("ingest watch ({})", crate::formats::approval::Actor::running());
-    let imported = import_all(data, &paths, ImportOptions::default(), &by, |path, result| -> Result<()> {
+    let imported = import_all(data, &paths, ImportOptions::default(), &by, progress, |path, result| -> Result<()> {
         let found = &by_path[path];
         let (outcome, detail) = outcome_summary(&result);
         let refusal = result.as_ref().err();

@@ -18,6 +18,7 @@ use crate::base::clock::Timestamp;
 use crate::base::error::{Error, Result};
 use crate::base::names::FileName;
 use crate::base::names::{DpName, Sha256};
+use crate::base::progress::{Meter, Task, Watch};
 use crate::base::shared_tree::SharedTree;
 use crate::formats::dp_index::{
     AGENT_RETURN_CODES, FILES_DIR, GENERATIONS_DIR, INDEX_FORMAT, Index, IndexedFile, IndexedScanCatalog,
@@ -66,10 +67,11 @@ pub struct Published {
 }
 
 /// Brings the distribution points named (all of them if none) up to date, one after the
-/// other; the first failure stops the run, leaving that point at its previous generation.
-/// A file already published is kept if its size is right, or with `check` only if its
-/// content hashes to its digest.
-pub fn publish(data: &mut DataDir, names: &[DpName], check: bool) -> Result<Vec<Published>> {
+/// other, telling `watch` how far the placing of each point's files has come; the first
+/// failure stops the run, leaving that point at its previous generation. A file already
+/// published is kept if its size is right, or with `check` only if its content hashes to
+/// its digest.
+pub fn publish(data: &mut DataDir, names: &[DpName], check: bool, watch: &dyn Watch) -> Result<Vec<Published>> {
     let dps = if names.is_empty() {
         data.registry.dps()?
     } else {
@@ -82,7 +84,7 @@ pub fn publish(data: &mut DataDir, names: &[DpName], check: bool) -> Result<Vec<
     let mut done = Vec::new();
     for dp in dps {
         let fingerprint = data.registry.publication_fingerprint(&dp)?;
-        let published = publish_one(&data.registry, &store_root, &key, &dp, check)?;
+        let published = publish_one(&data.registry, &store_root, &key, &dp, check, watch)?;
         if published.new_generation || dp.generation != Some(published.generation) {
             data.registry.record_publish(
                 &dp,
@@ -124,6 +126,7 @@ fn publish_one(
     key: &SecretKey,
     dp: &DistributionPoint,
     check: bool,
+    watch: &dyn Watch,
 ) -> Result<Published> {
     // The point is a share others write to: everything below its root is reached through
     // directory handles, and whatever was planted (links, FIFOs, directories at file names)
@@ -161,10 +164,19 @@ fn publish_one(
     for f in updates.iter().flat_map(|u| &u.files).chain(scan_catalog.iter().map(|s| &s.file)) {
         wanted.insert(f.path.clone(), (f.sha256, f.size));
     }
-    for (path, (digest, size)) in &wanted {
+    let meter = Meter::start(
+        watch,
+        Task::Publish,
+        dp.name.clone(),
+        wanted.len() as u64,
+        wanted.values().map(|(_, size)| size).sum::<u64>(),
+    );
+    let placed = wanted.iter().try_for_each(|(path, (digest, size))| {
         let (dir, name) = split_file_path(path).expect("file_path builds files/<ab>/<name>");
-        placer.place(dir, name, digest, *size)?;
-    }
+        placer.place(dir, name, digest, *size, &meter)
+    });
+    meter.finish();
+    placed?;
     placer.sync()?;
     let placed = placer.finish();
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::base::error::{Error, IoContext, Result};
 use crate::base::names::Sha256;
+use crate::base::progress::Meter;
 use crate::base::shared_tree::{Kind, SharedTree};
 use crate::server::store::Store;
 
@@ -79,8 +80,9 @@ impl<'a> Placer<'a> {
 
 impl Placer<'_> {
     /// Places the store's file `digest` as `files/<dir>/<name>`, unless a plain file of the
-    /// right size (and content, with `check`) with no other name is there already.
-    pub(crate) fn place(&mut self, dir: &str, name: &str, digest: &Sha256, size: u64) -> Result<()> {
+    /// right size (and content, with `check`) with no other name is there already. Counts
+    /// the file on `meter`, and the bytes of a copy as they are written.
+    pub(crate) fn place(&mut self, dir: &str, name: &str, digest: &Sha256, size: u64, meter: &Meter) -> Result<()> {
         if !self.dirs.contains_key(dir) {
             let opened = self.files_dir.subdir(dir, self.repaired)?;
             self.dirs.insert(dir.to_string(), opened);
@@ -95,6 +97,7 @@ impl Placer<'_> {
                 };
                 if intact {
                     self.placed.unchanged += 1;
+                    meter.item_of(size);
                     return Ok(());
                 }
                 self.placed.replaced += 1;
@@ -132,10 +135,11 @@ impl Placer<'_> {
         }
         let written = if cloned {
             self.placed.reflinked += 1;
+            meter.bytes(size);
             Ok(())
         } else {
             self.placed.copied += 1;
-            copy_checked(&source, &source_path, &mut out, &here.display(&temp), digest, size)
+            copy_checked(&source, &source_path, &mut out, &here.display(&temp), digest, size, meter)
         };
         // Where one flush of the whole file system is at hand, a file's bytes are flushed
         // with all the others before any of them takes its name (see `sync`): a sync per
@@ -155,6 +159,7 @@ impl Placer<'_> {
             here.rename(&temp, name)?;
         }
         self.touched.insert(dir.to_string());
+        meter.item();
         Ok(())
     }
 
@@ -217,8 +222,8 @@ pub(crate) fn reflink(_source: &fs::File, _target: &fs::File) -> bool {
     false
 }
 
-/// Copies the store's file into `target`, hashing on the way: a damaged store file is not
-/// handed out.
+/// Copies the store's file into `target`, hashing on the way (a damaged store file is not
+/// handed out), and counting the bytes on `meter`.
 pub(crate) fn copy_checked(
     mut from: &fs::File,
     source: &Path,
@@ -226,6 +231,7 @@ pub(crate) fn copy_checked(
     target: &Path,
     digest: &Sha256,
     size: u64,
+    meter: &Meter,
 ) -> Result<()> {
     use sha2::Digest;
     use std::io::{Read, Write};
@@ -240,6 +246,7 @@ pub(crate) fn copy_checked(
         hasher.update(&buf[..n]);
         to.write_all(&buf[..n]).at(target)?;
         total += n as u64;
+        meter.bytes(n as u64);
     }
     let actual = Sha256(hasher.finalize().into());
     let what = format!("store file {}", source.display());

@@ -316,6 +316,7 @@ pub const JSON_TYPES: &[&str] = &[
     "plan-skipped",
     "plan-update",
     "point-verified",
+    "progress",
     "published",
     "scan-catalog",
     "scan-skipped",
@@ -347,6 +348,14 @@ pub fn json_line(line: &str) -> serde_json::Value {
     assert!(v.get("data").is_some(), "no data: {line}");
     assert_eq!(v.as_object().unwrap().len(), 3, "{line}");
     v
+}
+
+/// The `data` of the first line of type `kind` in a command's JSON output: its result,
+/// among the `progress` events before it.
+#[track_caller]
+pub fn first_of(stdout: &str, kind: &str) -> serde_json::Value {
+    let line = stdout.lines().find(|l| json_line(l)["type"] == kind);
+    data(line.unwrap_or_else(|| panic!("no {kind:?} line in:\n{}", stdout.chars().take(4000).collect::<String>())))
 }
 
 /// The `data` of one line of ferry's JSON output ([`json_line`]).
