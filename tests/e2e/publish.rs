@@ -486,3 +486,49 @@ fn a_pilot_group_receives_updates_before_approval() {
     s.ingest(&["dp", "add", "all", "--path", s.path("dp-all").to_str().unwrap(), "--approved", "--include-unapproved"])
         .refused(exit::INPUT, &["only a point for an update group (a pilot) carries undecided updates"]);
 }
+
+/// Every file below `dir` with its bytes: what a dry run must leave as it found it.
+fn tree(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    walk(dir).into_iter().map(|rel| (rel.clone(), std::fs::read(dir.join(&rel)).unwrap())).collect()
+}
+
+#[test]
+fn a_dry_run_says_what_a_publish_would_delete_and_changes_nothing() {
+    let s = published_server();
+    s.ingest(&["publish"]).ok();
+    s.ingest(&["decline", "VideoLAN.VLC@3.0.21", "--by", "alice"]).ok();
+    s.ingest(&["publish"]).ok();
+    s.ingest(&["decline", "7zip.7zip@24.09", "--by", "alice"]).ok();
+    let planted = dp_dir(&s).join("files/zz");
+    std::fs::create_dir_all(&planted).unwrap();
+    std::fs::write(planted.join("planted.exe"), "put here by someone else").unwrap();
+    let before = tree(&dp_dir(&s));
+    let registry_before = s.state();
+
+    let text = s.ingest(&["publish", "--dry-run"]).ok();
+    for part in [
+        "hq would write a new generation (now 2): 1 updates",
+        "would remove: 7zip.7zip@24.09",
+        "would delete files/zz/planted.exe",
+        "would delete generation 1",
+        "dry run: nothing was written or deleted",
+    ] {
+        assert!(text.contains(part), "no {part:?} in:\n{text}");
+    }
+    // VLC's file is listed by generation 1 only, which goes; 7-Zip's stays with generation 2.
+    let vlc_file = index_files(&index_at(&dp_dir(&s), "1"))
+        .into_iter()
+        .find(|(path, _)| !index_files(&index_at(&dp_dir(&s), "2")).iter().any(|(p, _)| p == path))
+        .unwrap()
+        .0;
+    assert!(text.contains(&format!("would delete {vlc_file}")), "{text}");
+    let preview = first_of(&s.ingest(&["publish", "--dry-run", "--json"]).ok(), "publish-preview");
+    assert_eq!(tree(&dp_dir(&s)), before, "a dry run leaves the point as it was");
+    assert_eq!(s.state(), registry_before, "and the registry");
+
+    // The publish then does what the dry run said.
+    let done = first_of(&s.ingest(&["publish", "--json"]).ok(), "published");
+    assert_eq!(done["generation"], 3);
+    assert_eq!(done["pruned_generations"], preview["generations_to_prune"]);
+    assert_eq!(done["pruned_files"], preview["to_prune"].as_array().unwrap().len(), "{preview}");
+}

@@ -85,6 +85,10 @@ pub struct PublishArgs {
     /// publish trusts a file of the right size; this reads the whole distribution point).
     #[arg(long)]
     check: bool,
+    /// Say what the publish would do (generations, files to copy, files and generations to
+    /// delete) and change nothing.
+    #[arg(long, conflicts_with = "check")]
+    dry_run: bool,
     /// One JSON object per distribution point.
     #[arg(long)]
     json: bool,
@@ -178,6 +182,9 @@ fn print_verified(v: &VerifiedPoint) {
 }
 
 pub fn publish(ctx: &Context, args: PublishArgs) -> anyhow::Result<u8> {
+    if args.dry_run {
+        return preview(ctx, args);
+    }
     let mut data = ctx.write_configured()?;
     let done = publish::publish(&mut data, &args.names, args.check, &View::new(PROGRAM, args.json))?;
     if done.is_empty() && !args.json {
@@ -189,6 +196,53 @@ pub fn publish(ctx: &Context, args: PublishArgs) -> anyhow::Result<u8> {
         } else {
             print_published(p);
         }
+    }
+    Ok(code::OK)
+}
+
+/// `publish --dry-run`: what each point would get, and what would be deleted from it.
+fn preview(ctx: &Context, args: PublishArgs) -> anyhow::Result<u8> {
+    let data = ctx.read()?;
+    let previews = publish::preview(&data, &args.names)?;
+    if previews.is_empty() && !args.json {
+        outln!("no distribution points (add one with `ingest dp add NAME --path DIR --approved`)");
+    }
+    for p in &previews {
+        if args.json {
+            json_line("publish-preview", p)?;
+            continue;
+        }
+        let generation = match (p.new_generation, p.current) {
+            (true, Some(now)) => format!("would write a new generation (now {now})"),
+            (true, None) => "would write its first generation".to_string(),
+            (false, now) => format!("is up to date at generation {}", now.unwrap_or_default()),
+        };
+        outln!("{} {generation}: {} updates, {} files, {}", safe(&p.name), p.updates, p.files, human_bytes(p.bytes));
+        outln!(
+            "  files to copy: {} ({}); {} there already with the right size",
+            p.to_place,
+            human_bytes(p.bytes_to_place),
+            p.in_place
+        );
+        if !p.added.is_empty() {
+            outln!("  would add: {}", safe(&p.added.join(", ")));
+        }
+        if !p.removed.is_empty() {
+            outln!("  would remove: {}", safe(&p.removed.join(", ")));
+        }
+        for path in &p.to_prune {
+            outln!("  would delete {}", safe(path));
+        }
+        if !p.generations_to_prune.is_empty() {
+            let list: Vec<String> = p.generations_to_prune.iter().map(|g| g.to_string()).collect();
+            outln!("  would delete generation{} {}", if list.len() == 1 { "" } else { "s" }, list.join(", "));
+        }
+        if !p.waiting.is_empty() {
+            outln!("  approved but waiting for files: {}", safe(&p.waiting.join(", ")));
+        }
+    }
+    if !args.json {
+        outln!("dry run: nothing was written or deleted");
     }
     Ok(code::OK)
 }

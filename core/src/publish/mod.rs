@@ -31,6 +31,7 @@ use crate::server::registry::{DistributionPoint, Registry};
 mod generations;
 mod place;
 pub mod points;
+mod preview;
 mod verify;
 
 use generations::{
@@ -38,6 +39,7 @@ use generations::{
 };
 pub use place::Placed;
 use place::Placer;
+pub use preview::{Preview, preview};
 pub use verify::{VerifiedPoint, verify_point};
 
 /// What one publish did to one distribution point.
@@ -120,6 +122,33 @@ pub fn pending(data: &DataDir) -> Result<Vec<DistributionPoint>> {
     Ok(out)
 }
 
+/// What a point is to carry now: the registry's publication, as index entries, and every file
+/// by its path in the point.
+struct Content {
+    publication: crate::server::registry::Publication,
+    updates: Vec<IndexedUpdate>,
+    scan_catalog: Option<IndexedScanCatalog>,
+    wanted: BTreeMap<String, (Sha256, u64)>,
+}
+
+fn content(registry: &Registry, dp: &DistributionPoint) -> Result<Content> {
+    let publication = registry.publication(dp)?;
+    let updates: Vec<IndexedUpdate> = publication.updates.iter().map(indexed).collect();
+    let scan_catalog = publication.scan_catalog.as_ref().map(|s| {
+        let name: FileName = SCAN_CATALOG_NAME.parse().expect("a valid file name");
+        IndexedScanCatalog {
+            file: IndexedFile { path: file_path(&s.sha256, &name), name, sha256: s.sha256, size: s.size },
+            package_version: s.package_version.clone(),
+            created: s.created.clone(),
+        }
+    });
+    let mut wanted: BTreeMap<String, (Sha256, u64)> = BTreeMap::new();
+    for f in updates.iter().flat_map(|u| &u.files).chain(scan_catalog.iter().map(|s| &s.file)) {
+        wanted.insert(f.path.clone(), (f.sha256, f.size));
+    }
+    Ok(Content { publication, updates, scan_catalog, wanted })
+}
+
 fn publish_one(
     registry: &Registry,
     store_root: &Path,
@@ -137,16 +166,7 @@ fn publish_one(
     let generations_dir = root.subdir(GENERATIONS_DIR, &mut repaired)?;
     remove_leftovers(&root, &generations_dir, &files_dir)?;
 
-    let publication = registry.publication(dp)?;
-    let updates: Vec<IndexedUpdate> = publication.updates.iter().map(indexed).collect();
-    let scan_catalog = publication.scan_catalog.as_ref().map(|s| {
-        let name: FileName = SCAN_CATALOG_NAME.parse().expect("a valid file name");
-        IndexedScanCatalog {
-            file: IndexedFile { path: file_path(&s.sha256, &name), name, sha256: s.sha256, size: s.size },
-            package_version: s.package_version.clone(),
-            created: s.created.clone(),
-        }
-    });
+    let Content { publication, updates, scan_catalog, wanted } = content(registry, dp)?;
     let current = match read_current(&root) {
         Ok(current) => current,
         // The point is the server's own output: a damaged pointer is written anew.
@@ -160,10 +180,6 @@ fn publish_one(
     let previous = current.and_then(|g| read_index(&generations_dir, g).ok());
 
     let mut placer = Placer::new(store_root, &files_dir, check, &mut repaired);
-    let mut wanted: BTreeMap<String, (Sha256, u64)> = BTreeMap::new();
-    for f in updates.iter().flat_map(|u| &u.files).chain(scan_catalog.iter().map(|s| &s.file)) {
-        wanted.insert(f.path.clone(), (f.sha256, f.size));
-    }
     let meter = Meter::start(
         watch,
         Task::Publish,

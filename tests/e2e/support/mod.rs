@@ -317,6 +317,7 @@ pub const JSON_TYPES: &[&str] = &[
     "plan-update",
     "point-verified",
     "progress",
+    "publish-preview",
     "published",
     "scan-catalog",
     "scan-skipped",
