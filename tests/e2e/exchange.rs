@@ -686,3 +686,39 @@ fn unsigned_list_allowed_takes_statuses_never_metadata() {
     assert_ne!(shown["title"], "retitled without a signature");
     assert!(listed(&b, &[]).iter().all(|id| !id.starts_with("manual-")), "no update is made from unsigned metadata");
 }
+
+/// The audit log's entries and the change reports of `s`: what a dry run must not add to.
+fn records(s: &Scratch) -> (String, String) {
+    (s.ingest(&["audit", "list", "--json"]).ok(), s.ingest(&["report", "--list", "--json"]).ok())
+}
+
+#[test]
+fn import_list_dry_run_says_what_would_change_and_keeps_nothing() {
+    let a = update_list_server();
+    a.ingest(&["approve", "KB5034122", "--by", "alice"]).ok();
+    a.ingest(&["group", "create", "pilot", "--by", "alice"]).ok();
+    a.ingest(&["group", "add", "pilot", "KB5034122", "--by", "alice"]).ok();
+    let list = export(&a, "list");
+    let groups = export(&a, "groups");
+    let b = fresh_server(&a);
+    let (state, kept) = (b.state(), records(&b));
+
+    let text = b.ingest(&["import-list", list.to_str().unwrap(), "--dry-run"]).ok();
+    assert!(text.contains("would import 5 rows"), "{text}");
+    assert!(text.contains("updates: 5 new"), "{text}");
+    assert!(text.contains("dry run: nothing was changed, no change report stored"), "{text}");
+    let would =
+        first_of(&b.ingest(&["import-list", list.to_str().unwrap(), "--dry-run", "--json"]).ok(), "list-imported");
+    assert_eq!((would["dry_run"].as_bool(), would["report"].is_null()), (Some(true), true), "{would}");
+    let text = b.ingest(&["import-groups", groups.to_str().unwrap(), "--dry-run"]).ok();
+    assert!(text.contains("would import 1 update groups") && text.contains("dry run"), "{text}");
+    assert_eq!(b.state(), state, "a dry run changes no update, status, group or file");
+    assert_eq!(records(&b), kept, "nor the audit log, nor the reports");
+
+    // The import itself does what the dry run said.
+    let done = first_of(&b.ingest(&["import-list", list.to_str().unwrap(), "--json"]).ok(), "list-imported");
+    assert_eq!(done["new"], would["new"]);
+    assert_eq!(done["statuses_taken"], would["statuses_taken"]);
+    assert_eq!(done["dry_run"], false);
+    assert_ne!(b.state(), state);
+}

@@ -43,6 +43,10 @@ pub struct ImportArgs {
     /// Import the good rows and report the bad ones, instead of refusing the whole file.
     #[arg(long)]
     skip_invalid: bool,
+    /// Say what the import would change (the merge and refresh run whole, then are rolled
+    /// back) and keep nothing: no change, no report, no audit entry.
+    #[arg(long)]
+    dry_run: bool,
     /// One JSON object: what changed.
     #[arg(long)]
     json: bool,
@@ -136,16 +140,19 @@ pub fn import_list(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
         args.skip_invalid,
         &Actor::running(),
         &View::new(PROGRAM, args.json),
+        args.dry_run,
     )?;
-    let report = reports::get(&data, Some(done.report))?;
-    notify(&data.config.notify, &report);
+    if let Some(id) = done.report {
+        notify(&data.config.notify, &reports::get(&data, Some(id))?);
+    }
     if args.json {
         json_line("list-imported", &done)?;
         return Ok(code::OK);
     }
     let m = &done.merge;
     let u = &m.updates;
-    outln!("imported {} rows from {}", done.rows, safe(&CsvInput::from_arg(&args.file).what()));
+    let verb = if done.dry_run { "would import" } else { "imported" };
+    outln!("{verb} {} rows from {}", done.rows, safe(&CsvInput::from_arg(&args.file).what()));
     print_skipped(&done.skipped);
     outln!(
         "  updates: {} new, {} revised, {} unchanged, {} kept (the list holds a later revision, or metadata signed in a bundle, which a CSV never replaces)",
@@ -179,7 +186,10 @@ pub fn import_list(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
         outln!("refreshed the update list:");
         rules::print_refresh(&done.refresh, "");
     }
-    super::report::print_pointer(done.report);
+    match done.report {
+        Some(id) => super::report::print_pointer(id),
+        None => outln!("dry run: nothing was changed, no change report stored"),
+    }
     Ok(code::OK)
 }
 
@@ -191,12 +201,14 @@ pub fn import_groups(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
         &CsvInput::from_arg(&args.file),
         &trust,
         args.skip_invalid,
+        args.dry_run,
     )?;
     if args.json {
         json_line("groups-imported", &done)?;
         return Ok(code::OK);
     }
-    outln!("imported {} update groups from {}", done.rows, safe(&CsvInput::from_arg(&args.file).what()));
+    let verb = if done.dry_run { "would import" } else { "imported" };
+    outln!("{verb} {} update groups from {}", done.rows, safe(&CsvInput::from_arg(&args.file).what()));
     print_skipped(&done.skipped);
     if !done.merge.groups_created.is_empty() {
         outln!("  groups created: {}", safe(&done.merge.groups_created.join(", ")));
@@ -204,6 +216,9 @@ pub fn import_groups(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
     outln!("  memberships added: {}", done.merge.memberships_added);
     for m in &done.merge.unknown_members {
         outln!("  not in this list, left out: {}", safe(m));
+    }
+    if done.dry_run {
+        outln!("dry run: nothing was changed");
     }
     Ok(code::OK)
 }

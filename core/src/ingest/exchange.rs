@@ -125,8 +125,10 @@ pub struct ListImport {
     #[serde(flatten)]
     pub merge: ListMerge,
     pub refresh: RefreshReport,
-    /// The number of the change report stored (`ingest report ID`).
-    pub report: u64,
+    /// The number of the change report stored (`ingest report ID`); none for a dry run.
+    pub report: Option<u64>,
+    /// True when nothing was kept: what the import would do, rolled back.
+    pub dry_run: bool,
 }
 
 impl ListImport {
@@ -149,6 +151,8 @@ pub struct GroupsImport {
     pub skipped: Vec<BadRow>,
     #[serde(flatten)]
     pub merge: GroupMerge,
+    /// True when nothing was kept: what the import would do, rolled back.
+    pub dry_run: bool,
 }
 
 /// The detached signature of an exported file whose BLAKE2b-512 is `prehash`, by the
@@ -353,7 +357,8 @@ const BATCHES_AHEAD: usize = 4;
 
 /// Merges the update list in the CSV at `path` and refreshes, in one transaction, telling
 /// `watch` how many rows and bytes have been read. Bad rows refuse the whole file unless
-/// `skip_invalid`: the merge then ends without a change.
+/// `skip_invalid`: the merge then ends without a change. With `dry_run`, the merge and
+/// refresh run whole and are rolled back: what would change, and no report stored.
 ///
 /// The file is read and checked on a thread of its own while the registry merges the rows
 /// before (reading and checking a large list is a fifth of its import, and the merge needs
@@ -366,6 +371,7 @@ pub fn import_list(
     skip_invalid: bool,
     by: &str,
     watch: &dyn Watch,
+    dry_run: bool,
 ) -> Result<ListImport> {
     let what = input.what();
     let size = match input {
@@ -406,7 +412,7 @@ pub fn import_list(
             bad: Vec::new(),
             done: false,
         };
-        let merge = registry.import_list(&mut rows, &what, trust.takes_metadata(), day, apply_rules);
+        let merge = registry.import_list(&mut rows, &what, trust.takes_metadata(), day, apply_rules, dry_run);
         let CheckedRows { receive, good, bad, .. } = rows;
         // A merge that failed early leaves the reader waiting to send: it stops once nobody
         // receives.
@@ -416,21 +422,25 @@ pub fn import_list(
     });
     meter.finish();
     let (merge, refresh, rows, bad) = merged?;
-    let mut done = ListImport { rows, skipped: bad, merge, refresh, report: 0 };
-    let mut report = ReportBuilder::new(ReportKind::ImportList, by);
-    done.record(&what, &mut report);
-    done.report = report.store(&mut data.registry)?.id;
+    let mut done = ListImport { rows, skipped: bad, merge, refresh, report: None, dry_run };
+    if !dry_run {
+        let mut report = ReportBuilder::new(ReportKind::ImportList, by);
+        done.record(&what, &mut report);
+        done.report = Some(report.store(&mut data.registry)?.id);
+    }
     Ok(done)
 }
 
 /// Reads update groups from the CSV `input` and merges them in one transaction, once the
 /// signature (if `trust` asks for one) matched the bytes read. Groups carry no metadata, so
-/// an unsigned file the administrator allowed is taken whole.
+/// an unsigned file the administrator allowed is taken whole. With `dry_run`, the merge is
+/// rolled back once counted.
 pub fn import_groups(
     data: &mut DataDir,
     input: &CsvInput,
     trust: &ListTrust,
     skip_invalid: bool,
+    dry_run: bool,
 ) -> Result<GroupsImport> {
     let what = input.what();
     let mut reader = input.open()?;
@@ -440,6 +450,6 @@ pub fn import_groups(
     if !bad.is_empty() && !skip_invalid {
         return Err(refusal(&what, &bad));
     }
-    let merge = data.registry.import_groups(&rows, &what)?;
-    Ok(GroupsImport { rows: rows.len(), skipped: bad, merge })
+    let merge = data.registry.import_groups(&rows, &what, dry_run)?;
+    Ok(GroupsImport { rows: rows.len(), skipped: bad, merge, dry_run })
 }

@@ -222,7 +222,8 @@ impl Registry {
     /// than the status here was set; group memberships are added; files are never taken
     /// from a CSV, and those the store lacks are counted. The list is then refreshed as of
     /// `day` ([`Registry::refresh`], the rules applied unless `apply_rules` is false) in the
-    /// same transaction. An error from `rows` ends the merge without a change.
+    /// same transaction. An error from `rows` ends the merge without a change; so does
+    /// `dry_run`, once everything is merged and counted.
     ///
     /// A list of [`BULK_ROWS`] rows or more is merged in bulk, the rows taken as they come:
     /// - foreign keys are not checked row by row (at 200,000 updates the checks were a
@@ -240,6 +241,7 @@ impl Registry {
         metadata: bool,
         day: Date,
         apply_rules: bool,
+        dry_run: bool,
     ) -> Result<(ListMerge, RefreshReport)> {
         let mut rows = rows;
         let mut ahead = Vec::new();
@@ -247,12 +249,19 @@ impl Registry {
             match rows.next() {
                 Some(row) => ahead.push(row?),
                 None => {
-                    return self.merge_list(ahead, std::iter::empty(), source, false, metadata, (day, apply_rules));
+                    return self.merge_list(
+                        ahead,
+                        std::iter::empty(),
+                        source,
+                        false,
+                        metadata,
+                        (day, apply_rules, dry_run),
+                    );
                 }
             }
         }
         self.conn.pragma_update(None, "foreign_keys", "OFF").map_err(self.err())?;
-        let merged = self.merge_list(ahead, rows, source, true, metadata, (day, apply_rules));
+        let merged = self.merge_list(ahead, rows, source, true, metadata, (day, apply_rules, dry_run));
         let checks_back = self.conn.pragma_update(None, "foreign_keys", "ON").map_err(self.err());
         let merged = merged?;
         checks_back?;
@@ -269,7 +278,7 @@ impl Registry {
         source: &str,
         bulk: bool,
         metadata: bool,
-        (day, apply_rules): (Date, bool),
+        (day, apply_rules, dry_run): (Date, bool, bool),
     ) -> Result<(ListMerge, RefreshReport)> {
         self.cache_for_merge(ahead.len())?;
         let path = self.path.clone();
@@ -337,7 +346,12 @@ impl Registry {
             }),
         )?;
         let refreshed = refresh_in(&tx, &path, &unavailable, day, None, apply_rules, true)?;
-        tx.commit().map_err(&e)?;
+        if dry_run {
+            // Everything merged and refreshed as it would be, then rolled back.
+            tx.rollback().map_err(&e)?;
+        } else {
+            tx.commit().map_err(&e)?;
+        }
         Ok((merge, refreshed))
     }
 
@@ -374,7 +388,7 @@ impl Registry {
 
     /// Merges update groups from another server in one transaction: missing groups are
     /// created as they were there, members this list holds are added (none removed).
-    pub fn import_groups(&mut self, rows: &[GroupRow], source: &str) -> Result<GroupMerge> {
+    pub fn import_groups(&mut self, rows: &[GroupRow], source: &str, dry_run: bool) -> Result<GroupMerge> {
         let path = self.path.clone();
         let e = sql_error(&path);
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
@@ -407,7 +421,11 @@ impl Registry {
             }
         }
         append_audit(&tx, &path, "groups-imported", source, &serde_json::to_value(&merge).expect("serialises"))?;
-        tx.commit().map_err(&e)?;
+        if dry_run {
+            tx.rollback().map_err(&e)?;
+        } else {
+            tx.commit().map_err(&e)?;
+        }
         Ok(merge)
     }
 }
