@@ -133,3 +133,35 @@ fn registry_row_damaged_behind_ingest() {
     drop(db);
     s.ingest(&["show", "KB5034122"]).refused(exit::DAMAGED, &["registry ", "metadata of KB5034122 is damaged"]);
 }
+
+#[test]
+fn repair_dry_run_says_each_repair_and_changes_nothing() {
+    let (a, path) = stored();
+    set_mode(&path, 0o644);
+    let digest = path.file_name().unwrap().to_str().unwrap().to_string();
+    let stray = a.s.data_dir().join("store/sha256/00/not-a-digest");
+    std::fs::create_dir_all(stray.parent().unwrap()).unwrap();
+    std::fs::write(&stray, "left here").unwrap();
+    let state = a.s.state();
+    let audit = a.s.ingest(&["audit", "list", "--json"]).ok();
+
+    let out = a.s.ingest(&["check", "--repair", "--dry-run"]).refused_on_stdout(exit::INTEGRITY, &[]);
+    for part in [
+        format!("would repair: file {digest} is writable (stored files are read-only): make it read-only again"),
+        format!("would repair: {} is not a file the registry knows: move it to quarantine", stray.display()),
+        "dry run: nothing was changed".to_string(),
+    ] {
+        assert!(out.contains(&part), "no {part:?} in:\n{out}");
+    }
+    let json = a.s.ingest(&["check", "--repair", "--dry-run", "--json"]);
+    let line = first_of(&json.stdout, "check");
+    assert_eq!(line["repaired"], false);
+    assert_eq!(line["would_repair"].as_array().unwrap().len(), 2, "{line}");
+    assert!(stray.exists() && !std::fs::metadata(&path).unwrap().permissions().readonly(), "nothing moved or changed");
+    assert!(!a.s.data_dir().join("quarantine").exists());
+    assert_eq!(a.s.state(), state);
+    assert_eq!(a.s.ingest(&["audit", "list", "--json"]).ok(), audit, "no repair entry in the audit log");
+
+    // --dry-run alone would read as a plain check: it asks for --repair.
+    a.s.ingest(&["check", "--dry-run"]).refused(2, &["--repair"]);
+}

@@ -14,6 +14,9 @@ pub struct CheckArgs {
     /// quarantine/, make writable files read-only again. Logged in the audit log.
     #[arg(long)]
     pub repair: bool,
+    /// With --repair: say what each repair would do, and change nothing.
+    #[arg(long, requires = "repair")]
+    pub dry_run: bool,
     /// Print the report as one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -21,9 +24,29 @@ pub struct CheckArgs {
 
 pub fn run(ctx: &Context, args: CheckArgs) -> anyhow::Result<u8> {
     let mut data = ctx.write()?;
-    let report = ferry_core::ingest::check::check(&mut data, args.repair, &View::new(PROGRAM, args.json))?;
+    let repair = args.repair && !args.dry_run;
+    let report = ferry_core::ingest::check::check(&mut data, repair, &View::new(PROGRAM, args.json))?;
     if args.json {
-        json_line("check", &report)?;
+        let mut line = serde_json::to_value(&report)?;
+        if args.dry_run {
+            line["would_repair"] = report
+                .findings
+                .iter()
+                .filter_map(|f| {
+                    f.repair().map(|action| serde_json::json!({"finding": f.to_string(), "repair": action}))
+                })
+                .collect();
+        }
+        json_line("check", &line)?;
+    } else if args.dry_run {
+        outln!("checked {} stored files ({})", report.files_checked, human_bytes(report.bytes_checked));
+        for finding in &report.findings {
+            match finding.repair() {
+                Some(action) => outln!("  would repair: {}: {action}", safe(&finding.to_string())),
+                None => outln!("  NOT REPAIRABLE: {}", safe(&finding.to_string())),
+            }
+        }
+        outln!("dry run: nothing was changed; `ingest check --repair` does the above");
     } else {
         outln!("checked {} stored files ({})", report.files_checked, human_bytes(report.bytes_checked));
         for finding in &report.findings {

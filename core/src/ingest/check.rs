@@ -62,7 +62,21 @@ pub enum Finding {
 impl Finding {
     /// Whether `--repair` puts this right.
     pub fn repairable(&self) -> bool {
-        !matches!(self, Finding::RegistryDamaged { .. } | Finding::AuditBroken { .. })
+        self.repair().is_some()
+    }
+
+    /// What `--repair` does about it; none where only a person can (a restore from backup).
+    pub fn repair(&self) -> Option<&'static str> {
+        Some(match self {
+            Finding::RegistryDamaged { .. } | Finding::AuditBroken { .. } => return None,
+            Finding::Missing { .. } => {
+                "mark the file absent: its updates become unavailable, and the next state export asks fetch for it"
+            }
+            Finding::Damaged { .. } => "move it to quarantine and mark it absent (fetch is asked for it again)",
+            Finding::Writable { .. } => "make it read-only again",
+            Finding::NotRegistered { .. } => "register it as present",
+            Finding::Unknown { .. } | Finding::DamagedChunk { .. } => "move it to quarantine",
+        })
     }
 }
 
