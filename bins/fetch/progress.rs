@@ -75,7 +75,12 @@ impl Reporter {
                     "fetch: selected {updates} updates, {files} files to carry ({})",
                     human_bytes(bytes)
                 ));
-                if let Reporter::Bar(bar, _) = self {
+                if let Reporter::Bar(bar, counted) = self {
+                    // A second selection (after --skip-failed left updates out) starts over.
+                    counted.lock().expect("counted lock").clear();
+                    if let Some(old) = bar.lock().expect("bar lock").take() {
+                        old.finish_and_clear();
+                    }
                     let pb = ProgressBar::new(bytes);
                     pb.set_style(
                         ProgressStyle::with_template(
@@ -110,6 +115,12 @@ impl Reporter {
             PackEvent::Sealing { volume, volumes } => {
                 self.line(format!("fetch: signing and syncing volume {volume} of {volumes}"))
             }
+            PackEvent::LeftOut(l) => self.line(format!(
+                "fetch: leaving out {} revision {} (--skip-failed): {}",
+                safe(l.id.as_str()),
+                l.revision,
+                safe(&l.reason)
+            )),
             PackEvent::Packed { done, total, job } => {
                 if matches!(job.location, Location::File(_)) {
                     // Local files are read once, while they are packed.
@@ -165,7 +176,11 @@ impl Reporter {
             let mut t = tally.lock().expect("tally lock");
             match *event {
                 PackEvent::Selected { files, bytes, .. } => {
-                    (t.files_total, t.bytes_total) = (files as u64, bytes);
+                    // A second selection (after --skip-failed left updates out) starts over.
+                    *t = Tally { files_total: files as u64, bytes_total: bytes, ..Tally::default() };
+                    if let Reporter::Json(counted, ..) = self {
+                        counted.lock().expect("counted lock").clear();
+                    }
                     Stage::Started
                 }
                 PackEvent::Packed { done, total, job } => {
@@ -268,6 +283,7 @@ fn json_event(event: &PackEvent<'_>) -> Option<(&'static str, serde_json::Value)
             ("packed", json!({"sha256": job.sha256(), "done": done, "total": total}))
         }
         PackEvent::Sealing { volume, volumes } => ("sealing", json!({"volume": volume, "volumes": volumes})),
+        PackEvent::LeftOut(l) => ("left-out", json!(l)),
         PackEvent::Skipped(Skip::Winget(skipped)) => ("plan-skipped", json!(skipped)),
         PackEvent::Skipped(Skip::Scan(skipped)) => ("scan-skipped", json!(skipped)),
         PackEvent::Download(p) => match p {

@@ -212,3 +212,60 @@ fn speed_time_zero_is_refused() {
     s.pack_run(catalog.to_str().unwrap(), &secret, &["--speed-time", "0"], &[])
         .refused(exit::INPUT, &["--speed-time 0 would judge every transfer stalled"]);
 }
+
+/// The three standard updates served with 7-Zip's file altered (a byte flipped: its SHA-256
+/// is wrong) and VLC's file gone (404 on every attempt).
+fn serve_two_bad() -> (Vec<TestUpdate>, Server) {
+    let updates = three_updates();
+    let (text, mut files) = catalog(&updates, "");
+    files.get_mut(updates[1].file).unwrap()[100] ^= 1;
+    files.insert("catalog.json".into(), text.into_bytes());
+    let faults = BTreeMap::from([(updates[2].file.to_string(), Fault::status(404, usize::MAX))]);
+    (updates, Server::with_faults(files, faults, Duration::ZERO))
+}
+
+#[test]
+fn one_bad_file_fails_the_pack_by_default() {
+    let s = Scratch::new();
+    let (_, server) = serve_two_bad();
+    let (secret, _) = s.key("signer");
+    let run = s.pack_run(&server.url("catalog.json"), &secret, &["--retries", "1", "--retry-delay", "0.05"], &[]);
+    assert!([exit::INTEGRITY, exit::NETWORK].contains(&run.code), "{}", run.stderr);
+    assert!(walk(&s.media()).is_empty(), "no bundle: {:?}", walk(&s.media()));
+}
+
+#[test]
+fn skip_failed_leaves_out_what_could_not_be_had_and_says_so_to_the_offline_side() {
+    let s = Scratch::new();
+    let (updates, server) = serve_two_bad();
+    let (secret, public) = s.key("signer");
+    let args = ["--skip-failed", "--retries", "1", "--retry-delay", "0.05", "--json"];
+    let out = s.pack_run(&server.url("catalog.json"), &secret, &args, &[]).ok();
+    let left: Vec<serde_json::Value> =
+        out.lines().map(json_line).filter(|l| l["type"] == "left-out").map(|mut l| l["data"].take()).collect();
+    assert_eq!(left.len(), 2, "{out}");
+    let bundle = data(out.lines().last().unwrap());
+    assert_eq!(bundle["updates"], 1, "{bundle}");
+    let reasons: BTreeMap<String, String> = bundle["left_out"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["id"].as_str().unwrap().to_string(), l["reason"].as_str().unwrap().to_string()))
+        .collect();
+    assert!(reasons[updates[1].id].contains("SHA-256"), "{reasons:?}");
+    assert!(reasons[updates[2].id].contains("404"), "{reasons:?}");
+
+    // The manifest names them, as any zip tool shows.
+    let path = bundle["path"].as_str().unwrap();
+    let manifest = tool("unzip").args(["-p", path, "manifest.json"]).output().unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&manifest.stdout).unwrap();
+    assert_eq!(manifest["left_out"].as_array().unwrap().len(), 2, "{manifest}");
+
+    // The offline side imports what came, and its change report says what did not.
+    s.trust(&public);
+    let imported = s.ingest(&["import", path]).ok();
+    assert!(imported.contains(&format!("{}: left out by fetch", updates[2].id)), "{imported}");
+    let report = s.ingest(&["report"]).ok();
+    assert!(report.contains("left out by fetch"), "{report}");
+    assert_eq!(listed(&s, &[]), [updates[0].id]);
+}

@@ -151,3 +151,33 @@ fn scan_catalog_that_is_not_a_described_file() {
         "manifest: scan_catalog.sha256: ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad is not in the described files",
     );
 }
+
+#[test]
+fn update_both_carried_and_left_out() {
+    check(
+        "left-out-also-carried.zip",
+        |m| m["left_out"] = serde_json::json!([{"id": m["updates"][0]["id"], "revision": 1, "reason": "HTTP 404"}]),
+        "manifest: left_out[0].id: KB5034122 is both carried and left out",
+    );
+}
+
+#[test]
+fn left_out_reason_too_long() {
+    check(
+        "left-out-reason-too-long.zip",
+        |m| m["left_out"] = serde_json::json!([{"id": "KB5099999", "revision": 1, "reason": "x".repeat(1025)}]),
+        "manifest: left_out[0].reason: longer than 1024 bytes",
+    );
+}
+
+#[test]
+fn left_out_listed_twice() {
+    check(
+        "left-out-listed-twice.zip",
+        |m| {
+            let l = serde_json::json!({"id": "KB5099999", "revision": 1, "reason": "HTTP 404"});
+            m["left_out"] = serde_json::json!([l.clone(), l]);
+        },
+        "manifest: left_out: an update is listed twice",
+    );
+}

@@ -62,6 +62,12 @@ pub fn inspect(args: &InspectArgs) -> anyhow::Result<u8> {
             u.files.len()
         );
     }
+    if !m.left_out.is_empty() {
+        outln!("left out ({}): selected, but a file could not be had", m.left_out.len());
+        for l in &m.left_out {
+            outln!("  {}  rev {}  {}", safe(l.id.as_str()), l.revision, safe(&l.reason));
+        }
+    }
     outln!("payloads ({}):", m.layout.payloads.len());
     for p in &m.layout.payloads {
         outln!("  volume {}  {}  {}", p.volume, p.entry, human_bytes(p.size));

@@ -15,7 +15,7 @@ use ferry_core::formats::keys;
 
 use super::key::read_passphrase;
 use super::options::{DownloadArgs, ScanArgs, SelectionArgs, WingetArgs};
-use crate::common::{code, human_bytes, json_line};
+use crate::common::{code, human_bytes, json_line, safe};
 use crate::progress;
 
 #[derive(Args)]
@@ -51,6 +51,12 @@ pub struct PackArgs {
     /// Use at least this sequence number.
     #[arg(long, value_name = "N")]
     pub min_sequence: Option<u64>,
+    /// Leave out the updates whose files could not be had (a download that failed after its
+    /// retries, bytes that are not the ones named) instead of failing the pack. The bundle's
+    /// manifest names each and why; the offline side still lacks them, and the next pack
+    /// against its state brings them. By default one such file fails the whole pack.
+    #[arg(long)]
+    pub skip_failed: bool,
     /// The bundle expires this many days after its creation.
     #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub expires_in_days: Option<u32>,
@@ -123,6 +129,7 @@ pub fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
         volume_capacity: volumes::requested_capacity(args.media.as_deref(), args.max_file_size.as_deref())?,
         download,
         rotation: rotation.as_ref(),
+        skip_failed: args.skip_failed,
     };
     let mut work = WorkDir::open(work_dir)?;
     let sources = sel.net.sources()?;
@@ -176,6 +183,17 @@ pub fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
             }
         );
         outln!("  signed by {}", result.signers.join(", "));
+        if !result.left_out.is_empty() {
+            let n = result.left_out.len();
+            outln!(
+                "  left out {n} update{} whose files could not be had (named in the manifest; the next pack brings {}):",
+                if n == 1 { "" } else { "s" },
+                if n == 1 { "it" } else { "them" }
+            );
+            for l in &result.left_out {
+                outln!("    {} revision {}: {}", safe(l.id.as_str()), l.revision, safe(&l.reason));
+            }
+        }
     }
     Ok(code::OK)
 }

@@ -167,6 +167,14 @@ fn print_outcome(
             for id in &c.ignored {
                 outln!("  {}: older or conflicting metadata ignored; the list keeps its revision", safe(id));
             }
+            for l in &v.left_out {
+                outln!(
+                    "  {}: left out by fetch (revision {} not carried: {}); a later bundle brings it",
+                    safe(l.id.as_str()),
+                    l.revision,
+                    safe(&l.reason)
+                );
+            }
         }
         ImportOutcome::AlreadyImported { verified: v } => {
             outln!("already imported: {} ({}); nothing changed", safe(&path.display().to_string()), v.position());

@@ -393,6 +393,7 @@ mod hostile_bytes {
             updates,
             layout: Layout { volumes: 1, payloads },
             scan_catalog: None,
+            left_out: Vec::new(),
         };
         let bytes = manifest.to_json();
         let sig = key.sign(&bytes, &manifest.trusted_comment(1).to_string(), "test").unwrap();

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use sha2::Digest;
 
-use crate::base::error::{Error, IoContext, Result};
+use crate::base::error::{Error, ErrorClass, IoContext, Result};
 use crate::base::names::{Sha1, Sha256};
 use crate::fetch::cache::Cache;
 use crate::fetch::source::{Location, Sources};
@@ -150,8 +150,40 @@ pub fn run(
     cache: &Cache,
     options: &DownloadOptions,
     progress: &(dyn Fn(Progress<'_>) + Sync),
-    mut ready: impl FnMut(&Job, &Ready) -> Result<()>,
+    ready: impl FnMut(&Job, &Ready) -> Result<()>,
 ) -> Result<()> {
+    run_with(jobs, sources, cache, options, progress, false, ready).map(|_| ())
+}
+
+/// Whether a file that could not be had may be left out (`fetch pack --skip-failed`): the
+/// source's fault (the network, a server's error, bytes that are not the ones named), not
+/// this machine's (a full disk stops the pack whatever is asked).
+pub fn is_source_failure(e: &Error) -> bool {
+    matches!(e.class(), ErrorClass::Network | ErrorClass::Integrity)
+}
+
+/// Brings every job's file into the cache as [`run`] does, going on past files whose
+/// source failed ([`is_source_failure`]); returns those, by job index, with their error.
+/// Any other failure stops it and is returned.
+pub fn fetch_all(
+    jobs: &[Job],
+    sources: &Sources,
+    cache: &Cache,
+    options: &DownloadOptions,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+) -> Result<Vec<(usize, Error)>> {
+    run_with(jobs, sources, cache, options, progress, true, |_, _| Ok(()))
+}
+
+fn run_with(
+    jobs: &[Job],
+    sources: &Sources,
+    cache: &Cache,
+    options: &DownloadOptions,
+    progress: &(dyn Fn(Progress<'_>) + Sync),
+    keep_going: bool,
+    mut ready: impl FnMut(&Job, &Ready) -> Result<()>,
+) -> Result<Vec<(usize, Error)>> {
     let queue = Mutex::new((0..jobs.len()).collect::<VecDeque<usize>>());
     let stop = AtomicBool::new(false);
     let workers = options.parallel.clamp(1, jobs.len().max(1));
@@ -173,16 +205,23 @@ pub fn run(
         }
         drop(sender);
         let mut first_error = None;
+        let mut failed = Vec::new();
         for (i, result) in receiver {
             if first_error.is_some() {
                 continue;
             }
-            if let Err(e) = result.and_then(|r| ready(&jobs[i], &r)) {
-                stop.store(true, Ordering::SeqCst);
-                first_error = Some(e);
+            match result {
+                Err(e) if keep_going && is_source_failure(&e) => failed.push((i, e)),
+                result => {
+                    if let Err(e) = result.and_then(|r| ready(&jobs[i], &r)) {
+                        stop.store(true, Ordering::SeqCst);
+                        first_error = Some(e);
+                    }
+                }
             }
         }
-        first_error.map_or(Ok(()), Err)
+        failed.sort_by_key(|(i, _)| *i);
+        first_error.map_or(Ok(failed), Err)
     })
 }
 

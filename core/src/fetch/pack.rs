@@ -24,7 +24,8 @@ use crate::fetch::volumes::{self, ENTRY_OVERHEAD, Piece};
 use crate::fetch::workdir::WorkDir;
 use crate::formats::catalog::{Catalog, Selection};
 use crate::formats::manifest::{
-    BUNDLE_FORMAT, BundleKind, ChunkOf, DescribedFile, Layout, Manifest, Payload, chunk_entry_name, file_entry_name,
+    BUNDLE_FORMAT, BundleKind, ChunkOf, DescribedFile, Layout, LeftOut, MAX_LEFT_OUT_REASON, Manifest, Payload,
+    chunk_entry_name, file_entry_name,
 };
 use crate::formats::minisign::SecretKey;
 use crate::formats::model::Update;
@@ -58,6 +59,10 @@ pub struct PackOptions<'a> {
     pub download: DownloadOptions,
     /// A signed key rotation statement to carry in every volume.
     pub rotation: Option<&'a SignedStatement>,
+    /// Leave out the updates whose files could not be had (a download that failed after its
+    /// retries, bytes that are not the ones named) instead of failing the pack; the manifest
+    /// names them and why.
+    pub skip_failed: bool,
 }
 
 /// Why an update is in a plan.
@@ -106,6 +111,71 @@ impl Plan {
     pub fn payload_bytes(&self) -> u64 {
         self.jobs.iter().map(|j| j.size).sum()
     }
+
+    /// Takes the updates `ids` out of the plan, with every file no other carried update
+    /// needs.
+    fn without(&mut self, ids: &BTreeSet<UpdateId>) {
+        self.updates.retain(|u| !ids.contains(&u.id));
+        self.entries.retain(|e| !ids.contains(&e.id));
+        let kept: BTreeSet<Sha256> = self.updates.iter().flat_map(|u| u.files.iter().map(|f| f.sha256)).collect();
+        self.described.retain(|digest, _| kept.contains(digest));
+        self.jobs.retain(|job| job.sha256().is_some_and(|d| kept.contains(&d)));
+        self.relies_on.retain(|digest| kept.contains(digest));
+    }
+}
+
+/// Fetches every file of the plan, and takes out the updates with a file whose source
+/// failed; returns them, each with the first failure among its files. Fails as the pack
+/// would when no update is left, or on a failure of this machine.
+fn leave_out_failed(
+    plan: &mut Plan,
+    sources: &Sources,
+    cache: &Cache,
+    download: &DownloadOptions,
+    progress: &(dyn Fn(PackEvent<'_>) + Sync),
+) -> Result<Vec<LeftOut>> {
+    let failed = download::fetch_all(&plan.jobs, sources, cache, download, &|p| progress(PackEvent::Download(p)))?;
+    if failed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut why: BTreeMap<Sha256, &Error> = BTreeMap::new();
+    for (i, e) in &failed {
+        if let Some(digest) = plan.jobs[*i].sha256() {
+            why.entry(digest).or_insert(e);
+        }
+    }
+    let left_out: Vec<LeftOut> = plan
+        .updates
+        .iter()
+        .filter_map(|u| {
+            let e = u.files.iter().find_map(|f| why.get(&f.sha256))?;
+            Some(LeftOut { id: u.id.clone(), revision: u.revision, reason: one_line(&e.to_string()) })
+        })
+        .collect();
+    if left_out.len() == plan.updates.len() {
+        // Nothing would be carried: the pack fails as it would without --skip-failed.
+        let (_, first) = failed.into_iter().next().expect("a failure");
+        return Err(first);
+    }
+    let ids: BTreeSet<UpdateId> = left_out.iter().map(|l| l.id.clone()).collect();
+    plan.without(&ids);
+    for l in &left_out {
+        progress(PackEvent::LeftOut(l));
+    }
+    Ok(left_out)
+}
+
+/// A message on one line, cut to what a manifest keeps.
+fn one_line(text: &str) -> String {
+    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.len() <= MAX_LEFT_OUT_REASON {
+        return line;
+    }
+    let mut end = MAX_LEFT_OUT_REASON - 3;
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &line[..end])
 }
 
 /// What `pack` reports as it goes, for the binary to show.
@@ -133,6 +203,8 @@ pub enum PackEvent<'a> {
         total: usize,
         job: &'a Job,
     },
+    /// An update left out because one of its files could not be had (`skip_failed`).
+    LeftOut(&'a LeftOut),
     /// Volume `volume` of `volumes` gets its manifest and signatures and is synced to disk.
     Sealing {
         volume: u32,
@@ -163,6 +235,8 @@ pub struct PackResult {
     pub relies_on: usize,
     pub layout: Sha256,
     pub signers: Vec<String>,
+    /// Selected updates the bundle does not carry because a file could not be had.
+    pub left_out: Vec<LeftOut>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -236,6 +310,7 @@ pub fn volume_sizes(plan: &Plan, channel: &Channel, capacity: Option<u64>, keys:
         updates: plan.updates.clone(),
         files: plan.described.iter().map(|(sha256, size)| DescribedFile { sha256: *sha256, size: *size }).collect(),
         scan_catalog: None,
+        left_out: Vec::new(),
         layout: Layout { volumes: 1, payloads: Vec::new() },
     };
     let pieces = layout_pieces(plan, capacity, draft.to_json().len() as u64, keys.max(1))?;
@@ -334,6 +409,19 @@ pub fn pack(
         work.number_revisions(&mut offered.catalog.updates)?;
     }
     let mut plan = plan(&offered.catalog, &offered.base, &opts.plan)?;
+    // With skip_failed, every file is fetched first (a person sees the same progress), the
+    // updates with a file that could not be had are taken out, and the pack goes on with
+    // what is in the cache.
+    let left_out = if opts.skip_failed && !plan.jobs.is_empty() {
+        progress(PackEvent::Selected {
+            updates: plan.updates.len(),
+            files: plan.jobs.len(),
+            bytes: plan.payload_bytes(),
+        });
+        leave_out_failed(&mut plan, sources, &cache, &opts.download, progress)?
+    } else {
+        Vec::new()
+    };
     let scan_catalog = offered.scan_catalog.map(|(path, carried)| {
         if plan.described.insert(carried.sha256, carried.size).is_none() {
             plan.jobs.push(Job::sized(carried.sha256, carried.size, Location::File(path)));
@@ -343,7 +431,13 @@ pub fn pack(
     if plan.updates.is_empty() && scan_catalog.is_none() {
         return Ok(PackOutcome::NothingNew { up_to_date: plan.up_to_date });
     }
-    progress(PackEvent::Selected { updates: plan.updates.len(), files: plan.jobs.len(), bytes: plan.payload_bytes() });
+    if !opts.skip_failed || plan.jobs.is_empty() || !left_out.is_empty() || scan_catalog.is_some() {
+        progress(PackEvent::Selected {
+            updates: plan.updates.len(),
+            files: plan.jobs.len(),
+            bytes: plan.payload_bytes(),
+        });
+    }
 
     // Lay the volumes out before a sequence is used, so that media too small for the bundle
     // cost nothing. The draft's sequence and times are placeholders of the widest form; only
@@ -362,6 +456,7 @@ pub fn pack(
         files: plan.described.iter().map(|(sha256, size)| DescribedFile { sha256: *sha256, size: *size }).collect(),
         scan_catalog,
         layout: Layout { volumes: 1, payloads: Vec::new() },
+        left_out,
     };
     let fs_limit = volumes::file_system_limit(&opts.out_dir);
     let (capacity, lowered) =
@@ -520,5 +615,6 @@ pub fn pack(
         relies_on: manifest.relies_on.len(),
         layout: manifest.layout.digest(),
         signers: opts.keys.iter().map(|k| k.key_id.to_string()).collect(),
+        left_out: manifest.left_out.clone(),
     })))
 }

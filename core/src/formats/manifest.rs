@@ -113,7 +113,23 @@ pub struct Manifest {
     /// so it needs no approval. Its file is one of the described files.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scan_catalog: Option<ScanCatalog>,
+    /// Updates the pack selected but left out because one of their files could not be had
+    /// (`fetch pack --skip-failed`): the offline side still lacks them, and says so.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<LeftOut>,
 }
+
+/// An update a pack selected and left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeftOut {
+    pub id: UpdateId,
+    pub revision: u32,
+    /// What failed, in a sentence (the download's error).
+    pub reason: String,
+}
+
+/// The longest reason a left-out update may carry.
+pub const MAX_LEFT_OUT_REASON: usize = 1024;
 
 /// A scan catalog a bundle carries, as fetch verified it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -211,6 +227,18 @@ impl Manifest {
                 return Err("scan_catalog: a signer or root name longer than 1024 bytes".into());
             }
             referenced.insert(scan.sha256);
+        }
+        for (i, l) in self.left_out.iter().enumerate() {
+            if ids.contains(&l.id) {
+                return Err(format!("left_out[{i}].id: {} is both carried and left out", l.id));
+            }
+            if l.reason.len() > MAX_LEFT_OUT_REASON {
+                return Err(format!("left_out[{i}].reason: longer than {MAX_LEFT_OUT_REASON} bytes"));
+            }
+        }
+        let left: BTreeSet<&UpdateId> = self.left_out.iter().map(|l| &l.id).collect();
+        if left.len() != self.left_out.len() {
+            return Err("left_out: an update is listed twice".into());
         }
         if let Some(f) = self.files.iter().find(|f| !referenced.contains(&f.sha256)) {
             return Err(format!("files: {} is described but no update refers to it", f.sha256));

@@ -28,7 +28,7 @@ use crate::formats::manifest::{BundleKind, Manifest, Payload};
 use crate::formats::trust::Allowed;
 use crate::server::datadir::DataDir;
 use crate::server::registry::{AcceptedBundle, ChannelState, ImportChanges, ImportRecord};
-use crate::server::report::{ChangeReport, ReportBuilder, ReportKind};
+use crate::server::report::{ChangeKind, ChangeReport, ReportBuilder, ReportKind};
 use crate::server::store::Store;
 
 /// What verification established about one bundle volume.
@@ -55,6 +55,9 @@ pub struct Verified {
     pub payloads: Vec<PayloadCheck>,
     /// How the bundle's freshness was judged.
     pub time: TimeJudgement,
+    /// Updates fetch selected but left out, their files not had (`fetch pack --skip-failed`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub left_out: Vec<crate::formats::manifest::LeftOut>,
 }
 
 /// One payload as verified.
@@ -267,6 +270,7 @@ fn verified(c: &Checked, payloads: Vec<PayloadCheck>, time: TimeJudgement) -> Ve
         bytes_verified: bytes,
         payloads,
         time,
+        left_out: m.left_out.clone(),
     }
 }
 
@@ -552,6 +556,13 @@ fn record(report: &mut ReportBuilder, path: &Path, result: &Result<ImportOutcome
     report.source(&path.display().to_string(), outcome, detail);
     if let Ok(ImportOutcome::Accepted { verified: v, changes, missing_volumes, .. }) = result {
         report.import_changes(changes);
+        for l in &v.left_out {
+            report.change(
+                l.id.as_str(),
+                ChangeKind::LeftOut,
+                format!("revision {} not carried: {}; a later bundle brings it", l.revision, l.reason),
+            );
+        }
         if v.volumes > 1 {
             report.waiting(&v.channel, v.sequence, missing_volumes.clone());
         }
@@ -693,6 +704,7 @@ mod tests {
             files: vec![],
             layout: Layout { volumes: 1, payloads: vec![] },
             scan_catalog: None,
+            left_out: Vec::new(),
         }
     }
 

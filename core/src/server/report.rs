@@ -199,6 +199,8 @@ pub enum ChangeKind {
     AddedToGroup,
     /// A rule would approve it but cannot yet.
     Held,
+    /// Selected by fetch but left out of the bundle: one of its files could not be had.
+    LeftOut,
 }
 
 impl ChangeKind {
@@ -217,6 +219,7 @@ impl ChangeKind {
             ChangeKind::Undefined => "undefined",
             ChangeKind::AddedToGroup => "added to group",
             ChangeKind::Held => "held",
+            ChangeKind::LeftOut => "left out by fetch",
         }
     }
 
@@ -224,7 +227,7 @@ impl ChangeKind {
     /// [`DETAIL_LIMIT`] names one by one.
     fn urgency(self) -> u8 {
         match self {
-            ChangeKind::Held => 0,
+            ChangeKind::Held | ChangeKind::LeftOut => 0,
             ChangeKind::StatusReset => 1,
             ChangeKind::StatusTaken => 2,
             ChangeKind::Approved | ChangeKind::Declined | ChangeKind::Undefined => 3,
@@ -515,6 +518,7 @@ impl ChangeReport {
             ChangeKind::AddedToGroup,
             ChangeKind::Held,
             ChangeKind::StatusTaken,
+            ChangeKind::LeftOut,
         ] {
             if let Some(n) = c.by_change.get(kind.label()) {
                 parts.push(format!("{n} {}", kind.label()));

@@ -17,6 +17,7 @@ pub const INGEST: &str = env!("CARGO_BIN_EXE_ingest");
 pub mod exit {
     pub const USAGE: i32 = 2;
     pub const INPUT: i32 = 3;
+    pub const NETWORK: i32 = 4;
     pub const INTEGRITY: i32 = 5;
     pub const SIGNATURE: i32 = 6;
     pub const BUNDLE: i32 = 7;
@@ -305,6 +306,7 @@ pub const JSON_TYPES: &[&str] = &[
     "groups-imported",
     "import",
     "import-done",
+    "left-out",
     "list-imported",
     "membership",
     "msrc-kb",
