@@ -133,9 +133,16 @@ fn items(p: &Progress) -> String {
     }
 }
 
-/// One log line: what, how many items, how many bytes of how many, and the share done.
+/// One log line: what, how many items, how many bytes of how many, and the share done; at
+/// the start, what there is to do.
 pub fn line(p: &Progress) -> String {
     let what = format!("{} {}", p.task.doing(), super::safe(&p.subject));
+    if p.stage == Stage::Started {
+        let items = p.items_total.map(|n| format!("{n} {}", p.task.items()));
+        let bytes = p.bytes_total.map(human_bytes);
+        let sizes: Vec<String> = items.into_iter().chain(bytes).collect();
+        return if sizes.is_empty() { what } else { format!("{what}: {}", sizes.join(", ")) };
+    }
     let bytes = match p.bytes_total {
         Some(total) if total > 0 => {
             let percent = p.bytes_done.saturating_mul(100) / total;
@@ -169,6 +176,14 @@ mod tests {
         assert_eq!(
             line(&progress(Stage::Running)),
             "importing /media/stick/ferry-default-000001.zip: 3 of 6 files, 512 B of 2.0 KiB (25%)"
+        );
+    }
+
+    #[test]
+    fn a_log_line_at_the_start_says_what_there_is_to_do() {
+        assert_eq!(
+            line(&progress(Stage::Started)),
+            "importing /media/stick/ferry-default-000001.zip: 6 files, 2.0 KiB"
         );
     }
 
