@@ -44,6 +44,13 @@ missing or untrusted; 7 a bundle's container or manifest is unsafe or malformed;
 or expired bundle; 9 this machine failed (disk, file system); 10 not found; 11 busy (another process holds the \
 directory); 12 damaged (data ferry wrote itself). README.md has the full table.";
 
+/// "1 update", "2 updates": a count with its noun, in the singular or the plural.
+#[allow(dead_code)]
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
 /// Parses `--classification`, and lists its possible values in `--help`.
 #[allow(dead_code)]
 pub fn classification_parser()

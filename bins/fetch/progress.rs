@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::PROGRAM;
 use crate::common::progress::View;
-use crate::common::{human_bytes, safe};
+use crate::common::{count, human_bytes, safe};
 use ferry_core::base::progress::{Stage, Task, Watch};
 
 pub enum Reporter {
@@ -72,7 +72,9 @@ impl Reporter {
         match event {
             PackEvent::Selected { updates, files, bytes } => {
                 self.line(format!(
-                    "fetch: selected {updates} updates, {files} files to carry ({})",
+                    "fetch: selected {}, {} to carry ({})",
+                    count(updates as u64, "update"),
+                    count(files as u64, "file"),
                     human_bytes(bytes)
                 ));
                 if let Reporter::Bar(bar, counted) = self {

@@ -167,7 +167,7 @@ fn published_over_nginx_verified_by_minisign_and_a_reader_of_the_old_index_stays
     // One generation later nobody reads generation 1: it and the declined file are pruned.
     s.ingest(&["decline", "7zip.7zip@24.09"]).ok();
     let out = s.ingest(&["publish"]).ok();
-    assert!(out.contains("pruned 1 files and 1 old generations"), "{out}");
+    assert!(out.contains("pruned 1 file and 1 old generation"), "{out}");
     let vlc = index_files(&first).into_iter().find(|(p, _)| p.ends_with("vlc-3.0.21-win64.exe")).unwrap().0;
     assert_eq!(web.get(&vlc).0, 404);
     assert_eq!(web.get("generations/1/index.json").0, 404);
@@ -215,7 +215,7 @@ fn a_group_distribution_point_carries_the_approved_members_only() {
     let dir = s.path("dp-servers");
     s.ingest(&["dp", "add", "servers", "--path", dir.to_str().unwrap(), "--group", "servers"]).ok();
     let out = s.ingest(&["publish"]).ok();
-    assert!(out.contains("servers published as generation 1: 1 updates"), "{out}");
+    assert!(out.contains("servers published as generation 1: 1 update"), "{out}");
     assert_eq!(index_ids(&index_at(&dir, "1")), ["KB5034122"]);
     assert_eq!(index_at(&dir, "1")["carries"], "approved updates of group servers");
     s.ingest(&["group", "delete", "servers"])
@@ -305,7 +305,7 @@ fn dp_verify_names_missing_corrupt_and_extra_files() {
     // A plain publish trusts sizes: it puts back what was lost and prunes what was planted;
     // with --check it reads every file and replaces what differs.
     let out = s.ingest(&["publish"]).ok();
-    assert!(out.contains("1 copied") && out.contains("pruned 1 files"), "{out}");
+    assert!(out.contains("1 copied") && out.contains("pruned 1 file"), "{out}");
     s.ingest(&["dp", "verify", dir.to_str().unwrap()]).refused_on_stdout(exit::INTEGRITY, &["corrupt"]);
     let out = s.ingest(&["publish", "--check"]).ok();
     assert!(out.contains("1 replaced what was there"), "{out}");
@@ -507,7 +507,7 @@ fn a_dry_run_says_what_a_publish_would_delete_and_changes_nothing() {
 
     let text = s.ingest(&["publish", "--dry-run"]).ok();
     for part in [
-        "hq would write a new generation (now 2): 1 updates",
+        "hq would write a new generation (now 2): 1 update,",
         "would remove: 7zip.7zip@24.09",
         "would delete files/zz/planted.exe",
         "would delete generation 1",

@@ -15,7 +15,7 @@ use ferry_core::formats::keys;
 
 use super::key::read_passphrase;
 use super::options::{DownloadArgs, ScanArgs, SelectionArgs, WingetArgs};
-use crate::common::{code, human_bytes, json_line, safe};
+use crate::common::{code, count, human_bytes, json_line, safe};
 use crate::progress;
 
 #[derive(Args)]
@@ -172,12 +172,12 @@ pub fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
             result.bundle_id
         );
         outln!(
-            "  {} updates, {} payloads, {}{}",
-            result.updates,
-            result.payloads,
+            "  {}, {}, {}{}",
+            count(result.updates as u64, "update"),
+            count(result.payloads as u64, "payload"),
             human_bytes(result.payload_bytes),
             if result.relies_on > 0 {
-                format!("; relies on {} files the offline side holds", result.relies_on)
+                format!("; relies on {} the offline side holds", count(result.relies_on as u64, "file"))
             } else {
                 String::new()
             }

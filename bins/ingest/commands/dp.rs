@@ -9,7 +9,7 @@ use ferry_core::server::datadir::SERVER_PUBLIC_FILE;
 
 use crate::PROGRAM;
 use crate::common::progress::View;
-use crate::common::{code, human_bytes, json_line, safe};
+use crate::common::{code, count, human_bytes, json_line, safe};
 use crate::context::Context;
 use ferry_core::formats::approval::Actor;
 use ferry_core::publish::points;
@@ -168,7 +168,7 @@ fn print_verified(v: &VerifiedPoint) {
         v.published,
         v.server_key
     );
-    outln!("  {} updates, {} files, {}", v.updates, v.files, human_bytes(v.bytes));
+    outln!("  {}, {}, {}", count(v.updates as u64, "update"), count(v.files as u64, "file"), human_bytes(v.bytes));
     for (what, list) in [("missing", &v.missing), ("corrupt", &v.corrupt), ("extra", &v.extra)] {
         for item in list {
             outln!("  {what:<8} {}", safe(item));
@@ -217,7 +217,13 @@ fn preview(ctx: &Context, args: PublishArgs) -> anyhow::Result<u8> {
             (true, None) => "would write its first generation".to_string(),
             (false, now) => format!("is up to date at generation {}", now.unwrap_or_default()),
         };
-        outln!("{} {generation}: {} updates, {} files, {}", safe(&p.name), p.updates, p.files, human_bytes(p.bytes));
+        outln!(
+            "{} {generation}: {}, {}, {}",
+            safe(&p.name),
+            count(p.updates as u64, "update"),
+            count(p.files as u64, "file"),
+            human_bytes(p.bytes)
+        );
         outln!(
             "  files to copy: {} ({}); {} there already with the right size",
             p.to_place,
@@ -250,11 +256,11 @@ fn preview(ctx: &Context, args: PublishArgs) -> anyhow::Result<u8> {
 pub fn print_published(p: &Published) {
     let state = if p.new_generation { "published as generation" } else { "up to date at generation" };
     outln!(
-        "{} {state} {}: {} updates, {} files, {}",
+        "{} {state} {}: {}, {}, {}",
         safe(&p.name),
         p.generation,
-        p.updates,
-        p.files,
+        count(p.updates as u64, "update"),
+        count(p.files as u64, "file"),
         human_bytes(p.bytes)
     );
     let placed = &p.placed;
@@ -278,7 +284,11 @@ pub fn print_published(p: &Published) {
         outln!("  removed: {}", safe(&p.removed.join(", ")));
     }
     if p.pruned_files > 0 || !p.pruned_generations.is_empty() {
-        outln!("  pruned {} files and {} old generations", p.pruned_files, p.pruned_generations.len());
+        outln!(
+            "  pruned {} and {}",
+            count(p.pruned_files as u64, "file"),
+            count(p.pruned_generations.len() as u64, "old generation")
+        );
     }
     if !p.waiting.is_empty() {
         outln!("  approved but waiting for files: {}", safe(&p.waiting.join(", ")));

@@ -11,7 +11,7 @@ use ferry_core::ingest::import::{ImportOptions, ImportOutcome};
 
 use crate::PROGRAM;
 use crate::common::progress::View;
-use crate::common::{self, code, human_bytes, json_line, safe};
+use crate::common::{self, code, count, human_bytes, json_line, safe};
 use crate::context::{Context, notify};
 
 #[derive(Args)]
@@ -143,10 +143,10 @@ fn print_outcome(
             warn_time(&v.time);
             outln!("  signed by {}", v.signers.join(", "));
             outln!(
-                "  {} payloads verified ({}); {} files newly stored",
-                v.payloads_verified,
+                "  {} verified ({}); {} newly stored",
+                count(v.payloads_verified as u64, "payload"),
                 human_bytes(v.bytes_verified),
-                c.files_stored
+                count(c.files_stored as u64, "file")
             );
             outln!(
                 "  updates: {} new, {} revised, {} unchanged, {} ignored",

@@ -7,7 +7,7 @@ use ferry_core::ingest::list;
 use ferry_core::server::registry::UpdateSummary;
 
 use super::select::FilterArgs;
-use crate::common::{code, human_bytes, json_line, safe};
+use crate::common::{code, count, human_bytes, json_line, safe};
 use crate::context::Context;
 
 #[derive(Args)]
@@ -162,5 +162,5 @@ pub fn print_table(rows: &[UpdateSummary]) {
         ]);
     }
     table.print();
-    outln!("{} updates", rows.len());
+    outln!("{}", count(rows.len() as u64, "update"));
 }

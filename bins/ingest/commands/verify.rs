@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use super::import::{AllowArgs, warn_time};
 use crate::PROGRAM;
 use crate::common::progress::View;
-use crate::common::{code, human_bytes, json_line, safe};
+use crate::common::{code, count, human_bytes, json_line, safe};
 use crate::context::Context;
 use clap::Args;
 
@@ -31,9 +31,9 @@ pub fn run(ctx: &Context, args: VerifyArgs) -> anyhow::Result<u8> {
         outln!("  {} (bundle {})", v.position(), v.bundle_id);
         outln!("  signed by {}", v.signers.join(", "));
         outln!(
-            "  {} updates; {} payloads, {} checked against their SHA-256",
-            v.updates,
-            v.payloads_verified,
+            "  {}; {}, {} checked against their SHA-256",
+            count(v.updates as u64, "update"),
+            count(v.payloads_verified as u64, "payload"),
             human_bytes(v.bytes_verified)
         );
     }
