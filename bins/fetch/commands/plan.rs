@@ -97,9 +97,9 @@ pub fn plan(work_dir: Option<std::path::PathBuf>, args: &PlanArgs) -> anyhow::Re
         outln!("  ({} selected updates are up to date on the offline side)", plan.up_to_date);
     }
     outln!(
-        "{} updates, {} files to download and carry, {}{}",
-        plan.entries.len(),
-        plan.jobs.len(),
+        "{}, {} to download and carry, {}{}",
+        common::count(plan.entries.len() as u64, "update"),
+        common::count(plan.jobs.len() as u64, "file"),
         human_bytes(plan.payload_bytes()),
         if plan.relies_on.is_empty() {
             String::new()
@@ -151,7 +151,11 @@ fn plan_winget(tree: &std::path::Path, args: &WingetArgs, json: bool) -> anyhow:
         outln!("skipped {}@{}: {}", safe(&s.id), safe(&s.version), safe(&s.reason));
     }
     let files: usize = plan.versions.iter().map(|v| v.files.len()).sum();
-    outln!("{} package versions, {} installers", plan.versions.len(), files);
+    outln!(
+        "{}, {}",
+        common::count(plan.versions.len() as u64, "package version"),
+        common::count(files as u64, "installer")
+    );
     Ok(code::OK)
 }
 
@@ -263,6 +267,6 @@ fn plan_scan(cab: &std::path::Path, args: &PlanArgs) -> anyhow::Result<u8> {
     for s in &skipped {
         outln!("skipped {} {}: {}", s.id, safe(s.title.as_deref().unwrap_or("")), safe(&s.reason));
     }
-    outln!("{} updates selected, {} left out", updates.len(), skipped.len());
+    outln!("{} selected, {} left out", common::count(updates.len() as u64, "update"), skipped.len());
     Ok(code::OK)
 }
