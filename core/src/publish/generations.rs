@@ -58,6 +58,9 @@ pub(crate) fn write_generation(generations_dir: &SharedTree, index: &Index, key:
         set_published_mode(&file, &path)?;
     }
     partial.sync()?;
+    // Windows refuses to rename a directory while a handle to it is open (a sharing
+    // violation): the partial directory's own handle goes first.
+    drop(partial);
     generations_dir.rename(&partial_name, &index.generation.to_string())?;
     generations_dir.sync()
 }

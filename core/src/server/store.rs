@@ -198,6 +198,11 @@ impl Store {
         let dir = target.parent().expect("store paths have a parent");
         fs::create_dir_all(dir).at(dir)?;
         temp.persist(target).map_err(|e| crate::base::error::Error::io(target, e.error))?;
+        // On Windows the rename clears the read-only attribute set on the temporary file
+        // (tempfile resets the attributes before it moves a file), and a writable stored
+        // file is one `ingest check` rightly reports: set it again on the file's own name.
+        #[cfg(windows)]
+        crate::base::durable::make_readonly(target)?;
         crate::failpoint!("store.after-rename");
         sync_dir(dir)
     }
