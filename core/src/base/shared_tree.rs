@@ -213,7 +213,12 @@ impl SharedTree {
     pub fn remove(&self, name: &str) -> Result<()> {
         let result = match self.kind(name)? {
             None => return Ok(()),
-            Some(Kind::Dir) => self.dir.remove_dir_all(name),
+            Some(Kind::Dir) => {
+                // Windows refuses to delete read-only files, and published files are.
+                #[cfg(not(unix))]
+                self.open_subdir(name)?.make_all_writable()?;
+                self.dir.remove_dir_all(name)
+            }
             Some(_) => {
                 #[cfg(not(unix))]
                 self.make_writable(name)?;
@@ -236,6 +241,20 @@ impl SharedTree {
             }
             Err(_) => Ok(false),
         }
+    }
+
+    /// Clears the read-only flag of every plain file below this directory, never following
+    /// a link or junction: for a removal on Windows.
+    #[cfg(not(unix))]
+    fn make_all_writable(&self) -> Result<()> {
+        for (name, kind) in self.entries()? {
+            match kind {
+                Kind::File { .. } => self.make_writable(&name)?,
+                Kind::Dir => self.open_subdir(&name)?.make_all_writable()?,
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Read-only files cannot be removed or replaced on Windows; clear the flag first.

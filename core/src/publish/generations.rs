@@ -191,10 +191,14 @@ pub(crate) fn prune_files(files_dir: &SharedTree, keep: &BTreeSet<String>) -> Re
             }
         }
         if removed_here {
-            if sub.names()?.is_empty() {
-                files_dir.remove_if_empty(&dir)?;
-            } else {
+            let emptied = sub.names()?.is_empty();
+            if !emptied {
                 sub.sync()?;
+            }
+            // Windows cannot remove a directory while a handle to it is open.
+            drop(sub);
+            if emptied {
+                files_dir.remove_if_empty(&dir)?;
             }
         }
     }

@@ -198,9 +198,10 @@ impl Store {
         let dir = target.parent().expect("store paths have a parent");
         fs::create_dir_all(dir).at(dir)?;
         temp.persist(target).map_err(|e| crate::base::error::Error::io(target, e.error))?;
-        // On Windows the rename clears the read-only attribute set on the temporary file
-        // (tempfile resets the attributes before it moves a file), and a writable stored
-        // file is one `ingest check` rightly reports: set it again on the file's own name.
+        // On Windows the temporary file is left writable (a read-only one could not be
+        // deleted if the import is refused), and tempfile's rename resets the attributes
+        // anyway: the file becomes read-only here, under its own name. A writable stored
+        // file is one `ingest check` rightly reports.
         #[cfg(windows)]
         crate::base::durable::make_readonly(target)?;
         crate::failpoint!("store.after-rename");
@@ -291,9 +292,15 @@ impl BlockSink for Incoming {
     fn finish(self) -> std::io::Result<TempPath> {
         drop(self.direct);
         self.temp.as_file().sync_all()?;
-        let mut perms = self.temp.as_file().metadata()?.permissions();
-        perms.set_readonly(true);
-        self.temp.as_file().set_permissions(perms)?;
+        // Read-only from here on Unix. Windows cannot delete a read-only file, so a copy
+        // whose import is then refused would stay in tmp/ when dropped: there the flag is
+        // set once the file has its name in the store (`Store::persist`).
+        #[cfg(unix)]
+        {
+            let mut perms = self.temp.as_file().metadata()?.permissions();
+            perms.set_readonly(true);
+            self.temp.as_file().set_permissions(perms)?;
+        }
         Ok(self.temp.into_temp_path())
     }
 }
