@@ -208,9 +208,15 @@ pub fn flush_out() {
     }
 }
 
+/// Whether a write failed because the reader went away (`| head`): a broken pipe, or on
+/// Windows a pipe no longer connected (ERROR_NO_DATA 232, ERROR_PIPE_NOT_CONNECTED 233).
+fn reader_gone(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::BrokenPipe || (cfg!(windows) && matches!(e.raw_os_error(), Some(232 | 233)))
+}
+
 fn out_failed(e: &std::io::Error) {
     STDOUT_GONE.store(true, std::sync::atomic::Ordering::Relaxed);
-    if e.kind() != std::io::ErrorKind::BrokenPipe {
+    if !reader_gone(e) {
         let _ = STDOUT_FAILED.set(e.to_string());
     }
 }

@@ -147,7 +147,7 @@ fn actor_from_the_process_account() {
     // account name of the process's user id is recorded, as other tools fall back.
     let s = update_list_server();
     let account = String::from_utf8(std::process::Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
-    let out = std::process::Command::new(INGEST)
+    let out = std::process::Command::new(&*INGEST)
         .arg("--data-dir")
         .arg(s.data_dir())
         .args(["approve", "KB5034122"])
@@ -172,7 +172,7 @@ fn actor_unknown() {
     let before = s.state();
     assert!(std::process::Command::new("chmod").arg("-R").arg("a+rwX").arg(s.dir.path()).status().unwrap().success());
     let out = std::process::Command::new("setpriv")
-        .args(["--reuid=54321", "--regid=54321", "--clear-groups", INGEST, "--data-dir"])
+        .args(["--reuid=54321", "--regid=54321", "--clear-groups", INGEST.as_str(), "--data-dir"])
         .arg(s.data_dir())
         .args(["approve", "KB5034122"])
         .env_remove("USER")

@@ -119,7 +119,7 @@ impl Fixture {
     }
 
     fn run(&self, dir: &Path, args: &[&str]) -> Run {
-        Run::from(Command::new(INGEST).arg("--data-dir").arg(dir).args(args).stdin(Stdio::null()).output().unwrap())
+        Run::from(Command::new(&*INGEST).arg("--data-dir").arg(dir).args(args).stdin(Stdio::null()).output().unwrap())
     }
 
     fn import(&self, dir: &Path) -> Run {
@@ -242,7 +242,7 @@ fn kill_9_at_random_moments() {
     for run in 0..runs {
         let span = timed();
         let dir = f.server("killed");
-        let mut child = Command::new(INGEST)
+        let mut child = Command::new(&*INGEST)
             .arg("--data-dir")
             .arg(&dir)
             .args(["import", f.bundle.to_str().unwrap()])

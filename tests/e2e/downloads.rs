@@ -256,7 +256,8 @@ fn skip_failed_leaves_out_what_could_not_be_had_and_says_so_to_the_offline_side(
     assert!(reasons[updates[2].id].contains("404"), "{reasons:?}");
 
     // The manifest names them, as any zip tool shows.
-    let path = bundle["path"].as_str().unwrap();
+    let path = host_path(bundle["path"].as_str().unwrap());
+    let path = path.to_str().unwrap();
     let manifest = tool("unzip").args(["-p", path, "manifest.json"]).output().unwrap();
     let manifest: serde_json::Value = serde_json::from_slice(&manifest.stdout).unwrap();
     assert_eq!(manifest["left_out"].as_array().unwrap().len(), 2, "{manifest}");

@@ -71,7 +71,7 @@ fn more_files_than_open_file_handles_are_imported() {
     let out = Command::new("sh")
         .arg("-c")
         .arg(format!("ulimit -n {OPEN_FILES} && exec \"$0\" \"$@\""))
-        .arg(INGEST)
+        .arg(&*INGEST)
         .arg("--data-dir")
         .arg(s.data_dir())
         .args(["import", bundle.to_str().unwrap(), "--json"])

@@ -7,8 +7,6 @@ use std::process::{Child, Command, Stdio};
 
 use crate::support::*;
 
-const MAIL: &str = env!("CARGO_BIN_EXE_ferry-mail");
-
 /// An aiosmtpd server run by `support/smtp_sink.py`; stopped when dropped.
 struct Sink {
     child: Child,
@@ -300,7 +298,7 @@ fn bad_configuration_is_refused() {
 
 #[test]
 fn ferry_mail_refuses_bad_input_by_itself() {
-    let run = |args: &[&str]| Run::from(Command::new(MAIL).args(args).stdin(Stdio::null()).output().unwrap());
+    let run = |args: &[&str]| Run::from(Command::new(&*MAIL).args(args).stdin(Stdio::null()).output().unwrap());
     let base = ["--server", "localhost", "--port", "1", "--subject", "s", "--to", "ops@lan"];
     run(&[&base[..], &["--from", "not an address"]].concat()).refused(exit::INPUT, &["is not a mail address"]);
     run(&[&base[..], &["--from", "a@lan", "--security", "none", "--username", "u", "--password-file", "/p"]].concat())

@@ -115,7 +115,7 @@ fn output_to_dev_stdout() {
 #[test]
 fn output_dash_is_standard_output_and_input() {
     let a = update_list_server();
-    let exported = Command::new(INGEST)
+    let exported = Command::new(&*INGEST)
         .arg("--data-dir")
         .arg(a.data_dir())
         .args(["export-list", "--out", "-", "--signature"])
@@ -135,7 +135,7 @@ fn output_dash_is_standard_output_and_input() {
     let (_, public) = b.key("signer");
     b.trust(&public);
     trust_peer(&b, &a);
-    let mut child = Command::new(INGEST)
+    let mut child = Command::new(&*INGEST)
         .arg("--data-dir")
         .arg(b.data_dir())
         .args(["import-list", "-", "--signature"])
@@ -164,7 +164,7 @@ fn output_under_a_strict_umask() {
     let status = Command::new("sh")
         .arg("-c")
         .arg(r#"umask 077; exec "$0" --data-dir "$1" export-list --out "$2""#)
-        .arg(INGEST)
+        .arg(&*INGEST)
         .arg(s.data_dir())
         .arg(&out)
         .env("USER", "tester")

@@ -105,8 +105,7 @@ fn a_log_gets_plain_lines_where_no_terminal_is() {
 fn a_terminal_gets_a_bar() {
     let (s, bundle, _, _) = packed();
     // `script` gives the command a terminal, as a person at a console has.
-    let command =
-        format!("{} --data-dir {} import {}", env!("CARGO_BIN_EXE_ingest"), s.data_dir().display(), bundle.display());
+    let command = format!("{} --data-dir {} import {}", *INGEST, s.data_dir().display(), bundle.display());
     let typescript = s.path("typescript");
     let out = Command::new("script")
         .args(["-qec", &command])

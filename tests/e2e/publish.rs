@@ -359,7 +359,7 @@ fn dp_path_not_utf8_is_refused() {
     let s = update_list_server();
     let mut path = s.dir.path().as_os_str().to_owned();
     path.push(std::ffi::OsStr::from_bytes(b"/www-\xff"));
-    let out = Command::new(INGEST)
+    let out = Command::new(&*INGEST)
         .arg("--data-dir")
         .arg(s.data_dir())
         .args(["dp", "add", "latin1", "--approved", "--path"])

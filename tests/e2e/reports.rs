@@ -88,7 +88,7 @@ fn a_refused_bundle_and_missing_volumes_are_in_the_report() {
     s.trust(&public);
     let out = s.pack_run(catalog.to_str().unwrap(), &secret, &["--json", "--media", "120000"], &[]).ok();
     let result: serde_json::Value = data(out.lines().last().unwrap());
-    let first = result["volumes"][0]["path"].as_str().unwrap().to_string();
+    let first = host_path(result["volumes"][0]["path"].as_str().unwrap()).display().to_string();
     let mut bytes = std::fs::read(&first).unwrap();
     let truncated_bundle = s.path("truncated_bundle.zip");
     bytes.truncate(bytes.len() / 2);
@@ -237,7 +237,7 @@ fn a_reader_that_goes_away_ends_the_output_not_the_command() {
         // everything fit in the pipe's buffer first).
         let (reader, writer) = std::io::pipe().unwrap();
         drop(reader);
-        let out = std::process::Command::new(INGEST)
+        let out = std::process::Command::new(&*INGEST)
             .arg("--data-dir")
             .arg(s.data_dir())
             .args(args)
@@ -258,7 +258,7 @@ fn standard_output_on_a_full_disk() {
     let s = update_list_server();
     // /dev/full refuses every write with "no space left on device".
     let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
-    let out = std::process::Command::new(INGEST)
+    let out = std::process::Command::new(&*INGEST)
         .arg("--data-dir")
         .arg(s.data_dir())
         .args(["approve", "KB5034122"])

@@ -8,7 +8,7 @@ use crate::support::*;
 #[test]
 fn demo_script_runs_the_journey() {
     let s = Scratch::new();
-    let bin_dir = std::path::Path::new(FETCH).parent().unwrap();
+    let bin_dir = std::path::Path::new(&*FETCH).parent().unwrap();
     let out = Command::new("bash")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/samples/demo.sh"))
         .env("FERRY_BIN_DIR", bin_dir)
@@ -23,7 +23,7 @@ fn demo_script_runs_the_journey() {
     let server = demo.join("server");
     let run = |args: &[&str]| {
         Run::from(
-            Command::new(INGEST).arg("--data-dir").arg(&server).args(args).env("USER", "tester").output().unwrap(),
+            Command::new(&*INGEST).arg("--data-dir").arg(&server).args(args).env("USER", "tester").output().unwrap(),
         )
     };
     let listed: Vec<serde_json::Value> = run(&["list", "--json"]).ok().lines().map(data).collect();
@@ -86,7 +86,7 @@ fn schedule_dir() -> std::path::PathBuf {
 
 /// The sample paths, moved into a scratch directory with the binaries under test.
 fn localised(text: &str, s: &Scratch) -> String {
-    let bin_dir = std::path::Path::new(FETCH).parent().unwrap();
+    let bin_dir = std::path::Path::new(&*FETCH).parent().unwrap();
     text.replace("/usr/local/bin/", &format!("{}/", bin_dir.display()))
         .replace("/var/lib/", &format!("{}/", s.path("var-lib").display()))
         .replace("/srv/ferry/", &format!("{}/", s.path("srv").display()))
@@ -141,7 +141,7 @@ fn crontab_lines_run_the_weekly_pack_and_the_watcher() {
         .map(|l| l.split_whitespace().skip(5).collect::<Vec<_>>().join(" "))
         .collect();
     assert_eq!(jobs.len(), 2, "{crontab}");
-    let bin_dir = std::path::Path::new(FETCH).parent().unwrap();
+    let bin_dir = std::path::Path::new(&*FETCH).parent().unwrap();
     let run = |job: &str| {
         let out = Command::new("sh")
             .arg("-c")
@@ -161,7 +161,7 @@ fn crontab_lines_run_the_weekly_pack_and_the_watcher() {
 
     let data = s.path("var-lib/ferry");
     let ingest = |args: &[&str]| {
-        let out = Command::new(INGEST).arg("--data-dir").arg(&data).args(args).env("USER", "admin").output().unwrap();
+        let out = Command::new(&*INGEST).arg("--data-dir").arg(&data).args(args).env("USER", "admin").output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     };
     ingest(&["trust", "add", etc.join("signing.pub").to_str().unwrap()]);

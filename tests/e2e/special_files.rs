@@ -37,7 +37,7 @@ fn server_with_a_bundle_and_a_drop_folder() -> (Scratch, std::path::PathBuf, std
 /// One pass of `ingest watch` over `drop`, not waiting for files to settle.
 fn watch_once(s: &Scratch, drop: &Path) -> Run {
     Run::from(
-        Command::new(INGEST)
+        Command::new(&*INGEST)
             .arg("--data-dir")
             .arg(s.data_dir())
             .args(["watch", "--once", "--settle", "0", "--drop"])

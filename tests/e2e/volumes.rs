@@ -18,7 +18,7 @@ fn split_pack(s: &Scratch) -> (Vec<std::path::PathBuf>, std::path::PathBuf) {
         .iter()
         .map(|v| {
             assert!(v["size"].as_u64().unwrap() <= 120_000, "a volume is larger than the medium: {v}");
-            std::path::PathBuf::from(v["path"].as_str().unwrap())
+            host_path(v["path"].as_str().unwrap())
         })
         .collect();
     (volumes, public)
@@ -223,12 +223,8 @@ fn a_file_with_identical_chunks_travels_and_is_joined() {
     let (secret, public) = s.key("signer");
     let out = s.pack_run(catalog.to_str().unwrap(), &secret, &["--json", "--media", "120000"], &[]).ok();
     let result: serde_json::Value = data(out.lines().last().unwrap());
-    let volumes: Vec<std::path::PathBuf> = result["volumes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| std::path::PathBuf::from(v["path"].as_str().unwrap()))
-        .collect();
+    let volumes: Vec<std::path::PathBuf> =
+        result["volumes"].as_array().unwrap().iter().map(|v| host_path(v["path"].as_str().unwrap())).collect();
     let manifest: serde_json::Value =
         serde_json::from_slice(&zip_entries(&volumes[0]).into_iter().find(|(n, _)| n == "manifest.json").unwrap().1)
             .unwrap();

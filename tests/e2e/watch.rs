@@ -11,7 +11,7 @@ use crate::support::*;
 
 /// `ingest watch ARGS --json` with the scratch's data directory, in UTC.
 fn watch(s: &Scratch, args: &[&str]) -> Command {
-    let mut cmd = Command::new(INGEST);
+    let mut cmd = Command::new(&*INGEST);
     cmd.arg("--data-dir").arg(s.data_dir()).arg("watch").args(args).arg("--json");
     cmd.env("USER", "tester").env("TZ", "UTC").stdin(Stdio::null());
     cmd
@@ -96,22 +96,23 @@ fn three_bundles_copied_out_of_order_one_still_being_written_go_in_by_sequence()
     assert!(started.elapsed() >= Duration::from_secs(2), "waited for the file being written");
     let pass: serde_json::Value = data(stdout.lines().last().unwrap());
 
-    let order: Vec<(&str, &str, &str)> = pass["bundles"]
+    let order: Vec<(String, &str, &str)> = pass["bundles"]
         .as_array()
         .unwrap()
         .iter()
         .map(|b| {
-            let name = Path::new(b["path"].as_str().unwrap()).file_name().unwrap().to_str().unwrap();
+            let path = host_path(b["path"].as_str().unwrap());
+            let name = path.file_name().unwrap().to_str().unwrap().to_string();
             (name, b["outcome"].as_str().unwrap(), b["disposition"].as_str().unwrap())
         })
         .collect();
     assert_eq!(
         order,
         [
-            ("b-oldest.zip", "accepted", "processed"),
-            ("c-arriving.zip", "accepted", "processed"),
-            ("a-newest.zip", "accepted", "processed"),
-            ("d-cut-short.zip", "refused", "rejected"),
+            ("b-oldest.zip".to_string(), "accepted", "processed"),
+            ("c-arriving.zip".to_string(), "accepted", "processed"),
+            ("a-newest.zip".to_string(), "accepted", "processed"),
+            ("d-cut-short.zip".to_string(), "refused", "rejected"),
         ],
         "{stdout}"
     );
@@ -154,7 +155,7 @@ fn three_bundles_copied_out_of_order_one_still_being_written_go_in_by_sequence()
     s.ingest(&["dp", "verify", s.path("dp").to_str().unwrap()]).ok();
 
     // A second pass has nothing to do, prints nothing in text mode, and publishes nothing.
-    let quiet = Command::new(INGEST)
+    let quiet = Command::new(&*INGEST)
         .arg("--data-dir")
         .arg(s.data_dir())
         .args(["watch", "--once", "--drop", drop.to_str().unwrap()])

@@ -398,6 +398,10 @@ pub fn open_regular(path: &Path, links: Links) -> Result<OpenedFile> {
                 let target = std::fs::read_link(path).at(path)?;
                 return Err(Error::SymlinkRefused { path: path.to_path_buf(), target });
             }
+            // Windows does not open a directory as a file at all (access denied).
+            if now.is_dir() {
+                return Err(Error::NotAPlainFile { path: path.to_path_buf(), found: Kind::Dir.describe() });
+            }
             return Err(Error::io(path, e));
         }
     };

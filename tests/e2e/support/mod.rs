@@ -7,11 +7,23 @@ pub mod rawzip;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::LazyLock;
 
 use sha2::Digest;
 
-pub const FETCH: &str = env!("CARGO_BIN_EXE_fetch");
-pub const INGEST: &str = env!("CARGO_BIN_EXE_ingest");
+/// The programs under test: the ones cargo built, or those in `FERRY_E2E_BIN_DIR` (for the
+/// Windows builds, run through wine by `.ci/windows`: tests/e2e/windows.txt lists the tests
+/// that run there).
+pub static FETCH: LazyLock<String> = LazyLock::new(|| program("fetch", env!("CARGO_BIN_EXE_fetch")));
+pub static INGEST: LazyLock<String> = LazyLock::new(|| program("ingest", env!("CARGO_BIN_EXE_ingest")));
+pub static MAIL: LazyLock<String> = LazyLock::new(|| program("ferry-mail", env!("CARGO_BIN_EXE_ferry-mail")));
+
+fn program(name: &str, built: &str) -> String {
+    match std::env::var_os("FERRY_E2E_BIN_DIR") {
+        Some(dir) => Path::new(&dir).join(name).to_string_lossy().into_owned(),
+        None => built.to_string(),
+    }
+}
 
 /// Documented exit codes (bins/common/mod.rs).
 pub mod exit {
@@ -108,7 +120,7 @@ impl Scratch {
     }
 
     pub fn fetch_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut cmd = Command::new(FETCH);
+        let mut cmd = Command::new(&*FETCH);
         cmd.arg("--work-dir").arg(self.work_dir()).args(args).stdin(Stdio::null()).env_remove("FERRY_KEY_PASSWORD");
         for (k, v) in env {
             cmd.env(k, v);
@@ -120,7 +132,7 @@ impl Scratch {
     /// have no login name; `approvals::actor_unknown` tests that case).
     pub fn ingest(&self, args: &[&str]) -> Run {
         Run::from(
-            Command::new(INGEST)
+            Command::new(&*INGEST)
                 .arg("--data-dir")
                 .arg(self.data_dir())
                 .args(args)
@@ -136,7 +148,7 @@ impl Scratch {
     /// `limit` (then it is killed): for inputs planted to make it wait forever.
     #[track_caller]
     pub fn ingest_within(&self, limit: std::time::Duration, args: &[&str]) -> Run {
-        let mut child = Command::new(INGEST)
+        let mut child = Command::new(&*INGEST)
             .arg("--data-dir")
             .arg(self.data_dir())
             .args(args)
@@ -196,7 +208,7 @@ impl Scratch {
         let out = self.pack_run(catalog, key, &[extra, &["--json"]].concat(), &[]).ok();
         let result = json_line(out.lines().last().unwrap());
         assert_eq!(result["type"], "bundle", "{out}");
-        PathBuf::from(result["data"]["path"].as_str().unwrap())
+        host_path(result["data"]["path"].as_str().unwrap())
     }
 
     /// Runs `fetch key gen` for the two key paths.
@@ -351,6 +363,17 @@ pub fn json_line(line: &str) -> serde_json::Value {
     assert!(v.get("data").is_some(), "no data: {line}");
     assert_eq!(v.as_object().unwrap().len(), 3, "{line}");
     v
+}
+
+/// A path a program under test printed, as this machine names it. Under wine the Windows
+/// programs print `Z:\tmp\…` for `/tmp/…` (wine's drive Z: is the Unix root) and join with
+/// `\` (`/tmp/media\ferry-default-000001.zip`).
+pub fn host_path(printed: &str) -> PathBuf {
+    if std::env::var_os("FERRY_E2E_BIN_DIR").is_none() {
+        return PathBuf::from(printed);
+    }
+    let rest = printed.strip_prefix("Z:").or_else(|| printed.strip_prefix("z:")).unwrap_or(printed);
+    PathBuf::from(rest.replace('\\', "/"))
 }
 
 /// The `data` of the first line of type `kind` in a command's JSON output: its result,
