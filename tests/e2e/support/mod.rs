@@ -12,8 +12,8 @@ use std::sync::LazyLock;
 use sha2::Digest;
 
 /// The programs under test: the ones cargo built, or those in `FERRY_E2E_BIN_DIR` (for the
-/// Windows builds, run through wine by `.ci/windows`: tests/e2e/windows.txt lists the tests
-/// that run there).
+/// Windows builds, run through wine by `.ci/windows/run`; tests/e2e/windows.txt lists the
+/// tests that do not run there, and why).
 pub static FETCH: LazyLock<String> = LazyLock::new(|| program("fetch", env!("CARGO_BIN_EXE_fetch")));
 pub static INGEST: LazyLock<String> = LazyLock::new(|| program("ingest", env!("CARGO_BIN_EXE_ingest")));
 pub static MAIL: LazyLock<String> = LazyLock::new(|| program("ferry-mail", env!("CARGO_BIN_EXE_ferry-mail")));
