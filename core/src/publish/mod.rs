@@ -74,11 +74,7 @@ pub struct Published {
 /// published is kept if its size is right, or with `check` only if its content hashes to
 /// its digest.
 pub fn publish(data: &mut DataDir, names: &[DpName], check: bool, watch: &dyn Watch) -> Result<Vec<Published>> {
-    let dps = if names.is_empty() {
-        data.registry.dps()?
-    } else {
-        names.iter().map(|n| data.registry.dp(n)).collect::<Result<Vec<_>>>()?
-    };
+    let dps = named_points(data, names)?;
     let key = data.server_key()?;
     let store_root =
         data.store().ok_or_else(|| Error::Internal("publishing needs the data directory's lock".into()))?;
@@ -100,6 +96,11 @@ pub fn publish(data: &mut DataDir, names: &[DpName], check: bool, watch: &dyn Wa
         done.push(published);
     }
     Ok(done)
+}
+
+/// The distribution points named, each refused by name if unknown; all of them if none.
+fn named_points(data: &DataDir, names: &[DpName]) -> Result<Vec<DistributionPoint>> {
+    if names.is_empty() { data.registry.dps() } else { names.iter().map(|n| data.registry.dp(n)).collect() }
 }
 
 /// The distribution points that are behind: what they should carry changed since their last

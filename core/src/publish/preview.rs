@@ -50,11 +50,7 @@ pub struct Preview {
 
 /// What publishing the points named (all of them if none) would do.
 pub fn preview(data: &DataDir, names: &[DpName]) -> Result<Vec<Preview>> {
-    let dps = if names.is_empty() {
-        data.registry.dps()?
-    } else {
-        names.iter().map(|n| data.registry.dp(n)).collect::<Result<Vec<_>>>()?
-    };
+    let dps = super::named_points(data, names)?;
     let mut out = Vec::new();
     for dp in dps {
         let Content { publication, updates, scan_catalog, wanted } = content(&data.registry, &dp)?;
