@@ -71,7 +71,9 @@ fn a_list_exported_and_imported_into_a_fresh_server_is_the_same_list() {
     let by_hand = register_hotfix(&a);
     let (list, groups) = (export(&a, "list"), export(&a, "groups"));
     let text = std::fs::read_to_string(&list).unwrap();
-    assert!(text.starts_with("id,revision,title,"), "{text}");
+    // UTF-8 after a byte order mark, which Excel needs to read it as UTF-8; CRLF line ends.
+    assert!(text.starts_with("\u{feff}id,revision,title,"), "{text}");
+    assert!(text.ends_with("\r\n") && !text.replace("\r\n", "").contains('\n'), "{text}");
     assert!(text.contains(",'@bob,"), "a leading @ is neutralised: {text}");
     assert!(std::fs::read_to_string(&groups).unwrap().contains(",'=SUM(A1) pilot machines,"));
 
@@ -227,6 +229,11 @@ fn csv_with_a_wrong_header() {
     resign(&a, &path, "groups");
     a.ingest(&["import-groups", path.to_str().unwrap()])
         .refused(exit::INPUT, &["line 1: the header must be exactly: name,"]);
+    // After Excel's separator line, the header is the second line.
+    std::fs::write(&path, "sep=;\r\nid;status\r\nKB5034122;approved\r\n").unwrap();
+    std::fs::remove_file(format!("{}.minisig", path.display())).unwrap();
+    a.ingest(&["import-list", path.to_str().unwrap(), "--allow-unsigned"])
+        .refused(exit::INPUT, &["line 2: the header must be exactly: id,revision", "(found: id;status)"]);
     assert_eq!(a.state(), before);
 }
 
@@ -721,4 +728,179 @@ fn import_list_dry_run_says_what_would_change_and_keeps_nothing() {
     assert_eq!(done["statuses_taken"], would["statuses_taken"]);
     assert_eq!(done["dry_run"], false);
     assert_ne!(b.state(), state);
+}
+
+// What a spreadsheet saves back. An administrator opens the export in Excel, changes
+// statuses, and saves: the signature no longer matches, so the file goes in unsigned
+// (--allow-unsigned: statuses and groups of updates this server holds), in whatever shape
+// Excel chose: "CSV UTF-8" (a byte order mark), `;` where the decimal mark is a comma, its
+// `sep=` line, "CSV (Comma delimited)" in Windows-1252, a long cell cut at 32,767
+// characters.
+
+/// How a spreadsheet saved the list.
+struct Saved {
+    separator: u8,
+    bom: bool,
+    sep_line: bool,
+    windows_1252: bool,
+    /// The metadata cell cut, as Excel cuts a cell longer than it holds.
+    cut_metadata: bool,
+}
+
+/// `text` in Windows-1252 (the characters the tests use).
+fn windows_1252(text: &str) -> Vec<u8> {
+    text.chars()
+        .map(|c| match c {
+            '€' => 0x80,
+            c if (c as u32) < 0x80 || (0xa0..=0xff).contains(&(c as u32)) => c as u32 as u8,
+            c => panic!("{c:?} is not in the test's Windows-1252"),
+        })
+        .collect()
+}
+
+/// Writes `list` again as a spreadsheet would have saved it.
+fn saved_by_a_spreadsheet(list: &std::path::Path, out: &std::path::Path, how: &Saved) {
+    let mut reader = csv::Reader::from_path(list).unwrap();
+    let mut writer =
+        csv::WriterBuilder::new().delimiter(how.separator).terminator(csv::Terminator::CRLF).from_writer(vec![]);
+    writer.write_record(reader.headers().unwrap()).unwrap();
+    let metadata = reader.headers().unwrap().iter().position(|h| h == "metadata").unwrap();
+    for record in reader.records() {
+        let mut cells: Vec<String> = record.unwrap().iter().map(String::from).collect();
+        if how.cut_metadata {
+            let cut = cells[metadata].len() / 2;
+            cells[metadata].truncate(cut);
+        }
+        writer.write_record(&cells).unwrap();
+    }
+    let mut text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
+    if how.sep_line {
+        text = format!("sep={}\r\n{text}", how.separator as char);
+    }
+    let mut bytes = if how.windows_1252 { windows_1252(&text) } else { text.into_bytes() };
+    if how.bom {
+        bytes.splice(0..0, [0xef, 0xbb, 0xbf]);
+    }
+    std::fs::write(out, bytes).unwrap();
+}
+
+/// Two peers, and on A a later decision by a person whose name is not ASCII and a group:
+/// what B should take from A's list however a spreadsheet saved it.
+fn decided_with_an_accented_name() -> (Scratch, Scratch, std::path::PathBuf) {
+    let (a, b, _) = peers();
+    // Times are whole seconds: the decision must fall in a later second than B's import.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    a.ingest(&["approve", "7zip.7zip@24.09", "--by", "Jürgen Müller €"]).ok();
+    a.ingest(&["group", "create", "pilot"]).ok();
+    a.ingest(&["group", "add", "pilot", "7zip.7zip@24.09"]).ok();
+    let list = export(&a, "list");
+    (a, b, list)
+}
+
+fn takes_the_decision_and_the_group(b: &Scratch, saved: &std::path::Path) {
+    let run = b.ingest(&["import-list", saved.to_str().unwrap(), "--allow-unsigned"]);
+    assert!(run.stderr.contains("taking statuses and groups only"), "{}", run.stderr);
+    run.ok();
+    let shown = update_json(b, "7zip.7zip@24.09");
+    assert_eq!(shown["status"], "approved", "{shown}");
+    assert_eq!(shown["status_actor"], "Jürgen Müller €", "{shown}");
+    assert_eq!(shown["groups"], serde_json::json!(["pilot"]), "{shown}");
+}
+
+#[test]
+fn excel_csv_utf8_with_semicolons_imports_statuses_and_groups() {
+    let (a, b, list) = decided_with_an_accented_name();
+    let saved = a.path("exchange/excel-utf8-semicolons.csv");
+    let how = Saved { separator: b';', bom: true, sep_line: false, windows_1252: false, cut_metadata: false };
+    saved_by_a_spreadsheet(&list, &saved, &how);
+    takes_the_decision_and_the_group(&b, &saved);
+}
+
+#[test]
+fn excel_csv_in_windows_1252_with_a_sep_line_imports_statuses_and_groups() {
+    let (a, b, list) = decided_with_an_accented_name();
+    let saved = a.path("exchange/excel-windows-1252.csv");
+    let how = Saved { separator: b';', bom: false, sep_line: true, windows_1252: true, cut_metadata: false };
+    saved_by_a_spreadsheet(&list, &saved, &how);
+    takes_the_decision_and_the_group(&b, &saved);
+}
+
+#[test]
+fn excel_csv_with_its_metadata_cells_cut_imports_statuses_and_groups() {
+    let (a, b, list) = decided_with_an_accented_name();
+    let saved = a.path("exchange/excel-cut-cells.csv");
+    let how = Saved { separator: b',', bom: true, sep_line: false, windows_1252: false, cut_metadata: true };
+    saved_by_a_spreadsheet(&list, &saved, &how);
+    takes_the_decision_and_the_group(&b, &saved);
+}
+
+#[test]
+fn excel_groups_csv_with_semicolons_in_windows_1252() {
+    let (a, b, _) = decided_with_an_accented_name();
+    a.ingest(&["group", "create", "office-3", "--description", "Rechner im Büro, 3. Stock", "--by", "Jürgen Müller €"])
+        .ok();
+    a.ingest(&["group", "add", "office-3", "KB5034122"]).ok();
+    let groups = export(&a, "groups");
+    let saved = a.path("exchange/excel-groups.csv");
+    let mut reader = csv::Reader::from_path(&groups).unwrap();
+    let mut writer = csv::WriterBuilder::new().delimiter(b';').terminator(csv::Terminator::CRLF).from_writer(vec![]);
+    writer.write_record(reader.headers().unwrap()).unwrap();
+    for record in reader.records() {
+        writer.write_record(&record.unwrap()).unwrap();
+    }
+    std::fs::write(&saved, windows_1252(&String::from_utf8(writer.into_inner().unwrap()).unwrap())).unwrap();
+    b.ingest(&["import-groups", saved.to_str().unwrap(), "--allow-unsigned"]).ok();
+    let out = b.ingest(&["group", "list", "--json"]).ok();
+    assert!(out.contains("Rechner im Büro, 3. Stock") && out.contains("Jürgen Müller €"), "{out}");
+    assert_eq!(update_json(&b, "KB5034122")["groups"], serde_json::json!(["office-3"]));
+}
+
+#[test]
+fn csv_saved_as_utf16() {
+    let (a, b, list) = peers();
+    let text = std::fs::read_to_string(&list).unwrap();
+    let saved = a.path("exchange/utf16.csv");
+    let bytes: Vec<u8> = "\u{feff}"
+        .encode_utf16()
+        .chain(text.trim_start_matches('\u{feff}').encode_utf16())
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    std::fs::write(&saved, bytes).unwrap();
+    let before = b.state();
+    b.ingest(&["import-list", saved.to_str().unwrap(), "--allow-unsigned"])
+        .refused(exit::INPUT, &["UTF-16", "Unicode Text", "CSV UTF-8"]);
+    assert_eq!(b.state(), before);
+}
+
+#[test]
+fn csv_mixing_utf8_and_windows_1252() {
+    let (a, b, list) = decided_with_an_accented_name();
+    let saved = a.path("exchange/mixed.csv");
+    // The accented name in UTF-8 on one row, then a row carrying a Windows-1252 byte.
+    let text = std::fs::read_to_string(&list).unwrap();
+    let mut bytes = text.into_bytes();
+    let last_row = bytes[..bytes.len() - 2].iter().rposition(|&b| b == b'\n').unwrap() + 1;
+    let at = last_row + bytes[last_row..].windows(5).position(|w| w == b"bundl").unwrap();
+    bytes.splice(at..at, *b"\xfc");
+    std::fs::write(&saved, bytes).unwrap();
+    let before = b.state();
+    b.ingest(&["import-list", saved.to_str().unwrap(), "--allow-unsigned"])
+        .refused(exit::INPUT, &["not UTF-8, though earlier rows were"]);
+    assert_eq!(b.state(), before);
+}
+
+#[test]
+fn groups_cell_at_the_spreadsheet_limit() {
+    let (a, b, list) = peers();
+    let saved = a.path("exchange/groups-cut.csv");
+    let long: String = (0..10_000).map(|i| format!("g{i};")).collect::<String>().chars().take(32_767).collect();
+    edit_list(&list, &saved, |row| {
+        if cell(row, "id") == "KB5034122" {
+            *cell(row, "groups") = long.clone();
+        }
+    });
+    let before = b.state();
+    b.ingest(&["import-list", saved.to_str().unwrap(), "--allow-unsigned"])
+        .refused(exit::INPUT, &["groups: 32767 characters or more, a spreadsheet's limit", "export-groups"]);
+    assert_eq!(b.state(), before);
 }

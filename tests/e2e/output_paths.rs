@@ -108,7 +108,7 @@ fn output_to_dev_stdout() {
         .refused(exit::INPUT, &["--out /dev/stdout is not a file that a signature can sit beside"]);
     let signature = s.path("list.csv.minisig");
     let out = s.ingest(&["export-list", "--out", "/dev/stdout", "--signature", signature.to_str().unwrap()]).ok();
-    assert!(out.starts_with("id,"), "{out}");
+    assert!(out.starts_with("\u{feff}id,"), "{out}");
     assert!(std::fs::read_to_string(&signature).unwrap().contains("trusted comment: ferry-list v1 kind=list"));
 }
 
@@ -127,7 +127,7 @@ fn output_dash_is_standard_output_and_input() {
     let stderr = String::from_utf8_lossy(&exported.stderr);
     assert!(exported.status.success(), "{stderr}");
     assert!(stderr.contains("updates written to standard output"), "{stderr}");
-    assert!(csv.starts_with("id,") && csv.lines().count() == 6, "header and five updates:\n{csv}");
+    assert!(csv.starts_with("\u{feff}id,") && csv.lines().count() == 6, "header and five updates:\n{csv}");
     assert!(!a.path("-").exists(), "no file named -");
 
     // Another server reads it from standard input.

@@ -57,7 +57,7 @@ fn demo_script_runs_the_journey() {
     assert!(drop.iter().any(|f| f.starts_with("processed/ferry-default-")), "{drop:?}");
     assert!(drop.contains(&"rejected/damaged-copy.zip.reason.txt".to_string()), "{drop:?}");
     // The outputs a person keeps: the CSV list and the HTML report.
-    assert!(std::fs::read_to_string(demo.join("update-list.csv")).unwrap().starts_with("id,revision,title,"));
+    assert!(std::fs::read_to_string(demo.join("update-list.csv")).unwrap().starts_with("\u{feff}id,revision,title,"));
     assert!(std::fs::read_to_string(demo.join("first-import.html")).unwrap().contains("KB5034122"));
     run(&["check"]).ok();
 }

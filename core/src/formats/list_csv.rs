@@ -3,7 +3,9 @@
 //! `ioutils exportupdatelist` / `importupdatelist`. Columns, rows, and the rules of reading
 //! and writing them; merging them into the registry is `exchange`'s.
 //!
-//! The files are RFC 4180 CSV in UTF-8 with a header row, readable by any spreadsheet.
+//! The files are RFC 4180 CSV in UTF-8 with a byte order mark, CRLF line ends and a header
+//! row, which Excel and any other spreadsheet open as they are. What a spreadsheet saves
+//! back (`;` separators, Windows-1252, cut cells) is read too; see [`records`].
 //! Columns and merge rules are documented in README.md ("Sharing the update list").
 //! - The `metadata` column holds the update as received (JSON) and is what an import uses;
 //!   the columns before it are there to be read and sorted. The status columns, the licence
@@ -18,7 +20,7 @@ use serde::Serialize;
 
 use crate::base::clock::Timestamp;
 use crate::base::error::{Error, Result};
-use crate::base::names::GroupName;
+use crate::base::names::{GroupName, UpdateId};
 use crate::formats::approval::Status;
 use crate::formats::model::{Update, UpdateRow};
 
@@ -74,9 +76,10 @@ pub struct ExportRow {
 /// One update as imported, checked.
 #[derive(Debug, Clone)]
 pub struct ListRow {
-    pub metadata: Update,
-    /// `metadata` as the registry stores it.
-    pub metadata_json: String,
+    pub id: UpdateId,
+    /// The update as received, when the import takes metadata (a list signed by a trusted
+    /// peer); an unsigned list's metadata cell is not read at all.
+    pub metadata: Option<ListMetadata>,
     pub origin: String,
     pub status: Status,
     pub status_set_by: String,
@@ -85,6 +88,14 @@ pub struct ListRow {
     /// Who accepted the licence (in the wording `metadata` has), and when.
     pub eula_accepted: Option<(String, Timestamp)>,
     pub groups: Vec<GroupName>,
+}
+
+/// A row's update as received.
+#[derive(Debug, Clone)]
+pub struct ListMetadata {
+    pub update: Update,
+    /// `update` as the registry stores it.
+    pub json: String,
 }
 
 /// One update group as exported and imported.
@@ -145,9 +156,17 @@ pub struct ListWriter<W: Write> {
     csv: csv::Writer<W>,
 }
 
+/// A CSV writer as Excel opens it right: UTF-8 after a byte order mark (without one, Excel
+/// reads the file as the system's code page and garbles every accented title), comma
+/// separated, CRLF line ends.
+fn csv_writer<W: Write>(mut out: W) -> Result<csv::Writer<W>> {
+    out.write_all("\u{feff}".as_bytes()).map_err(|e| csv_output(e.to_string()))?;
+    Ok(csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(out))
+}
+
 impl<W: Write> ListWriter<W> {
     pub fn new(out: W) -> Result<Self> {
-        let mut csv = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(out);
+        let mut csv = csv_writer(out)?;
         csv.write_record(LIST_COLUMNS).map_err(csv_error("CSV"))?;
         Ok(ListWriter { csv })
     }
@@ -196,7 +215,7 @@ impl<W: Write> ListWriter<W> {
 
 /// Writes update groups.
 pub fn write_groups<W: Write>(out: W, groups: &[GroupRow]) -> Result<W> {
-    let mut csv = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(out);
+    let mut csv = csv_writer(out)?;
     csv.write_record(GROUP_COLUMNS).map_err(csv_error("CSV"))?;
     for g in groups {
         let cells = [
@@ -239,9 +258,97 @@ impl<R: Read> Read for RowCap<R> {
     }
 }
 
+/// The longest first line looked at for the separator.
+const MAX_HEAD_BYTES: usize = 64 << 10;
+
+/// A spreadsheet's limit for one cell, in characters (Excel's): a cell of exactly this
+/// length in a file a spreadsheet saved may have been cut.
+pub const SPREADSHEET_CELL_LIMIT: usize = 32_767;
+
+/// Reads the first line of `input` (the separator line or the header) to find the
+/// separator: Excel's `sep=X` line, or the character after the first column's name, which
+/// is `;` where Excel saves in a locale whose decimal mark is a comma. Returns the bytes
+/// read, which the CSV reader reads again.
+fn separator(input: &mut impl Read, first_column: &str, what: &str) -> Result<(Vec<u8>, u8)> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while head.len() < MAX_HEAD_BYTES && head.last() != Some(&b'\n') {
+        match input.read(&mut byte) {
+            Ok(0) => break,
+            Ok(_) => head.push(byte[0]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::Invalid(format!("{what}: {e}"))),
+        }
+    }
+    if head.starts_with(&[0xff, 0xfe]) || head.starts_with(&[0xfe, 0xff]) {
+        return Err(Error::Invalid(format!(
+            "{what}: the file is UTF-16 (what Excel saves as \"Unicode Text\"); save it as \"CSV UTF-8 (Comma \
+             delimited)\" or \"CSV (Comma delimited)\""
+        )));
+    }
+    let line = head.strip_prefix(b"\xef\xbb\xbf".as_slice()).unwrap_or(&head);
+    let separator = match line {
+        [b's' | b'S', b'e' | b'E', b'p' | b'P', b'=', sep, ..] => *sep,
+        _ => match line.strip_prefix(first_column.as_bytes()) {
+            Some([sep @ (b';' | b'\t'), ..]) => *sep,
+            _ => b',',
+        },
+    };
+    Ok((head, separator))
+}
+
+/// The text encoding of a file a spreadsheet saved, found as it is read: UTF-8 (with or
+/// without a byte order mark) until a row is not, then Windows-1252 (what Excel saves as
+/// "CSV (Comma delimited)" in Western locales) for the rest, unless an earlier row was
+/// UTF-8 beyond ASCII: one file has one encoding.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Encoding {
+    /// Every row so far ASCII, which reads the same in both.
+    Undecided,
+    Utf8,
+    Windows1252,
+}
+
+impl Encoding {
+    /// `raw` as text, or why not.
+    fn decode(&mut self, raw: csv::ByteRecord) -> std::result::Result<csv::StringRecord, (csv::ByteRecord, String)> {
+        if *self != Encoding::Windows1252 {
+            let ascii = raw.as_slice().is_ascii();
+            match csv::StringRecord::from_byte_record(raw) {
+                Ok(record) => {
+                    if !ascii {
+                        *self = Encoding::Utf8;
+                    }
+                    return Ok(record);
+                }
+                Err(e) if *self == Encoding::Utf8 => {
+                    return Err((
+                        e.into_byte_record(),
+                        "not UTF-8, though earlier rows were: one file must have one encoding".into(),
+                    ));
+                }
+                Err(e) => {
+                    *self = Encoding::Windows1252;
+                    return self.decode(e.into_byte_record());
+                }
+            }
+        }
+        let mut record = csv::StringRecord::with_capacity(raw.as_slice().len() * 3 / 2, raw.len());
+        for field in &raw {
+            record.push_field(&encoding_rs::WINDOWS_1252.decode_without_bom_handling(field).0);
+        }
+        record.set_position(raw.position().cloned());
+        Ok(record)
+    }
+}
+
 /// Reads a CSV file: its header checked, then each record handed to `each` with its line
 /// number as it is read (one record in memory at a time, not the whole file twice over;
 /// none longer than [`MAX_ROW_BYTES`]), until the end or until `each` returns false.
+///
+/// It takes what ferry writes (UTF-8 with a byte order mark, `,`, CRLF) and what a
+/// spreadsheet saves after editing it: with or without the byte order mark, in
+/// Windows-1252, separated by `;` or tabs, with Excel's `sep=` line, LF or CRLF.
 fn records<R: Read>(
     input: R,
     columns: &[&str],
@@ -249,36 +356,69 @@ fn records<R: Read>(
     mut each: impl FnMut(u64, std::result::Result<&csv::StringRecord, String>) -> bool,
 ) -> Result<()> {
     let boundary = std::rc::Rc::new(std::cell::Cell::new(0));
-    let input = RowCap { inner: input, read: 0, boundary: boundary.clone() };
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(input);
-    let header = reader.headers().map_err(csv_error(what))?.clone();
+    let mut input = RowCap { inner: input, read: 0, boundary: boundary.clone() };
+    let (head, separator) = separator(&mut input, columns[0], what)?;
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(separator)
+        .from_reader(std::io::Cursor::new(head).chain(input));
+    let read_error = |e: csv::Error| Error::Invalid(format!("{what}: {e}"));
+    let mut raw = csv::ByteRecord::new();
+    let mut encoding = Encoding::Undecided;
+    let mut header = csv::StringRecord::new();
+    let mut header_line = 0;
+    for _ in 0..2 {
+        header_line += 1;
+        if !reader.read_byte_record(&mut raw).map_err(read_error)? {
+            break;
+        }
+        header =
+            encoding.decode(std::mem::take(&mut raw)).map_err(|(_, why)| Error::Invalid(format!("{what}: {why}")))?;
+        // Excel's "sep=;" reads as one or two cells (the second empty) with `;` between.
+        let sep_line = header.len() <= 2
+            && header[0].trim_start_matches('\u{feff}').to_ascii_lowercase().starts_with("sep=")
+            && header.iter().skip(1).all(str::is_empty);
+        if !sep_line {
+            break;
+        }
+    }
     let found: Vec<&str> = header.iter().map(|h| h.trim_start_matches('\u{feff}')).collect();
     if found != columns {
         return Err(Error::Invalid(format!(
-            "{what}: line 1: the header must be exactly: {} (found: {})",
+            "{what}: line {header_line}: the header must be exactly: {} (found: {})",
             columns.join(","),
-            found.join(",")
+            found.join(&char::from(separator).to_string())
         )));
     }
     // The reader's position counts the lines before a record; people count from its first.
     let line_of = |p: Option<&csv::Position>| p.map_or(0, |p| p.line() + 1);
-    let mut record = csv::StringRecord::new();
     loop {
         boundary.set(reader.position().byte());
-        let go_on = match reader.read_record(&mut record) {
+        let go_on = match reader.read_byte_record(&mut raw) {
             Ok(false) => return Ok(()),
             Ok(true) => {
-                let line = line_of(record.position());
-                if record.len() != columns.len() {
-                    each(line, Err(format!("{} cells, expected {}", record.len(), columns.len())))
-                } else {
-                    each(line, Ok(&record))
+                let line = line_of(raw.position());
+                match encoding.decode(std::mem::take(&mut raw)) {
+                    Ok(record) => {
+                        let go_on = if record.len() != columns.len() {
+                            each(line, Err(format!("{} cells, expected {}", record.len(), columns.len())))
+                        } else {
+                            each(line, Ok(&record))
+                        };
+                        raw = record.into_byte_record();
+                        go_on
+                    }
+                    Err((back, why)) => {
+                        raw = back;
+                        each(line, Err(why))
+                    }
                 }
             }
             Err(e) => {
                 let line = line_of(e.position());
                 if matches!(e.kind(), csv::ErrorKind::Io(_)) {
-                    return Err(Error::Invalid(format!("{what}: {e}")));
+                    return Err(read_error(e));
                 }
                 each(line, Err(e.to_string()))
             }
@@ -313,32 +453,48 @@ fn actor(column: &str, cell: &str) -> std::result::Result<Option<String>, String
 /// disagree by minutes at most.
 pub const CLOCK_SKEW: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
-fn list_row(r: &csv::StringRecord, not_after: Timestamp) -> std::result::Result<ListRow, String> {
+/// Checks one row of an update list. Without `takes_metadata` (an unsigned list, perhaps
+/// saved by a spreadsheet), the metadata cell is not read: a spreadsheet cuts it at
+/// [`SPREADSHEET_CELL_LIMIT`] characters, and only the id, status and groups are taken.
+fn list_row(r: &csv::StringRecord, not_after: Timestamp, takes_metadata: bool) -> std::result::Result<ListRow, String> {
     let col = |name: &str| r.get(LIST_COLUMNS.iter().position(|c| *c == name).expect("a known column")).unwrap_or("");
-    let metadata_json = col("metadata");
-    let metadata: Update = serde_json::from_str(metadata_json).map_err(|e| format!("metadata: {e}"))?;
-    metadata.check().map_err(|(field, reason)| format!("metadata: {field}: {reason}"))?;
-    if metadata.id.as_str() != col("id") {
-        return Err(format!("id {:?} differs from the metadata's id {:?}", col("id"), metadata.id.as_str()));
-    }
-    if metadata.revision.to_string() != col("revision") {
-        return Err(format!("revision {:?} differs from the metadata's {}", col("revision"), metadata.revision));
-    }
     let origin = col("origin");
     if !matches!(origin, "bundle" | "manual" | "csv") {
         return Err(format!("origin {origin:?} is not bundle, manual or csv"));
     }
-    // The manual- namespace belongs to registration, and a manual id is its files' digest:
-    // a row cannot give a bundle's update such an id, nor a manual id to other files.
-    let digests: Vec<_> = metadata.files.iter().map(|f| f.sha256).collect();
-    let derived = !digests.is_empty() && crate::formats::model::manual_id(&digests) == metadata.id;
-    if (origin == "manual" || crate::formats::model::is_manual_id(&metadata.id)) && (origin == "bundle" || !derived) {
-        return Err(format!(
-            "id {} with origin {origin}: the manual- namespace holds only files registered by hand, \
-             under the id their digests give",
-            metadata.id
-        ));
-    }
+    let (id, metadata) = if takes_metadata {
+        let metadata: Update = serde_json::from_str(col("metadata")).map_err(|e| format!("metadata: {e}"))?;
+        metadata.check().map_err(|(field, reason)| format!("metadata: {field}: {reason}"))?;
+        if metadata.id.as_str() != col("id") {
+            return Err(format!("id {:?} differs from the metadata's id {:?}", col("id"), metadata.id.as_str()));
+        }
+        if metadata.revision.to_string() != col("revision") {
+            return Err(format!("revision {:?} differs from the metadata's {}", col("revision"), metadata.revision));
+        }
+        // The manual- namespace belongs to registration, and a manual id is its files'
+        // digest: a row cannot give a bundle's update such an id, nor a manual id to other
+        // files.
+        let digests: Vec<_> = metadata.files.iter().map(|f| f.sha256).collect();
+        let derived = !digests.is_empty() && crate::formats::model::manual_id(&digests) == metadata.id;
+        if (origin == "manual" || crate::formats::model::is_manual_id(&metadata.id)) && (origin == "bundle" || !derived)
+        {
+            return Err(format!(
+                "id {} with origin {origin}: the manual- namespace holds only files registered by hand, \
+                 under the id their digests give",
+                metadata.id
+            ));
+        }
+        (metadata.id.clone(), Some(ListMetadata { json: metadata.stored_json(), update: metadata }))
+    } else {
+        let id: UpdateId = col("id").trim().parse().map_err(|e: Error| format!("id: {e}"))?;
+        if col("groups").chars().count() >= SPREADSHEET_CELL_LIMIT {
+            return Err(format!(
+                "groups: {SPREADSHEET_CELL_LIMIT} characters or more, a spreadsheet's limit for a cell: the list \
+                 may have been cut; export the groups with ingest export-groups instead"
+            ));
+        }
+        (id, None)
+    };
     let status: Status = col("status").parse().map_err(|e: Error| e.to_string())?;
     let set_by = col("status_set_by");
     if !matches!(set_by, "system" | "person" | "rule" | "csv") {
@@ -367,7 +523,7 @@ fn list_row(r: &csv::StringRecord, not_after: Timestamp) -> std::result::Result<
         (None, _) => return Err("eula_accepted_at is given but eula_accepted_by is not".into()),
     };
     Ok(ListRow {
-        metadata_json: metadata.stored_json(),
+        id,
         metadata,
         origin: origin.to_string(),
         status,
@@ -381,23 +537,26 @@ fn list_row(r: &csv::StringRecord, not_after: Timestamp) -> std::result::Result<
 
 /// Reads an update list, handing `each` every row as it is checked: a good one, or a bad
 /// one with its line (a second row for an id is bad). Stops early when `each` returns false.
-/// Times after `not_after` are refused.
+/// Times after `not_after` are refused. Without `takes_metadata`, rows carry no metadata
+/// (see [`ListRow::metadata`]).
 pub fn read_list<R: Read>(
     input: R,
     what: &str,
     not_after: Timestamp,
+    takes_metadata: bool,
     mut each: impl FnMut(std::result::Result<ListRow, BadRow>) -> bool,
 ) -> Result<()> {
     let mut seen = std::collections::HashMap::new();
-    records(input, &LIST_COLUMNS, what, |line, record| match record.and_then(|r| list_row(r, not_after)) {
-        Ok(row) => match seen.insert(row.metadata.id.to_string(), line) {
-            Some(first) => each(Err(BadRow {
-                line,
-                reason: format!("update {} is listed on line {first} already", row.metadata.id),
-            })),
-            None => each(Ok(row)),
-        },
-        Err(reason) => each(Err(BadRow { line, reason })),
+    records(input, &LIST_COLUMNS, what, |line, record| {
+        match record.and_then(|r| list_row(r, not_after, takes_metadata)) {
+            Ok(row) => match seen.insert(row.id.to_string(), line) {
+                Some(first) => {
+                    each(Err(BadRow { line, reason: format!("update {} is listed on line {first} already", row.id) }))
+                }
+                None => each(Ok(row)),
+            },
+            Err(reason) => each(Err(BadRow { line, reason })),
+        }
     })
 }
 

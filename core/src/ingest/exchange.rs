@@ -385,6 +385,7 @@ pub fn import_list(
     let not_after = now.plus(CLOCK_SKEW);
     let registry = &mut data.registry;
     let (day, apply_rules) = (Timestamp::now().date(), data.config.rules.apply);
+    let takes_metadata = trust.takes_metadata();
     let merged = std::thread::scope(|scope| {
         let (send, receive) = std::sync::mpsc::sync_channel(BATCHES_AHEAD);
         let reading = what.as_str();
@@ -392,7 +393,7 @@ pub fn import_list(
         let reader = scope.spawn(move || {
             let mut batch = Vec::with_capacity(BATCH);
             let mut input = input;
-            let read = read_list(Counted { inner: &mut input, meter }, reading, not_after, |row| {
+            let read = read_list(Counted { inner: &mut input, meter }, reading, not_after, takes_metadata, |row| {
                 meter.item();
                 batch.push(row.map_or_else(Reading::Bad, Reading::Row));
                 batch.len() < BATCH || send.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_ok()

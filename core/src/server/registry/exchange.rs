@@ -95,7 +95,7 @@ fn insert_files(
 
 /// The digests and sizes of the files `row`'s update lists.
 fn described_files(row: &ListRow) -> impl Iterator<Item = (crate::base::names::Sha256, u64)> + '_ {
-    row.metadata.files.iter().map(|f| (f.sha256, f.size))
+    row.metadata.iter().flat_map(|m| m.update.files.iter()).map(|f| (f.sha256, f.size))
 }
 
 /// Merges one row of an imported list: the update, its licence acceptance, its status when
@@ -110,20 +110,21 @@ fn merge_row(
     merge: &mut ListMerge,
 ) -> Result<()> {
     let e = sql_error(path);
-    let id = row.metadata.id.as_str();
+    let id = row.id.as_str();
     let before = merge.updates.new.len();
-    let local = if metadata {
+    let taken = row.metadata.as_ref().filter(|_| metadata);
+    let local = if let Some(taken) = taken {
         // Here, an update that arrived by CSV is of origin csv whatever it was there: its
         // metadata is unsigned on this server.
-        merge_update(tx, path, &row.metadata, &row.metadata_json, "csv", detail, now, &mut merge.updates)?
+        merge_update(tx, path, &taken.update, &taken.json, "csv", detail, now, &mut merge.updates)?
     } else {
         query_row(tx, "SELECT status_set_at FROM updates WHERE id = ?1", [id], |r| r.get(0)).map_err(&e)?
     };
     let is_new = merge.updates.new.len() > before;
     // A licence acceptance names the licence text of the metadata: metadata that is not
     // signed cannot vouch for which text was accepted.
-    if let Some((by, at)) = row.eula_accepted.as_ref().filter(|_| metadata)
-        && let Some(eula) = &row.metadata.eula
+    if let Some((by, at)) = &row.eula_accepted
+        && let Some(eula) = taken.and_then(|t| t.update.eula.as_ref())
     {
         exec(
             tx,
@@ -306,12 +307,12 @@ impl Registry {
                     files.extend(described_files(&row));
                 }
             }
-            if !metadata && !holds(&tx, row.metadata.id.as_str()).map_err(&e)? {
-                merge.not_held.push(row.metadata.id.to_string());
+            if !metadata && !holds(&tx, row.id.as_str()).map_err(&e)? {
+                merge.not_held.push(row.id.to_string());
                 continue;
             }
             merge_row(&tx, &path, &row, metadata, &detail, &now, &mut merge)?;
-            ids.push(row.metadata.id.to_string());
+            ids.push(row.id.to_string());
         }
         if bulk {
             insert_files(&tx, files).map_err(&e)?;
