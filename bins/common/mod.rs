@@ -255,16 +255,16 @@ pub fn json_requested() -> bool {
 
 pub use ferry_core::base::text::human_bytes;
 
-/// The directory given by flag or environment, else `<local data dir>/ferry/<leaf>`.
-pub fn default_dir(
+/// Where `program` keeps its data: the directory given by flag or environment, else the
+/// system's or the user's (`ferry_core::base::locations`). Nothing is created here: a
+/// command that writes calls `locations::prepare` first.
+pub fn location(
     given: Option<std::path::PathBuf>,
-    leaf: &str,
+    program: &str,
     flag: &str,
     env: &str,
-) -> anyhow::Result<std::path::PathBuf> {
-    given
-        .or_else(|| dirs::data_local_dir().map(|d| d.join("ferry").join(leaf)))
-        .ok_or_else(|| anyhow::anyhow!("no directory for {leaf}: give {flag} or set {env}"))
+) -> anyhow::Result<ferry_core::base::locations::Location> {
+    Ok(ferry_core::base::locations::choose(given, program, flag, env)?)
 }
 
 /// Untrusted text made safe for the terminal.

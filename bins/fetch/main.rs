@@ -21,7 +21,9 @@ const PROGRAM: &str = "fetch";
 #[derive(Parser)]
 #[command(name = "fetch", version, max_term_width = 100, after_help = common::EXIT_CODES_HELP)]
 struct Cli {
-    /// Where fetch keeps its state (last sequence per channel).
+    /// Where fetch keeps its state (last sequence per channel). Default: /var/lib/ferry/fetch
+    /// as root, %ProgramData%\ferry\fetch elevated on Windows, else the user's own data
+    /// directory.
     #[arg(long, env = "FERRY_WORK_DIR", global = true, value_name = "DIR")]
     work_dir: Option<PathBuf>,
     #[command(subcommand)]
@@ -51,7 +53,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Key(KeyCommand::Gen(args)) => key::key_gen(&args),
         Command::Key(KeyCommand::Rotate(args)) => key::key_rotate(&args),
         Command::Pack(args) => {
-            pack::pack(&common::default_dir(cli.work_dir, "fetch", "--work-dir", "FERRY_WORK_DIR")?, &args)
+            let location = common::location(cli.work_dir, "fetch", "--work-dir", "FERRY_WORK_DIR")?;
+            ferry_core::base::locations::prepare(&location)?;
+            pack::pack(&location.dir, &args)
         }
         Command::Plan(args) => plan::plan(cli.work_dir, &args),
         Command::Inspect(args) => inspect::inspect(&args),

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use ferry_core::base::locations::Location;
 use ferry_core::server::config::{self, Config, Effective, Notify};
 use ferry_core::server::datadir::DataDir;
 use ferry_core::server::report::ChangeReport;
@@ -11,33 +12,54 @@ use crate::PROGRAM;
 use crate::common::safe;
 
 pub struct Context {
-    dir: PathBuf,
+    location: Location,
     /// `--set KEY=VALUE`, in the order given.
     overrides: Vec<String>,
 }
 
 impl Context {
-    pub fn new(dir: PathBuf, overrides: Vec<String>) -> Context {
-        Context { dir, overrides }
+    pub fn new(location: Location, overrides: Vec<String>) -> Context {
+        Context { location, overrides }
     }
 
     pub fn dir(&self) -> &Path {
-        &self.dir
+        &self.location.dir
     }
 
-    /// ingest.toml in the data directory with this run's overrides.
+    /// Where the data directory is and why there.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// The configuration file read.
+    pub fn config_file(&self) -> PathBuf {
+        self.location.config_dir.join(config::CONFIG_FILE)
+    }
+
+    /// ingest.toml with this run's overrides.
     pub fn effective(&self) -> ferry_core::Result<Effective> {
-        config::load(&self.dir, &self.overrides)
+        config::load(&self.location.config_dir, &self.overrides)
     }
 
     /// Opens the data directory to read, beside other readers.
     pub fn read(&self) -> ferry_core::Result<DataDir> {
-        DataDir::open_shared(&self.dir)
+        DataDir::open_shared(self.dir())
     }
 
-    /// Opens the data directory to change it, alone.
+    /// Opens the data directory to change it, alone. The first time, when it was not given,
+    /// says where it is and why there.
     pub fn write(&self) -> ferry_core::Result<DataDir> {
-        DataDir::open_exclusive(&self.dir)
+        let new = !self.dir().join(ferry_core::server::datadir::REGISTRY_FILE).exists();
+        ferry_core::base::locations::prepare(&self.location)?;
+        let data = DataDir::open_exclusive(self.dir())?;
+        if new && !self.location.why.starts_with("given") {
+            eprintln!(
+                "{PROGRAM}: a new data directory, {} ({})",
+                safe(&self.dir().display().to_string()),
+                self.location.why
+            );
+        }
+        Ok(data)
     }
 
     /// Opens the data directory to change it, alone, with the configuration in force (for
@@ -48,7 +70,7 @@ impl Context {
 
     /// Opens the data directory to change it, alone, with `config` in force.
     pub fn write_with(&self, config: Config) -> ferry_core::Result<DataDir> {
-        let mut data = DataDir::open_exclusive(&self.dir)?;
+        let mut data = self.write()?;
         data.config = config;
         Ok(data)
     }

@@ -33,7 +33,10 @@ const PROGRAM: &str = "ingest";
 #[derive(Parser)]
 #[command(name = "ingest", version, max_term_width = 100, after_help = common::EXIT_CODES_HELP)]
 struct Cli {
-    /// The data directory (registry and content store).
+    /// The data directory (registry and content store). Default: /var/lib/ferry/ingest
+    /// (ingest.toml in /etc/ferry) as root, %ProgramData%\ferry\ingest elevated or as a
+    /// service on Windows, else the user's own data directory; `ingest config show` says
+    /// which and why.
     #[arg(long, env = "FERRY_DATA_DIR", global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Override a value of ingest.toml for this run, as notify.smtp.port=2525 (repeatable;
@@ -127,8 +130,8 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
-    let dir = common::default_dir(cli.data_dir, "ingest", "--data-dir", "FERRY_DATA_DIR")?;
-    let ctx = Context::new(dir, cli.set);
+    let location = common::location(cli.data_dir, "ingest", "--data-dir", "FERRY_DATA_DIR")?;
+    let ctx = Context::new(location, cli.set);
     match cli.command {
         Command::Trust(command) => trust::run(&ctx, command),
         Command::Verify(args) => verify::run(&ctx, args),

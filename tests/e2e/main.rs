@@ -21,6 +21,7 @@ mod journey;
 mod json_output;
 mod keys;
 mod large_archives;
+mod locations;
 mod manifest_refusals;
 mod notify;
 mod output_paths;

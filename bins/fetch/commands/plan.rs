@@ -40,7 +40,7 @@ pub fn plan(work_dir: Option<std::path::PathBuf>, args: &PlanArgs) -> anyhow::Re
     if let Some(tree) = &args.winget.winget {
         return plan_winget(tree, &args.winget, args.json);
     }
-    let work = || common::default_dir(work_dir.clone(), "fetch", "--work-dir", "FERRY_WORK_DIR");
+    let work = || common::location(work_dir.clone(), "fetch", "--work-dir", "FERRY_WORK_DIR").map(|l| l.dir);
     if let Some(scan) = args.scan.source(work, &args.selection.net, &DownloadOptions::default())? {
         return scan.checked(plan_scan(&scan.path, args));
     }

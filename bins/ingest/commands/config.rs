@@ -2,7 +2,6 @@
 //! from.
 
 use clap::{Args, Subcommand};
-use ferry_core::server::config;
 
 use crate::common::{code, json_line, safe};
 use crate::context::Context;
@@ -24,13 +23,24 @@ pub struct ShowArgs {
 pub fn run(ctx: &Context, command: ConfigCommand) -> anyhow::Result<u8> {
     let ConfigCommand::Show(args) = command;
     let effective = ctx.effective()?;
+    let location = ctx.location();
     if args.json {
+        json_line(
+            "data-directory",
+            &serde_json::json!({
+                "dir": location.dir.display().to_string(),
+                "config_file": ctx.config_file().display().to_string(),
+                "system": location.system,
+                "why": location.why,
+            }),
+        )?;
         for (key, value, origin) in &effective.values {
             json_line("config-value", &serde_json::json!({"key": key, "value": value, "origin": origin.to_string()}))?;
         }
         return Ok(code::OK);
     }
-    let file = ctx.dir().join(config::CONFIG_FILE);
+    outln!("# data directory: {} ({})", safe(&location.dir.display().to_string()), safe(&location.why));
+    let file = ctx.config_file();
     outln!("# {} ({})", file.display(), if file.is_file() { "read" } else { "not present: defaults and --set only" });
     let width = effective.values.iter().map(|(k, v, _)| k.len() + v.len()).max().unwrap_or(0) + 3;
     for (key, value, origin) in &effective.values {

@@ -4,6 +4,7 @@
 pub mod clock;
 pub mod durable;
 pub mod error;
+pub mod locations;
 pub(crate) mod lock;
 pub mod names;
 pub mod output;

@@ -1,5 +1,6 @@
-//! ingest's configuration: `ingest.toml` in the data directory (notification, rules,
-//! defaults), every value of which a command line can override with `--set KEY=VALUE`.
+//! ingest's configuration: `ingest.toml` in the data directory, or in `/etc/ferry` (Windows:
+//! `%ProgramData%\ferry`) when the data directory is the system's (`base::locations`):
+//! notification, rules, defaults. Every value of which a command line can override with `--set KEY=VALUE`.
 //!
 //! Unknown keys are refused, not ignored: a misspelt `smtp.sever` would otherwise silently
 //! turn notification off. Secrets are not kept in the file: the SMTP password is read from

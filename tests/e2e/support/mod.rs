@@ -308,6 +308,7 @@ pub const JSON_TYPES: &[&str] = &[
     "check",
     "clock-behind",
     "config-value",
+    "data-directory",
     "distribution-point",
     "download-started",
     "downloaded",
