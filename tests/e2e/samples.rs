@@ -159,7 +159,7 @@ fn crontab_lines_run_the_weekly_pack_and_the_watcher() {
     let bundles: Vec<_> = std::fs::read_dir(&outbox).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(bundles.len(), 1, "{bundles:?}");
 
-    let data = s.path("var-lib/ferry");
+    let data = s.path("var-lib/ferry/ingest");
     let ingest = |args: &[&str]| {
         let out = Command::new(&*INGEST).arg("--data-dir").arg(&data).args(args).env("USER", "admin").output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -72,11 +72,21 @@ fn system_dirs() -> (PathBuf, PathBuf) {
 /// if any, else by the rule above.
 pub fn choose(given: Option<PathBuf>, program: &str, flag: &str, env: &str) -> Result<Location> {
     if let Some(dir) = given {
-        return Ok(Location { config_dir: dir.clone(), dir, system: false, why: format!("given by {flag} or {env}") });
+        return Ok(given_dir(dir, system_dirs(), program, &format!("given by {flag} or {env}")));
     }
     let user = dirs::data_local_dir().map(|d| d.join("ferry").join(program));
     choose_between(administrator(), system_dirs(), user, program)
         .ok_or_else(|| Error::Invalid(format!("no data directory for {program}: give {flag} or set {env}")))
+}
+
+/// A directory given by flag or environment: its own `ingest.toml`, unless it is the system
+/// location, whose configuration is the system's whoever names it (a service given
+/// `/var/lib/ferry/ingest` and root's shell given nothing read the same file).
+fn given_dir(dir: PathBuf, (system_data, system_config): (PathBuf, PathBuf), program: &str, why: &str) -> Location {
+    if dir == system_data.join(program) {
+        return Location { dir, config_dir: system_config, system: true, why: format!("{why}: the system location") };
+    }
+    Location { config_dir: dir.clone(), dir, system: false, why: why.to_string() }
 }
 
 /// The rule, apart from the process it runs in.
@@ -299,6 +309,14 @@ mod tests {
         )
         .unwrap();
         assert!(chosen.system);
+    }
+
+    #[test]
+    fn the_system_location_given_reads_the_system_configuration() {
+        let chosen = given_dir("/var/lib/ferry/ingest".into(), system(), "ingest", "given by --data-dir");
+        assert_eq!(chosen.config_dir, Path::new("/etc/ferry"));
+        assert!(chosen.system);
+        assert_eq!(chosen.why, "given by --data-dir: the system location");
     }
 
     #[test]
