@@ -11,6 +11,7 @@ use ferry_core::server::report::ChangeReport;
 use crate::PROGRAM;
 use crate::common::safe;
 
+#[derive(Clone)]
 pub struct Context {
     location: Location,
     /// `--set KEY=VALUE`, in the order given.

@@ -121,6 +121,10 @@ enum Command {
     /// once they are no longer being written), move each to processed/ or rejected/, refresh
     /// daily, notify, and publish the distribution points that are behind.
     Watch(watch::WatchArgs),
+    /// Windows: run `ingest watch` as the service ferry-ingest-watch (install, start, stop,
+    /// uninstall). On Linux, the systemd units in samples/schedule/ do this.
+    #[command(subcommand)]
+    Service(service::ServiceCommand),
 }
 
 fn main() -> ExitCode {
@@ -159,5 +163,6 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Dp(command) => dp::run(&ctx, command),
         Command::Publish(args) => dp::publish(&ctx, args),
         Command::Watch(args) => watch::run(&ctx, args),
+        Command::Service(command) => service::run(&ctx, command),
     }
 }

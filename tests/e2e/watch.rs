@@ -338,3 +338,15 @@ fn interval_zero_is_refused() {
         assert!(stderr.contains(says), "{stderr}");
     }
 }
+
+#[test]
+fn service_commands_on_linux_name_the_systemd_units() {
+    // `ingest service` manages a Windows service (driven under wine by .ci/windows/run); on
+    // Linux a systemd unit runs the watcher, and each subcommand says so.
+    let s = Scratch::new();
+    for command in ["install", "start", "stop", "uninstall"] {
+        s.ingest(&["service", command])
+            .refused(exit::USAGE, &["Windows service", "samples/schedule/ferry-ingest-watch.service"]);
+    }
+    assert!(!s.data_dir().exists(), "nothing was made");
+}

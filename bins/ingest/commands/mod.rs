@@ -15,6 +15,7 @@ pub mod report;
 pub mod rules;
 pub mod select;
 pub mod server_key;
+pub mod service;
 pub mod state;
 pub mod status;
 pub mod trust;

@@ -16,11 +16,11 @@ use crate::common::{code, exit_code, json_line, safe};
 use crate::context::{Context, notify};
 use ferry_core::server::config::Notify;
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub struct WatchArgs {
     /// A drop folder or a stick's mount point (repeatable); watch.drop of ingest.toml if none.
     #[arg(long = "drop", value_name = "DIR")]
-    drops: Vec<PathBuf>,
+    pub drops: Vec<PathBuf>,
     /// One pass, then exit: for cron, systemd timers and Task Scheduler.
     #[arg(long)]
     once: bool,
@@ -56,6 +56,19 @@ fn settings(ctx: &Context, args: &WatchArgs) -> anyhow::Result<Settings> {
 }
 
 pub fn run(ctx: &Context, args: WatchArgs) -> anyhow::Result<u8> {
+    run_until(ctx, args, &mut |wait| {
+        std::thread::sleep(wait);
+        false
+    })
+}
+
+/// Runs passes; between two, `stop` waits up to the time given and says whether to stop
+/// (the Windows service's stop request; the command line is stopped by a signal instead).
+pub fn run_until(
+    ctx: &Context,
+    args: WatchArgs,
+    stop: &mut dyn FnMut(std::time::Duration) -> bool,
+) -> anyhow::Result<u8> {
     let _one_watcher = watch::single_instance(ctx.dir())?;
     let mut settings = settings(ctx, &args)?;
     if !args.once {
@@ -79,7 +92,9 @@ pub fn run(ctx: &Context, args: WatchArgs) -> anyhow::Result<u8> {
             return Ok(status);
         }
         crate::common::flush_out();
-        std::thread::sleep(settings.until_next());
+        if stop(settings.until_next()) {
+            return Ok(code::OK);
+        }
         // ingest.toml may have changed: the next pass reads it again; a broken one keeps the
         // settings in force and says so.
         match self::settings(ctx, &args) {
