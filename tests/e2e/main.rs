@@ -22,6 +22,7 @@ mod json_output;
 mod keys;
 mod large_archives;
 mod locations;
+mod long_paths;
 mod manifest_refusals;
 mod notify;
 mod output_paths;
