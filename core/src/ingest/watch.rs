@@ -304,8 +304,10 @@ fn move_into(found: &Found, dir: &str) -> Result<(PathBuf, SharedTree, String)> 
     }
     from.last().expect("the drop folder").rename_to(&file_name, &dest, &candidate)?;
     dest.sync()?;
-    // Remove the folders the move left empty, innermost first.
+    // Remove the folders the move left empty, innermost first, each once this process's
+    // own handle to it is closed (Windows does not remove a folder someone holds open).
     for (i, part) in parts.iter().enumerate().rev() {
+        from.truncate(i + 1);
         if !from[i].remove_if_empty(part)? {
             break;
         }
