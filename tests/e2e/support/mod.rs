@@ -49,11 +49,8 @@ pub struct Run {
 
 impl Run {
     pub fn from(output: Output) -> Run {
-        Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+        let text = |bytes: &[u8]| unix_spelling(String::from_utf8_lossy(bytes).into_owned());
+        Run { code: output.status.code().unwrap_or(-1), stdout: text(&output.stdout), stderr: text(&output.stderr) }
     }
 
     /// Asserts success and returns stdout.
@@ -364,6 +361,73 @@ pub fn json_line(line: &str) -> serde_json::Value {
     assert!(v.get("data").is_some(), "no data: {line}");
     assert_eq!(v.as_object().unwrap().len(), 3, "{line}");
     v
+}
+
+/// What a program under test printed, in the spelling the assertions use. Under wine the
+/// Windows programs name `/tmp/x` as `Z:\tmp\x`, join paths with `\`, and say "File not
+/// found." and "Path not found." where Linux says "No such file or directory": read back
+/// in Unix spelling (the strings of JSON lines too), the same assertions hold on both
+/// systems.
+fn unix_spelling(text: String) -> String {
+    if std::env::var_os("FERRY_E2E_BIN_DIR").is_none() {
+        return text;
+    }
+    text.split_inclusive('\n')
+        .map(|line| {
+            let (body, end) = line.strip_suffix('\n').map_or((line, ""), |b| (b, "\n"));
+            match serde_json::from_str::<serde_json::Value>(body) {
+                Ok(mut value) if body.starts_with('{') => {
+                    if respell_strings(&mut value) {
+                        format!("{value}{end}")
+                    } else {
+                        line.to_string()
+                    }
+                }
+                _ => format!("{}{end}", respell(body)),
+            }
+        })
+        .collect()
+}
+
+/// [`respell`] on every string in `value`; whether any changed.
+fn respell_strings(value: &mut serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => {
+            let new = respell(s);
+            let changed = new != *s;
+            *s = new;
+            changed
+        }
+        serde_json::Value::Array(items) => items.iter_mut().fold(false, |c, v| respell_strings(v) | c),
+        serde_json::Value::Object(map) => map.values_mut().fold(false, |c, v| respell_strings(v) | c),
+        _ => false,
+    }
+}
+
+/// Text in Unix spelling: in each word that holds a path (from `Z:\` or an absolute `/` on),
+/// `\` becomes `/` (so `/tmp/data\store` and `Z:\tmp\x` read `/tmp/data/store` and `/tmp/x`,
+/// while `"../etc\n"`, an escape outside any path, stays); Windows' words for a missing file
+/// become Linux's.
+fn respell(text: &str) -> String {
+    let words = text.split_inclusive(char::is_whitespace).map(|word| {
+        // An absolute path begins the word or follows a quote, bracket or `=`.
+        let absolute = word
+            .char_indices()
+            .find(|&(i, c)| c == '/' && word[..i].chars().next_back().is_none_or(|before| "\"'(<[=".contains(before)));
+        let start = word.find("Z:\\").or(absolute.map(|(i, _)| i));
+        match start {
+            Some(i) => {
+                let (head, path) = word.split_at(i);
+                let path = path.replacen("Z:\\\\", "/", 1).replacen("Z:\\", "/", 1);
+                format!("{head}{}", path.replace("\\\\", "/").replace('\\', "/"))
+            }
+            None => word.to_string(),
+        }
+    });
+    words
+        .collect::<String>()
+        .replace("File not found.", "No such file or directory")
+        .replace("Path not found.", "No such file or directory")
 }
 
 /// A path a program under test printed, as this machine names it. Under wine the Windows
@@ -694,4 +758,24 @@ pub fn generated_list(path: &Path, n: usize) {
         ));
     }
     std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn windows_spelling_is_read_back_in_unix_spelling() {
+    assert_eq!(
+        respell(r"found: /tmp/e2e/ingest-data\store\sha256\00\x is not a file the registry knows"),
+        "found: /tmp/e2e/ingest-data/store/sha256/00/x is not a file the registry knows"
+    );
+    assert_eq!(respell(r#"key Z:\tmp\e2e\missing\k.pub: Path not found. (os error 3)"#), {
+        "key /tmp/e2e/missing/k.pub: No such file or directory (os error 3)"
+    });
+    assert_eq!(respell(r#"reading "Z:\\tmp\\e2e\\x.zip""#), r#"reading "/tmp/e2e/x.zip""#);
+    // An escape outside any path stays.
+    assert_eq!(
+        respell(r#"current holds "../../etc\n", not a generation"#),
+        r#"current holds "../../etc\n", not a generation"#
+    );
+    let mut json: serde_json::Value = serde_json::json!({"dir": r"Z:\tmp\e2e\data", "n": 1, "eula": "a\nb"});
+    assert!(respell_strings(&mut json));
+    assert_eq!(json, serde_json::json!({"dir": "/tmp/e2e/data", "n": 1, "eula": "a\nb"}));
 }
