@@ -797,11 +797,16 @@ fn decided_with_an_accented_name() -> (Scratch, Scratch, std::path::PathBuf) {
     (a, b, list)
 }
 
-fn takes_the_decision_and_the_group(b: &Scratch, saved: &std::path::Path) {
+/// A's list saved as `how` says, imported into B unsigned: B takes the decision (with the
+/// accented name) and the group.
+fn saved_list_goes_in(fixture: &str, how: Saved) {
+    let (a, b, list) = decided_with_an_accented_name();
+    let saved = a.path(&format!("exchange/{fixture}"));
+    saved_by_a_spreadsheet(&list, &saved, &how);
     let run = b.ingest(&["import-list", saved.to_str().unwrap(), "--allow-unsigned"]);
     assert!(run.stderr.contains("taking statuses and groups only"), "{}", run.stderr);
     run.ok();
-    let shown = update_json(b, "7zip.7zip@24.09");
+    let shown = update_json(&b, "7zip.7zip@24.09");
     assert_eq!(shown["status"], "approved", "{shown}");
     assert_eq!(shown["status_actor"], "Jürgen Müller €", "{shown}");
     assert_eq!(shown["groups"], serde_json::json!(["pilot"]), "{shown}");
@@ -809,29 +814,20 @@ fn takes_the_decision_and_the_group(b: &Scratch, saved: &std::path::Path) {
 
 #[test]
 fn excel_csv_utf8_with_semicolons_imports_statuses_and_groups() {
-    let (a, b, list) = decided_with_an_accented_name();
-    let saved = a.path("exchange/excel-utf8-semicolons.csv");
     let how = Saved { separator: b';', bom: true, sep_line: false, windows_1252: false, cut_metadata: false };
-    saved_by_a_spreadsheet(&list, &saved, &how);
-    takes_the_decision_and_the_group(&b, &saved);
+    saved_list_goes_in("excel-utf8-semicolons.csv", how);
 }
 
 #[test]
 fn excel_csv_in_windows_1252_with_a_sep_line_imports_statuses_and_groups() {
-    let (a, b, list) = decided_with_an_accented_name();
-    let saved = a.path("exchange/excel-windows-1252.csv");
     let how = Saved { separator: b';', bom: false, sep_line: true, windows_1252: true, cut_metadata: false };
-    saved_by_a_spreadsheet(&list, &saved, &how);
-    takes_the_decision_and_the_group(&b, &saved);
+    saved_list_goes_in("excel-windows-1252.csv", how);
 }
 
 #[test]
 fn excel_csv_with_its_metadata_cells_cut_imports_statuses_and_groups() {
-    let (a, b, list) = decided_with_an_accented_name();
-    let saved = a.path("exchange/excel-cut-cells.csv");
     let how = Saved { separator: b',', bom: true, sep_line: false, windows_1252: false, cut_metadata: true };
-    saved_by_a_spreadsheet(&list, &saved, &how);
-    takes_the_decision_and_the_group(&b, &saved);
+    saved_list_goes_in("excel-cut-cells.csv", how);
 }
 
 #[test]
