@@ -31,8 +31,33 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     fs::File::open(dir).and_then(|d| d.sync_all()).at(dir)
 }
 
-/// Windows has no directory fsync; NTFS journals the rename itself.
-#[cfg(not(unix))]
+/// Makes a rename or creation in `dir` durable: Windows flushes a directory's entries
+/// through a handle opened for writing with backup semantics (FlushFileBuffers). Where the
+/// file system cannot (FAT, some network shares say the function or parameter is not
+/// supported), NTFS's journal and the next `ingest check` are what stand behind the rename.
+#[cfg(windows)]
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    use std::os::windows::fs::OpenOptionsExt;
+    use windows_sys::Win32::Foundation::{ERROR_INVALID_FUNCTION, ERROR_INVALID_PARAMETER, ERROR_NOT_SUPPORTED};
+    use windows_sys::Win32::Storage::FileSystem::FILE_FLAG_BACKUP_SEMANTICS;
+    let flushed = fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(FILE_FLAG_BACKUP_SEMANTICS)
+        .open(dir)
+        .and_then(|d| d.sync_all());
+    match flushed {
+        Err(e)
+            if e.raw_os_error().is_some_and(|code| {
+                [ERROR_INVALID_FUNCTION, ERROR_INVALID_PARAMETER, ERROR_NOT_SUPPORTED].contains(&(code as u32))
+            }) =>
+        {
+            Ok(())
+        }
+        other => other.at(dir),
+    }
+}
+
+#[cfg(not(any(unix, windows)))]
 pub fn sync_dir(_dir: &Path) -> Result<()> {
     Ok(())
 }

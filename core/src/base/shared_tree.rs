@@ -317,8 +317,10 @@ impl SharedTree {
             let this = self.dir.open_with(".", OpenOptions::new().read(true)).at(&self.path)?;
             this.sync_all().at(&self.path)
         }
+        // Windows flushes a directory through a handle of its own, opened by path: a flush
+        // writes nothing, so a link planted since cannot make it write elsewhere.
         #[cfg(not(unix))]
-        Ok(())
+        crate::base::durable::sync_dir(&self.path)
     }
 
     /// Flushes the whole file system this directory is on (cheaper than a sync per
