@@ -4,8 +4,9 @@
 //! do what they say, and the service manager starts `ingest service run`, which runs the
 //! watcher's passes until told to stop.
 //!
-//! A stop request ends the wait between two passes at once. One that comes during a pass
-//! lets it finish for up to 20 seconds, then ends the process: stopping at any moment
+//! What the passes print goes to `service.log` in the data directory (a service has no
+//! console). A stop request ends the wait between two passes at once. One that comes during
+//! a pass lets it finish for up to 20 seconds, then ends the process: stopping at any moment
 //! is safe (an import or a publish cut short leaves the previous state, and the next pass
 //! completes the work), and Windows is not kept waiting.
 
@@ -305,8 +306,33 @@ mod windows {
         }
     }
 
+    /// The file, in the data directory, that holds what the service's passes print.
+    const LOG_FILE: &str = "service.log";
+
+    /// Sends standard output and standard error, which a service does not have, to
+    /// `path` (appended to): std writes through the process's standard handles each time.
+    fn log_to(path: &std::path::Path) -> std::io::Result<()> {
+        use std::os::windows::io::IntoRawHandle;
+        use windows_sys::Win32::System::Console::{STD_ERROR_HANDLE, STD_OUTPUT_HANDLE, SetStdHandle};
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+        // The handle stays open for the life of the process, as standard handles do.
+        let handle = file.into_raw_handle();
+        // SAFETY: `handle` is an open file handle that is never closed; SetStdHandle only
+        // records it as the process's standard output and error.
+        let set =
+            unsafe { SetStdHandle(STD_OUTPUT_HANDLE, handle) != 0 && SetStdHandle(STD_ERROR_HANDLE, handle) != 0 };
+        if set { Ok(()) } else { Err(std::io::Error::last_os_error()) }
+    }
+
     fn service_main(_arguments: Vec<OsString>) {
         let Some(service) = SERVICE.get() else { return };
+        // Without a log the service's work would be seen only in the reports: a failure to
+        // open one is no reason not to run.
+        let _ = log_to(&service.ctx.dir().join(LOG_FILE));
+        eprintln!("{PROGRAM}: service {SERVICE_NAME} started at {}", ferry_core::base::clock::Timestamp::now());
         let (stop_sender, stop_receiver) = mpsc::channel::<()>();
         let handle: std::sync::Arc<OnceLock<ServiceStatusHandle>> = Default::default();
         let for_handler = handle.clone();
@@ -338,10 +364,16 @@ mod windows {
             Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => true,
             Err(mpsc::RecvTimeoutError::Timeout) => false,
         };
-        let exit = match crate::commands::watch::run_until(&service.ctx, service.args.clone(), &mut stop) {
+        let exit = match crate::commands::watch::run_until(
+            &service.ctx,
+            service.args.clone(),
+            "ingest service stop",
+            &mut stop,
+        ) {
             Ok(_) => 0,
             Err(e) => u32::from(crate::common::report(PROGRAM, &e)),
         };
+        eprintln!("{PROGRAM}: service {SERVICE_NAME} stopped at {}", ferry_core::base::clock::Timestamp::now());
         let _ = registered.set_service_status(status(ServiceState::Stopped, exit));
     }
 }

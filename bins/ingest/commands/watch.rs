@@ -56,24 +56,27 @@ fn settings(ctx: &Context, args: &WatchArgs) -> anyhow::Result<Settings> {
 }
 
 pub fn run(ctx: &Context, args: WatchArgs) -> anyhow::Result<u8> {
-    run_until(ctx, args, &mut |wait| {
+    let mut sleep = |wait| {
         std::thread::sleep(wait);
         false
-    })
+    };
+    run_until(ctx, args, "Ctrl-C or SIGTERM at any time", &mut sleep)
 }
 
 /// Runs passes; between two, `stop` waits up to the time given and says whether to stop
-/// (the Windows service's stop request; the command line is stopped by a signal instead).
+/// (the Windows service's stop request; the command line is stopped by a signal instead,
+/// which `how_to_stop` names).
 pub fn run_until(
     ctx: &Context,
     args: WatchArgs,
+    how_to_stop: &str,
     stop: &mut dyn FnMut(std::time::Duration) -> bool,
 ) -> anyhow::Result<u8> {
     let _one_watcher = watch::single_instance(ctx.dir())?;
     let mut settings = settings(ctx, &args)?;
     if !args.once {
         eprintln!(
-            "{PROGRAM}: watching {} every {} s{}; stop with Ctrl-C or SIGTERM at any time",
+            "{PROGRAM}: watching {} every {} s{}; stop with {how_to_stop}",
             settings.drops.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
             settings.interval.as_secs(),
             settings.daily.map(|t| format!(", daily refresh at {t}")).unwrap_or_default()
