@@ -53,7 +53,7 @@ impl Context {
         let new = !self.dir().join(ferry_core::server::datadir::REGISTRY_FILE).exists();
         ferry_core::base::locations::prepare(&self.location)?;
         let data = DataDir::open_exclusive(self.dir())?;
-        if new && !self.location.why.starts_with("given") {
+        if new && !self.location.given {
             eprintln!(
                 "{PROGRAM}: a new data directory, {} ({})",
                 safe(&self.dir().display().to_string()),

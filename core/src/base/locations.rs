@@ -8,7 +8,7 @@
 //! | Linux, as root | `/var/lib/ferry/<program>` | `/etc/ferry/` |
 //! | Windows, elevated or a service | `%ProgramData%\ferry\<program>` | `%ProgramData%\ferry\` |
 //! | otherwise | `<the user's local data directory>/ferry/<program>` | the data directory |
-//! | `--data-dir` / `--work-dir` given | that directory | that directory |
+//! | `--data-dir` / `--work-dir` given | that directory | that directory (the system's, if it is the system location) |
 //!
 //! On Windows, `%ProgramData%\ferry` is created with an access list of its own (not the one
 //! it would inherit from `%ProgramData%`, where every user may create files): Administrators
@@ -31,6 +31,8 @@ pub struct Location {
     pub config_dir: PathBuf,
     /// Whether `dir` is a system location, created by [`prepare`] with the system's rules.
     pub system: bool,
+    /// Whether `dir` was given (by flag or environment) rather than chosen by the rule.
+    pub given: bool,
     /// Why this directory, in words for the administrator.
     pub why: String,
 }
@@ -84,9 +86,10 @@ pub fn choose(given: Option<PathBuf>, program: &str, flag: &str, env: &str) -> R
 /// `/var/lib/ferry/ingest` and root's shell given nothing read the same file).
 fn given_dir(dir: PathBuf, (system_data, system_config): (PathBuf, PathBuf), program: &str, why: &str) -> Location {
     if dir == system_data.join(program) {
-        return Location { dir, config_dir: system_config, system: true, why: format!("{why}: the system location") };
+        let why = format!("{why}: the system location");
+        return Location { dir, config_dir: system_config, system: true, given: true, why };
     }
-    Location { config_dir: dir.clone(), dir, system: false, why: why.to_string() }
+    Location { config_dir: dir.clone(), dir, system: false, given: true, why: why.to_string() }
 }
 
 /// The rule, apart from the process it runs in.
@@ -107,11 +110,13 @@ fn choose_between(
             config_dir: user.clone(),
             dir: user,
             system: false,
+            given: false,
         }),
         (Some(who), _) => Some(Location {
             dir: system,
             config_dir: system_config,
             system: true,
+            given: false,
             why: format!("system location: {who}"),
         }),
         (None, Some(user)) => Some(Location {
@@ -119,6 +124,7 @@ fn choose_between(
             config_dir: user.clone(),
             dir: user,
             system: false,
+            given: false,
         }),
         (None, None) => None,
     }
