@@ -51,6 +51,11 @@ impl Date {
     pub fn days_since(self, earlier: Date) -> i64 {
         self.0.duration_since(earlier.0).as_secs() / 86_400
     }
+
+    /// The date `days` later (the latest date there is if that is past it).
+    pub fn plus_days(self, days: u32) -> Date {
+        self.0.checked_add(jiff::Span::new().days(i64::from(days))).map(Date).unwrap_or(Date(jiff::civil::Date::MAX))
+    }
 }
 
 impl fmt::Display for Date {

@@ -162,6 +162,23 @@ fn check_file_name(value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A computer's name as its inventories give it: a NetBIOS name or a DNS host name
+/// (`PC-0042`, `pc-0042.branch.example`): letters, digits, `-`, `_` and dots between labels,
+/// at most 253 characters. Compared without letter case, as Windows compares them.
+fn check_computer_name(value: &str) -> Result<(), String> {
+    check_grammar(
+        value,
+        253,
+        |b| b.is_ascii_alphanumeric(),
+        |b| b.is_ascii_alphanumeric() || b"._-".contains(&b),
+        "[A-Za-z0-9][A-Za-z0-9._-]{0,252}",
+    )?;
+    if value.contains("..") || value.ends_with('.') {
+        return Err("an empty label between dots".into());
+    }
+    Ok(())
+}
+
 fn check_bundle_id(value: &str) -> Result<(), String> {
     if value.len() == 32 && value.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         Ok(())
@@ -212,6 +229,19 @@ string_name!(
     RuleName,
     "rule name",
     check_label
+);
+
+string_name!(
+    /// A computer group's name (`pilot`, `branch-osaka`), same grammar as an update group's.
+    ComputerGroupName,
+    "computer group name",
+    check_label
+);
+string_name!(
+    /// A computer's name; see `check_computer_name`.
+    ComputerName,
+    "computer name",
+    check_computer_name
 );
 
 impl Channel {

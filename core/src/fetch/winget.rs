@@ -17,6 +17,7 @@ use crate::fetch::cache::Cache;
 use crate::fetch::download::{self, DownloadOptions, Job, Progress};
 use crate::fetch::source::{Location, Sources};
 use crate::formats::catalog::{CATALOG_FORMAT, Catalog};
+use crate::formats::winget::compare_versions;
 use crate::formats::winget::update::to_update;
 use crate::formats::winget::{
     Chosen, Installer, MAX_MANIFEST_BYTES, PackageVersion, Selection, Skipped, read_version, select,
@@ -208,46 +209,9 @@ pub fn offer(
     Ok((Catalog { format: CATALOG_FORMAT, updates }, skipped))
 }
 
-/// Orders package versions as winget does: part by part at the dots, numbers as numbers
-/// (so 24.10 is newer than 24.9), a part with letters after a plain number of the same value.
-pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
-    let parts = |v: &str| -> Vec<(u64, String)> {
-        v.split('.')
-            .map(|p| {
-                let digits: String = p.chars().take_while(char::is_ascii_digit).collect();
-                (digits.parse().unwrap_or(0), p[digits.len()..].to_ascii_lowercase())
-            })
-            .collect()
-    };
-    let (a, b) = (parts(a), parts(b));
-    for i in 0..a.len().max(b.len()) {
-        let zero = (0, String::new());
-        let (x, y) = (a.get(i).unwrap_or(&zero), b.get(i).unwrap_or(&zero));
-        let order = x.0.cmp(&y.0).then_with(|| match (x.1.is_empty(), y.1.is_empty()) {
-            (true, false) => std::cmp::Ordering::Greater,
-            (false, true) => std::cmp::Ordering::Less,
-            _ => x.1.cmp(&y.1),
-        });
-        if order.is_ne() {
-            return order;
-        }
-    }
-    std::cmp::Ordering::Equal
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn versions_compare_part_by_part() {
-        use std::cmp::Ordering::*;
-        assert_eq!(compare_versions("24.10", "24.9"), Greater);
-        assert_eq!(compare_versions("3.0.21", "3.0.20"), Greater);
-        assert_eq!(compare_versions("16.0.4", "23.01"), Less);
-        assert_eq!(compare_versions("1.0", "1.0.0"), Equal);
-        assert_eq!(compare_versions("2.0", "2.0-beta"), Greater);
-    }
 
     /// The real manifests of winget-pkgs kept beside the project (../shared/realdata).
     fn realdata() -> Option<PathBuf> {
