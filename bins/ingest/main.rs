@@ -81,6 +81,10 @@ enum Command {
     /// Licences that must be accepted before an update can be approved.
     #[command(subcommand)]
     Eula(eula::EulaCommand),
+    /// Computers: their inventories, computer groups and policies, which updates each
+    /// needs, and the compliance reports.
+    #[command(subcommand)]
+    Computers(computers::ComputersCommand),
     /// Update groups: named sets of updates for rules, reports and distribution points.
     #[command(subcommand)]
     Group(groups::GroupCommand),
@@ -150,6 +154,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Decline(args) => status::run(&ctx, args, Status::Declined),
         Command::Reset(args) => status::run(&ctx, args, Status::Undefined),
         Command::Eula(command) => eula::run(&ctx, command),
+        Command::Computers(command) => computers::run(&ctx, command),
         Command::Group(command) => groups::run(&ctx, command),
         Command::Rules(command) => rules::run(&ctx, command),
         Command::Register(args) => register::run(&ctx, args),

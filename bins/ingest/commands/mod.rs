@@ -3,6 +3,8 @@
 
 pub mod audit;
 pub mod check;
+pub mod compliance;
+pub mod computers;
 pub mod config;
 pub mod dp;
 pub mod eula;

@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod check;
+pub mod computers;
 pub mod exchange;
 pub mod groups;
 pub mod import;

@@ -22,6 +22,21 @@ pub struct Config {
     pub report: ReportDefaults,
     pub rules: RulesConfig,
     pub watch: WatchConfig,
+    pub computers: ComputersConfig,
+}
+
+/// Computers and their inventories (`ingest computers`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ComputersConfig {
+    /// Days without a report after which a computer is flagged as stale.
+    pub stale_days: u32,
+}
+
+impl Default for ComputersConfig {
+    fn default() -> ComputersConfig {
+        ComputersConfig { stale_days: 14 }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

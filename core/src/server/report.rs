@@ -780,7 +780,7 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
+pub(crate) const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
 h1{font-size:1.4em}.headline{font-size:1.1em;font-weight:600}.meta{color:#666}\
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}\
 th{background:#f0f0f0}table.sortable th{cursor:pointer}table.sortable th:hover{background:#e0e0e0}\
@@ -789,7 +789,7 @@ th{background:#f0f0f0}table.sortable th{cursor:pointer}table.sortable th:hover{b
 .digest{font-family:monospace;font-size:.85em}";
 
 /// Sorts a table by the column whose header is clicked (again: the other way).
-const SORT_SCRIPT: &str = "document.querySelectorAll('table.sortable th').forEach(function(th){\
+pub(crate) const SORT_SCRIPT: &str = "document.querySelectorAll('table.sortable th').forEach(function(th){\
 th.addEventListener('click',function(){var table=th.closest('table');var body=table.tBodies[0];\
 var i=Array.prototype.indexOf.call(th.parentNode.children,th);var up=th.dataset.dir!=='up';\
 th.parentNode.querySelectorAll('th').forEach(function(h){delete h.dataset.dir;});th.dataset.dir=up?'up':'down';\

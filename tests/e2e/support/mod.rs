@@ -297,6 +297,15 @@ pub fn sign_export_with_minisign(server: &Scratch, file: &Path, kind: &str) {
 
 /// The types of JSON line ferry prints (docs/json.md).
 pub const JSON_TYPES: &[&str] = &[
+    "inventory",
+    "inventory-refused",
+    "judgment",
+    "computer",
+    "computer-detail",
+    "computer-group",
+    "policy-levels",
+    "update-status",
+    "not-applied",
     "audit-entry",
     "audit-verified",
     "bundle",

@@ -21,6 +21,7 @@ use crate::base::error::{Error, Result};
 
 mod audit;
 mod bundles;
+mod computers;
 mod dps;
 mod exchange;
 mod files;
@@ -39,6 +40,10 @@ mod watch;
 
 pub use audit::{AuditEntry, AuditReport};
 pub use bundles::{AcceptedBundle, ChannelState, ImportChanges, ImportRecord};
+pub use computers::{
+    ComputerGroup, ComputerNeed, ComputerSummary, FacetSource, GroupSettings, HistoryPoint, InventoryOutcome,
+    InventoryRecord, JudgmentRun, StoredJudgment, TimeFrom, UpdateStatus,
+};
 pub use dps::{DistributionPoint, Publication};
 pub use exchange::{GroupMerge, ListMerge};
 pub use files::FileRow;

@@ -391,6 +391,121 @@ CREATE TABLE scan_catalogs (
     r#"
 ALTER TABLE distribution_points ADD COLUMN include_unapproved INTEGER NOT NULL DEFAULT 0;
 "#,
+    // 18: computers, what they reported (per facet, replaced whole by a newer report), the
+    // computer groups with their policies, and the judgment: verdicts that are not satisfied
+    // (with their reasons) per computer and update, a summary per computer, and a daily
+    // count per group and level for the picture of compliance over time. Computers have an
+    // integer key: their 3 million installed updates at 10,000 computers are keyed by it.
+    r#"
+CREATE TABLE computer_groups (
+    name         TEXT PRIMARY KEY COLLATE NOCASE,
+    description  TEXT NOT NULL DEFAULT '',
+    test         INTEGER NOT NULL DEFAULT 0,
+    update_group TEXT COLLATE NOCASE REFERENCES update_groups(name),
+    grace_days   INTEGER NOT NULL DEFAULT 0,
+    grace_from   TEXT NOT NULL DEFAULT 'approval' CHECK (grace_from IN ('approval', 'release')),
+    point        TEXT COLLATE NOCASE REFERENCES distribution_points(name),
+    notify_level TEXT NOT NULL DEFAULT 'missing-important',
+    created_by   TEXT NOT NULL,
+    created_at   TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE computers (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    group_name  TEXT COLLATE NOCASE REFERENCES computer_groups(name),
+    os_product  TEXT,
+    os_build    TEXT,
+    os_arch     TEXT,
+    first_seen  TEXT NOT NULL,
+    last_report TEXT NOT NULL
+);
+CREATE TABLE computer_facets (
+    computer_id INTEGER NOT NULL REFERENCES computers(id) ON DELETE CASCADE,
+    facet       TEXT NOT NULL CHECK (facet IN ('os', 'hotfixes', 'programs', 'packages', 'scan')),
+    reported_at TEXT NOT NULL,
+    time_from   TEXT NOT NULL CHECK (time_from IN ('report', 'file')),
+    format      TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    sha256      TEXT NOT NULL,
+    imported_at TEXT NOT NULL,
+    PRIMARY KEY (computer_id, facet)
+) WITHOUT ROWID;
+CREATE TABLE computer_hotfixes (
+    computer_id  INTEGER NOT NULL REFERENCES computers(id) ON DELETE CASCADE,
+    kb           TEXT NOT NULL,
+    description  TEXT,
+    installed_on TEXT,
+    PRIMARY KEY (computer_id, kb)
+) WITHOUT ROWID;
+CREATE TABLE computer_programs (
+    computer_id  INTEGER NOT NULL REFERENCES computers(id) ON DELETE CASCADE,
+    n            INTEGER NOT NULL,
+    name         TEXT NOT NULL,
+    version      TEXT,
+    publisher    TEXT,
+    product_code TEXT,
+    PRIMARY KEY (computer_id, n)
+) WITHOUT ROWID;
+CREATE TABLE computer_packages (
+    computer_id INTEGER NOT NULL REFERENCES computers(id) ON DELETE CASCADE,
+    n           INTEGER NOT NULL,
+    package_id  TEXT NOT NULL,
+    version     TEXT NOT NULL,
+    source      TEXT,
+    PRIMARY KEY (computer_id, n)
+) WITHOUT ROWID;
+CREATE TABLE computer_scans (
+    computer_id    INTEGER PRIMARY KEY REFERENCES computers(id) ON DELETE CASCADE,
+    scanned        TEXT NOT NULL,
+    catalog_sha256 TEXT
+);
+CREATE TABLE computer_scan_missing (
+    computer_id INTEGER NOT NULL REFERENCES computers(id) ON DELETE CASCADE,
+    update_id   TEXT NOT NULL,
+    kb          TEXT,
+    title       TEXT,
+    PRIMARY KEY (computer_id, update_id)
+) WITHOUT ROWID;
+CREATE TABLE judgments (
+    computer_id INTEGER NOT NULL REFERENCES computers(id) ON DELETE CASCADE,
+    update_id   TEXT NOT NULL,
+    verdict     TEXT NOT NULL CHECK (verdict IN ('within-grace', 'missing', 'failed', 'unknown')),
+    reason      TEXT NOT NULL,
+    PRIMARY KEY (computer_id, update_id)
+) WITHOUT ROWID;
+CREATE INDEX judgments_update ON judgments(update_id, verdict);
+CREATE TABLE computer_status (
+    computer_id INTEGER PRIMARY KEY REFERENCES computers(id) ON DELETE CASCADE,
+    level       TEXT NOT NULL,
+    applicable  INTEGER NOT NULL,
+    installed   INTEGER NOT NULL,
+    superseded  INTEGER NOT NULL,
+    scan_clear  INTEGER NOT NULL,
+    within_grace INTEGER NOT NULL,
+    missing     INTEGER NOT NULL,
+    failed      INTEGER NOT NULL,
+    unknown     INTEGER NOT NULL,
+    judged_at   TEXT NOT NULL
+);
+CREATE TABLE compliance_history (
+    day        TEXT NOT NULL,
+    group_name TEXT NOT NULL,
+    level      TEXT NOT NULL,
+    computers  INTEGER NOT NULL,
+    PRIMARY KEY (day, group_name, level)
+) WITHOUT ROWID;
+CREATE TABLE install_results (
+    computer_id INTEGER NOT NULL REFERENCES computers(id) ON DELETE CASCADE,
+    update_id   TEXT NOT NULL,
+    sha256      TEXT,
+    at          TEXT NOT NULL,
+    return_code INTEGER NOT NULL,
+    outcome     TEXT NOT NULL CHECK (outcome IN ('success', 'reboot', 'already-installed', 'failure')),
+    meaning     TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    PRIMARY KEY (computer_id, update_id, at)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this ferry writes.

@@ -1,0 +1,182 @@
+//! Computers: inventories in every format read, newer reports replacing older ones per
+//! facet, computer groups with their policies, the judgment and its reports; hostile
+//! inventories refused one by one while the rest imports.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::*;
+
+fn samples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples")
+}
+
+/// A server holding the sample catalog's updates, the important and critical ones and two
+/// applications approved.
+fn server() -> Scratch {
+    let s = Scratch::new();
+    let (secret, public) = s.key("signer");
+    s.trust(&public);
+    let bundle = s.pack(samples().join("catalog.json").to_str().unwrap(), &secret, &[]);
+    s.ingest(&["import", bundle.to_str().unwrap()]).ok();
+    s.ingest(&["approve", "--severity", "important", "--severity", "critical", "--by", "alice"]).ok();
+    s.ingest(&["approve", "7zip.7zip@24.09", "--by", "alice"]).ok();
+    s
+}
+
+fn computer(s: &Scratch, name: &str) -> serde_json::Value {
+    let out = s.ingest(&["computers", "list", "--json"]).ok();
+    out.lines().map(data).find(|c| c["name"] == name).unwrap_or_else(|| panic!("no {name} in {out}"))
+}
+
+#[test]
+fn three_computers_report_and_the_reports_say_which_need_what() {
+    let s = server();
+    let reports = samples().join("computers/reports");
+    let out = s.ingest(&["computers", "import", reports.to_str().unwrap()]).ok();
+    assert!(out.contains("PC-0001 (new computer): ferry-report report of 2026-11-20T08:00:00Z"), "{out}");
+    // The Get-HotFix export names no time: its file's time stands in, and is said.
+    assert!(out.contains("PC-0002 (new computer): hotfix-csv no time in the report; the file's"), "{out}");
+    // The report of PC-0002 is older than the export's hotfixes: those are kept.
+    assert!(
+        out.contains("PC-0002: ferry-report report of 2026-11-19T09:30:00Z") && out.contains("kept newer hotfixes"),
+        "{out}"
+    );
+    let winget = samples().join("computers/winget-export-PC-0003.json");
+    s.ingest(&["computers", "import", winget.to_str().unwrap(), "--computer", "PC-0003"]).ok();
+
+    assert_eq!(computer(&s, "PC-0001")["level"], "missing", "7-Zip 24.08 is older than the approved 24.09");
+    assert_eq!(computer(&s, "PC-0002")["level"], "missing-important", "KB5034122 is not installed");
+    let lower = s.ingest(&["computers", "show", "pc-0003"]).ok();
+    assert!(lower.starts_with("PC-0003  level missing-important"), "names compare without letter case: {lower}");
+
+    let show = s.ingest(&["computers", "show", "PC-0002"]).ok();
+    assert!(show.contains("missing    KB5034122") && show.contains("not in its list of installed updates"), "{show}");
+    assert!(show.contains("installed  7zip.7zip@24.09") && show.contains("7-Zip 24.09 (x64)"), "{show}");
+    assert!(show.contains("hotfixes 2") && show.contains("(file time)") && show.contains("[hotfix-csv]"), "{show}");
+
+    // Windows Update status: per update, the computers it is not applied on.
+    let report = s.ingest(&["computers", "report", "--kind", "updates", "--format", "json"]).ok();
+    let updates: Vec<serde_json::Value> = report.lines().map(data).collect();
+    let kb = updates.iter().find(|u| u["id"] == "KB5034122").unwrap();
+    assert_eq!((kb["not_applied"].as_u64(), kb["missing"].as_u64()), (Some(1), Some(1)));
+    let not_applied = s.ingest(&["computers", "report", "--kind", "not-applied", "--update", "7zip.7zip@24.09"]).ok();
+    assert!(not_applied.contains("PC-0001") && !not_applied.contains("PC-0002 "), "{not_applied}");
+    let html = s.path("compliance.html");
+    s.ingest(&["computers", "report", "--format", "html", "--out", html.to_str().unwrap()]).ok();
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<svg") && page.contains("missing-important") && page.contains("PC-0003"), "{page}");
+
+    // A test group with thirty days of grace: PC-0001's missing 7-Zip is within it.
+    s.ingest(&["computers", "group", "add", "pilot", "--test", "--grace-days", "30", "--by", "alice"]).ok();
+    s.ingest(&["computers", "assign", "pilot", "--computer", "PC-0001", "--by", "alice"]).ok();
+    assert_eq!(computer(&s, "PC-0001")["level"], "grace");
+    let policies = s.ingest(&["computers", "report", "--kind", "policies"]).ok();
+    assert!(
+        policies.contains("pilot [test]: all approved updates, 30 days of grace after approval; 0 compliant, 1 grace"),
+        "{policies}"
+    );
+
+    let audit = s.ingest(&["audit", "list", "--json"]).ok();
+    assert!(audit.contains("inventories-imported") && audit.contains("computers-assigned"), "{audit}");
+    s.ingest(&["audit", "verify"]).ok();
+}
+
+#[test]
+fn hostile_inventories_are_refused_one_by_one_and_the_rest_imports() {
+    let s = server();
+    let drop = s.path("inventories");
+    std::fs::create_dir_all(&drop).unwrap();
+    let good = std::fs::read_to_string(samples().join("computers/reports/PC-0001.json")).unwrap();
+    std::fs::write(drop.join("good.json"), &good).unwrap();
+    std::fs::write(
+        drop.join("report-from-the-future.json"),
+        good.replace("2026-11-20T08:00:00Z", "2999-01-01T00:00:00Z").replace("PC-0001", "PC-0009"),
+    )
+    .unwrap();
+    std::fs::write(
+        drop.join("report-in-latin1.json"),
+        good.replace("Igor Pavlov", "Igor Pavl\u{f6}v")
+            .replace('\u{f6}', "\u{0}")
+            .into_bytes()
+            .iter()
+            .map(|b| if *b == 0 { 0xF6 } else { *b })
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    std::fs::write(drop.join("report-with-unknown-field.json"), good.replace("\"client\"", "\"shell\"")).unwrap();
+    std::fs::write(
+        drop.join("report-with-escape-in-name.json"),
+        good.replace("7-Zip 24.08 (x64 edition)", "7-Zip\\u001b[2J"),
+    )
+    .unwrap();
+    std::fs::write(
+        drop.join("hotfixes-without-a-kb-column.csv"),
+        "\"CSName\",\"Description\"\r\n\"PC-0001\",\"Update\"\r\n",
+    )
+    .unwrap();
+    let huge = std::fs::File::create(drop.join("report-too-large.json")).unwrap();
+    huge.set_len(17 << 20).unwrap();
+    let run = s.ingest_within(std::time::Duration::from_secs(60), &["computers", "import", drop.to_str().unwrap()]);
+    let err = run.refused(3, &["report-from-the-future.json", "in the future"]);
+    for (file, why) in [
+        ("report-in-latin1.json", "not UTF-8"),
+        ("report-with-unknown-field.json", "unknown field `shell`"),
+        ("report-with-escape-in-name.json", "programs[0].name"),
+        ("hotfixes-without-a-kb-column.csv", "not an inventory ferry reads"),
+        ("report-too-large.json", "larger than"),
+    ] {
+        assert!(err.lines().any(|l| l.contains(file) && l.contains(why)), "{file}: {why}: {err}");
+    }
+    // The good one went in; the computer from the future does not exist.
+    assert_eq!(computer(&s, "PC-0001")["level"], "missing");
+    assert!(!s.ingest(&["computers", "list"]).ok().contains("PC-0009"));
+}
+
+#[test]
+fn an_older_report_is_ignored_and_said_so() {
+    let s = server();
+    let dir = s.path("reports");
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = std::fs::read_to_string(samples().join("computers/reports/PC-0001.json")).unwrap();
+    std::fs::write(dir.join("a-newer.json"), good.replace("2026-11-20T08:00:00Z", "2026-11-21T08:00:00Z")).unwrap();
+    std::fs::write(dir.join("b-older.json"), good.replace("\"KB5034122\"", "\"KB5000001\"")).unwrap();
+    let out = s.ingest(&["computers", "import", dir.to_str().unwrap()]).ok();
+    assert!(out.contains("b-older.json ignored: not newer than what is held"), "{out}");
+    let show = s.ingest(&["computers", "show", "PC-0001", "--json"]).ok();
+    assert!(show.contains("a-newer.json") && !show.contains("b-older.json"), "{show}");
+}
+
+#[test]
+fn winget_export_without_versions_or_computer() {
+    let s = server();
+    let export = std::fs::read_to_string(samples().join("computers/winget-export-PC-0003.json")).unwrap();
+    let bare = s.path("winget-export-without-versions.json");
+    std::fs::write(&bare, export.replace(",\r\n\t\t\t\t\t\"Version\" : \"24.09\"", "")).unwrap();
+    s.ingest(&["computers", "import", bare.to_str().unwrap(), "--computer", "PC-0003"])
+        .refused(3, &["Packages[0].Version", "--include-versions"]);
+    let named = samples().join("computers/winget-export-PC-0003.json");
+    s.ingest(&["computers", "import", named.to_str().unwrap()]).refused(3, &["names no computer", "--computer"]);
+    let hotfixes = samples().join("computers/reports/PC-0002-hotfixes.csv");
+    s.ingest(&["computers", "import", hotfixes.to_str().unwrap(), "--computer", "PC-0001"])
+        .refused(3, &["of computer PC-0002, not of PC-0001"]);
+    assert!(s.ingest(&["computers", "list"]).ok().contains("no computers yet"));
+}
+
+#[cfg(unix)]
+#[test]
+fn inventory_links_and_fifos_are_refused_without_waiting() {
+    let s = server();
+    let drop = s.path("inventories");
+    std::fs::create_dir_all(&drop).unwrap();
+    std::fs::copy(samples().join("computers/reports/PC-0001.json"), drop.join("good.json")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", drop.join("report-link-out-of-the-tree.json")).unwrap();
+    let fifo = drop.join("report-that-is-a-fifo.json");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let run = s.ingest_within(std::time::Duration::from_secs(60), &["computers", "import", drop.to_str().unwrap()]);
+    let err = run.refused(3, &["report-link-out-of-the-tree.json: is a symbolic link to /etc/passwd"]);
+    assert!(
+        err.contains("report-that-is-a-fifo.json: is a FIFO") || err.contains("report-that-is-a-fifo.json"),
+        "{err}"
+    );
+    assert_eq!(computer(&s, "PC-0001")["level"], "missing", "the plain file beside them imports");
+}
