@@ -5,7 +5,8 @@
 #   and imported → a scan catalog planned and carried → ingest approve (a licence accepted
 #   first) → update group and approval rules → ingest refresh → a file registered by
 #   hand → ingest show → CSV export → ingest import again → reports → publishing to a
-#   distribution point → a scheduled-ingestion pass over a drop folder.
+#   distribution point → three computers' inventories judged and reported → a
+#   scheduled-ingestion pass over a drop folder.
 #
 # Uses the demo key in samples/keys/, which ingest accepts only with --allow-demo-key.
 # Everything is written under $FERRY_DEMO_DIR (default: a new temporary directory).
@@ -100,6 +101,16 @@ step "$ingest" config show
 step "$ingest" dp add headquarters --path "$demo/www/updates" --approved --by demo-admin
 step "$ingest" publish
 step "$ingest" dp verify "$demo/www/updates"
+
+echo
+echo "== three computers report (ferry's report, Get-HotFix | Export-Csv, winget export); which need what"
+step "$ingest" computers group add pilot-pcs --test --grace-days 7 --description "IT department" --by demo-admin
+step "$ingest" computers import "$samples/computers/reports"
+step "$ingest" computers import "$samples/computers/winget-export-PC-0003.json" --computer PC-0003
+step "$ingest" computers assign pilot-pcs --computer PC-0001 --by demo-admin
+step "$ingest" computers show PC-0002
+step "$ingest" computers report
+step "$ingest" computers report --format html --out "$demo/compliance.html"
 if command -v minisign >/dev/null; then
     index="$demo/www/updates/generations/$(cat "$demo/www/updates/current")/index.json"
     step minisign -V -m "$index" -p "$FERRY_DATA_DIR/server.pub"
@@ -120,6 +131,7 @@ step cat "$drop/rejected/damaged-copy.zip.reason.txt"
 
 echo
 echo "done: the update list is in $FERRY_DATA_DIR (as CSV in $demo/update-list.csv), the bundle in $media,"
-echo "the first import's change report in $demo/first-import.html, the approved updates published"
+echo "the first import's change report in $demo/first-import.html, the computers' compliance report in"
+echo "$demo/compliance.html, the approved updates published"
 echo "with a signed index in $demo/www/updates (serve it with any web server or file share), and the"
 echo "drop folder's processed/ and rejected/ in $drop"
