@@ -312,7 +312,8 @@ pub(crate) fn update_guid(value: &str) -> std::result::Result<String, String> {
     Ok(v.to_ascii_lowercase())
 }
 
-fn is_guid(s: &str) -> bool {
+/// Whether `s` is a GUID without braces, `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`.
+pub fn is_guid(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 36
         && b.iter()

@@ -690,15 +690,20 @@ impl Registry {
 
     /// The stored verdicts that are not satisfied, of one computer or of all.
     pub fn unsatisfied(&self, computer: Option<i64>) -> Result<Vec<StoredJudgment>> {
+        self.stored_judgments("?1 IS NULL OR j.computer_id = ?1", computer)
+    }
+
+    /// The stored verdicts matching `condition` on `judgments j` with its one parameter.
+    fn stored_judgments(&self, condition: &str, param: impl rusqlite::ToSql) -> Result<Vec<StoredJudgment>> {
         let mut stmt = self
             .conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT c.name, j.update_id, j.verdict, j.reason FROM judgments j JOIN computers c ON c.id = j.computer_id \
-                 WHERE ?1 IS NULL OR j.computer_id = ?1 ORDER BY c.name COLLATE NOCASE, j.update_id",
-            )
+                 WHERE {condition} ORDER BY c.name COLLATE NOCASE, j.update_id"
+            ))
             .map_err(self.err())?;
         let rows = stmt
-            .query_map([computer], |r| {
+            .query_map([param], |r| {
                 let verdict: String = r.get(2)?;
                 Ok(StoredJudgment {
                     computer: r.get(0)?,
@@ -747,25 +752,7 @@ impl Registry {
 
     /// The computers an update is not applied on, with why.
     pub fn not_applied(&self, update: &str) -> Result<Vec<StoredJudgment>> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT c.name, j.update_id, j.verdict, j.reason FROM judgments j JOIN computers c ON c.id = j.computer_id \
-                 WHERE j.update_id = ?1 ORDER BY c.name COLLATE NOCASE",
-            )
-            .map_err(self.err())?;
-        let rows = stmt
-            .query_map([update], |r| {
-                let verdict: String = r.get(2)?;
-                Ok(StoredJudgment {
-                    computer: r.get(0)?,
-                    update: r.get(1)?,
-                    verdict: Verdict::parse(&verdict).unwrap_or(Verdict::Unknown),
-                    reason: r.get(3)?,
-                })
-            })
-            .map_err(self.err())?;
-        rows.collect::<rusqlite::Result<_>>().map_err(self.err())
+        self.stored_judgments("j.update_id = ?1", update)
     }
 
     /// Computers per group and level, day by day.
@@ -1001,14 +988,6 @@ fn computer_facts(conn: &rusqlite::Connection, id: i64) -> rusqlite::Result<Comp
     Ok(facts)
 }
 
-fn is_guid(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter()
-            .enumerate()
-            .all(|(i, c)| if [8, 13, 18, 23].contains(&i) { *c == b'-' } else { c.is_ascii_hexdigit() })
-}
-
 fn judgment_index(conn: &rusqlite::Connection) -> rusqlite::Result<UpdateIndex> {
     let mut index = UpdateIndex::default();
     let mut groups: FxHashMap<String, Vec<String>> = FxHashMap::default();
@@ -1046,7 +1025,7 @@ fn judgment_index(conn: &rusqlite::Connection) -> rusqlite::Result<UpdateIndex> 
         let metadata: String = r.get(2)?;
         let Ok(update) = serde_json::from_str::<Update>(&metadata) else { continue };
         index.updates.push(PolicyUpdate {
-            microsoft_guid: is_guid(&id),
+            microsoft_guid: crate::formats::inventory::is_guid(&id),
             groups: groups.remove(&id).unwrap_or_default(),
             id,
             kb: update.kb,
