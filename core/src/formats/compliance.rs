@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use crate::base::clock::{Date, Timestamp};
 use crate::formats::inventory::{Hotfix, Os, Package, Program};
-use crate::formats::model::{Applicability, Severity};
+use crate::formats::model::{Applicability, Severity, kebab_names};
 use crate::formats::winget::compare_versions;
 
 /// From when a grace period counts.
@@ -28,22 +28,10 @@ pub enum GraceFrom {
     Release,
 }
 
-impl GraceFrom {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GraceFrom::Approval => "approval",
-            GraceFrom::Release => "release",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<GraceFrom> {
-        match s {
-            "approval" => Some(GraceFrom::Approval),
-            "release" => Some(GraceFrom::Release),
-            _ => None,
-        }
-    }
-}
+kebab_names!(GraceFrom {
+    Approval => "approval",
+    Release => "release",
+});
 
 /// What one computer is judged against.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -95,33 +83,17 @@ pub enum Verdict {
     Unknown,
 }
 
+kebab_names!(Verdict {
+    Installed => "installed",
+    Superseded => "superseded",
+    ScanClear => "scan-clear",
+    WithinGrace => "within-grace",
+    Missing => "missing",
+    Failed => "failed",
+    Unknown => "unknown",
+});
+
 impl Verdict {
-    pub const ALL: [Verdict; 7] = [
-        Verdict::Installed,
-        Verdict::Superseded,
-        Verdict::ScanClear,
-        Verdict::WithinGrace,
-        Verdict::Missing,
-        Verdict::Failed,
-        Verdict::Unknown,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Installed => "installed",
-            Verdict::Superseded => "superseded",
-            Verdict::ScanClear => "scan-clear",
-            Verdict::WithinGrace => "within-grace",
-            Verdict::Missing => "missing",
-            Verdict::Failed => "failed",
-            Verdict::Unknown => "unknown",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Verdict> {
-        Verdict::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-
     /// Whether the update is in place on the computer (installed, or made unnecessary).
     pub fn satisfied(self) -> bool {
         matches!(self, Verdict::Installed | Verdict::Superseded | Verdict::ScanClear)
@@ -144,24 +116,15 @@ pub enum Level {
     Critical,
 }
 
+kebab_names!(Level {
+    Compliant => "compliant",
+    Grace => "grace",
+    Missing => "missing",
+    MissingImportant => "missing-important",
+    Critical => "critical",
+});
+
 impl Level {
-    pub const ALL: [Level; 5] =
-        [Level::Compliant, Level::Grace, Level::Missing, Level::MissingImportant, Level::Critical];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Compliant => "compliant",
-            Level::Grace => "grace",
-            Level::Missing => "missing",
-            Level::MissingImportant => "missing-important",
-            Level::Critical => "critical",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Level> {
-        Level::ALL.into_iter().find(|l| l.as_str() == s)
-    }
-
     /// The level one verdict of an update of `severity` raises a computer to.
     pub fn of(verdict: Verdict, severity: Severity) -> Level {
         match verdict {

@@ -5,7 +5,6 @@
 //! these types without `deny_unknown_fields` and are versioned by a `format` field instead.
 
 use std::collections::BTreeSet;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +35,8 @@ pub enum Severity {
     Unspecified,
 }
 
+/// `ALL`, `as_str`, `Display` and `FromStr` for an enum named in kebab case, from one list of
+/// its variants and their names.
 macro_rules! kebab_names {
     ($ty:ty { $($variant:ident => $text:literal),* $(,)? }) => {
         impl $ty {
@@ -44,8 +45,8 @@ macro_rules! kebab_names {
                 match self { $(<$ty>::$variant => $text),* }
             }
         }
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
@@ -60,6 +61,7 @@ macro_rules! kebab_names {
         }
     };
 }
+pub(crate) use kebab_names;
 
 kebab_names!(Classification {
     SecurityUpdate => "security-update",

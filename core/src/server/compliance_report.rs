@@ -242,7 +242,7 @@ fn levels_svg(policies: &[PolicyLevels]) -> String {
             esc(p.group.as_deref().unwrap_or("(no group)"))
         );
         let mut x = label;
-        for level in Level::ALL {
+        for &level in Level::ALL {
             let n = p.levels.get(&level).copied().unwrap_or(0);
             if n == 0 || total == 0 {
                 continue;
@@ -259,7 +259,7 @@ fn levels_svg(policies: &[PolicyLevels]) -> String {
     }
     let legend_y = policies.len() as f64 * (bar + gap) + 14.0;
     let mut x = label;
-    for level in Level::ALL {
+    for &level in Level::ALL {
         let _ = writeln!(
             svg,
             "<rect x=\"{x}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"/><text x=\"{}\" y=\"{legend_y}\">{}</text>",

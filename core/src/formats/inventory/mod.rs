@@ -21,6 +21,7 @@ use serde::Serialize;
 use crate::base::clock::{Date, Timestamp};
 use crate::base::error::{Error, Result};
 use crate::base::names::{ComputerName, Sha256};
+use crate::formats::model::kebab_names;
 
 pub mod hotfix_csv;
 pub mod report;
@@ -43,15 +44,11 @@ pub enum InventoryFormat {
     WingetExport,
 }
 
-impl InventoryFormat {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InventoryFormat::FerryReport => "ferry-report",
-            InventoryFormat::HotfixCsv => "hotfix-csv",
-            InventoryFormat::WingetExport => "winget-export",
-        }
-    }
-}
+kebab_names!(InventoryFormat {
+    FerryReport => "ferry-report",
+    HotfixCsv => "hotfix-csv",
+    WingetExport => "winget-export",
+});
 
 /// One kind of fact about a computer. Each is replaced whole by a newer inventory that
 /// carries it, and kept when a newer inventory does not.
@@ -65,23 +62,13 @@ pub enum Facet {
     Scan,
 }
 
-impl Facet {
-    pub const ALL: [Facet; 5] = [Facet::Os, Facet::Hotfixes, Facet::Programs, Facet::Packages, Facet::Scan];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Facet::Os => "os",
-            Facet::Hotfixes => "hotfixes",
-            Facet::Programs => "programs",
-            Facet::Packages => "packages",
-            Facet::Scan => "scan",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Facet> {
-        Facet::ALL.into_iter().find(|f| f.as_str() == s)
-    }
-}
+kebab_names!(Facet {
+    Os => "os",
+    Hotfixes => "hotfixes",
+    Programs => "programs",
+    Packages => "packages",
+    Scan => "scan",
+});
 
 /// The operating system.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -185,19 +185,13 @@ const GROUP_COLUMNS: &str = "g.name, g.description, g.test, g.update_group, g.gr
      g.notify_level, (SELECT COUNT(*) FROM computers c WHERE c.group_name = g.name), g.created_by, g.created_at";
 
 fn group_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ComputerGroup> {
-    let grace_from: String = r.get(5)?;
-    let notify: String = r.get(7)?;
     Ok(ComputerGroup {
         name: r.get(0)?,
         description: r.get(1)?,
         test: r.get(2)?,
-        policy: Policy {
-            update_group: r.get(3)?,
-            grace_days: r.get(4)?,
-            grace_from: GraceFrom::parse(&grace_from).unwrap_or(GraceFrom::Approval),
-        },
+        policy: Policy { update_group: r.get(3)?, grace_days: r.get(4)?, grace_from: r.get(5)? },
         point: r.get(6)?,
-        notify_level: Level::parse(&notify).unwrap_or(Level::MissingImportant),
+        notify_level: r.get(7)?,
         computers: r.get(8)?,
         created_by: r.get(9)?,
         created_at: r.get(10)?,
@@ -520,7 +514,6 @@ impl Registry {
         let rows = stmt
             .query_map([group.map(|g| g.as_str())], |r| {
                 let last_report: String = r.get(4)?;
-                let level: Option<String> = r.get(5)?;
                 Ok(ComputerSummary {
                     name: r.get(0)?,
                     group: r.get(1)?,
@@ -528,7 +521,7 @@ impl Registry {
                     build: r.get(3)?,
                     stale: last_report < stale_before,
                     last_report,
-                    level: level.as_deref().and_then(Level::parse),
+                    level: r.get(5)?,
                     applicable: r.get::<_, Option<u32>>(6)?.unwrap_or(0),
                     satisfied: r.get::<_, Option<u32>>(7)?.unwrap_or(0),
                     within_grace: r.get::<_, Option<u32>>(8)?.unwrap_or(0),
@@ -564,9 +557,8 @@ impl Registry {
             .map_err(self.err())?;
         let rows = stmt
             .query_map([id], |r| {
-                let facet: String = r.get(0)?;
                 Ok(FacetSource {
-                    facet: Facet::parse(&facet).unwrap_or(Facet::Os),
+                    facet: r.get(0)?,
                     reported_at: r.get(1)?,
                     time_from: r.get(2)?,
                     format: r.get(3)?,
@@ -704,13 +696,7 @@ impl Registry {
             .map_err(self.err())?;
         let rows = stmt
             .query_map([param], |r| {
-                let verdict: String = r.get(2)?;
-                Ok(StoredJudgment {
-                    computer: r.get(0)?,
-                    update: r.get(1)?,
-                    verdict: Verdict::parse(&verdict).unwrap_or(Verdict::Unknown),
-                    reason: r.get(3)?,
-                })
+                Ok(StoredJudgment { computer: r.get(0)?, update: r.get(1)?, verdict: r.get(2)?, reason: r.get(3)? })
             })
             .map_err(self.err())?;
         rows.collect::<rusqlite::Result<_>>().map_err(self.err())
@@ -732,13 +718,12 @@ impl Registry {
         let rows = stmt
             .query_map([], |r| {
                 let id: String = r.get(0)?;
-                let severity: String = r.get(3)?;
                 Ok(UpdateStatus {
                     available: unavailable.available(&id),
                     id,
                     title: r.get(1)?,
                     kb: r.get(2)?,
-                    severity: severity.parse().unwrap_or(Severity::Unspecified),
+                    severity: r.get(3)?,
                     not_applied: r.get(4)?,
                     missing: r.get(5)?,
                     within_grace: r.get(6)?,
@@ -763,13 +748,7 @@ impl Registry {
             .map_err(self.err())?;
         let rows = stmt
             .query_map([], |r| {
-                let level: String = r.get(2)?;
-                Ok(HistoryPoint {
-                    day: r.get(0)?,
-                    group: r.get(1)?,
-                    level: Level::parse(&level).unwrap_or(Level::Compliant),
-                    computers: r.get(3)?,
-                })
+                Ok(HistoryPoint { day: r.get(0)?, group: r.get(1)?, level: r.get(2)?, computers: r.get(3)? })
             })
             .map_err(self.err())?;
         rows.collect::<rusqlite::Result<_>>().map_err(self.err())
@@ -838,8 +817,7 @@ fn worst_per_group(conn: &rusqlite::Connection) -> rusqlite::Result<FxHashMap<St
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let group: String = r.get(0)?;
-        let level: String = r.get(1)?;
-        let level = Level::parse(&level).unwrap_or(Level::Compliant);
+        let level: Level = r.get(1)?;
         let entry = out.entry(group.to_ascii_lowercase()).or_insert(level);
         *entry = (*entry).max(level);
     }
@@ -951,11 +929,11 @@ fn computer_facts(conn: &rusqlite::Connection, id: i64) -> rusqlite::Result<Comp
         );
     }
     if facets.contains("scan") {
-        let scanned: Option<String> = conn
+        let scanned: Option<Timestamp> = conn
             .prepare_cached("SELECT scanned FROM computer_scans WHERE computer_id = ?1")?
             .query_row([id], |r| r.get(0))
             .optional()?;
-        if let Some(scanned) = scanned.and_then(|s| s.parse::<Timestamp>().ok()) {
+        if let Some(scanned) = scanned {
             let mut scan = ScanFacts { scanned, missing_ids: FxHashSet::default(), missing_kbs: FxHashSet::default() };
             let mut stmt =
                 conn.prepare_cached("SELECT update_id, kb FROM computer_scan_missing WHERE computer_id = ?1")?;
@@ -978,7 +956,7 @@ fn computer_facts(conn: &rusqlite::Connection, id: i64) -> rusqlite::Result<Comp
     while let Some(r) = rows.next()? {
         let update: String = r.get(0)?;
         let outcome: String = r.get(1)?;
-        let Ok(at) = r.get::<_, String>(2)?.parse::<Timestamp>() else { continue };
+        let at: Timestamp = r.get(2)?;
         if outcome == "failure" {
             facts.failed.insert(update, at);
         } else {
@@ -1021,7 +999,7 @@ fn judgment_index(conn: &rusqlite::Connection) -> rusqlite::Result<UpdateIndex> 
     let mut rows = stmt.query([])?;
     while let Some(r) = rows.next()? {
         let id: String = r.get(0)?;
-        let approved_at: String = r.get(1)?;
+        let approved_at: Timestamp = r.get(1)?;
         let metadata: String = r.get(2)?;
         let Ok(update) = serde_json::from_str::<Update>(&metadata) else { continue };
         index.updates.push(PolicyUpdate {
@@ -1033,7 +1011,7 @@ fn judgment_index(conn: &rusqlite::Connection) -> rusqlite::Result<UpdateIndex> 
             version: update.version,
             severity: update.severity,
             release_date: update.release_date,
-            approved_at: approved_at.parse().ok(),
+            approved_at: Some(approved_at),
             applicability: update.applicability,
         });
     }

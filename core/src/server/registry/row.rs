@@ -7,6 +7,8 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
 use crate::base::clock::{Date, Timestamp};
 use crate::base::names::UpdateId;
 use crate::formats::approval::Status;
+use crate::formats::compliance::{GraceFrom, Level, Verdict};
+use crate::formats::inventory::Facet;
 use crate::formats::model::{Classification, Severity, UpdateRow};
 
 /// The columns of [`UpdateRow`] on `updates u`, in the order [`update_row`] reads them, as a
@@ -53,4 +55,4 @@ macro_rules! from_sql_by_parsing {
     )*};
 }
 
-from_sql_by_parsing!(UpdateId, Classification, Severity, Date, Timestamp, Status);
+from_sql_by_parsing!(UpdateId, Classification, Severity, Date, Timestamp, Status, Verdict, Level, GraceFrom, Facet);
