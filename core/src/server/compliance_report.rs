@@ -14,7 +14,7 @@ use crate::base::error::Result;
 use crate::base::text::for_terminal as t;
 use crate::formats::compliance::{Level, Policy};
 use crate::server::registry::{ComputerSummary, HistoryPoint, Registry, StoredJudgment, UpdateStatus};
-use crate::server::report::{SORT_SCRIPT, STYLE, esc};
+use crate::server::report::{esc, html_page};
 
 /// The computers of one policy at each level.
 #[derive(Debug, Clone, Serialize)]
@@ -194,17 +194,7 @@ impl ComplianceReport {
             );
         }
         body.push_str("</tbody></table>\n");
-        let script_hash = {
-            use base64::Engine as _;
-            use sha2::Digest as _;
-            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(SORT_SCRIPT.as_bytes()))
-        };
-        format!(
-            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-             <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'\">\n\
-             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-             <title>ferry compliance report</title>\n<style>{STYLE}{LEVEL_STYLE}</style>\n</head>\n<body>\n{body}<script>{SORT_SCRIPT}</script>\n</body>\n</html>\n"
-        )
+        html_page("ferry compliance report", LEVEL_STYLE, &body)
     }
 }
 

@@ -743,19 +743,26 @@ impl ChangeReport {
             }
             body.push_str("</ul>\n");
         }
-        let script_hash = {
-            use base64::Engine as _;
-            use sha2::Digest as _;
-            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(SORT_SCRIPT.as_bytes()))
-        };
-        format!(
-            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-             <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'\">\n\
-             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-             <title>ferry change report {}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}<script>{SORT_SCRIPT}</script>\n</body>\n</html>\n",
-            self.id
-        )
+        html_page(&format!("ferry change report {}", self.id), "", &body)
     }
+}
+
+/// One self-contained HTML page around `body`: no external resource, and a
+/// Content-Security-Policy that allows only inline style and the page's own sorting script.
+/// `title` is escaped; `extra_style` is the page's own CSS.
+pub(crate) fn html_page(title: &str, extra_style: &str, body: &str) -> String {
+    let script_hash = {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(SORT_SCRIPT.as_bytes()))
+    };
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{}</title>\n<style>{STYLE}{extra_style}</style>\n</head>\n<body>\n{body}<script>{SORT_SCRIPT}</script>\n</body>\n</html>\n",
+        esc(title)
+    )
 }
 
 /// Escapes text for HTML element content and quoted attribute values, after removing
@@ -780,7 +787,7 @@ fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-pub(crate) const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}\
 h1{font-size:1.4em}.headline{font-size:1.1em;font-weight:600}.meta{color:#666}\
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}\
 th{background:#f0f0f0}table.sortable th{cursor:pointer}table.sortable th:hover{background:#e0e0e0}\
@@ -789,7 +796,7 @@ th{background:#f0f0f0}table.sortable th{cursor:pointer}table.sortable th:hover{b
 .digest{font-family:monospace;font-size:.85em}";
 
 /// Sorts a table by the column whose header is clicked (again: the other way).
-pub(crate) const SORT_SCRIPT: &str = "document.querySelectorAll('table.sortable th').forEach(function(th){\
+const SORT_SCRIPT: &str = "document.querySelectorAll('table.sortable th').forEach(function(th){\
 th.addEventListener('click',function(){var table=th.closest('table');var body=table.tBodies[0];\
 var i=Array.prototype.indexOf.call(th.parentNode.children,th);var up=th.dataset.dir!=='up';\
 th.parentNode.querySelectorAll('th').forEach(function(h){delete h.dataset.dir;});th.dataset.dir=up?'up':'down';\
