@@ -86,7 +86,7 @@ impl ComplianceReport {
             judged_at: computers.iter().filter_map(|c| c.judged_at.clone()).max(),
             stale_days,
             updates: registry.update_status()?,
-            unsatisfied: registry.unsatisfied(None)?,
+            unsatisfied: registry.unsatisfied()?,
             computers,
             policies,
             history: registry.compliance_history()?,

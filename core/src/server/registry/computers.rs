@@ -162,19 +162,11 @@ pub struct HistoryPoint {
     pub computers: u32,
 }
 
-/// An update that computers miss and this server cannot distribute, with how many.
-#[derive(Debug, Clone, Serialize)]
-pub struct ComputerNeed {
-    pub id: Option<String>,
-    pub kb: Option<String>,
-    pub computers: u32,
-}
-
 /// What judging every computer found.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct JudgmentRun {
     pub computers: u32,
-    pub judged_at: Option<Timestamp>,
+    pub judged_at: Timestamp,
     /// Computers per level.
     pub levels: Vec<(Level, u32)>,
     /// Groups whose worst level got worse than at the previous judgment: (group, before, now).
@@ -677,25 +669,20 @@ impl Registry {
         worsened.sort();
         let mut levels: Vec<(Level, u32)> = levels.into_iter().collect();
         levels.sort();
-        Ok(JudgmentRun { computers: computers.len() as u32, judged_at: Some(now), levels, worsened })
+        Ok(JudgmentRun { computers: computers.len() as u32, judged_at: now, levels, worsened })
     }
 
-    /// The stored verdicts that are not satisfied, of one computer or of all.
-    pub fn unsatisfied(&self, computer: Option<i64>) -> Result<Vec<StoredJudgment>> {
-        self.stored_judgments("?1 IS NULL OR j.computer_id = ?1", computer)
-    }
-
-    /// The stored verdicts matching `condition` on `judgments j` with its one parameter.
-    fn stored_judgments(&self, condition: &str, param: impl rusqlite::ToSql) -> Result<Vec<StoredJudgment>> {
+    /// The stored verdicts that are not satisfied, by computer then update.
+    pub fn unsatisfied(&self) -> Result<Vec<StoredJudgment>> {
         let mut stmt = self
             .conn
-            .prepare(&format!(
+            .prepare(
                 "SELECT c.name, j.update_id, j.verdict, j.reason FROM judgments j JOIN computers c ON c.id = j.computer_id \
-                 WHERE {condition} ORDER BY c.name COLLATE NOCASE, j.update_id"
-            ))
+                 ORDER BY c.name COLLATE NOCASE, j.update_id",
+            )
             .map_err(self.err())?;
         let rows = stmt
-            .query_map([param], |r| {
+            .query_map([], |r| {
                 Ok(StoredJudgment { computer: r.get(0)?, update: r.get(1)?, verdict: r.get(2)?, reason: r.get(3)? })
             })
             .map_err(self.err())?;
@@ -735,11 +722,6 @@ impl Registry {
         rows.collect::<rusqlite::Result<_>>().map_err(self.err())
     }
 
-    /// The computers an update is not applied on, with why.
-    pub fn not_applied(&self, update: &str) -> Result<Vec<StoredJudgment>> {
-        self.stored_judgments("j.update_id = ?1", update)
-    }
-
     /// Computers per group and level, day by day.
     pub fn compliance_history(&self) -> Result<Vec<HistoryPoint>> {
         let mut stmt = self
@@ -752,59 +734,6 @@ impl Registry {
             })
             .map_err(self.err())?;
         rows.collect::<rusqlite::Result<_>>().map_err(self.err())
-    }
-
-    /// What computers miss that this server cannot give them: updates judged missing (or
-    /// failed, or within grace) whose files the store lacks, and updates the offline scans
-    /// found missing that the list does not hold or cannot distribute. Ids and counts only.
-    pub fn computer_needs(&self) -> Result<Vec<ComputerNeed>> {
-        let e = self.err();
-        let unavailable = super::Unavailable::load(&self.conn).map_err(&e)?;
-        let mut needs: std::collections::BTreeMap<String, (Option<String>, FxHashSet<i64>)> = Default::default();
-        {
-            let mut stmt = self
-                .conn
-                .prepare(
-                    "SELECT j.update_id, u.kb, j.computer_id FROM judgments j JOIN updates u ON u.id = j.update_id \
-                     WHERE j.verdict IN ('missing', 'within-grace', 'failed')",
-                )
-                .map_err(&e)?;
-            let mut rows = stmt.query([]).map_err(&e)?;
-            while let Some(r) = rows.next().map_err(&e)? {
-                let id: String = r.get(0).map_err(&e)?;
-                if unavailable.available(&id) {
-                    continue;
-                }
-                let entry = needs.entry(id).or_insert_with(|| (r.get(1).ok().flatten(), FxHashSet::default()));
-                entry.1.insert(r.get(2).map_err(&e)?);
-            }
-        }
-        {
-            // The scan's ids are Microsoft's UpdateIDs; the list may hold the update under
-            // its GUID (from the scan catalog) or only under its KB (from a catalog).
-            let mut stmt = self
-                .conn
-                .prepare(
-                    "SELECT m.update_id, m.kb, m.computer_id, \
-                     (SELECT u.id FROM updates u WHERE u.id = m.update_id OR (m.kb IS NOT NULL AND u.kb = m.kb) LIMIT 1) \
-                     FROM computer_scan_missing m",
-                )
-                .map_err(&e)?;
-            let mut rows = stmt.query([]).map_err(&e)?;
-            while let Some(r) = rows.next().map_err(&e)? {
-                let held: Option<String> = r.get(3).map_err(&e)?;
-                if held.as_deref().is_some_and(|h| unavailable.available(h)) {
-                    continue;
-                }
-                let id: String = held.unwrap_or(r.get(0).map_err(&e)?);
-                let entry = needs.entry(id).or_insert_with(|| (r.get(1).ok().flatten(), FxHashSet::default()));
-                entry.1.insert(r.get(2).map_err(&e)?);
-            }
-        }
-        Ok(needs
-            .into_iter()
-            .map(|(id, (kb, computers))| ComputerNeed { id: Some(id), kb, computers: computers.len() as u32 })
-            .collect())
     }
 }
 

@@ -41,8 +41,8 @@ mod watch;
 pub use audit::{AuditEntry, AuditReport};
 pub use bundles::{AcceptedBundle, ChannelState, ImportChanges, ImportRecord};
 pub use computers::{
-    ComputerGroup, ComputerNeed, ComputerSummary, FacetSource, GroupSettings, HistoryPoint, InventoryOutcome,
-    InventoryRecord, JudgmentRun, StoredJudgment, TimeFrom, UpdateStatus,
+    ComputerGroup, ComputerSummary, FacetSource, GroupSettings, HistoryPoint, InventoryOutcome, InventoryRecord,
+    JudgmentRun, StoredJudgment, TimeFrom, UpdateStatus,
 };
 pub use dps::{DistributionPoint, Publication};
 pub use exchange::{GroupMerge, ListMerge};
