@@ -129,30 +129,30 @@ pub struct GroupArgs {
     #[arg(long, value_name = "DAYS")]
     grace_days: Option<u32>,
     /// From when the grace period counts.
-    #[arg(long, value_enum, value_name = "FROM")]
-    grace_from: Option<GraceArg>,
+    #[arg(long, value_parser = grace_from_parser(), value_name = "FROM")]
+    grace_from: Option<GraceFrom>,
     /// The distribution point its computers install from.
     #[arg(long, value_name = "POINT")]
     point: Option<DpName>,
     /// From this level on, a group getting worse is notified.
-    #[arg(long, value_enum, value_name = "LEVEL")]
-    notify_level: Option<LevelArg>,
+    #[arg(long, value_parser = level_parser(), value_name = "LEVEL")]
+    notify_level: Option<Level>,
     #[arg(long, value_name = "NAME")]
     by: Option<String>,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-pub enum GraceArg {
-    Approval,
-    Release,
+/// Parses `--grace-from`, and lists its values in `--help`.
+fn grace_from_parser() -> impl clap::builder::TypedValueParser<Value = GraceFrom> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(GraceFrom::ALL.iter().map(|g| g.as_str()))
+        .map(|s| s.parse::<GraceFrom>().expect("one of the values listed"))
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-pub enum LevelArg {
-    Grace,
-    Missing,
-    MissingImportant,
-    Critical,
+/// Parses `--notify-level` (every level a group can get worse to), and lists them in `--help`.
+fn level_parser() -> impl clap::builder::TypedValueParser<Value = Level> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Level::ALL.iter().filter(|l| **l != Level::Compliant).map(|l| l.as_str()))
+        .map(|s| s.parse::<Level>().expect("one of the values listed"))
 }
 
 #[derive(Args)]
@@ -402,10 +402,8 @@ fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<u8> {
             s.sha256
         );
     }
-    let counts =
-        |f: &dyn Fn(&Vec<ferry_core::formats::inventory::Hotfix>) -> usize| view.facts.hotfixes.as_ref().map(f);
-    if let Some(n) = counts(&|h| h.len()) {
-        outln!("  {} installed updates listed", n);
+    if let Some(h) = &view.facts.hotfixes {
+        outln!("  {} installed updates listed", h.len());
     }
     if let Some(p) = &view.facts.programs {
         outln!("  {} programs", p.len());
@@ -420,7 +418,7 @@ fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<u8> {
     }
     let mut table = crate::common::Table::new(&["VERDICT", "UPDATE", "SEVERITY", "WHY"]);
     let mut judgments: Vec<_> = view.judgments.iter().collect();
-    judgments.sort_by_key(|j| (std::cmp::Reverse(severity_rank(j.verdict)), &view.index.updates[j.update].id));
+    judgments.sort_by_key(|j| (std::cmp::Reverse(worst_first(j.verdict)), &view.index.updates[j.update].id));
     for j in judgments {
         let u = &view.index.updates[j.update];
         table.row(vec![j.verdict.as_str().into(), u.id.clone(), u.severity.as_str().into(), j.reason.clone()]);
@@ -429,7 +427,8 @@ fn show(ctx: &Context, args: ShowArgs) -> anyhow::Result<u8> {
     Ok(code::OK)
 }
 
-fn severity_rank(v: Verdict) -> u8 {
+/// The order `computers show` lists verdicts in: what needs action first.
+fn worst_first(v: Verdict) -> u8 {
     match v {
         Verdict::Failed => 6,
         Verdict::Missing => 5,
@@ -495,17 +494,9 @@ fn save(ctx: &Context, args: GroupArgs, create: bool) -> anyhow::Result<u8> {
         test: args.test,
         update_group: if args.all_approved { Some(None) } else { args.update_group.map(Some) },
         grace_days: args.grace_days,
-        grace_from: args.grace_from.map(|g| match g {
-            GraceArg::Approval => GraceFrom::Approval,
-            GraceArg::Release => GraceFrom::Release,
-        }),
+        grace_from: args.grace_from,
         point: args.point.map(Some),
-        notify_level: args.notify_level.map(|l| match l {
-            LevelArg::Grace => Level::Grace,
-            LevelArg::Missing => Level::Missing,
-            LevelArg::MissingImportant => Level::MissingImportant,
-            LevelArg::Critical => Level::Critical,
-        }),
+        notify_level: args.notify_level,
     };
     let mut data = ctx.write()?;
     let g = computers::save_group(&mut data, &args.name, &settings, create, &actor)?;
