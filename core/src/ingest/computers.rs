@@ -97,25 +97,7 @@ pub fn import(
     let now = data.registry.latest_time_seen()?.map_or(Timestamp::now(), |latest| latest.max(Timestamp::now()));
     let not_after = now.plus(CLOCK_SKEW);
     let files = files_of(paths, &mut result.refused);
-    let mut pending: Vec<(Inventory, Timestamp, TimeFrom, String, Sha256)> = Vec::new();
-    let flush = |data: &mut DataDir,
-                 pending: &mut Vec<(Inventory, Timestamp, TimeFrom, String, Sha256)>,
-                 outcomes: &mut Vec<InventoryOutcome>|
-     -> Result<()> {
-        let records: Vec<InventoryRecord<'_>> = pending
-            .iter()
-            .map(|(inventory, time, time_from, source, sha256)| InventoryRecord {
-                inventory,
-                time: *time,
-                time_from: *time_from,
-                source: source.clone(),
-                sha256: *sha256,
-            })
-            .collect();
-        outcomes.extend(data.registry.record_inventories(&records, actor)?);
-        pending.clear();
-        Ok(())
-    };
+    let mut pending: Vec<InventoryRecord> = Vec::new();
     for file in files {
         let (inventories, sha256, mtime) = match read_file(&file, computer) {
             Ok(read) => read,
@@ -148,7 +130,7 @@ pub fn import(
                 });
                 break;
             }
-            accepted.push((inv, time, from, source.clone(), sha256));
+            accepted.push(InventoryRecord { inventory: inv, time, time_from: from, source: source.clone(), sha256 });
         }
         // A file is taken whole or not at all.
         match refusal {
@@ -156,11 +138,11 @@ pub fn import(
             None => pending.extend(accepted),
         }
         if pending.len() >= BATCH {
-            flush(data, &mut pending, &mut result.outcomes)?;
+            result.outcomes.extend(data.registry.record_inventories(&std::mem::take(&mut pending), actor)?);
         }
     }
     if !pending.is_empty() {
-        flush(data, &mut pending, &mut result.outcomes)?;
+        result.outcomes.extend(data.registry.record_inventories(&pending, actor)?);
     }
     if result.outcomes.iter().any(|o| !o.replaced.is_empty()) {
         result.judged = Some(judge(data)?);

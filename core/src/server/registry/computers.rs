@@ -40,8 +40,8 @@ impl TimeFrom {
 }
 
 /// One inventory to record, with where it came from.
-pub struct InventoryRecord<'a> {
-    pub inventory: &'a Inventory,
+pub struct InventoryRecord {
+    pub inventory: Inventory,
     pub time: Timestamp,
     pub time_from: TimeFrom,
     /// The file it was read from, as given.
@@ -193,18 +193,14 @@ fn group_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ComputerGroup> {
 impl Registry {
     /// Records inventories in one transaction, each facet replacing the stored one only when
     /// newer. A computer is made on its first inventory.
-    pub fn record_inventories(
-        &mut self,
-        items: &[InventoryRecord<'_>],
-        actor: &Actor,
-    ) -> Result<Vec<InventoryOutcome>> {
+    pub fn record_inventories(&mut self, items: &[InventoryRecord], actor: &Actor) -> Result<Vec<InventoryOutcome>> {
         let path = self.path.clone();
         let e = super::sql_error(&path);
         let now = Timestamp::now().to_string();
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(&e)?;
         let mut outcomes = Vec::with_capacity(items.len());
         for item in items {
-            let inv = item.inventory;
+            let inv = &item.inventory;
             let time = item.time.to_string();
             let existing: Option<i64> =
                 query_row(&tx, "SELECT id FROM computers WHERE name = ?1", [inv.computer.as_str()], |r| r.get(0))
