@@ -180,3 +180,109 @@ fn inventory_links_and_fifos_are_refused_without_waiting() {
     );
     assert_eq!(computer(&s, "PC-0001")["level"], "missing", "the plain file beside them imports");
 }
+
+/// A report of PC-0004 whose offline scan found missing an update the server's list does not
+/// know.
+const SCAN_REPORT: &str = r#"{"format": "ferry-computer-report", "version": 1, "computer": "PC-0004",
+ "created": "2026-11-21T08:00:00Z", "client": "ferry-client 0.1.0",
+ "os": {"product": "Windows 10 Enterprise", "build": "10.0.19045.3930", "architecture": "x64"},
+ "hotfixes": [{"kb": "KB5034122"}, {"kb": "KB5034441"}], "programs": [], "packages": null,
+ "scan": {"scanned": "2026-11-21T07:55:00Z", "catalog_sha256": null,
+          "missing": [{"update_id": "8e7dd2ee-5f2b-4bd4-a6a4-4e2bb1a0f1d7", "kb": "KB5099999", "title": "2026-11 update"}]}}"#;
+
+#[test]
+fn what_computers_need_and_the_server_lacks_goes_to_fetch_in_the_state_file() {
+    // The server took the catalog's metadata only: it knows the updates, holds no file.
+    let s = Scratch::new();
+    let (secret, public) = s.key("signer");
+    s.trust(&public);
+    let catalog = samples().join("catalog.json");
+    let bundle = s.pack(catalog.to_str().unwrap(), &secret, &["--metadata-only"]);
+    s.ingest(&["import", bundle.to_str().unwrap()]).ok();
+    s.ingest(&["approve", "--severity", "important", "--severity", "critical", "--by", "alice"]).ok();
+    s.ingest(&["approve", "7zip.7zip@24.09", "--by", "alice"]).ok();
+    let reports = samples().join("computers/reports");
+    s.ingest(&["computers", "import", reports.to_str().unwrap()]).ok();
+    std::fs::write(s.path("PC-0004.json"), SCAN_REPORT).unwrap();
+    s.ingest(&["computers", "import", s.path("PC-0004.json").to_str().unwrap()]).ok();
+
+    let (state, server_key) = (s.path("courier/state.json"), s.path("courier/server.pub"));
+    std::fs::create_dir_all(s.path("courier")).unwrap();
+    s.ingest(&["server-key", "export", "--out", server_key.to_str().unwrap()]).ok();
+    s.ingest(&["state", "export", "--out", state.to_str().unwrap()]).ok();
+    let text = std::fs::read_to_string(&state).unwrap();
+    assert!(!text.contains("PC-000"), "computer names never leave the closed network: {text}");
+    let exported: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let needs: Vec<(String, u64)> = exported["computers_need"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["id"].as_str().unwrap().to_string(), n["computers"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        needs,
+        [
+            ("7zip.7zip@24.09".to_string(), 1),
+            ("8e7dd2ee-5f2b-4bd4-a6a4-4e2bb1a0f1d7".into(), 1),
+            ("KB5034122".into(), 1),
+        ],
+        "{text}"
+    );
+
+    let online = Scratch::new();
+    let state_args = ["--state", state.to_str().unwrap(), "--server-key", server_key.to_str().unwrap()];
+    let plan = online.fetch(&[&["plan", "--catalog", catalog.to_str().unwrap()][..], &state_args].concat()).ok();
+    assert!(plan.contains("needed by 1 computer ") && plan.contains("KB5034122"), "{plan}");
+    assert!(
+        plan.contains("8e7dd2ee-5f2b-4bd4-a6a4-4e2bb1a0f1d7 KB5099999 (needed by 1 computer)"),
+        "a need the catalog cannot meet is named: {plan}"
+    );
+
+    // --needed: exactly what the computers need, nothing else the server lacks files of.
+    let plan = online
+        .fetch(&[&["plan", "--json", "--needed", "--catalog", catalog.to_str().unwrap()][..], &state_args].concat())
+        .ok();
+    let plan = data(plan.lines().last().unwrap());
+    let carried: Vec<(&str, u64)> = plan["updates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["id"].as_str().unwrap(), u["needed_by_computers"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(carried, [("KB5034122", 1), ("7zip.7zip@24.09", 1)], "{plan}");
+    assert_eq!(plan["needs_not_offered"][0]["kb"], "KB5099999");
+
+    let delta = online.pack(catalog.to_str().unwrap(), &secret, &[&["--needed"][..], &state_args].concat());
+    let out = s.ingest(&["import", delta.to_str().unwrap()]).ok();
+    assert!(out.contains("2 payloads verified") && out.contains("2 files newly stored"), "{out}");
+    s.ingest(&["state", "export", "--out", state.to_str().unwrap()]).ok();
+    let exported: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(
+        exported["computers_need"].as_array().unwrap().len(),
+        1,
+        "the server now holds what it lacked; only the scan's unknown update is left: {exported}"
+    );
+}
+
+#[test]
+fn needed_takes_a_state_file_that_names_needs() {
+    // The server holds every file of what its computers need: nothing to ask fetch for.
+    let s = server();
+    s.ingest(&["computers", "import", samples().join("computers/reports").to_str().unwrap()]).ok();
+    let (state, server_key) = (s.path("state-without-needs.json"), s.path("server.pub"));
+    s.ingest(&["server-key", "export", "--out", server_key.to_str().unwrap()]).ok();
+    s.ingest(&["state", "export", "--out", state.to_str().unwrap()]).ok();
+    let catalog = samples().join("catalog.json");
+    s.fetch(&["plan", "--needed", "--catalog", catalog.to_str().unwrap()]).refused(2, &["--state"]);
+    s.fetch(&[
+        "plan",
+        "--needed",
+        "--catalog",
+        catalog.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        "--server-key",
+        server_key.to_str().unwrap(),
+    ])
+    .refused(3, &["says no computer needs an update the server lacks"]);
+}

@@ -52,6 +52,10 @@ pub struct SelectionArgs {
     /// The offline server's public key (`ingest server-key export`).
     #[arg(long, value_name = "FILE", requires = "state")]
     pub server_key: Option<PathBuf>,
+    /// Of the selection, only the updates the state file says computers on the offline side
+    /// need and the server lacks (from their judgments and offline scans, by id or KB).
+    #[arg(long, requires = "state")]
+    pub needed: bool,
     /// Carry the updates' metadata only, no files.
     #[arg(long)]
     pub metadata_only: bool,

@@ -121,6 +121,7 @@ pub fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
             state: state.as_ref(),
             metadata_only: sel.metadata_only,
             allow_empty: args.carry_scan_catalog,
+            needed_only: sel.needed,
         },
         keys: &signing_keys,
         out_dir: args.out.clone(),
@@ -182,6 +183,9 @@ pub fn pack(work_dir: &Path, args: &PackArgs) -> anyhow::Result<u8> {
                 String::new()
             }
         );
+        if result.needed_by_computers > 0 {
+            outln!("  {} of them needed by computers on the offline side", result.needed_by_computers);
+        }
         outln!("  signed by {}", result.signers.join(", "));
         if !result.left_out.is_empty() {
             let n = result.left_out.len();

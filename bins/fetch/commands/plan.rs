@@ -1,7 +1,7 @@
 //! `fetch plan`: what a pack would carry and its size, downloading nothing.
 
 use clap::Args;
-use ferry_core::fetch::pack::PlanOptions;
+use ferry_core::fetch::pack::{PlanOptions, Reason};
 use ferry_core::fetch::source::Location;
 
 use super::options::{ScanArgs, SelectionArgs, WingetArgs};
@@ -57,6 +57,7 @@ pub fn plan(work_dir: Option<std::path::PathBuf>, args: &PlanArgs) -> anyhow::Re
         state: state.as_ref(),
         metadata_only: sel.metadata_only,
         allow_empty: false,
+        needed_only: sel.needed,
     };
     let offered = ferry_core::fetch::feed::load_catalog(&sel.net.sources()?, &catalog)?;
     let plan = ferry_core::fetch::pack::plan(&offered, &catalog, &options)?;
@@ -77,6 +78,7 @@ pub fn plan(work_dir: Option<std::path::PathBuf>, args: &PlanArgs) -> anyhow::Re
                 "relies_on": plan.relies_on,
                 "up_to_date": plan.up_to_date,
                 "min_sequence": plan.min_sequence,
+                "needs_not_offered": plan.needs_not_offered,
                 "volumes": volumes,
             }),
         )?;
@@ -85,8 +87,13 @@ pub fn plan(work_dir: Option<std::path::PathBuf>, args: &PlanArgs) -> anyhow::Re
     outln!("{} bundle for channel {}", plan.kind, sel.channel);
     let mut table = common::Table::new(&["WHY", "ID", "REV", "CARRIES"]);
     for e in &plan.entries {
+        let why = format!("{:?}", e.reason).to_lowercase();
         table.row(vec![
-            format!("{:?}", e.reason).to_lowercase(),
+            match e.needed_by_computers {
+                Some(n) if e.reason == Reason::Needed => format!("needed by {}", common::count(n, "computer")),
+                Some(n) => format!("{why}, needed by {}", common::count(n, "computer")),
+                None => why,
+            },
             e.id.to_string(),
             e.revision.to_string(),
             human_bytes(e.carried_bytes),
@@ -107,6 +114,17 @@ pub fn plan(work_dir: Option<std::path::PathBuf>, args: &PlanArgs) -> anyhow::Re
             format!("; relies on {} held files", plan.relies_on.len())
         }
     );
+    if !plan.needs_not_offered.is_empty() {
+        outln!("computers on the offline side need {} this catalog does not offer:", plan.needs_not_offered.len());
+        for n in &plan.needs_not_offered {
+            outln!(
+                "  {}{} (needed by {})",
+                n.id,
+                n.kb.as_deref().map(|kb| format!(" {}", safe(kb))).unwrap_or_default(),
+                common::count(n.computers, "computer")
+            );
+        }
+    }
     if let (Some(sizes), Some(capacity)) = (&volumes, capacity) {
         outln!(
             "{} volume{} of at most {} (signed by one key):",

@@ -30,7 +30,7 @@ use crate::formats::manifest::{
 use crate::formats::minisign::SecretKey;
 use crate::formats::model::Update;
 use crate::formats::rotation::{ROTATION_ENTRY, SignedStatement, signature_entry};
-use crate::formats::state::ServerState;
+use crate::formats::state::{ComputerNeed, ServerState};
 
 /// How to plan a bundle from the updates a feed offers.
 pub struct PlanOptions<'a> {
@@ -43,6 +43,8 @@ pub struct PlanOptions<'a> {
     /// A selection that matches nothing is not an error (the bundle carries something else:
     /// a scan catalog).
     pub allow_empty: bool,
+    /// Of the selection, only what the state file says computers need.
+    pub needed_only: bool,
 }
 
 pub struct PackOptions<'a> {
@@ -85,6 +87,9 @@ pub struct PlannedUpdate {
     pub id: UpdateId,
     pub revision: u32,
     pub reason: Reason,
+    /// How many computers on the offline side need it, by the state file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub needed_by_computers: Option<u64>,
     /// Bytes of this update's files that the bundle carries.
     pub carried_bytes: u64,
 }
@@ -105,6 +110,8 @@ pub struct Plan {
     pub up_to_date: usize,
     /// The lowest sequence the bundle may use (above the offline side's highest).
     pub min_sequence: Option<u64>,
+    /// What the state file says computers need that this catalog does not offer.
+    pub needs_not_offered: Vec<ComputerNeed>,
 }
 
 impl Plan {
@@ -233,6 +240,8 @@ pub struct PackResult {
     pub payloads: usize,
     pub payload_bytes: u64,
     pub relies_on: usize,
+    /// Carried updates the state file says computers on the offline side need.
+    pub needed_by_computers: usize,
     pub layout: Sha256,
     pub signers: Vec<String>,
     /// Selected updates the bundle does not carry because a file could not be had.
@@ -329,7 +338,20 @@ pub fn plan(catalog: &Catalog, base: &Location, opts: &PlanOptions<'_>) -> Resul
         let names: Vec<String> = unknown.iter().map(|i| i.to_string()).collect();
         return Err(Error::Invalid(format!("{base} has no update with id {}", names.join(", "))));
     }
-    let selected = catalog.select(opts.selection);
+    let needed_by = |u: &Update| opts.state.and_then(|s| s.needed_by(&u.id, u.kb.as_deref()));
+    let mut selected = catalog.select(opts.selection);
+    if opts.needed_only {
+        let Some(state) = opts.state else {
+            return Err(Error::Invalid("only what computers need: that takes the state file".into()));
+        };
+        if state.computers_need.is_empty() {
+            return Err(Error::Invalid(format!(
+                "the state file of {} says no computer needs an update the server lacks",
+                state.created
+            )));
+        }
+        selected.retain(|u| needed_by(u).is_some());
+    }
     if selected.is_empty() && !opts.allow_empty {
         return Err(Error::EmptySelection { origin: base.to_string() });
     }
@@ -343,6 +365,16 @@ pub fn plan(catalog: &Catalog, base: &Location, opts: &PlanOptions<'_>) -> Resul
         jobs: Vec::new(),
         relies_on: Vec::new(),
         up_to_date: 0,
+        needs_not_offered: opts
+            .state
+            .map(|s| {
+                s.computers_need
+                    .iter()
+                    .filter(|n| !catalog.updates.iter().any(|u| n.names(&u.id, u.kb.as_deref())))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default(),
         min_sequence: opts
             .state
             .and_then(|s| s.channels.get(opts.channel))
@@ -353,12 +385,13 @@ pub fn plan(catalog: &Catalog, base: &Location, opts: &PlanOptions<'_>) -> Resul
     let mut carried: BTreeSet<Sha256> = BTreeSet::new();
     let mut relied: BTreeSet<Sha256> = BTreeSet::new();
     for u in selected {
+        let needed_by_computers = needed_by(u);
         let reason = match opts.state {
             None => Reason::Selected,
             Some(state) => match state.revision_of(&u.id) {
                 None => Reason::New,
                 Some(r) if u.revision > r => Reason::Revised,
-                Some(_) if state.needs.contains(&u.id) => Reason::Needed,
+                Some(_) if needed_by_computers.is_some() || state.needs.contains(&u.id) => Reason::Needed,
                 Some(_) => {
                     plan.up_to_date += 1;
                     continue;
@@ -377,7 +410,13 @@ pub fn plan(catalog: &Catalog, base: &Location, opts: &PlanOptions<'_>) -> Resul
                 }
             }
         }
-        plan.entries.push(PlannedUpdate { id: u.id.clone(), revision: u.revision, reason, carried_bytes });
+        plan.entries.push(PlannedUpdate {
+            id: u.id.clone(),
+            revision: u.revision,
+            reason,
+            needed_by_computers,
+            carried_bytes,
+        });
         plan.updates.push(u.clone());
     }
     plan.relies_on = relied.into_iter().collect();
@@ -613,6 +652,11 @@ pub fn pack(
         payloads: manifest.layout.payloads.len(),
         payload_bytes: plan.payload_bytes(),
         relies_on: manifest.relies_on.len(),
+        needed_by_computers: plan
+            .entries
+            .iter()
+            .filter(|e| e.needed_by_computers.is_some() && manifest.updates.iter().any(|u| u.id == e.id))
+            .count(),
         layout: manifest.layout.digest(),
         signers: opts.keys.iter().map(|k| k.key_id.to_string()).collect(),
         left_out: manifest.left_out.clone(),

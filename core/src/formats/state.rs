@@ -43,6 +43,26 @@ pub struct IncompleteSet {
     pub missing_volumes: Vec<u32>,
 }
 
+/// An update computers on the closed network are judged to need that the server cannot give
+/// them: it lacks the update, or the update's files. Counts only: computer names never leave
+/// the closed network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComputerNeed {
+    pub id: UpdateId,
+    pub kb: Option<String>,
+    /// How many computers need it.
+    pub computers: u64,
+}
+
+impl ComputerNeed {
+    /// Whether this need names the update `id` of KB `kb` (ids and KBs compare without case:
+    /// a scan reports Microsoft's ids in lower case).
+    pub fn names(&self, id: &UpdateId, kb: Option<&str>) -> bool {
+        self.id.as_str().eq_ignore_ascii_case(id.as_str())
+            || self.kb.as_deref().zip(kb).is_some_and(|(a, b)| a.eq_ignore_ascii_case(b))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerState {
     pub format: u32,
@@ -58,6 +78,10 @@ pub struct ServerState {
     pub incomplete_sets: Vec<IncompleteSet>,
     /// Updates the server knows but cannot use yet: files are missing.
     pub needs: Vec<UpdateId>,
+    /// What the computers miss and the server lacks. Absent from state files written before
+    /// ferry judged computers.
+    #[serde(default)]
+    pub computers_need: Vec<ComputerNeed>,
 }
 
 /// The signature file that goes with a state file.
@@ -79,6 +103,7 @@ impl ServerState {
             files: Vec::new(),
             incomplete_sets: Vec::new(),
             needs: Vec::new(),
+            computers_need: Vec::new(),
         }
     }
 
@@ -147,6 +172,12 @@ impl ServerState {
     /// The revision of `id` the server holds.
     pub fn revision_of(&self, id: &UpdateId) -> Option<u32> {
         self.updates.iter().find(|u| &u.id == id).map(|u| u.revision)
+    }
+
+    /// How many computers need the update `id` (of KB `kb`), by its id or else its KB.
+    pub fn needed_by(&self, id: &UpdateId, kb: Option<&str>) -> Option<u64> {
+        let by_id = self.computers_need.iter().find(|n| n.id.as_str().eq_ignore_ascii_case(id.as_str()));
+        by_id.or_else(|| self.computers_need.iter().find(|n| n.names(id, kb))).map(|n| n.computers)
     }
 
     pub fn held_files(&self) -> BTreeSet<Sha256> {

@@ -6,7 +6,7 @@ use super::Registry;
 use crate::base::error::Result;
 use crate::base::names::{Channel, UpdateId};
 use crate::formats::minisign::PublicKey;
-use crate::formats::state::{ChannelPosition, HeldUpdate, IncompleteSet, ServerState};
+use crate::formats::state::{ChannelPosition, ComputerNeed, HeldUpdate, IncompleteSet, ServerState};
 
 impl Registry {
     /// What this server holds, for the state file `fetch` builds deltas against.
@@ -61,6 +61,7 @@ impl Registry {
                 state.needs.push(id);
             }
         }
+        state.computers_need = self.computers_need()?;
         let mut stmt = self
             .conn
             .prepare(
@@ -86,5 +87,39 @@ impl Registry {
             }
         }
         Ok(state)
+    }
+
+    /// What the computers miss and this server cannot give them, as of the last judgment:
+    /// updates of the list judged missing, within grace or failed whose files the store
+    /// lacks, and updates the offline scan found missing that the list does not know.
+    pub fn computers_need(&self) -> Result<Vec<ComputerNeed>> {
+        let e = self.err();
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT u.id, u.kb, COUNT(*) FROM judgments j JOIN updates u ON u.id = j.update_id \
+                 WHERE j.verdict IN ('missing', 'within-grace', 'failed') AND u.withdrawn = 0 \
+                 AND (EXISTS (SELECT 1 FROM update_files uf JOIN files f ON f.sha256 = uf.sha256 \
+                              WHERE uf.update_id = u.id AND f.present = 0) \
+                      OR NOT EXISTS (SELECT 1 FROM update_files uf WHERE uf.update_id = u.id)) \
+                 GROUP BY u.id \
+                 UNION ALL \
+                 SELECT m.update_id, MAX(m.kb), COUNT(*) FROM computer_scan_missing m \
+                 WHERE NOT EXISTS (SELECT 1 FROM updates u WHERE u.id = m.update_id) \
+                 AND (m.kb IS NULL OR NOT EXISTS (SELECT 1 FROM updates u WHERE u.kb = m.kb)) \
+                 GROUP BY m.update_id ORDER BY 1",
+            )
+            .map_err(&e)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, r.get::<_, i64>(2)?)))
+            .map_err(&e)?;
+        let mut needs = Vec::new();
+        for row in rows {
+            let (id, kb, computers) = row.map_err(&e)?;
+            if let Ok(id) = id.parse() {
+                needs.push(ComputerNeed { id, kb, computers: computers as u64 });
+            }
+        }
+        Ok(needs)
     }
 }
