@@ -85,6 +85,10 @@ enum Command {
     /// needs, and the compliance reports.
     #[command(subcommand)]
     Computers(computers::ComputersCommand),
+    /// Installation results from the computers: what each installation came to, judged with
+    /// the update's exit codes or JP1's return values.
+    #[command(subcommand)]
+    Results(results::ResultsCommand),
     /// Update groups: named sets of updates for rules, reports and distribution points.
     #[command(subcommand)]
     Group(groups::GroupCommand),
@@ -155,6 +159,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Reset(args) => status::run(&ctx, args, Status::Undefined),
         Command::Eula(command) => eula::run(&ctx, command),
         Command::Computers(command) => computers::run(&ctx, command),
+        Command::Results(command) => results::run(&ctx, command),
         Command::Group(command) => groups::run(&ctx, command),
         Command::Rules(command) => rules::run(&ctx, command),
         Command::Register(args) => register::run(&ctx, args),

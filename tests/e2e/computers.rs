@@ -225,6 +225,7 @@ fn what_computers_need_and_the_server_lacks_goes_to_fetch_in_the_state_file() {
             ("7zip.7zip@24.09".to_string(), 1),
             ("8e7dd2ee-5f2b-4bd4-a6a4-4e2bb1a0f1d7".into(), 1),
             ("KB5034122".into(), 1),
+            ("b1c3e9a4-6f0d-4e8b-9a57-2c4d5e6f7a81".into(), 1),
         ],
         "{text}"
     );
@@ -259,30 +260,128 @@ fn what_computers_need_and_the_server_lacks_goes_to_fetch_in_the_state_file() {
     let exported: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
     assert_eq!(
         exported["computers_need"].as_array().unwrap().len(),
-        1,
-        "the server now holds what it lacked; only the scan's unknown update is left: {exported}"
+        2,
+        "the server now holds what it lacked; only the scans' unknown updates are left: {exported}"
     );
 }
 
 #[test]
-fn needed_takes_a_state_file_that_names_needs() {
-    // The server holds every file of what its computers need: nothing to ask fetch for.
+fn needed_takes_a_state_file_that_names_needs_the_catalog_offers() {
+    let s = server();
+    let server_key = s.path("server.pub");
+    s.ingest(&["server-key", "export", "--out", server_key.to_str().unwrap()]).ok();
+    let catalog = samples().join("catalog.json");
+    let plan_needed = |state: &std::path::Path| {
+        s.fetch(&[
+            "plan",
+            "--needed",
+            "--catalog",
+            catalog.to_str().unwrap(),
+            "--state",
+            state.to_str().unwrap(),
+            "--server-key",
+            server_key.to_str().unwrap(),
+        ])
+    };
+    s.fetch(&["plan", "--needed", "--catalog", catalog.to_str().unwrap()]).refused(2, &["--state"]);
+
+    // No computer has reported: nothing is needed.
+    let state = s.path("state-without-needs.json");
+    s.ingest(&["state", "export", "--out", state.to_str().unwrap()]).ok();
+    plan_needed(&state).refused(3, &["says no computer needs an update the server lacks"]);
+
+    // PC-0001's scan found an update the catalog does not carry: it is named.
+    s.ingest(&["computers", "import", samples().join("computers/reports").to_str().unwrap()]).ok();
+    let state = s.path("state-with-needs-the-catalog-lacks.json");
+    s.ingest(&["state", "export", "--out", state.to_str().unwrap()]).ok();
+    plan_needed(&state).refused(3, &["offers none of what the computers need", "KB5048652"]);
+}
+
+#[test]
+fn installation_results_are_judged_and_reported() {
     let s = server();
     s.ingest(&["computers", "import", samples().join("computers/reports").to_str().unwrap()]).ok();
-    let (state, server_key) = (s.path("state-without-needs.json"), s.path("server.pub"));
-    s.ingest(&["server-key", "export", "--out", server_key.to_str().unwrap()]).ok();
-    s.ingest(&["state", "export", "--out", state.to_str().unwrap()]).ok();
-    let catalog = samples().join("catalog.json");
-    s.fetch(&["plan", "--needed", "--catalog", catalog.to_str().unwrap()]).refused(2, &["--state"]);
-    s.fetch(&[
-        "plan",
-        "--needed",
-        "--catalog",
-        catalog.to_str().unwrap(),
-        "--state",
-        state.to_str().unwrap(),
-        "--server-key",
-        server_key.to_str().unwrap(),
-    ])
-    .refused(3, &["says no computer needs an update the server lacks"]);
+    assert_eq!(computer(&s, "PC-0002")["level"], "missing-important");
+    let results = samples().join("computers/results");
+    let out = s.ingest(&["results", "import", results.to_str().unwrap()]).ok();
+    assert!(out.contains("PC-0001: 1 new result") && out.contains(", 1 failed"), "{out}");
+    assert!(
+        out.contains("7zip.7zip@24.09 failed at 2026-11-22T10:02:00Z: failure: ERROR_INSTALL_FAILURE")
+            && out.contains("the installer said: setup could not replace 7z.dll"),
+        "{out}"
+    );
+    // A failed installation makes the computer critical; the restart-pending KB puts
+    // PC-0002 in place.
+    assert_eq!(computer(&s, "PC-0001")["level"], "critical");
+    assert_eq!(computer(&s, "PC-0002")["level"], "compliant");
+    let show = s.ingest(&["computers", "show", "PC-0001"]).ok();
+    assert!(show.contains("failed") && show.contains("its installation failed at 2026-11-22T10:02:00Z"), "{show}");
+
+    let again = s.ingest(&["results", "import", results.to_str().unwrap()]).ok();
+    assert!(again.contains("0 new results") && again.contains("(1 recorded before)"), "{again}");
+
+    let listed = s.ingest(&["results", "list", "--json", "--computer", "PC-0002"]).ok();
+    let outcomes: Vec<(String, String)> = listed
+        .lines()
+        .map(data)
+        .map(|r| (r["update"].as_str().unwrap().to_string(), r["outcome"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(outcomes, [("7zip.7zip@24.09".into(), "success".into()), ("KB5034122".into(), "reboot".into())]);
+
+    let report = s.ingest(&["computers", "report", "--kind", "results"]).ok();
+    assert!(
+        report.contains(
+            "7zip.7zip@24.09                          1 succeeded, 0 need a restart, 0 were installed already, 1 failed"
+        ),
+        "{report}"
+    );
+    let json = s.ingest(&["computers", "report", "--kind", "results", "--format", "json"]).ok();
+    assert!(json.lines().any(|l| l.contains("\"results-summary\"")) && json.contains("\"install-result\""), "{json}");
+    let html = s.path("results.html");
+    s.ingest(&["computers", "report", "--format", "html", "--out", html.to_str().unwrap()]).ok();
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("Installation results") && page.contains("ERROR_INSTALL_FAILURE"), "{page}");
+    let audit = s.ingest(&["audit", "list", "--json"]).ok();
+    assert!(audit.contains("install-results-imported"), "{audit}");
+}
+
+/// A results file that breaks one rule each; the good one beside them is recorded.
+#[test]
+fn hostile_results_are_refused_one_by_one() {
+    let s = server();
+    s.ingest(&["computers", "import", samples().join("computers/reports").to_str().unwrap()]).ok();
+    let good = std::fs::read_to_string(samples().join("computers/results/PC-0002.json")).unwrap();
+    let dir = s.path("results");
+    std::fs::create_dir_all(&dir).unwrap();
+    let fixtures = [
+        ("computer-without-inventory.json", good.replace("PC-0002", "PC-9999")),
+        ("update-not-in-the-list.json", good.replace("\"update\": \"KB5034122\"", "\"update\": \"KB9999999\"")),
+        ("digest-of-another-file.json", good.replace("31b11bcf", "00000000")),
+        ("written-in-the-future.json", good.replace("2026-11-22T11:40:00Z", "2099-01-01T00:00:00Z")),
+        ("result-after-the-file.json", good.replace("11:31:00Z", "11:41:00Z")),
+        ("return-code-beyond-32-bits.json", good.replace("3010", "8589934592")),
+        ("unknown-field.json", good.replace("\"client\"", "\"agent\"")),
+    ];
+    for (name, body) in &fixtures {
+        std::fs::write(dir.join(name), body).unwrap();
+    }
+    std::fs::write(dir.join("zz-good.json"), &good).unwrap();
+    let run = s.ingest(&["results", "import", dir.to_str().unwrap()]);
+    let out = run.stdout.clone();
+    let err = run.refused(
+        3,
+        &[
+            "computer-without-inventory.json: computer: PC-9999 has sent no inventory yet",
+            "update-not-in-the-list.json: results[0].update: KB9999999 is not in this server's update list",
+            "digest-of-another-file.json: results[0].sha256",
+            "written-in-the-future.json: created: 2099-01-01T00:00:00Z is in the future",
+            "result-after-the-file.json: results[0].at",
+            "return-code-beyond-32-bits.json: results[0].return_code",
+            "unknown-field.json",
+        ],
+    );
+    assert_eq!(err.matches("ingest: refused").count(), fixtures.len(), "{err}");
+    assert!(out.contains("PC-0002: 2 new results from") && out.contains("zz-good.json"), "{out}");
+    let listed = s.ingest(&["results", "list", "--json"]).ok();
+    assert_eq!(listed.lines().count(), 2, "nothing of a refused file is recorded: {listed}");
 }

@@ -19,11 +19,12 @@ pub fn run(
     let data = ctx.read()?;
     let report = ferry_core::ingest::computers::report(&data, stale_days, update.as_deref())?;
     let sections: &[&str] = match kind {
-        ReportKind::All => &["policies", "updates", "computers"],
+        ReportKind::All => &["policies", "updates", "computers", "results"],
         ReportKind::Updates => &["updates"],
         ReportKind::Computers => &["computers"],
         ReportKind::NotApplied => &["not-applied"],
         ReportKind::Policies => &["policies"],
+        ReportKind::Results => &["results"],
     };
     if format == Format::Json {
         let want = |s: &str| sections.contains(&s);
@@ -40,6 +41,14 @@ pub fn run(
         if want("computers") {
             for c in &report.computers {
                 json_line("computer", c)?;
+            }
+        }
+        if want("results") {
+            for r in &report.results {
+                json_line("results-summary", r)?;
+            }
+            for f in &report.failures {
+                json_line("install-result", f)?;
             }
         }
         if want("computers") || want("not-applied") {

@@ -35,7 +35,8 @@ pub enum ComputersCommand {
     #[command(subcommand)]
     Group(GroupCommand),
     /// The reports: Windows Update status per update, security status per computer, the
-    /// computers an update is not applied on, and the violation levels per policy.
+    /// computers an update is not applied on, the violation levels per policy, and the
+    /// installation results.
     Report(ReportArgs),
 }
 
@@ -186,6 +187,8 @@ pub enum ReportKind {
     Computers,
     NotApplied,
     Policies,
+    /// Installation results: per update by outcome, and the failures.
+    Results,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -298,7 +301,7 @@ fn import(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
     Ok(worst)
 }
 
-fn print_judgment(run: &JudgmentRun, json: bool) -> anyhow::Result<()> {
+pub(crate) fn print_judgment(run: &JudgmentRun, json: bool) -> anyhow::Result<()> {
     if json {
         return json_line("judgment", run);
     }

@@ -14,6 +14,7 @@ pub mod import;
 pub mod list;
 pub mod register;
 pub mod report;
+pub mod results;
 pub mod rules;
 pub mod select;
 pub mod server_key;

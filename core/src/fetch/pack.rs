@@ -351,6 +351,14 @@ pub fn plan(catalog: &Catalog, base: &Location, opts: &PlanOptions<'_>) -> Resul
             )));
         }
         selected.retain(|u| needed_by(u).is_some());
+        if selected.is_empty() && !opts.allow_empty {
+            let needs: Vec<String> =
+                state.computers_need.iter().map(|n| n.kb.clone().unwrap_or_else(|| n.id.to_string())).collect();
+            return Err(Error::Invalid(format!(
+                "{base} offers none of what the computers need and the server lacks ({}), within the selection",
+                needs.join(", ")
+            )));
+        }
     }
     if selected.is_empty() && !opts.allow_empty {
         return Err(Error::EmptySelection { origin: base.to_string() });

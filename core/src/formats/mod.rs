@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod compliance;
 pub mod dp_index;
 pub mod freshness;
+pub mod install_results;
 pub mod inventory;
 pub mod json_lines;
 pub mod keys;

@@ -41,7 +41,7 @@ pub struct ComputersImport {
 /// The files `paths` name: files as given, directories walked (in name order, not
 /// following links; names starting with a dot are skipped as editors' and copiers'
 /// temporary files).
-fn files_of(paths: &[PathBuf], refused: &mut Vec<(PathBuf, Error)>) -> Vec<PathBuf> {
+pub(crate) fn files_of(paths: &[PathBuf], refused: &mut Vec<(PathBuf, Error)>) -> Vec<PathBuf> {
     let mut files = Vec::new();
     for path in paths {
         if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
@@ -63,8 +63,9 @@ fn files_of(paths: &[PathBuf], refused: &mut Vec<(PathBuf, Error)>) -> Vec<PathB
     files
 }
 
-/// Reads one inventory file: its inventories, its digest and its modification time.
-fn read_file(path: &Path, computer: Option<&ComputerName>) -> Result<(Vec<Inventory>, Sha256, Option<Timestamp>)> {
+/// A file from the LAN, read whole: opened without following a link or waiting on a FIFO,
+/// at most [`MAX_INVENTORY_BYTES`]. Its bytes, digest and modification time.
+pub(crate) fn read_lan_file(path: &Path) -> Result<(Vec<u8>, Sha256, Option<Timestamp>)> {
     let opened = open_regular(path, Links::Refuse)?;
     if opened.len > MAX_INVENTORY_BYTES {
         return Err(Error::TooLarge { path: path.to_path_buf(), limit: MAX_INVENTORY_BYTES });
@@ -81,8 +82,21 @@ fn read_file(path: &Path, computer: Option<&ComputerName>) -> Result<(Vec<Invent
     if bytes.len() as u64 > MAX_INVENTORY_BYTES {
         return Err(Error::TooLarge { path: path.to_path_buf(), limit: MAX_INVENTORY_BYTES });
     }
-    let inventories = inventory::read(path, &bytes, computer)?;
-    Ok((inventories, Sha256::of(&bytes), mtime))
+    let digest = Sha256::of(&bytes);
+    Ok((bytes, digest, mtime))
+}
+
+/// The latest time a report may carry: the later of this server's clock and the latest
+/// bundle time accepted, plus [`CLOCK_SKEW`].
+pub(crate) fn not_after(data: &DataDir) -> Result<Timestamp> {
+    let now = data.registry.latest_time_seen()?.map_or(Timestamp::now(), |latest| latest.max(Timestamp::now()));
+    Ok(now.plus(CLOCK_SKEW))
+}
+
+/// Reads one inventory file: its inventories, its digest and its modification time.
+fn read_file(path: &Path, computer: Option<&ComputerName>) -> Result<(Vec<Inventory>, Sha256, Option<Timestamp>)> {
+    let (bytes, digest, mtime) = read_lan_file(path)?;
+    Ok((inventory::read(path, &bytes, computer)?, digest, mtime))
 }
 
 /// Imports the inventories at `paths` (files and directories), then judges every computer
@@ -94,8 +108,7 @@ pub fn import(
     actor: &Actor,
 ) -> Result<ComputersImport> {
     let mut result = ComputersImport::default();
-    let now = data.registry.latest_time_seen()?.map_or(Timestamp::now(), |latest| latest.max(Timestamp::now()));
-    let not_after = now.plus(CLOCK_SKEW);
+    let not_after = not_after(data)?;
     let files = files_of(paths, &mut result.refused);
     let mut pending: Vec<InventoryRecord> = Vec::new();
     for file in files {

@@ -12,6 +12,7 @@ pub mod list;
 pub mod notify;
 pub mod register;
 pub mod reports;
+pub mod results;
 pub mod rules;
 pub mod trust;
 pub mod watch;

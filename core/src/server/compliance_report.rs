@@ -1,8 +1,10 @@
 //! The compliance reports, as the products ferry replaces give them: Windows Update status
 //! (per update, the computers it is not applied on, most first), computer security status
 //! (per computer, its level and what it misses), the computers an update is not applied on,
-//! and per policy the computers at each violation level, with a picture of each group's
-//! levels and of compliance over time. Text, JSON lines and one self-contained HTML page.
+//! per policy the computers at each violation level, with a picture of each group's levels
+//! and of compliance over time, and the installation results (per update, the latest result
+//! on each computer by outcome, and the failures with their meaning). Text, JSON lines and
+//! one self-contained HTML page.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -13,7 +15,10 @@ use crate::base::clock::Timestamp;
 use crate::base::error::Result;
 use crate::base::text::for_terminal as t;
 use crate::formats::compliance::{Level, Policy};
-use crate::server::registry::{ComputerSummary, HistoryPoint, Registry, StoredJudgment, UpdateStatus};
+use crate::formats::install_results::Outcome;
+use crate::server::registry::{
+    ComputerSummary, HistoryPoint, JudgedResult, Registry, ResultsSummary, StoredJudgment, UpdateStatus,
+};
 use crate::server::report::{esc, html_page};
 
 /// The computers of one policy at each level.
@@ -40,6 +45,10 @@ pub struct ComplianceReport {
     pub unsatisfied: Vec<StoredJudgment>,
     pub policies: Vec<PolicyLevels>,
     pub history: Vec<HistoryPoint>,
+    /// Per update, the latest installation result on each computer, by outcome.
+    pub results: Vec<ResultsSummary>,
+    /// The latest results per computer and update that are failures, newest first.
+    pub failures: Vec<JudgedResult>,
 }
 
 impl ComplianceReport {
@@ -90,6 +99,8 @@ impl ComplianceReport {
             computers,
             policies,
             history: registry.compliance_history()?,
+            results: registry.results_summary()?,
+            failures: registry.install_results(None, None, Some(Outcome::Failure), true)?,
         })
     }
 
@@ -194,6 +205,41 @@ impl ComplianceReport {
             );
         }
         body.push_str("</tbody></table>\n");
+        body.push_str(
+            "<h2>Installation results</h2>\n<table class=\"sortable\" id=\"results\"><thead><tr><th>Update</th>\
+             <th>Success</th><th>Restart needed</th><th>Already installed</th><th>Failed</th></tr></thead><tbody>\n",
+        );
+        for r in &self.results {
+            let _ = writeln!(
+                body,
+                "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+                 <td class=\"n\">{}</td></tr>",
+                esc(&r.update),
+                r.success,
+                r.reboot,
+                r.already_installed,
+                r.failure
+            );
+        }
+        body.push_str("</tbody></table>\n");
+        if !self.failures.is_empty() {
+            body.push_str(
+                "<table id=\"failures\"><thead><tr><th>When</th><th>Computer</th><th>Update</th><th>Code</th>\
+                 <th>Meaning</th></tr></thead><tbody>\n",
+            );
+            for f in &self.failures {
+                let _ = writeln!(
+                    body,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+                    f.at,
+                    esc(&f.computer),
+                    esc(&f.update),
+                    f.return_code,
+                    esc(&f.meaning)
+                );
+            }
+            body.push_str("</tbody></table>\n");
+        }
         html_page("ferry compliance report", LEVEL_STYLE, &body)
     }
 }
@@ -403,6 +449,27 @@ pub fn text_of(report: &ComplianceReport, sections: &[&str], update: Option<&str
                 let _ = writeln!(out, "      applied everywhere it applies");
             }
         }
+    }
+    if want("results") {
+        let _ = writeln!(out, "Installation results: the latest on each computer, most failures first");
+        if report.results.is_empty() {
+            let _ = writeln!(out, "  none reported yet");
+        }
+        for r in &report.results {
+            let _ = writeln!(
+                out,
+                "  {:<40} {} succeeded, {} need a restart, {} were installed already, {} failed",
+                t(&r.update),
+                r.success,
+                r.reboot,
+                r.already_installed,
+                r.failure
+            );
+        }
+        for f in &report.failures {
+            let _ = writeln!(out, "      {:<20} {} at {}: {}", t(&f.computer), t(&f.update), f.at, t(&f.meaning));
+        }
+        out.push('\n');
     }
     out
 }

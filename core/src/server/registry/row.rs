@@ -8,6 +8,7 @@ use crate::base::clock::{Date, Timestamp};
 use crate::base::names::UpdateId;
 use crate::formats::approval::Status;
 use crate::formats::compliance::{GraceFrom, Level, Verdict};
+use crate::formats::install_results::Outcome;
 use crate::formats::inventory::Facet;
 use crate::formats::model::{Classification, Severity, UpdateRow};
 
@@ -55,4 +56,16 @@ macro_rules! from_sql_by_parsing {
     )*};
 }
 
-from_sql_by_parsing!(UpdateId, Classification, Severity, Date, Timestamp, Status, Verdict, Level, GraceFrom, Facet);
+from_sql_by_parsing!(
+    UpdateId,
+    Classification,
+    Severity,
+    Date,
+    Timestamp,
+    Status,
+    Verdict,
+    Level,
+    GraceFrom,
+    Facet,
+    Outcome
+);
