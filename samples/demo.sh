@@ -5,7 +5,8 @@
 #   and imported → a scan catalog planned and carried → ingest approve (a licence accepted
 #   first) → update group and approval rules → ingest refresh → a file registered by
 #   hand → ingest show → CSV export → ingest import again → reports → publishing to a
-#   distribution point → three computers' inventories judged and reported → a
+#   distribution point → three computers' inventories judged and reported, their
+#   installation results read, their needs in the state file for fetch plan → a
 #   scheduled-ingestion pass over a drop folder.
 #
 # Uses the demo key in samples/keys/, which ingest accepts only with --allow-demo-key.
@@ -110,7 +111,14 @@ step "$ingest" computers import "$samples/computers/winget-export-PC-0003.json" 
 step "$ingest" computers assign pilot-pcs --computer PC-0001 --by demo-admin
 step "$ingest" computers show PC-0002
 step "$ingest" computers report
+echo "   the clients install what they need and report back: one install fails, one needs a restart"
+step "$ingest" results import "$samples/computers/results"
+step "$ingest" computers report --kind results
 step "$ingest" computers report --format html --out "$demo/compliance.html"
+echo "   what the computers need and this server lacks goes out in the signed state file, as counts"
+step "$ingest" state export --out "$demo/state.json"
+step "$ingest" server-key export --out "$demo/server.pub"
+step "$fetch" plan --catalog "$samples/catalog.json" --state "$demo/state.json" --server-key "$demo/server.pub"
 if command -v minisign >/dev/null; then
     index="$demo/www/updates/generations/$(cat "$demo/www/updates/current")/index.json"
     step minisign -V -m "$index" -p "$FERRY_DATA_DIR/server.pub"
