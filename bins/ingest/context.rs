@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use ferry_core::base::locations::Location;
 use ferry_core::server::config::{self, Config, Effective, Notify};
 use ferry_core::server::datadir::DataDir;
-use ferry_core::server::report::ChangeReport;
 
 use crate::PROGRAM;
 use crate::common::safe;
@@ -77,17 +76,17 @@ impl Context {
     }
 }
 
-/// Sends the notifications the configuration asks for about `report`, and says how each went
+/// Sends the notifications the configuration asks for about `notice`, and says how each went
 /// (on standard error: standard output may be JSON). A failed notification is a warning: the
 /// change it reports was made.
-pub fn notify(config: &Notify, report: &ChangeReport) {
+pub fn notify(config: &Notify, notice: ferry_core::ingest::notify::Notice<'_>) {
     let mailer = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|d| d.join(format!("ferry-mail{}", std::env::consts::EXE_SUFFIX))))
         .unwrap_or_else(|| "ferry-mail".into());
-    for o in ferry_core::ingest::notify::notify(config, report, &mailer) {
+    for o in ferry_core::ingest::notify::notify(config, notice, &mailer) {
         if o.delivered {
-            eprintln!("{PROGRAM}: notified by {} about change report {}", o.channel, report.id);
+            eprintln!("{PROGRAM}: notified by {} about {}", o.channel, notice.describe());
         } else {
             eprintln!("{PROGRAM}: warning: notification by {} failed: {}", o.channel, safe(&o.detail));
         }

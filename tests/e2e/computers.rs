@@ -385,3 +385,41 @@ fn hostile_results_are_refused_one_by_one() {
     let listed = s.ingest(&["results", "list", "--json"]).ok();
     assert_eq!(listed.lines().count(), 2, "nothing of a refused file is recorded: {listed}");
 }
+
+#[test]
+fn a_group_getting_worse_to_its_notify_level_is_notified() {
+    let s = server();
+    let out = s.path("notices");
+    std::fs::create_dir_all(&out).unwrap();
+    let script = format!(
+        "cat >> {0}/alerts.jsonl; printf '%s\\n' \"$FERRY_REPORT_KIND: $FERRY_REPORT_HEADLINE\" >> {0}/headlines",
+        out.display()
+    );
+    std::fs::write(s.data_dir().join("ingest.toml"), format!("[notify]\ncommand = [\"sh\", \"-c\", {script:?}]\n"))
+        .unwrap();
+    s.ingest(&["computers", "group", "add", "pilot", "--notify-level", "critical", "--by", "alice"]).ok();
+    s.ingest(&["computers", "import", samples().join("computers/reports").to_str().unwrap()]).ok();
+    s.ingest(&["computers", "assign", "pilot", "--computer", "PC-0001", "--by", "alice"]).ok();
+    assert_eq!(computer(&s, "PC-0001")["level"], "missing");
+    assert!(!out.join("alerts.jsonl").exists(), "a group judged for the first time has nothing to get worse from");
+
+    // PC-0001's failed installation makes pilot critical: its notify level.
+    let run = s.ingest(&["results", "import", samples().join("computers/results").to_str().unwrap()]);
+    assert!(run.stderr.contains("notified by command about the worse compliance"), "{}", run.stderr);
+    run.ok();
+    let line = std::fs::read_to_string(out.join("alerts.jsonl")).unwrap();
+    assert_eq!(json_line(&line)["type"], "compliance-alert", "{line}");
+    let alert = data(&line);
+    assert_eq!(alert["groups"].as_array().unwrap().len(), 1, "PC-0002 got better, not worse: {alert}");
+    assert_eq!(
+        (&alert["groups"][0]["group"], &alert["groups"][0]["was"], &alert["groups"][0]["now"]),
+        (&serde_json::json!("pilot"), &serde_json::json!("missing"), &serde_json::json!("critical"))
+    );
+    assert_eq!(alert["groups"][0]["computers"], serde_json::json!(["PC-0001"]));
+    let headlines = std::fs::read_to_string(out.join("headlines")).unwrap();
+    assert_eq!(headlines, "compliance: pilot got worse: missing to critical\n");
+
+    // Judging again finds nothing worse: no second notice.
+    s.ingest(&["computers", "judge"]).ok();
+    assert_eq!(std::fs::read_to_string(out.join("alerts.jsonl")).unwrap().lines().count(), 1);
+}

@@ -205,24 +205,27 @@ pub fn run(ctx: &Context, command: ComputersCommand) -> anyhow::Result<u8> {
         ComputersCommand::Show(args) => show(ctx, args),
         ComputersCommand::Remove(args) => {
             let actor = Actor::acting(args.by.as_deref())?;
-            let mut data = ctx.write()?;
-            let name = computers::remove(&mut data, &args.name, &actor)?;
+            let mut data = ctx.write_configured()?;
+            let (name, run) = computers::remove(&mut data, &args.name, &actor)?;
             outln!("computer {} removed with everything it reported", safe(&name));
+            notify_worse(&data, &run)?;
             Ok(code::OK)
         }
         ComputersCommand::Judge(args) => {
-            let mut data = ctx.write()?;
+            let mut data = ctx.write_configured()?;
             let run = computers::judge(&mut data)?;
             print_judgment(&run, args.json)?;
+            notify_worse(&data, &run)?;
             Ok(code::OK)
         }
         ComputersCommand::Assign(args) => {
             let actor = Actor::acting(args.by.as_deref())?;
-            let mut data = ctx.write()?;
+            let mut data = ctx.write_configured()?;
             let group = if args.none { None } else { args.group.as_ref() };
-            let done = computers::assign(&mut data, group, &args.computers, &actor)?;
+            let (done, run) = computers::assign(&mut data, group, &args.computers, &actor)?;
             let to = group.map_or("no group".to_string(), |g| format!("computer group {g}"));
             outln!("{} now in {}: {}", count(done.len() as u64, "computer"), safe(&to), safe(&done.join(", ")));
+            notify_worse(&data, &run)?;
             Ok(code::OK)
         }
         ComputersCommand::Group(command) => group(ctx, command),
@@ -234,7 +237,7 @@ pub fn run(ctx: &Context, command: ComputersCommand) -> anyhow::Result<u8> {
 
 fn import(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
     let actor = Actor::acting(args.by.as_deref())?;
-    let mut data = ctx.write()?;
+    let mut data = ctx.write_configured()?;
     let result = computers::import(&mut data, &args.paths, args.computer.as_ref(), &actor)?;
     for o in &result.outcomes {
         if args.json {
@@ -288,6 +291,7 @@ fn import(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
     }
     if let Some(run) = &result.judged {
         print_judgment(run, args.json)?;
+        notify_worse(&data, run)?;
     }
     if !args.json {
         let changed = result.outcomes.iter().filter(|o| !o.replaced.is_empty()).count();
@@ -299,6 +303,15 @@ fn import(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
         );
     }
     Ok(worst)
+}
+
+/// Notifies, through the configured channels, of the groups `run` made worse to their
+/// notify level or beyond.
+pub(crate) fn notify_worse(data: &ferry_core::server::datadir::DataDir, run: &JudgmentRun) -> anyhow::Result<()> {
+    if let Some(alert) = computers::alert(data, run)? {
+        crate::context::notify(&data.config.notify, ferry_core::ingest::notify::Notice::Compliance(&alert));
+    }
+    Ok(())
 }
 
 pub(crate) fn print_judgment(run: &JudgmentRun, json: bool) -> anyhow::Result<()> {
@@ -449,9 +462,10 @@ fn group(ctx: &Context, command: GroupCommand) -> anyhow::Result<u8> {
         GroupCommand::Set(args) => save(ctx, args, false),
         GroupCommand::Delete(args) => {
             let actor = Actor::acting(args.by.as_deref())?;
-            let mut data = ctx.write()?;
-            let g = computers::delete_group(&mut data, &args.name, &actor)?;
+            let mut data = ctx.write_configured()?;
+            let (g, run) = computers::delete_group(&mut data, &args.name, &actor)?;
             outln!("computer group {} deleted ({} now in no group)", safe(&g.name), count(g.computers, "computer"));
+            notify_worse(&data, &run)?;
             Ok(code::OK)
         }
         GroupCommand::List(args) => {
@@ -501,9 +515,10 @@ fn save(ctx: &Context, args: GroupArgs, create: bool) -> anyhow::Result<u8> {
         point: args.point.map(Some),
         notify_level: args.notify_level,
     };
-    let mut data = ctx.write()?;
-    let g = computers::save_group(&mut data, &args.name, &settings, create, &actor)?;
+    let mut data = ctx.write_configured()?;
+    let (g, run) = computers::save_group(&mut data, &args.name, &settings, create, &actor)?;
     outln!("computer group {} {}", safe(&g.name), if create { "created" } else { "changed" });
     print_group(&g);
+    notify_worse(&data, &run)?;
     Ok(code::OK)
 }

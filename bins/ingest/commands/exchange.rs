@@ -1,5 +1,6 @@
 //! `ingest export-list|import-list|export-groups|import-groups`: CSV between servers.
 
+use ferry_core::ingest::notify::Notice;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -143,7 +144,7 @@ pub fn import_list(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
         args.dry_run,
     )?;
     if let Some(id) = done.report {
-        notify(&data.config.notify, &reports::get(&data, Some(id))?);
+        notify(&data.config.notify, Notice::Report(&reports::get(&data, Some(id))?));
     }
     if args.json {
         json_line("list-imported", &done)?;

@@ -1,6 +1,7 @@
 //! `ingest import`: verify bundles, store their files, register their updates, and say what
 //! each did; a receipt of every check on request.
 
+use ferry_core::ingest::notify::Notice;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -118,7 +119,7 @@ pub fn run(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
         }
     }
     if let Some(r) = report {
-        notify(&data.config.notify, r);
+        notify(&data.config.notify, Notice::Report(r));
     }
     if let Some(out) = &args.receipt {
         imported.receipt.write(&data, out)?;

@@ -1,5 +1,6 @@
 //! `ingest register`: files downloaded by hand.
 
+use ferry_core::ingest::notify::Notice;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -74,7 +75,7 @@ pub fn run(ctx: &Context, args: RegisterArgs) -> anyhow::Result<u8> {
     let done =
         ferry_core::ingest::register::register(&mut data, &args.files, args.update.as_ref(), &details, links, &actor)?;
     let report = reports::get(&data, Some(done.report))?;
-    notify(&data.config.notify, &report);
+    notify(&data.config.notify, Notice::Report(&report));
     if args.json {
         json_line("registration", &done)?;
         return Ok(code::OK);

@@ -9,7 +9,7 @@ use ferry_core::formats::approval::Actor;
 use ferry_core::formats::install_results::Outcome;
 use ferry_core::ingest::results;
 
-use super::computers::print_judgment;
+use super::computers::{notify_worse, print_judgment};
 use crate::common::{code, count, exit_code, json_line, safe};
 use crate::context::Context;
 
@@ -94,7 +94,7 @@ pub fn run(ctx: &Context, command: ResultsCommand) -> anyhow::Result<u8> {
 
 fn import(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
     let actor = Actor::acting(args.by.as_deref())?;
-    let mut data = ctx.write()?;
+    let mut data = ctx.write_configured()?;
     let result = results::import(&mut data, &args.paths, &actor)?;
     for o in &result.outcomes {
         if args.json {
@@ -131,6 +131,7 @@ fn import(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
     }
     if let Some(run) = &result.judged {
         print_judgment(run, args.json)?;
+        notify_worse(&data, run)?;
     }
     if !args.json {
         let recorded: usize = result.outcomes.iter().map(|o| o.recorded.len()).sum();

@@ -4,6 +4,7 @@ use clap::{Args, Subcommand};
 use ferry_core::base::clock::{Date, Timestamp};
 use ferry_core::base::names::{GroupName, RuleName};
 use ferry_core::formats::rules::{Action, Conditions, Rule};
+use ferry_core::ingest::notify::Notice;
 use ferry_core::server::registry::RefreshReport;
 
 use super::select::KindArgs;
@@ -218,7 +219,7 @@ pub fn refresh(ctx: &Context, args: RefreshArgs) -> anyhow::Result<u8> {
         print_refresh(&refreshed, "");
         super::report::print_pointer(report.id);
     }
-    notify(&data.config.notify, &report);
+    notify(&data.config.notify, Notice::Report(&report));
     Ok(code::OK)
 }
 

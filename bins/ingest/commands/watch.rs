@@ -14,6 +14,7 @@ use ferry_core::ingest::watch_pass::{self, BundleRecord, Given, PassEvent, Setti
 use crate::PROGRAM;
 use crate::common::{code, exit_code, json_line, safe};
 use crate::context::{Context, notify};
+use ferry_core::ingest::notify::Notice;
 use ferry_core::server::config::Notify;
 
 #[derive(Args, Clone)]
@@ -134,7 +135,9 @@ fn show(event: PassEvent<'_>, json: bool, config: &Notify) {
             eprintln!("{PROGRAM}: warning: drop folder {} is not there (a stick not plugged in?)", dir.display());
         }
         // Notifications go out whatever the output.
-        PassEvent::Imported(_, report) | PassEvent::DailyRefresh(_, _, report) if json => notify(config, report),
+        PassEvent::Imported(_, report) | PassEvent::DailyRefresh(_, _, report) if json => {
+            notify(config, Notice::Report(report))
+        }
         _ if json => {}
         PassEvent::Waiting(fresh) => {
             for f in fresh {
@@ -157,13 +160,13 @@ fn show(event: PassEvent<'_>, json: bool, config: &Notify) {
                 super::rules::print_refresh(refresh, "");
             }
             super::report::print_pointer(report.id);
-            notify(config, report);
+            notify(config, Notice::Report(report));
         }
         PassEvent::DailyRefresh(at, refreshed, report) => {
             outln!("daily refresh ({at}) of the update list as of {}", refreshed.day);
             super::rules::print_refresh(refreshed, "");
             super::report::print_pointer(report.id);
-            notify(config, report);
+            notify(config, Notice::Report(report));
         }
         PassEvent::Published(p) => super::dp::print_published(p),
     }

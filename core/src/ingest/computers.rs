@@ -18,7 +18,7 @@ use crate::formats::approval::Actor;
 use crate::formats::compliance::{self, Judgment, Policy, UpdateIndex};
 use crate::formats::inventory::{self, Inventory, MAX_INVENTORY_BYTES};
 use crate::formats::list_csv::CLOCK_SKEW;
-use crate::server::compliance_report::ComplianceReport;
+use crate::server::compliance_report::{ComplianceAlert, ComplianceReport};
 use crate::server::datadir::DataDir;
 use crate::server::registry::{
     ComputerGroup, ComputerSummary, GroupSettings, InventoryOutcome, InventoryRecord, JudgmentRun, TimeFrom,
@@ -168,6 +168,11 @@ pub fn judge(data: &mut DataDir) -> Result<JudgmentRun> {
     data.registry.judge_computers(Timestamp::now())
 }
 
+/// What to notify of after `run`: the groups that got worse to their notify level.
+pub fn alert(data: &DataDir, run: &JudgmentRun) -> Result<Option<ComplianceAlert>> {
+    ComplianceAlert::of(&data.registry, run, data.config.computers.stale_days)
+}
+
 /// One computer in full: where its facts came from, its policy, and every verdict with its
 /// reason (judged now by the same rules, so that the satisfied ones show their reasons too).
 pub struct ComputerView {
@@ -198,17 +203,15 @@ pub fn assign(
     group: Option<&ComputerGroupName>,
     names: &[ComputerName],
     actor: &Actor,
-) -> Result<Vec<String>> {
+) -> Result<(Vec<String>, JudgmentRun)> {
     let done = data.registry.assign_computers(group, names, actor)?;
-    judge(data)?;
-    Ok(done)
+    Ok((done, judge(data)?))
 }
 
 /// Forgets a computer and everything it reported, and judges again.
-pub fn remove(data: &mut DataDir, name: &ComputerName, actor: &Actor) -> Result<String> {
+pub fn remove(data: &mut DataDir, name: &ComputerName, actor: &Actor) -> Result<(String, JudgmentRun)> {
     let name = data.registry.remove_computer(name, actor)?;
-    judge(data)?;
-    Ok(name)
+    Ok((name, judge(data)?))
 }
 
 /// Every computer (or those of `group`), flagged stale after `stale_days` without a report.
@@ -223,17 +226,19 @@ pub fn save_group(
     settings: &GroupSettings,
     create: bool,
     actor: &Actor,
-) -> Result<ComputerGroup> {
+) -> Result<(ComputerGroup, JudgmentRun)> {
     let group = data.registry.save_computer_group(name, settings, create, actor)?;
-    judge(data)?;
-    Ok(group)
+    Ok((group, judge(data)?))
 }
 
 /// Deletes a computer group (its computers stay, in no group), and judges again.
-pub fn delete_group(data: &mut DataDir, name: &ComputerGroupName, actor: &Actor) -> Result<ComputerGroup> {
+pub fn delete_group(
+    data: &mut DataDir,
+    name: &ComputerGroupName,
+    actor: &Actor,
+) -> Result<(ComputerGroup, JudgmentRun)> {
     let group = data.registry.delete_computer_group(name, actor)?;
-    judge(data)?;
-    Ok(group)
+    Ok((group, judge(data)?))
 }
 
 pub fn groups(data: &DataDir) -> Result<Vec<ComputerGroup>> {

@@ -1,6 +1,7 @@
-//! Telling people that a change report is ready: a configured command gets the report as
-//! one JSON line on its standard input (type `report`, docs/json.md), and mail goes to the LAN mail server through the `ferry-mail`
-//! program (so that ingest itself holds no network client code).
+//! Telling people that a change report is ready, or that computer groups got worse: a
+//! configured command gets the notice as one JSON line on its standard input (type `report`
+//! or `compliance-alert`, docs/json.md), and mail goes to the LAN mail server through the
+//! `ferry-mail` program (so that ingest itself holds no network client code).
 //!
 //! A notification that fails does not undo or fail what was reported: the change is made
 //! and its report stored; each outcome is returned for the caller to show.
@@ -13,8 +14,80 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::base::text::for_terminal;
+use crate::server::compliance_report::ComplianceAlert;
 use crate::server::config::{Notify, When};
 use crate::server::report::ChangeReport;
+
+/// What a notification is about.
+#[derive(Clone, Copy)]
+pub enum Notice<'a> {
+    /// A change report is ready.
+    Report(&'a ChangeReport),
+    /// Computer groups got worse, to their notify level or beyond.
+    Compliance(&'a ComplianceAlert),
+}
+
+impl Notice<'_> {
+    /// Whether `when` asks for this notice: a worse compliance level is always news.
+    fn wanted(self, when: When) -> bool {
+        match (self, when) {
+            (_, When::Never) => false,
+            (Notice::Report(report), When::Changes) => report.is_news(),
+            _ => true,
+        }
+    }
+
+    fn json(self) -> Vec<u8> {
+        let line = match self {
+            Notice::Report(report) => crate::formats::json_lines::line("report", report),
+            Notice::Compliance(alert) => crate::formats::json_lines::line("compliance-alert", alert),
+        };
+        line.expect("a notice serialises").into_bytes()
+    }
+
+    /// What the command finds in its environment.
+    fn env(self) -> Vec<(&'static str, String)> {
+        match self {
+            Notice::Report(report) => vec![
+                ("FERRY_REPORT_ID", report.id.to_string()),
+                ("FERRY_REPORT_KIND", report.kind.to_string()),
+                ("FERRY_REPORT_HEADLINE", report.headline()),
+            ],
+            Notice::Compliance(alert) => {
+                vec![("FERRY_REPORT_KIND", "compliance".to_string()), ("FERRY_REPORT_HEADLINE", alert.headline())]
+            }
+        }
+    }
+
+    fn subject(self) -> String {
+        match self {
+            Notice::Report(report) => format!("ferry report {} ({}): {}", report.id, report.kind, report.headline()),
+            Notice::Compliance(alert) => format!("ferry compliance: {}", alert.headline()),
+        }
+    }
+
+    fn text(self) -> String {
+        match self {
+            Notice::Report(report) => report.to_text(),
+            Notice::Compliance(alert) => alert.to_text(),
+        }
+    }
+
+    fn html(self) -> String {
+        match self {
+            Notice::Report(report) => report.to_html(),
+            Notice::Compliance(alert) => alert.page.clone(),
+        }
+    }
+
+    /// How the outcome lines name it.
+    pub fn describe(self) -> String {
+        match self {
+            Notice::Report(report) => format!("change report {}", report.id),
+            Notice::Compliance(_) => "the worse compliance".to_string(),
+        }
+    }
+}
 
 /// How one notification went.
 #[derive(Debug, Clone, Serialize)]
@@ -25,46 +98,31 @@ pub struct Outcome {
     pub detail: String,
 }
 
-/// Whether `config` asks for a notification about `report`.
-fn wanted(config: &Notify, report: &ChangeReport) -> bool {
-    match config.when {
-        When::Never => false,
-        When::Always => true,
-        When::Changes => report.is_news(),
-    }
-}
-
-/// Sends every notification `config` asks for about `report`; `mailer` is the ferry-mail
+/// Sends every notification `config` asks for about `notice`; `mailer` is the ferry-mail
 /// program.
-pub fn notify(config: &Notify, report: &ChangeReport, mailer: &Path) -> Vec<Outcome> {
+pub fn notify(config: &Notify, notice: Notice<'_>, mailer: &Path) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
-    if !wanted(config, report) {
+    if !notice.wanted(config.when) {
         return outcomes;
     }
     if let Some((program, args)) = config.command.split_first() {
-        let json = crate::formats::json_lines::line("report", report).expect("a report serialises").into_bytes();
         let mut command = Command::new(program);
-        command
-            .args(args)
-            .env("FERRY_REPORT_ID", report.id.to_string())
-            .env("FERRY_REPORT_KIND", report.kind.to_string())
-            .env("FERRY_REPORT_HEADLINE", report.headline());
+        command.args(args).envs(notice.env());
         let timeout = Duration::from_secs(config.command_timeout_seconds);
-        outcomes.push(run("command", command, json, timeout, program));
+        outcomes.push(run("command", command, notice.json(), timeout, program));
     }
     let smtp = &config.smtp;
     if smtp.enabled() {
-        outcomes.push(mail(config, report, mailer));
+        outcomes.push(mail(config, notice, mailer));
     }
     outcomes
 }
 
-fn mail(config: &Notify, report: &ChangeReport, mailer: &Path) -> Outcome {
+fn mail(config: &Notify, notice: Notice<'_>, mailer: &Path) -> Outcome {
     let smtp = &config.smtp;
     let failed = |detail: String| Outcome { channel: "mail", delivered: false, detail };
     let mut command = Command::new(mailer);
-    let subject: String =
-        format!("ferry report {} ({}): {}", report.id, report.kind, report.headline()).chars().take(200).collect();
+    let subject: String = notice.subject().chars().take(200).collect();
     command
         .arg("--server")
         .arg(&smtp.server)
@@ -90,7 +148,7 @@ fn mail(config: &Notify, report: &ChangeReport, mailer: &Path) -> Outcome {
     // The HTML page travels as a file that lives until the mailer is done.
     let page = if smtp.attach_html {
         let page = tempfile::Builder::new().prefix("ferry-report-").suffix(".html").tempfile().and_then(|mut f| {
-            f.write_all(report.to_html().as_bytes())?;
+            f.write_all(notice.html().as_bytes())?;
             Ok(f.into_temp_path())
         });
         match page {
@@ -104,7 +162,7 @@ fn mail(config: &Notify, report: &ChangeReport, mailer: &Path) -> Outcome {
         command.arg("--attach-html").arg(p);
     }
     let timeout = Duration::from_secs(smtp.timeout_seconds + 10);
-    let outcome = run("mail", command, report.to_text().into_bytes(), timeout, &mailer.display().to_string());
+    let outcome = run("mail", command, notice.text().into_bytes(), timeout, &mailer.display().to_string());
     drop(page);
     outcome
 }

@@ -17,7 +17,7 @@ use crate::base::text::for_terminal as t;
 use crate::formats::compliance::{Level, Policy};
 use crate::formats::install_results::Outcome;
 use crate::server::registry::{
-    ComputerSummary, HistoryPoint, JudgedResult, Registry, ResultsSummary, StoredJudgment, UpdateStatus,
+    ComputerSummary, HistoryPoint, JudgedResult, JudgmentRun, Registry, ResultsSummary, StoredJudgment, UpdateStatus,
 };
 use crate::server::report::{esc, html_page};
 
@@ -77,11 +77,7 @@ impl ComplianceReport {
             });
         }
         for c in &computers {
-            let Some(p) = policies.iter_mut().find(|p| match (&p.group, &c.group) {
-                (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
-                (None, None) => true,
-                _ => false,
-            }) else {
+            let Some(p) = policies.iter_mut().find(|p| same_group(p.group.as_deref(), c.group.as_deref())) else {
                 continue;
             };
             match c.level {
@@ -241,6 +237,106 @@ impl ComplianceReport {
             body.push_str("</tbody></table>\n");
         }
         html_page("ferry compliance report", LEVEL_STYLE, &body)
+    }
+}
+
+/// Computers a notice names per group; the attached page has them all.
+const ALERT_COMPUTERS: usize = 100;
+
+/// A computer group whose worst level got worse, to its notify level or beyond.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupWorsened {
+    /// None for the computers in no group.
+    pub group: Option<String>,
+    pub was: Level,
+    pub now: Level,
+    pub notify_level: Level,
+    /// The group's computers at the new level (the first [`ALERT_COMPUTERS`]).
+    pub computers: Vec<String>,
+}
+
+/// What a notification of worse compliance says.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComplianceAlert {
+    pub judged_at: Timestamp,
+    pub groups: Vec<GroupWorsened>,
+    /// The whole compliance report as one page, attached to mail.
+    #[serde(skip)]
+    pub page: String,
+}
+
+impl ComplianceAlert {
+    /// The groups of `run` that got worse to their notify level or beyond (for computers in
+    /// no group, `missing-important`); none when no group did.
+    pub fn of(registry: &Registry, run: &JudgmentRun, stale_days: u32) -> Result<Option<ComplianceAlert>> {
+        let groups = registry.computer_groups()?;
+        let mut alert = ComplianceAlert { judged_at: run.judged_at, groups: Vec::new(), page: String::new() };
+        for (group, was, now) in &run.worsened {
+            let notify_level = match groups.iter().find(|g| g.name.eq_ignore_ascii_case(group)) {
+                Some(g) => g.notify_level,
+                None => Level::MissingImportant,
+            };
+            if *now >= notify_level {
+                alert.groups.push(GroupWorsened {
+                    group: (!group.is_empty()).then(|| group.clone()),
+                    was: *was,
+                    now: *now,
+                    notify_level,
+                    computers: Vec::new(),
+                });
+            }
+        }
+        if alert.groups.is_empty() {
+            return Ok(None);
+        }
+        let report = ComplianceReport::build(registry, stale_days, run.judged_at)?;
+        for g in &mut alert.groups {
+            g.computers = report
+                .computers
+                .iter()
+                .filter(|c| c.level == Some(g.now) && same_group(c.group.as_deref(), g.group.as_deref()))
+                .take(ALERT_COMPUTERS)
+                .map(|c| c.name.clone())
+                .collect();
+        }
+        alert.page = report.to_html();
+        Ok(Some(alert))
+    }
+
+    pub fn headline(&self) -> String {
+        let parts: Vec<String> = self
+            .groups
+            .iter()
+            .map(|g| format!("{} got worse: {} to {}", g.group.as_deref().unwrap_or("(no group)"), g.was, g.now))
+            .collect();
+        parts.join("; ")
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut out = format!("ferry compliance, judged {}\n\n", self.judged_at);
+        for g in &self.groups {
+            let _ = writeln!(
+                out,
+                "computer group {}: {} to {} (notified from {} on)",
+                t(g.group.as_deref().unwrap_or("(no group)")),
+                g.was,
+                g.now,
+                g.notify_level
+            );
+            for c in &g.computers {
+                let _ = writeln!(out, "  {}", t(c));
+            }
+        }
+        out.push_str("\n`ingest computers report` and `ingest computers show NAME` say what each computer misses.\n");
+        out
+    }
+}
+
+fn same_group(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => a.eq_ignore_ascii_case(b),
+        (None, None) => true,
+        _ => false,
     }
 }
 

@@ -309,6 +309,7 @@ pub const JSON_TYPES: &[&str] = &[
     "install-result",
     "results-refused",
     "results-summary",
+    "compliance-alert",
     "audit-entry",
     "audit-verified",
     "bundle",
