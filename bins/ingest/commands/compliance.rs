@@ -17,7 +17,6 @@ pub fn run(
 ) -> anyhow::Result<u8> {
     let stale_days = ctx.effective()?.config.computers.stale_days;
     let data = ctx.read()?;
-    let report = ferry_core::ingest::computers::report(&data, stale_days, update.as_deref())?;
     let sections: &[&str] = match kind {
         ReportKind::All => &["policies", "updates", "computers", "results"],
         ReportKind::Updates => &["updates"],
@@ -26,6 +25,8 @@ pub fn run(
         ReportKind::Policies => &["policies"],
         ReportKind::Results => &["results"],
     };
+    let verdicts = format == Format::Html || sections.iter().any(|s| ["computers", "not-applied"].contains(s));
+    let report = ferry_core::ingest::computers::report(&data, stale_days, update.as_deref(), verdicts)?;
     if format == Format::Json {
         let want = |s: &str| sections.contains(&s);
         if want("policies") {

@@ -169,6 +169,87 @@ pub struct UpdateIndex {
     /// KB → the ids of every update in the list with that KB (approved or not), to learn
     /// what a computer has installed.
     pub by_kb: FxHashMap<String, Vec<String>>,
+    /// Which updates can apply to which computer, made on first use.
+    candidates: std::sync::OnceLock<Candidates>,
+}
+
+/// The updates that apply by OS build alone, by build, and the rest: a computer is judged
+/// against the updates of its build and the rest, not against every update (10,000
+/// computers × 20,000 updates is 200 million pairs).
+#[derive(Debug, Default)]
+struct Candidates {
+    /// Build number (`19045`) or whole build (`10.0.19045.3930`) → update positions.
+    by_build: FxHashMap<String, Vec<usize>>,
+    /// Updates that apply by anything else.
+    other: Vec<usize>,
+    /// Whether any of `other` looks at programs, or at winget packages.
+    needs_programs: bool,
+    needs_packages: bool,
+}
+
+impl Candidates {
+    fn of(updates: &[PolicyUpdate]) -> Candidates {
+        let mut c = Candidates::default();
+        for (i, u) in updates.iter().enumerate() {
+            let a = &u.applicability;
+            let build_only = !a.os_builds.is_empty()
+                && a.packages.is_empty()
+                && a.msi_product_codes.is_empty()
+                && a.installed_entries.is_empty();
+            if build_only {
+                let mut keys: Vec<&str> = Vec::new();
+                for b in &a.os_builds {
+                    keys.push(b.rsplit('.').next().unwrap_or(b));
+                    keys.push(b);
+                }
+                keys.sort_unstable();
+                keys.dedup();
+                for k in keys {
+                    c.by_build.entry(k.to_string()).or_default().push(i);
+                }
+                continue;
+            }
+            c.needs_packages |= !a.packages.is_empty();
+            c.needs_programs |= !a.msi_product_codes.is_empty()
+                || !a.installed_entries.is_empty()
+                || (a.os_builds.is_empty() && !a.products.is_empty())
+                || u.kb.is_none();
+            c.other.push(i);
+        }
+        c
+    }
+}
+
+impl UpdateIndex {
+    fn candidates(&self) -> &Candidates {
+        self.candidates.get_or_init(|| Candidates::of(&self.updates))
+    }
+
+    /// The positions of the updates that may apply to a computer of `os`, in order.
+    fn candidates_for(&self, os: Option<&Os>) -> Vec<usize> {
+        let c = self.candidates();
+        let mut out = c.other.clone();
+        if let Some(os) = os {
+            for key in [os.build_number(), Some(os.build.as_str())].into_iter().flatten() {
+                if let Some(found) = c.by_build.get(key) {
+                    out.extend_from_slice(found);
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Whether judging needs a computer's programs (some update applies by them).
+    pub fn needs_programs(&self) -> bool {
+        self.candidates().needs_programs
+    }
+
+    /// Whether judging needs a computer's winget packages.
+    pub fn needs_packages(&self) -> bool {
+        self.candidates().needs_packages
+    }
 }
 
 /// What one computer reported, as the judgment needs it. A facet it never reported is None.
@@ -316,7 +397,8 @@ pub fn judge(index: &UpdateIndex, facts: &ComputerFacts, policy: &Policy, now: T
     let installed = installed_ids(index, facts);
     let today = now.date();
     let mut out = Vec::new();
-    for (i, u) in index.updates.iter().enumerate() {
+    for i in index.candidates_for(facts.os.as_ref()) {
+        let u = &index.updates[i];
         if !in_policy(policy, u) {
             continue;
         }
@@ -479,6 +561,28 @@ mod tests {
 
     fn now() -> Timestamp {
         "2024-02-01T00:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn builds_are_matched_by_number_or_whole_and_other_updates_are_always_looked_at() {
+        let package = Applicability { packages: vec!["7zip.7zip".into()], ..Applicability::default() };
+        let idx = index(vec![
+            update("KB1", Some("KB1"), Severity::Low, os_build("10.0.19045.3930")),
+            update("KB2", Some("KB2"), Severity::Low, os_build("10.0.19045.3931")),
+            update("KB3", Some("KB3"), Severity::Low, os_build("19045")),
+            update("KB4", Some("KB4"), Severity::Low, os_build("10.0.22631")),
+            update("7zip.7zip@24.09", None, Severity::Low, package),
+        ]);
+        let mut f = facts(&[]);
+        f.packages = Some(vec![Package { id: "7zip.7zip".into(), version: "24.08".into(), source: None }]);
+        let judged: Vec<&str> = judge(&idx, &f, &Policy::default_policy(), now())
+            .iter()
+            .map(|j| idx.updates[j.update].id.as_str())
+            .collect();
+        assert_eq!(judged, ["KB1", "KB3", "7zip.7zip@24.09"], "in the index's order");
+        assert!(idx.needs_packages() && idx.needs_programs(), "an application falls back to program names");
+        let builds_only = index(vec![update("KB1", Some("KB1"), Severity::Low, os_build("19045"))]);
+        assert!(!builds_only.needs_packages() && !builds_only.needs_programs());
     }
 
     #[test]

@@ -245,11 +245,12 @@ pub fn groups(data: &DataDir) -> Result<Vec<ComputerGroup>> {
     data.registry.computer_groups()
 }
 
-/// The compliance reports as stored by the latest judgment; `update`, when given, must be
-/// in the list (a misspelt id is not an update applied everywhere).
-pub fn report(data: &DataDir, stale_days: u32, update: Option<&str>) -> Result<ComplianceReport> {
+/// The compliance reports as stored by the latest judgment, with every verdict or not;
+/// `update`, when given, must be in the list (a misspelt id is not an update applied
+/// everywhere).
+pub fn report(data: &DataDir, stale_days: u32, update: Option<&str>, verdicts: bool) -> Result<ComplianceReport> {
     if let Some(id) = update {
         data.registry.show(&id.parse()?)?;
     }
-    ComplianceReport::build(&data.registry, stale_days, Timestamp::now())
+    ComplianceReport::build(&data.registry, stale_days, Timestamp::now(), verdicts)
 }
