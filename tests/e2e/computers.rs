@@ -423,3 +423,40 @@ fn a_group_getting_worse_to_its_notify_level_is_notified() {
     s.ingest(&["computers", "judge"]).ok();
     assert_eq!(std::fs::read_to_string(out.join("alerts.jsonl")).unwrap().lines().count(), 1);
 }
+
+#[test]
+fn the_watcher_reads_inventories_and_results_from_their_folders() {
+    let s = server();
+    let (inventories, results) = (s.path("share/inventories"), s.path("share/results"));
+    std::fs::create_dir_all(&inventories).unwrap();
+    std::fs::create_dir_all(&results).unwrap();
+    for name in ["PC-0001.json", "PC-0002.json", "PC-0002-hotfixes.csv"] {
+        std::fs::copy(samples().join("computers/reports").join(name), inventories.join(name)).unwrap();
+    }
+    std::fs::write(inventories.join("not-an-inventory.txt"), "hello\n").unwrap();
+    let watch = |extra: &[&str]| s.ingest(&[&["watch", "--once", "--settle", "0", "--no-publish"][..], extra].concat());
+
+    let run = watch(&["--inventories", inventories.to_str().unwrap()]);
+    let out = run.stdout.clone();
+    run.refused_on_stdout(3, &["refused: ", "not-an-inventory.txt", "judged 2 computers"]);
+    assert!(out.contains("accepted: ") && out.contains("PC-0002-hotfixes.csv (inventory)"), "{out}");
+    for name in ["PC-0001.json", "PC-0002.json", "PC-0002-hotfixes.csv"] {
+        assert!(inventories.join("processed").join(name).is_file(), "{name} is moved to processed/");
+    }
+    let reason = std::fs::read_to_string(inventories.join("rejected/not-an-inventory.txt.reason.txt")).unwrap();
+    assert!(reason.contains("not an inventory ferry reads"), "{reason}");
+    assert_eq!(computer(&s, "PC-0002")["level"], "missing-important");
+
+    for name in ["PC-0001.json", "PC-0002.json"] {
+        std::fs::copy(samples().join("computers/results").join(name), results.join(name)).unwrap();
+    }
+    let out = watch(&["--results", results.to_str().unwrap()]).ok();
+    assert!(out.contains("(installation results)") && out.contains("judged 2 computers"), "{out}");
+    assert!(results.join("processed/PC-0002.json").is_file());
+    assert_eq!(computer(&s, "PC-0002")["level"], "compliant");
+    assert_eq!(s.ingest(&["results", "list", "--json"]).ok().lines().count(), 3);
+
+    // A pass over folders with nothing new prints nothing.
+    let quiet = watch(&["--inventories", inventories.to_str().unwrap(), "--results", results.to_str().unwrap()]).ok();
+    assert_eq!(quiet, "");
+}

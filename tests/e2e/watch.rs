@@ -140,7 +140,7 @@ fn three_bundles_copied_out_of_order_one_still_being_written_go_in_by_sequence()
         "{reason}"
     );
     assert!(!reason.contains("Bundle"), "words, not type names: {reason}");
-    assert!(reason.contains("move it back into the\ndrop folder"), "{reason}");
+    assert!(reason.contains("move it\nback into the drop folder"), "{reason}");
 
     // The audit log, the change report and the distribution point.
     let report: serde_json::Value = data(&s.ingest(&["report", &pass["report"].to_string(), "--format", "json"]).ok());
@@ -286,7 +286,9 @@ fn no_drop_folder_given_is_refused() {
     let out = watch(&s, &["--once"]).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(exit::INPUT), "{stderr}");
-    assert!(stderr.contains("no drop folder: give --drop DIR, or set watch.drop in ingest.toml"), "{stderr}");
+    assert!(
+        stderr.contains("no drop folder: give --drop DIR (or --inventories DIR, --results DIR), or set watch.drop")
+    );
 }
 
 #[test]

@@ -22,6 +22,13 @@ pub struct WatchArgs {
     /// A drop folder or a stick's mount point (repeatable); watch.drop of ingest.toml if none.
     #[arg(long = "drop", value_name = "DIR")]
     pub drops: Vec<PathBuf>,
+    /// A folder the computers' inventories arrive in (repeatable): each file is read once it
+    /// has settled, then moved to processed/ or rejected/ [watch.inventories].
+    #[arg(long = "inventories", value_name = "DIR")]
+    pub inventories: Vec<PathBuf>,
+    /// A folder the computers' installation results arrive in (repeatable) [watch.results].
+    #[arg(long = "results", value_name = "DIR")]
+    pub results: Vec<PathBuf>,
     /// One pass, then exit: for cron, systemd timers and Task Scheduler.
     #[arg(long)]
     once: bool,
@@ -48,6 +55,8 @@ pub struct WatchArgs {
 fn settings(ctx: &Context, args: &WatchArgs) -> anyhow::Result<Settings> {
     let given = Given {
         drops: args.drops.clone(),
+        inventories: args.inventories.clone(),
+        results: args.results.clone(),
         interval: args.interval,
         settle: args.settle,
         max_wait: args.max_wait,
@@ -78,7 +87,14 @@ pub fn run_until(
     if !args.once {
         eprintln!(
             "{PROGRAM}: watching {} every {} s{}; stop with {how_to_stop}",
-            settings.drops.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
+            settings
+                .drops
+                .iter()
+                .chain(&settings.inventories)
+                .chain(&settings.results)
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             settings.interval.as_secs(),
             settings.daily.map(|t| format!(", daily refresh at {t}")).unwrap_or_default()
         );
@@ -138,6 +154,7 @@ fn show(event: PassEvent<'_>, json: bool, config: &Notify) {
         PassEvent::Imported(_, report) | PassEvent::DailyRefresh(_, _, report) if json => {
             notify(config, Notice::Report(report))
         }
+        PassEvent::ComplianceWorse(alert) => notify(config, Notice::Compliance(alert)),
         _ if json => {}
         PassEvent::Waiting(fresh) => {
             for f in fresh {
@@ -169,6 +186,10 @@ fn show(event: PassEvent<'_>, json: bool, config: &Notify) {
             notify(config, Notice::Report(report));
         }
         PassEvent::Published(p) => super::dp::print_published(p),
+        PassEvent::ComputerFile(f) => print_bundle(f),
+        PassEvent::Judged(run) => {
+            let _ = super::computers::print_judgment(run, false);
+        }
     }
 }
 

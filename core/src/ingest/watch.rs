@@ -84,6 +84,16 @@ pub struct Scan {
 /// `processed/` and `rejected/` and anything hidden (a name starting with a dot, as copy
 /// tools use for files in transit). Symbolic links are not followed.
 pub fn scan(drops: &[PathBuf]) -> Result<Scan> {
+    scan_for(drops, |path| path.extension().is_some_and(|x| x.eq_ignore_ascii_case("zip")))
+}
+
+/// Finds every regular file in the folders, as [`scan`] does bundles: for the folders
+/// computers drop their inventories and installation results into.
+pub fn scan_files(folders: &[PathBuf]) -> Result<Scan> {
+    scan_for(folders, |_| true)
+}
+
+fn scan_for(drops: &[PathBuf], wanted: impl Fn(&Path) -> bool) -> Result<Scan> {
     let mut scan = Scan::default();
     for drop in drops {
         match std::fs::metadata(drop) {
@@ -105,11 +115,10 @@ pub fn scan(drops: &[PathBuf]) -> Result<Scan> {
                 let path = e.path().unwrap_or(drop).to_path_buf();
                 Error::io(path, e.into())
             })?;
-            let is_zip = entry.path().extension().is_some_and(|x| x.eq_ignore_ascii_case("zip"));
             if entry.file_type().is_dir() {
                 continue;
             }
-            if entry.file_type().is_file() && is_zip {
+            if entry.file_type().is_file() && wanted(entry.path()) {
                 match Found::observe(drop, entry.path()) {
                     Ok(found) => scan.found.push(found),
                     // Gone between the listing and the look: someone else took it.
@@ -179,12 +188,28 @@ pub enum Disposition {
     Left { why: String },
 }
 
+/// Whose fault a failure is, for [`dispose`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropped {
+    /// A bundle: refused for its signature, its contents, its integrity or a rollback.
+    Bundle,
+    /// An inventory or a results file: refused for what it says (bad input) as well.
+    ComputerFile,
+}
+
+impl Dropped {
+    fn at_fault(self, e: &Error) -> bool {
+        crate::ingest::import::is_refusal(e)
+            || (self == Dropped::ComputerFile && e.class() == crate::base::error::ErrorClass::Input)
+    }
+}
+
 /// Moves `found` out of the drop folder according to how its import went: `refusal` is the
 /// reason it was refused, if it was.
-pub fn dispose(found: &Found, refusal: Option<&Error>) -> Result<Disposition> {
+pub fn dispose(found: &Found, refusal: Option<&Error>, kind: Dropped) -> Result<Disposition> {
     if let Some(e) = refusal {
-        if !crate::ingest::import::is_refusal(e) {
-            return Ok(Disposition::Left { why: format!("not the bundle's fault, tried again next pass: {e}") });
+        if !kind.at_fault(e) {
+            return Ok(Disposition::Left { why: format!("not the file's fault, tried again next pass: {e}") });
         }
         if !found.unchanged() {
             return Ok(Disposition::Left { why: "it changed while it was read; tried again next pass".into() });
@@ -209,9 +234,9 @@ pub fn dispose(found: &Found, refusal: Option<&Error>) -> Result<Disposition> {
          found:   {}\n\
          what:    {} ({})\n\
          reason:  {}\n\n\
-         It is not read again from here. Once the cause is dealt with (a key trusted with\n\
-         `ingest trust add`, the missing earlier bundle imported, ...), move it back into the\n\
-         drop folder; a file that is damaged needs a new copy from the online side.\n",
+         It is not read again from here. Once the cause is dealt with (for a bundle, a key\n\
+         trusted with `ingest trust add`, the missing earlier bundle imported, ...), move it\n\
+         back into the drop folder; a file that is damaged needs a new copy from its source.\n",
         Timestamp::now(),
         crate::base::text::for_terminal(&found.path.display().to_string()),
         e.class().sentence(),

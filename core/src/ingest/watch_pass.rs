@@ -1,6 +1,7 @@
 //! One pass of scheduled ingestion (`ingest watch`): find the bundles in the drop folders,
-//! wait for them to settle, import them in sequence order and move each out of the way,
-//! refresh daily, publish the distribution points that are behind. The drop-folder
+//! wait for them to settle, import them in sequence order and move each out of the way;
+//! read the inventories and installation results the computers dropped; refresh daily,
+//! publish the distribution points that are behind. The drop-folder
 //! mechanics are `watch`'s; this module holds the rules of a pass and says what it does
 //! through [`PassEvent`]s, for the binary to show.
 //!
@@ -16,20 +17,23 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::import::{ImportOptions, import_all, order_for_import, outcome_summary, refresh_reported};
-use super::watch::{self, Disposition, Found};
+use super::watch::{self, Disposition, Dropped, Found};
 use crate::base::clock::{DailyTime, Timestamp};
 use crate::base::error::{Error, ErrorClass, Result};
 use crate::base::progress::Watch;
 use crate::publish::Published;
+use crate::server::compliance_report::ComplianceAlert;
 use crate::server::config::WatchConfig;
 use crate::server::datadir::DataDir;
-use crate::server::registry::RefreshReport;
+use crate::server::registry::{JudgmentRun, RefreshReport};
 use crate::server::report::ChangeReport;
 
 /// What the command line gives over the configuration's `[watch]`.
 #[derive(Debug, Clone, Default)]
 pub struct Given {
     pub drops: Vec<PathBuf>,
+    pub inventories: Vec<PathBuf>,
+    pub results: Vec<PathBuf>,
     pub interval: Option<u64>,
     pub settle: Option<u64>,
     pub max_wait: Option<u64>,
@@ -40,6 +44,9 @@ pub struct Given {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub drops: Vec<PathBuf>,
+    /// Folders of inventories and of installation results.
+    pub inventories: Vec<PathBuf>,
+    pub results: Vec<PathBuf>,
     pub interval: Duration,
     pub settle: Duration,
     pub max_wait: Duration,
@@ -49,13 +56,20 @@ pub struct Settings {
 
 impl Settings {
     pub fn new(config: &WatchConfig, given: &Given) -> Result<Settings> {
-        let drops = if given.drops.is_empty() { &config.drop } else { &given.drops };
         // Absolute, so that a file remembered on a read-only stick is the same file whichever
         // directory cron or a person starts the watcher from.
-        let drops =
-            drops.iter().map(|d| std::path::absolute(d).map_err(|e| Error::io(d, e))).collect::<Result<Vec<_>>>()?;
-        if drops.is_empty() {
-            return Err(Error::Invalid("no drop folder: give --drop DIR, or set watch.drop in ingest.toml".into()));
+        let absolute = |given: &[PathBuf], config: &[PathBuf]| {
+            let dirs = if given.is_empty() { config } else { given };
+            dirs.iter().map(|d| std::path::absolute(d).map_err(|e| Error::io(d, e))).collect::<Result<Vec<_>>>()
+        };
+        let drops = absolute(&given.drops, &config.drop)?;
+        let inventories = absolute(&given.inventories, &config.inventories)?;
+        let results = absolute(&given.results, &config.results)?;
+        if drops.is_empty() && inventories.is_empty() && results.is_empty() {
+            return Err(Error::Invalid(
+                "no drop folder: give --drop DIR (or --inventories DIR, --results DIR), or set watch.drop in ingest.toml"
+                    .into(),
+            ));
         }
         let secs = |flag: Option<u64>, config: u64| Duration::from_secs(flag.unwrap_or(config));
         let interval = secs(given.interval, config.interval_seconds);
@@ -64,6 +78,8 @@ impl Settings {
         }
         Ok(Settings {
             drops,
+            inventories,
+            results,
             interval,
             settle: secs(given.settle, config.settle_seconds),
             max_wait: secs(given.max_wait, config.max_wait_seconds),
@@ -94,6 +110,11 @@ pub struct PassRecord {
     /// Files read before and remembered (a drop that cannot be moved from), skipped.
     pub remembered: usize,
     pub bundles: Vec<BundleRecord>,
+    /// The inventories and results files read, and where each went.
+    pub computer_files: Vec<BundleRecord>,
+    /// The judgment that followed them, if any changed what is held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub judged: Option<JudgmentRun>,
     /// The change report of the bundles' import.
     pub report: Option<u64>,
     /// The change report of the daily refresh, if one ran.
@@ -137,6 +158,12 @@ pub enum PassEvent<'a> {
     DailyRefresh(DailyTime, &'a RefreshReport, &'a ChangeReport),
     /// A distribution point brought up to date.
     Published(&'a Published),
+    /// An inventory or results file read and moved (or left, and why).
+    ComputerFile(&'a BundleRecord),
+    /// The computers judged again after what they dropped.
+    Judged(&'a JudgmentRun),
+    /// Computer groups got worse to their notify level.
+    ComplianceWorse(&'a ComplianceAlert),
 }
 
 /// One pass, with the data directory that `open` gives once the drop folders have settled
@@ -167,6 +194,8 @@ pub fn pass(
     } else {
         events(PassEvent::StillWriting(&settled.writing, settings.max_wait));
     }
+
+    import_computer_files(&mut data, settings, &mut record, events)?;
 
     if let Some(at) = settings.daily
         && watch::daily_refresh_due(&data, at)?
@@ -219,7 +248,7 @@ fn import_ready(
         if let Some(e) = refusal {
             record.first_refusal.get_or_insert(e.class());
         }
-        let disposition = watch::dispose(found, refusal)?;
+        let disposition = watch::dispose(found, refusal, Dropped::Bundle)?;
         let b = bundle_record(found, outcome, detail, &disposition);
         events(PassEvent::Bundle(&b));
         record.bundles.push(b);
@@ -234,6 +263,76 @@ fn import_ready(
     record.report = imported.report.as_ref().map(|r| r.id);
     if let Some(report) = &imported.report {
         events(PassEvent::Imported(imported.refresh.as_ref(), report));
+    }
+    Ok(())
+}
+
+/// Reads the inventories and results files that have not changed for the settle time
+/// (newer ones wait for the next pass: computers write at any time, and nothing else
+/// depends on their order), and moves each to `processed/` or `rejected/`.
+fn import_computer_files(
+    data: &mut DataDir,
+    settings: &Settings,
+    record: &mut PassRecord,
+    events: &mut dyn FnMut(PassEvent<'_>),
+) -> Result<()> {
+    let actor = crate::formats::approval::Actor::acting(Some("ingest-watch"))?;
+    let mut judged = None;
+    for (folders, results) in [(&settings.inventories, false), (&settings.results, true)] {
+        if folders.is_empty() {
+            continue;
+        }
+        let scan = watch::scan_files(folders)?;
+        for absent in &scan.absent {
+            events(PassEvent::DropAbsent(absent));
+        }
+        let now = std::time::SystemTime::now();
+        let mut ready = Vec::new();
+        for f in scan.found {
+            if now.duration_since(f.modified).is_ok_and(|age| age >= settings.settle) {
+                if watch::seen_before(data, &f)? {
+                    record.remembered += 1;
+                } else {
+                    ready.push(f);
+                }
+            }
+        }
+        if ready.is_empty() {
+            continue;
+        }
+        let paths: Vec<PathBuf> = ready.iter().map(|f| f.path.clone()).collect();
+        let (mut refused, run) = if results {
+            let r = super::results::import(data, &paths, &actor)?;
+            (r.refused, r.judged)
+        } else {
+            let r = super::computers::import(data, &paths, None, &actor)?;
+            (r.refused, r.judged)
+        };
+        for found in &ready {
+            let refusal = refused.iter().position(|(p, _)| p == &found.path).map(|i| refused.swap_remove(i).1);
+            if let Some(e) = &refusal {
+                record.first_refusal.get_or_insert(e.class());
+            }
+            let disposition = watch::dispose(found, refusal.as_ref(), Dropped::ComputerFile)?;
+            let (outcome, detail) = match &refusal {
+                Some(e) => ("refused", e.to_string()),
+                None => ("accepted", if results { "installation results" } else { "inventory" }.to_string()),
+            };
+            let b = bundle_record(found, outcome, detail, &disposition);
+            events(PassEvent::ComputerFile(&b));
+            record.computer_files.push(b);
+            watch::remember(data, found, &disposition)?;
+        }
+        if run.is_some() {
+            judged = run;
+        }
+    }
+    if let Some(run) = judged {
+        events(PassEvent::Judged(&run));
+        if let Some(alert) = super::computers::alert(data, &run)? {
+            events(PassEvent::ComplianceWorse(&alert));
+        }
+        record.judged = Some(run);
     }
     Ok(())
 }

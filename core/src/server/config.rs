@@ -174,6 +174,12 @@ impl Default for RulesConfig {
 pub struct WatchConfig {
     /// The drop folders (or a stick's mount point) read when `ingest watch` is given no --drop.
     pub drop: Vec<PathBuf>,
+    /// Folders the computers' inventories arrive in, read when `ingest watch` is given no
+    /// --inventories.
+    pub inventories: Vec<PathBuf>,
+    /// Folders the computers' installation results arrive in, read when `ingest watch` is
+    /// given no --results.
+    pub results: Vec<PathBuf>,
     /// Seconds between the passes of a watcher that keeps running.
     pub interval_seconds: u64,
     /// How long a file's size and modification time must stay unchanged before it is read.
@@ -192,6 +198,8 @@ impl Default for WatchConfig {
     fn default() -> WatchConfig {
         WatchConfig {
             drop: Vec::new(),
+            inventories: Vec::new(),
+            results: Vec::new(),
             interval_seconds: 300,
             settle_seconds: 10,
             max_wait_seconds: 600,
