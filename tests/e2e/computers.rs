@@ -460,3 +460,67 @@ fn the_watcher_reads_inventories_and_results_from_their_folders() {
     let quiet = watch(&["--inventories", inventories.to_str().unwrap(), "--results", results.to_str().unwrap()]).ok();
     assert_eq!(quiet, "");
 }
+
+/// The assignment in the current generation of `dp`, and that generation.
+fn assignment(dp: &Path) -> (String, serde_json::Value) {
+    let g = std::fs::read_to_string(dp.join("current")).unwrap().trim().to_string();
+    let text = std::fs::read(dp.join("generations").join(&g).join("assignment.json")).unwrap();
+    (g, serde_json::from_slice(&text).unwrap())
+}
+
+#[test]
+fn publishing_writes_a_signed_assignment_of_groups_to_updates() {
+    let s = server();
+    let dp = s.path("dp-hq");
+    s.ingest(&["dp", "add", "hq", "--path", dp.to_str().unwrap(), "--approved"]).ok();
+    s.ingest(&["dp", "add", "elsewhere", "--path", s.path("dp-elsewhere").to_str().unwrap(), "--approved"]).ok();
+    s.ingest(&["computers", "import", samples().join("computers/reports").to_str().unwrap()]).ok();
+    s.ingest(&["group", "create", "apps"]).ok();
+    s.ingest(&["group", "add", "apps", "7zip.7zip@24.09"]).ok();
+    s.ingest(&["computers", "group", "add", "pilot", "--test", "--update-group", "apps", "--by", "alice"]).ok();
+    s.ingest(&["computers", "group", "add", "branch", "--point", "elsewhere", "--by", "alice"]).ok();
+    s.ingest(&["computers", "assign", "pilot", "--computer", "PC-0001", "--by", "alice"]).ok();
+    s.ingest(&["publish"]).ok();
+
+    let (g, a) = assignment(&dp);
+    let dir = dp.join("generations").join(&g);
+    let out = tool("minisign")
+        .args(["-V", "-m"])
+        .arg(dir.join("assignment.json"))
+        .arg("-p")
+        .arg(s.data_dir().join("server.pub"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "minisign verifies the assignment with the server key: {said}");
+    assert!(said.contains(&format!("ferry-dp-assignment v1 dp=hq generation={g}")), "{said}");
+
+    let groups = a["groups"].as_array().unwrap();
+    let named = |name: Option<&str>| {
+        groups.iter().find(|x| x["group"].as_str() == name).unwrap_or_else(|| panic!("no {name:?} in {a}"))
+    };
+    assert_eq!(named(Some("pilot"))["computers"], serde_json::json!(["PC-0001"]));
+    assert_eq!(named(Some("pilot"))["updates"], serde_json::json!(["7zip.7zip@24.09"]), "its update group's only");
+    assert_eq!(named(Some("branch"))["updates"], serde_json::json!([]), "it installs from another point");
+    let everyone: Vec<&str> = named(None)["updates"].as_array().unwrap().iter().map(|u| u.as_str().unwrap()).collect();
+    assert!(everyone.contains(&"KB5034122") && everyone.contains(&"7zip.7zip@24.09"), "{everyone:?}");
+    let verified = s.ingest(&["dp", "verify", dp.to_str().unwrap()]).ok();
+    assert!(verified.contains("signed assignment of 3 groups"), "{verified}");
+
+    // Nothing changed: no new generation. A computer changing groups: a new one.
+    s.ingest(&["publish"]).ok();
+    assert_eq!(assignment(&dp).0, g);
+    s.ingest(&["computers", "assign", "pilot", "--computer", "PC-0002", "--by", "alice"]).ok();
+    let pending = s.ingest(&["publish", "--dry-run"]).ok();
+    assert!(pending.contains("hq"), "{pending}");
+    s.ingest(&["publish"]).ok();
+    let (g2, a2) = assignment(&dp);
+    assert_ne!(g2, g);
+    assert_eq!(a2["groups"][1]["computers"], serde_json::json!(["PC-0001", "PC-0002"]), "{a2}");
+
+    // An assignment altered on the share is refused, naming it.
+    let file = dp.join("generations").join(&g2).join("assignment.json");
+    let altered = std::fs::read_to_string(&file).unwrap().replace("PC-0002", "PC-6666");
+    std::fs::write(&file, altered).unwrap();
+    s.ingest(&["dp", "verify", dp.to_str().unwrap()]).refused(6, &["assignment.json was altered after signing"]);
+}

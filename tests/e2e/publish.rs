@@ -331,7 +331,7 @@ fn index_signed_by_another_key_is_refused() {
     let dir = published(&s);
     let (_, other) = s.key("other");
     s.ingest(&["dp", "verify", dir.to_str().unwrap(), "--key", other.to_str().unwrap()])
-        .refused(exit::SIGNATURE, &["generation 1: signed by key", "not by the server key"]);
+        .refused(exit::SIGNATURE, &["generation 1: index.json is signed by key", "not by the server key"]);
 }
 
 #[test]
@@ -418,8 +418,10 @@ fn trusted_comment_not_of_the_index_is_refused() {
         .output()
         .unwrap();
     assert!(out.status.success(), "minisign -S: {}", String::from_utf8_lossy(&out.stderr));
-    s.ingest(&["dp", "verify", dir.to_str().unwrap()])
-        .refused(exit::SIGNATURE, &["generation 1: the signature's trusted comment", "does not match the index"]);
+    s.ingest(&["dp", "verify", dir.to_str().unwrap()]).refused(
+        exit::SIGNATURE,
+        &["generation 1: the trusted comment of index.json.minisig", "does not match index.json"],
+    );
 }
 
 #[test]

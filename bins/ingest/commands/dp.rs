@@ -169,6 +169,10 @@ fn print_verified(v: &VerifiedPoint) {
         v.server_key
     );
     outln!("  {}, {}, {}", count(v.updates as u64, "update"), count(v.files as u64, "file"), human_bytes(v.bytes));
+    match v.assigned_groups {
+        Some(n) => outln!("  signed assignment of {} (computers in no group included)", count(n as u64, "group")),
+        None => outln!("  no assignment (published before ferry wrote them): clients have nothing to install from it"),
+    }
     for (what, list) in [("missing", &v.missing), ("corrupt", &v.corrupt), ("extra", &v.extra)] {
         for item in list {
             outln!("  {what:<8} {}", safe(item));

@@ -21,7 +21,7 @@ use crate::formats::model::{Applicability, Severity, kebab_names};
 use crate::formats::winget::compare_versions;
 
 /// From when a grace period counts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum GraceFrom {
     Approval,
@@ -34,7 +34,8 @@ kebab_names!(GraceFrom {
 });
 
 /// What one computer is judged against.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Policy {
     /// The update group whose approved members the policy covers; none for every approved
     /// update.

@@ -5,6 +5,8 @@
 //! DIR/current                              the generation clients read: "7\n"
 //! DIR/generations/7/index.json             immutable once written
 //! DIR/generations/7/index.json.minisig     signed by the management server's key
+//! DIR/generations/7/assignment.json        which computers are meant to install what
+//! DIR/generations/7/assignment.json.minisig
 //! DIR/files/ab/<sha256>-<file name>      read-only; shared by every generation listing it
 //! ```
 
@@ -15,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result};
 use crate::base::names::{FileName, Sha256};
+use crate::formats::compliance::Policy;
 use crate::formats::model::{ExitCodes, Install, Update, UpdateRow};
 
 pub const INDEX_FORMAT: &str = "ferry-dp-index v1";
@@ -28,6 +31,72 @@ pub const FILES_DIR: &str = "files";
 pub const INDEX_FILE: &str = "index.json";
 
 pub const SIGNATURE_FILE: &str = "index.json.minisig";
+
+pub const ASSIGNMENT_FORMAT: &str = "ferry-dp-assignment v1";
+
+pub const ASSIGNMENT_FILE: &str = "assignment.json";
+
+pub const ASSIGNMENT_SIGNATURE_FILE: &str = "assignment.json.minisig";
+
+/// Which computers are meant to install which of a point's updates: per computer group, its
+/// policy and the ids of the index's updates the policy covers. Written and signed by the
+/// server key beside the index of the same generation, so that a client checks both and
+/// refuses either from a generation older than the last it accepted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Assignment {
+    pub format: String,
+    pub distribution_point: String,
+    pub generation: u64,
+    pub published: String,
+    pub server_key: String,
+    /// Each computer group, and last the computers in no group (`group` null).
+    pub groups: Vec<AssignedGroup>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignedGroup {
+    /// None: every computer not named by another group.
+    pub group: Option<String>,
+    pub test: bool,
+    pub policy: Policy,
+    /// The point its computers install from; none for any.
+    pub point: Option<String>,
+    /// The group's computers, by name.
+    pub computers: Vec<String>,
+    /// The updates of this point's index its computers are to install; empty when the group
+    /// installs from another point.
+    pub updates: Vec<String>,
+}
+
+impl Assignment {
+    /// What is meant for the computer `name`: its group's entry, else the one for computers
+    /// in no group (names compare without letter case, as Windows does).
+    pub fn for_computer(&self, name: &str) -> Option<&AssignedGroup> {
+        self.groups
+            .iter()
+            .find(|g| g.group.is_some() && g.computers.iter().any(|c| c.eq_ignore_ascii_case(name)))
+            .or_else(|| self.groups.iter().find(|g| g.group.is_none()))
+    }
+}
+
+pub(crate) fn assignment_comment(dp: &str, generation: u64, published: &str) -> String {
+    format!("{ASSIGNMENT_FORMAT} dp={dp} generation={generation} published={published}")
+}
+
+pub(crate) fn parse_assignment(dir: &Path, bytes: &[u8], g: u64) -> Result<Assignment> {
+    let refuse = |reason: String| Error::DpIndex { dir: dir.to_path_buf(), reason };
+    let assignment: Assignment = serde_json::from_slice(bytes)
+        .map_err(|e| refuse(format!("generation {g}: {ASSIGNMENT_FILE} is not a ferry assignment: {e}")))?;
+    if assignment.format != ASSIGNMENT_FORMAT || assignment.generation != g {
+        return Err(refuse(format!(
+            "generation {g}: {ASSIGNMENT_FILE} says format {:?}, generation {}",
+            assignment.format, assignment.generation
+        )));
+    }
+    Ok(assignment)
+}
 
 /// What a client agent reports after running an update's install command, as JP1/IT
 /// Desktop Management documents it for its distribution scripts.

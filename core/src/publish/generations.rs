@@ -8,7 +8,8 @@ use super::place::{TEMP_PREFIX, set_published_mode};
 use crate::base::error::{Error, IoContext, Result};
 use crate::base::shared_tree::{Kind, SharedTree};
 use crate::formats::dp_index::{
-    CURRENT_FILE, FILES_DIR, INDEX_FILE, Index, SIGNATURE_FILE, parse_index, trusted_comment,
+    ASSIGNMENT_FILE, ASSIGNMENT_SIGNATURE_FILE, Assignment, CURRENT_FILE, FILES_DIR, INDEX_FILE, Index, SIGNATURE_FILE,
+    assignment_comment, parse_assignment, parse_index, trusted_comment,
 };
 use crate::formats::minisign::SecretKey;
 
@@ -39,18 +40,35 @@ pub(crate) fn remove_leftovers(root: &SharedTree, generations_dir: &SharedTree, 
     root.remove(CURRENT_TEMP)
 }
 
-/// Writes generation `index.generation` whole: into a partial directory, synced, renamed.
-pub(crate) fn write_generation(generations_dir: &SharedTree, index: &Index, key: &SecretKey) -> Result<()> {
+/// Writes generation `index.generation` whole, its index and its assignment each with its
+/// signature: into a partial directory, synced, renamed.
+pub(crate) fn write_generation(
+    generations_dir: &SharedTree,
+    index: &Index,
+    assignment: &Assignment,
+    key: &SecretKey,
+) -> Result<()> {
+    let signed = |bytes: &mut Vec<u8>, comment: String, what: &str| {
+        bytes.push(b'\n');
+        key.sign(bytes, &comment, &format!("{what}, signed by server key {}", key.key_id))
+            .map(|s| s.to_file_string().into_bytes())
+            .map_err(Error::Internal)
+    };
     let mut bytes = serde_json::to_vec_pretty(index).expect("an index serialises");
-    bytes.push(b'\n');
     let comment = trusted_comment(&index.distribution_point, index.generation, &index.published);
-    let signature = key
-        .sign(&bytes, &comment, &format!("ferry distribution point index, signed by server key {}", key.key_id))
-        .map_err(Error::Internal)?;
+    let signature = signed(&mut bytes, comment, "ferry distribution point index")?;
+    let mut assigned = serde_json::to_vec_pretty(assignment).expect("an assignment serialises");
+    let comment = assignment_comment(&assignment.distribution_point, assignment.generation, &assignment.published);
+    let assigned_signature = signed(&mut assigned, comment, "ferry distribution point assignment")?;
     let partial_name = format!("{PARTIAL_PREFIX}{}", index.generation);
     generations_dir.remove(&partial_name)?;
     let partial = generations_dir.subdir(&partial_name, &mut Vec::new())?;
-    for (name, content) in [(INDEX_FILE, bytes), (SIGNATURE_FILE, signature.to_file_string().into_bytes())] {
+    for (name, content) in [
+        (INDEX_FILE, bytes),
+        (SIGNATURE_FILE, signature),
+        (ASSIGNMENT_FILE, assigned),
+        (ASSIGNMENT_SIGNATURE_FILE, assigned_signature),
+    ] {
         let path = partial.display(name);
         let mut file = partial.create_new(name)?;
         std::io::Write::write_all(&mut file, &content).at(&path)?;
@@ -160,6 +178,31 @@ pub(crate) fn read_generation(generations_dir: &SharedTree, g: u64) -> Result<(V
         Err(e) => return Err(e),
     };
     Ok((bytes, signature))
+}
+
+/// Generation `g`'s assignment and its signature, read without following links; none in a
+/// generation published before assignments were written.
+pub(crate) fn read_assignment_file(generations_dir: &SharedTree, g: u64) -> Result<Option<(Vec<u8>, Option<String>)>> {
+    let refuse = |reason: String| Error::DpIndex { dir: generations_dir.path().to_path_buf(), reason };
+    let generation = generations_dir
+        .existing_subdir(&g.to_string())
+        .map_err(|e| refuse(format!("generation {g}: {e}")))?
+        .ok_or_else(|| refuse(format!("generation {g} is missing")))?;
+    let read = |name: &str, cap: u64| match generation.read_capped(name, cap) {
+        Err(e @ (Error::NotAPlainFile { .. } | Error::TooLarge { .. })) => Err(refuse(format!("generation {g}: {e}"))),
+        other => other,
+    };
+    let Some(bytes) = read(ASSIGNMENT_FILE, MAX_INDEX_BYTES)? else { return Ok(None) };
+    let signature = read(ASSIGNMENT_SIGNATURE_FILE, MAX_SIGNATURE_BYTES)?;
+    Ok(Some((bytes, signature.map(|s| String::from_utf8_lossy(&s).into_owned()))))
+}
+
+/// Generation `g`'s assignment as written, not verified (for publishing, which wrote it).
+pub(crate) fn read_assignment(generations_dir: &SharedTree, g: u64) -> Result<Option<Assignment>> {
+    match read_assignment_file(generations_dir, g)? {
+        Some((bytes, _)) => Ok(Some(parse_assignment(generations_dir.path(), &bytes, g)?)),
+        None => Ok(None),
+    }
 }
 
 /// Largest index signature read.

@@ -21,8 +21,8 @@ use crate::base::names::{DpName, Sha256};
 use crate::base::progress::{Meter, Task, Watch};
 use crate::base::shared_tree::SharedTree;
 use crate::formats::dp_index::{
-    AGENT_RETURN_CODES, FILES_DIR, GENERATIONS_DIR, INDEX_FORMAT, Index, IndexedFile, IndexedScanCatalog,
-    IndexedUpdate, SCAN_CATALOG_NAME, file_path, indexed, split_file_path,
+    AGENT_RETURN_CODES, ASSIGNMENT_FORMAT, Assignment, FILES_DIR, GENERATIONS_DIR, INDEX_FORMAT, Index, IndexedFile,
+    IndexedScanCatalog, IndexedUpdate, SCAN_CATALOG_NAME, file_path, indexed, split_file_path,
 };
 use crate::formats::minisign::SecretKey;
 use crate::server::datadir::DataDir;
@@ -35,7 +35,8 @@ mod preview;
 mod verify;
 
 use generations::{
-    generation_numbers, prune_files, read_current, read_index, remove_leftovers, write_current, write_generation,
+    generation_numbers, prune_files, read_assignment, read_current, read_index, remove_leftovers, write_current,
+    write_generation,
 };
 pub use place::Placed;
 use place::Placer;
@@ -197,9 +198,13 @@ fn publish_one(
     placer.sync()?;
     let placed = placer.finish();
 
+    let carried: Vec<&str> = updates.iter().map(|u| u.update.id.as_str()).collect();
+    let assigned = registry.assignment(dp, &carried)?;
+    let previous_assignment = current.and_then(|g| read_assignment(&generations_dir, g).ok().flatten());
     let unchanged = previous
         .as_ref()
-        .is_some_and(|p| p.updates == updates && p.scan_catalog == scan_catalog && p.distribution_point == dp.name);
+        .is_some_and(|p| p.updates == updates && p.scan_catalog == scan_catalog && p.distribution_point == dp.name)
+        && previous_assignment.as_ref().is_some_and(|a| a.groups == assigned);
     let before: BTreeSet<&str> = previous.iter().flat_map(|p| p.updates.iter().map(|u| u.update.id.as_str())).collect();
     let after: BTreeSet<&str> = updates.iter().map(|u| u.update.id.as_str()).collect();
     let added = after.difference(&before).map(|s| s.to_string()).collect();
@@ -214,11 +219,20 @@ fn publish_one(
             // Never reuse a number: a crash may have left a generation that `current` never
             // named, and a point emptied by someone else still had the generations recorded.
             let next = generations.iter().copied().chain(current).chain(dp.generation).max().unwrap_or(0) + 1;
+            let published = Timestamp::now().to_string();
+            let assignment = Assignment {
+                format: ASSIGNMENT_FORMAT.to_string(),
+                distribution_point: dp.name.clone(),
+                generation: next,
+                published: published.clone(),
+                server_key: key.key_id.to_string(),
+                groups: assigned,
+            };
             let index = Index {
                 format: INDEX_FORMAT.to_string(),
                 distribution_point: dp.name.clone(),
                 generation: next,
-                published: Timestamp::now().to_string(),
+                published,
                 server_key: key.key_id.to_string(),
                 carries: dp.carries(),
                 agent_return_codes: AGENT_RETURN_CODES
@@ -228,7 +242,7 @@ fn publish_one(
                 updates,
                 scan_catalog,
             };
-            write_generation(&generations_dir, &index, key)?;
+            write_generation(&generations_dir, &index, &assignment, key)?;
             crate::failpoint!("publish.before-switch");
             write_current(&root, next)?;
             (next, index)

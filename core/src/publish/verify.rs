@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::generations::{generation_numbers_read_only, read_current, read_generation};
+use super::generations::{generation_numbers_read_only, read_assignment_file, read_current, read_generation};
 use crate::base::error::{Error, IoContext, Result};
 use crate::base::shared_tree::{Kind, SharedTree};
 use crate::formats::dp_index::{
-    CURRENT_FILE, FILES_DIR, GENERATIONS_DIR, INDEX_FILE, Index, SIGNATURE_FILE, file_path, parse_index,
-    split_file_path, trusted_comment,
+    ASSIGNMENT_FILE, ASSIGNMENT_SIGNATURE_FILE, Assignment, CURRENT_FILE, FILES_DIR, GENERATIONS_DIR, INDEX_FILE,
+    Index, SIGNATURE_FILE, assignment_comment, file_path, parse_assignment, parse_index, split_file_path,
+    trusted_comment,
 };
 use crate::formats::minisign::{PublicKey, SignatureFile, VerifyFailure};
 
@@ -23,6 +24,9 @@ pub struct VerifiedPoint {
     pub published: String,
     pub server_key: String,
     pub updates: usize,
+    /// The computer groups its signed assignment names (with the entry for computers in no
+    /// group); none for a generation published before assignments were written.
+    pub assigned_groups: Option<usize>,
     pub files: usize,
     pub bytes: u64,
     /// Listed by the current index and absent.
@@ -40,34 +44,95 @@ impl VerifiedPoint {
     }
 }
 
-/// Reads and verifies generation `g`'s index and signature against `key`.
-pub(crate) fn verified_index(generations_dir: &SharedTree, dir: &Path, g: u64, key: &PublicKey) -> Result<Index> {
+/// Checks `bytes` of `file` in generation `g` against its signature `sig_text` by `key`,
+/// and that the signature's trusted comment is the one `expected` derives from the
+/// content it parses.
+fn verified<T>(
+    dir: &Path,
+    g: u64,
+    (file, sig_file): (&str, &str),
+    (bytes, sig_text): (&[u8], Option<String>),
+    key: &PublicKey,
+    parse: impl FnOnce(&[u8]) -> Result<T>,
+    expected: impl FnOnce(&T) -> String,
+) -> Result<T> {
     let refuse = |reason: String| Error::DpIndex { dir: dir.to_path_buf(), reason };
-    let (bytes, sig_text) = read_generation(generations_dir, g)?;
-    let sig_text = sig_text.ok_or_else(|| refuse(format!("generation {g}: no {SIGNATURE_FILE}")))?;
-    let sig = SignatureFile::parse(&sig_text).map_err(|e| refuse(format!("generation {g}: {SIGNATURE_FILE}: {e}")))?;
-    key.verify(&bytes, &sig).map_err(|failure| {
+    let sig_text = sig_text.ok_or_else(|| refuse(format!("generation {g}: no {sig_file}")))?;
+    let sig = SignatureFile::parse(&sig_text).map_err(|e| refuse(format!("generation {g}: {sig_file}: {e}")))?;
+    key.verify(bytes, &sig).map_err(|failure| {
         refuse(format!(
             "generation {g}: {}",
             match failure {
                 VerifyFailure::KeyIdMismatch =>
-                    format!("signed by key {}, not by the server key {}", sig.key_id, key.key_id),
-                VerifyFailure::Message => format!("{INDEX_FILE} was altered after signing"),
-                VerifyFailure::TrustedComment => "the trusted comment was altered after signing".to_string(),
+                    format!("{file} is signed by key {}, not by the server key {}", sig.key_id, key.key_id),
+                VerifyFailure::Message => format!("{file} was altered after signing"),
+                VerifyFailure::TrustedComment => format!("the trusted comment of {sig_file} was altered after signing"),
                 VerifyFailure::Legacy =>
-                    "signed in minisign's legacy form (\"Ed\"); the server key signs prehashed".to_string(),
+                    format!("{sig_file} is in minisign's legacy form (\"Ed\"); the server key signs prehashed"),
             }
         ))
     })?;
-    let index = parse_index(dir, &bytes, g)?;
-    let expected = trusted_comment(&index.distribution_point, index.generation, &index.published);
+    let parsed = parse(bytes)?;
+    let expected = expected(&parsed);
     if sig.trusted_comment != expected {
         return Err(refuse(format!(
-            "generation {g}: the signature's trusted comment {:?} does not match the index ({expected:?})",
+            "generation {g}: the trusted comment of {sig_file} {:?} does not match {file} ({expected:?})",
             sig.trusted_comment
         )));
     }
-    Ok(index)
+    Ok(parsed)
+}
+
+/// Reads and verifies generation `g`'s index and signature against `key`.
+pub(crate) fn verified_index(generations_dir: &SharedTree, dir: &Path, g: u64, key: &PublicKey) -> Result<Index> {
+    let (bytes, sig_text) = read_generation(generations_dir, g)?;
+    verified(
+        dir,
+        g,
+        (INDEX_FILE, SIGNATURE_FILE),
+        (&bytes, sig_text),
+        key,
+        |b| parse_index(dir, b, g),
+        |i: &Index| trusted_comment(&i.distribution_point, i.generation, &i.published),
+    )
+}
+
+/// Reads and verifies generation `g`'s assignment and signature against `key`, and that it
+/// belongs with `index`; none in a generation published before assignments were written.
+pub(crate) fn verified_assignment(
+    generations_dir: &SharedTree,
+    dir: &Path,
+    index: &Index,
+    key: &PublicKey,
+) -> Result<Option<Assignment>> {
+    let g = index.generation;
+    let Some((bytes, sig_text)) = read_assignment_file(generations_dir, g)? else { return Ok(None) };
+    let assignment = verified(
+        dir,
+        g,
+        (ASSIGNMENT_FILE, ASSIGNMENT_SIGNATURE_FILE),
+        (&bytes, sig_text),
+        key,
+        |b| parse_assignment(dir, b, g),
+        |a: &Assignment| assignment_comment(&a.distribution_point, a.generation, &a.published),
+    )?;
+    if assignment.distribution_point != index.distribution_point || assignment.published != index.published {
+        return Err(Error::DpIndex {
+            dir: dir.to_path_buf(),
+            reason: format!(
+                "generation {g}: {ASSIGNMENT_FILE} is of point {} published {}, the index of point {} published {}",
+                assignment.distribution_point, assignment.published, index.distribution_point, index.published
+            ),
+        });
+    }
+    let listed: BTreeSet<&str> = index.updates.iter().map(|u| u.update.id.as_str()).collect();
+    if let Some(stray) = assignment.groups.iter().flat_map(|a| &a.updates).find(|u| !listed.contains(u.as_str())) {
+        return Err(Error::DpIndex {
+            dir: dir.to_path_buf(),
+            reason: format!("generation {g}: {ASSIGNMENT_FILE} assigns {stray}, which the index does not list"),
+        });
+    }
+    Ok(Some(assignment))
 }
 
 /// Checks a distribution point as a branch office would: the current index and its
@@ -85,6 +150,7 @@ pub fn verify_point(dir: &Path, key: &PublicKey) -> Result<VerifiedPoint> {
         .map_err(|e| refuse(e.to_string()))?
         .ok_or_else(|| refuse(format!("no {GENERATIONS_DIR} directory")))?;
     let index = verified_index(&generations_dir, dir, g, key)?;
+    let assignment = verified_assignment(&generations_dir, dir, &index, key)?;
     let mut listed: BTreeSet<String> = BTreeSet::new();
     let mut report = VerifiedPoint {
         path: dir.to_path_buf(),
@@ -93,6 +159,7 @@ pub fn verify_point(dir: &Path, key: &PublicKey) -> Result<VerifiedPoint> {
         published: index.published.clone(),
         server_key: index.server_key.clone(),
         updates: index.updates.len(),
+        assigned_groups: assignment.map(|a| a.groups.len()),
         files: 0,
         bytes: 0,
         missing: vec![],

@@ -255,7 +255,7 @@ impl Registry {
         let unavailable = Unavailable::load(&self.conn).map_err(&e)?;
         let mut hash = sha2::Sha256::new();
         hash.update(format!("carries {:?} {}\n", dp.group, dp.include_unapproved));
-        let sql = format!("SELECT u.id, u.revision, u.updated_at FROM updates u {CARRIED}");
+        let sql = format!("SELECT u.id, u.revision, u.updated_at, u.status FROM updates u {CARRIED}");
         let mut stmt = self.conn.prepare(&sql).map_err(&e)?;
         let mut rows = stmt.query(params![dp.group.as_deref(), dp.include_unapproved]).map_err(&e)?;
         while let Some(r) = rows.next().map_err(&e)? {
@@ -263,11 +263,30 @@ impl Registry {
             if unavailable.available(&id) {
                 let revision: i64 = r.get(1).map_err(&e)?;
                 let updated: String = r.get(2).map_err(&e)?;
-                hash.update(format!("{id}\t{revision}\t{updated}\n"));
+                let status: String = r.get(3).map_err(&e)?;
+                hash.update(format!("{id}\t{revision}\t{updated}\t{status}\n"));
             }
         }
         if let Some(scan) = self.newest_scan_catalog()? {
             hash.update(format!("scan catalog {}\n", scan.sha256));
+        }
+        // What the assignment says: the computer groups with their policies and points, who
+        // is in them, and the members of the update groups their policies name.
+        for sql in [
+            "SELECT name, test, update_group, grace_days, grace_from, point FROM computer_groups ORDER BY name",
+            "SELECT name, group_name FROM computers WHERE group_name IS NOT NULL ORDER BY name",
+            "SELECT group_name, update_id FROM group_members \
+             WHERE group_name IN (SELECT update_group FROM computer_groups) ORDER BY 1, 2",
+        ] {
+            let mut stmt = self.conn.prepare(sql).map_err(&e)?;
+            let columns = stmt.column_count();
+            let mut rows = stmt.query([]).map_err(&e)?;
+            while let Some(r) = rows.next().map_err(&e)? {
+                for i in 0..columns {
+                    hash.update(format!("{:?}\t", r.get::<_, rusqlite::types::Value>(i).map_err(&e)?));
+                }
+                hash.update("\n");
+            }
         }
         Ok(crate::base::names::Sha256(hash.finalize().into()).to_string())
     }

@@ -19,6 +19,7 @@ use rustc_hash::FxHashSet;
 
 use crate::base::error::{Error, Result};
 
+mod assignment;
 mod audit;
 mod bundles;
 mod computers;
