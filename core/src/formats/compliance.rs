@@ -297,7 +297,9 @@ fn lower_without_vendor(s: &str) -> String {
 }
 
 /// Whether a product name of an update names the computer's system or one of its programs:
-/// either begins with the other, without letter case and without a leading "Microsoft ".
+/// the system's or program's name begins with it as whole words ("Windows 10" names
+/// "Windows 10 Enterprise", not "Windows 100"; a program called "Windows" names no
+/// product), without letter case and without a leading "Microsoft ".
 fn names_product(product: &str, facts: &ComputerFacts) -> bool {
     let p = lower_without_vendor(product);
     if p.is_empty() {
@@ -305,7 +307,7 @@ fn names_product(product: &str, facts: &ComputerFacts) -> bool {
     }
     let matches = |name: &str| {
         let n = lower_without_vendor(name);
-        !n.is_empty() && (n.starts_with(&p) || p.starts_with(&n))
+        n.strip_prefix(p.as_str()).is_some_and(|rest| rest.chars().next().is_none_or(|c| !c.is_alphanumeric()))
     };
     facts.os.as_ref().is_some_and(|os| matches(&os.product))
         || facts.programs.as_ref().is_some_and(|ps| ps.iter().any(|prog| matches(&prog.name)))
@@ -584,6 +586,22 @@ mod tests {
         assert!(idx.needs_packages() && idx.needs_programs(), "an application falls back to program names");
         let builds_only = index(vec![update("KB1", Some("KB1"), Severity::Low, os_build("19045"))]);
         assert!(!builds_only.needs_packages() && !builds_only.needs_programs());
+    }
+
+    #[test]
+    fn a_product_is_named_by_whole_words_only() {
+        let product = Applicability { products: vec!["Windows 10".into()], ..Applicability::default() };
+        let idx = index(vec![update("KB1", Some("KB1"), Severity::Low, product)]);
+        let with = |os: &str, program: &str| {
+            let mut f = facts(&[]);
+            f.os.as_mut().unwrap().product = os.into();
+            f.programs =
+                Some(vec![Program { name: program.into(), version: None, publisher: None, product_code: None }]);
+            judge(&idx, &f, &Policy::default_policy(), now()).len()
+        };
+        assert_eq!(with("Microsoft Windows 10 Enterprise", "7-Zip"), 1);
+        assert_eq!(with("Windows 100", "7-Zip"), 0);
+        assert_eq!(with("Windows Server 2022", "Windows"), 0, "a program called Windows names no product");
     }
 
     #[test]
