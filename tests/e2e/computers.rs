@@ -524,3 +524,27 @@ fn publishing_writes_a_signed_assignment_of_groups_to_updates() {
     std::fs::write(&file, altered).unwrap();
     s.ingest(&["dp", "verify", dp.to_str().unwrap()]).refused(6, &["assignment.json was altered after signing"]);
 }
+
+#[test]
+fn duplicate_computers_differing_in_case_or_encoding_are_one_computer() {
+    let s = server();
+    let dir = s.path("duplicates");
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = std::fs::read_to_string(samples().join("computers/reports/PC-0001.json")).unwrap();
+    std::fs::write(dir.join("a-older.json"), &good).unwrap();
+    // The same computer in lower case, a day later, written by Windows PowerShell's `>` as
+    // UTF-16 with a byte order mark: it lists 7-Zip 24.09, so it is now in place.
+    let newer = good.replace("\"PC-0001\"", "\"pc-0001\"").replace("2026-11-20T08:00:00Z", "2026-11-21T08:00:00Z");
+    let newer = newer.replace("\"24.08\", \"source\"", "\"24.09\", \"source\"");
+    let mut utf16 = vec![0xFF, 0xFE];
+    utf16.extend(newer.encode_utf16().flat_map(|u| u.to_le_bytes()));
+    std::fs::write(dir.join("b-newer-utf16.json"), utf16).unwrap();
+    let out = s.ingest(&["computers", "import", dir.to_str().unwrap()]).ok();
+    assert!(out.contains("2 reports read, 2 changed what is held"), "{out}");
+    let listed = s.ingest(&["computers", "list", "--json"]).ok();
+    assert_eq!(listed.lines().count(), 1, "one computer: {listed}");
+    assert_eq!(computer(&s, "PC-0001")["level"], "compliant");
+    // The older one again, later: ignored and said so.
+    let again = s.ingest(&["computers", "import", dir.join("a-older.json").to_str().unwrap()]).ok();
+    assert!(again.contains("ignored: not newer than what is held"), "{again}");
+}
