@@ -59,6 +59,11 @@ fn three_computers_report_and_the_reports_say_which_need_what() {
     let updates: Vec<serde_json::Value> = report.lines().map(data).collect();
     let kb = updates.iter().find(|u| u["id"] == "KB5034122").unwrap();
     assert_eq!((kb["not_applied"].as_u64(), kb["missing"].as_u64()), (Some(1), Some(1)));
+    // Computer security status: per computer, its level and what it misses, and why.
+    let security = s.ingest(&["computers", "report", "--kind", "computers"]).ok();
+    let pc2 = security.lines().position(|l| l.trim_start().starts_with("PC-0002")).expect(&security);
+    assert!(security.lines().nth(pc2).unwrap().contains("missing-important"), "{security}");
+    assert!(security.lines().nth(pc2 + 1).unwrap().contains("missing      KB5034122"), "{security}");
     let not_applied = s.ingest(&["computers", "report", "--kind", "not-applied", "--update", "7zip.7zip@24.09"]).ok();
     assert!(not_applied.contains("PC-0001") && !not_applied.contains("PC-0002 "), "{not_applied}");
     let html = s.path("compliance.html");
