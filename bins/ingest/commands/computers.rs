@@ -276,23 +276,7 @@ fn import(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
             );
         }
     }
-    let mut worst = code::OK;
-    for (path, error) in &result.refused {
-        let class = error.class();
-        if args.json {
-            json_line(
-                "inventory-refused",
-                &serde_json::json!({"path": path.display().to_string(), "class": class.as_str(), "reason": error.to_string()}),
-            )?;
-        } else {
-            eprintln!("ingest: refused: {}", safe(&error.to_string()));
-        }
-        worst = worst.max(exit_code(class));
-    }
-    if let Some(run) = &result.judged {
-        print_judgment(run, args.json)?;
-        notify_worse(&data, run)?;
-    }
+    let worst = refusals_and_judgment(&data, "inventory-refused", &result.refused, result.judged.as_ref(), args.json)?;
     if !args.json {
         let changed = result.outcomes.iter().filter(|o| !o.replaced.is_empty()).count();
         outln!(
@@ -301,6 +285,35 @@ fn import(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
             changed,
             result.refused.len()
         );
+    }
+    Ok(worst)
+}
+
+/// Prints the files an import refused (each a `kind` JSON line, or a line on stderr), then
+/// the judgment that followed and its notification; returns the worst refusal's exit code.
+pub(crate) fn refusals_and_judgment(
+    data: &ferry_core::server::datadir::DataDir,
+    kind: &str,
+    refused: &[(std::path::PathBuf, ferry_core::Error)],
+    judged: Option<&JudgmentRun>,
+    json: bool,
+) -> anyhow::Result<u8> {
+    let mut worst = code::OK;
+    for (path, error) in refused {
+        let class = error.class();
+        if json {
+            json_line(
+                kind,
+                &serde_json::json!({"path": path.display().to_string(), "class": class.as_str(), "reason": error.to_string()}),
+            )?;
+        } else {
+            eprintln!("ingest: refused: {}", safe(&error.to_string()));
+        }
+        worst = worst.max(exit_code(class));
+    }
+    if let Some(run) = judged {
+        print_judgment(run, json)?;
+        notify_worse(data, run)?;
     }
     Ok(worst)
 }

@@ -9,8 +9,8 @@ use ferry_core::formats::approval::Actor;
 use ferry_core::formats::install_results::Outcome;
 use ferry_core::ingest::results;
 
-use super::computers::{notify_worse, print_judgment};
-use crate::common::{code, count, exit_code, json_line, safe};
+use super::computers::refusals_and_judgment;
+use crate::common::{code, count, json_line, safe};
 use crate::context::Context;
 
 #[derive(Subcommand)]
@@ -116,23 +116,7 @@ fn import(ctx: &Context, args: ImportArgs) -> anyhow::Result<u8> {
             outln!("  {} failed at {}: {}", safe(&r.update), r.at, safe(&r.meaning));
         }
     }
-    let mut worst = code::OK;
-    for (path, error) in &result.refused {
-        let class = error.class();
-        if args.json {
-            json_line(
-                "results-refused",
-                &serde_json::json!({"path": path.display().to_string(), "class": class.as_str(), "reason": error.to_string()}),
-            )?;
-        } else {
-            eprintln!("ingest: refused: {}", safe(&error.to_string()));
-        }
-        worst = worst.max(exit_code(class));
-    }
-    if let Some(run) = &result.judged {
-        print_judgment(run, args.json)?;
-        notify_worse(&data, run)?;
-    }
+    let worst = refusals_and_judgment(&data, "results-refused", &result.refused, result.judged.as_ref(), args.json)?;
     if !args.json {
         let recorded: usize = result.outcomes.iter().map(|o| o.recorded.len()).sum();
         outln!(

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::base::clock::Timestamp;
 use crate::base::error::Result;
 use crate::base::names::{ComputerName, Sha256, UpdateId};
-use crate::formats::inventory::{decode, optional_text, refuse, text};
+use crate::formats::inventory::{computer_field, decode, expect_version, optional_text, parse_document, refuse, text};
 use crate::formats::model::{ExitCodes, kebab_names};
 
 /// The value of the file's `format` field.
@@ -124,25 +124,13 @@ pub struct ResultsFile {
 /// Reads a results file (UTF-8 with or without BOM, or UTF-16 with BOM, as inventories).
 pub fn read(file: &Path, bytes: &[u8]) -> Result<ResultsFile> {
     let body = decode(bytes).map_err(|reason| refuse(file, None, "", reason))?;
-    let de = &mut serde_json::Deserializer::from_str(body.trim_start());
-    let doc: Document = serde_path_to_error::deserialize(de).map_err(|e| {
-        let line = e.inner().line();
-        refuse(file, Some(line), e.path().to_string(), e.inner().to_string())
-    })?;
+    let doc: Document = parse_document(file, body.trim_start())?;
     let field = |name: String| move |reason: String| refuse(file, None, name.clone(), reason);
     if doc.format != FORMAT_NAME {
         return Err(refuse(file, None, "format", format!("{:?} is not {FORMAT_NAME:?}", doc.format)));
     }
-    if doc.version != RESULTS_VERSION {
-        return Err(refuse(
-            file,
-            None,
-            "version",
-            format!("version {} is not read by this ferry (it reads version {RESULTS_VERSION})", doc.version),
-        ));
-    }
-    let computer: ComputerName =
-        doc.computer.parse().map_err(|e: crate::base::error::Error| refuse(file, None, "computer", e.to_string()))?;
+    expect_version(file, doc.version, RESULTS_VERSION)?;
+    let computer = computer_field(file, &doc.computer)?;
     let created = doc.created.parse::<Timestamp>().map_err(|e| refuse(file, None, "created", e.to_string()))?;
     if let Some(client) = &doc.client {
         text(client).map_err(field("client".into()))?;

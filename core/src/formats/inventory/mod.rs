@@ -179,6 +179,34 @@ pub(crate) fn refuse(file: &Path, line: Option<usize>, field: impl Into<String>,
     Error::Feed { file: file.to_path_buf(), line, field: field.into(), reason: reason.into() }
 }
 
+/// A JSON document of ferry's own LAN formats, read whole; a refusal names the line and the
+/// field's path (`programs[3].version`).
+pub(crate) fn parse_document<T: serde::de::DeserializeOwned>(file: &Path, body: &str) -> Result<T> {
+    let de = &mut serde_json::Deserializer::from_str(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let line = e.inner().line();
+        refuse(file, Some(line), e.path().to_string(), e.inner().to_string())
+    })
+}
+
+/// Refuses a document of a `version` other than the one this ferry reads.
+pub(crate) fn expect_version(file: &Path, version: u32, reads: u32) -> Result<()> {
+    if version == reads {
+        return Ok(());
+    }
+    Err(refuse(
+        file,
+        None,
+        "version",
+        format!("version {version} is not read by this ferry (it reads version {reads})"),
+    ))
+}
+
+/// The document's `computer` field as a computer name.
+pub(crate) fn computer_field(file: &Path, value: &str) -> Result<ComputerName> {
+    value.parse().map_err(|e: Error| refuse(file, None, "computer", e.to_string()))
+}
+
 /// Reads the inventories in one file, whatever its format. `computer` names the computer
 /// for a format that names none (winget export), and must agree with a format that does.
 pub fn read(file: &Path, bytes: &[u8], computer: Option<&ComputerName>) -> Result<Vec<Inventory>> {

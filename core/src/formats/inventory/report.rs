@@ -9,8 +9,8 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::{
-    Hotfix, Inventory, InventoryFormat, Os, Package, Program, Scan, ScanMissing, at_most, kb, optional_text,
-    product_code, refuse, text, update_guid, version,
+    Hotfix, Inventory, InventoryFormat, Os, Package, Program, Scan, ScanMissing, at_most, computer_field,
+    expect_version, kb, optional_text, parse_document, product_code, refuse, text, update_guid, version,
 };
 use crate::base::clock::{Date, Timestamp};
 use crate::base::error::Result;
@@ -125,22 +125,10 @@ fn architecture(value: Option<&str>) -> std::result::Result<Option<String>, Stri
 
 /// Reads a ferry computer report.
 pub fn read(file: &Path, body: &str, computer: Option<&ComputerName>) -> Result<Inventory> {
-    let de = &mut serde_json::Deserializer::from_str(body);
-    let doc: Document = serde_path_to_error::deserialize(de).map_err(|e| {
-        let line = e.inner().line();
-        refuse(file, Some(line), e.path().to_string(), e.inner().to_string())
-    })?;
+    let doc: Document = parse_document(file, body)?;
     let field = |name: String| move |reason: String| refuse(file, None, name.clone(), reason);
-    if doc.version != REPORT_VERSION {
-        return Err(refuse(
-            file,
-            None,
-            "version",
-            format!("version {} is not read by this ferry (it reads version {REPORT_VERSION})", doc.version),
-        ));
-    }
-    let name: ComputerName =
-        doc.computer.parse().map_err(|e: crate::base::error::Error| refuse(file, None, "computer", e.to_string()))?;
+    expect_version(file, doc.version, REPORT_VERSION)?;
+    let name = computer_field(file, &doc.computer)?;
     if let Some(given) = computer
         && !given.as_str().eq_ignore_ascii_case(name.as_str())
     {
