@@ -16,6 +16,7 @@
 
 pub mod base;
 pub mod bundle;
+pub mod client;
 pub mod fetch;
 pub mod formats;
 pub mod ingest;

@@ -10,6 +10,7 @@ mod boundaries;
 mod bundle_contents;
 mod catalog_refusals;
 mod check;
+mod client;
 mod computers;
 mod crash;
 mod delta;

@@ -51,6 +51,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("server", &["base", "formats", "bundle"]),
     ("publish", &["base", "formats", "bundle", "server"]),
     ("ingest", &["base", "formats", "bundle", "server", "publish"]),
+    ("client", &["base", "formats", "publish"]),
 ];
 
 /// The one circle between files kept on purpose: errors name keys and digests, and names

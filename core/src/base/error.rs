@@ -222,6 +222,9 @@ pub enum Error {
     #[error("bundle {}: sequence {sequence} of channel {channel:?} is older than the highest accepted, {highest}: refused as a replay or rollback", path.display())]
     Rollback { path: PathBuf, channel: String, sequence: u64, highest: u64 },
 
+    #[error("distribution point {}: generation {generation} of {point} is older than generation {accepted}, accepted {accepted_at}: refused as a replay or rollback", dir.display())]
+    PointRollback { dir: PathBuf, point: String, generation: u64, accepted: u64, accepted_at: String },
+
     #[error("bundle {}: sequence {sequence} of channel {channel:?} was already accepted with other content (layout {accepted_layout}, this bundle {layout}); if two online machines, or a lost work directory, used the number, pack again with `fetch pack … --min-sequence {next}` (or export this server's state with `ingest state export` and pack against it)", path.display())]
     SequenceReused {
         path: PathBuf,
@@ -356,7 +359,9 @@ impl Error {
             | StateFile { .. }
             | DpIndex { .. }
             | FeedSignature { .. } => ErrorClass::Signature,
-            Rollback { .. } | SequenceReused { .. } | MissingBase { .. } | Expired { .. } => ErrorClass::Rollback,
+            Rollback { .. } | PointRollback { .. } | SequenceReused { .. } | MissingBase { .. } | Expired { .. } => {
+                ErrorClass::Rollback
+            }
             NotFound { .. } | NoRegistry { .. } => ErrorClass::NotFound,
             Busy { .. } | WatchRunning { .. } => ErrorClass::Busy,
         }

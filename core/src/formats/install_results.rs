@@ -178,6 +178,10 @@ fn windows_code(value: i64) -> std::result::Result<i32, String> {
     u32::try_from(value).map(|u| u as i32).map_err(|_| format!("{value} is not a 32-bit return code"))
 }
 
+/// 1619, ERROR_INSTALL_PACKAGE_OPEN_FAILED: what a client reports when it did not run the
+/// installer (its file missing, or not the file the signed index lists).
+pub const NOT_RUN: i32 = 1619;
+
 /// 0x00240006, WU_S_ALREADY_INSTALLED: wusa found the update installed.
 pub const ALREADY_INSTALLED: i32 = 0x0024_0006;
 
@@ -189,6 +193,7 @@ fn windows_name(code: i32) -> Option<&'static str> {
         1603 => "ERROR_INSTALL_FAILURE: a fatal error during installation",
         1618 => "ERROR_INSTALL_ALREADY_RUNNING: another installation was in progress",
         1619 => "ERROR_INSTALL_PACKAGE_OPEN_FAILED: the package could not be opened",
+        1460 => "ERROR_TIMEOUT: the installer was stopped after the time allowed",
         1638 => "ERROR_PRODUCT_VERSION: another version of the product is installed",
         1641 => "ERROR_SUCCESS_REBOOT_INITIATED: installed; the installer started a restart",
         3010 => "ERROR_SUCCESS_REBOOT_REQUIRED: installed; a restart is needed to finish",

@@ -41,7 +41,7 @@ use generations::{
 pub use place::Placed;
 use place::Placer;
 pub use preview::{Preview, preview};
-pub use verify::{VerifiedPoint, verify_point};
+pub use verify::{VerifiedPoint, current_verified, verify_point};
 
 /// What one publish did to one distribution point.
 #[derive(Debug, Clone, Serialize)]

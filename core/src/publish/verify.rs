@@ -135,6 +135,23 @@ pub(crate) fn verified_assignment(
     Ok(Some(assignment))
 }
 
+/// The current generation of the point at `dir`: its index and assignment, both checked
+/// against `key` and against each other, read without following a link or waiting on a
+/// FIFO, as a client reads them before installing anything.
+pub fn current_verified(dir: &Path, key: &PublicKey) -> Result<(Index, Option<Assignment>)> {
+    let refuse = |reason: String| Error::DpIndex { dir: dir.to_path_buf(), reason };
+    let root = SharedTree::open(dir)?;
+    let g =
+        read_current(&root)?.ok_or_else(|| refuse(format!("no {CURRENT_FILE} file: nothing was published here")))?;
+    let generations_dir = root
+        .existing_subdir(GENERATIONS_DIR)
+        .map_err(|e| refuse(e.to_string()))?
+        .ok_or_else(|| refuse(format!("no {GENERATIONS_DIR} directory")))?;
+    let index = verified_index(&generations_dir, dir, g, key)?;
+    let assignment = verified_assignment(&generations_dir, dir, &index, key)?;
+    Ok((index, assignment))
+}
+
 /// Checks a distribution point as a branch office would: the current index and its
 /// signature by `key`, then every file it lists (present, size, SHA-256), then anything
 /// under `files/` that neither the current nor the previous generation lists. Reads only:

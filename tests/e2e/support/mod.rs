@@ -17,6 +17,7 @@ use sha2::Digest;
 pub static FETCH: LazyLock<String> = LazyLock::new(|| program("fetch", env!("CARGO_BIN_EXE_fetch")));
 pub static INGEST: LazyLock<String> = LazyLock::new(|| program("ingest", env!("CARGO_BIN_EXE_ingest")));
 pub static MAIL: LazyLock<String> = LazyLock::new(|| program("ferry-mail", env!("CARGO_BIN_EXE_ferry-mail")));
+pub static CLIENT: LazyLock<String> = LazyLock::new(|| program("ferry-client", env!("CARGO_BIN_EXE_ferry-client")));
 
 fn program(name: &str, built: &str) -> String {
     match std::env::var_os("FERRY_E2E_BIN_DIR") {
@@ -310,6 +311,8 @@ pub const JSON_TYPES: &[&str] = &[
     "results-refused",
     "results-summary",
     "compliance-alert",
+    "client-step",
+    "install-results",
     "audit-entry",
     "audit-verified",
     "bundle",
