@@ -5,8 +5,9 @@
 #   and imported → a scan catalog planned and carried → ingest approve (a licence accepted
 #   first) → update group and approval rules → ingest refresh → a file registered by
 #   hand → ingest show → CSV export → ingest import again → reports → publishing to a
-#   distribution point → three computers' inventories judged and reported, their
-#   installation results read, their needs in the state file for fetch plan → a
+#   distribution point → three computers' inventories judged and reported, a client's
+#   check of the point, their installation results read, their needs in the state file
+#   for fetch plan → a
 #   scheduled-ingestion pass over a drop folder.
 #
 # Uses the demo key in samples/keys/, which ingest accepts only with --allow-demo-key.
@@ -19,12 +20,14 @@ root="$(dirname "$samples")"
 
 if [[ -z "${FERRY_BIN_DIR:-}" ]]; then
     # ferry-mail too: ingest mails its notifications through it, from beside itself.
-    echo "== building fetch, ingest and ferry-mail (cargo build --release --locked)"
-    cargo build --release --locked --quiet --manifest-path "$root/Cargo.toml" --bin fetch --bin ingest --bin ferry-mail
+    echo "== building fetch, ingest, ferry-mail and ferry-client (cargo build --release --locked)"
+    cargo build --release --locked --quiet --manifest-path "$root/Cargo.toml" \
+        --bin fetch --bin ingest --bin ferry-mail --bin ferry-client
     FERRY_BIN_DIR="$root/target/release"
 fi
 fetch="$FERRY_BIN_DIR/fetch"
 ingest="$FERRY_BIN_DIR/ingest"
+client="$FERRY_BIN_DIR/ferry-client"
 
 demo="${FERRY_DEMO_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/ferry-demo.XXXXXX")}"
 mkdir -p "$demo"
@@ -111,13 +114,16 @@ step "$ingest" computers import "$samples/computers/winget-export-PC-0003.json" 
 step "$ingest" computers assign pilot-pcs --computer PC-0001 --by demo-admin
 step "$ingest" computers show PC-0002
 step "$ingest" computers report
+echo "   on PC-0002, the client checks the point's signed index and assignment and says what it would install"
+step "$ingest" server-key export --out "$demo/server.pub"
+step "$client" install --point "$demo/www/updates" --server-key "$demo/server.pub" \
+    --state "$demo/client-PC-0002" --computer PC-0002 --dry-run
 echo "   the clients install what they need and report back: one install fails, one needs a restart"
 step "$ingest" results import "$samples/computers/results"
 step "$ingest" computers report --kind results
 step "$ingest" computers report --format html --out "$demo/compliance.html"
 echo "   what the computers need and this server lacks goes out in the signed state file, as counts"
 step "$ingest" state export --out "$demo/state.json"
-step "$ingest" server-key export --out "$demo/server.pub"
 step "$fetch" plan --catalog "$samples/catalog.json" --state "$demo/state.json" --server-key "$demo/server.pub"
 if command -v minisign >/dev/null; then
     index="$demo/www/updates/generations/$(cat "$demo/www/updates/current")/index.json"
