@@ -21,8 +21,7 @@ root="$(dirname "$samples")"
 if [[ -z "${FERRY_BIN_DIR:-}" ]]; then
     # ferry-mail too: ingest mails its notifications through it, from beside itself.
     echo "== building fetch, ingest, ferry-mail and ferry-client (cargo build --release --locked)"
-    cargo build --release --locked --quiet --manifest-path "$root/Cargo.toml" \
-        --bin fetch --bin ingest --bin ferry-mail --bin ferry-client
+    cargo build --release --locked --quiet --manifest-path "$root/Cargo.toml" --bin fetch --bin ingest --bin ferry-mail --bin ferry-client
     FERRY_BIN_DIR="$root/target/release"
 fi
 fetch="$FERRY_BIN_DIR/fetch"
