@@ -191,3 +191,15 @@ fn an_assignment_not_signed_by_the_server_key_is_refused() {
     site.client(&[]).refused(exit::SIGNATURE, &["assignment.json was altered after signing"]);
     assert!(site.ran().is_empty());
 }
+
+#[test]
+fn a_second_run_while_one_installs_is_refused() {
+    let site = site();
+    let state = site.s.path("client-state");
+    std::fs::create_dir_all(&state).unwrap();
+    let held =
+        std::fs::File::options().create(true).truncate(false).write(true).open(state.join("client.lock")).unwrap();
+    held.try_lock().unwrap();
+    site.client(&[]).refused(exit::BUSY, &["client.lock"]);
+    assert!(site.ran().is_empty());
+}

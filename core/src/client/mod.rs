@@ -7,8 +7,9 @@
 //!
 //! The client's folder (`--state`) holds `client-state.json` (per point, the generation last
 //! accepted; per update, the file last installed successfully, so that a run installs only
-//! what is new) and `work/`, the copies being installed. It must be writable by the client
-//! alone: the replay protection is only as good as this folder's access list.
+//! what is new), `work/`, the copies being installed, and `client.lock`, which keeps a
+//! second run from starting while one installs. It must be writable by the client alone:
+//! the replay protection is only as good as this folder's access list.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -31,6 +32,8 @@ use crate::formats::minisign::PublicKey;
 pub const STATE_FILE: &str = "client-state.json";
 /// Where files are copied to be checked and run, in the client's folder.
 pub const WORK_DIR: &str = "work";
+/// The lock that keeps two runs of the client from installing at once.
+pub const LOCK_FILE: &str = "client.lock";
 /// 0x000005B4, ERROR_TIMEOUT: what a result says of an installer stopped after the time allowed.
 pub const TIMED_OUT: i32 = 1460;
 
@@ -148,7 +151,8 @@ pub fn accept_point(point: &Path, key: &PublicKey, state_dir: &Path) -> Result<(
 /// Installs what the point assigns to the computer and has not been installed from the same
 /// file before; `progress` hears each step as it happens.
 pub fn install(opts: &Options<'_>, progress: &dyn Fn(&Step)) -> Result<ClientRun> {
-    std::fs::create_dir_all(opts.state).at(opts.state)?;
+    // Two runs at once (a scheduled one and a person's) would share the work folder.
+    let _lock = crate::base::lock::acquire(opts.state, LOCK_FILE)?;
     let (index, assignment) = accept_point(opts.point, opts.key, opts.state)?;
     let entry: AssignedGroup = assignment.for_computer(opts.computer.as_str()).cloned().ok_or_else(|| {
         Error::Invalid(format!("the assignment of {} names no entry for {}", index.distribution_point, opts.computer))
