@@ -239,7 +239,14 @@ fn kill_9_at_random_moments() {
     };
     let mut random = Random::new();
     let (mut in_lock, mut finished, mut before) = (0, 0, 0);
-    for run in 0..runs {
+    // Two thirds of the runs must land inside the lock. The suite's other tests share the two
+    // cores, so a clean import timed just before a kill can be slower or faster than the
+    // killed one and a kill may land before or after the import: such runs are checked for
+    // recovery all the same, and more are made while too few landed, up to twice as many.
+    let wanted = (runs * 2).div_ceil(3);
+    let mut run = 0;
+    while (run < runs || in_lock < wanted) && run < runs * 2 {
+        run += 1;
         let span = timed();
         let dir = f.server("killed");
         let mut child = Command::new(&*INGEST)
@@ -265,13 +272,11 @@ fn kill_9_at_random_moments() {
         }
         f.recovers(&dir, &format!("kill -9 after {at} µs (run {run})"));
     }
-    eprintln!("kill -9 test: {in_lock} of {runs} kills inside the lock, {before} before it, {finished} after the end");
-    // Two thirds: the suite's other tests share the two cores, so a clean import timed just
-    // before a kill can be slower or faster than the killed one; most kills must still land.
+    eprintln!("kill -9 test: {in_lock} of {run} kills inside the lock, {before} before it, {finished} after the end");
     assert!(
-        in_lock * 3 >= runs * 2,
-        "only {in_lock} of {runs} kills landed while the import held its lock ({before} landed before it \
-         took the lock, {finished} after it finished)"
+        in_lock >= wanted,
+        "only {in_lock} of {run} kills landed while the import held its lock ({before} landed before it \
+         took the lock, {finished} after it finished); {wanted} were wanted"
     );
 }
 
