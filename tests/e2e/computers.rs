@@ -300,6 +300,20 @@ fn needed_takes_a_state_file_that_names_needs_the_catalog_offers() {
     let state = s.path("state-with-needs-the-catalog-lacks.json");
     s.ingest(&["state", "export", "--out", state.to_str().unwrap()]).ok();
     plan_needed(&state).refused(3, &["offers none of what the computers need", "KB5048652"]);
+
+    // fetch plan --winget lists what the manifests offer; the delta is fetch pack's.
+    let winget_tree = s.path("winget-tree");
+    s.fetch(&[
+        "plan",
+        "--winget",
+        winget_tree.to_str().unwrap(),
+        "--needed",
+        "--state",
+        state.to_str().unwrap(),
+        "--server-key",
+        server_key.to_str().unwrap(),
+    ])
+    .refused(3, &["--state (and --needed) plan against a catalog", "`fetch pack` takes them"]);
 }
 
 #[test]

@@ -37,6 +37,17 @@ pub struct PlanArgs {
 
 /// The most bytes one volume may have: the medium's capacity and the file system's largest file.
 pub fn plan(work_dir: Option<std::path::PathBuf>, args: &PlanArgs) -> anyhow::Result<u8> {
+    let other_feed = args.winget.winget.is_some() || args.scan.wsusscn2.is_some() || !args.msrc.is_empty();
+    if other_feed && args.selection.state.is_some() {
+        // These plans list what the feed offers; the delta against a state file, and
+        // --needed, are `fetch pack`'s with them (and `fetch plan --catalog`'s).
+        return Err(ferry_core::Error::Invalid(
+            "--state (and --needed) plan against a catalog: with --winget, --wsusscn2 or --msrc, `fetch pack` \
+             takes them"
+                .into(),
+        )
+        .into());
+    }
     if let Some(tree) = &args.winget.winget {
         return plan_winget(tree, &args.winget, args.json);
     }
