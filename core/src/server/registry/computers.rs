@@ -357,36 +357,24 @@ impl Registry {
             .map_err(&e)?;
         }
         let n = name.as_str();
-        if let Some(d) = &settings.description {
-            tx.execute("UPDATE computer_groups SET description = ?2 WHERE name = ?1", params![n, d.trim()])
-                .map_err(&e)?;
-        }
-        if let Some(t) = settings.test {
-            tx.execute("UPDATE computer_groups SET test = ?2 WHERE name = ?1", params![n, t]).map_err(&e)?;
-        }
-        if let Some(g) = &settings.update_group {
-            tx.execute(
-                "UPDATE computer_groups SET update_group = ?2 WHERE name = ?1",
-                params![n, g.as_ref().map(|g| g.as_str())],
-            )
-            .map_err(&e)?;
-        }
-        if let Some(d) = settings.grace_days {
-            tx.execute("UPDATE computer_groups SET grace_days = ?2 WHERE name = ?1", params![n, d]).map_err(&e)?;
-        }
-        if let Some(f) = settings.grace_from {
-            tx.execute("UPDATE computer_groups SET grace_from = ?2 WHERE name = ?1", params![n, f.as_str()])
-                .map_err(&e)?;
-        }
-        if let Some(p) = &settings.point {
-            tx.execute(
-                "UPDATE computer_groups SET point = ?2 WHERE name = ?1",
-                params![n, p.as_ref().map(|p| p.as_str())],
-            )
-            .map_err(&e)?;
-        }
-        if let Some(l) = settings.notify_level {
-            tx.execute("UPDATE computer_groups SET notify_level = ?2 WHERE name = ?1", params![n, l.as_str()])
+        // Each setting given, as its column and value; the others stay as they are.
+        use rusqlite::types::Value;
+        let text = |t: &str| Value::Text(t.to_string());
+        let optional = |t: Option<&str>| t.map_or(Value::Null, text);
+        let changes: Vec<(&str, Value)> = [
+            settings.description.as_deref().map(|d| ("description", text(d.trim()))),
+            settings.test.map(|t| ("test", Value::Integer(i64::from(t)))),
+            settings.update_group.as_ref().map(|g| ("update_group", optional(g.as_ref().map(|g| g.as_str())))),
+            settings.grace_days.map(|d| ("grace_days", Value::Integer(i64::from(d)))),
+            settings.grace_from.map(|f| ("grace_from", text(f.as_str()))),
+            settings.point.as_ref().map(|p| ("point", optional(p.as_ref().map(|p| p.as_str())))),
+            settings.notify_level.map(|l| ("notify_level", text(l.as_str()))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        for (column, value) in changes {
+            tx.execute(&format!("UPDATE computer_groups SET {column} = ?2 WHERE name = ?1"), params![n, value])
                 .map_err(&e)?;
         }
         let group = tx
